@@ -1,0 +1,920 @@
+"""Configuration of maildesk: ``maildesk.toml`` + environment + ``.env``.
+
+Where this sits: at the edge of the daemon.  The CLI (``maildesk.cli``) calls
+:func:`resolve_config_path` and :func:`load_config` once at start-up and hands
+the resulting frozen :class:`Config` to everything else; nothing below the CLI
+reads files or the environment for settings.  ``maildesk init`` writes
+:func:`render_starter`; the committed ``maildesk.toml.example`` is
+:func:`render_example`.
+
+Everything is derived from ONE table, :data:`SETTINGS`: every key has a
+section, name, type, default and one-line help text.  Loading, type checks,
+validation, environment overrides (``MAILDESK_<SECTION>_<KEY>`` plus explicit
+aliases), the example file and the docs all read that table, so a key cannot
+exist without a default and a help line.
+
+Precedence, lowest first: built-in default < ``maildesk.toml`` < ``.env`` file
+< real environment.  ``[[imap]]`` mailboxes come from the file only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import json
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "REQUIRED",
+    "SECTIONS",
+    "SETTINGS",
+    "Config",
+    "ConfigError",
+    "DatabaseConfig",
+    "DeskConfig",
+    "ImapConfig",
+    "LoggingConfig",
+    "OutboundConfig",
+    "Section",
+    "SecurityConfig",
+    "Setting",
+    "SmtpConfig",
+    "TicketsConfig",
+    "WebConfig",
+    "load_config",
+    "password_from_env",
+    "read_environ",
+    "render_example",
+    "render_starter",
+    "resolve_config_path",
+]
+
+DEFAULT_CONFIG_PATH = Path("maildesk.toml")
+"""Used when neither ``--config`` nor ``$MAILDESK_CONFIG`` is given."""
+
+DEFAULT_DOTENV_PATH = Path(".env")
+CONFIG_ENV_VAR = "MAILDESK_CONFIG"
+ENV_PREFIX = "MAILDESK_"
+
+
+# --------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------
+
+
+class ConfigError(Exception):
+    """A configuration problem, always naming the offending key.
+
+    ``str(err) == f"{key}: {message}"`` and is a single line, e.g.
+    ``smtp.port: expected an integer, got string 'abc'``.
+    """
+
+    key: str
+    message: str
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = _one_line(key)
+        self.message = _one_line(message)
+        super().__init__(f"{self.key}: {self.message}")
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines()) if ("\n" in text or "\r" in text) else text
+
+
+# --------------------------------------------------------------------------
+# The settings table
+# --------------------------------------------------------------------------
+
+
+class _Required(enum.Enum):
+    REQUIRED = "required"
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED = _Required.REQUIRED
+"""Default of a key that has no default and must be given (``imap.host``)."""
+
+Check = Callable[[Any], Any]
+"""Extra validation of a type-checked value: returns the normalised value or
+raises ``ValueError(message)``."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key.
+
+    ``type`` is one of ``str``, ``int``, ``bool`` or ``tuple`` (a TOML array of
+    strings, stored as ``tuple[str, ...]``; comma-separated in the environment).
+    ``env`` is an explicit environment variable name in addition to the
+    generic ``MAILDESK_<SECTION>_<KEY>``; see :attr:`env_names`.
+    """
+
+    section: str
+    name: str
+    type: type
+    default: object
+    help: str
+    env: str | None = None
+    choices: tuple[str, ...] | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    check: Check | None = None
+    example: object = None  # shown in the example file for REQUIRED keys
+
+    @property
+    def key(self) -> str:
+        """Dotted name, e.g. ``"smtp.port"``."""
+        return f"{self.section}.{self.name}"
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def env_names(self) -> tuple[str, ...]:
+        """Environment variables that override this key, highest priority first.
+
+        Empty for keys of array sections (``[[imap]]``).
+        """
+        if _section(self.section).array:
+            return ()
+        generic = f"{ENV_PREFIX}{self.section.upper()}_{self.name.upper()}"
+        if self.env is None or self.env == generic:
+            return (generic,)
+        return (self.env, generic)
+
+
+# ---- per-key checks -------------------------------------------------------
+
+_PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,9}")
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL_RE = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@{_LABEL}(?:\.{_LABEL})*")
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_not_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _check_header_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if any(ch in value for ch in "\r\n\0"):
+        raise ValueError("must be a single line")
+    return value
+
+
+def _check_token(value: str) -> str:
+    if any(ch.isspace() for ch in value):
+        raise ValueError(f"must not contain whitespace, got {_short(value)}")
+    return value
+
+
+def _check_ticket_prefix(value: str) -> str:
+    if not _PREFIX_RE.fullmatch(value):
+        raise ValueError(
+            f"must be 1-10 letters or digits starting with a letter, got {_short(value)}"
+        )
+    return value.upper()
+
+
+def _check_addresses(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("must list at least one e-mail address")
+    result: list[str] = []
+    for item in value:
+        address = item.strip().lower()
+        local = address.rpartition("@")[0]
+        if not _EMAIL_RE.fullmatch(address) or len(local) > 64 or len(address) > 254:
+            raise ValueError(f"not a valid e-mail address: {_short(item)}")
+        if address in result:
+            raise ValueError(f"duplicate address: {_short(item)}")
+        result.append(address)
+    return tuple(result)
+
+
+def _check_base_url(value: str) -> str:
+    problem = f"must be an http:// or https:// URL, got {_short(value)}"
+    if any(ch.isspace() for ch in value):
+        raise ValueError(problem)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(problem)
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(f"invalid port in URL {_short(value)}") from None
+    if parts.query or parts.fragment:
+        raise ValueError(f"must not contain a query or fragment, got {_short(value)}")
+    return value.rstrip("/")
+
+
+def _redact_url(url: str) -> str:
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def _check_database_url(value: str) -> str:
+    shown = _short(_redact_url(value))
+    if value.startswith("sqlite:///"):
+        path = value[len("sqlite:///") :]
+        if not path.strip() or path == "/":
+            raise ValueError(
+                "sqlite URL needs a file path: sqlite:///relative/path or "
+                f"sqlite:////absolute/path, got {shown}"
+            )
+        return value
+    parts = urlsplit(value)
+    if parts.scheme in ("postgresql", "postgres") and not any(c.isspace() for c in value):
+        if not parts.hostname:
+            raise ValueError(f"PostgreSQL URL needs a host, got {shown}")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ValueError(f"invalid port in PostgreSQL URL {shown}") from None
+        database = parts.path[1:]
+        if not database or "/" in database:
+            raise ValueError(f"PostgreSQL URL needs a database name, got {shown}")
+        if parts.fragment:
+            raise ValueError(f"must not contain a fragment, got {shown}")
+        return value
+    raise ValueError(
+        "must be sqlite:///relative/path, sqlite:////absolute/path or "
+        f"postgresql://user[:password]@host[:port]/database, got {shown}"
+    )
+
+
+def _check_env_name(value: str) -> str:
+    if value and not _ENV_NAME_RE.fullmatch(value):
+        raise ValueError(f"must be an environment variable name, got {_short(value)}")
+    return value
+
+
+def _check_env_name_required(value: str) -> str:
+    if not value:
+        raise ValueError("must name the environment variable holding the password")
+    return _check_env_name(value)
+
+
+def _check_priorities(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("must list at least one priority")
+    result: list[str] = []
+    for item in value:
+        name = item.strip()
+        if not name:
+            raise ValueError("priority names must not be empty")
+        if name in result:
+            raise ValueError(f"duplicate priority: {_short(name)}")
+        result.append(name)
+    return tuple(result)
+
+
+# ---- the table -------------------------------------------------------------
+
+_TLS = ("ssl", "starttls", "none")
+
+SETTINGS: tuple[Setting, ...] = (
+    # [desk]
+    Setting("desk", "name", str, "Example Support",
+            "Display name of the helpdesk, used in outgoing mail and the web UI.",
+            check=_check_header_text),
+    Setting("desk", "ticket_prefix", str, "SUP",
+            "Ticket reference prefix (1-10 letters/digits, starts with a letter; "
+            "stored upper-case).",
+            check=_check_ticket_prefix),
+    Setting("desk", "addresses", tuple, ("support@example.com",),
+            "Addresses customers write to (at least one; compared lower-case).",
+            check=_check_addresses),
+    Setting("desk", "base_url", str, "http://127.0.0.1:8080",
+            "Public http(s) URL of the web interface, used in links (trailing / dropped).",
+            check=_check_base_url),
+    Setting("desk", "secret_key", str, "",
+            "Signing key; empty: maildesk generates one and keeps it in its database.",
+            env="MAILDESK_SECRET_KEY"),
+    # [database]
+    Setting("database", "url", str, "sqlite:///var/maildesk.db",
+            "sqlite:///relative/path, sqlite:////absolute/path or "
+            "postgresql://user[:pw]@host[:port]/db.",
+            env="MAILDESK_DATABASE_URL", check=_check_database_url),
+    # [smtp]
+    Setting("smtp", "enabled", bool, True,
+            "Run the built-in SMTP/LMTP receiver for incoming mail."),
+    Setting("smtp", "host", str, "127.0.0.1",
+            "Address the receiver listens on.", check=_check_not_empty),
+    Setting("smtp", "port", int, 2525,
+            "Port the receiver listens on (0: pick a free port).", minimum=0, maximum=65535),
+    Setting("smtp", "lmtp", bool, False,
+            "Speak LMTP instead of SMTP (for delivery from a local MTA)."),
+    Setting("smtp", "max_message_size", int, 26214400,
+            "Largest accepted message in bytes.", minimum=1),
+    # [[imap]]
+    Setting("imap", "host", str, REQUIRED,
+            "IMAP server host name (required).", check=_check_not_empty,
+            example="imap.example.com"),
+    Setting("imap", "port", int, 993, "IMAP server port.", minimum=1, maximum=65535),
+    Setting("imap", "tls", str, "ssl",
+            "Connection security: ssl (implicit TLS), starttls or none.", choices=_TLS),
+    Setting("imap", "username", str, REQUIRED,
+            "Login name (required).", check=_check_not_empty,
+            example="support@example.com"),
+    Setting("imap", "password_env", str, "MAILDESK_IMAP_PASSWORD",
+            "Name of the environment variable holding the password.",
+            check=_check_env_name_required),
+    Setting("imap", "folder", str, "INBOX",
+            "Folder to fetch new mail from.", check=_check_not_empty),
+    Setting("imap", "processed_folder", str, "Processed",
+            "Folder to move fetched mail to; empty: flag it \\Seen and leave it."),
+    Setting("imap", "poll_interval", int, 60,
+            "Seconds between polls when the server does not support IDLE.", minimum=1),
+    # [outbound]
+    Setting("outbound", "mode", str, "maildir",
+            "How replies are sent: maildir (write files) or smtp (relay).",
+            choices=("maildir", "smtp")),
+    Setting("outbound", "maildir", str, "var/outbox",
+            "Maildir that outgoing messages are written to in maildir mode."),
+    Setting("outbound", "host", str, "127.0.0.1", "SMTP relay host in smtp mode."),
+    Setting("outbound", "port", int, 25, "SMTP relay port.", minimum=1, maximum=65535),
+    Setting("outbound", "tls", str, "starttls",
+            "Connection security: ssl (implicit TLS), starttls or none.", choices=_TLS),
+    Setting("outbound", "username", str, "",
+            "SMTP login name; empty: do not authenticate."),
+    Setting("outbound", "password_env", str, "MAILDESK_SMTP_PASSWORD",
+            "Name of the environment variable holding the SMTP password.",
+            check=_check_env_name),
+    # [web]
+    Setting("web", "enabled", bool, True, "Run the built-in web interface."),
+    Setting("web", "host", str, "127.0.0.1",
+            "Address the web interface listens on.", check=_check_not_empty),
+    Setting("web", "port", int, 8080,
+            "Port the web interface listens on (0: pick a free port).", minimum=0, maximum=65535),
+    # [security]
+    Setting("security", "trusted_authserv_id", str, "",
+            "authserv-id of Authentication-Results headers to trust; empty: trust none.",
+            check=_check_token),
+    # [tickets]
+    Setting("tickets", "priorities", tuple, ("low", "medium", "high", "urgent"),
+            "Ticket priorities, lowest first (unique, at least one).",
+            check=_check_priorities),
+    Setting("tickets", "default_priority", str, "medium",
+            "Priority of new tickets; must be one of priorities."),
+    Setting("tickets", "reopen_days", int, 14,
+            "A reply to a ticket closed at most this many days ago reopens it; "
+            "later ones open a new ticket.", minimum=0),
+    # [logging]
+    Setting("logging", "level", str, "info",
+            "Log level: debug, info, warning or error.",
+            choices=("debug", "info", "warning", "error")),
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------
+# Result dataclasses
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    name: str
+    ticket_prefix: str
+    addresses: tuple[str, ...]
+    base_url: str
+    secret_key: str
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    enabled: bool
+    host: str
+    port: int
+    lmtp: bool
+    max_message_size: int
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    host: str
+    port: int
+    tls: str
+    username: str
+    password_env: str
+    folder: str
+    processed_folder: str
+    poll_interval: int
+
+
+@dataclass(frozen=True)
+class OutboundConfig:
+    mode: str
+    maildir: str
+    host: str
+    port: int
+    tls: str
+    username: str
+    password_env: str
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    enabled: bool
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    trusted_authserv_id: str
+
+
+@dataclass(frozen=True)
+class TicketsConfig:
+    priorities: tuple[str, ...]
+    default_priority: str
+    reopen_days: int
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str
+
+
+@dataclass(frozen=True)
+class Config:
+    desk: DeskConfig
+    database: DatabaseConfig
+    smtp: SmtpConfig
+    imap: tuple[ImapConfig, ...]
+    outbound: OutboundConfig
+    web: WebConfig
+    security: SecurityConfig
+    tickets: TicketsConfig
+    logging: LoggingConfig
+    path: Path | None  # the file it was read from; None when defaults only
+
+
+@dataclass(frozen=True)
+class Section:
+    """A ``[section]`` (or ``[[section]]`` when ``array``) of the file."""
+
+    name: str
+    help: str
+    cls: type[Any]  # the frozen dataclass built from the section's settings
+    array: bool = False
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("desk", "The helpdesk itself.", DeskConfig),
+    Section("database", "Where tickets and messages are stored.", DatabaseConfig),
+    Section("smtp", "Built-in SMTP/LMTP receiver for incoming mail.", SmtpConfig),
+    Section("imap", "IMAP mailboxes to fetch incoming mail from; repeat [[imap]] for "
+            "each mailbox (default: none).", ImapConfig, array=True),
+    Section("outbound", "How outgoing mail (replies, notifications) is sent.", OutboundConfig),
+    Section("web", "Built-in web interface.", WebConfig),
+    Section("security", "Trust decisions about incoming mail.", SecurityConfig),
+    Section("tickets", "Ticket behaviour.", TicketsConfig),
+    Section("logging", "Logging.", LoggingConfig),
+)  # fmt: skip
+
+
+def _section(name: str) -> Section:
+    for section in SECTIONS:
+        if section.name == name:
+            return section
+    raise KeyError(name)
+
+
+def _settings_of(section: str) -> tuple[Setting, ...]:
+    return tuple(s for s in SETTINGS if s.section == section)
+
+
+# --------------------------------------------------------------------------
+# Paths and environment
+# --------------------------------------------------------------------------
+
+
+def resolve_config_path(cli_value: str | None, environ: Mapping[str, str]) -> Path:
+    """``--config`` if given, else ``$MAILDESK_CONFIG``, else ``./maildesk.toml``.
+
+    Empty values count as not given.
+    """
+    if cli_value:
+        return Path(cli_value).expanduser()
+    from_env = environ.get(CONFIG_ENV_VAR)
+    if from_env:
+        return Path(from_env).expanduser()
+    return DEFAULT_CONFIG_PATH
+
+
+def read_environ(
+    environ: Mapping[str, str] | None = None, dotenv_path: Path | None = None
+) -> dict[str, str]:
+    """The environment maildesk sees: ``environ`` merged over a ``.env`` file.
+
+    ``environ`` None means ``os.environ`` and, when ``dotenv_path`` is None,
+    ``./.env``.  With an explicit ``environ`` a ``.env`` file is read only when
+    ``dotenv_path`` is given.  A missing ``.env`` file is ignored; real
+    environment values always win over the file.
+    """
+    if environ is None:
+        environ = os.environ
+        if dotenv_path is None:
+            dotenv_path = DEFAULT_DOTENV_PATH
+    merged: dict[str, str] = {}
+    if dotenv_path is not None and dotenv_path.is_file():
+        for name, value in dotenv_values(dotenv_path).items():
+            if value is not None:
+                merged[name] = value
+    merged.update(environ)
+    return merged
+
+
+def password_from_env(env_name: str, environ: Mapping[str, str]) -> str | None:
+    """The password held in the variable named by a ``password_env`` key.
+
+    None when ``env_name`` is empty or the variable is unset or empty.  Pass
+    the environment from :func:`read_environ` so ``.env`` values count.
+    """
+    if not env_name:
+        return None
+    value = environ.get(env_name)
+    return value or None
+
+
+# --------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------
+
+
+def load_config(
+    path: Path | None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    dotenv_path: Path | None = None,
+) -> Config:
+    """Read, merge and validate the configuration; raise :class:`ConfigError`.
+
+    ``path`` None, or the default ``maildesk.toml`` when it does not exist,
+    gives the defaults (plus environment).  Any other path must exist.
+    ``environ`` and ``dotenv_path`` are handled as in :func:`read_environ`.
+    """
+    env = read_environ(environ, dotenv_path)
+    raw: dict[str, Any] = {}
+    used_path: Path | None = None
+    if path is not None and (path.exists() or path != DEFAULT_CONFIG_PATH):
+        raw = _read_toml(path)
+        used_path = path
+    return _build(raw, env, used_path)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("config", f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError("config", f"{path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise ConfigError("config", f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("config", f"{path}: invalid TOML: not UTF-8 (byte {exc.start})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", f"{path}: invalid TOML: {exc}") from None
+
+
+def _build(raw: Mapping[str, Any], env: Mapping[str, str], path: Path | None) -> Config:
+    known = [s.name for s in SECTIONS]
+    for name, value in raw.items():
+        if name not in known:
+            raise ConfigError(name, _unknown("section", name, known))
+        section = _section(name)
+        if section.array:
+            if isinstance(value, dict):
+                raise ConfigError(
+                    name,
+                    f"must be an array of tables: write [[{name}]] (double brackets) "
+                    f"for each entry, not [{name}]",
+                )
+            if not isinstance(value, list):
+                raise ConfigError(name, f"expected an array of tables, got {_describe(value)}")
+        elif not isinstance(value, dict):
+            raise ConfigError(name, f"expected a table [{name}], got {_describe(value)}")
+
+    parts: dict[str, Any] = {}
+    for section in SECTIONS:
+        if section.array:
+            entries: list[Any] = raw.get(section.name, [])
+            items = []
+            for index, entry in enumerate(entries):
+                prefix = f"{section.name}[{index}]"
+                if not isinstance(entry, dict):
+                    raise ConfigError(prefix, f"expected a table, got {_describe(entry)}")
+                items.append(_build_section(section, prefix, entry, {}))
+            parts[section.name] = tuple(items)
+        else:
+            parts[section.name] = _build_section(
+                section, section.name, raw.get(section.name, {}), env
+            )
+    config = Config(**parts, path=path)
+    _check_config(config, env)
+    return config
+
+
+def _build_section(
+    section: Section, prefix: str, table: Mapping[str, Any], env: Mapping[str, str]
+) -> Any:
+    settings = _settings_of(section.name)
+    names = [s.name for s in settings]
+    for key in table:
+        if key not in names:
+            raise ConfigError(f"{prefix}.{key}", _unknown("key", key, names))
+    values: dict[str, Any] = {}
+    for setting in settings:
+        key = f"{prefix}.{setting.name}"
+        source = ""
+        env_name = next((n for n in setting.env_names if n in env), None)
+        if env_name is not None:
+            source = f" (from environment variable {env_name})"
+            try:
+                value = _from_env(setting, env[env_name])
+            except ValueError as exc:
+                raise ConfigError(key, f"{exc}{source}") from None
+        elif setting.name in table:
+            try:
+                value = _from_toml(setting, table[setting.name])
+            except ValueError as exc:
+                raise ConfigError(key, str(exc)) from None
+        elif setting.required:
+            raise ConfigError(key, "required")
+        else:
+            value = setting.default
+        try:
+            values[setting.name] = _validate(setting, value)
+        except ValueError as exc:
+            raise ConfigError(key, f"{exc}{source}") from None
+    return section.cls(**values)
+
+
+def _unknown(what: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"unknown {what}; did you mean {close[0]!r}?" if close else f"unknown {what}"
+
+
+_EXPECTED: Mapping[type, str] = MappingProxyType(
+    {
+        str: "a string",
+        int: "an integer",
+        bool: "a boolean (true or false)",
+        tuple: "an array of strings",
+    }
+)
+_ENV_TRUE = ("1", "true", "yes", "on")
+_ENV_FALSE = ("0", "false", "no", "off")
+
+
+def _from_toml(setting: Setting, value: object) -> object:
+    kind = setting.type
+    expected = f"expected {_EXPECTED[kind]}, got {_describe(value)}"
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(expected)
+        return value
+    if kind is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(expected)
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise ValueError(expected)
+        return value
+    if kind is tuple:
+        if not isinstance(value, list):
+            raise ValueError(expected)
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                raise ValueError(f"expected an array of strings, item {index} is {_describe(item)}")
+        return tuple(value)
+    raise TypeError(f"unsupported setting type {kind!r}")  # pragma: no cover
+
+
+def _from_env(setting: Setting, raw: str) -> object:
+    kind = setting.type
+    if kind is str:
+        return raw
+    if kind is int:
+        try:
+            return int(raw.strip(), 10)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {_short(raw)}") from None
+    if kind is bool:
+        word = raw.strip().lower()
+        if word in _ENV_TRUE:
+            return True
+        if word in _ENV_FALSE:
+            return False
+        raise ValueError(f"expected a boolean (1/0, true/false, yes/no, on/off), got {_short(raw)}")
+    if kind is tuple:
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+    raise TypeError(f"unsupported setting type {kind!r}")  # pragma: no cover
+
+
+def _validate(setting: Setting, value: Any) -> Any:
+    if setting.choices is not None:
+        canonical = value.lower()
+        if canonical not in setting.choices:
+            raise ValueError(f"must be one of {', '.join(setting.choices)}; got {_short(value)}")
+        value = canonical
+    if setting.minimum is not None and setting.maximum is not None:
+        if not setting.minimum <= value <= setting.maximum:
+            raise ValueError(
+                f"must be between {setting.minimum} and {setting.maximum}, got {value}"
+            )
+    elif setting.minimum is not None and value < setting.minimum:
+        raise ValueError(f"must be at least {setting.minimum}, got {value}")
+    elif setting.maximum is not None and value > setting.maximum:
+        raise ValueError(f"must be at most {setting.maximum}, got {value}")
+    if setting.check is not None:
+        value = setting.check(value)
+    return value
+
+
+def _env_source(setting_key: str, env: Mapping[str, str]) -> str:
+    section, _, name = setting_key.partition(".")
+    for setting in _settings_of(section):
+        if setting.name == name:
+            for env_name in setting.env_names:
+                if env_name in env:
+                    return f" (from environment variable {env_name})"
+    return ""
+
+
+def _check_config(config: Config, env: Mapping[str, str]) -> None:
+    """Checks that involve more than one key."""
+    tickets = config.tickets
+    if tickets.default_priority not in tickets.priorities:
+        raise ConfigError(
+            "tickets.default_priority",
+            f"must be one of the priorities ({', '.join(tickets.priorities)}), "
+            f"got {_short(tickets.default_priority)}"
+            + _env_source("tickets.default_priority", env),
+        )
+    outbound = config.outbound
+    if outbound.mode == "smtp" and not outbound.host.strip():
+        source = _env_source("outbound.host", env)
+        raise ConfigError("outbound.host", f"must not be empty when mode is smtp{source}")
+    if outbound.mode == "maildir" and not outbound.maildir.strip():
+        source = _env_source("outbound.maildir", env)
+        raise ConfigError("outbound.maildir", f"must not be empty when mode is maildir{source}")
+    seen: dict[tuple[str, int, str, str], int] = {}
+    for index, mailbox in enumerate(config.imap):
+        if mailbox.processed_folder == mailbox.folder:
+            raise ConfigError(
+                f"imap[{index}].processed_folder",
+                "must differ from folder (use an empty string to only flag \\Seen)",
+            )
+        ident = (mailbox.host.lower(), mailbox.port, mailbox.username, mailbox.folder)
+        if ident in seen:
+            raise ConfigError(
+                f"imap[{index}]",
+                f"same host, port, username and folder as imap[{seen[ident]}]",
+            )
+        seen[ident] = index
+
+
+# --------------------------------------------------------------------------
+# Value display
+# --------------------------------------------------------------------------
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def _describe(value: object) -> str:
+    """``string 'abc'``, ``integer 5``, ``boolean true``, ``table``... for errors."""
+    if isinstance(value, bool):
+        return f"boolean {'true' if value else 'false'}"
+    if isinstance(value, str):
+        return f"string {_short(value)}"
+    if isinstance(value, int):
+        return f"integer {value}"
+    if isinstance(value, float):
+        return f"float {value!r}"
+    if isinstance(value, list):
+        return f"array of {len(value)} item{'' if len(value) == 1 else 's'}"
+    if isinstance(value, dict):
+        return "table"
+    return f"{type(value).__name__} {value}"
+
+
+# --------------------------------------------------------------------------
+# Rendering the example / starter file
+# --------------------------------------------------------------------------
+
+_EXAMPLE_HEADER = """\
+# maildesk.toml.example: every setting of maildesk with its default value.
+#
+# Generated from the settings table in maildesk/config.py (render_example());
+# do not edit by hand.  Copy it to maildesk.toml (or point --config or
+# $MAILDESK_CONFIG at your copy) and change what you need; keys you leave
+# out keep the defaults shown here.
+#
+# Precedence, lowest first: default < this file < .env file < environment.
+# Every key of a [section] can be overridden by MAILDESK_<SECTION>_<KEY>,
+# e.g. MAILDESK_SMTP_PORT=2525; booleans accept 1/0, true/false, yes/no,
+# on/off and lists are comma-separated.  [[imap]] mailboxes are read from
+# this file only."""
+
+_STARTER_HEADER = """\
+# maildesk.toml: configuration of this maildesk instance, written by
+# `maildesk init`.  All settings are shown with their defaults; see
+# maildesk.toml.example for the same text.
+#
+# Precedence, lowest first: default < this file < .env file < environment.
+# Every key of a [section] can be overridden by MAILDESK_<SECTION>_<KEY>,
+# e.g. MAILDESK_SMTP_PORT=2525; booleans accept 1/0, true/false, yes/no,
+# on/off and lists are comma-separated.  [[imap]] mailboxes are read from
+# this file only."""
+
+
+def render_example() -> str:
+    """The full text of ``maildesk.toml.example``, generated from :data:`SETTINGS`."""
+    return _render(_EXAMPLE_HEADER, {})
+
+
+def render_starter(secret_key: str) -> str:
+    """What ``maildesk init`` writes: the example with ``desk.secret_key`` set."""
+    return _render(_STARTER_HEADER, {"desk.secret_key": secret_key})
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"cannot render {value!r} as TOML")  # pragma: no cover
+
+
+def _setting_notes(setting: Setting) -> str:
+    notes: list[str] = []
+    if setting.choices is not None:
+        notes.append(f"One of: {', '.join(setting.choices)}.")
+    if setting.env_names:
+        notes.append(f"Environment: {' or '.join(setting.env_names)}.")
+    return " ".join(notes)
+
+
+def _render(header: str, overrides: Mapping[str, object]) -> str:
+    lines: list[str] = [header]
+    for section in SECTIONS:
+        lines.append("")
+        lines.append("")
+        comment = "# " if section.array else ""
+        lines.append(f"# {section.help}")
+        if section.array:
+            lines.append("# Example mailbox; remove the leading '# ' to use it:")
+        lines.append(f"{comment}[[{section.name}]]" if section.array else f"[{section.name}]")
+        for index, setting in enumerate(_settings_of(section.name)):
+            if index:
+                lines.append(comment.rstrip() if comment else "")
+            lines.append(f"{comment}# {setting.help}")
+            notes = _setting_notes(setting)
+            if notes:
+                lines.append(f"{comment}# {notes}")
+            value = overrides.get(setting.key, setting.default)
+            if value is REQUIRED:
+                value = setting.example
+            lines.append(f"{comment}{setting.name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
