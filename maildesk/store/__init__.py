@@ -1,0 +1,1 @@
+"""Storage: peewee models, connections and transactions, migrations, named queries."""

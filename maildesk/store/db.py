@@ -1,0 +1,110 @@
+"""Connections and transactions: the only place that knows SQLite from PostgreSQL.
+
+`open_database` turns a database URL into a peewee database bound to our models;
+`write_transaction` is the unit of work every writer uses. Peewee keeps one
+connection per thread, so each worker thread gets its own connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import peewee
+
+from maildesk.store import models
+
+SQLITE_PRAGMAS = (
+    ("journal_mode", "wal"),
+    ("foreign_keys", 1),
+    # FULL: a committed message survives power loss, which the 250 reply promises.
+    ("synchronous", "full"),
+    ("busy_timeout", 30_000),
+)
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Serialises `db upgrade` across instances sharing one PostgreSQL database.
+PG_MIGRATION_LOCK = 0x6D61696C  # "mail"
+
+
+class DatabaseUrlError(ValueError):
+    """The database URL cannot be used."""
+
+
+def open_database(url: str) -> peewee.Database:
+    """Open (lazily connect) the database named by `url` and bind the models to it."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "sqlite":
+        db = _sqlite(parts)
+    elif parts.scheme in ("postgresql", "postgres"):
+        db = _postgres(parts)
+    else:
+        raise DatabaseUrlError(f"unsupported database URL scheme {parts.scheme!r}")
+    db.bind(models.ALL_MODELS, bind_refs=False, bind_backrefs=False)
+    return db
+
+
+def _sqlite(parts: urllib.parse.SplitResult) -> peewee.SqliteDatabase:
+    # sqlite:///relative/path and sqlite:////absolute/path, as SQLAlchemy spells them.
+    path = urllib.parse.unquote(parts.path)[1:]
+    if not path:
+        raise DatabaseUrlError("sqlite URL has no path (sqlite:///var/maildesk.db)")
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=30)
+
+
+def _postgres(parts: urllib.parse.SplitResult) -> peewee.PostgresqlDatabase:
+    params: dict[str, object] = dict(urllib.parse.parse_qsl(parts.query))
+    if parts.hostname:
+        params["host"] = parts.hostname
+    if parts.port:
+        params["port"] = parts.port
+    if parts.username:
+        params["user"] = urllib.parse.unquote(parts.username)
+    if parts.password:
+        params["password"] = urllib.parse.unquote(parts.password)
+    name = urllib.parse.unquote(parts.path.lstrip("/"))
+    if not name:
+        raise DatabaseUrlError("postgresql URL names no database")
+    return peewee.PostgresqlDatabase(name, prefer_psycopg3=True, **params)
+
+
+def is_postgres(db: peewee.Database) -> bool:
+    return isinstance(db, peewee.PostgresqlDatabase)
+
+
+@contextlib.contextmanager
+def write_transaction(db: peewee.Database) -> Iterator[None]:
+    """One unit of work. On SQLite the write lock is taken up front (BEGIN
+    IMMEDIATE) so two writers queue on the busy timeout instead of failing
+    when a read lock cannot be upgraded."""
+    if isinstance(db, peewee.SqliteDatabase):
+        with db.atomic("IMMEDIATE"):
+            yield
+    else:
+        with db.atomic():
+            yield
+
+
+def upgrade(db: peewee.Database) -> list[str]:
+    """Apply pending migrations; returns the names applied (empty when current)."""
+    from playhouse.migrations import Runner
+
+    runner = Runner(db, directory=str(MIGRATIONS_DIR))
+    if is_postgres(db):
+        db.execute_sql("SELECT pg_advisory_lock(%s)", (PG_MIGRATION_LOCK,))
+        try:
+            return list(runner.up())
+        finally:
+            db.execute_sql("SELECT pg_advisory_unlock(%s)", (PG_MIGRATION_LOCK,))
+    with write_transaction(db):
+        return list(runner.up())
+
+
+def pending_migrations(db: peewee.Database) -> list[str]:
+    from playhouse.migrations import Runner
+
+    runner = Runner(db, directory=str(MIGRATIONS_DIR))
+    return [m.name for m in runner.status() if m.applied is None and m.path is not None]

@@ -1,0 +1,192 @@
+"""Peewee models: the tables maildesk keeps (see migrations/ for how they came to be).
+
+The models are bound to a database by `store.db.open_database`; nothing here
+connects anywhere. Raw mail and attachment bytes live in `Blob`, addressed by
+their SHA-256, so the same bytes are stored once and any instance can serve them.
+"""
+
+from __future__ import annotations
+
+import peewee
+
+from maildesk.store.fields import JSONTextField, UTCDateTimeField
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        legacy_table_names = False
+
+
+class Blob(BaseModel):
+    sha256 = peewee.CharField(max_length=64, primary_key=True)
+    size = peewee.BigIntegerField()
+    data = peewee.BlobField()
+    created_at = UTCDateTimeField()
+
+
+class Contact(BaseModel):
+    """A customer (or anyone who wrote to us): one row per lower-cased address."""
+
+    email = peewee.CharField(max_length=320, unique=True)
+    name = peewee.CharField(max_length=500, default="")
+    created_at = UTCDateTimeField()
+
+
+class Agent(BaseModel):
+    email = peewee.CharField(max_length=320, unique=True)
+    name = peewee.CharField(max_length=500)
+    role = peewee.CharField(max_length=16, default="agent")  # agent | admin | manager
+    active = peewee.BooleanField(default=True)
+    away = peewee.BooleanField(default=False)
+    password_hash = peewee.TextField(null=True)
+    created_at = UTCDateTimeField()
+
+
+class Ticket(BaseModel):
+    number = peewee.BigIntegerField(unique=True)
+    subject = peewee.TextField()
+    status = peewee.CharField(max_length=32, index=True)
+    priority = peewee.CharField(max_length=32, index=True)
+    category = peewee.CharField(max_length=100, null=True, index=True)
+    requester = peewee.ForeignKeyField(Contact, backref="tickets", index=True)
+    assignee = peewee.ForeignKeyField(Agent, null=True, backref="tickets", index=True)
+    automated = peewee.BooleanField(default=False)  # opened by automated mail: never answered
+    created_at = UTCDateTimeField()
+    updated_at = UTCDateTimeField(index=True)
+    # SLA: due times, clock pauses (waiting_on_customer) and what was already signalled.
+    first_response_at = UTCDateTimeField(null=True)
+    first_response_due = UTCDateTimeField(null=True, index=True)
+    resolution_due = UTCDateTimeField(null=True, index=True)
+    resolved_at = UTCDateTimeField(null=True)
+    closed_at = UTCDateTimeField(null=True)
+    sla_paused_at = UTCDateTimeField(null=True)
+    sla_paused_seconds = peewee.BigIntegerField(default=0)
+    first_response_warned_at = UTCDateTimeField(null=True)
+    resolution_warned_at = UTCDateTimeField(null=True)
+    first_response_breached_at = UTCDateTimeField(null=True)
+    resolution_breached_at = UTCDateTimeField(null=True)
+    escalation_level = peewee.IntegerField(default=0)
+    merged_into = peewee.ForeignKeyField("self", null=True, backref="merged", index=True)
+
+
+class TicketTag(BaseModel):
+    ticket = peewee.ForeignKeyField(Ticket, backref="tag_rows", on_delete="CASCADE")
+    tag = peewee.CharField(max_length=100, index=True)
+
+    class Meta:
+        indexes = ((("ticket", "tag"), True),)
+
+
+class Participant(BaseModel):
+    """Who may write into a ticket besides agents: its requester and CCs."""
+
+    ticket = peewee.ForeignKeyField(Ticket, backref="participants", on_delete="CASCADE")
+    contact = peewee.ForeignKeyField(Contact, backref="participations", index=True)
+    role = peewee.CharField(max_length=16)  # requester | cc
+
+    class Meta:
+        indexes = ((("ticket", "contact"), True),)
+
+
+class Intake(BaseModel):
+    """Every accepted message, committed raw before anything else happens to it."""
+
+    raw = peewee.ForeignKeyField(Blob, field="sha256")
+    dedupe_key = peewee.CharField(max_length=64, unique=True)
+    message_id = peewee.TextField(null=True)
+    source = peewee.TextField()
+    envelope_from = peewee.TextField(null=True)
+    envelope_to = JSONTextField(default="[]")
+    received_at = UTCDateTimeField()
+    state = peewee.CharField(max_length=16, index=True, default="pending")
+    action = peewee.CharField(
+        max_length=16, null=True
+    )  # created | appended | ignored | quarantined
+    reason = peewee.TextField(null=True)
+    ticket = peewee.ForeignKeyField(Ticket, null=True, backref="intakes")
+    processed_at = UTCDateTimeField(null=True)
+
+
+class Quarantine(BaseModel):
+    """A message the pipeline failed on: kept with its error until a retry succeeds."""
+
+    intake = peewee.ForeignKeyField(Intake, unique=True, backref="quarantine")
+    error = peewee.TextField()
+    traceback = peewee.TextField()
+    attempts = peewee.IntegerField(default=1)
+    created_at = UTCDateTimeField()
+    updated_at = UTCDateTimeField()
+    resolved_at = UTCDateTimeField(null=True, index=True)
+
+
+class Message(BaseModel):
+    ticket = peewee.ForeignKeyField(Ticket, backref="messages", index=True)
+    intake = peewee.ForeignKeyField(Intake, null=True, backref="messages")
+    message_id = peewee.TextField(null=True, index=True)
+    in_reply_to = JSONTextField(default="[]")
+    references = JSONTextField(default="[]")
+    direction = peewee.CharField(max_length=16)  # inbound | outbound
+    kind = peewee.CharField(max_length=16)  # customer | agent | note | system
+    mail_kind = peewee.CharField(max_length=16, default="human")  # core.autoreply.MailKind
+    flagged = peewee.BooleanField(default=False)
+    flag_reason = peewee.TextField(null=True)
+    from_email = peewee.CharField(max_length=320)
+    from_name = peewee.CharField(max_length=500, default="")
+    to = JSONTextField(default="[]")
+    cc = JSONTextField(default="[]")
+    subject = peewee.TextField()
+    body_text = peewee.TextField()
+    body_html = peewee.TextField(null=True)
+    sent_at = UTCDateTimeField(null=True)  # the Date header
+    created_at = UTCDateTimeField(index=True)
+
+
+class Attachment(BaseModel):
+    message = peewee.ForeignKeyField(Message, backref="attachments", index=True)
+    blob = peewee.ForeignKeyField(Blob, field="sha256")
+    filename = peewee.TextField()
+    content_type = peewee.CharField(max_length=255)
+    size = peewee.BigIntegerField()
+    content_id = peewee.TextField(null=True)
+    inline = peewee.BooleanField(default=False)
+
+
+class Event(BaseModel):
+    """The audit log: every change to a ticket, who made it, before and after."""
+
+    ticket = peewee.ForeignKeyField(Ticket, backref="events", index=True)
+    at = UTCDateTimeField()
+    actor = peewee.CharField(max_length=320)
+    type = peewee.CharField(max_length=64)
+    data = JSONTextField(default="{}")
+
+
+class Counter(BaseModel):
+    """Named sequences on SQLite (PostgreSQL uses a real SEQUENCE)."""
+
+    name = peewee.CharField(max_length=64, primary_key=True)
+    value = peewee.BigIntegerField()
+
+
+class KeyValue(BaseModel):
+    """Small pieces of state kept by maildesk itself (e.g. a generated secret key)."""
+
+    name = peewee.CharField(max_length=64, primary_key=True)
+    value = peewee.TextField()
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (
+    Blob,
+    Contact,
+    Agent,
+    Ticket,
+    TicketTag,
+    Participant,
+    Intake,
+    Quarantine,
+    Message,
+    Attachment,
+    Event,
+    Counter,
+    KeyValue,
+)

@@ -1,0 +1,196 @@
+"""Named queries and writes over the models: the vocabulary the pipeline and CLI use.
+
+Every function here runs inside the caller's transaction (see
+`store.db.write_transaction`); none opens one of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import peewee
+
+from maildesk.core.match import TicketFacts
+from maildesk.store.db import is_postgres
+from maildesk.store.models import (
+    Agent,
+    Blob,
+    Contact,
+    Counter,
+    Event,
+    Intake,
+    KeyValue,
+    Message,
+    Participant,
+    Ticket,
+    TicketTag,
+)
+
+SECRET_KEY_NAME = "secret_key"
+MAX_MERGE_HOPS = 50
+
+
+def put_blob(data: bytes, now: dt.datetime) -> str:
+    """Store bytes once, addressed by their SHA-256; returns the hash."""
+    digest = hashlib.sha256(data).hexdigest()
+    Blob.insert(
+        sha256=digest, size=len(data), data=data, created_at=now
+    ).on_conflict_ignore().execute()
+    return digest
+
+
+def blob_bytes(sha256: str) -> bytes:
+    return bytes(Blob.select(Blob.data).where(Blob.sha256 == sha256).scalar())
+
+
+def stored_secret_key(db: peewee.Database) -> bytes:
+    """The key maildesk generated for itself when the config names none (kept in the
+    database so every instance and every restart signs alike)."""
+    row = KeyValue.get_or_none(KeyValue.name == SECRET_KEY_NAME)
+    if row is None:
+        KeyValue.insert(
+            name=SECRET_KEY_NAME, value=secrets.token_hex(32)
+        ).on_conflict_ignore().execute()
+        row = KeyValue.get(KeyValue.name == SECRET_KEY_NAME)
+    return str(row.value).encode()
+
+
+def next_ticket_number(db: peewee.Database) -> int:
+    """A new ticket number, unique under concurrent writers on both databases."""
+    if is_postgres(db):
+        return int(db.execute_sql("SELECT nextval('ticket_number_seq')").fetchone()[0])
+    # SQLite: the caller's write transaction holds the database lock (BEGIN IMMEDIATE).
+    Counter.update(value=Counter.value + 1).where(Counter.name == "ticket_number").execute()
+    return int(Counter.get(Counter.name == "ticket_number").value)
+
+
+def active_agent_emails() -> frozenset[str]:
+    return frozenset(a.email for a in Agent.select(Agent.email).where(Agent.active == True))  # noqa: E712
+
+
+def contact_for(email: str, name: str, now: dt.datetime) -> Contact:
+    """The contact for an address, created on first sight; a name fills in a blank one."""
+    Contact.insert(email=email, name=name, created_at=now).on_conflict_ignore().execute()
+    contact = Contact.get(Contact.email == email)
+    if name and not contact.name:
+        contact.name = name
+        contact.save(only=[Contact.name])
+    return contact
+
+
+def ticket_by_number(number: int) -> Ticket | None:
+    return Ticket.get_or_none(Ticket.number == number)
+
+
+def survivor(ticket: Ticket) -> Ticket:
+    """Follow `merged_into` to the ticket that lives on."""
+    for _ in range(MAX_MERGE_HOPS):
+        if ticket.merged_into_id is None:
+            return ticket
+        ticket = Ticket.get_by_id(ticket.merged_into_id)
+    return ticket
+
+
+def participant_emails(ticket: Ticket) -> frozenset[str]:
+    query = Contact.select(Contact.email).join(Participant).where(Participant.ticket == ticket)
+    return frozenset(c.email for c in query)
+
+
+def ticket_facts(numbers: Iterable[int]) -> dict[int, TicketFacts]:
+    """Facts for each existing ticket among `numbers`, with merges followed to the survivor
+    (whose facts are included too)."""
+    facts: dict[int, TicketFacts] = {}
+    for ticket in Ticket.select().where(Ticket.number.in_(list(numbers))):
+        live = survivor(ticket)
+        for row in {ticket.number: ticket, live.number: live}.values():
+            facts[row.number] = TicketFacts(
+                number=row.number,
+                status=row.status,
+                closed_at=row.closed_at,
+                participants=participant_emails(row),
+                merged_into=live.number if row.number != live.number else None,
+            )
+    return facts
+
+
+def tickets_of_message_ids(message_ids: Sequence[str]) -> dict[str, int]:
+    """Stored Message-IDs among `message_ids`, mapped to their ticket numbers."""
+    if not message_ids:
+        return {}
+    query = (
+        Message.select(Message.message_id, Ticket.number)
+        .join(Ticket)
+        .where(Message.message_id.in_(list(message_ids)))
+        .tuples()
+    )
+    return {mid: number for mid, number in query}
+
+
+def add_participant(ticket: Ticket, contact: Contact, role: str) -> bool:
+    """Add a participant; False when the contact already was one."""
+    existing = Participant.select().where(
+        (Participant.ticket == ticket) & (Participant.contact == contact)
+    )
+    if existing.exists():
+        return False
+    Participant.insert(ticket=ticket, contact=contact, role=role).on_conflict_ignore().execute()
+    return True
+
+
+def record_event(
+    ticket: Ticket, actor: str, type_: str, data: dict[str, Any], now: dt.datetime
+) -> None:
+    Event.create(ticket=ticket, at=now, actor=actor, type=type_, data=data)
+
+
+def ticket_tags(ticket: Ticket) -> list[str]:
+    return sorted(t.tag for t in TicketTag.select(TicketTag.tag).where(TicketTag.ticket == ticket))
+
+
+def intake_by_dedupe_key(key: str) -> Intake | None:
+    return Intake.get_or_none(Intake.dedupe_key == key)
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    status: str | None = None
+    priority: str | None = None
+    assignee: str | None = None  # an agent's email, or "none" for unassigned
+    category: str | None = None
+    search: str | None = None  # in subject, requester, and message bodies
+    limit: int = 100
+    offset: int = 0
+
+
+def find_tickets(spec: TicketFilter) -> list[Ticket]:
+    """Tickets matching `spec`, most recently updated first (merged tickets left out)."""
+    query = Ticket.select(Ticket, Contact).join(Contact).where(Ticket.merged_into.is_null())
+    if spec.status:
+        query = query.where(Ticket.status == spec.status)
+    if spec.priority:
+        query = query.where(Ticket.priority == spec.priority)
+    if spec.category:
+        query = query.where(Ticket.category == spec.category)
+    if spec.assignee == "none":
+        query = query.where(Ticket.assignee.is_null())
+    elif spec.assignee:
+        agents = Agent.select(Agent.id).where(Agent.email == spec.assignee.lower())
+        query = query.where(Ticket.assignee.in_(agents))
+    if spec.search:
+        text = spec.search
+        in_bodies = Message.select(Message.ticket).where(
+            Message.body_text.contains(text)
+        )
+        query = query.where(
+            Ticket.subject.contains(text)
+            | Contact.email.contains(text)
+            | Contact.name.contains(text)
+            | Ticket.id.in_(in_bodies)
+        )
+    query = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+    return list(query.limit(spec.limit).offset(spec.offset))
