@@ -1,0 +1,112 @@
+"""Tickets, messages and queue rows as plain dicts: the JSON contract of the CLI.
+
+Times are ISO 8601 with offset; ticket numbers are labels (`SUP-00042`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from maildesk.core.match import format_number
+from maildesk.store import repo
+from maildesk.store.models import Agent, Attachment, Event, Message, Quarantine, Ticket
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _agent_email(agent_id: int | None) -> str | None:
+    return None if agent_id is None else Agent.get_by_id(agent_id).email
+
+
+def ticket_summary(ticket: Ticket, prefix: str) -> dict[str, Any]:
+    return {
+        "number": format_number(prefix, ticket.number),
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "category": ticket.category,
+        "tags": repo.ticket_tags(ticket),
+        "requester": {"email": ticket.requester.email, "name": ticket.requester.name},
+        "assignee": _agent_email(ticket.assignee_id),
+        "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at),
+        "sla_breached": bool(ticket.first_response_breached_at or ticket.resolution_breached_at),
+    }
+
+
+def ticket_detail(ticket: Ticket, prefix: str) -> dict[str, Any]:
+    merged = Ticket.get_by_id(ticket.merged_into_id) if ticket.merged_into_id else None
+    cc = sorted(repo.participant_emails(ticket) - {ticket.requester.email})
+    messages = Message.select().where(Message.ticket == ticket).order_by(Message.id)
+    events = Event.select().where(Event.ticket == ticket).order_by(Event.id)
+    return {
+        **ticket_summary(ticket, prefix),
+        "cc": cc,
+        "automated": ticket.automated,
+        "first_response_at": iso(ticket.first_response_at),
+        "first_response_due": iso(ticket.first_response_due),
+        "resolution_due": iso(ticket.resolution_due),
+        "resolved_at": iso(ticket.resolved_at),
+        "closed_at": iso(ticket.closed_at),
+        "sla_paused": ticket.sla_paused_at is not None,
+        "first_response_breached": ticket.first_response_breached_at is not None,
+        "resolution_breached": ticket.resolution_breached_at is not None,
+        "escalation_level": ticket.escalation_level,
+        "merged_into": format_number(prefix, merged.number) if merged else None,
+        "messages": [message_detail(m) for m in messages],
+        "events": [event_detail(e) for e in events],
+    }
+
+
+def message_detail(message: Message) -> dict[str, Any]:
+    attachments = Attachment.select().where(Attachment.message == message).order_by(Attachment.id)
+    return {
+        "id": message.id,
+        "message_id": message.message_id,
+        "direction": message.direction,
+        "kind": message.kind,
+        "mail_kind": message.mail_kind,
+        "flagged": message.flagged,
+        "from": message.from_email,
+        "from_name": message.from_name,
+        "to": message.to,
+        "cc": message.cc,
+        "subject": message.subject,
+        "body_text": message.body_text,
+        "has_html": message.body_html is not None,
+        "created_at": iso(message.created_at),
+        "attachments": [
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": a.blob_id,
+                "content_id": a.content_id,
+                "inline": a.inline,
+            }
+            for a in attachments
+        ],
+    }
+
+
+def event_detail(event: Event) -> dict[str, Any]:
+    return {"at": iso(event.at), "actor": event.actor, "type": event.type, "data": event.data}
+
+
+def quarantine_entry(entry: Quarantine) -> dict[str, Any]:
+    intake = entry.intake
+    return {
+        "id": entry.id,
+        "intake_id": intake.id,
+        "source": intake.source,
+        "message_id": intake.message_id,
+        "received_at": iso(intake.received_at),
+        "error": entry.error,
+        "attempts": entry.attempts,
+        "created_at": iso(entry.created_at),
+        "updated_at": iso(entry.updated_at),
+        "traceback": entry.traceback,
+    }

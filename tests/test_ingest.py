@@ -1,0 +1,324 @@
+"""Mail in, tickets out, through the real CLI (`maildesk ingest`, `tickets`, `quarantine`),
+on SQLite and PostgreSQL: threading, participants, strangers, automated mail, dedupe."""
+
+from __future__ import annotations
+
+import json
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maildesk.core.msgid import make_message_id
+from tests.conftest import Desk
+
+SECRET = b"test-secret-key"
+
+
+def mail(
+    *,
+    sender: str = "Alice <alice@customer.example>",
+    to: str = "support@example.com",
+    cc: str | None = None,
+    subject: str = "Printer on fire",
+    body: str = "It is really on fire.",
+    message_id: str | None = "<m1@customer.example>",
+    in_reply_to: str | None = None,
+    headers: dict[str, str] | None = None,
+    attachments: list[tuple[str, str, bytes]] = (),  # type: ignore[assignment]
+) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    if cc:
+        msg["Cc"] = cc
+    msg["Subject"] = subject
+    if message_id:
+        msg["Message-ID"] = message_id
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = in_reply_to
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    for filename, ctype, data in attachments:
+        maintype, subtype = ctype.split("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes()
+
+
+def show(desk: Desk, number: str) -> dict[str, Any]:
+    return desk.json("tickets", "show", number)
+
+
+def test_new_mail_opens_a_ticket_with_everything_recorded(desk: Desk) -> None:
+    raw = mail(cc="Bob <bob@customer.example>", attachments=[("log.txt", "text/plain", b"x" * 10)])
+    [line] = desk.ingest(raw)
+    assert line == {
+        "source": "stdin",
+        "action": "created",
+        "ticket": "SUP-00001",
+        "message_id": "<m1@customer.example>",
+        "reason": "no matching ticket",
+    }
+    ticket = show(desk, "SUP-00001")
+    assert ticket["subject"] == "Printer on fire"
+    assert ticket["status"] == "new"
+    assert ticket["priority"] == "medium"
+    assert ticket["requester"] == {"email": "alice@customer.example", "name": "Alice"}
+    assert ticket["cc"] == ["bob@customer.example"]
+    [message] = ticket["messages"]
+    assert message["direction"] == "inbound" and message["kind"] == "customer"
+    assert message["from"] == "alice@customer.example"
+    assert message["body_text"].strip() == "It is really on fire."
+    [attachment] = message["attachments"]
+    assert attachment["filename"] == "log.txt" and attachment["size"] == 10
+    assert len(attachment["sha256"]) == 64
+    types = [e["type"] for e in ticket["events"]]
+    assert types[0] == "created" and "message_added" in types and "cc_added" in types
+    assert ticket["created_at"].endswith("+00:00")
+
+
+def test_replies_thread_by_tag_and_by_message_id(desk: Desk) -> None:
+    desk.ingest(mail())
+    by_tag = mail(subject="RE: AW: Fwd: [sup-1] Printer on fire", message_id="<m2@c.example>")
+    by_id = mail(
+        subject="no tag here", message_id="<m3@c.example>", in_reply_to="<m1@customer.example>"
+    )
+    lines = desk.ingest(by_tag, by_id)
+    assert [(x["action"], x["ticket"]) for x in lines] == [
+        ("appended", "SUP-00001"),
+        ("appended", "SUP-00001"),
+    ]
+    assert len(show(desk, "1")["messages"]) == 3
+
+
+def test_cc_participant_may_reply_but_stranger_gets_own_ticket(desk: Desk) -> None:
+    desk.ingest(mail(cc="bob@customer.example"))
+    [bob] = desk.ingest(
+        mail(sender="bob@customer.example", subject="Re: [SUP-00001] x", message_id="<b@c.example>")
+    )
+    [mallory] = desk.ingest(
+        mail(
+            sender="mallory@evil.example",
+            subject="Re: [SUP-00001] x",
+            message_id="<e@evil.example>",
+        )
+    )
+    assert (bob["action"], bob["ticket"]) == ("appended", "SUP-00001")
+    assert (mallory["action"], mallory["ticket"]) == ("created", "SUP-00002")
+    assert "not a participant" in mallory["reason"]
+    stranger = show(desk, "SUP-00002")
+    noted = [e for e in stranger["events"] if e["type"] == "reference_not_trusted"]
+    assert noted and noted[0]["data"]["referenced"] == ["SUP-00001"]
+    assert stranger["subject"] == "Re: x"  # our tag is not carried into the new ticket
+    assert len(show(desk, "SUP-00001")["messages"]) == 2
+
+
+def test_signed_message_id_threads_any_sender(desk: Desk) -> None:
+    desk.ingest(mail())
+    ours = make_message_id("SUP-00001", 1, SECRET, "example.com")
+    [line] = desk.ingest(
+        mail(
+            sender="forwarded@other.example",
+            subject="fwd",
+            message_id="<f@o.example>",
+            in_reply_to=ours,
+        )
+    )
+    assert (line["action"], line["ticket"]) == ("appended", "SUP-00001")
+    assert "signed Message-ID" in line["reason"]
+
+
+def test_forged_signature_is_not_trusted(desk: Desk) -> None:
+    desk.ingest(mail())
+    forged = make_message_id("SUP-00001", 1, b"wrong key", "example.com")
+    [line] = desk.ingest(
+        mail(sender="m@evil.example", subject="x", message_id="<z@e.example>", in_reply_to=forged)
+    )
+    assert line["action"] == "created"
+
+
+def test_tag_of_missing_ticket_or_other_prefix_opens_new_ticket(desk: Desk) -> None:
+    lines = desk.ingest(
+        mail(subject="Re: [SUP-00999] old", message_id="<a@x.example>"),
+        mail(subject="Re: [ABC-00001] elsewhere", message_id="<b@x.example>"),
+    )
+    assert [(x["action"], x["ticket"]) for x in lines] == [
+        ("created", "SUP-00001"),
+        ("created", "SUP-00002"),
+    ]
+
+
+def test_redelivery_is_stored_once(desk: Desk) -> None:
+    raw = mail()
+    no_id = mail(message_id=None, subject="no id")
+    lines = desk.ingest(raw, raw, no_id, no_id)
+    assert [x["action"] for x in lines] == ["created", "duplicate", "created", "duplicate"]
+    assert lines[1]["ticket"] == "SUP-00001" and lines[3]["ticket"] == "SUP-00002"
+    assert len(desk.json("tickets", "list")) == 2
+    assert len(show(desk, "1")["messages"]) == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Auto-Submitted": "auto-replied"},
+        {"X-Autoreply": "yes"},
+        {"Precedence": "auto_reply"},
+    ],
+)
+def test_auto_replies_without_ticket_are_ignored_but_kept(desk: Desk, headers: dict) -> None:
+    [line] = desk.ingest(mail(subject="Out of office", headers=headers))
+    assert line["action"] == "ignored" and line["ticket"] is None
+    assert desk.json("tickets", "list") == []
+    # Stored all the same: the same message again is a duplicate, not new.
+    assert desk.ingest(mail(subject="Out of office", headers=headers))[0]["action"] == "duplicate"
+
+
+def test_auto_reply_to_a_ticket_is_appended_without_reopening(desk: Desk) -> None:
+    desk.ingest(mail())
+    [line] = desk.ingest(
+        mail(
+            subject="Automatic reply: [SUP-00001] Printer",
+            message_id="<ooo@c.example>",
+            headers={"Auto-Submitted": "auto-replied"},
+        )
+    )
+    assert (line["action"], line["ticket"]) == ("appended", "SUP-00001")
+    ticket = show(desk, "1")
+    assert ticket["messages"][1]["mail_kind"] == "auto_reply"
+    assert ticket["status"] == "new"
+
+
+def test_list_mail_opens_an_automated_ticket(desk: Desk) -> None:
+    [line] = desk.ingest(mail(subject="Newsletter", headers={"List-Id": "<news.x.example>"}))
+    assert line["action"] == "created"
+    ticket = show(desk, line["ticket"])
+    assert ticket["automated"] is True
+    assert ticket["messages"][0]["mail_kind"] == "bulk"
+
+
+def test_mail_from_our_own_address_is_ignored(desk: Desk) -> None:
+    [line] = desk.ingest(mail(sender="Support <SUPPORT@example.com>"))
+    assert line["action"] == "ignored" and "own address" in line["reason"]
+
+
+def test_no_sender_goes_to_quarantine_and_retry_reports_again(desk: Desk) -> None:
+    raw = b"Subject: nobody\r\nMessage-ID: <q@x>\r\n\r\nbody\r\n"
+    [line] = desk.ingest(raw)
+    assert line["action"] == "quarantined" and "no sender" in line["reason"]
+    [entry] = desk.json("quarantine", "list")
+    assert entry["message_id"] == "<q@x>" and "Unprocessable" in entry["traceback"]
+    result = desk.run("quarantine", "retry", str(entry["id"]))
+    assert result.exit_code == 1  # still failing: nothing was fixed
+    assert desk.json("quarantine", "list")[0]["attempts"] == 2
+
+
+def test_quarantine_retry_succeeds_after_the_fix(desk: Desk, monkeypatch: pytest.MonkeyPatch):
+    import maildesk.pipeline as pipeline
+
+    def broken(raw: bytes) -> None:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(pipeline, "parse_message", broken)
+    [first] = desk.ingest(mail(message_id="<one@c.example>"))
+    [second] = desk.ingest(mail(message_id="<two@c.example>", in_reply_to="<one@c.example>"))
+    assert first["action"] == second["action"] == "quarantined"
+    assert "parser bug" in first["reason"]
+    monkeypatch.undo()  # the fix is deployed
+    result = desk.run("quarantine", "retry", "--all", "--json")
+    assert result.exit_code == 0, result.output
+    actions = [json.loads(x)["action"] for x in result.stdout.splitlines()]
+    assert actions == ["created", "appended"]
+    assert desk.json("quarantine", "list") == []
+
+
+def test_customer_reply_reopens_resolved_ticket(desk: Desk) -> None:
+    from maildesk.store.db import open_database
+    from maildesk.store.models import Ticket
+
+    desk.ingest(mail())
+    db = open_database(desk.database_url)
+    Ticket.update(status="resolved").where(Ticket.number == 1).execute()
+    db.close()
+    [line] = desk.ingest(mail(subject="Re: [SUP-00001] still broken", message_id="<r@c.example>"))
+    assert line["action"] == "appended"
+    ticket = show(desk, "1")
+    assert ticket["status"] == "open"
+    assert any(e["type"] == "reopened" for e in ticket["events"])
+
+
+def test_tickets_list_filters(desk: Desk) -> None:
+    desk.ingest(
+        mail(),
+        mail(
+            sender="zoe@z.example",
+            subject="Invoice question",
+            message_id="<z@z.example>",
+            body="about my invoice 4711",
+        ),
+    )
+    assert [t["number"] for t in desk.json("tickets", "list", "--search", "4711")] == ["SUP-00002"]
+    assert [t["number"] for t in desk.json("tickets", "list", "--search", "Printer")] == [
+        "SUP-00001"
+    ]
+    assert len(desk.json("tickets", "list", "--status", "new")) == 2
+    assert desk.json("tickets", "list", "--status", "open") == []
+    assert len(desk.json("tickets", "list", "--assignee", "none")) == 2
+    bad = desk.run("tickets", "list", "--priority", "extreme")
+    assert bad.exit_code == 2 and "one of low, medium, high, urgent" in bad.stderr
+
+
+def test_ingest_directory_maildir_and_mbox(desk: Desk, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.eml").write_bytes(mail(message_id="<d1@x.example>"))
+    (folder / "b.eml").write_bytes(mail(message_id="<d2@x.example>", subject="other"))
+    maildir = tmp_path / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / "new" / "1.host").write_bytes(mail(message_id="<md@x.example>", subject="md"))
+    mbox = tmp_path / "archive.mbox"
+    mbox.write_bytes(
+        b"From alice@x Mon Jan  1 00:00:00 2026\n"
+        + mail(message_id="<mb1@x.example>", subject="m1")
+        + b"\nFrom alice@x Mon Jan  1 00:00:01 2026\n"
+        + mail(message_id="<mb2@x.example>", subject="m2")
+    )
+    result = desk.run("ingest", "--json", str(folder), str(maildir), str(mbox))
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [x["message_id"] for x in lines] == [
+        "<d1@x.example>",
+        "<d2@x.example>",
+        "<md@x.example>",
+        "<mb1@x.example>",
+        "<mb2@x.example>",
+    ]
+    assert lines[3]["source"].endswith("archive.mbox#1")
+
+
+def test_ingest_reports_unreadable_sources_and_exits_1(desk: Desk, tmp_path: Path) -> None:
+    good = tmp_path / "good.eml"
+    good.write_bytes(mail())
+    result = desk.run("ingest", "--json", str(tmp_path / "missing.eml"), str(good))
+    assert result.exit_code == 1
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert lines[0]["action"] == "error" and "no such file" in lines[0]["reason"]
+    assert lines[1]["action"] == "created"  # one bad source does not stop the others
+
+
+def test_oversized_input_is_refused_not_truncated(tmp_path: Path, database_url: str) -> None:
+    from tests.conftest import write_config
+
+    desk = Desk(
+        write_config(tmp_path, database_url, "[smtp]\nmax_message_size = 1000\n"),
+        database_url,
+        tmp_path,
+    )
+    result = desk.run("ingest", "--json", "-", input=mail(body="x" * 5000))
+    assert result.exit_code == 1
+    assert "larger than the limit" in json.loads(result.stdout)["reason"]
+    assert desk.json("tickets", "list") == []
