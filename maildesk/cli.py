@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import secrets
 import sys
@@ -87,9 +88,19 @@ def with_config(command: Callable[..., Any]) -> Callable[..., Any]:
             config = load_config(resolve_config_path(config_path, os.environ))
         except ConfigError as exc:
             raise UsageFailure(f"config error: {exc}") from exc
+        _setup_logging(config)
         return command(config, **kwargs)
 
     return wrapper
+
+
+def _setup_logging(config: Config) -> None:
+    """Log lines go to stderr with their level (journald keeps them as they are)."""
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=config.logging.level.upper(),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 @contextmanager

@@ -161,6 +161,19 @@ def test_redelivery_is_stored_once(desk: Desk) -> None:
     assert len(show(desk, "1")["messages"]) == 1
 
 
+def test_reused_message_id_with_another_body_is_not_dropped(desk: Desk) -> None:
+    first = mail(body="first message")
+    reused = mail(body="a different message, same Message-ID")
+    resent = b"Received: from relay2.example by mx.example; Mon, 1 Jan 2026\r\n" + first
+    lines = desk.ingest(first, reused, resent)
+    assert [(x["action"], x["ticket"]) for x in lines] == [
+        ("created", "SUP-00001"),
+        ("created", "SUP-00002"),
+        ("duplicate", "SUP-00001"),
+    ]
+    assert show(desk, "2")["messages"][0]["body_text"].strip().startswith("a different")
+
+
 @pytest.mark.parametrize(
     "headers",
     [

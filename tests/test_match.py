@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from maildesk.core.autoreply import Classification, MailKind
 
+from maildesk.core.autoreply import Classification, MailKind
 from maildesk.core.match import (
     Action,
     Sender,

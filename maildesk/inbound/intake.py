@@ -35,9 +35,28 @@ class Accepted:
 
 
 def dedupe_key(raw: bytes, message_id: str | None) -> str:
-    """Message-ID when there is one, else the bytes themselves, hashed to a fixed width."""
-    basis = b"mid:" + message_id.encode("utf-8", "surrogateescape") if message_id else b"raw:" + raw
-    return hashlib.sha256(basis).hexdigest()
+    """What makes two deliveries the same message, hashed to a fixed width.
+
+    With a Message-ID: the id and the body bytes, so a redelivery (SMTP retry,
+    IMAP refetch, another route that only added Received headers) is recognised,
+    while a different message that reuses a Message-ID (broken mailers do) is
+    not thrown away. Without one: the raw bytes.
+    """
+    if not message_id:
+        return hashlib.sha256(b"raw:" + raw).hexdigest()
+    body = hashlib.sha256(_body(raw)).hexdigest().encode()
+    return hashlib.sha256(
+        b"mid:" + message_id.encode("utf-8", "replace") + b"\0" + body
+    ).hexdigest()
+
+
+def _body(raw: bytes) -> bytes:
+    """The bytes after the blank line that ends the header block ('' if there is none)."""
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    if not ends:
+        return b""
+    end = min(ends)
+    return raw[end:].lstrip(b"\r\n")
 
 
 def accept(
