@@ -48,8 +48,9 @@ def test_core_imports_no_io() -> None:
 
 
 def test_ruff_is_clean() -> None:
+    paths = [p for p in ("maildesk", "tests", "bench") if (ROOT / p).is_dir()]
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "maildesk", "tests", "bench"],
+        [sys.executable, "-m", "ruff", "check", *paths],
         cwd=ROOT,
         capture_output=True,
         text=True,
