@@ -1,0 +1,454 @@
+"""Agent #commands: the block of `#command value` lines at the top of an agent's reply.
+
+Where it sits in the flow: after matching, for mail from a verified agent (design
+invariant 5), the pipeline calls `parse_reply` on the reply's text. It gets typed
+`Command` values to apply, the `body` to relay to the customer (or to store as an
+internal note), and errors. Any error means the caller applies nothing and relays
+nothing, and answers the agent with the errors and `cheat_sheet()`.
+
+The block is the run of leading lines that are blank or start with `#` (after any
+whitespace, as HTML-to-text conversion leaves it); the first other line ends it.
+So a `#hashtag` or a Markdown `# Heading` further down is text, never a command,
+and no command line can end up in `body`.
+
+Pure: text in, values out. The policy is data: `COMMANDS` is the table of small
+named specs, each with a syntax line and a parser that turns the value into a
+typed command or an error message.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import ClassVar, TypeAlias
+
+from maildesk.core.match import parse_number
+
+__all__ = [
+    "COMMANDS",
+    "DEFAULT_PRIORITIES",
+    "STATUSES",
+    "Assign",
+    "Cc",
+    "CcAction",
+    "Command",
+    "CommandError",
+    "CommandSpec",
+    "Context",
+    "Merge",
+    "Note",
+    "ParsedReply",
+    "SetCategory",
+    "SetPriority",
+    "SetStatus",
+    "Tag",
+    "UseTemplate",
+    "cheat_sheet",
+    "parse_reply",
+]
+
+STATUSES = ("new", "open", "in_progress", "waiting_on_customer", "resolved", "closed")
+DEFAULT_PRIORITIES = ("low", "medium", "high", "urgent")
+
+# --------------------------------------------------------------------------
+# Commands: what an agent asked for, one frozen value per kind. `slot` names
+# what a command changes; two commands with the same slot in one reply conflict.
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetStatus:
+    """`#status`, `#resolve`, `#close`."""
+
+    status: str
+    slot: ClassVar[str] = "status"
+
+
+@dataclass(frozen=True)
+class SetPriority:
+    priority: str  # spelled as configured
+    slot: ClassVar[str] = "priority"
+
+
+@dataclass(frozen=True)
+class Assign:
+    """`email` None: unassign, unless `to_sender` (`#assign me`: the agent who wrote)."""
+
+    email: str | None
+    to_sender: bool = False
+    slot: ClassVar[str] = "assignee"
+
+
+@dataclass(frozen=True)
+class SetCategory:
+    name: str | None  # None: clear the category
+    slot: ClassVar[str] = "category"
+
+
+@dataclass(frozen=True)
+class Tag:
+    add: tuple[str, ...]
+    remove: tuple[str, ...]
+    slot: ClassVar[str] = "tags"
+
+
+class CcAction(StrEnum):
+    ADD = "add"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True)
+class Cc:
+    action: CcAction
+    email: str
+
+    @property
+    def slot(self) -> str:
+        # One line per address, so several addresses can change in one reply.
+        return f"cc {self.email}"
+
+
+@dataclass(frozen=True)
+class Note:
+    """`#note`: the whole reply is an internal note; nothing goes to the customer."""
+
+    slot: ClassVar[str] = "note"
+
+
+@dataclass(frozen=True)
+class UseTemplate:
+    name: str
+    slot: ClassVar[str] = "template"
+
+
+@dataclass(frozen=True)
+class Merge:
+    """Merge this ticket into ticket number `into`."""
+
+    into: int
+    slot: ClassVar[str] = "merge"
+
+
+Command: TypeAlias = (
+    SetStatus | SetPriority | Assign | SetCategory | Tag | Cc | Note | UseTemplate | Merge
+)
+
+# --------------------------------------------------------------------------
+# The command table
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Context:
+    """What parsing needs from the configuration."""
+
+    prefix: str  # ticket prefix, `SUP`
+    priorities: tuple[str, ...]
+
+
+Parser: TypeAlias = Callable[[str, Context], "Command | str"]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """One command: `parse` returns a `Command`, or an error message for the agent."""
+
+    name: str
+    description: str
+    syntax: str  # may name {statuses}, {priorities} and {prefix}
+    parser: Parser
+
+    def usage(self, ctx: Context) -> str:
+        """The syntax line, with the configured values filled in."""
+        return self.syntax.format(
+            statuses="|".join(STATUSES), priorities="|".join(ctx.priorities), prefix=ctx.prefix
+        )
+
+    def parse(self, value: str, ctx: Context) -> Command | str:
+        return self.parser(value, ctx)
+
+
+def _key(value: str) -> str:
+    """`Waiting on-Customer` -> `waiting_on_customer`."""
+    return re.sub(r"[\s\-]+", "_", value.strip().lower())
+
+
+def _pick(value: str, choices: Sequence[str]) -> str | None:
+    """The choice `value` names, ignoring case, spaces and dashes."""
+    return {_key(choice): choice for choice in choices}.get(_key(value))
+
+
+def _not_one_of(value: str, choices: Sequence[str], what: str) -> str:
+    if not value.strip():
+        return f"needs a {what}: one of {', '.join(choices)}"
+    return f"unknown {what} {value.strip()[:40]!r}; one of {', '.join(choices)}"
+
+
+def _no_value(value: str) -> str | None:
+    if value.strip():
+        return f"takes no value (got {value.strip()[:40]!r})"
+    return None
+
+
+_LOCAL = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
+_DOMAIN = r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}"
+_EMAIL = re.compile(rf"{_LOCAL}@{_DOMAIN}")
+# Outlook's plain text writes a linked address as `bob@example.com<mailto:bob@example.com>`.
+_WITH_MAILTO = re.compile(r"(?P<shown>\S+?)\s*[<\[]mailto:(?P<target>[^>\]]+)[>\]]", re.I)
+
+
+def _address(value: str) -> str | None:
+    """`bob@example.com`, `<bob@example.com>`, `mailto:...`, Outlook's `x<mailto:x>`."""
+    value = value.strip()
+    linked = _WITH_MAILTO.fullmatch(value)
+    if linked is not None:
+        if linked["shown"].strip("<>").lower() != linked["target"].lower():
+            return None
+        value = linked["target"]
+    value = value.removeprefix("<").removesuffix(">")
+    if value.lower().startswith("mailto:"):
+        value = value[len("mailto:") :]
+    return value.lower() if _EMAIL.fullmatch(value) else None
+
+
+def _status(value: str, ctx: Context) -> Command | str:
+    status = _pick(value, STATUSES)
+    return SetStatus(status) if status else _not_one_of(value, STATUSES, "status")
+
+
+def _priority(value: str, ctx: Context) -> Command | str:
+    priority = _pick(value, ctx.priorities)
+    return SetPriority(priority) if priority else _not_one_of(value, ctx.priorities, "priority")
+
+
+_NOBODY = frozenset({"none", "nobody", "-"})
+
+
+def _assign(value: str, ctx: Context) -> Command | str:
+    word = value.strip().lower()
+    if word == "me":
+        return Assign(None, to_sender=True)
+    if word in _NOBODY:
+        return Assign(None)
+    email = _address(value)
+    if email is None:
+        return f"not an email: {value.strip()[:80]!r}" if word else "needs an email, `me` or `none`"
+    return Assign(email)
+
+
+_CATEGORY = re.compile(r"[\w][\w &/.+-]{0,63}")
+
+
+def _category(value: str, ctx: Context) -> Command | str:
+    name = " ".join(value.split())
+    if not name:
+        return "needs a category name (or `none`)"
+    if name.lower() == "none":
+        return SetCategory(None)
+    if not _CATEGORY.fullmatch(name):
+        return f"not a category name: {name[:80]!r}"
+    return SetCategory(name)
+
+
+_TAG = re.compile(r"[\w][\w.-]{0,49}")
+
+
+def _tag(value: str, ctx: Context) -> Command | str:
+    add: dict[str, None] = {}  # dicts keep order without repeats
+    remove: dict[str, None] = {}
+    for word in value.split():
+        target, tag = (remove, word[1:]) if word.startswith("-") else (add, word.removeprefix("+"))
+        if not _TAG.fullmatch(tag):
+            return f"not a tag: {word!r} (letters, digits, `.`, `_`, `-`)"
+        target[tag.lower()] = None
+    if not add and not remove:
+        return "needs at least one tag"
+    both = add.keys() & remove.keys()
+    if both:
+        return f"adds and removes {', '.join(sorted(both))}"
+    return Tag(tuple(add), tuple(remove))
+
+
+def _cc(value: str, ctx: Context) -> Command | str:
+    words = value.split()
+    actions = {action.value: action for action in CcAction}
+    if len(words) != 2 or words[0].lower() not in actions:
+        return "needs `add` or `remove` and one email address"
+    email = _address(words[1])
+    if email is None:
+        return f"not an email: {words[1]!r}"
+    return Cc(actions[words[0].lower()], email)
+
+
+def _note(value: str, ctx: Context) -> Command | str:
+    return _no_value(value) or Note()
+
+
+_TEMPLATE = re.compile(r"[a-z0-9_-]+")
+
+
+def _template(value: str, ctx: Context) -> Command | str:
+    name = value.strip().lower()
+    if not _TEMPLATE.fullmatch(name):
+        return "needs one template name (letters a-z, digits, `_`, `-`)"
+    return UseTemplate(name)
+
+
+def _merge(value: str, ctx: Context) -> Command | str:
+    number = parse_number(ctx.prefix, value)
+    if not number:  # None, or 0: no ticket
+        return f"needs a ticket like {ctx.prefix}-00017 (got {value.strip()[:40]!r})"
+    return Merge(number)
+
+
+def _resolve(value: str, ctx: Context) -> Command | str:
+    return _no_value(value) or SetStatus("resolved")
+
+
+def _close(value: str, ctx: Context) -> Command | str:
+    return _no_value(value) or SetStatus("closed")
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("status", "set the status", "#status {statuses}", _status),
+    CommandSpec("priority", "set the priority", "#priority {priorities}", _priority),
+    CommandSpec("assign", "set the assignee (me: yourself)", "#assign EMAIL|me|none", _assign),
+    CommandSpec("category", "set (or clear) the category", "#category NAME|none", _category),
+    CommandSpec("tag", "add tags, remove those marked with -", "#tag TAG ... -TAG ...", _tag),
+    CommandSpec("cc", "add or remove a CC of the ticket", "#cc add|remove EMAIL", _cc),
+    CommandSpec("note", "keep the whole reply as an internal note", "#note", _note),
+    CommandSpec("template", "send a canned response", "#template NAME", _template),
+    CommandSpec("merge", "merge this ticket into another", "#merge {prefix}-00017", _merge),
+    CommandSpec("resolve", "same as #status resolved", "#resolve", _resolve),
+    CommandSpec("close", "same as #status closed", "#close", _close),
+)
+"""The commands, in the order the cheat sheet lists them."""
+
+_BY_NAME = {spec.name: spec for spec in COMMANDS}
+
+# --------------------------------------------------------------------------
+# The reply
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommandError:
+    line_number: int  # 1-based, in the reply text
+    line: str
+    message: str
+    syntax: str  # the valid form, when there is one to show
+
+    def __str__(self) -> str:
+        hint = f" (syntax: {self.syntax})" if self.syntax else ""
+        return f"line {self.line_number}: {self.line.strip()}: {self.message}{hint}"
+
+
+@dataclass(frozen=True)
+class ParsedReply:
+    commands: tuple[Command, ...]
+    errors: tuple[CommandError, ...]  # any error: the caller applies nothing and relays nothing
+    body: str  # the reply without the command block; never contains a command line
+    is_note: bool  # `#note` present: store the body as an internal note, relay nothing
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+# Stripped around command lines: whitespace (str.strip covers the non-breaking
+# spaces HTML-to-text leaves) and the invisible characters some clients insert.
+_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_COMMAND_LINE = re.compile(r"#\s*(?P<name>[\w-]*)\s*[:=]?\s*(?P<value>.*)", re.S)
+
+
+def _clean(line: str) -> str:
+    return line.strip().strip(_INVISIBLE).strip()
+
+
+def _block_end(lines: Sequence[str]) -> int:
+    """Index of the first line after the command block."""
+    for index, line in enumerate(lines):
+        cleaned = _clean(line)
+        if cleaned and not cleaned.startswith("#"):
+            return index
+    return len(lines)
+
+
+@dataclass
+class _Parser:
+    """Parses the block's lines one by one, remembering which line took which slot."""
+
+    ctx: Context
+    commands: list[Command] = field(default_factory=list)
+    errors: list[CommandError] = field(default_factory=list)
+    slots: dict[str, int] = field(default_factory=dict)
+
+    def line(self, number: int, line: str) -> None:
+        match = _COMMAND_LINE.fullmatch(_clean(line))
+        assert match is not None  # every block line starts with `#`
+        name = match["name"].lower()
+        spec = _BY_NAME.get(name)
+        if spec is None:
+            self._error(number, line, *_unknown(name, self.ctx))
+            return
+        result = spec.parse(match["value"], self.ctx)
+        if isinstance(result, str):
+            self._error(number, line, result, spec.usage(self.ctx))
+            return
+        first = self.slots.setdefault(result.slot, number)
+        if first != number:
+            message = f"conflicts with line {first}: give each setting once"
+            self._error(number, line, message, spec.usage(self.ctx))
+            return
+        self.commands.append(result)
+
+    def _error(self, number: int, line: str, message: str, syntax: str) -> None:
+        self.errors.append(CommandError(number, line, message, syntax))
+
+
+def _unknown(name: str, ctx: Context) -> tuple[str, str]:
+    """The message and syntax for a command name not in the table."""
+    if not name:
+        return "not a command (a command is `#name value`)", ""
+    close = difflib.get_close_matches(name, _BY_NAME, n=1, cutoff=0.6)
+    if not close:
+        known = ", ".join(f"#{spec.name}" for spec in COMMANDS)
+        return f"unknown command #{name}; commands: {known}", ""
+    spec = _BY_NAME[close[0]]
+    return f"unknown command #{name}; did you mean #{spec.name}?", spec.usage(ctx)
+
+
+def parse_reply(text: str, *, prefix: str, priorities: Sequence[str]) -> ParsedReply:
+    """Split an agent's reply into its commands and its body. Never raises."""
+    lines = _LINE_BREAK.split(text)
+    end = _block_end(lines)
+    parser = _Parser(Context(prefix, tuple(priorities)))
+    for index in range(end):
+        if _clean(lines[index]):
+            parser.line(index + 1, lines[index])
+    return ParsedReply(
+        commands=tuple(parser.commands),
+        errors=tuple(parser.errors),
+        body="\n".join(lines[end:]).rstrip(),
+        is_note=any(isinstance(command, Note) for command in parser.commands),
+    )
+
+
+_SHEET_COLUMN = 24  # a longer syntax line puts its description on the next line
+
+
+def cheat_sheet(*, prefix: str = "SUP", priorities: Sequence[str] = DEFAULT_PRIORITIES) -> str:
+    """The commands with their syntax, for notification mails (fits 78 columns)."""
+    ctx = Context(prefix, tuple(priorities))
+    lines = ["Commands: lines at the very top of your reply, one per line."]
+    for spec in COMMANDS:
+        usage = spec.usage(ctx)
+        if len(usage) > _SHEET_COLUMN:
+            lines += [f"  {usage}", f"  {'':<{_SHEET_COLUMN}}  {spec.description}"]
+        else:
+            lines.append(f"  {usage:<{_SHEET_COLUMN}}  {spec.description}")
+    return "\n".join(lines)
