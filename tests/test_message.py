@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import binascii
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -414,6 +415,133 @@ def test_enclosed_message_bytes_are_verbatim() -> None:
     assert eml.filename == "Inner.eml"
     # the line break before a boundary belongs to the boundary (RFC 2046)
     assert eml.data.replace(b"X-Odd: spaced", b"X-Odd:   spaced") == inner[:-1]
+
+
+def test_big_enclosed_message_is_rewritten_whole() -> None:
+    # payload lines are written a slice at a time: no line may be lost or doubled,
+    # CRLF becomes LF even where a slice ends
+    inner = b"Subject: Big\nFrom: x@y.z\n\n" + b"".join(
+        b"line %06d " % n + b"x" * (n % 90) + b"\n" for n in range(20_000)
+    )
+    raw = (
+        b"Content-Type: multipart/mixed; boundary=x\n\n--x\nContent-Type: text/plain\n\nhi\n"
+        b"--x\nContent-Type: message/rfc822\n\n" + inner + b"--x--\n"
+    )
+    for wire in (raw, raw.replace(b"\n", b"\r\n")):
+        (eml,) = parse_message(wire).attachments
+        assert eml.data == inner[:-1]
+
+
+def _leaf_message(cte: bytes, payload: bytes, *, crlf: bool = False) -> bytes:
+    return mf.raw_message(
+        [("Content-Type", "multipart/mixed; boundary=b")],
+        b"--b\nContent-Type: text/plain\n\nsee attached\n"
+        b"--b\nContent-Type: application/octet-stream\n"
+        b"Content-Disposition: attachment; filename=data.bin\n"
+        b"Content-Transfer-Encoding: " + cte + b"\n\n" + payload + b"\n--b--\n",
+        crlf=crlf,
+    )
+
+
+def _attachment_of(raw: bytes) -> tuple[bytes, tuple[str, ...]]:
+    parsed = timed_parse(raw)
+    assert_storable(parsed)
+    assert parsed.text == "see attached"
+    (attachment,) = parsed.attachments
+    assert attachment.filename == "data.bin"
+    return attachment.data, parsed.defects
+
+
+SAMPLE_BYTES = bytes(range(256)) * 40 + b"\x00\r\n\xff" * 100
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+def test_base64_attachment_bytes_are_exact(crlf: bool) -> None:
+    data, defects = _attachment_of(
+        _leaf_message(b"base64", base64.encodebytes(SAMPLE_BYTES).rstrip(b"\n"), crlf=crlf)
+    )
+    assert data == SAMPLE_BYTES
+    assert not [d for d in defects if "base64" in d]
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+def test_quoted_printable_attachment_bytes_are_exact(crlf: bool) -> None:
+    encoded = binascii.b2a_qp(SAMPLE_BYTES, istext=False)
+    data, _ = _attachment_of(_leaf_message(b"quoted-printable", encoded, crlf=crlf))
+    assert data == SAMPLE_BYTES
+
+
+def test_quoted_printable_soft_breaks_and_bad_escapes() -> None:
+    payload = b"caf=C3=A9 =\nsoft =3D=\nbreak =ZZ tail=\n=E2=82=AC"
+    data, _ = _attachment_of(_leaf_message(b"quoted-printable", payload))
+    assert data == "café soft =break =ZZ tail€".encode()
+
+
+@pytest.mark.parametrize("cte", [b"8bit", b"binary", b"7bit", b"bogus"])
+def test_unencoded_attachment_bytes_are_exact(cte: bytes) -> None:
+    payload = bytes(b for b in range(256) if b not in b"\r\n") * 50 + b"\nnext line\xe9\xff"
+    data, _ = _attachment_of(_leaf_message(cte, payload))
+    assert data == payload
+
+
+def test_8bit_text_body_is_decoded() -> None:
+    raw = mf.raw_message(
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Transfer-Encoding", "8bit")],
+        "Grüße, 日本語\r\nzweite Zeile\r\n".encode(),
+    )
+    assert parse_message(raw).text == "Grüße, 日本語\nzweite Zeile\n"
+
+
+def _b64_lines(data: bytes) -> bytes:
+    return base64.encodebytes(data).rstrip(b"\n")
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected", "defect"),
+    [
+        # junk characters are skipped, wherever they are
+        (b"QUJD!RE VG*Rw==", b"ABCDEFG", "invalid base64 characters"),
+        (b"QUJD\xff\xfeREVG\x80Rw==", b"ABCDEFG", "invalid base64 characters"),
+        (b"QUJDREVGRw==\n-- \nsignature", b"ABCDEFG", "invalid base64 characters"),
+        (b"\tQUJD\n REVG\n", b"ABCDEF", "invalid base64 characters"),
+        # final group cut short: the whole bytes in it are kept
+        (b"QUJDREVGRw", b"ABCDEFG", "invalid base64 padding"),
+        (b"QUJDREVGR0g", b"ABCDEFGH", "invalid base64 padding"),
+        (b"QUJDREVGRw=", b"ABCDEFG", "invalid base64 padding"),
+        # one character too many (no whole byte in it): dropped, the rest decoded
+        (b"QUJDREVGR", b"ABCDEF", "invalid base64 length"),
+        (b"QUJD\nREVG\nR\n", b"ABCDEF", "invalid base64 length"),
+        (b"QUJD*REVGR=", b"ABCDEF", "invalid base64 length"),
+        (b"Q", b"", "invalid base64 length"),
+        # nothing decodable at all
+        (b"!!!!====", b"", None),
+        (b"====", b"", None),
+    ],
+)
+def test_damaged_base64_is_recovered(payload: bytes, expected: bytes, defect: str | None) -> None:
+    for crlf in (False, True):
+        data, defects = _attachment_of(_leaf_message(b"base64", payload, crlf=crlf))
+        assert data == expected
+        if defect is not None:
+            assert any(defect in note for note in defects)
+
+
+def test_truncated_base64_attachment_keeps_what_arrived() -> None:
+    encoded = _b64_lines(SAMPLE_BYTES)
+    for cut in range(len(encoded) - 10, len(encoded) + 1):
+        data, _ = _attachment_of(_leaf_message(b"base64", encoded[:cut]))
+        assert SAMPLE_BYTES.startswith(data)
+        assert len(data) >= len(SAMPLE_BYTES) - 8
+
+
+@pytest.mark.parametrize("offset", [8190, 8191, 8192, 8193])
+def test_crlf_split_across_parser_reads(offset: int) -> None:
+    # the parser is fed in 8 KB reads: a CRLF torn apart must stay one line break
+    head = b"Subject: split\r\nContent-Type: text/plain\r\n\r\n"
+    filler = b"x" * (offset - len(head) - 1)
+    raw = head + filler + b"\r\nnext\r\n"
+    assert raw.index(b"\r\nnext") == offset - 1
+    assert parse_message(raw).text == filler.decode() + "\nnext\n"
 
 
 def test_rfc2231_filename_with_continuations() -> None:
@@ -947,11 +1075,16 @@ def test_normalize_message_id_properties(value: str) -> None:
 # --------------------------------------------------------------------------
 
 FORBIDDEN_IMPORTS = {"peewee", "aiosmtpd", "starlette", "jinja2", "socket", "asyncio", "os"}
+CORE = Path(__file__).resolve().parents[1] / "maildesk" / "core"
+PURE_MODULES = [
+    *sorted(path.relative_to(CORE).as_posix() for path in (CORE / "message").glob("*.py")),
+    "autoreply.py",
+]
 
 
-@pytest.mark.parametrize("module", ["message.py", "autoreply.py"])
+@pytest.mark.parametrize("module", PURE_MODULES)
 def test_core_module_is_pure(module: str) -> None:
-    path = Path(__file__).resolve().parents[1] / "maildesk" / "core" / module
+    path = CORE / module
     tree = ast.parse(path.read_text(encoding="utf-8"))
     imported: set[str] = set()
     for node in ast.walk(tree):
