@@ -6,13 +6,13 @@ Built once per process from the config and passed down; nothing global.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import peewee
 
 from maildesk.config import Config
-from maildesk.inbound.intake import Envelope, accept
+from maildesk.inbound.intake import Delivery, Envelope, accept, accept_all, pending_among
 from maildesk.pipeline import Outcome, Pipeline, utcnow
 from maildesk.store.db import open_database, upgrade
 
@@ -29,7 +29,26 @@ class Runtime:
         accepted = accept(self.db, raw, source=source, envelope=envelope, now=self.clock())
         if accepted.duplicate:
             return self.pipeline.duplicate(accepted.intake_id, accepted.message_id)
-        return self.pipeline.process(accepted.intake_id)
+        return self.pipeline.process(accepted.intake_id, raw)
+
+    def ingest_batch(self, items: Sequence[tuple[bytes, str]]) -> list[Outcome]:
+        """Commit several messages (raw, source) at once, then process them in one
+        transaction: group commit for `maildesk ingest`. A redelivery is reported as a
+        duplicate, unless its earlier copy was never processed (a crash in between):
+        then it is processed now."""
+        accepted = accept_all(
+            self.db, [Delivery(raw, source) for raw, source in items], now=self.clock()
+        )
+        unprocessed = pending_among([a.intake_id for a in accepted if a.duplicate])
+        todo: dict[int, bytes] = {}
+        for a, (raw, _) in zip(accepted, items, strict=True):
+            if (not a.duplicate or a.intake_id in unprocessed) and a.intake_id not in todo:
+                todo[a.intake_id] = raw
+        done = dict(zip(todo, self.pipeline.process_batch(list(todo.items())), strict=True))
+        return [
+            done.pop(a.intake_id, None) or self.pipeline.duplicate(a.intake_id, a.message_id)
+            for a in accepted
+        ]
 
     def close(self) -> None:
         self.db.close()

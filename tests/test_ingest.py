@@ -335,3 +335,35 @@ def test_oversized_input_is_refused_not_truncated(tmp_path: Path, database_url: 
     assert result.exit_code == 1
     assert "larger than the limit" in json.loads(result.stdout)["reason"]
     assert desk.json("tickets", "list") == []
+
+
+def test_message_stored_but_never_processed_is_processed_on_redelivery(desk: Desk) -> None:
+    """A crash between the raw commit and the pipeline leaves the message pending:
+    delivering it again processes it instead of calling it a duplicate."""
+    import datetime as dt
+
+    from maildesk.inbound.intake import accept
+    from maildesk.store.db import open_database, upgrade
+
+    db = open_database(desk.database_url)
+    upgrade(db)
+    accept(db, mail(), source="crashed", now=dt.datetime.now(dt.UTC))
+    db.close()
+    lines = desk.ingest(mail(), mail())
+    assert [(x["action"], x["ticket"]) for x in lines] == [
+        ("created", "SUP-00001"),
+        ("duplicate", "SUP-00001"),
+    ]
+
+
+def test_one_batch_with_the_same_message_twice_stores_it_once(desk: Desk, tmp_path: Path) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    (folder / "1.eml").write_bytes(mail())
+    (folder / "2.eml").write_bytes(mail())
+    (folder / "3.eml").write_bytes(b"Subject: no sender\r\n\r\nx\r\n")
+    (folder / "4.eml").write_bytes(mail(message_id="<other@c.example>", subject="other"))
+    result = desk.run("ingest", "--json", str(folder))
+    assert result.exit_code == 0, result.output
+    actions = [json.loads(x)["action"] for x in result.stdout.splitlines()]
+    assert actions == ["created", "duplicate", "quarantined", "created"]

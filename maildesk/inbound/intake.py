@@ -9,6 +9,7 @@ stored once. The pipeline picks the stored message up afterwards.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,9 +17,8 @@ from dataclasses import dataclass
 import peewee
 
 from maildesk.core.message import header_message_id
-from maildesk.store import repo
-from maildesk.store.db import write_transaction
-from maildesk.store.models import Intake
+from maildesk.store.db import is_postgres, write_transaction
+from maildesk.store.models import Blob, Intake
 
 
 @dataclass(frozen=True)
@@ -42,21 +42,26 @@ def dedupe_key(raw: bytes, message_id: str | None) -> str:
     while a different message that reuses a Message-ID (broken mailers do) is
     not thrown away. Without one: the raw bytes.
     """
-    if not message_id:
-        return hashlib.sha256(b"raw:" + raw).hexdigest()
-    body = hashlib.sha256(_body(raw)).hexdigest().encode()
-    return hashlib.sha256(
-        b"mid:" + message_id.encode("utf-8", "replace") + b"\0" + body
-    ).hexdigest()
+    digest = hashlib.sha256()
+    if message_id:
+        digest.update(b"mid:" + message_id.encode("utf-8", "replace") + b"\0")
+        digest.update(hashlib.sha256(_body(raw)).hexdigest().encode())
+    else:
+        digest.update(b"raw:")
+        digest.update(raw)
+    return digest.hexdigest()
 
 
-def _body(raw: bytes) -> bytes:
-    """The bytes after the blank line that ends the header block ('' if there is none)."""
+def _body(raw: bytes) -> memoryview:
+    """The bytes after the blank line that ends the header block (empty if none),
+    as a view: a large message is not copied to be hashed."""
     ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
     if not ends:
-        return b""
-    end = min(ends)
-    return raw[end:].lstrip(b"\r\n")
+        return memoryview(b"")
+    start = min(ends)
+    while start < len(raw) and raw[start] in b"\r\n":
+        start += 1
+    return memoryview(raw)[start:]
 
 
 def accept(
@@ -68,31 +73,138 @@ def accept(
     now: dt.datetime,
 ) -> Accepted:
     """Durably store `raw`; raises only when it could not be stored (then nothing was)."""
-    message_id = header_message_id(raw)
-    key = dedupe_key(raw, message_id)
-    envelope = envelope or Envelope(mail_from=None)
+    [accepted] = accept_all(db, [Delivery(raw, source, envelope)], now=now)
+    return accepted
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message handed to `accept_all`."""
+
+    raw: bytes
+    source: str
+    envelope: Envelope | None = None
+
+
+def accept_all(
+    db: peewee.Database, deliveries: Sequence[Delivery], *, now: dt.datetime
+) -> list[Accepted]:
+    """Durably store several messages in one transaction: the daemon's group commit,
+    one disk sync for all the messages that arrived together. All are stored when it
+    returns; when it raises, none is."""
+    identified = [(d, *_identify(d.raw)) for d in deliveries]
     try:
         with write_transaction(db):
-            existing = repo.intake_by_dedupe_key(key)
-            if existing is not None:
-                return Accepted(existing.id, True, message_id)
-            sha = repo.put_blob(raw, now)
-            row = Intake.create(
-                raw=sha,
-                dedupe_key=key,
-                message_id=message_id,
-                source=source,
-                envelope_from=envelope.mail_from,
-                envelope_to=list(envelope.rcpt_to),
-                received_at=now,
-            )
+            return [_store(db, d, mid, key, now) for d, mid, key in identified]
     except peewee.IntegrityError:
-        # A concurrent delivery of the same message won the race: it is stored.
-        existing = repo.intake_by_dedupe_key(key)
+        # A concurrent delivery of the same message (another instance) won the race
+        # and is stored. One by one, each message is then stored or found.
+        if len(deliveries) > 1:
+            return [
+                accept(db, d.raw, source=d.source, envelope=d.envelope, now=now) for d in deliveries
+            ]
+        [(_, message_id, key)] = identified
+        existing = _intake_id(db, key)
         if existing is None:
             raise
-        return Accepted(existing.id, True, message_id)
-    return Accepted(row.id, False, message_id)
+        return [Accepted(existing, True, message_id)]
+
+
+def _identify(raw: bytes) -> tuple[str | None, str]:
+    """Message-ID and dedupe key, worked out before the transaction."""
+    message_id = header_message_id(raw)
+    return message_id, dedupe_key(raw, message_id)
+
+
+def _store(
+    db: peewee.Database, delivery: Delivery, message_id: str | None, key: str, now: dt.datetime
+) -> Accepted:
+    existing = _intake_id(db, key)
+    if existing is not None:
+        return Accepted(existing, True, message_id)
+    envelope = delivery.envelope or Envelope(mail_from=None)
+    intake_id = _insert(db, delivery.raw, key, message_id, delivery.source, envelope, now)
+    return Accepted(intake_id, False, message_id)
+
+
+# `accept_all` is on the path of every SMTP 250, so its statements are written out
+# once per kind of database (`_statements`) instead of being built by peewee's query
+# builder for every message, which costs several times what the database needs
+# for them. Table and column names and value conversions still come from the models.
+
+
+@dataclass(frozen=True)
+class _Statements:
+    find: str  # intake id by dedupe key
+    put_blob: str  # raw bytes, stored once per SHA-256
+    insert: str  # the intake row; its id from RETURNING or lastrowid
+    returning: bool
+
+
+_BLOB_COLUMNS = (Blob.sha256, Blob.size, Blob.data, Blob.created_at)
+_INTAKE_COLUMNS = (
+    Intake.raw,
+    Intake.dedupe_key,
+    Intake.message_id,
+    Intake.source,
+    Intake.envelope_from,
+    Intake.envelope_to,
+    Intake.received_at,
+    Intake.state,
+)
+
+
+@functools.cache
+def _statements(param: str, postgres: bool) -> _Statements:
+    def insert(columns: tuple[peewee.Field, ...]) -> str:
+        names = ", ".join(f'"{field.column_name}"' for field in columns)
+        table = columns[0].model._meta.table_name
+        return f'INSERT INTO "{table}" ({names}) VALUES ({", ".join(param for _ in columns)})'
+
+    table, key = Intake._meta.table_name, Intake.dedupe_key.column_name
+    id_ = Intake._meta.primary_key.column_name
+    return _Statements(
+        find=f'SELECT "{id_}" FROM "{table}" WHERE "{key}" = {param}',
+        put_blob=insert(_BLOB_COLUMNS) + " ON CONFLICT DO NOTHING",
+        insert=insert(_INTAKE_COLUMNS) + (f' RETURNING "{id_}"' if postgres else ""),
+        returning=postgres,
+    )
+
+
+def _sql(db: peewee.Database) -> _Statements:
+    return _statements(db.param, is_postgres(db))
+
+
+def _intake_id(db: peewee.Database, key: str) -> int | None:
+    row = db.execute_sql(_sql(db).find, (key,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _insert(
+    db: peewee.Database,
+    raw: bytes,
+    key: str,
+    message_id: str | None,
+    source: str,
+    envelope: Envelope,
+    now: dt.datetime,
+) -> int:
+    sql = _sql(db)
+    blob = hashlib.sha256(raw).hexdigest()
+    stamp = Intake.received_at.db_value(now)
+    db.execute_sql(sql.put_blob, (blob, len(raw), Blob.data.db_value(raw), stamp))
+    row = (
+        blob,
+        key,
+        message_id,
+        source,
+        envelope.mail_from,
+        Intake.envelope_to.db_value(list(envelope.rcpt_to)),
+        stamp,
+        "pending",
+    )
+    cursor = db.execute_sql(sql.insert, row)
+    return int(cursor.fetchone()[0] if sql.returning else cursor.lastrowid)
 
 
 def pending_ids(limit: int | None = None) -> Sequence[int]:
@@ -101,3 +213,13 @@ def pending_ids(limit: int | None = None) -> Sequence[int]:
     if limit is not None:
         query = query.limit(limit)
     return [row.id for row in query]
+
+
+def pending_among(intake_ids: Sequence[int]) -> set[int]:
+    """Those of `intake_ids` the pipeline has not processed yet."""
+    if not intake_ids:
+        return set()
+    query = Intake.select(Intake.id).where(
+        Intake.id.in_(list(intake_ids)) & (Intake.state == "pending")
+    )
+    return {row.id for row in query}

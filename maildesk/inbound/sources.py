@@ -91,3 +91,24 @@ def _read_mbox(path: Path, max_size: int) -> Iterator[RawItem]:
         yield RawItem(str(path), None, exc.strerror or str(exc))
     finally:
         box.close()
+
+
+def batched(items: Iterator[RawItem], max_count: int, max_bytes: int) -> Iterator[list[RawItem]]:
+    """Readable items in batches of at most `max_count` messages and about `max_bytes`
+    (one disk sync each); an unreadable item comes alone, in its place in the order."""
+    batch: list[RawItem] = []
+    size = 0
+    for item in items:
+        if item.data is None:
+            if batch:
+                yield batch
+                batch, size = [], 0
+            yield [item]
+            continue
+        if batch and (len(batch) >= max_count or size + len(item.data) > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += len(item.data)
+    if batch:
+        yield batch

@@ -16,6 +16,7 @@ from typing import Any
 import peewee
 
 from maildesk.core.match import TicketFacts
+from maildesk.store import rows
 from maildesk.store.db import is_postgres
 from maildesk.store.models import (
     Agent,
@@ -38,9 +39,8 @@ MAX_MERGE_HOPS = 50
 def put_blob(data: bytes, now: dt.datetime) -> str:
     """Store bytes once, addressed by their SHA-256; returns the hash."""
     digest = hashlib.sha256(data).hexdigest()
-    Blob.insert(
-        sha256=digest, size=len(data), data=data, created_at=now
-    ).on_conflict_ignore().execute()
+    values = {"sha256": digest, "size": len(data), "data": data, "created_at": now}
+    rows.insert(Blob._meta.database, Blob, values, ignore=True)
     return digest
 
 
@@ -65,8 +65,12 @@ def next_ticket_number(db: peewee.Database) -> int:
     if is_postgres(db):
         return int(db.execute_sql("SELECT nextval('ticket_number_seq')").fetchone()[0])
     # SQLite: the caller's write transaction holds the database lock (BEGIN IMMEDIATE).
-    Counter.update(value=Counter.value + 1).where(Counter.name == "ticket_number").execute()
-    return int(Counter.get(Counter.name == "ticket_number").value)
+    query = (
+        Counter.update(value=Counter.value + 1)
+        .where(Counter.name == "ticket_number")
+        .returning(Counter.value)
+    )
+    return int(next(iter(query.execute())).value)
 
 
 def active_agent_emails() -> frozenset[str]:
@@ -75,11 +79,14 @@ def active_agent_emails() -> frozenset[str]:
 
 def contact_for(email: str, name: str, now: dt.datetime) -> Contact:
     """The contact for an address, created on first sight; a name fills in a blank one."""
-    Contact.insert(email=email, name=name, created_at=now).on_conflict_ignore().execute()
-    contact = Contact.get(Contact.email == email)
+    contact = rows.get(Contact._meta.database, Contact, "email", email)
+    if contact is None:
+        values = {"email": email, "name": name, "created_at": now}
+        created = rows.create(Contact._meta.database, Contact, values, ignore=True)
+        return created or Contact.get(Contact.email == email)  # None: a concurrent writer won
     if name and not contact.name:
         contact.name = name
-        contact.save(only=[Contact.name])
+        contact.save()
     return contact
 
 
@@ -105,7 +112,10 @@ def ticket_facts(numbers: Iterable[int]) -> dict[int, TicketFacts]:
     """Facts for each existing ticket among `numbers`, with merges followed to the survivor
     (whose facts are included too)."""
     facts: dict[int, TicketFacts] = {}
-    for ticket in Ticket.select().where(Ticket.number.in_(list(numbers))):
+    numbers = list(numbers)
+    if not numbers:
+        return facts
+    for ticket in Ticket.select().where(Ticket.number.in_(numbers)):
         live = survivor(ticket)
         for row in {ticket.number: ticket, live.number: live}.values():
             facts[row.number] = TicketFacts(
@@ -131,15 +141,16 @@ def tickets_of_message_ids(message_ids: Sequence[str]) -> dict[str, int]:
     return {mid: number for mid, number in query}
 
 
-def add_participant(ticket: Ticket, contact: Contact, role: str) -> bool:
+def add_participant(ticket: Ticket, contact: Contact, role: str, new_ticket: bool = False) -> bool:
     """Add a participant; False when the contact already was one."""
-    existing = Participant.select().where(
-        (Participant.ticket == ticket) & (Participant.contact == contact)
-    )
-    if existing.exists():
-        return False
-    Participant.insert(ticket=ticket, contact=contact, role=role).on_conflict_ignore().execute()
-    return True
+    if not new_ticket:
+        existing = Participant.select().where(
+            (Participant.ticket == ticket) & (Participant.contact == contact)
+        )
+        if existing.exists():
+            return False
+    values = {"ticket": ticket, "contact": contact, "role": role}
+    return rows.insert(Participant._meta.database, Participant, values, ignore=True) is not None
 
 
 def record_event(
@@ -148,12 +159,40 @@ def record_event(
     Event.create(ticket=ticket, at=now, actor=actor, type=type_, data=data)
 
 
+def record_events(events: Sequence[dict[str, Any]]) -> None:
+    """Several events (dicts of Event fields) in one statement."""
+    rows.insert_many(Event._meta.database, Event, events)
+
+
 def ticket_tags(ticket: Ticket) -> list[str]:
     return sorted(t.tag for t in TicketTag.select(TicketTag.tag).where(TicketTag.ticket == ticket))
 
 
 def intake_by_dedupe_key(key: str) -> Intake | None:
     return Intake.get_or_none(Intake.dedupe_key == key)
+
+
+def lock_intake(db: peewee.Database, intake_id: int) -> Intake:
+    """The intake row, locked for this transaction (PostgreSQL; on SQLite the write
+    transaction already excludes other writers), so two workers never process one
+    message twice: the second waits, then sees it processed."""
+    intake = rows.get(db, Intake, "id", intake_id, for_update=True)
+    if intake is None:
+        raise Intake.DoesNotExist(f"no intake {intake_id}")
+    return intake
+
+
+def claim_pending_intake(db: peewee.Database, intake_id: int) -> bool:
+    """Lock a still-pending intake row for processing in this transaction.
+
+    False when it is no longer pending, or (PostgreSQL) when another instance
+    holds it right now (SKIP LOCKED): that one processes it. On SQLite the
+    write transaction already excludes other writers.
+    """
+    query = Intake.select(Intake.id).where((Intake.id == intake_id) & (Intake.state == "pending"))
+    if is_postgres(db):
+        query = query.for_update(skip_locked=True)
+    return query.get_or_none() is not None
 
 
 @dataclass(frozen=True)
@@ -183,9 +222,7 @@ def find_tickets(spec: TicketFilter) -> list[Ticket]:
         query = query.where(Ticket.assignee.in_(agents))
     if spec.search:
         text = spec.search
-        in_bodies = Message.select(Message.ticket).where(
-            Message.body_text.contains(text)
-        )
+        in_bodies = Message.select(Message.ticket).where(Message.body_text.contains(text))
         query = query.where(
             Ticket.subject.contains(text)
             | Contact.email.contains(text)

@@ -1,0 +1,106 @@
+"""The storage layer on both databases: schema, UTC times, blobs stored once, hot-path
+inserts matching peewee's, ticket numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import peewee
+import pytest
+
+from maildesk.store import repo, rows
+from maildesk.store.db import open_database, pending_migrations, upgrade
+from maildesk.store.models import Blob, Contact, Event, Ticket
+
+NOW = dt.datetime(2026, 11, 22, 12, 30, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[peewee.Database]:
+    database = open_database(database_url)
+    upgrade(database)
+    yield database
+    database.close()
+
+
+def test_schema_is_current_after_upgrade(db: peewee.Database) -> None:
+    assert pending_migrations(db) == []
+    assert upgrade(db) == []
+
+
+def test_times_are_stored_as_utc_and_come_back_aware(db: peewee.Database) -> None:
+    local = NOW.astimezone(dt.timezone(dt.timedelta(hours=5, minutes=30)))
+    contact = Contact.create(email="a@x.example", name="A", created_at=local)
+    loaded = Contact.get_by_id(contact.id)
+    assert loaded.created_at == NOW and loaded.created_at.tzinfo is not None
+    with pytest.raises(ValueError, match="naive"):
+        Contact.create(email="b@x.example", created_at=dt.datetime(2026, 1, 1))
+
+
+def test_blobs_are_stored_once(db: peewee.Database) -> None:
+    first = repo.put_blob(b"same bytes", NOW)
+    second = repo.put_blob(b"same bytes", NOW)
+    assert first == second and len(first) == 64
+    assert Blob.select().count() == 1
+    assert repo.blob_bytes(first) == b"same bytes"
+
+
+def test_fast_insert_fills_defaults_and_returns_the_key(db: peewee.Database) -> None:
+    contact = rows.create(db, Contact, {"email": "c@x.example", "created_at": NOW})
+    ticket = rows.create(
+        db,
+        Ticket,
+        {
+            "number": 7,
+            "subject": "s",
+            "status": "new",
+            "priority": "low",
+            "requester": contact,
+            "created_at": NOW,
+            "updated_at": NOW,
+        },
+    )
+    loaded = Ticket.get_by_id(ticket.id)
+    assert (loaded.number, loaded.escalation_level, loaded.sla_paused_seconds) == (7, 0, 0)
+    assert loaded.requester.email == "c@x.example" and loaded.automated is False
+    assert (
+        rows.create(db, Contact, {"email": "c@x.example", "created_at": NOW}, ignore=True) is None
+    )
+    rows.insert_many(
+        db,
+        Event,
+        [
+            {"ticket": ticket, "at": NOW, "actor": "x", "type": "t", "data": {"n": i}}
+            for i in range(3)
+        ],
+    )
+    assert [e.data["n"] for e in Event.select().order_by(Event.id)] == [0, 1, 2]
+
+
+def test_ticket_numbers_count_up(db: peewee.Database) -> None:
+    from maildesk.store.db import write_transaction
+
+    with write_transaction(db):
+        numbers = [repo.next_ticket_number(db) for _ in range(3)]
+    assert numbers == [1, 2, 3]
+
+
+def test_generated_secret_key_is_kept(db: peewee.Database) -> None:
+    first = repo.stored_secret_key(db)
+    assert len(first) == 64 and repo.stored_secret_key(db) == first
+
+
+def test_sqlite_is_durable_with_foreign_keys_and_busy_timeout(tmp_path) -> None:
+    db = open_database(f"sqlite:///{tmp_path}/x.db")
+    pragma = {
+        name: db.execute_sql(f"PRAGMA {name}").fetchone()[0]
+        for name in ("journal_mode", "foreign_keys", "synchronous", "busy_timeout")
+    }
+    db.close()
+    assert pragma == {
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "synchronous": 2,
+        "busy_timeout": 30000,
+    }
