@@ -23,21 +23,26 @@ import peewee
 
 from maildesk import __version__, agents, serialize
 from maildesk.config import (
+    DEFAULT_CONFIG_PATH,
     Config,
     ConfigError,
     load_config,
+    read_environ,
     render_starter,
     resolve_config_path,
 )
+from maildesk.core.commands import STATUSES
 from maildesk.core.match import format_number, parse_number
-from maildesk.inbound.sources import read_sources
+from maildesk.inbound.sources import batched, read_sources
 from maildesk.runtime import Runtime, open_runtime
 from maildesk.store import repo
 from maildesk.store.db import DatabaseUrlError, open_database, upgrade
 from maildesk.store.models import Quarantine, Ticket
 
-STATUSES = ("new", "open", "in_progress", "waiting_on_customer", "resolved", "closed")
 EXIT_FAILURE = 1
+# `ingest` commits messages in groups: one disk sync per group, not per message.
+INGEST_BATCH_MESSAGES = 50
+INGEST_BATCH_BYTES = 16 * 1024 * 1024
 EXIT_USAGE = 2
 
 
@@ -180,6 +185,42 @@ def db_upgrade(config: Config) -> None:
     click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
 
 
+RELOAD_HELP = (
+    "SIGHUP re-reads the configuration file and applies [desk] (accepted recipient "
+    "addresses included), [tickets], [security] and [logging] to everything from then "
+    "on; changes to other sections are logged as needing a restart. Logs go to "
+    "stderr only, so there is no log file to reopen."
+)
+
+RUN_HELP = f"""Run the daemon: the SMTP/LMTP listener, the IMAP pollers and the pipeline worker.
+
+Logs go to stderr (journald-friendly under systemd). SIGTERM or SIGINT: stop
+accepting, let transfers in flight finish within [daemon] shutdown_timeout,
+exit 0. {RELOAD_HELP}
+"""
+
+
+@main.command("run", help=RUN_HELP)
+@with_config
+@click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Once listening, write the pid and bound addresses here as JSON (removed on exit).",
+)
+def run_daemon(config: Config, ready_file: Path | None) -> None:
+    from maildesk import app  # the daemon's listeners are not needed by other commands
+
+    def reload_config() -> Config:
+        return load_config(config.path or DEFAULT_CONFIG_PATH)
+
+    try:
+        app.run(config, environ=read_environ(), reload_config=reload_config, ready_file=ready_file)
+    except ConfigError as exc:
+        raise UsageFailure(f"config error: {exc}") from exc
+    except app.StartupError as exc:
+        raise Failure(str(exc)) from exc
+
+
 @main.command()
 @with_config
 @json_option
@@ -193,26 +234,30 @@ def ingest(config: Config, as_json: bool, sources: tuple[str, ...]) -> None:
     """
     failed = False
     with runtime_for(config) as runtime:
-        limit = config.smtp.max_message_size
-        for item in read_sources(sources, sys.stdin.buffer, limit):
-            if item.data is None:
+        items = read_sources(sources, sys.stdin.buffer, config.smtp.max_message_size)
+        for batch in batched(items, INGEST_BATCH_MESSAGES, INGEST_BATCH_BYTES):
+            if batch[0].data is None:
                 failed = True
-                _ingest_line(as_json, item.source, "error", None, None, item.error or "")
+                _ingest_line(as_json, batch[0].source, "error", None, None, batch[0].error or "")
                 continue
             try:
-                outcome = runtime.ingest(item.data, source=f"file:{item.source}")
+                outcomes = runtime.ingest_batch(
+                    [(item.data or b"", f"file:{item.source}") for item in batch]
+                )
             except peewee.PeeweeException as exc:
                 failed = True
-                _ingest_line(as_json, item.source, "error", None, None, _one_line(exc))
+                for item in batch:
+                    _ingest_line(as_json, item.source, "error", None, None, _one_line(exc))
                 continue
-            _ingest_line(
-                as_json,
-                item.source,
-                outcome.action,
-                outcome.ticket,
-                outcome.message_id,
-                outcome.reason,
-            )
+            for item, outcome in zip(batch, outcomes, strict=True):
+                _ingest_line(
+                    as_json,
+                    item.source,
+                    outcome.action,
+                    outcome.ticket,
+                    outcome.message_id,
+                    outcome.reason,
+                )
     if failed:
         sys.exit(EXIT_FAILURE)
 

@@ -41,6 +41,7 @@ __all__ = [
     "SETTINGS",
     "Config",
     "ConfigError",
+    "DaemonConfig",
     "DatabaseConfig",
     "DeskConfig",
     "ImapConfig",
@@ -327,6 +328,19 @@ SETTINGS: tuple[Setting, ...] = (
             "Speak LMTP instead of SMTP (for delivery from a local MTA)."),
     Setting("smtp", "max_message_size", int, 26214400,
             "Largest accepted message in bytes.", minimum=1),
+    Setting("smtp", "hostname", str, "",
+            "Name the receiver greets with; empty: this machine's host name.",
+            check=_check_token),
+    Setting("smtp", "tls_cert", str, "",
+            "PEM certificate (chain) file offered with STARTTLS; empty: no STARTTLS."),
+    Setting("smtp", "tls_key", str, "",
+            "PEM private key file of tls_cert (set both or neither)."),
+    Setting("smtp", "auth_username", str, "",
+            "Require SMTP AUTH (PLAIN/LOGIN, only after STARTTLS) with this user name; "
+            "empty: no AUTH.", check=_check_token),
+    Setting("smtp", "auth_password_env", str, "MAILDESK_SMTP_AUTH_PASSWORD",
+            "Name of the environment variable holding the SMTP AUTH password.",
+            check=_check_env_name),
     # [[imap]]
     Setting("imap", "host", str, REQUIRED,
             "IMAP server host name (required).", check=_check_not_empty,
@@ -384,6 +398,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("logging", "level", str, "info",
             "Log level: debug, info, warning or error.",
             choices=("debug", "info", "warning", "error")),
+    # [daemon]
+    Setting("daemon", "shutdown_timeout", int, 30,
+            "Seconds `maildesk run` lets transfers in flight finish on SIGTERM/SIGINT "
+            "before it closes them (their senders retry later).", minimum=1, maximum=3600),
 )  # fmt: skip
 
 
@@ -413,6 +431,11 @@ class SmtpConfig:
     port: int
     lmtp: bool
     max_message_size: int
+    hostname: str
+    tls_cert: str
+    tls_key: str
+    auth_username: str
+    auth_password_env: str
 
 
 @dataclass(frozen=True)
@@ -463,6 +486,11 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class DaemonConfig:
+    shutdown_timeout: int
+
+
+@dataclass(frozen=True)
 class Config:
     desk: DeskConfig
     database: DatabaseConfig
@@ -473,6 +501,7 @@ class Config:
     security: SecurityConfig
     tickets: TicketsConfig
     logging: LoggingConfig
+    daemon: DaemonConfig
     path: Path | None  # the file it was read from; None when defaults only
 
 
@@ -497,6 +526,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("security", "Trust decisions about incoming mail.", SecurityConfig),
     Section("tickets", "Ticket behaviour.", TicketsConfig),
     Section("logging", "Logging.", LoggingConfig),
+    Section("daemon", "The long-running service (`maildesk run`).", DaemonConfig),
 )  # fmt: skip
 
 
@@ -792,6 +822,7 @@ def _check_config(config: Config, env: Mapping[str, str]) -> None:
     if outbound.mode == "maildir" and not outbound.maildir.strip():
         source = _env_source("outbound.maildir", env)
         raise ConfigError("outbound.maildir", f"must not be empty when mode is maildir{source}")
+    _check_smtp(config.smtp, env)
     seen: dict[tuple[str, int, str, str], int] = {}
     for index, mailbox in enumerate(config.imap):
         if mailbox.processed_folder == mailbox.folder:
@@ -806,6 +837,18 @@ def _check_config(config: Config, env: Mapping[str, str]) -> None:
                 f"same host, port, username and folder as imap[{seen[ident]}]",
             )
         seen[ident] = index
+
+
+def _check_smtp(smtp: SmtpConfig, env: Mapping[str, str]) -> None:
+    if bool(smtp.tls_cert) != bool(smtp.tls_key):
+        key = "smtp.tls_key" if smtp.tls_cert else "smtp.tls_cert"
+        raise ConfigError(key, "set both tls_cert and tls_key, or neither" + _env_source(key, env))
+    if smtp.auth_username and not smtp.tls_cert:
+        raise ConfigError(
+            "smtp.auth_username",
+            "AUTH is offered only over STARTTLS: set tls_cert and tls_key too"
+            + _env_source("smtp.auth_username", env),
+        )
 
 
 # --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from maildesk.store.fields import JSONTextField, UTCDateTimeField
 class BaseModel(peewee.Model):
     class Meta:
         legacy_table_names = False
+        only_save_dirty = True  # save() writes the fields that changed, nothing else
 
 
 class Blob(BaseModel):
@@ -175,6 +176,21 @@ class KeyValue(BaseModel):
     value = peewee.TextField()
 
 
+class ImapState(BaseModel):
+    """Where the IMAP poller stands in one mailbox folder: its UIDVALIDITY and the
+    highest UID taken in (used when messages are flagged \\Seen rather than moved)."""
+
+    host = peewee.CharField(max_length=255)
+    port = peewee.IntegerField()
+    username = peewee.CharField(max_length=320)
+    folder = peewee.CharField(max_length=500)
+    uidvalidity = peewee.BigIntegerField()
+    last_uid = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = ((("host", "port", "username", "folder"), True),)
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Blob,
     Contact,
@@ -189,4 +205,5 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Event,
     Counter,
     KeyValue,
+    ImapState,
 )

@@ -1,0 +1,95 @@
+"""The daemon's background processing: two instances (threads with their own
+connections, as two daemons on one database) never process a message twice, and
+the worker gives way to incoming transfers without starving."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+from maildesk.config import load_config
+from maildesk.inbound.intake import Envelope, accept, pending_ids
+from maildesk.pipeline import Outcome, Pipeline, utcnow
+from maildesk.pipeline_worker import Traffic
+from maildesk.store.db import open_database, upgrade
+from maildesk.store.models import Intake, Ticket
+from tests.test_daemon import mail
+
+MESSAGES = 30
+
+
+def test_two_instances_never_process_a_message_twice(database_url: str) -> None:
+    db = open_database(database_url)
+    upgrade(db)
+    for n in range(MESSAGES):
+        raw = mail(f"Parallel {n}", sender=f"c{n}@customer.example", message_id=f"<p{n}@c>")
+        accept(db, raw, source="test", envelope=Envelope("c@customer.example"), now=utcnow())
+    ids = list(pending_ids())
+    config = load_config(None, {})
+    done: list[Outcome] = []
+    lock = threading.Lock()
+
+    def instance() -> None:
+        pipeline = Pipeline(db, config)
+        try:
+            for intake_id in ids:
+                outcome = pipeline.process_if_pending(intake_id)
+                if outcome is not None:
+                    with lock:
+                        done.append(outcome)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=instance) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    try:
+        assert Counter(o.intake_id for o in done) == Counter(ids)  # each exactly once
+        assert {o.action for o in done} == {"created"}
+        assert Ticket.select().count() == MESSAGES
+        assert Intake.select().where(Intake.state != "processed").count() == 0
+        assert Pipeline(db, config).process_if_pending(ids[0]) is None  # done: skipped
+    finally:
+        db.close()
+
+
+def test_worker_waits_while_a_transfer_is_in_flight_but_not_forever() -> None:
+    traffic = Traffic(quiet=0.05, patience=0.5)
+    stopping = threading.Event()
+    began = time.monotonic()
+    traffic.wait_for_quiet(stopping)
+    assert time.monotonic() - began < 0.4  # nothing in flight: no wait
+
+    traffic.begin()
+    began = time.monotonic()
+    traffic.wait_for_quiet(stopping)  # a transfer that never ends: patience runs out
+    assert 0.45 <= time.monotonic() - began < 5
+
+    waited: list[float] = []
+
+    def worker() -> None:
+        start = time.monotonic()
+        traffic.wait_for_quiet(stopping)
+        waited.append(time.monotonic() - start)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    time.sleep(0.1)
+    traffic.end()  # the transfer ends; the worker goes on once it has been quiet a while
+    thread.join(5)
+    assert 0.1 <= waited[0] < 0.5
+
+
+def test_stopping_ends_the_wait_at_once() -> None:
+    traffic = Traffic(quiet=0.05, patience=30)
+    traffic.begin()
+    stopping = threading.Event()
+    thread = threading.Thread(target=traffic.wait_for_quiet, args=(stopping,))
+    thread.start()
+    stopping.set()
+    traffic.wake_waiters()
+    thread.join(5)
+    assert not thread.is_alive()
