@@ -49,6 +49,18 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from common import (
+    EXIT_BROKEN,
+    EXIT_OK,
+    EXIT_TARGET_MISSED,
+    BenchError,
+    clean_env,
+    maildesk_executable,
+    mib,
+    proc_status_kib,
+    say,
+)
+
 # -- targets -----------------------------------------------------------------------------
 
 TARGET_EMPTY_RATIO = 0.6  # (b)/(a): ingest into an empty database vs parse-only
@@ -61,13 +73,6 @@ MAX_MESSAGE_SIZE = 26_214_400  # maildesk's default smtp.max_message_size
 MEMORY_MESSAGE_TARGET = 25_000_000  # bytes of the big message (stays under the limit)
 MAX_ATTACHMENT = 200 * 1024
 BASE_DATE = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
-
-EXIT_OK, EXIT_TARGET_MISSED, EXIT_BROKEN = 0, 1, 2
-
-
-class BenchError(Exception):
-    """Something broke: the figures of this run cannot be trusted."""
-
 
 # -- corpus ------------------------------------------------------------------------------
 
@@ -452,13 +457,6 @@ def children_cpu() -> float:
 # -- (b), (c) the real CLI ----------------------------------------------------------------
 
 
-def maildesk_executable() -> Path:
-    exe = Path(sys.executable).parent / "maildesk"
-    if not exe.exists():
-        raise BenchError(f"{exe} not found: run with the project's virtualenv python")
-    return exe
-
-
 def write_config(directory: Path, db_path: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "maildesk.toml"
@@ -471,11 +469,6 @@ def write_config(directory: Path, db_path: Path) -> Path:
         encoding="utf-8",
     )
     return path
-
-
-def clean_env() -> dict[str, str]:
-    """The environment for maildesk subprocesses, without any MAILDESK_* overrides."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("MAILDESK_")}
 
 
 def run_maildesk(
@@ -823,14 +816,6 @@ def build_warmup_message() -> bytes:
     return msg.as_bytes()
 
 
-def proc_status_kib(key: str) -> int:
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise BenchError(f"{key} not in /proc/self/status")
-
-
 def memory_child(config: str, warmup: str, big: str) -> None:
     """Runs in a fresh interpreter: prints one JSON object with the readings (bytes)."""
     from maildesk.config import load_config
@@ -964,14 +949,6 @@ def fs_type(path: Path) -> str:
         if len(parts) >= 3 and resolved.startswith(parts[1]) and len(parts[1]) > len(best):
             best, kind = parts[1], parts[2]
     return kind
-
-
-def mib(n: float) -> str:
-    return f"{n / 1024 / 1024:.1f} MiB"
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
 
 
 def verdict(passed: bool) -> str:

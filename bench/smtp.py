@@ -42,17 +42,25 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 
+from common import (
+    EXIT_BROKEN,
+    EXIT_OK,
+    EXIT_TARGET_MISSED,
+    BenchError,
+    clean_env,
+    maildesk_executable,
+    mib,
+    proc_status_kib,
+    say,
+)
+
 TARGET_RATIO = 0.8  # (b)/(a) acceptance rate
 TARGET_RSS_MIB = 150.0  # daemon peak RSS with every message processed
 CLIENTS = 8
 DESK = "support@example.com"
 READY_TIMEOUT = 30.0
 PROCESS_TIMEOUT = 600.0
-EXIT_OK, EXIT_TARGET_MISSED, EXIT_BROKEN = 0, 1, 2
-
-
-class BenchError(Exception):
-    """Something broke: the figures of this run cannot be trusted."""
+ENV_PREFIXES = ("MAILDESK_", "NOTIFY_")  # stripped from the subprocesses' environment
 
 
 # -- messages ------------------------------------------------------------------------
@@ -187,10 +195,6 @@ def sink_main(db_path: str, ready_file: str) -> None:
 # -- processes -----------------------------------------------------------------------
 
 
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("MAILDESK_", "NOTIFY_"))}
-
-
 def wait_ready(proc: subprocess.Popen[bytes], ready: Path, log: Path) -> dict[str, object]:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
@@ -221,7 +225,9 @@ def run_sink(work: Path, messages: Sequence[bytes]) -> Load:
         path.unlink(missing_ok=True)
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, __file__, "--sink", str(db), str(ready)], stderr=err, env=clean_env()
+            [sys.executable, __file__, "--sink", str(db), str(ready)],
+            stderr=err,
+            env=clean_env(ENV_PREFIXES),
         )
     try:
         port = int(wait_ready(proc, ready, log)["port"])  # type: ignore[call-overload]
@@ -243,13 +249,6 @@ class DaemonRun:
     load: Load
     processed_after: float  # seconds from the last 250 to the last ticket
     peak_rss_mib: float
-
-
-def maildesk_executable() -> Path:
-    path = Path(sys.executable).parent / "maildesk"
-    if not path.exists():
-        raise BenchError(f"{path} not found: run scripts/setup first")
-    return path
 
 
 def run_daemon(work: Path, messages: Sequence[bytes]) -> DaemonRun:
@@ -277,7 +276,7 @@ def run_daemon(work: Path, messages: Sequence[bytes]) -> DaemonRun:
             ],
             cwd=home,
             stderr=err,
-            env=clean_env(),
+            env=clean_env(ENV_PREFIXES),
         )
     try:
         info = wait_ready(proc, ready, log)
@@ -315,17 +314,10 @@ def wait_processed(db: Path, count: int, proc: subprocess.Popen[bytes]) -> float
 
 
 def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise BenchError("no VmHWM in /proc/PID/status")
+    return proc_status_kib("VmHWM", pid) / 1024
 
 
 # -- main ----------------------------------------------------------------------------
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -369,7 +361,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
     messages = build_messages(args.messages, args.seed)
     total = sum(map(len, messages))
     say(
-        f"bench/smtp: {len(messages)} messages ({total / 1024 / 1024:.1f} MiB), "
+        f"bench/smtp: {len(messages)} messages ({mib(total)}), "
         f"{CLIENTS} concurrent smtplib clients, {args.rounds} round(s), {os.cpu_count()} CPUs"
     )
     sinks: list[Load] = []

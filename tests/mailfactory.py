@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -81,7 +82,6 @@ def _refs(value: str | Sequence[str] | None) -> str | None:
 
 
 def _common(
-    *,
     from_: HeaderValue | None,
     to: HeaderValue | None,
     subject: HeaderValue | None,
@@ -114,7 +114,6 @@ def raw_message(
 
 
 def _email(
-    *,
     from_: str | None,
     to: str | None,
     subject: str | None,
@@ -125,17 +124,9 @@ def _email(
     headers: ExtraHeaders,
 ) -> EmailMessage:
     msg = EmailMessage(policy=default_policy)
-    common = _common(
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
-    for name, value in common:
+    for name, value in _common(
+        from_, to, subject, message_id, in_reply_to, references, date, headers
+    ):
         msg[name] = value.decode("utf-8") if isinstance(value, bytes) else value
     return msg
 
@@ -145,9 +136,28 @@ def _email(
 # --------------------------------------------------------------------------
 
 
+_PLAIN_BODY = "Hello,\n\nmy printer is on fire.\n\nAlice\n"
+
+
+def _plain(
+    body: str,
+    from_: str | None,
+    to: str | None,
+    subject: str | None,
+    message_id: str | None,
+    in_reply_to: str | None,
+    references: str | Sequence[str] | None,
+    date: str | None,
+    headers: ExtraHeaders,
+) -> bytes:
+    msg = _email(from_, to, subject, message_id, in_reply_to, references, date, headers)
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
 def plain(
     *,
-    body: str = "Hello,\n\nmy printer is on fire.\n\nAlice\n",
+    body: str = _PLAIN_BODY,
     from_: str | None = DEFAULT_FROM,
     to: str | None = DEFAULT_TO,
     subject: str | None = "Printer on fire",
@@ -158,18 +168,7 @@ def plain(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """A single text/plain UTF-8 message."""
-    msg = _email(
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
-    msg.set_content(body)
-    return msg.as_bytes()
+    return _plain(body, from_, to, subject, message_id, in_reply_to, references, date, headers)
 
 
 def reply(
@@ -188,17 +187,7 @@ def reply(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """A reply carrying In-Reply-To and References."""
-    return plain(
-        body=body,
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
+    return _plain(body, from_, to, subject, message_id, in_reply_to, references, date, headers)
 
 
 def alternative(
@@ -215,16 +204,7 @@ def alternative(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """multipart/alternative with text/plain first and text/html second."""
-    msg = _email(
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
+    msg = _email(from_, to, subject, message_id, in_reply_to, references, date, headers)
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     return msg.as_bytes()
@@ -247,16 +227,7 @@ def html_only(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """A single text/html part and nothing else."""
-    msg = _email(
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
+    msg = _email(from_, to, subject, message_id, in_reply_to, references, date, headers)
     msg.set_content(html, subtype="html")
     return msg.as_bytes()
 
@@ -278,16 +249,7 @@ def with_attachments(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """multipart/mixed: a text body plus (filename, content_type, data) attachments."""
-    msg = _email(
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
+    msg = _email(from_, to, subject, message_id, in_reply_to, references, date, headers)
     msg.set_content(body)
     for filename, content_type, data in attachments:
         maintype, _, subtype = content_type.partition("/")
@@ -308,16 +270,7 @@ def inline_image(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """alternative(text/plain, related(text/html, image/png with Content-ID))."""
-    msg = _email(
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
+    msg = _email(from_, to, subject, message_id, in_reply_to, references, date, headers)
     msg.set_content("See our logo.\n")
     msg.add_alternative(
         f'<html><body><p>See our logo:</p><img src="cid:{cid}"></body></html>\n', subtype="html"
@@ -348,16 +301,7 @@ def forwarded(
         message_id="<inner@customer.example>",
         body="What are your opening hours?\n",
     )
-    msg = _email(
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
+    msg = _email(from_, to, subject, message_id, in_reply_to, references, date, headers)
     msg.set_content("Forwarding this, see attached.\n")
     msg.add_attachment(message_from_bytes(inner_bytes, policy=default_policy))
     return msg.as_bytes()
@@ -383,16 +327,16 @@ def list_mail(
     ]
     if precedence is not None:
         extra.append(("Precedence", precedence))
-    return plain(
-        body="Version 2.0 is out.\n",
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=extra + _extra(headers),
+    return _plain(
+        "Version 2.0 is out.\n",
+        from_,
+        to,
+        subject,
+        message_id,
+        in_reply_to,
+        references,
+        date,
+        extra + _extra(headers),
     )
 
 
@@ -435,16 +379,16 @@ def auto_reply(
     if style not in style_headers:
         raise ValueError(f"unknown auto-reply style {style!r}")
     default_subjects = {"exchange": "Automatic reply: Your ticket", "subject-only": "Out of Office"}
-    return plain(
-        body="I am out of the office until Monday.\n",
-        from_=from_,
-        to=to,
-        subject=subject if subject is not None else default_subjects.get(style, "Away"),
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=style_headers[style] + _extra(headers),
+    return _plain(
+        "I am out of the office until Monday.\n",
+        from_,
+        to,
+        subject if subject is not None else default_subjects.get(style, "Away"),
+        message_id,
+        in_reply_to,
+        references,
+        date,
+        style_headers[style] + _extra(headers),
     )
 
 
@@ -460,16 +404,7 @@ def empty_body(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """Headers, the blank line, and no body at all."""
-    common = _common(
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
+    common = _common(from_, to, subject, message_id, in_reply_to, references, date, headers)
     return raw_message(common + [("MIME-Version", "1.0")], b"")
 
 
@@ -484,16 +419,7 @@ def no_subject(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """A plain message without a Subject header."""
-    return plain(
-        from_=from_,
-        to=to,
-        subject=None,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
+    return _plain(_PLAIN_BODY, from_, to, None, message_id, in_reply_to, references, date, headers)
 
 
 def no_message_id(
@@ -507,16 +433,7 @@ def no_message_id(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """A plain message without a Message-ID header."""
-    return plain(
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=None,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
+    return _plain(_PLAIN_BODY, from_, to, subject, None, in_reply_to, references, date, headers)
 
 
 # --------------------------------------------------------------------------
@@ -543,34 +460,95 @@ def _b(text: str, charset: str) -> str:
     return f"=?{charset}?B?{base64.b64encode(text.encode(charset)).decode('ascii')}?="
 
 
-def _charset_message(
-    *,
-    subject: HeaderValue,
-    from_: HeaderValue,
-    body: bytes,
-    content_type: str,
-    message_id: str | None,
-    to: str | None,
-    in_reply_to: str | None,
-    references: str | Sequence[str] | None,
-    date: str | None,
-    headers: ExtraHeaders,
-    cte: str | None = "8bit",
-) -> bytes:
-    common = _common(
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
-    common += [("MIME-Version", "1.0"), ("Content-Type", content_type)]
-    if cte is not None:
-        common.append(("Content-Transfer-Encoding", cte))
-    return raw_message(common, body)
+@dataclass(frozen=True)
+class _CharsetSpec:
+    """The fixed parts of a single-part message in some charset, built raw."""
+
+    subject: HeaderValue
+    from_: HeaderValue
+    body: bytes
+    content_type: str
+    cte: str | None = "8bit"
+
+    def build(
+        self,
+        to: str | None,
+        message_id: str | None,
+        in_reply_to: str | None,
+        references: str | Sequence[str] | None,
+        date: str | None,
+        headers: ExtraHeaders,
+    ) -> bytes:
+        common = _common(
+            self.from_, to, self.subject, message_id, in_reply_to, references, date, headers
+        )
+        common += [("MIME-Version", "1.0"), ("Content-Type", self.content_type)]
+        if self.cte is not None:
+            common.append(("Content-Transfer-Encoding", self.cte))
+        return raw_message(common, self.body)
+
+
+def _mislabelled(text: str) -> str:
+    """A Q encoded word of windows-1252 bytes that claims to be iso-8859-1."""
+    return _q(text, "cp1252").replace("=?cp1252?", "=?iso-8859-1?")
+
+
+_LATIN1 = _CharsetSpec(
+    subject=_q(LATIN1_SUBJECT, "iso-8859-1"),
+    from_=f"{_q(LATIN1_NAME, 'iso-8859-1')} <juergen@example.de>",
+    body="Grüße\n".encode("latin-1"),
+    content_type='text/plain; charset="iso-8859-1"',
+)
+_CP1252 = _CharsetSpec(
+    subject=_mislabelled(CP1252_SUBJECT),
+    from_=f"{_mislabelled(CP1252_NAME)} <zoe@example.ie>",
+    body=CP1252_BODY.encode("cp1252"),
+    content_type="text/plain; charset=iso-8859-1",
+)
+_SHIFT_JIS = _CharsetSpec(
+    subject=_b(SHIFT_JIS_SUBJECT, "shift_jis"),
+    from_=f"{_b(SHIFT_JIS_NAME, 'shift_jis')} <yamada@example.jp>",
+    body=SHIFT_JIS_BODY.encode("shift_jis"),
+    content_type="text/plain; charset=Shift_JIS",
+)
+_ISO_2022_JP = _CharsetSpec(
+    subject=_b(ISO_2022_JP_SUBJECT, "iso-2022-jp"),
+    from_="tanaka@example.jp",
+    body=(ISO_2022_JP_SUBJECT + "\n").encode("iso-2022-jp"),
+    content_type="text/plain; charset=ISO-2022-JP",
+    cte="7bit",
+)
+_GB2312 = _CharsetSpec(
+    subject=_b(GB2312_SUBJECT, "gb2312"),
+    from_="wang@example.cn",
+    body=(GB2312_SUBJECT + "\n").encode("gb2312"),
+    content_type="text/plain; charset=gb2312",
+)
+_KOI8_R = _CharsetSpec(
+    subject=_b(KOI8_R_SUBJECT, "koi8-r"),
+    from_=f"{_q(KOI8_R_NAME, 'koi8-r')} <ivan@example.ru>",
+    body=KOI8_R_BODY.encode("koi8-r"),
+    content_type="text/plain; charset=koi8-r",
+)
+_UTF8_8BIT = _CharsetSpec(
+    subject=UTF8_SUBJECT,
+    from_=f'"{UTF8_NAME}" <zoe@example.dk>',
+    body=UTF8_BODY.encode("utf-8"),
+    content_type="text/plain",
+    cte=None,
+)
+_UNKNOWN_CHARSET = _CharsetSpec(
+    subject="=?x-klingon?Q?Gr=C3=BC=C3=9Fe?=",
+    from_=DEFAULT_FROM,
+    body="Grüße\n".encode(),
+    content_type='text/plain; charset="x-klingon"',
+)
+_NUL_BYTES = _CharsetSpec(
+    subject=b"Nul\x00 in\x00side",
+    from_=b"Null\x00 Person <null@example.com>",
+    body=b"body\x00with\x00nuls\n",
+    content_type="text/plain; charset=utf-8",
+)
 
 
 def latin1_headers(
@@ -583,18 +561,7 @@ def latin1_headers(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """ISO-8859-1 Q-encoded subject and display name; latin-1 body."""
-    return _charset_message(
-        subject=_q(LATIN1_SUBJECT, "iso-8859-1"),
-        from_=f"{_q(LATIN1_NAME, 'iso-8859-1')} <juergen@example.de>",
-        body="Grüße\n".encode("latin-1"),
-        content_type='text/plain; charset="iso-8859-1"',
-        to=to,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
+    return _LATIN1.build(to, message_id, in_reply_to, references, date, headers)
 
 
 def cp1252_as_latin1(
@@ -607,23 +574,7 @@ def cp1252_as_latin1(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """windows-1252 bytes (curly quotes, euro, dashes) labelled iso-8859-1."""
-    label = "iso-8859-1"
-
-    def mislabelled(text: str) -> str:
-        return _q(text, "cp1252").replace("=?cp1252?", f"=?{label}?")
-
-    return _charset_message(
-        subject=mislabelled(CP1252_SUBJECT),
-        from_=f"{mislabelled(CP1252_NAME)} <zoe@example.ie>",
-        body=CP1252_BODY.encode("cp1252"),
-        content_type=f"text/plain; charset={label}",
-        to=to,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
+    return _CP1252.build(to, message_id, in_reply_to, references, date, headers)
 
 
 def shift_jis(
@@ -636,18 +587,7 @@ def shift_jis(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """Shift_JIS B-encoded subject and name; Shift_JIS 8-bit body."""
-    return _charset_message(
-        subject=_b(SHIFT_JIS_SUBJECT, "shift_jis"),
-        from_=f"{_b(SHIFT_JIS_NAME, 'shift_jis')} <yamada@example.jp>",
-        body=SHIFT_JIS_BODY.encode("shift_jis"),
-        content_type="text/plain; charset=Shift_JIS",
-        to=to,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
+    return _SHIFT_JIS.build(to, message_id, in_reply_to, references, date, headers)
 
 
 def iso_2022_jp(
@@ -658,19 +598,7 @@ def iso_2022_jp(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """ISO-2022-JP (7-bit, stateful) subject and body."""
-    return _charset_message(
-        subject=_b(ISO_2022_JP_SUBJECT, "iso-2022-jp"),
-        from_="tanaka@example.jp",
-        body=(ISO_2022_JP_SUBJECT + "\n").encode("iso-2022-jp"),
-        content_type="text/plain; charset=ISO-2022-JP",
-        cte="7bit",
-        to=to,
-        message_id=message_id,
-        in_reply_to=None,
-        references=None,
-        date=date,
-        headers=headers,
-    )
+    return _ISO_2022_JP.build(to, message_id, None, None, date, headers)
 
 
 def gb2312(
@@ -681,18 +609,7 @@ def gb2312(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """GB2312 B-encoded subject and 8-bit body."""
-    return _charset_message(
-        subject=_b(GB2312_SUBJECT, "gb2312"),
-        from_="wang@example.cn",
-        body=(GB2312_SUBJECT + "\n").encode("gb2312"),
-        content_type="text/plain; charset=gb2312",
-        to=to,
-        message_id=message_id,
-        in_reply_to=None,
-        references=None,
-        date=date,
-        headers=headers,
-    )
+    return _GB2312.build(to, message_id, None, None, date, headers)
 
 
 def koi8_r(
@@ -705,18 +622,7 @@ def koi8_r(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """KOI8-R B-encoded subject, Q-encoded name, KOI8-R body."""
-    return _charset_message(
-        subject=_b(KOI8_R_SUBJECT, "koi8-r"),
-        from_=f"{_q(KOI8_R_NAME, 'koi8-r')} <ivan@example.ru>",
-        body=KOI8_R_BODY.encode("koi8-r"),
-        content_type="text/plain; charset=koi8-r",
-        to=to,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
+    return _KOI8_R.build(to, message_id, in_reply_to, references, date, headers)
 
 
 def utf8_8bit(
@@ -729,19 +635,7 @@ def utf8_8bit(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """Raw UTF-8 in Subject and From, 8-bit UTF-8 body, no charset and no CTE."""
-    return _charset_message(
-        subject=UTF8_SUBJECT,
-        from_=f'"{UTF8_NAME}" <zoe@example.dk>',
-        body=UTF8_BODY.encode("utf-8"),
-        content_type="text/plain",
-        cte=None,
-        to=to,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        date=date,
-        headers=headers,
-    )
+    return _UTF8_8BIT.build(to, message_id, in_reply_to, references, date, headers)
 
 
 def unknown_charset(
@@ -752,18 +646,7 @@ def unknown_charset(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """A bogus charset label on an encoded word and on the (UTF-8) body."""
-    return _charset_message(
-        subject="=?x-klingon?Q?Gr=C3=BC=C3=9Fe?=",
-        from_=DEFAULT_FROM,
-        body="Grüße\n".encode(),
-        content_type='text/plain; charset="x-klingon"',
-        to=to,
-        message_id=message_id,
-        in_reply_to=None,
-        references=None,
-        date=date,
-        headers=headers,
-    )
+    return _UNKNOWN_CHARSET.build(to, message_id, None, None, date, headers)
 
 
 def nul_bytes(
@@ -774,18 +657,7 @@ def nul_bytes(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """NUL bytes in the subject, a display name and the body."""
-    return _charset_message(
-        subject=b"Nul\x00 in\x00side",
-        from_=b"Null\x00 Person <null@example.com>",
-        body=b"body\x00with\x00nuls\n",
-        content_type="text/plain; charset=utf-8",
-        to=to,
-        message_id=message_id,
-        in_reply_to=None,
-        references=None,
-        date=date,
-        headers=headers,
-    )
+    return _NUL_BYTES.build(to, message_id, None, None, date, headers)
 
 
 def long_subject(
@@ -798,16 +670,7 @@ def long_subject(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """A 10,000-character, unfolded Subject line."""
-    common = _common(
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=message_id,
-        in_reply_to=None,
-        references=None,
-        date=date,
-        headers=headers,
-    )
+    common = _common(from_, to, subject, message_id, None, None, date, headers)
     return raw_message(common, b"Long subject, short body.\n")
 
 
@@ -861,16 +724,7 @@ def rfc2231_filename(
         + b"\n\n"
         + base64.encodebytes(PDF_BYTES)
     )
-    common = _common(
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=message_id,
-        in_reply_to=None,
-        references=None,
-        date=date,
-        headers=headers,
-    )
+    common = _common(from_, to, subject, message_id, None, None, date, headers)
     return _mixed(common, [_TEXT_PART, part], "rfc2231-boundary")
 
 
@@ -897,16 +751,7 @@ def traversal_filenames(
             + b"Content-Transfer-Encoding: base64\n\n"
             + base64.encodebytes(b"not really a binary\n")
         )
-    common = _common(
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=message_id,
-        in_reply_to=None,
-        references=None,
-        date=date,
-        headers=headers,
-    )
+    common = _common(from_, to, subject, message_id, None, None, date, headers)
     return _mixed(common, parts, "traversal-boundary")
 
 
@@ -931,16 +776,7 @@ def bounce_dsn(
     if return_path is not None:
         extra.append(("Return-Path", return_path))
     extra.append(("Auto-Submitted", "auto-replied"))
-    common = extra + _common(
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=message_id,
-        in_reply_to=None,
-        references=None,
-        date=date,
-        headers=headers,
-    )
+    common = extra + _common(from_, to, subject, message_id, None, None, date, headers)
     boundary = "dsn-boundary"
     body = (
         f"--{boundary}\n"
@@ -985,16 +821,7 @@ def broken_boundary(
     headers: ExtraHeaders = None,
 ) -> bytes:
     """multipart/mixed whose declared boundary never occurs in the body."""
-    common = _common(
-        from_=from_,
-        to=to,
-        subject=subject,
-        message_id=message_id,
-        in_reply_to=None,
-        references=None,
-        date=date,
-        headers=headers,
-    )
+    common = _common(from_, to, subject, message_id, None, None, date, headers)
     common += [
         ("MIME-Version", "1.0"),
         ("Content-Type", 'multipart/mixed; boundary="declared-boundary"'),
@@ -1017,14 +844,14 @@ def missing_final_boundary(
 ) -> bytes:
     """multipart/alternative that never closes its last part."""
     common = _common(
-        from_=DEFAULT_FROM,
-        to=DEFAULT_TO,
-        subject="Missing final boundary",
-        message_id=message_id,
-        in_reply_to=None,
-        references=None,
-        date=DEFAULT_DATE,
-        headers=headers,
+        DEFAULT_FROM,
+        DEFAULT_TO,
+        "Missing final boundary",
+        message_id,
+        None,
+        None,
+        DEFAULT_DATE,
+        headers,
     )
     common += [("Content-Type", "multipart/alternative; boundary=b1")]
     body = b"--b1\nContent-Type: text/plain\n\nplain text\n--b1\nContent-Type: text/html\n\n<p>html"
