@@ -41,8 +41,8 @@ from maildesk.store.models import Quarantine, Ticket
 
 EXIT_FAILURE = 1
 # `ingest` commits messages in groups: one disk sync per group, not per message.
-INGEST_BATCH_MESSAGES = 50
-INGEST_BATCH_BYTES = 16 * 1024 * 1024
+INGEST_BATCH_MESSAGES = 200
+INGEST_BATCH_BYTES = 32 * 1024 * 1024
 EXIT_USAGE = 2
 
 
