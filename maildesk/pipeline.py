@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,9 +136,6 @@ class Pipeline:
                 except Exception as exc:  # noqa: BLE001 - any message fault quarantines
                     outcomes.append(self._record_quarantine(intake_id, exc))
         return outcomes
-
-    def process_pending(self, ids: Iterable[int]) -> list[Outcome]:
-        return [self.process(intake_id) for intake_id in ids]
 
     def duplicate(self, intake_id: int, message_id: str | None) -> Outcome:
         """The outcome to report for a redelivered message (already stored)."""

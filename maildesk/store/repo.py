@@ -90,10 +90,6 @@ def contact_for(email: str, name: str, now: dt.datetime) -> Contact:
     return contact
 
 
-def ticket_by_number(number: int) -> Ticket | None:
-    return Ticket.get_or_none(Ticket.number == number)
-
-
 def survivor(ticket: Ticket) -> Ticket:
     """Follow `merged_into` to the ticket that lives on."""
     for _ in range(MAX_MERGE_HOPS):
@@ -153,12 +149,6 @@ def add_participant(ticket: Ticket, contact: Contact, role: str, new_ticket: boo
     return rows.insert(Participant._meta.database, Participant, values, ignore=True) is not None
 
 
-def record_event(
-    ticket: Ticket, actor: str, type_: str, data: dict[str, Any], now: dt.datetime
-) -> None:
-    Event.create(ticket=ticket, at=now, actor=actor, type=type_, data=data)
-
-
 def record_events(events: Sequence[dict[str, Any]]) -> None:
     """Several events (dicts of Event fields) in one statement."""
     rows.insert_many(Event._meta.database, Event, events)
@@ -166,10 +156,6 @@ def record_events(events: Sequence[dict[str, Any]]) -> None:
 
 def ticket_tags(ticket: Ticket) -> list[str]:
     return sorted(t.tag for t in TicketTag.select(TicketTag.tag).where(TicketTag.ticket == ticket))
-
-
-def intake_by_dedupe_key(key: str) -> Intake | None:
-    return Intake.get_or_none(Intake.dedupe_key == key)
 
 
 def lock_intake(db: peewee.Database, intake_id: int) -> Intake:
