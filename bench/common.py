@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts (bench/ingest.py, bench/smtp.py).
+"""Helpers shared by the benchmark scripts (bench/ingest.py, bench/smtp.py, bench/sla.py).
 
 The scripts are run by path, so Python puts this folder first on sys.path and
 they import this module as plain `common`.
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_OK, EXIT_TARGET_MISSED, EXIT_BROKEN = 0, 1, 2
 
@@ -46,3 +48,44 @@ def proc_status_kib(key: str, pid: int | str = "self") -> int:
             if line.startswith(key + ":"):
                 return int(line.split()[1])
     raise BenchError(f"{key} not in {path}")
+
+
+def bulk_insert(
+    db: Any,
+    model: Any,
+    fields: Sequence[Any],
+    rows: Iterable[tuple[Any, ...]],
+    converted: tuple[type, ...],
+    chunk: int = 5_000,
+) -> int:
+    """Insert `rows` (values in `fields` order) fast; returns how many.
+
+    Building the statement value by value costs peewee ~20 us per value (over a
+    minute for 100k tickets); so peewee builds the one-row INSERT for the model (its
+    column list includes the model's defaults), each value of a field whose class is
+    in `converted` goes through its db_value (dates, JSON, booleans; ints and strs
+    are stored as they are), and the rows are sent with executemany in chunks.
+    """
+    fields = list(fields)
+    converters = [f.db_value if isinstance(f, converted) else None for f in fields]
+    cursor = db.cursor()
+    sql: str | None = None
+    defaults: tuple[Any, ...] = ()
+    batch: list[tuple[Any, ...]] = []
+    n = 0
+    for row in rows:
+        if sql is None:
+            sql, params = model.insert_many([row], fields=fields).sql()
+            defaults = tuple(params[len(fields) :])
+        values = (
+            v if convert is None else convert(v) for convert, v in zip(converters, row, strict=True)
+        )
+        batch.append((*values, *defaults))
+        if len(batch) >= chunk:
+            cursor.executemany(sql, batch)
+            n += len(batch)
+            batch = []
+    if batch and sql is not None:
+        cursor.executemany(sql, batch)
+        n += len(batch)
+    return n

@@ -54,6 +54,7 @@ from common import (
     EXIT_OK,
     EXIT_TARGET_MISSED,
     BenchError,
+    bulk_insert,
     clean_env,
     maildesk_executable,
     mib,
@@ -587,40 +588,7 @@ def prefill(db_path: Path, tickets: int, seed: int) -> dict[str, int]:
     sha = hashlib.sha256(raw).hexdigest()
 
     def insert(model: Any, fields: Sequence[Any], rows: Iterable[tuple[Any, ...]]) -> int:
-        """insert_many, with peewee's SQL run through executemany in chunks of rows.
-
-        Building the statement value by value costs peewee ~20 us per value (over
-        a minute for 100k tickets); so peewee builds the one-row INSERT for the
-        model (its column list includes the model's defaults), every row goes
-        through each field's db_value, and the rows are sent with executemany.
-        """
-        fields = list(fields)
-        # ints and strs are stored as they are; dates, JSON and booleans need db_value.
-        converters = [f.db_value if isinstance(f, converted) else None for f in fields]
-        cursor = db.cursor()
-        sql: str | None = None
-        defaults: tuple[Any, ...] = ()
-        batch: list[tuple[Any, ...]] = []
-        n = 0
-        for row in rows:
-            if sql is None:
-                sql, params = model.insert_many([row], fields=fields).sql()
-                defaults = tuple(params[len(fields) :])
-            batch.append(
-                tuple(
-                    v if convert is None else convert(v)
-                    for convert, v in zip(converters, row, strict=True)
-                )
-                + defaults
-            )
-            if len(batch) >= 5_000:
-                cursor.executemany(sql, batch)
-                n += len(batch)
-                batch = []
-        if batch and sql is not None:
-            cursor.executemany(sql, batch)
-            n += len(batch)
-        return n
+        return bulk_insert(db, model, fields, rows, converted)
 
     def pk(model: Any) -> Any:
         """The implicit `id` primary key of a model (peewee adds it at class creation)."""

@@ -42,6 +42,29 @@ def add_agent(
         )
 
 
+def update_agent(
+    db: peewee.Database,
+    email: str,
+    *,
+    name: str | None = None,
+    role: str | None = None,
+    active: bool | None = None,
+    away: bool | None = None,
+) -> Agent:
+    """Change what is given (None: keep it)."""
+    if role is not None and role not in ROLES:
+        raise AgentError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+    with write_transaction(db):
+        agent = Agent.get_or_none(Agent.email == email.strip().lower())
+        if agent is None:
+            raise AgentError(f"no agent {email.strip().lower()}")
+        for field, value in (("name", name), ("role", role), ("active", active), ("away", away)):
+            if value is not None:
+                setattr(agent, field, value.strip() if isinstance(value, str) else value)
+        agent.save()
+        return agent
+
+
 def hash_password(password: str) -> str:
     return PasswordHasher().hash(password)
 

@@ -1,6 +1,8 @@
 """Composition root of the daemon (`maildesk run`): build, start, serve, stop.
 
     config -> database (migrated) -> pipeline -> pipeline worker
+                                  -> outbox worker -> relay or maildir (outbound.worker)
+                                  -> jobs: SLA pass, auto-close, daily digest (jobs)
                                   -> SMTP/LMTP listener (inbound.smtp)
                                   -> IMAP pollers, one thread per [[imap]] (inbound.imap)
     signals: SIGTERM/SIGINT stop, SIGHUP reloads; systemd: READY, STOPPING, WATCHDOG
@@ -15,7 +17,8 @@ the CLI (`maildesk.cli`) is the only caller.
 Shutdown order: stop accepting (close server sockets, stop pollers), let
 transfers in flight finish within `[daemon] shutdown_timeout` (idle sessions
 get 421, what is left after that is closed: the sender retries), stop the
-pipeline worker after the message in hand, close the database. Whatever was
+pipeline worker after the message in hand, then the outbox worker after the
+mail in hand, close the database. Whatever was
 committed but not yet processed is processed at the next start.
 """
 
@@ -43,6 +46,9 @@ from maildesk.inbound.group_commit import GroupCommit
 from maildesk.inbound.imap import ImapPoller
 from maildesk.inbound.intake import Accepted, Delivery, Envelope, accept
 from maildesk.inbound.smtp import Credentials, Handler, Listener, load_tls_context
+from maildesk.jobs import JobRunner, Jobs
+from maildesk.outbound.transport import make_transport
+from maildesk.outbound.worker import OutboxWorker
 from maildesk.pipeline import Pipeline, utcnow
 from maildesk.pipeline_worker import PipelineWorker, Traffic
 from maildesk.store.db import is_postgres, open_database, upgrade
@@ -84,13 +90,36 @@ class Daemon:
         self._reload_config = reload_config
         self._ready_file = ready_file
         self.db = open_database(config.database.url)
+        # What a bad config breaks comes first (ConfigError), before any thread starts.
+        pipeline = Pipeline(self.db, config, utcnow)
+        transport = make_transport(config.outbound, environ, Path.cwd())
         writers = INTAKE_THREADS_POSTGRES if is_postgres(self.db) else INTAKE_THREADS_SQLITE
         self._intake_executor = DbExecutor(self.db, writers, "intake")
         self._group_commit = GroupCommit(self.db, self._intake_executor, writers, utcnow)
         self._pipeline_executor = DbExecutor(self.db, 1, "pipeline")
+        self._outbox_executor = DbExecutor(self.db, 1, "outbox")
+        self._jobs_executor = DbExecutor(self.db, 1, "jobs")
+        self.outbox = OutboxWorker(
+            self.db,
+            self._outbox_executor,
+            transport,
+            pipeline.mailer.compose,
+            config.outbound,
+            utcnow,
+        )
+        self.jobs = JobRunner(
+            Jobs(self.db, pipeline),
+            self._jobs_executor,
+            float(config.sla.scan_interval),
+            utcnow,
+            self.outbox.wake,
+        )
         self.traffic = Traffic()
         self.worker = PipelineWorker(
-            Pipeline(self.db, config, utcnow), self._pipeline_executor, self.traffic
+            pipeline,
+            self._pipeline_executor,
+            self.traffic,
+            on_processed=self.outbox.wake,
         )
         self._notifier = Notifier(os.environ)  # systemd's variables, not settings
         self._stop = asyncio.Event()
@@ -111,11 +140,16 @@ class Daemon:
             # Started once the listeners answer: at start-up the worker has what a
             # crash left behind to process, and the listeners come first.
             worker = loop.create_task(self.worker.run(), name="pipeline-worker")
+            sender = loop.create_task(self.outbox.run(), name="outbox-worker")
+            jobs = loop.create_task(self.jobs.run(), name="jobs")
             try:
                 await self._stop.wait()
                 await self._shutdown()
             finally:
+                self.jobs.stop()
                 await self._stop_worker(worker)
+                await _finish(jobs, SHUTDOWN_GRACE, "scheduled jobs")
+                await self._stop_outbox(sender)
         finally:
             self._pollers_stop.set()  # also when start-up failed half-way
             if self._watchdog is not None:
@@ -168,8 +202,22 @@ class Daemon:
         except TimeoutError:
             log.warning("pipeline worker still busy after %.0f s; leaving it", SHUTDOWN_GRACE)
 
+    async def _stop_outbox(self, task: asyncio.Task[None]) -> None:
+        """Let the outbox worker finish the mail in hand (within shutdown_timeout)."""
+        self.outbox.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), float(self.config.daemon.shutdown_timeout))
+        except TimeoutError:
+            log.warning("outbox worker still sending; its mail is sent again after restart")
+
     async def _close_executors(self) -> None:
-        for executor in (self._intake_executor, self._pipeline_executor):
+        executors = (
+            self._intake_executor,
+            self._pipeline_executor,
+            self._outbox_executor,
+            self._jobs_executor,
+        )
+        for executor in executors:
             executor.shutdown(wait=False)
             if not await asyncio.to_thread(executor.join, SHUTDOWN_GRACE):
                 log.warning("database threads still busy after %.0f s", SHUTDOWN_GRACE)
@@ -285,17 +333,19 @@ class Daemon:
 
     def reload(self) -> None:
         """SIGHUP: apply what can change safely (as `maildesk run --help` says)."""
+        old = self.config
         try:
             new = self._reload_config()
+            merged = dataclasses.replace(old, **{name: getattr(new, name) for name in RELOADABLE})
+            pipeline = Pipeline(self.db, merged, utcnow)
         except ConfigError as exc:
             log.error("reload failed, keeping the running configuration: %s", exc)
             return
-        old = self.config
         logs.set_level(new.logging.level)
         for handler in self._handlers:
             handler.addresses = frozenset(a.lower() for a in new.desk.addresses)
-        self.worker.pipeline = Pipeline(self.db, new, utcnow)
-        self.config = dataclasses.replace(old, **{name: getattr(new, name) for name in RELOADABLE})
+        self.worker.pipeline = pipeline
+        self.config = merged
         pending = [
             field.name
             for field in dataclasses.fields(Config)
@@ -353,3 +403,10 @@ def run(
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+async def _finish(task: asyncio.Task[None], timeout: float, what: str) -> None:
+    try:
+        await asyncio.wait_for(asyncio.shield(task), timeout)
+    except TimeoutError:
+        log.warning("%s still busy after %.0f s; leaving them", what, timeout)

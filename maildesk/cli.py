@@ -7,6 +7,7 @@ JSON only.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import logging
@@ -34,6 +35,8 @@ from maildesk.config import (
 from maildesk.core.commands import STATUSES
 from maildesk.core.match import format_number, parse_number
 from maildesk.inbound.sources import batched, read_sources
+from maildesk.outbound import outbox as outbox_store
+from maildesk.outbound.transport import make_transport
 from maildesk.runtime import Runtime, open_runtime
 from maildesk.store import repo
 from maildesk.store.db import DatabaseUrlError, open_database, upgrade
@@ -109,9 +112,12 @@ def _setup_logging(config: Config) -> None:
 
 
 @contextmanager
-def runtime_for(config: Config) -> Iterator[Runtime]:
+def runtime_for(config: Config, now: dt.datetime | None = None) -> Iterator[Runtime]:
+    """`now`: a fixed clock (a command's --now), else the real one."""
     try:
-        runtime = open_runtime(config)
+        runtime = open_runtime(config) if now is None else open_runtime(config, lambda: now)
+    except ConfigError as exc:
+        raise UsageFailure(f"config error: {exc}") from exc
     except (peewee.PeeweeException, DatabaseUrlError, OSError) as exc:
         raise Failure(f"database error: {_one_line(exc)}") from exc
     try:
@@ -120,6 +126,29 @@ def runtime_for(config: Config) -> Iterator[Runtime]:
         raise Failure(f"database error: {_one_line(exc)}") from exc
     finally:
         runtime.close()
+
+
+class IsoTime(click.ParamType):
+    """An ISO 8601 moment; without an offset it is taken as UTC."""
+
+    name = "ISO"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            return value
+        try:
+            moment = dt.datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(f"not an ISO 8601 time: {value!r} (e.g. 2026-11-20T17:30:00+01:00)")
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+ISO_TIME = IsoTime()
+NOW_HELP = "Act as if it were this moment (ISO 8601; default: now)."
+
+
+def _now(runtime: Runtime, now: dt.datetime | None) -> dt.datetime:
+    return (now or runtime.clock()).astimezone(dt.UTC)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -192,7 +221,10 @@ RELOAD_HELP = (
     "stderr only, so there is no log file to reopen."
 )
 
-RUN_HELP = f"""Run the daemon: the SMTP/LMTP listener, the IMAP pollers and the pipeline worker.
+RUN_HELP = f"""Run the daemon: the SMTP/LMTP listener, the IMAP pollers, the pipeline worker,
+the outbox worker (sends queued mail, retrying while the relay is down) and the jobs
+(SLA warnings, breaches and escalation, auto-close, the daily digest) every
+[sla] scan_interval seconds.
 
 Logs go to stderr (journald-friendly under systemd). SIGTERM or SIGINT: stop
 accepting, let transfers in flight finish within [daemon] shutdown_timeout,
@@ -225,7 +257,15 @@ def run_daemon(config: Config, ready_file: Path | None) -> None:
 @with_config
 @json_option
 @click.argument("sources", nargs=-1, required=True, metavar="FILE|DIR|MBOX|-...")
-def ingest(config: Config, as_json: bool, sources: tuple[str, ...]) -> None:
+@click.option(
+    "--now",
+    type=ISO_TIME,
+    help="Take the mail in as if it were this moment (replaying an archive; SLA clocks "
+    "start then).",
+)
+def ingest(
+    config: Config, as_json: bool, sources: tuple[str, ...], now: dt.datetime | None
+) -> None:
     """Take in messages once: .eml files, directories, maildirs, mboxes, or - for stdin.
 
     Each message is committed before it is processed; the exit status is 0 when
@@ -233,7 +273,7 @@ def ingest(config: Config, as_json: bool, sources: tuple[str, ...]) -> None:
     With --json, one JSON object per message.
     """
     failed = False
-    with runtime_for(config) as runtime:
+    with runtime_for(config, now) as runtime:
         items = read_sources(sources, sys.stdin.buffer, config.smtp.max_message_size)
         for batch in batched(items, INGEST_BATCH_MESSAGES, INGEST_BATCH_BYTES):
             if batch[0].data is None:
@@ -335,11 +375,12 @@ def tickets_show(config: Config, as_json: bool, number: str) -> None:
     parsed = parse_number(prefix, number)
     if parsed is None:
         raise UsageFailure(f"not a ticket number: {number!r} (expected {prefix}-00042 or 42)")
-    with runtime_for(config):
+    with runtime_for(config) as runtime:
         ticket = Ticket.get_or_none(Ticket.number == parsed)
         if ticket is None:
             raise Failure(f"no ticket {format_number(prefix, parsed)}")
         detail = serialize.ticket_detail(ticket, prefix)
+        detail["sla"] = runtime.pipeline.sla.view(ticket, runtime.clock())
     if as_json:
         _print_json(detail)
     else:
@@ -359,10 +400,19 @@ def _print_ticket(t: dict[str, Any]) -> None:
     if t["merged_into"]:
         click.echo(f"  merged into {t['merged_into']}")
     for message in t["messages"]:
-        click.echo(f"\n--- {message['created_at']} {message['kind']} from {message['from']}")
+        flag = f"  [flagged: {message['flag_reason']}]" if message["flagged"] else ""
+        click.echo(f"\n--- {message['created_at']} {message['kind']} from {message['from']}{flag}")
         click.echo(message["body_text"].rstrip())
         for a in message["attachments"]:
             click.echo(f"    [attachment] {a['filename']} ({a['content_type']}, {a['size']} bytes)")
+    if t["mail"]:
+        click.echo("\nmail sent:")
+    for mail in t["mail"]:
+        error = f" ({mail['last_error']})" if mail["last_error"] else ""
+        click.echo(
+            f"  {mail['created_at']} {mail['purpose']} to {', '.join(mail['to'])}: "
+            f"{mail['status']}{error}"
+        )
     click.echo("\nevents:")
     for event in t["events"]:
         click.echo(f"  {event['at']} {event['actor']} {event['type']} {json.dumps(event['data'])}")
@@ -430,6 +480,170 @@ def quarantine_retry(config: Config, as_json: bool, entry_id: int | None, retry_
         sys.exit(EXIT_FAILURE)
 
 
+@main.group()
+def outbox() -> None:
+    """Mail maildesk sends: list it, send what is due, retry what failed."""
+
+
+@outbox.command("list")
+@with_config
+@json_option
+@click.option("--status", type=click.Choice(outbox_store.STATUSES), help="Only mail in this state.")
+@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True)
+def outbox_list(config: Config, as_json: bool, status: str | None, limit: int) -> None:
+    """Outgoing mail, newest first."""
+    with runtime_for(config):
+        entries = [
+            serialize.outbox_entry(row, config.desk.ticket_prefix)
+            for row in outbox_store.list_rows(status, limit)
+        ]
+    if as_json:
+        _print_json(entries)
+        return
+    for e in entries:
+        error = f"  ({e['last_error']})" if e["last_error"] else ""
+        click.echo(
+            f"{e['id']}  {e['status']:<7}  {e['ticket'] or '-'}  {e['purpose']}  "
+            f"{', '.join(e['to'])}  {e['subject']}{error}"
+        )
+    if not entries:
+        click.echo("outbox is empty", err=True)
+
+
+@outbox.command("retry")
+@with_config
+@click.argument("entry_id", required=False, type=int, metavar="ID")
+@click.option("--all", "retry_all", is_flag=True, help="Retry every failed mail.")
+def outbox_retry(config: Config, entry_id: int | None, retry_all: bool) -> None:
+    """Queue failed mail again (ID or --all); the daemon sends it at once.
+
+    A mail keeps its Message-ID, so a recipient who got it already sees one mail.
+    """
+    if (entry_id is None) == (not retry_all):
+        raise click.UsageError("give either an outbox ID or --all")
+    with runtime_for(config) as runtime:
+        ids = None if entry_id is None else [entry_id]
+        count = outbox_store.retry(runtime.db, ids, runtime.clock(), config.outbound)
+    if entry_id is not None and not count:
+        raise Failure(f"no failed or pending mail with ID {entry_id} in the outbox")
+    click.echo(f"{count} mail(s) queued again", err=True)
+
+
+@outbox.command("send")
+@with_config
+def outbox_send(config: Config) -> None:
+    """Send the mail that is due now, once, without the daemon (e.g. after `ingest`).
+
+    Exit status 1 if any mail failed for good.
+    """
+    with runtime_for(config) as runtime:
+        transport = make_transport(config.outbound, read_environ(), Path.cwd())
+        try:
+            compose = runtime.pipeline.mailer.compose
+            counts = outbox_store.deliver_due(
+                runtime.db, transport, compose, config.outbound, runtime.clock
+            )
+        finally:
+            transport.close()
+    click.echo(
+        f"{counts['sent']} sent, {counts['pending']} to retry, {counts['failed']} failed", err=True
+    )
+    if counts["failed"]:
+        sys.exit(EXIT_FAILURE)
+
+
+@main.group()
+def sla() -> None:
+    """SLA tracking: the pass the daemon runs every minute, on demand."""
+
+
+@sla.command("scan")
+@with_config
+@click.option("--now", type=ISO_TIME, help=NOW_HELP)
+def sla_scan(config: Config, now: dt.datetime | None) -> None:
+    """One SLA pass: warnings, breaches and escalation, and auto-close of resolved
+    tickets. Safe to repeat: each warning and breach happens once per ticket."""
+    from maildesk.jobs import Jobs
+
+    with runtime_for(config) as runtime:
+        jobs = Jobs(runtime.db, runtime.pipeline)
+        at = _now(runtime, now)
+        done = jobs.sla_pass(at)
+        done["closed"] = jobs.auto_close(at)
+    click.echo(", ".join(f"{count} {name}" for name, count in done.items()))
+
+
+@main.group()
+def digest() -> None:
+    """The daily SLA digest for managers."""
+
+
+@digest.command("send")
+@with_config
+@click.option("--now", type=ISO_TIME, help=NOW_HELP)
+@click.option("--dry-run", is_flag=True, help="Print the digest mail instead of queuing it.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the figures as JSON.")
+def digest_send(config: Config, now: dt.datetime | None, dry_run: bool, as_json: bool) -> None:
+    """Queue today's digest for every manager who has not had it yet (once the local
+    [sla] digest_time has come); --dry-run prints it and changes nothing."""
+    from maildesk.jobs import Jobs
+
+    with runtime_for(config) as runtime:
+        jobs = Jobs(runtime.db, runtime.pipeline)
+        at = _now(runtime, now)
+        if as_json and not dry_run:
+            raise click.UsageError("--json goes with --dry-run")
+        if dry_run and as_json:
+            from maildesk import reports
+
+            _print_json(reports.digest_json(jobs.figures(at)))
+            return
+        if dry_run:
+            day, _ = jobs.local_day(at)
+            click.echo(runtime.pipeline.mailer.preview_digest(jobs.figures(at), day, at))
+            return
+        sent = jobs.send_digests(at)
+    if sent:
+        click.echo(f"digest queued for {', '.join(sent)}", err=True)
+    else:
+        click.echo("no digest due (not yet digest_time, or every manager has today's)", err=True)
+
+
+@main.group()
+def report() -> None:
+    """Reports."""
+
+
+@report.command("sla")
+@with_config
+@json_option
+@click.option("--since", type=ISO_TIME, help="Start (default: 30 days before --until).")
+@click.option("--until", type=ISO_TIME, help="End, exclusive (default: now).")
+def report_sla(
+    config: Config, as_json: bool, since: dt.datetime | None, until: dt.datetime | None
+) -> None:
+    """SLA compliance, average and median times, by priority, category and agent, for
+    tickets created in the period."""
+    from maildesk import reports
+
+    with runtime_for(config) as runtime:
+        end = _now(runtime, until)
+        start = since.astimezone(dt.UTC) if since else end - dt.timedelta(days=30)
+        if start >= end:
+            raise UsageFailure("--since must be before --until")
+        result = reports.sla_report(
+            start,
+            end,
+            runtime.clock(),
+            runtime.pipeline.sla.business_duration,
+            priorities=config.tickets.priorities,
+        )
+    if as_json:
+        _print_json(result)
+        return
+    click.echo(reports.report_text(result))
+
+
 @main.group("agents")
 def agents_group() -> None:
     """Manage agents (and admins, managers)."""
@@ -454,6 +668,37 @@ def agents_add(config: Config, email: str, name: str, role: str, password_stdin:
     click.echo(f"added {agent.role} {agent.email}")
 
 
+@agents_group.command("set")
+@with_config
+@click.argument("email")
+@click.option("--name", help="New display name.")
+@click.option("--role", type=click.Choice(agents.ROLES), help="New role.")
+@click.option(
+    "--active/--inactive", default=None, help="Inactive: no mail as an agent, no sign-in."
+)
+@click.option("--away/--back", default=None, help="Away: no notifications and no auto-assignment.")
+def agents_set(
+    config: Config,
+    email: str,
+    name: str | None,
+    role: str | None,
+    active: bool | None,
+    away: bool | None,
+) -> None:
+    """Change an agent: name, role, active or away."""
+    if name is None and role is None and active is None and away is None:
+        raise click.UsageError("nothing to change (see --help)")
+    with runtime_for(config) as runtime:
+        try:
+            agent = agents.update_agent(
+                runtime.db, email, name=name, role=role, active=active, away=away
+            )
+        except agents.AgentError as exc:
+            raise Failure(str(exc)) from exc
+    state = ("active" if agent.active else "inactive") + (", away" if agent.away else "")
+    click.echo(f"{agent.email}: {agent.role}, {state}")
+
+
 @agents_group.command("list")
 @with_config
 @json_option
@@ -468,8 +713,8 @@ def agents_list(config: Config, as_json: bool) -> None:
         _print_json(rows)
         return
     for row in rows:
-        state = "active" if row["active"] else "inactive"
-        click.echo(f"{row['email']:<32} {row['role']:<8} {state:<8} {row['name']}")
+        state = ("active" if row["active"] else "inactive") + (" away" if row["away"] else "")
+        click.echo(f"{row['email']:<32} {row['role']:<8} {state:<13} {row['name']}")
 
 
 @main.command("check-config")
@@ -485,4 +730,14 @@ def check_config(config: Config) -> None:
     with runtime_for(config) as runtime:
         tickets_count = Ticket.select().count()
         click.echo(f"database: ok ({type(runtime.db).__name__}, {tickets_count} tickets)")
-    click.echo(f"imap mailboxes: {len(config.imap)}; outbound: {config.outbound.mode}")
+    click.echo(f"templates: ok ({config.outbound.templates or 'built-in'})")
+    try:
+        make_transport(config.outbound, read_environ(), Path.cwd()).close()
+    except ConfigError as exc:
+        raise UsageFailure(f"config error: {exc}") from exc
+    target = (
+        config.outbound.maildir
+        if config.outbound.mode == "maildir"
+        else (f"{config.outbound.host}:{config.outbound.port} ({config.outbound.tls})")
+    )
+    click.echo(f"imap mailboxes: {len(config.imap)}; outbound: {config.outbound.mode} to {target}")

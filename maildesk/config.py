@@ -375,6 +375,28 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outbound", "password_env", str, "MAILDESK_SMTP_PASSWORD",
             "Name of the environment variable holding the SMTP password.",
             check=_check_env_name),
+    Setting("outbound", "timeout", int, 30,
+            "Seconds to wait for the relay before the attempt counts as failed.",
+            minimum=1, maximum=600),
+    Setting("outbound", "retry_base", int, 60,
+            "Seconds before the first retry after a temporary failure; each further "
+            "retry waits twice as long (with jitter).", minimum=1),
+    Setting("outbound", "retry_max", int, 3600,
+            "Longest wait in seconds between two retries.", minimum=1),
+    Setting("outbound", "give_up_hours", int, 72,
+            "Hours a mail is retried after temporary failures before it is marked failed.",
+            minimum=1),
+    Setting("outbound", "templates", str, "",
+            "Folder with your own templates (mail/NAME.txt, mail/NAME.html, canned/NAME.txt) "
+            "that replace the built-in ones of the same name; empty: built-in only."),
+    Setting("outbound", "auto_limit_per_hour", int, 10,
+            "Most automatic mails (acknowledgements, notices) sent to one customer address "
+            "per hour; further ones are skipped and noted in the ticket's log.", minimum=0),
+    Setting("outbound", "show_agent_name", bool, True,
+            "Relayed replies show the agent's name (\"Ann via Example Support\"); the "
+            "agent's own address is never shown."),
+    Setting("outbound", "notify_agents", bool, True,
+            "Mail agents about new tickets and customer replies."),
     # [web]
     Setting("web", "enabled", bool, True, "Run the built-in web interface."),
     Setting("web", "host", str, "127.0.0.1",
@@ -394,6 +416,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tickets", "reopen_days", int, 14,
             "A reply to a ticket closed at most this many days ago reopens it; "
             "later ones open a new ticket.", minimum=0),
+    Setting("tickets", "max_new_per_sender_per_hour", int, 20,
+            "Most new tickets one sender may open per hour; further mail from them is "
+            "appended to their latest ticket instead (nothing is lost).", minimum=1),
     # [logging]
     Setting("logging", "level", str, "info",
             "Log level: debug, info, warning or error.",
@@ -402,6 +427,69 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("daemon", "shutdown_timeout", int, 30,
             "Seconds `maildesk run` lets transfers in flight finish on SIGTERM/SIGINT "
             "before it closes them (their senders retry later).", minimum=1, maximum=3600),
+    # [sla]
+    Setting("sla", "enabled", bool, True,
+            "Track SLA targets: due times, warnings, breaches and escalation."),
+    Setting("sla", "timezone", str, "UTC",
+            "IANA time zone of the business hours, holidays and digest_time "
+            "(e.g. Europe/Berlin).", check=_check_not_empty),
+    Setting("sla", "business_hours", tuple, ("mon-fri 09:00-17:00",),
+            "When the SLA clock runs, local time: entries like \"mon-fri 09:00-17:00\", "
+            "\"sat 10:00-14:00\", \"mon-fri 09:00-12:00 13:00-17:00\"; [\"24/7\"]: always."),
+    Setting("sla", "holidays", tuple, (),
+            "Local dates (YYYY-MM-DD) on which the clock does not run."),
+    Setting("sla", "targets", tuple,
+            ("urgent 1h 8h", "high 4h 24h", "medium 8h 72h", "low 24h 168h"),
+            "Per priority: first-response and resolution target in business time "
+            "(\"PRIORITY FIRST RESOLUTION\", units s m h d); a priority left out has no SLA."),
+    Setting("sla", "warn_percent", int, 75,
+            "Warn the assignee when this share of a target has elapsed.",
+            minimum=1, maximum=99),
+    Setting("sla", "escalation_addresses", tuple, (),
+            "Who is told about a breach, besides the managers (agents with role manager)."),
+    Setting("sla", "escalation_bump_priority", bool, False,
+            "Raise a breached ticket's priority by one step (its targets follow)."),
+    Setting("sla", "auto_close_days", int, 3,
+            "Close resolved tickets after this many days without an answer (0: never).",
+            minimum=0),
+    Setting("sla", "digest_time", str, "08:00",
+            "Local time (HH:MM, in timezone) the daily SLA digest goes to every manager; "
+            "empty: no digest."),
+    Setting("sla", "scan_interval", int, 60,
+            "Seconds between the daemon's SLA passes (warnings, breaches, auto-close, digest).",
+            minimum=1, maximum=3600),
+    # [[sla_policy]]
+    Setting("sla_policy", "category", str, REQUIRED,
+            "The category this policy applies to (required).", check=_check_not_empty,
+            example="billing"),
+    Setting("sla_policy", "targets", tuple, (),
+            "Targets for this category, as in [sla] targets; empty: those of [sla]."),
+    Setting("sla_policy", "business_hours", tuple, (),
+            "Business hours for this category, as in [sla]; empty: those of [sla]."),
+    # [[rule]]
+    Setting("rule", "name", str, "", "Name shown in the ticket's event log."),
+    Setting("rule", "recipient", tuple, (),
+            "Matches mail to any of these addresses (To, Cc or envelope)."),
+    Setting("rule", "sender", tuple, (), "Matches mail from any of these addresses."),
+    Setting("rule", "sender_domain", tuple, (),
+            "Matches mail from these domains (and their subdomains)."),
+    Setting("rule", "keyword", tuple, (),
+            "Matches any of these words or phrases in the subject or body "
+            "(case-insensitive, whole words)."),
+    Setting("rule", "subject_only", bool, False, "Look for keywords in the subject only."),
+    Setting("rule", "set_category", str, "", "Category to set."),
+    Setting("rule", "set_priority", str, "", "Priority to set (one of [tickets] priorities)."),
+    Setting("rule", "add_tags", tuple, (), "Tags to add."),
+    Setting("rule", "stop", bool, False, "When this rule matches, skip the rules after it."),
+    # [[category]]
+    Setting("category", "name", str, REQUIRED, "Category name (required).",
+            check=_check_not_empty, example="billing"),
+    Setting("category", "agents", tuple, (),
+            "Agents (addresses) who work this category: auto-assignment picks among them "
+            "and SLA warnings go to them while nobody is assigned."),
+    Setting("category", "assign", str, "none",
+            "Auto-assign new tickets of this category: round_robin, least_open or none.",
+            choices=("none", "round_robin", "least_open")),
 )  # fmt: skip
 
 
@@ -459,6 +547,14 @@ class OutboundConfig:
     tls: str
     username: str
     password_env: str
+    timeout: int
+    retry_base: int
+    retry_max: int
+    give_up_hours: int
+    templates: str
+    auto_limit_per_hour: int
+    show_agent_name: bool
+    notify_agents: bool
 
 
 @dataclass(frozen=True)
@@ -478,6 +574,7 @@ class TicketsConfig:
     priorities: tuple[str, ...]
     default_priority: str
     reopen_days: int
+    max_new_per_sender_per_hour: int
 
 
 @dataclass(frozen=True)
@@ -488,6 +585,49 @@ class LoggingConfig:
 @dataclass(frozen=True)
 class DaemonConfig:
     shutdown_timeout: int
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    enabled: bool
+    timezone: str
+    business_hours: tuple[str, ...]
+    holidays: tuple[str, ...]
+    targets: tuple[str, ...]
+    warn_percent: int
+    escalation_addresses: tuple[str, ...]
+    escalation_bump_priority: bool
+    auto_close_days: int
+    digest_time: str
+    scan_interval: int
+
+
+@dataclass(frozen=True)
+class SlaPolicyConfig:
+    category: str
+    targets: tuple[str, ...]
+    business_hours: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    name: str
+    recipient: tuple[str, ...]
+    sender: tuple[str, ...]
+    sender_domain: tuple[str, ...]
+    keyword: tuple[str, ...]
+    subject_only: bool
+    set_category: str
+    set_priority: str
+    add_tags: tuple[str, ...]
+    stop: bool
+
+
+@dataclass(frozen=True)
+class CategoryConfig:
+    name: str
+    agents: tuple[str, ...]
+    assign: str
 
 
 @dataclass(frozen=True)
@@ -502,6 +642,10 @@ class Config:
     tickets: TicketsConfig
     logging: LoggingConfig
     daemon: DaemonConfig
+    sla: SlaConfig
+    sla_policy: tuple[SlaPolicyConfig, ...]
+    rule: tuple[RuleConfig, ...]
+    category: tuple[CategoryConfig, ...]
     path: Path | None  # the file it was read from; None when defaults only
 
 
@@ -527,6 +671,15 @@ SECTIONS: tuple[Section, ...] = (
     Section("tickets", "Ticket behaviour.", TicketsConfig),
     Section("logging", "Logging.", LoggingConfig),
     Section("daemon", "The long-running service (`maildesk run`).", DaemonConfig),
+    Section("sla", "SLA targets, business hours, escalation, auto-close and the daily digest.",
+            SlaConfig),
+    Section("sla_policy", "Per-category SLA targets or business hours; repeat [[sla_policy]] "
+            "for each category (default: none, [sla] applies).", SlaPolicyConfig, array=True),
+    Section("rule", "Routing rules for new tickets, tried in order; repeat [[rule]] for each "
+            "(default: none). A rule matches when all its conditions do.", RuleConfig,
+            array=True),
+    Section("category", "Categories with their agents and auto-assignment; repeat [[category]] "
+            "for each (default: none).", CategoryConfig, array=True),
 )  # fmt: skip
 
 
@@ -947,7 +1100,7 @@ def _render(header: str, overrides: Mapping[str, object]) -> str:
         comment = "# " if section.array else ""
         lines.append(f"# {section.help}")
         if section.array:
-            lines.append("# Example mailbox; remove the leading '# ' to use it:")
+            lines.append("# An example; remove the leading '# ' to use it:")
         lines.append(f"{comment}[[{section.name}]]" if section.array else f"[{section.name}]")
         for index, setting in enumerate(_settings_of(section.name)):
             if index:

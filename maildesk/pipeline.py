@@ -4,11 +4,16 @@
     parse        bytes -> ParsedMessage     -> core/message/
     classify     automated mail?            -> core/autoreply.py
     match        which ticket, if any       -> core/match.py
-    store        ticket, message, attachments, participants, events (one transaction)
+    limit        too many new tickets from one sender: append instead
+    store        ticket, message, attachments, participants, events
+    customer     new ticket: acknowledgement + agents notified; reply: assignee notified
+    agent        verified? (core/authres.py) -> #commands (core/commands.py, changes.py)
+                 -> reply relayed to the customer, or kept as an internal note
+    mail         outbox rows (outbound/compose.py), sent later by outbound/worker.py
     failures     -> quarantine with the error; `maildesk quarantine retry` runs it again
 
-Each message is one transaction (or one savepoint in a batch): a bad message is
-rolled back alone and quarantined, and never blocks the others.
+Each message is one transaction (or one savepoint in a batch), mail included: a
+bad message is rolled back alone and quarantined, and never blocks the others.
 """
 
 from __future__ import annotations
@@ -18,12 +23,17 @@ import logging
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import peewee
 
-from maildesk.config import Config
+from maildesk.automation import Automation
+from maildesk.changes import TicketChanges
+from maildesk.config import Config, ConfigError
+from maildesk.core.authres import verify_sender
 from maildesk.core.autoreply import Classification, classify
+from maildesk.core.commands import ParsedReply, parse_reply
 from maildesk.core.match import (
     Action,
     Decision,
@@ -35,9 +45,23 @@ from maildesk.core.match import (
     thread_refs,
 )
 from maildesk.core.message import Address, ParsedMessage, parse_message
+from maildesk.core.quoting import split_reply
+from maildesk.core.routing import MailFacts
+from maildesk.outbound.compose import Mailer
+from maildesk.outbound.render import Renderer, TemplateError
+from maildesk.policies import build_policies
+from maildesk.sla_tracking import SLA_FIELDS, SlaTracker
 from maildesk.store import repo, rows
 from maildesk.store.db import write_transaction
-from maildesk.store.models import Attachment, Intake, Message, Quarantine, Ticket
+from maildesk.store.models import (
+    Agent,
+    Attachment,
+    Contact,
+    Intake,
+    Message,
+    Quarantine,
+    Ticket,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +97,10 @@ class _Mail:
     author: Address  # who wrote it (From, else Reply-To, else the envelope sender)
     sender: Sender
     agents: frozenset[str]  # active agents' addresses, read once per message
+    active_agents: list[Agent]  # the same agents
     now: dt.datetime
     events: list[dict[str, Any]] = field(default_factory=list)  # written in one go
+    capped: bool = False  # over the sender's hourly limit of new tickets
 
     def event(self, ticket: Ticket, actor: str, type_: str, data: dict[str, Any]) -> None:
         self.events.append(
@@ -84,7 +110,11 @@ class _Mail:
 
 class Pipeline:
     def __init__(
-        self, db: peewee.Database, config: Config, clock: Callable[[], dt.datetime] = utcnow
+        self,
+        db: peewee.Database,
+        config: Config,
+        clock: Callable[[], dt.datetime] = utcnow,
+        renderer: Renderer | None = None,
     ) -> None:
         self.db = db
         self.config = config
@@ -92,6 +122,12 @@ class Pipeline:
         self.prefix = config.desk.ticket_prefix
         self.our_addresses = frozenset(a.lower() for a in config.desk.addresses)
         self._secret: bytes | None = None
+        if renderer is None:
+            renderer = load_renderer(config)
+        self.policies = build_policies(config)
+        self.sla = SlaTracker(self.policies)
+        self.automation = Automation(db, self.policies)
+        self.mailer = Mailer(config, renderer, lambda: self.secret)
 
     # -- entry points -------------------------------------------------------------
 
@@ -127,10 +163,11 @@ class Pipeline:
         another worker processed meanwhile."""
         outcomes: list[Outcome | None] = []
         with write_transaction(self.db):
+            agents = repo.active_agents()  # read once for the whole batch
             for intake_id, raw in items:
                 try:
                     with self.db.atomic():
-                        outcomes.append(self._process(intake_id, raw))
+                        outcomes.append(self._process(intake_id, raw, agents))
                 except peewee.OperationalError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - any message fault quarantines
@@ -150,26 +187,36 @@ class Pipeline:
 
     # -- the flow -----------------------------------------------------------------
 
-    def _process(self, intake_id: int, raw: bytes | None) -> Outcome | None:
-        """None when another worker has processed the message meanwhile."""
+    def _process(
+        self, intake_id: int, raw: bytes | None, agents: list[Agent] | None = None
+    ) -> Outcome | None:
+        """None when another worker has processed the message meanwhile. `agents`: the
+        active agents, when the caller has read them already."""
         intake = repo.lock_intake(self.db, intake_id)
         if intake.state == "processed":
             return None
         parsed = parse_message(raw if raw is not None else repo.blob_bytes(intake.raw_id))
-        mail = self._understand(intake, parsed)
-        decision = self._match(mail)
+        mail = self._understand(intake, parsed, agents)
+        decision = self._limit_new_tickets(self._match(mail), mail)
         ticket = self._apply(decision, mail)
         repo.record_events(mail.events)
         return self._finish(mail, decision, ticket)
 
-    def _understand(self, intake: Intake, parsed: ParsedMessage) -> _Mail:
+    def _understand(
+        self, intake: Intake, parsed: ParsedMessage, agents: list[Agent] | None
+    ) -> _Mail:
         """Classify the message and say who sent it."""
         author = self._author(parsed, intake)
-        agents = repo.active_agent_emails()
+        active = repo.active_agents() if agents is None else agents
+        agents = frozenset(a.email for a in active)
         sender = Sender(
             email=author.key,
             is_agent=author.key in agents,
             is_ours=author.key in self.our_addresses,
+            looped=any(
+                value.strip().strip("<>").lower() in self.our_addresses
+                for value in parsed.headers.get("x-loop", ())
+            ),
         )
         return _Mail(
             intake=intake,
@@ -178,6 +225,7 @@ class Pipeline:
             author=author,
             sender=sender,
             agents=agents,
+            active_agents=active,
             now=self.clock(),
         )
 
@@ -210,40 +258,106 @@ class Pipeline:
             self.config.tickets.reopen_days,
         )
 
+    def _limit_new_tickets(self, decision: Decision, mail: _Mail) -> Decision:
+        """Over `max_new_per_sender_per_hour`, a sender's mail joins their latest ticket
+        (stored, never lost; no acknowledgement)."""
+        if decision.action is not Action.CREATE:
+            return decision
+        contact = rows.get(self.db, Contact, "email", mail.sender.email)
+        if contact is None:
+            return decision
+        limit = self.config.tickets.max_new_per_sender_per_hour
+        since = mail.now - dt.timedelta(hours=1)
+        recent = rows.count_since(self.db, Ticket, "requester", contact.id, "created_at", since)
+        if recent < limit:
+            return decision
+        latest = (
+            Ticket.select()
+            .where(Ticket.requester == contact)
+            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+            .first()
+        )
+        assert latest is not None  # `recent` counted it
+        mail.capped = True
+        return Decision(
+            Action.APPEND,
+            f"{limit} new tickets from this sender in the last hour: appended to the latest",
+            ticket=repo.survivor(latest).number,
+        )
+
     def _apply(self, decision: Decision, mail: _Mail) -> Ticket | None:
         if decision.action is Action.IGNORE:
             return None
-        human_customer = not mail.classification.automated and not mail.sender.is_agent
         if decision.action is Action.CREATE:
-            ticket = self._open_ticket(decision, mail)
+            return self._new_ticket(decision, mail)
+        assert decision.ticket is not None
+        ticket = rows.get(self.db, Ticket, "number", decision.ticket)
+        if mail.capped:
+            mail.event(ticket, "system", "rate_limited", {"reason": decision.reason})
+        if mail.sender.is_agent:
+            self._agent_mail(ticket, mail)
         else:
-            assert decision.ticket is not None
-            ticket = rows.get(self.db, Ticket, "number", decision.ticket)
-            if human_customer:
-                self._customer_replied(ticket, decision, mail)
-            ticket.updated_at = mail.now
-            rows.update(self.db, ticket)
-        self._add_message(ticket, mail)
-        if human_customer:
-            self._add_recipients_as_cc(ticket, mail)
+            self._customer_mail(ticket, decision, mail)
+        ticket.updated_at = mail.now
+        rows.update(self.db, ticket)
         return ticket
 
+    # -- customers ----------------------------------------------------------------
+
+    def _new_ticket(self, decision: Decision, mail: _Mail) -> Ticket:
+        """A new ticket: acknowledged to whoever wrote (unless automated), agents told."""
+        ticket = self._open_ticket(decision, mail)
+        message = self._add_message(ticket, mail)
+        classification = mail.classification
+        if not classification.automated and not mail.sender.is_agent:
+            self._add_recipients_as_cc(ticket, mail)
+        automated = None
+        if classification.automated:
+            automated = f"{classification.kind}: {classification.reason}"
+        else:
+            self.mailer.ack(ticket, message, mail.now, mail.event)
+        self.mailer.notify_new(ticket, message, automated, mail.active_agents, mail.now, mail.event)
+        return ticket
+
+    def _customer_mail(self, ticket: Ticket, decision: Decision, mail: _Mail) -> None:
+        """A customer's answer puts the ticket back in the agents' court."""
+        if mail.classification.automated:  # a bounce or auto-reply to our mail: kept, unanswered
+            self._add_message(ticket, mail)
+            return
+        if decision.reopen:
+            self._set_status(ticket, "open", mail, reopened=True)
+        elif ticket.status == "waiting_on_customer":
+            self._set_status(ticket, "open", mail)
+        message = self._add_message(ticket, mail)
+        self._add_recipients_as_cc(ticket, mail)
+        if not mail.capped:
+            self.mailer.notify_reply(
+                ticket, message, decision.reopen, mail.active_agents, mail.now, mail.event
+            )
+
     def _open_ticket(self, decision: Decision, mail: _Mail) -> Ticket:
+        """The new ticket, routed (`[[rule]]`), with its SLA clocks set and, by its
+        category, assigned."""
         requester = repo.contact_for(mail.author.key, mail.author.name, mail.now)
-        ticket = rows.create(
-            self.db,
-            Ticket,
-            {
-                "number": repo.next_ticket_number(self.db),
-                "subject": strip_tags(mail.parsed.subject, self.prefix) or NO_SUBJECT,
-                "status": "new",
-                "priority": self.config.tickets.default_priority,
-                "requester": requester,
-                "automated": mail.classification.automated,
-                "created_at": mail.now,
-                "updated_at": mail.now,
-            },
-        )
+        subject = strip_tags(mail.parsed.subject, self.prefix) or NO_SUBJECT
+        routing = self.automation.routed(self._facts(mail))
+        values = {
+            "number": repo.next_ticket_number(self.db),
+            "subject": subject,
+            "status": "new",
+            "priority": routing.priority or self.config.tickets.default_priority,
+            "category": routing.category,
+            "requester": requester,
+            "automated": mail.classification.automated,
+            "created_at": mail.now,
+            "updated_at": mail.now,
+            "mailbox": self._mailbox(mail),
+        }
+        draft = Ticket(**values)
+        self.sla.start(draft)
+        for name in SLA_FIELDS:
+            values[name] = getattr(draft, name)
+        ticket = rows.create(self.db, Ticket, values)
         repo.add_participant(ticket, requester, "requester", new_ticket=True)
         data: dict[str, Any] = {"subject": ticket.subject, "source": mail.intake.source}
         if mail.classification.automated:
@@ -260,10 +374,131 @@ class Pipeline:
         if decision.follows is not None:
             label = format_number(self.prefix, decision.follows)
             mail.event(ticket, "system", "follows", {"ticket": label})
+        self.automation.record(ticket, routing, mail.event)
+        if self.automation.auto_assign(ticket, mail.active_agents, mail.now, mail.event):
+            rows.update(self.db, ticket)
         return ticket
 
-    def _add_message(self, ticket: Ticket, mail: _Mail) -> Message:
+    def _facts(self, mail: _Mail) -> MailFacts:
         parsed = mail.parsed
+        envelope = [str(a).lower() for a in mail.intake.envelope_to or ()]
+        return MailFacts(
+            recipients=tuple(
+                dict.fromkeys([*envelope, *(a.key for a in (*parsed.to, *parsed.cc))])
+            ),
+            sender=mail.sender.email,
+            subject=parsed.subject,
+            body=parsed.text,
+        )
+
+    def _mailbox(self, mail: _Mail) -> str | None:
+        """Which of our addresses the mail came to: replies go out from it."""
+        envelope = [str(a).lower() for a in mail.intake.envelope_to or ()]
+        headers = [a.key for a in (*mail.parsed.to, *mail.parsed.cc)]
+        for address in (*envelope, *headers):
+            if address in self.our_addresses:
+                return address
+        return None
+
+    # -- agents -------------------------------------------------------------------
+
+    def _agent_mail(self, ticket: Ticket, mail: _Mail) -> None:
+        """An agent answered: their #commands, then the reply relayed to the customer
+        (or kept as an internal note). Only for a verified agent (design invariant 5)."""
+        agent = next(a for a in mail.active_agents if a.email == mail.sender.email)
+        doubt = self._agent_doubt(mail)
+        if doubt:
+            self._add_message(ticket, mail, kind="note", flag=doubt)
+            mail.event(ticket, "system", "agent_mail_flagged", {"reason": doubt})
+            return
+        reply = parse_reply(
+            mail.parsed.text, prefix=self.prefix, priorities=self.config.tickets.priorities
+        )
+        changes = TicketChanges(self.db, self.prefix, mail.now, mail.event, self.sla)
+        canned_names = self.mailer.renderer.canned_names()
+        errors = [str(e) for e in reply.errors]
+        errors += changes.check(ticket, reply.commands, canned_names)
+        if errors:  # nothing applied, nothing relayed: kept as a note, the agent told why
+            self._add_message(ticket, mail, kind="note")
+            mail.event(ticket, agent.email, "commands_rejected", {"errors": errors})
+            self.mailer.command_error(
+                ticket, agent, errors, True, mail.now, mail.event, mail.parsed.message_id
+            )
+            return
+        applied = changes.apply(ticket, reply.commands, agent)
+        text = self._reply_text(ticket, reply, applied.canned)
+        relayed = False
+        if reply.is_note:
+            if text:
+                self._add_message(ticket, mail, kind="note", body=text)
+        elif text:
+            message = self._add_message(ticket, mail, kind="agent", direction="outbound", body=text)
+            if not applied.status_set:
+                changes.set_status(ticket, "waiting_on_customer", agent.email)
+            self.mailer.relay(
+                ticket,
+                message,
+                text,
+                agent,
+                mail.now,
+                mail.event,
+                resolved=ticket.status == "resolved",
+                attachments=self._attachments_to_relay(message),
+            )
+            relayed = True
+            if ticket.first_response_at is None:
+                self.sla.responded(ticket, mail.now)
+                mail.event(ticket, agent.email, "first_response", {"message": message.id})
+        if applied.resolved and not relayed:
+            self.mailer.resolved(ticket, mail.now, mail.event)
+        if applied.assigned_to is not None and applied.assigned_to.id != agent.id:
+            self.mailer.assigned(ticket, applied.assigned_to, agent.name, mail.now, mail.event)
+        if applied.merge_target is not None:
+            rows.update(self.db, ticket)
+            changes.merge(ticket, applied.merge_target, agent.email)
+
+    def _agent_doubt(self, mail: _Mail) -> str:
+        """Why mail from an agent's address must not act as the agent ("" if it may)."""
+        classification = mail.classification
+        if classification.automated:
+            return f"automatic mail from an agent's address ({classification.reason})"
+        verdict = verify_sender(
+            mail.parsed.headers, mail.author.email, self.config.security.trusted_authserv_id
+        )
+        return "" if verdict.ok else f"sender not verified: {verdict.reason}"
+
+    def _reply_text(self, ticket: Ticket, reply: ParsedReply, canned: list[str]) -> str:
+        """What the customer reads: the agent's new text (without the quoted history
+        their mail client added), then any canned responses."""
+        parts = [split_reply(reply.body).visible.strip()]
+        for name in canned:
+            parts.append(self.mailer.canned(ticket, name).strip())
+        return "\n\n".join(part for part in parts if part)
+
+    @staticmethod
+    def _attachments_to_relay(message: Message) -> list[int]:
+        """The agent's attachments (inline images belong to their own signature)."""
+        query = Attachment.select(Attachment.id, Attachment.inline, Attachment.content_id)
+        query = query.where(Attachment.message == message).order_by(Attachment.id)
+        return [a.id for a in query if not (a.inline and a.content_id)]
+
+    # -- storing ------------------------------------------------------------------
+
+    def _add_message(
+        self,
+        ticket: Ticket,
+        mail: _Mail,
+        *,
+        kind: str | None = None,
+        direction: str = "inbound",
+        body: str | None = None,
+        flag: str = "",
+    ) -> Message:
+        """The message as stored in the ticket: `kind` customer|agent|note (default: by
+        sender), `body` the text shown (default: all the text; the raw mail is kept)."""
+        parsed = mail.parsed
+        if kind is None:
+            kind = "agent" if mail.sender.is_agent else "customer"
         message = rows.create(
             self.db,
             Message,
@@ -273,16 +508,18 @@ class Pipeline:
                 "message_id": parsed.message_id,
                 "in_reply_to": list(parsed.in_reply_to),
                 "references": list(parsed.references),
-                "direction": "inbound",
-                "kind": "agent" if mail.sender.is_agent else "customer",
+                "direction": direction,
+                "kind": kind,
                 "mail_kind": str(mail.classification.kind),
+                "flagged": bool(flag),
+                "flag_reason": flag or None,
                 "from_email": mail.sender.email,
                 "from_name": mail.author.name,
                 "to": [a.key for a in parsed.to],
                 "cc": [a.key for a in parsed.cc],
                 "subject": parsed.subject,
-                "body_text": parsed.text,
-                "body_html": parsed.html,
+                "body_text": parsed.text if body is None else body,
+                "body_html": parsed.html if body is None else None,
                 "sent_at": parsed.date,
                 "created_at": mail.now,
             },
@@ -319,13 +556,6 @@ class Pipeline:
             if repo.add_participant(ticket, contact, "cc"):
                 mail.event(ticket, mail.sender.email, "cc_added", {"email": address.key})
 
-    def _customer_replied(self, ticket: Ticket, decision: Decision, mail: _Mail) -> None:
-        """A customer's answer puts the ticket back in the agents' court."""
-        if decision.reopen:
-            self._set_status(ticket, "open", mail, reopened=True)
-        elif ticket.status == "waiting_on_customer":
-            self._set_status(ticket, "open", mail)
-
     def _set_status(self, ticket: Ticket, status: str, mail: _Mail, reopened: bool = False) -> None:
         before = ticket.status
         if before == status:
@@ -334,6 +564,7 @@ class Pipeline:
         if reopened:
             ticket.resolved_at = None
             ticket.closed_at = None
+        self.sla.status_changed(ticket, before, mail.now)
         kind = "reopened" if reopened else "status_changed"
         mail.event(ticket, mail.sender.email, kind, {"before": before, "after": status})
 
@@ -403,3 +634,25 @@ class Pipeline:
             intake.message_id,
             intake.reason or "",
         )
+
+
+def load_renderer(config: Config) -> Renderer:
+    """The templates, every one of them rendered once with sample values, so a broken
+    override stops the start (ConfigError) instead of failing on real mail later."""
+    try:
+        renderer = Renderer(template_dir(config))
+        renderer.check()
+    except TemplateError as exc:
+        raise ConfigError("outbound.templates", str(exc)) from exc
+    return renderer
+
+
+def template_dir(config: Config) -> Path | None:
+    """The admin's own templates (`[outbound] templates`), relative to the config file."""
+    folder = config.outbound.templates
+    if not folder:
+        return None
+    path = Path(folder)
+    if not path.is_absolute() and config.path is not None:
+        path = config.path.parent / path
+    return path

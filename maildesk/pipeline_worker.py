@@ -21,6 +21,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 
 from maildesk.inbound.intake import pending_ids
@@ -77,9 +78,16 @@ class PipelineWorker:
     """Processes pending intakes when woken, and every `interval` seconds."""
 
     def __init__(
-        self, pipeline: Pipeline, executor: Executor, traffic: Traffic, interval: float = 5.0
+        self,
+        pipeline: Pipeline,
+        executor: Executor,
+        traffic: Traffic,
+        interval: float = 5.0,
+        on_processed: Callable[[], None] | None = None,
     ) -> None:
         self.pipeline = pipeline  # replaced on reload; read once per message
+        self._on_processed = on_processed  # called on the loop after each message
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._executor = executor
         self._traffic = traffic
         self._interval = interval
@@ -99,7 +107,7 @@ class PipelineWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         pause = self._interval
         while not self._stopping.is_set():
             self._wake.clear()
@@ -126,6 +134,8 @@ class PipelineWorker:
                 if outcome is not None:
                     processed += 1
                     _log_outcome(outcome)
+                    if self._on_processed is not None and self._loop is not None:
+                        self._loop.call_soon_threadsafe(self._on_processed)
             if not processed:
                 return  # none left, or all held by other instances: look again later
 

@@ -57,5 +57,10 @@ class Runtime:
 def open_runtime(config: Config, clock: Callable[[], dt.datetime] = utcnow) -> Runtime:
     """Open the configured database, bring its schema up to date, build the pipeline."""
     db = open_database(config.database.url)
-    upgrade(db)
-    return Runtime(config=config, db=db, pipeline=Pipeline(db, config, clock), clock=clock)
+    try:
+        pipeline = Pipeline(db, config, clock)  # a bad template or rule: ConfigError
+        upgrade(db)
+    except BaseException:
+        db.close()
+        raise
+    return Runtime(config=config, db=db, pipeline=pipeline, clock=clock)

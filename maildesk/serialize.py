@@ -10,7 +10,7 @@ from typing import Any
 
 from maildesk.core.match import format_number
 from maildesk.store import repo
-from maildesk.store.models import Agent, Attachment, Event, Message, Quarantine, Ticket
+from maildesk.store.models import Agent, Attachment, Event, Message, Outbox, Quarantine, Ticket
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -58,6 +58,10 @@ def ticket_detail(ticket: Ticket, prefix: str) -> dict[str, Any]:
         "merged_into": format_number(prefix, merged.number) if merged else None,
         "messages": [message_detail(m) for m in messages],
         "events": [event_detail(e) for e in events],
+        "mail": [
+            {k: v for k, v in outbox_entry(row, prefix).items() if k != "ticket"}
+            for row in Outbox.select().where(Outbox.ticket == ticket).order_by(Outbox.id)
+        ],
     }
 
 
@@ -70,6 +74,7 @@ def message_detail(message: Message) -> dict[str, Any]:
         "kind": message.kind,
         "mail_kind": message.mail_kind,
         "flagged": message.flagged,
+        "flag_reason": message.flag_reason,
         "from": message.from_email,
         "from_name": message.from_name,
         "to": message.to,
@@ -109,4 +114,23 @@ def quarantine_entry(entry: Quarantine) -> dict[str, Any]:
         "created_at": iso(entry.created_at),
         "updated_at": iso(entry.updated_at),
         "traceback": entry.traceback,
+    }
+
+
+def outbox_entry(row: Outbox, prefix: str) -> dict[str, Any]:
+    number = getattr(row, "ticket_number", None)  # see outbound.outbox.list_rows
+    return {
+        "id": row.id,
+        "message_id": row.message_id,
+        "purpose": row.purpose,
+        "audience": row.audience,
+        "ticket": None if number is None else format_number(prefix, number),
+        "to": list(row.recipients),
+        "subject": row.subject,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": iso(row.next_attempt_at) if row.status == "pending" else None,
+        "last_error": row.last_error,
+        "created_at": iso(row.created_at),
+        "sent_at": iso(row.sent_at),
     }

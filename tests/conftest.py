@@ -118,7 +118,8 @@ class Desk:
         return lines
 
 
-def write_config(root: Path, database_url: str, extra: str = "") -> Path:
+def write_config(root: Path, database_url: str, extra: str = "", outbound: str = "") -> Path:
+    """`extra`: more sections; `outbound`: more keys of [outbound]."""
     path = root / "maildesk.toml"
     path.write_text(
         f"""
@@ -133,6 +134,7 @@ url = "{database_url}"
 
 [outbound]
 maildir = "{root}/outbox"
+{outbound}
 {extra}
 """,
         encoding="utf-8",

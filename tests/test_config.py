@@ -567,12 +567,15 @@ def test_committed_example_is_generated() -> None:
 def _documented_keys(text: str) -> dict[str, list[str]]:
     """dotted key -> the comment lines just above its assignment in the example."""
     documented: dict[str, list[str]] = {}
+    arrays = {f"# [[{s.name}]]" for s in SECTIONS if s.array}
     section = ""
+    in_array = False
     comments: list[str] = []
     for raw in text.splitlines():
-        if raw.startswith("[") or raw == "# [[imap]]":
+        if raw.startswith("[") or raw in arrays:
             section = ""  # a new section header starts here
-        line = raw[2:] if section == "imap" or raw == "# [[imap]]" else raw
+            in_array = raw in arrays
+        line = raw[2:] if in_array else raw
         if line.startswith("[") and line.endswith("]"):
             section = line.strip("[]")
             comments = []

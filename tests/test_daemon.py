@@ -252,6 +252,9 @@ def test_8bit_and_smtputf8_mail(sqlite_desk: Desk, sqlite_daemon: Daemon) -> Non
     assert unicode["subject"] == "Ünïcødé everywhere"
     assert unicode["requester"]["email"] == "jörg@bücher.example"
     assert unicode["messages"][0]["body_text"] == body
+    # no acknowledgement to an address only SMTPUTF8 can carry: said in the log, not lost
+    rejected = [e for e in unicode["events"] if e["type"] == "mail_rejected"]
+    assert rejected and "SMTPUTF8" in rejected[0]["data"]["reason"]
 
 
 def test_a_5000_octet_line_is_accepted_intact(sqlite_desk: Desk, sqlite_daemon: Daemon) -> None:

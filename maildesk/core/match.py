@@ -113,6 +113,7 @@ class Sender:
     email: str  # lower-cased
     is_agent: bool
     is_ours: bool  # one of our own desk addresses
+    looped: bool = False  # carries our X-Loop header: our own mail come back
 
 
 # What automated mail does when it matches no ticket: bounces, complaints and
@@ -140,6 +141,8 @@ def decide(
     `known_ids`, which maps stored Message-IDs to their ticket numbers)."""
     if sender.is_ours:
         return Decision(Action.IGNORE, "mail from our own address")
+    if sender.looped:
+        return Decision(Action.IGNORE, "carries our X-Loop header (our own mail came back)")
     found = _find(refs, facts, known_ids, sender)
     if found is not None:
         ticket, via = found

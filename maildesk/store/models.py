@@ -41,6 +41,7 @@ class Agent(BaseModel):
     away = peewee.BooleanField(default=False)
     password_hash = peewee.TextField(null=True)
     created_at = UTCDateTimeField()
+    last_assigned = peewee.BigIntegerField(default=0)  # round-robin: sequence of the last one
 
 
 class Ticket(BaseModel):
@@ -52,12 +53,14 @@ class Ticket(BaseModel):
     requester = peewee.ForeignKeyField(Contact, backref="tickets", index=True)
     assignee = peewee.ForeignKeyField(Agent, null=True, backref="tickets", index=True)
     automated = peewee.BooleanField(default=False)  # opened by automated mail: never answered
-    created_at = UTCDateTimeField()
+    created_at = UTCDateTimeField(index=True)
     updated_at = UTCDateTimeField(index=True)
     # SLA: due times, clock pauses (waiting_on_customer) and what was already signalled.
     first_response_at = UTCDateTimeField(null=True)
     first_response_due = UTCDateTimeField(null=True, index=True)
     resolution_due = UTCDateTimeField(null=True, index=True)
+    first_response_warn_at = UTCDateTimeField(null=True)
+    resolution_warn_at = UTCDateTimeField(null=True)
     resolved_at = UTCDateTimeField(null=True)
     closed_at = UTCDateTimeField(null=True)
     sla_paused_at = UTCDateTimeField(null=True)
@@ -67,7 +70,13 @@ class Ticket(BaseModel):
     first_response_breached_at = UTCDateTimeField(null=True)
     resolution_breached_at = UTCDateTimeField(null=True)
     escalation_level = peewee.IntegerField(default=0)
-    merged_into = peewee.ForeignKeyField("self", null=True, backref="merged", index=True)
+    merged_into = peewee.ForeignKeyField("self", null=True, backref="merged", index=False)
+    mailbox = peewee.CharField(max_length=320, null=True)  # our address it came in on
+
+    class Meta:
+        # More indexes, partial ones for the SLA pass and the open-ticket counts among
+        # them, are made by migrations/0004_sla.py (peewee models do not describe them).
+        indexes = ((("requester", "created_at"), False),)
 
 
 class TicketTag(BaseModel):
@@ -162,6 +171,50 @@ class Event(BaseModel):
     data = JSONTextField(default="{}")
 
 
+class Outbox(BaseModel):
+    """Every mail maildesk sends, written in the same transaction as the ticket change
+    that caused it; the outbox worker (`outbound.worker`) delivers it."""
+
+    message_id = peewee.TextField(unique=True)  # fixed at creation: a resend is the same mail
+    purpose = peewee.CharField(max_length=32)  # ack | agent_reply | notify_new | ...
+    audience = peewee.CharField(max_length=16)  # customer | agents
+    ticket = peewee.ForeignKeyField(Ticket, null=True, backref="outbox", index=True)
+    ticket_message = peewee.ForeignKeyField(Message, null=True, backref="outbox", index=True)
+    automatic = peewee.BooleanField(default=False)  # carries Auto-Submitted
+    envelope_from = peewee.CharField(max_length=320)
+    recipients = JSONTextField(default="[]")
+    rate_key = peewee.CharField(max_length=320, null=True)  # address the hourly cap counts
+    subject = peewee.TextField()
+    draft = JSONTextField(null=True)  # outbound.draft: what to compose, until it is
+    raw = peewee.BlobField(null=True)  # the bytes, composed once before the first attempt
+    status = peewee.CharField(max_length=16, default="pending")  # pending | sent | failed
+    attempts = peewee.IntegerField(default=0)
+    next_attempt_at = UTCDateTimeField()
+    lease_until = UTCDateTimeField(null=True)  # a worker is sending it until then
+    give_up_at = UTCDateTimeField()
+    last_error = peewee.TextField(null=True)
+    created_at = UTCDateTimeField(index=True)
+    sent_at = UTCDateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("status", "next_attempt_at"), False),
+            (("rate_key", "created_at"), False),
+        )
+
+
+class JobMark(BaseModel):
+    """A job done once per key (the daily digest per manager and day): the unique row
+    decides, so a restart or a second instance never repeats it."""
+
+    name = peewee.CharField(max_length=64)
+    key = peewee.CharField(max_length=255)
+    created_at = UTCDateTimeField()
+
+    class Meta:
+        indexes = ((("name", "key"), True),)
+
+
 class Counter(BaseModel):
     """Named sequences on SQLite (PostgreSQL uses a real SEQUENCE)."""
 
@@ -206,4 +259,6 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Counter,
     KeyValue,
     ImapState,
+    Outbox,
+    JobMark,
 )

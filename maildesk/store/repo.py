@@ -73,8 +73,16 @@ def next_ticket_number(db: peewee.Database) -> int:
     return int(next(iter(query.execute())).value)
 
 
-def active_agent_emails() -> frozenset[str]:
-    return frozenset(a.email for a in Agent.select(Agent.email).where(Agent.active == True))  # noqa: E712
+def next_counter(db: peewee.Database, name: str) -> int:
+    """The next value of a named counter (created at 1), within the caller's transaction."""
+    Counter.insert(name=name, value=0).on_conflict_ignore().execute()
+    query = Counter.update(value=Counter.value + 1).where(Counter.name == name)
+    query.execute()
+    return int(Counter.get(Counter.name == name).value)
+
+
+def active_agents() -> list[Agent]:
+    return list(Agent.select().where(Agent.active == True).order_by(Agent.id))  # noqa: E712
 
 
 def contact_for(email: str, name: str, now: dt.datetime) -> Contact:
@@ -155,7 +163,7 @@ def record_events(events: Sequence[dict[str, Any]]) -> None:
 
 
 def ticket_tags(ticket: Ticket) -> list[str]:
-    return sorted(t.tag for t in TicketTag.select(TicketTag.tag).where(TicketTag.ticket == ticket))
+    return sorted(rows.column(TicketTag._meta.database, TicketTag, "tag", "ticket", ticket.id))
 
 
 def lock_intake(db: peewee.Database, intake_id: int) -> Intake:

@@ -1,0 +1,252 @@
+"""Changes an agent makes to a ticket (`#commands` by mail), each one in the event log.
+
+Where it sits in the flow: the pipeline parses an agent's reply
+(`core.commands.parse_reply`), then `TicketChanges.check` finds what the parser
+cannot know (is that address an agent? does the ticket to merge into exist? is
+there such a canned response?), and only when nothing at all is wrong does
+`apply` make the changes. The caller runs both in its transaction, so a reply
+is applied whole or not at all (design invariants 5 and 7).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import peewee
+
+from maildesk.core.commands import (
+    Assign,
+    Cc,
+    CcAction,
+    Command,
+    Merge,
+    Note,
+    SetCategory,
+    SetPriority,
+    SetStatus,
+    Tag,
+    UseTemplate,
+)
+from maildesk.core.match import format_number
+from maildesk.sla_tracking import SlaTracker
+from maildesk.store import repo
+from maildesk.store.models import (
+    Agent,
+    Contact,
+    Intake,
+    Message,
+    Participant,
+    Ticket,
+    TicketTag,
+)
+
+EventLog = Callable[[Ticket, str, str, dict[str, Any]], None]
+ASSIGNABLE_ROLES = ("agent", "admin")
+
+
+@dataclass
+class Applied:
+    """What the changes did, for the mail that follows them."""
+
+    status_set: bool = False  # a command chose the status
+    resolved: bool = False  # the ticket became resolved
+    assigned_to: Agent | None = None  # the ticket got a new assignee
+    merge_target: Ticket | None = None  # `#merge`: the caller merges last, see `merge`
+    canned: list[str] = field(default_factory=list)  # template names, in order
+
+
+class TicketChanges:
+    def __init__(
+        self,
+        db: peewee.Database,
+        prefix: str,
+        now: dt.datetime,
+        log: EventLog,
+        sla: SlaTracker | None = None,
+    ) -> None:
+        self.db = db
+        self.prefix = prefix
+        self.now = now
+        self.log = log
+        self.sla = sla  # told about status, priority and category changes
+
+    # -- validation ---------------------------------------------------------------------
+
+    def check(
+        self,
+        ticket: Ticket,
+        commands: Sequence[Command],
+        canned_names: Sequence[str],
+    ) -> list[str]:
+        """What is wrong with the commands for this ticket (empty: all can be applied)."""
+        errors: list[str] = []
+        for command in commands:
+            match command:
+                case Assign(email=str() as email):
+                    if _assignable(email) is None:
+                        errors.append(f"#assign {email}: not an active agent")
+                case Merge(into=number):
+                    problem = self._merge_problem(ticket, number)
+                    if problem:
+                        errors.append(f"#merge {format_number(self.prefix, number)}: {problem}")
+                case UseTemplate(name=name):
+                    if name not in canned_names:
+                        known = ", ".join(canned_names) or "none"
+                        errors.append(f"#template {name}: no such canned response ({known})")
+                case Cc(action=CcAction.REMOVE, email=email):
+                    if email not in repo.participant_emails(ticket):
+                        errors.append(f"#cc remove {email}: not a CC of this ticket")
+                case _:
+                    pass
+        return errors
+
+    def _merge_problem(self, ticket: Ticket, number: int) -> str:
+        target = Ticket.get_or_none(Ticket.number == number)
+        if target is None:
+            return "no such ticket"
+        target = repo.survivor(target)
+        if target.id == ticket.id:
+            return "that is this ticket"
+        return ""
+
+    # -- changes ------------------------------------------------------------------------
+
+    def apply(self, ticket: Ticket, commands: Sequence[Command], actor: Agent) -> Applied:
+        """Apply checked commands except `#merge`, whose target is returned: the caller
+        merges after it has stored and relayed the reply."""
+        applied = Applied()
+        for command in commands:
+            match command:
+                case SetStatus(status=status):
+                    applied.status_set = True
+                    self.set_status(ticket, status, actor.email)
+                case SetPriority(priority=priority):
+                    self.set_field(ticket, "priority", priority, actor.email)
+                case SetCategory(name=name):
+                    self.set_field(ticket, "category", name, actor.email)
+                case Assign():
+                    agent = actor if command.to_sender else _assignable(command.email)
+                    if self.assign(ticket, agent, actor.email) and agent is not None:
+                        applied.assigned_to = agent
+                case Tag(add=add, remove=remove):
+                    self.tag(ticket, add, remove, actor.email)
+                case Cc(action=action, email=email):
+                    self.cc(ticket, action, email, actor.email)
+                case UseTemplate(name=name):
+                    applied.canned.append(name)
+                case Merge(into=number):
+                    applied.merge_target = repo.survivor(Ticket.get(Ticket.number == number))
+                case Note():
+                    pass
+        applied.resolved = ticket.status == "resolved" and applied.status_set
+        ticket.updated_at = self.now
+        ticket.save()
+        return applied
+
+    def set_status(self, ticket: Ticket, status: str, actor: str) -> None:
+        before = ticket.status
+        if before == status:
+            return
+        ticket.status = status
+        if status == "resolved":
+            ticket.resolved_at = self.now
+        elif status == "closed":
+            ticket.closed_at = self.now
+            ticket.resolved_at = ticket.resolved_at or self.now
+        else:
+            ticket.resolved_at = None
+            ticket.closed_at = None
+        if self.sla is not None:
+            self.sla.status_changed(ticket, before, self.now)
+        self.log(ticket, actor, "status_changed", {"before": before, "after": status})
+
+    def set_field(self, ticket: Ticket, name: str, value: str | None, actor: str) -> None:
+        before = getattr(ticket, name)
+        if before == value:
+            return
+        setattr(ticket, name, value)
+        if self.sla is not None and name in ("priority", "category"):
+            self.sla.retarget(ticket)  # new targets, the time elapsed kept
+        self.log(ticket, actor, f"{name}_changed", {"before": before, "after": value})
+
+    def assign(self, ticket: Ticket, agent: Agent | None, actor: str) -> bool:
+        """True when the assignee changed."""
+        before = ticket.assignee_id
+        after = None if agent is None else agent.id
+        if before == after:
+            return False
+        old = Agent.get_or_none(Agent.id == before) if before else None
+        ticket.assignee = agent
+        self.log(
+            ticket,
+            actor,
+            "assigned",
+            {
+                "before": None if old is None else old.email,
+                "after": None if agent is None else agent.email,
+            },
+        )
+        return True
+
+    def tag(self, ticket: Ticket, add: Sequence[str], remove: Sequence[str], actor: str) -> None:
+        have = set(repo.ticket_tags(ticket))
+        added = [t for t in add if t not in have]
+        removed = [t for t in remove if t in have]
+        for tag in added:
+            TicketTag.create(ticket=ticket, tag=tag)
+        if removed:
+            TicketTag.delete().where(
+                (TicketTag.ticket == ticket) & TicketTag.tag.in_(removed)
+            ).execute()
+        if added or removed:
+            self.log(ticket, actor, "tags_changed", {"added": added, "removed": removed})
+
+    def cc(self, ticket: Ticket, action: CcAction, email: str, actor: str) -> None:
+        if action is CcAction.ADD:
+            contact = repo.contact_for(email, "", self.now)
+            if repo.add_participant(ticket, contact, "cc"):
+                self.log(ticket, actor, "cc_added", {"email": email})
+            return
+        removed = (
+            Participant.delete()
+            .where(
+                (Participant.ticket == ticket)
+                & (Participant.role == "cc")
+                & Participant.contact.in_(Contact.select(Contact.id).where(Contact.email == email))
+            )
+            .execute()
+        )
+        if removed:
+            self.log(ticket, actor, "cc_removed", {"email": email})
+
+    def merge(self, ticket: Ticket, target: Ticket, actor: str) -> None:
+        """`ticket` joins `target`: its messages and people move there, and later mail
+        to either lands in `target` (matching follows `merged_into`)."""
+        source_label = format_number(self.prefix, ticket.number)
+        target_label = format_number(self.prefix, target.number)
+        moved = Message.update(ticket=target).where(Message.ticket == ticket).execute()
+        Intake.update(ticket=target).where(Intake.ticket == ticket).execute()
+        for participant in Participant.select().where(Participant.ticket == ticket):
+            contact = Contact.get_by_id(participant.contact_id)
+            if repo.add_participant(target, contact, "cc"):
+                self.log(target, actor, "cc_added", {"email": contact.email})
+        self.tag(target, repo.ticket_tags(ticket), (), actor)
+        self.set_status(ticket, "closed", actor)
+        ticket.merged_into = target
+        self.log(ticket, actor, "merged_into", {"ticket": target_label})
+        self.log(target, actor, "merged", {"ticket": source_label, "messages": moved})
+        target.updated_at = self.now
+        target.save()
+        ticket.updated_at = self.now
+        ticket.save()
+
+
+def _assignable(email: str | None) -> Agent | None:
+    if email is None:
+        return None
+    return Agent.get_or_none(
+        (Agent.email == email.lower()) & Agent.active & Agent.role.in_(ASSIGNABLE_ROLES)
+    )

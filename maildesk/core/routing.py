@@ -1,0 +1,395 @@
+"""Routing rules and auto-assignment: what a new ticket starts with, and who gets it.
+
+Where it sits in the flow: when `maildesk.core.match.decide` says CREATE, the
+pipeline gathers `MailFacts` about the mail and calls `route` with the configured
+rules (parsed by `Rule.from_mapping`, in config order). The `Routing` it gets
+back sets the new ticket's category, priority and tags, and names the rules that
+matched for the event log. Then, if the ticket has no assignee, the pipeline
+loads one `Candidate` per configured agent from the database and asks
+`pick_assignee` whom to assign.
+
+Rules are evaluated in order. A rule matches when every kind of condition it has
+matches: recipients, "from" (its senders and sender domains together: either
+matches), and keywords. Of the matching rules the first one that sets a category
+decides the category, and likewise for the priority: later rules only fill what
+is still unset. Tags accumulate, without repeats, in order. A matching rule with
+`stop` ends the evaluation.
+
+Pure: configuration mappings and mail facts in, values out. Keyword regexes are
+compiled once per rule, run in linear time, and are fine on bodies of megabytes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+
+__all__ = [
+    "Candidate",
+    "MailFacts",
+    "Routing",
+    "Rule",
+    "RuleError",
+    "Strategy",
+    "pick_assignee",
+    "route",
+]
+
+
+class RuleError(ValueError):
+    """A routing rule in the configuration is invalid; the message names rule and key."""
+
+
+# --------------------------------------------------------------------------
+# Keyword matching
+# --------------------------------------------------------------------------
+
+
+def _fold(text: str) -> str:
+    """Caseless and canonically composed: `STÖRUNG`, `störung` and `störung` spelled
+    with a combining diaeresis (U+0308) all fold to the same text."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+
+
+_WORD = re.compile(r"\w")
+
+
+def _keyword_pattern(keyword: str) -> str:
+    """One keyword (or phrase) as a regex over folded text, with word boundaries.
+
+    Any run of whitespace in the text matches the spaces of a phrase. A boundary
+    is required only where the keyword starts or ends with a word character, so
+    `c++` and `#urgent` work too. The left boundary is a lookbehind placed after
+    the first character, so the regex still starts with a literal: the engine
+    then skips ahead quickly instead of trying the lookbehind at every position.
+    """
+    words = _fold(keyword).split()
+    phrase = r"\s+".join(re.escape(word) for word in words)
+    first, rest = re.escape(words[0][0]), phrase[len(re.escape(words[0][0])) :]
+    left = r"(?<!\w.)" if _WORD.match(words[0][0]) else ""
+    right = r"(?!\w)" if _WORD.match(words[-1][-1]) else ""
+    return first + left + rest + right
+
+
+def _compile_keywords(keywords: Sequence[str]) -> re.Pattern[str] | None:
+    if not keywords:
+        return None
+    # Longest first, so a phrase is preferred to its own first word (same result, clearer).
+    ordered = sorted(dict.fromkeys(keywords), key=len, reverse=True)
+    return re.compile("|".join(f"(?:{_keyword_pattern(k)})" for k in ordered))
+
+
+class _Text:
+    """A mail's subject and body, folded for keyword matching at most once each."""
+
+    def __init__(self, subject: str, body: str) -> None:
+        self._subject = subject
+        self._body = body
+
+    @cached_property
+    def subject(self) -> str:
+        return _fold(self._subject)
+
+    @cached_property
+    def body(self) -> str:
+        return _fold(self._body)
+
+
+# --------------------------------------------------------------------------
+# Rules
+# --------------------------------------------------------------------------
+
+KEYS = (
+    "name",
+    "recipient",
+    "sender",
+    "sender_domain",
+    "keyword",
+    "subject_only",
+    "set_category",
+    "set_priority",
+    "add_tags",
+    "stop",
+)
+"""The keys a rule may have in the configuration."""
+
+CONDITION_KEYS = ("recipient", "sender", "sender_domain", "keyword")
+
+_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+")
+_DOMAIN = re.compile(r"[^@\s.]+(?:\.[^@\s.]+)*")
+_TAG = re.compile(r"[\w][\w.-]{0,49}")  # as the `#tag` command accepts
+
+
+@dataclass(frozen=True)
+class _Matcher:
+    """A rule's conditions, prepared for matching."""
+
+    recipients: frozenset[str]
+    senders: frozenset[str]
+    domains: tuple[str, ...]
+    keywords: re.Pattern[str] | None
+    subject_only: bool
+
+    def matches(self, mail: MailFacts, text: _Text) -> bool:
+        if self.recipients and not any(r.lower() in self.recipients for r in mail.recipients):
+            return False
+        if (self.senders or self.domains) and not self._from(mail.sender.lower()):
+            return False
+        if self.keywords is not None:
+            if self.keywords.search(text.subject):
+                return True
+            return not self.subject_only and self.keywords.search(text.body) is not None
+        return True
+
+    def _from(self, sender: str) -> bool:
+        if sender in self.senders:
+            return True
+        _, at, domain = sender.rpartition("@")
+        return bool(at) and any(domain == d or domain.endswith("." + d) for d in self.domains)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One routing rule: conditions (all kinds must match) and actions.
+
+    Build rules from the configuration with `from_mapping`, which validates and
+    normalises; constructing one directly assumes valid values.
+    """
+
+    name: str  # for the event log; `rule 2` when the configuration names none
+    recipients: tuple[str, ...] = ()  # any recipient (To/Cc/envelope) is one of these
+    senders: tuple[str, ...] = ()  # full addresses
+    sender_domains: tuple[str, ...] = ()  # `example.com`: also `sub.example.com`
+    keywords: tuple[str, ...] = ()  # words or phrases, in the subject or the body
+    subject_only: bool = False  # keywords count only in the subject
+    category: str | None = None
+    priority: str | None = None
+    tags: tuple[str, ...] = ()
+    stop: bool = False  # when this rule matched, evaluate no later rule
+    _matcher: _Matcher = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not (self.recipients or self.senders or self.sender_domains or self.keywords):
+            raise RuleError(f"rule {self.name!r}: has no condition")
+        if self.subject_only and not self.keywords:
+            raise RuleError(f"rule {self.name!r}: subject_only without keyword")
+        if not all(keyword.split() for keyword in self.keywords):
+            raise RuleError(f"rule {self.name!r}: blank keyword")
+        matcher = _Matcher(
+            recipients=frozenset(r.lower() for r in self.recipients),
+            senders=frozenset(s.lower() for s in self.senders),
+            domains=tuple(d.lower() for d in self.sender_domains),
+            keywords=_compile_keywords(self.keywords),
+            subject_only=self.subject_only,
+        )
+        object.__setattr__(self, "_matcher", matcher)
+
+    def matches(self, mail: MailFacts) -> bool:
+        """Whether this rule's conditions all hold for `mail`."""
+        return self._matcher.matches(mail, _Text(mail.subject, mail.body))
+
+    @classmethod
+    def from_mapping(
+        cls, data: Mapping[str, object], index: int, priorities: Sequence[str]
+    ) -> Rule:
+        """A rule from its configuration table; `index` is its 1-based position.
+
+        Raises `RuleError("rule 3: ...")` naming the offending key.
+        """
+        where = f"rule {index}"
+        for key in data:
+            if key not in KEYS:
+                close = difflib.get_close_matches(key, KEYS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise RuleError(f"{where}: unknown key {key!r}{hint}")
+        if not any(key in data for key in CONDITION_KEYS):
+            raise RuleError(f"{where}: has no condition (needs one of {', '.join(CONDITION_KEYS)})")
+        name = _text(data, "name", where)
+        keywords = _strings(data, "keyword", where)
+        subject_only = _flag(data, "subject_only", where)
+        if subject_only and not keywords:
+            raise RuleError(f"{where}: subject_only needs a keyword")
+        return cls(
+            name=name if name is not None else where,
+            recipients=_addresses(data, "recipient", where),
+            senders=_addresses(data, "sender", where),
+            sender_domains=_domains(data, "sender_domain", where),
+            keywords=keywords,
+            subject_only=subject_only,
+            category=_text(data, "set_category", where),
+            priority=_priority(data, "set_priority", where, priorities),
+            tags=_tags(data, "add_tags", where),
+            stop=_flag(data, "stop", where),
+        )
+
+
+def _text(data: Mapping[str, object], key: str, where: str) -> str | None:
+    if key not in data:
+        return None
+    value = data[key]
+    if not isinstance(value, str):
+        raise RuleError(f"{where}: {key} must be a string, not {_kind(value)}")
+    if not value.strip():
+        raise RuleError(f"{where}: {key} is empty")
+    return value.strip()
+
+
+def _flag(data: Mapping[str, object], key: str, where: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise RuleError(f"{where}: {key} must be true or false, not {_kind(value)}")
+    return value
+
+
+def _strings(data: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
+    """A string or a list of strings, stripped; without repeats, in order."""
+    if key not in data:
+        return ()
+    value = data[key]
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise RuleError(f"{where}: {key} must be a string or a list of strings")
+    stripped = [str(item).strip() for item in items]
+    if not stripped:
+        raise RuleError(f"{where}: {key} is an empty list")
+    if not all(stripped):
+        raise RuleError(f"{where}: {key} has an empty string")
+    return tuple(dict.fromkeys(stripped))
+
+
+def _addresses(data: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
+    addresses = tuple(dict.fromkeys(a.lower() for a in _strings(data, key, where)))
+    for address in addresses:
+        if not _ADDRESS.fullmatch(address):
+            raise RuleError(f"{where}: {key} {address!r} is not an email address")
+    return addresses
+
+
+def _domains(data: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
+    domains = tuple(dict.fromkeys(d.lower() for d in _strings(data, key, where)))
+    for domain in domains:
+        if not _DOMAIN.fullmatch(domain):
+            raise RuleError(f"{where}: {key} {domain!r} is not a domain (like 'example.com')")
+    return domains
+
+
+def _priority(
+    data: Mapping[str, object], key: str, where: str, priorities: Sequence[str]
+) -> str | None:
+    value = _text(data, key, where)
+    if value is None:
+        return None
+    spelled = {p.lower(): p for p in priorities}.get(value.lower())
+    if spelled is None:
+        raise RuleError(f"{where}: {key} {value!r} is not one of {', '.join(priorities)}")
+    return spelled
+
+
+def _tags(data: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
+    if key not in data:
+        return ()
+    value = data[key]
+    if not isinstance(value, list | tuple) or not all(isinstance(t, str) for t in value):
+        raise RuleError(f"{where}: {key} must be a list of strings")
+    tags: dict[str, None] = {}  # keeps order without repeats
+    for tag in value:
+        if not _TAG.fullmatch(str(tag)):
+            raise RuleError(f"{where}: {key} {tag!r} is not a tag (letters, digits, . _ -)")
+        tags[str(tag).lower()] = None
+    return tuple(tags)
+
+
+def _kind(value: object) -> str:
+    return type(value).__name__
+
+
+# --------------------------------------------------------------------------
+# Routing
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MailFacts:
+    """What routing looks at in a new ticket's first mail."""
+
+    recipients: tuple[str, ...]  # lower-cased: To, Cc and the envelope recipients
+    sender: str  # lower-cased
+    subject: str
+    body: str  # the text the ticket stores
+
+
+@dataclass(frozen=True)
+class Routing:
+    """What the new ticket starts with; None: leave the default."""
+
+    category: str | None
+    priority: str | None
+    tags: tuple[str, ...]
+    matched: tuple[str, ...]  # names of the rules that matched, in order
+
+
+def route(rules: Sequence[Rule], mail: MailFacts) -> Routing:
+    """Evaluate `rules` in order: the first rule setting a category (a priority)
+    decides it, tags accumulate, and a matching rule with `stop` ends it all."""
+    text = _Text(mail.subject, mail.body)
+    category: str | None = None
+    priority: str | None = None
+    tags: dict[str, None] = {}  # keeps order without repeats
+    matched: list[str] = []
+    for rule in rules:
+        if not rule._matcher.matches(mail, text):
+            continue
+        matched.append(rule.name)
+        category = category if category is not None else rule.category
+        priority = priority if priority is not None else rule.priority
+        tags.update(dict.fromkeys(rule.tags))
+        if rule.stop:
+            break
+    return Routing(category, priority, tuple(tags), tuple(matched))
+
+
+# --------------------------------------------------------------------------
+# Auto-assignment
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One agent who may be assigned, with the state the database keeps."""
+
+    email: str
+    open_tickets: int  # assigned tickets not resolved or closed
+    last_assigned: int  # sequence number of this agent's last assignment; 0: never
+    away: bool
+
+
+class Strategy(StrEnum):
+    """How a new ticket gets its assignee; values are configuration spellings."""
+
+    ROUND_ROBIN = "round_robin"  # whoever was assigned longest ago
+    LEAST_OPEN = "least_open"  # fewest open tickets, then as round-robin
+    NONE = "none"  # nobody: tickets wait unassigned
+
+
+def pick_assignee(strategy: Strategy, candidates: Sequence[Candidate]) -> str | None:
+    """The email of the agent to assign, or None (strategy NONE, or everyone away).
+
+    `candidates` are in configured order, which breaks the last ties. Round-robin
+    state is `last_assigned` in the database, so it survives restarts and is
+    shared by every running instance; an agent back from being away was assigned
+    longest ago and so is next.
+    """
+    strategy = Strategy(strategy)
+    present = [(i, c) for i, c in enumerate(candidates) if not c.away]
+    if strategy is Strategy.NONE or not present:
+        return None
+    if strategy is Strategy.LEAST_OPEN:
+        _, chosen = min(present, key=lambda p: (p[1].open_tickets, p[1].last_assigned, p[0]))
+    else:
+        _, chosen = min(present, key=lambda p: (p[1].last_assigned, p[0]))
+    return chosen.email

@@ -1,0 +1,312 @@
+"""Scheduled work, driven by database state: the SLA pass, auto-close, the daily digest.
+
+Where it sits in the flow: the daemon runs `Jobs.run` every `[sla]
+scan_interval` seconds (`JobRunner`), and the CLI runs each part on demand
+(`maildesk sla scan`, `maildesk digest send`). Nothing is remembered in
+memory: each step finds its work with an indexed query on the stored due and
+warn times, and claims it with a conditional UPDATE in the transaction that
+also queues its mail. So a restart neither skips nor repeats anything, and two
+instances on one PostgreSQL never both send the same warning or digest.
+
+- warning: when `[sla] warn_percent` of a target has elapsed, to the assignee,
+  else the category's agents, else everyone on duty; once per ticket and target.
+- breach: recorded at the due time itself (not when the pass notices it);
+  escalation level + 1, mail to `[sla] escalation_addresses` and the managers,
+  the priority raised one step if `escalation_bump_priority`; once per target.
+- auto-close: resolved tickets after `[sla] auto_close_days`, with a notice.
+- digest: each manager once per local day, from `[sla] digest_time` on (a
+  `JobMark` row per manager and day decides).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import functools
+import logging
+import zoneinfo
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+import peewee
+
+from maildesk import reports
+from maildesk.changes import TicketChanges
+from maildesk.core.message import Address
+from maildesk.pipeline import Pipeline
+from maildesk.store import repo, rows
+from maildesk.store.db import write_transaction
+from maildesk.store.models import Agent, JobMark, Ticket
+
+log = logging.getLogger(__name__)
+
+BATCH = 200  # tickets per query and transaction
+DONE = ("resolved", "closed")
+FIRST_RESPONSE = "first_response"
+RESOLUTION = "resolution"
+
+
+class Jobs:
+    def __init__(self, db: peewee.Database, pipeline: Pipeline) -> None:
+        self.db = db
+        self.pipeline = pipeline
+        self.config = pipeline.config
+        self.mailer = pipeline.mailer
+        self.sla = pipeline.sla
+        self.policies = pipeline.policies
+
+    def run(self, now: dt.datetime) -> dict[str, int]:
+        """Everything that is due at `now`; counts of what was done."""
+        done = self.sla_pass(now)
+        done["closed"] = self.auto_close(now)
+        done["digests"] = len(self.send_digests(now))
+        return done
+
+    # -- the SLA pass -------------------------------------------------------------------
+
+    def sla_pass(self, now: dt.datetime) -> dict[str, int]:
+        counts = {"breaches": 0, "warnings": 0}
+        if not self.policies.enabled:
+            return counts
+        # Breaches first: a ticket whose warning time and due time have both passed (the
+        # daemon was down) gets its breach, and no late warning.
+        for target in (FIRST_RESPONSE, RESOLUTION):
+            counts["breaches"] += self._drain(functools.partial(self._breaches, target, now))
+        for target in (FIRST_RESPONSE, RESOLUTION):
+            counts["warnings"] += self._drain(functools.partial(self._warnings, target, now))
+        return counts
+
+    def _drain(self, step: Callable[[], tuple[int, int]]) -> int:
+        """Run `step` (one batch: (found, done)) until a batch finds less than BATCH."""
+        total = 0
+        while True:
+            found, done = step()
+            total += done
+            if found < BATCH:
+                return total
+
+    def _breaches(self, target: str, now: dt.datetime) -> tuple[int, int]:
+        due_field = getattr(Ticket, f"{target}_due")
+        breached_field = getattr(Ticket, f"{target}_breached_at")
+        where = (due_field <= now) & breached_field.is_null() & _live()
+        if target == FIRST_RESPONSE:
+            where &= Ticket.first_response_at.is_null()
+        else:
+            where &= Ticket.resolved_at.is_null() & Ticket.sla_paused_at.is_null()
+        done = 0
+        with write_transaction(self.db):
+            tickets = list(Ticket.select().where(where).order_by(due_field).limit(BATCH))
+            for ticket in tickets:
+                due_at = getattr(ticket, f"{target}_due")
+                level = Ticket.escalation_level + 1
+                claimed = (
+                    Ticket.update({breached_field: due_at, Ticket.escalation_level: level})
+                    .where((Ticket.id == ticket.id) & breached_field.is_null())
+                    .execute()
+                )
+                if claimed:
+                    self._escalate(ticket, target, due_at, now)
+                    done += 1
+        return len(tickets), done
+
+    def _escalate(self, ticket: Ticket, target: str, due_at: dt.datetime, now: dt.datetime) -> None:
+        ticket = Ticket.get_by_id(ticket.id)  # with the level just raised
+        events: list[dict[str, Any]] = []
+        log_ = _collector(events, now)
+        bumped_from = None
+        sla = self.config.sla
+        if sla.escalation_bump_priority:
+            priorities = self.config.tickets.priorities
+            index = priorities.index(ticket.priority) if ticket.priority in priorities else -1
+            if 0 <= index < len(priorities) - 1:
+                bumped_from = ticket.priority
+                changes = TicketChanges(self.db, self.mailer.prefix, now, log_, self.sla)
+                changes.set_field(ticket, "priority", priorities[index + 1], "system")
+                ticket.save()
+        log_(
+            ticket,
+            "system",
+            "sla_breached",
+            {"target": target, "due": due_at.isoformat(), "level": ticket.escalation_level},
+        )
+        managers = Agent.select().where(Agent.active & (Agent.role == "manager"))
+        to = [Address("", a) for a in sla.escalation_addresses] + [
+            Address(m.name, m.email) for m in managers
+        ]
+        self.mailer.sla_breach(
+            ticket, target, due_at, ticket.escalation_level, bumped_from, to, now, log_
+        )
+        repo.record_events(events)
+
+    def _warnings(self, target: str, now: dt.datetime) -> tuple[int, int]:
+        warn_field = getattr(Ticket, f"{target}_warn_at")
+        warned_field = getattr(Ticket, f"{target}_warned_at")
+        breached_field = getattr(Ticket, f"{target}_breached_at")
+        where = (warn_field <= now) & warned_field.is_null() & breached_field.is_null() & _live()
+        if target == FIRST_RESPONSE:
+            where &= Ticket.first_response_at.is_null()
+        else:
+            where &= Ticket.resolved_at.is_null() & Ticket.sla_paused_at.is_null()
+        done = 0
+        with write_transaction(self.db):
+            tickets = list(Ticket.select().where(where).order_by(warn_field).limit(BATCH))
+            agents = repo.active_agents() if tickets else []
+            for ticket in tickets:
+                claimed = (
+                    Ticket.update({warned_field: now})
+                    .where((Ticket.id == ticket.id) & warned_field.is_null())
+                    .execute()
+                )
+                if not claimed:
+                    continue
+                events: list[dict[str, Any]] = []
+                log_ = _collector(events, now)
+                due_at = getattr(ticket, f"{target}_due")
+                log_(ticket, "system", "sla_warning", {"target": target, "due": due_at.isoformat()})
+                self.mailer.sla_warning(
+                    ticket, target, due_at, self._workers(ticket, agents), now, log_
+                )
+                repo.record_events(events)
+                done += 1
+        return len(tickets), done
+
+    def _workers(self, ticket: Ticket, agents: Sequence[Agent]) -> list[Agent]:
+        """Who is told a target is at risk: the assignee, else the category's agents,
+        else everyone on duty."""
+        assignee = [a for a in agents if a.id == ticket.assignee_id]
+        if assignee:
+            return assignee
+        category = self.policies.category(ticket.category)
+        on_duty = self.mailer.on_duty(agents)
+        if category is not None and category.agents:
+            chosen = [a for a in on_duty if a.email in category.agents]
+            if chosen:
+                return chosen
+        return on_duty
+
+    # -- auto-close ---------------------------------------------------------------------
+
+    def auto_close(self, now: dt.datetime) -> int:
+        days = self.config.sla.auto_close_days
+        if days <= 0:
+            return 0
+        before = now - dt.timedelta(days=days)
+        return self._drain(functools.partial(self._close_batch, before, days, now))
+
+    def _close_batch(self, before: dt.datetime, days: int, now: dt.datetime) -> tuple[int, int]:
+        where = (
+            (Ticket.status == "resolved")
+            & (Ticket.resolved_at <= before)
+            & Ticket.merged_into.is_null()
+        )
+        done = 0
+        with write_transaction(self.db):
+            tickets = list(Ticket.select().where(where).order_by(Ticket.resolved_at).limit(BATCH))
+            for ticket in tickets:
+                events: list[dict[str, Any]] = []
+                log_ = _collector(events, now)
+                claimed = (
+                    Ticket.update(status="closed", closed_at=now, updated_at=now)
+                    .where((Ticket.id == ticket.id) & (Ticket.status == "resolved"))
+                    .execute()
+                )
+                if not claimed:
+                    continue
+                ticket.status, ticket.closed_at = "closed", now
+                log_(ticket, "system", "status_changed", {"before": "resolved", "after": "closed"})
+                log_(ticket, "system", "auto_closed", {"days": days})
+                self.mailer.auto_close(ticket, days, now, log_)
+                repo.record_events(events)
+                done += 1
+        return len(tickets), done
+
+    # -- the daily digest ---------------------------------------------------------------
+
+    def local_day(self, now: dt.datetime) -> tuple[str, bool]:
+        """The local date (ISO) at `now`, and whether the digest time has come."""
+        zone = zoneinfo.ZoneInfo(self.config.sla.timezone)
+        local = now.astimezone(zone)
+        at = self.policies.digest_time
+        return local.date().isoformat(), at is not None and local.time() >= at
+
+    def figures(self, now: dt.datetime) -> dict[str, Any]:
+        return reports.digest(
+            now,
+            self.mailer.prefix,
+            self.sla.business_duration,
+            priorities=self.config.tickets.priorities,
+        )
+
+    def send_digests(self, now: dt.datetime) -> list[str]:
+        """Queue today's digest for every manager who has not had it; their addresses."""
+        day, time_has_come = self.local_day(now)
+        if not time_has_come:
+            return []
+        sent: list[str] = []
+        figures: dict[str, Any] | None = None
+        with write_transaction(self.db):
+            managers = list(
+                Agent.select().where(Agent.active & (Agent.role == "manager")).order_by(Agent.id)
+            )
+            for manager in managers:
+                mark = {"name": "digest", "key": f"{manager.email}:{day}", "created_at": now}
+                if rows.insert(self.db, JobMark, mark, ignore=True) is None:
+                    continue  # sent already, by this instance or another
+                if figures is None:
+                    figures = self.figures(now)
+                self.mailer.digest(manager, figures, day, now)
+                sent.append(manager.email)
+        return sent
+
+
+def _live() -> Any:
+    return Ticket.merged_into.is_null() & Ticket.status.not_in(DONE)
+
+
+def _collector(
+    events: list[dict[str, Any]], now: dt.datetime
+) -> Callable[[Ticket, str, str, dict[str, Any]], None]:
+    def log_(ticket: Ticket, actor: str, type_: str, data: dict[str, Any]) -> None:
+        events.append({"ticket": ticket, "at": now, "actor": actor, "type": type_, "data": data})
+
+    return log_
+
+
+class JobRunner:
+    """The daemon's scheduler: `Jobs.run` every `interval` seconds in a database thread,
+    and the outbox woken when anything was queued. A failing pass is logged and tried
+    again next time (its work is still in the database)."""
+
+    def __init__(
+        self,
+        jobs: Jobs,
+        executor: Executor,
+        interval: float,
+        clock: Callable[[], dt.datetime],
+        on_mail: Callable[[], None],
+    ) -> None:
+        self.jobs = jobs
+        self._executor = executor
+        self._interval = interval
+        self._clock = clock
+        self._on_mail = on_mail
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stop.is_set():
+            try:
+                done = await loop.run_in_executor(self._executor, self.jobs.run, self._clock())
+            except Exception:  # noqa: BLE001 - logged; the next pass finds the same work
+                log.exception("scheduled jobs failed; trying again in %.0f s", self._interval)
+            else:
+                if any(done.values()):
+                    log.info("jobs: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
+                    self._on_mail()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._interval)

@@ -1,0 +1,1 @@
+"""Outgoing mail: templates rendered to text + HTML, composed, queued and sent."""

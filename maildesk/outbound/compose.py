@@ -1,0 +1,636 @@
+"""Mail about tickets, queued in the outbox inside the caller's transaction.
+
+Where it sits in the flow: the pipeline (and the jobs) call a `Mailer` method
+while they change a ticket; the mail becomes an `Outbox` row in the same
+transaction, so a ticket change and the mail it causes are committed together
+or not at all, and the outbox worker (`outbound.worker`) sends it later.
+
+What is fixed here, in the transaction: the recipients, the ticket tag in the
+subject, a signed Message-ID (`core.msgid`) so a reply proves its ticket,
+In-Reply-To/References continuing the thread its audience has seen (the
+customer's thread: their messages and our mail to them; the agents' thread: the
+notifications), From and Reply-To the desk address the ticket came in on, and
+the template with its values. Header problems are refused here. The templates
+are rendered and the MIME built once, before the first attempt
+(`outbound.draft`, `Mailer.compose`).
+
+Loop and abuse protection (design invariant 3): automatic mail to customers
+is capped per address and hour (`[outbound] auto_limit_per_hour`); tickets
+opened by automated mail never get automatic mail; our own addresses never
+receive mail from us. What is skipped is noted in the ticket's event log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from maildesk.config import Config
+from maildesk.core.commands import cheat_sheet
+from maildesk.core.links import agent_url, satisfaction_url, status_url
+from maildesk.core.match import format_number
+from maildesk.core.message import Address
+from maildesk.core.msgid import make_message_id
+from maildesk.core.outgoing import (
+    Outgoing,
+    Part,
+    Unsendable,
+    check_headers,
+    tagged_subject,
+    thread_headers,
+)
+from maildesk.core.quoting import split_reply
+from maildesk.outbound.draft import Draft, compose, from_json, to_json
+from maildesk.outbound.render import Renderer
+from maildesk.store import repo, rows
+from maildesk.store.models import Agent, Attachment, Contact, Message, Outbox, Participant, Ticket
+
+log = logging.getLogger(__name__)
+
+CUSTOMER = "customer"
+AGENTS = "agents"
+MANAGERS = "managers"
+EXCERPT_CHARS = 500
+NOTIFY_ROLES = ("agent", "admin")
+
+# `log(ticket, actor, type, data)`: where the caller keeps the ticket's events.
+EventLog = Callable[[Ticket, str, str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A message as the templates show it."""
+
+    from_name: str
+    from_email: str
+    text: str
+    at: dt.datetime
+    attachments: tuple[dict[str, Any], ...] = ()
+
+    def context(self) -> dict[str, Any]:
+        return {
+            "from_name": self.from_name or self.from_email,
+            "from_email": self.from_email,
+            "text": self.text,
+            "at": self.at,
+            "attachments": list(self.attachments),
+        }
+
+
+class Mailer:
+    def __init__(self, config: Config, renderer: Renderer, secret: Callable[[], bytes]) -> None:
+        self.config = config
+        self.renderer = renderer
+        self._secret = secret
+        self.prefix = config.desk.ticket_prefix
+        self.our_addresses = frozenset(a.lower() for a in config.desk.addresses)
+        self.cheat_sheet = cheat_sheet(prefix=self.prefix, priorities=config.tickets.priorities)
+
+    # -- to the customer ------------------------------------------------------------
+
+    def ack(self, ticket: Ticket, first: Message, now: dt.datetime, log_: EventLog) -> None:
+        """The acknowledgement of a new ticket, to whoever opened it."""
+        context = {"message_excerpt": _excerpt(first.body_text)}
+        chain = [first.message_id] if first.message_id else []  # the thread so far
+        self._to_customer(
+            ticket, "ack", context, now, log_, to_all=False, automatic="auto-replied", chain=chain
+        )
+
+    def relay(
+        self,
+        ticket: Ticket,
+        message: Message,
+        body: str,
+        agent: Agent,
+        now: dt.datetime,
+        log_: EventLog,
+        *,
+        resolved: bool,
+        attachments: Sequence[int] = (),
+    ) -> Outbox | None:
+        """An agent's reply, sent to the requester and the CCs from the desk address."""
+        context = {
+            "body": body,
+            "agent_name": agent.name if self.config.outbound.show_agent_name else None,
+            "quoted": [shown.context() for shown in self._last_customer_message(ticket, message)],
+            "resolved": resolved,
+            "satisfaction_url": self._satisfaction_url(ticket) if resolved else None,
+        }
+        name = self.config.desk.name
+        sender = f"{agent.name} via {name}" if self.config.outbound.show_agent_name else name
+        return self._to_customer(
+            ticket,
+            "agent_reply",
+            context,
+            now,
+            log_,
+            to_all=True,
+            automatic=None,
+            message=message,
+            sender_name=sender,
+            attachments=attachments,
+        )
+
+    def resolved(self, ticket: Ticket, now: dt.datetime, log_: EventLog) -> None:
+        context = {"satisfaction_url": self._satisfaction_url(ticket)}
+        self._to_customer(
+            ticket, "resolved", context, now, log_, to_all=True, automatic="auto-generated"
+        )
+
+    def auto_close(self, ticket: Ticket, days: int, now: dt.datetime, log_: EventLog) -> None:
+        self._to_customer(
+            ticket, "auto_close", {"days": days}, now, log_, to_all=True, automatic="auto-generated"
+        )
+
+    # -- to agents ------------------------------------------------------------------
+
+    def notify_new(
+        self,
+        ticket: Ticket,
+        message: Message,
+        automated: str | None,
+        agents: Sequence[Agent],
+        now: dt.datetime,
+        log_: EventLog,
+    ) -> None:
+        """A new ticket: tell everyone on duty (`agents`: the active ones)."""
+        on_duty = self.on_duty(agents)
+        if not self.config.outbound.notify_agents or not on_duty:
+            return
+        context = {"message": self._shown(message).context(), "automated": automated}
+        self._to_agents(ticket, "notify_new", on_duty, context, now, log_)
+
+    def notify_reply(
+        self,
+        ticket: Ticket,
+        message: Message,
+        reopened: bool,
+        agents: Sequence[Agent],
+        now: dt.datetime,
+        log_: EventLog,
+    ) -> None:
+        """The customer answered: tell the assignee, or everyone on duty if nobody is."""
+        assignee = [a for a in agents if a.id == ticket.assignee_id]
+        told = assignee or self.on_duty(agents)
+        if not self.config.outbound.notify_agents or not told:
+            return
+        context = {
+            "message": self._shown(message).context(),
+            "automated": None,
+            "reopened": reopened,
+        }
+        self._to_agents(ticket, "notify_reply", told, context, now, log_)
+
+    def assigned(
+        self, ticket: Ticket, agent: Agent, by: str, now: dt.datetime, log_: EventLog
+    ) -> None:
+        latest = (
+            Message.select()
+            .where((Message.ticket == ticket) & (Message.kind == "customer"))
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .first()
+        )
+        context = {
+            "assigned_by": by,
+            "message": None if latest is None else self._shown(latest).context(),
+        }
+        self._to_agents(ticket, "assigned", [agent], context, now, log_)
+
+    def command_error(
+        self,
+        ticket: Ticket,
+        agent: Agent,
+        errors: Sequence[str],
+        kept_as_note: bool,
+        now: dt.datetime,
+        log_: EventLog,
+        in_reply_to: str | None,
+    ) -> None:
+        context = {"errors": list(errors), "kept_as_note": kept_as_note}
+        self._to_agents(ticket, "command_error", [agent], context, now, log_, parent=in_reply_to)
+
+    # -- SLA ------------------------------------------------------------------------------
+
+    def sla_warning(
+        self,
+        ticket: Ticket,
+        target: str,
+        due: dt.datetime,
+        agents: Sequence[Agent],
+        now: dt.datetime,
+        log_: EventLog,
+    ) -> None:
+        """A target will soon be missed: tell who works the ticket."""
+        left = max(0, int((due - now).total_seconds()))
+        context = {"target": target, "due": due, "time_left_seconds": left}
+        self._to_agents(ticket, "sla_warning", agents, context, now, log_)
+
+    def sla_breach(
+        self,
+        ticket: Ticket,
+        target: str,
+        due: dt.datetime,
+        level: int,
+        bumped_from: str | None,
+        to: Sequence[Address],
+        now: dt.datetime,
+        log_: EventLog,
+    ) -> None:
+        """A target was missed: escalate to the escalation addresses and managers."""
+        context = {
+            "target": target,
+            "due": due,
+            "breached_at": due,  # recorded at the due time itself
+            "escalation_level": level,
+            "priority_bumped_from": bumped_from,
+        }
+        self._to_staff(ticket, "sla_breach", to, context, now, log_)
+
+    def digest(
+        self, manager: Agent, figures: dict[str, Any], day: str, now: dt.datetime
+    ) -> Outbox | None:
+        """The daily SLA digest to one manager (a mail about no single ticket)."""
+        desk_address = self.config.desk.addresses[0]
+        domain = desk_address.rpartition("@")[2]
+        subject = self._digest_subject(day)
+        headers = Outgoing(
+            from_=Address(self.config.desk.name, desk_address),
+            to=(Address(manager.name, manager.email),),
+            reply_to=Address(self.config.desk.name, desk_address),
+            subject=subject,
+            message_id=f"<digest.{day}.{secrets.token_hex(8)}@{domain}>",
+            date=now,
+            text="",
+            html="",
+            auto_submitted="auto-generated",
+            loop=desk_address,
+        )
+        try:
+            check_headers(headers)
+        except Unsendable as exc:
+            log.warning("digest to %s not sent: %s", manager.email, exc)
+            return None
+        context = self._digest_context(figures, manager.name, day)
+        values = {
+            "message_id": headers.message_id,
+            "purpose": "digest",
+            "audience": MANAGERS,
+            "ticket": None,
+            "automatic": True,
+            "envelope_from": desk_address,
+            "recipients": [manager.email],
+            "subject": subject,
+            "raw": None,
+            "draft": to_json(Draft("digest", context, headers)),
+            "status": "pending",
+            "next_attempt_at": now,
+            "give_up_at": now + dt.timedelta(hours=self.config.outbound.give_up_hours),
+            "created_at": now,
+        }
+        return rows.create(Outbox._meta.database, Outbox, values)
+
+    def preview_digest(self, figures: dict[str, Any], day: str, now: dt.datetime) -> str:
+        """The digest's subject and text part, as `maildesk digest send --dry-run` shows it."""
+        context = self._digest_context(figures, "(manager)", day)
+        rendered = self.renderer.render("digest", context)
+        return f"Subject: {self._digest_subject(day)}\n\n{rendered.text}"
+
+    def _digest_subject(self, day: str) -> str:
+        return f"SLA digest {day}: {self.config.desk.name}"
+
+    def _digest_context(self, figures: dict[str, Any], name: str, day: str) -> dict[str, Any]:
+        return {
+            "desk": {
+                "name": self.config.desk.name,
+                "address": self.config.desk.addresses[0],
+                "base_url": self.config.desk.base_url,
+            },
+            "digest": figures,
+            "manager_name": name,
+            "date": day,
+            "timezone": self.config.sla.timezone,
+        }
+
+    def canned(self, ticket: Ticket, name: str) -> str:
+        """A canned response (`#template NAME`), filled in for this ticket."""
+        label = self.label(ticket)
+        return self.renderer.canned(name, self._common(ticket, label, self.desk_address(ticket)))
+
+    def compose(self, draft: dict[str, Any]) -> bytes:
+        """A queued mail's bytes, from the draft its outbox row keeps (see outbound.draft).
+        Raises TemplateError or Unsendable."""
+        return compose(from_json(draft), self.renderer, _attachments)
+
+    @staticmethod
+    def on_duty(agents: Sequence[Agent]) -> list[Agent]:
+        """Who gets notifications among active `agents`: agents and admins not away."""
+        return [a for a in agents if a.active and not a.away and a.role in NOTIFY_ROLES]
+
+    # -- the common path --------------------------------------------------------------
+
+    def _to_customer(
+        self,
+        ticket: Ticket,
+        purpose: str,
+        extra: dict[str, Any],
+        now: dt.datetime,
+        log_: EventLog,
+        *,
+        to_all: bool,
+        automatic: str | None,
+        message: Message | None = None,
+        sender_name: str | None = None,
+        attachments: Sequence[int] = (),
+        chain: Sequence[str] | None = None,
+    ) -> Outbox | None:
+        """`chain`: the customer's thread, when the caller knows it (else looked up)."""
+        requester = ticket.requester
+        to = [Address(requester.name, requester.email)]
+        cc = self._cc_of(ticket) if to_all else []
+        if automatic is not None:
+            if ticket.automated:
+                log_(ticket, "system", "mail_skipped", {"purpose": purpose, "reason": "automated"})
+                return None
+            if self._over_limit(requester.email, now):
+                limit = self.config.outbound.auto_limit_per_hour
+                reason = f"{requester.email} had {limit} automatic mails in the last hour"
+                log_(ticket, "system", "mail_skipped", {"purpose": purpose, "reason": reason})
+                return None
+        to = [a for a in to if a.key not in self.our_addresses]
+        cc = [a for a in cc if a.key not in self.our_addresses]
+        if not to and not cc:
+            return None
+        if chain is None:
+            chain = self._customer_chain(ticket)
+        try:
+            outbox = self._queue(
+                ticket,
+                purpose,
+                CUSTOMER,
+                to,
+                cc,
+                extra,
+                chain,
+                now,
+                automatic=automatic,
+                message=message,
+                sender_name=sender_name,
+                attachments=attachments,
+                rate_key=requester.email if automatic else None,
+            )
+        except Unsendable as exc:
+            log_(ticket, "system", "mail_rejected", {"purpose": purpose, "reason": str(exc)})
+            return None
+        log_(ticket, "system", "mail_queued", {"purpose": purpose, "to": [a.key for a in to + cc]})
+        return outbox
+
+    def _to_agents(
+        self,
+        ticket: Ticket,
+        purpose: str,
+        agents: Iterable[Agent],
+        extra: dict[str, Any],
+        now: dt.datetime,
+        log_: EventLog,
+        parent: str | None = None,
+    ) -> None:
+        to = [Address(a.name, a.email) for a in agents]
+        self._to_staff(ticket, purpose, to, extra, now, log_, parent)
+
+    def _to_staff(
+        self,
+        ticket: Ticket,
+        purpose: str,
+        addresses: Sequence[Address],
+        extra: dict[str, Any],
+        now: dt.datetime,
+        log_: EventLog,
+        parent: str | None = None,
+    ) -> None:
+        """Agents, managers, escalation addresses: one mail each, in the agents' thread."""
+        unique = {a.key: a for a in addresses if a.key not in self.our_addresses}
+        to = list(unique.values())
+        if not to:
+            return
+        chain = self._agents_chain(ticket)
+        if parent:
+            chain.append(parent)
+        extra = {"cheat_sheet": self.cheat_sheet, **extra}
+        # One mail per agent: nobody sees who else was told, and a bounce names its address.
+        for address in to:
+            try:
+                self._queue(
+                    ticket,
+                    purpose,
+                    AGENTS,
+                    [address],
+                    [],
+                    extra,
+                    chain,
+                    now,
+                    automatic="auto-generated",
+                )
+            except Unsendable as exc:
+                reason = str(exc)
+                log_(ticket, "system", "mail_rejected", {"purpose": purpose, "reason": reason})
+        log_(ticket, "system", "mail_queued", {"purpose": purpose, "to": [a.key for a in to]})
+
+    def _queue(
+        self,
+        ticket: Ticket,
+        purpose: str,
+        audience: str,
+        to: Sequence[Address],
+        cc: Sequence[Address],
+        extra: dict[str, Any],
+        chain: Sequence[str],
+        now: dt.datetime,
+        *,
+        automatic: str | None,
+        message: Message | None = None,
+        sender_name: str | None = None,
+        attachments: Sequence[int] = (),
+        rate_key: str | None = None,
+    ) -> Outbox:
+        label = self.label(ticket)
+        desk_address = self.desk_address(ticket)
+        context = {**self._common(ticket, label, desk_address), **extra}
+        in_reply_to, references = thread_headers(chain)
+        domain = desk_address.rpartition("@")[2]
+        message_id = make_message_id(label, ticket.number, self._secret(), domain)
+        subject = tagged_subject(ticket.subject, label, reply=bool(chain))
+        headers = Outgoing(
+            from_=Address(sender_name or self.config.desk.name, desk_address),
+            to=tuple(to),
+            cc=tuple(cc),
+            reply_to=Address(self.config.desk.name, desk_address),
+            subject=subject,
+            message_id=message_id,
+            date=now,
+            text="",
+            html="",
+            in_reply_to=in_reply_to,
+            references=references,
+            auto_submitted=automatic,
+            loop=desk_address,
+            extra_headers=(("X-Maildesk-Ticket", label),),
+        )
+        check_headers(headers)  # refused now, in the ticket's log, not at sending time
+        draft = Draft(purpose, context, headers, tuple(attachments))
+        outbound = self.config.outbound
+        values = {
+            "message_id": message_id,
+            "purpose": purpose,
+            "audience": audience,
+            "ticket": ticket,
+            "ticket_message": message,
+            "automatic": automatic is not None,
+            "envelope_from": desk_address,
+            "recipients": [a.key for a in (*to, *cc)],
+            "rate_key": rate_key,
+            "subject": subject,
+            "raw": None,  # composed from the draft before the first attempt
+            "draft": to_json(draft),
+            "status": "pending",
+            "next_attempt_at": now,
+            "give_up_at": now + dt.timedelta(hours=outbound.give_up_hours),
+            "created_at": now,
+        }
+        return rows.create(Outbox._meta.database, Outbox, values)  # the hot path: cached SQL
+
+    # -- facts --------------------------------------------------------------------------
+
+    def label(self, ticket: Ticket) -> str:
+        return format_number(self.prefix, ticket.number)
+
+    def desk_address(self, ticket: Ticket) -> str:
+        mailbox = ticket.mailbox
+        if mailbox and mailbox.lower() in self.our_addresses:
+            return str(mailbox)
+        return self.config.desk.addresses[0]
+
+    def status_url(self, ticket: Ticket) -> str:
+        return status_url(
+            self.config.desk.base_url, self.label(ticket), ticket.number, self._secret()
+        )
+
+    def _satisfaction_url(self, ticket: Ticket) -> str:
+        return satisfaction_url(
+            self.config.desk.base_url, self.label(ticket), ticket.number, self._secret()
+        )
+
+    def _common(self, ticket: Ticket, label: str, desk_address: str) -> dict[str, Any]:
+        requester = ticket.requester
+        assignee = Agent.get_or_none(Agent.id == ticket.assignee_id) if ticket.assignee_id else None
+        return {
+            "desk": {
+                "name": self.config.desk.name,
+                "address": desk_address,
+                "base_url": self.config.desk.base_url,
+            },
+            "ticket": {
+                "label": label,
+                "subject": ticket.subject,
+                "status": ticket.status,
+                "priority": ticket.priority,
+                "category": ticket.category,
+                "tags": repo.ticket_tags(ticket),
+                "requester_name": requester.name or requester.email,
+                "requester_email": requester.email,
+                "assignee_name": None if assignee is None else assignee.name,
+                "created_at": ticket.created_at,
+            },
+            "status_url": self.status_url(ticket),
+            "ticket_url": agent_url(self.config.desk.base_url, label),
+        }
+
+    def _cc_of(self, ticket: Ticket) -> list[Address]:
+        query = (
+            Contact.select(Contact.email, Contact.name)
+            .join(Participant)
+            .where((Participant.ticket == ticket) & (Participant.role == "cc"))
+            .order_by(Participant.id)
+        )
+        return [Address(c.name, c.email) for c in query]
+
+    def _over_limit(self, address: str, now: dt.datetime) -> bool:
+        since = now - dt.timedelta(hours=1)
+        db = Outbox._meta.database
+        sent = rows.count_since(
+            db, Outbox, "rate_key", address.lower(), "created_at", since, flag="automatic"
+        )
+        return sent >= self.config.outbound.auto_limit_per_hour
+
+    def _customer_chain(self, ticket: Ticket) -> list[str]:
+        """The customer's thread, oldest first: their messages and our mail to them."""
+        theirs = (
+            Message.select(Message.message_id, Message.created_at)
+            .where(
+                (Message.ticket == ticket)
+                & (Message.kind == "customer")
+                & Message.message_id.is_null(False)
+            )
+            .tuples()
+        )
+        ours = (
+            Outbox.select(Outbox.message_id, Outbox.created_at)
+            .where((Outbox.ticket == ticket) & (Outbox.audience == CUSTOMER))
+            .tuples()
+        )
+        return [mid for mid, _ in sorted([*theirs, *ours], key=lambda row: row[1])]
+
+    def _agents_chain(self, ticket: Ticket) -> list[str]:
+        ours = (
+            Outbox.select(Outbox.message_id)
+            .where((Outbox.ticket == ticket) & (Outbox.audience == AGENTS))
+            .order_by(Outbox.created_at, Outbox.id)
+            .tuples()
+        )
+        return [mid for (mid,) in ours]
+
+    def _last_customer_message(self, ticket: Ticket, before: Message) -> list[Shown]:
+        latest = (
+            Message.select()
+            .where(
+                (Message.ticket == ticket)
+                & (Message.kind == "customer")
+                & (Message.id != before.id)
+            )
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .first()
+        )
+        return [] if latest is None else [self._shown(latest)]
+
+    def _shown(self, message: Message) -> Shown:
+        attachments = tuple(
+            {"filename": a.filename, "size": a.size}
+            for a in Attachment.select(Attachment.filename, Attachment.size).where(
+                Attachment.message == message
+            )
+        )
+        return Shown(
+            from_name=message.from_name,
+            from_email=message.from_email,
+            text=split_reply(message.body_text).visible or message.body_text,
+            at=message.created_at,
+            attachments=attachments,
+        )
+
+
+def _excerpt(text: str) -> str:
+    text = text.strip()
+    if len(text) <= EXCERPT_CHARS:
+        return text
+    return text[:EXCERPT_CHARS].rsplit(" ", 1)[0] + " …"
+
+
+def _attachments(ids: Sequence[int]) -> list[Part]:
+    query = Attachment.select().where(Attachment.id.in_(list(ids))).order_by(Attachment.id)
+    return [
+        Part(a.filename, a.content_type, repo.blob_bytes(a.blob_id), a.content_id, a.inline)
+        for a in query
+    ]

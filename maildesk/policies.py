@@ -1,0 +1,158 @@
+"""The configured SLA policies, routing rules and categories, ready to apply.
+
+Where it sits in the flow: built once from the `Config` (and checked by
+`load_config`, so a bad calendar or rule is a config error naming its key);
+the pipeline asks it for a new ticket's routing and auto-assignment, and the
+SLA tracking (`sla_tracking`) for the calendar and targets of a ticket's
+priority and category.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from maildesk.config import CategoryConfig, Config, ConfigError, RuleConfig, SlaConfig
+from maildesk.core.routing import Rule, RuleError, Strategy
+from maildesk.core.sla import Calendar, SlaConfigError, Target, parse_duration
+
+
+@dataclass(frozen=True)
+class Policy:
+    calendar: Calendar
+    targets: Mapping[str, Target]  # by priority; a priority not here has no SLA
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    agents: tuple[str, ...]
+    strategy: Strategy
+
+
+@dataclass(frozen=True)
+class Policies:
+    enabled: bool
+    default: Policy
+    by_category: Mapping[str, Policy]  # lower-cased category name
+    warn_share: float
+    rules: tuple[Rule, ...]
+    categories: Mapping[str, Category]  # lower-cased name
+    digest_time: dt.time | None
+
+    def policy(self, category: str | None) -> Policy:
+        if category is not None:
+            return self.by_category.get(category.lower(), self.default)
+        return self.default
+
+    def target(self, priority: str, category: str | None) -> tuple[Calendar, Target | None]:
+        policy = self.policy(category)
+        return policy.calendar, policy.targets.get(priority)
+
+    def category(self, name: str | None) -> Category | None:
+        return None if name is None else self.categories.get(name.lower())
+
+
+def build_policies(config: Config) -> Policies:
+    """Raises ConfigError naming the key of the first problem."""
+    sla = config.sla
+    priorities = config.tickets.priorities
+    calendar = _calendar(sla, sla.business_hours, "sla.business_hours")
+    default = Policy(calendar, _targets(sla.targets, priorities, "sla.targets"))
+    by_category: dict[str, Policy] = {}
+    for index, entry in enumerate(config.sla_policy):
+        key = f"sla_policy[{index}]"
+        name = entry.category.strip().lower()
+        if name in by_category:
+            raise ConfigError(f"{key}.category", f"{entry.category!r} has a policy already")
+        hours = entry.business_hours
+        by_category[name] = Policy(
+            _calendar(sla, hours, f"{key}.business_hours") if hours else calendar,
+            _targets(entry.targets, priorities, f"{key}.targets")
+            if entry.targets
+            else default.targets,
+        )
+    return Policies(
+        enabled=sla.enabled,
+        default=default,
+        by_category=by_category,
+        warn_share=sla.warn_percent / 100,
+        rules=tuple(_rule(rule, index, priorities) for index, rule in enumerate(config.rule)),
+        categories=_categories(config.category),
+        digest_time=_digest_time(sla.digest_time),
+    )
+
+
+def _calendar(sla: SlaConfig, hours: tuple[str, ...], key: str) -> Calendar:
+    try:
+        return Calendar.parse(sla.timezone, hours, sla.holidays)
+    except SlaConfigError as exc:
+        message = str(exc)
+        if "zone" in message.lower():
+            key = "sla.timezone"
+        elif "holiday" in message.lower():
+            key = "sla.holidays"
+        raise ConfigError(key, message) from None
+
+
+def _targets(entries: tuple[str, ...], priorities: tuple[str, ...], key: str) -> dict[str, Target]:
+    targets: dict[str, Target] = {}
+    for entry in entries:
+        words = entry.split()
+        if len(words) != 3:
+            raise ConfigError(key, f'{entry!r}: expected "PRIORITY FIRST_RESPONSE RESOLUTION"')
+        priority = words[0].lower()
+        if priority not in priorities:
+            raise ConfigError(key, f"{entry!r}: {priority!r} is not one of the priorities")
+        if priority in targets:
+            raise ConfigError(key, f"{entry!r}: {priority!r} has a target already")
+        try:
+            first, resolution = parse_duration(words[1]), parse_duration(words[2])
+        except SlaConfigError as exc:
+            raise ConfigError(key, f"{entry!r}: {exc}") from None
+        if first <= 0 or resolution <= 0:
+            raise ConfigError(key, f"{entry!r}: targets must be longer than zero")
+        targets[priority] = Target(first, resolution)
+    return targets
+
+
+def _rule(rule: RuleConfig, index: int, priorities: tuple[str, ...]) -> Rule:
+    data: dict[str, object] = {
+        "name": rule.name,
+        "recipient": list(rule.recipient),
+        "sender": list(rule.sender),
+        "sender_domain": list(rule.sender_domain),
+        "keyword": list(rule.keyword),
+        "subject_only": rule.subject_only,
+        "set_category": rule.set_category,
+        "set_priority": rule.set_priority,
+        "add_tags": list(rule.add_tags),
+        "stop": rule.stop,
+    }
+    present = {k: v for k, v in data.items() if v not in ("", [], False)}
+    try:
+        return Rule.from_mapping(present, index, priorities)
+    except RuleError as exc:
+        raise ConfigError(f"rule[{index}]", str(exc)) from None
+
+
+def _categories(entries: tuple[CategoryConfig, ...]) -> dict[str, Category]:
+    categories: dict[str, Category] = {}
+    for index, entry in enumerate(entries):
+        name = entry.name.strip()
+        if name.lower() in categories:
+            raise ConfigError(f"category[{index}].name", f"{name!r} is defined twice")
+        agents = tuple(a.strip().lower() for a in entry.agents if a.strip())
+        categories[name.lower()] = Category(name, agents, Strategy(entry.assign))
+    return categories
+
+
+def _digest_time(text: str) -> dt.time | None:
+    if not text.strip():
+        return None
+    try:
+        hour, minute = (int(part) for part in text.strip().split(":"))
+        return dt.time(hour, minute)
+    except ValueError:
+        raise ConfigError("sla.digest_time", f"expected HH:MM, got {text!r}") from None

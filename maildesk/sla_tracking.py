@@ -1,0 +1,165 @@
+"""A ticket's SLA clocks, kept in its row: due times, warn times, pauses, breaches.
+
+Where it sits in the flow: the pipeline and `changes.TicketChanges` call
+`SlaTracker` when a ticket is created, when its priority or category changes,
+when its status changes (`waiting_on_customer` pauses the resolution clock,
+an answer from the customer resumes it), when an agent's reply reaches the
+customer (first response) and when it is resolved. The SLA pass (`jobs`)
+reads the stored due and warn times. The arithmetic is `core.sla`'s.
+
+Stored per ticket: `first_response_due` / `resolution_due` (None while the
+resolution clock is paused), `first_response_warn_at` / `resolution_warn_at`,
+`sla_paused_at` and `sla_paused_seconds` (business seconds spent paused).
+A target met late is a breach at the due time, whether or not the SLA pass
+saw it pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from maildesk.core.sla import (
+    Calendar,
+    Clock,
+    Target,
+    business_seconds,
+    due,
+    elapsed,
+    pause,
+    resume,
+    warn_at,
+)
+from maildesk.policies import Policies
+from maildesk.store.models import Ticket
+
+DONE = frozenset({"resolved", "closed"})
+# The ticket fields `start` sets, for a caller that inserts the row itself.
+SLA_FIELDS = (
+    "first_response_due",
+    "first_response_warn_at",
+    "resolution_due",
+    "resolution_warn_at",
+)
+
+
+class SlaTracker:
+    def __init__(self, policies: Policies) -> None:
+        self.policies = policies
+
+    def _policy(self, ticket: Ticket) -> tuple[Calendar, Target | None]:
+        return self.policies.target(ticket.priority, ticket.category)
+
+    # -- changes ------------------------------------------------------------------------
+
+    def start(self, ticket: Ticket) -> None:
+        """A new ticket (priority and category already routed): set the clocks."""
+        self.retarget(ticket)
+
+    def retarget(self, ticket: Ticket) -> None:
+        """Due and warn times for the ticket's current priority and category; the time
+        already elapsed (and paused) is kept, since both clocks start at creation."""
+        calendar, target = self._policy(ticket)
+        if not self.policies.enabled or target is None:
+            ticket.first_response_due = ticket.first_response_warn_at = None
+            ticket.resolution_due = ticket.resolution_warn_at = None
+            return
+        share = self.policies.warn_share
+        first = Clock(ticket.created_at, target.first_response)
+        ticket.first_response_due = due(calendar, first)
+        ticket.first_response_warn_at = warn_at(calendar, first, share)
+        self._set_resolution(ticket, calendar, target)
+
+    def _set_resolution(self, ticket: Ticket, calendar: Calendar, target: Target) -> None:
+        clock = self._resolution_clock(ticket, target)
+        ticket.resolution_due = due(calendar, clock)
+        ticket.resolution_warn_at = warn_at(calendar, clock, self.policies.warn_share)
+
+    def _resolution_clock(self, ticket: Ticket, target: Target) -> Clock:
+        return Clock(
+            ticket.created_at,
+            target.resolution,
+            int(ticket.sla_paused_seconds or 0),
+            ticket.sla_paused_at,
+        )
+
+    def status_changed(self, ticket: Ticket, before: str, now: dt.datetime) -> None:
+        """After `ticket.status` changed from `before`. The resolution clock runs only
+        while the ticket is in the agents' court: `waiting_on_customer` pauses it, and so
+        does resolving (a reopened ticket goes on from where it stood, instead of being
+        late for the time it rested); a resolution after the due time is a breach."""
+        after = ticket.status
+        calendar, target = self._policy(ticket)
+        if target is None or not self.policies.enabled:
+            return
+        stopped = after == "waiting_on_customer" or after in DONE
+        if after in DONE and before not in DONE:
+            self._settle_resolution(ticket, ticket.resolved_at or now)
+        clock = self._resolution_clock(ticket, target)
+        if stopped and clock.paused_since is None:
+            clock = pause(calendar, clock, now)
+        elif not stopped and clock.paused_since is not None:
+            clock = resume(calendar, clock, now)
+        ticket.sla_paused_at = clock.paused_since
+        ticket.sla_paused_seconds = clock.paused
+        if after not in DONE:  # a resolved ticket keeps the due time it had
+            self._set_resolution(ticket, calendar, target)
+
+    def responded(self, ticket: Ticket, at: dt.datetime) -> None:
+        """An agent's reply reached the customer: the first response, if it is the first."""
+        if ticket.first_response_at is not None:
+            return
+        ticket.first_response_at = at
+        due_at = ticket.first_response_due
+        if due_at is not None and at > due_at and ticket.first_response_breached_at is None:
+            ticket.first_response_breached_at = due_at  # late: a breach at the due time
+
+    def _settle_resolution(self, ticket: Ticket, at: dt.datetime) -> None:
+        due_at = ticket.resolution_due
+        if due_at is not None and at > due_at and ticket.resolution_breached_at is None:
+            ticket.resolution_breached_at = due_at
+
+    # -- reading ------------------------------------------------------------------------
+
+    def view(self, ticket: Ticket, now: dt.datetime) -> dict[str, Any]:
+        """The SLA state for `tickets show --json`."""
+        calendar, target = self._policy(ticket)
+        if target is None or not self.policies.enabled:
+            return {"policy": None}
+        first = Clock(ticket.created_at, target.first_response)
+        first_end = ticket.first_response_at or now
+        resolution = self._resolution_clock(ticket, target)
+        resolution_end = ticket.resolved_at or now
+        return {
+            "policy": {
+                "first_response_seconds": target.first_response,
+                "resolution_seconds": target.resolution,
+            },
+            "first_response": {
+                "due": _iso(ticket.first_response_due),
+                "met": ticket.first_response_at is not None
+                and ticket.first_response_breached_at is None,
+                "elapsed_seconds": elapsed(calendar, first, first_end),
+                "warned_at": _iso(ticket.first_response_warned_at),
+                "breached_at": _iso(ticket.first_response_breached_at),
+            },
+            "resolution": {
+                "due": _iso(ticket.resolution_due),
+                "met": ticket.resolved_at is not None and ticket.resolution_breached_at is None,
+                "elapsed_seconds": elapsed(calendar, resolution, resolution_end),
+                "paused": ticket.sla_paused_at is not None,
+                "paused_since": _iso(ticket.sla_paused_at),
+                "paused_seconds": int(ticket.sla_paused_seconds or 0),
+                "warned_at": _iso(ticket.resolution_warned_at),
+                "breached_at": _iso(ticket.resolution_breached_at),
+            },
+        }
+
+    def business_duration(self, ticket: Ticket, start: dt.datetime, end: dt.datetime) -> float:
+        """Business seconds between two moments on this ticket's calendar (reports)."""
+        calendar, _ = self._policy(ticket)
+        return float(business_seconds(calendar, start, end))
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
