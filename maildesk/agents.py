@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import secrets
 
 import peewee
 from argon2 import PasswordHasher
 
 from maildesk.store.db import write_transaction
-from maildesk.store.models import Agent
+from maildesk.store.models import Agent, ApiToken
 
 ROLES = ("agent", "admin", "manager")
+MIN_PASSWORD = 8
+TOKEN_PREFIX = "mdk_"
 
 
 class AgentError(ValueError):
@@ -66,7 +70,79 @@ def update_agent(
 
 
 def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise AgentError(f"a password needs at least {MIN_PASSWORD} characters")
     return PasswordHasher().hash(password)
+
+
+def _agent(email: str) -> Agent:
+    agent = Agent.get_or_none(Agent.email == email.strip().lower())
+    if agent is None:
+        raise AgentError(f"no agent {email.strip().lower()}")
+    return agent
+
+
+def set_password(db: peewee.Database, email: str, password: str | None) -> Agent:
+    """Set (None: remove) the agent's web sign-in password; their sessions end."""
+    hashed = hash_password(password) if password is not None else None
+    with write_transaction(db):
+        agent = _agent(email)
+        agent.password_hash = hashed
+        agent.save()
+        return agent
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(db: peewee.Database, email: str, name: str, now: dt.datetime) -> str:
+    """A new API token for the agent; only its hash is kept, so it is shown once."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with write_transaction(db):
+        ApiToken.create(
+            agent=_agent(email),
+            name=name.strip()[:100],
+            token_hash=token_hash(token),
+            created_at=now,
+        )
+    return token
+
+
+def revoke_token(db: peewee.Database, token_id: int, now: dt.datetime) -> ApiToken:
+    with write_transaction(db):
+        row = ApiToken.get_or_none(ApiToken.id == token_id)
+        if row is None:
+            raise AgentError(f"no API token {token_id}")
+        if row.revoked_at is None:
+            row.revoked_at = now
+            row.save()
+        return row
+
+
+def list_tokens(email: str | None = None) -> list[ApiToken]:
+    query = ApiToken.select(ApiToken, Agent).join(Agent).order_by(ApiToken.id)
+    if email is not None:
+        query = query.where(Agent.email == email.strip().lower())
+    return list(query)
+
+
+def agent_for_token(db: peewee.Database, token: str, now: dt.datetime) -> Agent | None:
+    """The active agent a live token belongs to (its last use is noted), else None."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = (
+        ApiToken.select(ApiToken, Agent)
+        .join(Agent)
+        .where((ApiToken.token_hash == token_hash(token)) & ApiToken.revoked_at.is_null())
+        .first()
+    )
+    if row is None or not row.agent.active:
+        return None
+    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
+        with write_transaction(db):
+            ApiToken.update(last_used_at=now).where(ApiToken.id == row.id).execute()
+    return row.agent
 
 
 def list_agents() -> list[Agent]:

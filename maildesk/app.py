@@ -54,6 +54,8 @@ from maildesk.pipeline_worker import PipelineWorker, Traffic
 from maildesk.store.db import is_postgres, open_database, upgrade
 from maildesk.store.executor import DbExecutor
 from maildesk.systemd import Notifier
+from maildesk.web.app import create_app, open_web
+from maildesk.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,8 @@ class Daemon:
             utcnow,
             self.outbox.wake,
         )
+        self.web = open_web(config, self.db, pipeline, utcnow, self.outbox.wake)
+        self._web_server: WebServer | None = None
         self.traffic = Traffic()
         self.worker = PipelineWorker(
             pipeline,
@@ -170,6 +174,7 @@ class Daemon:
 
     async def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         addresses = await self._start_listeners()
+        addresses += await self._start_web()
         self._start_pollers(loop)
         self._write_ready_file(addresses)
         status = "; ".join(f"{name} on {addr}" for name, addr in addresses) or "no listeners"
@@ -192,6 +197,7 @@ class Daemon:
         await asyncio.gather(
             *(listener.shutdown(timeout) for listener in self._listeners),
             self._join_pollers(timeout),
+            *([self._web_server.stop()] if self._web_server else []),
         )
 
     async def _stop_worker(self, task: asyncio.Task[None]) -> None:
@@ -216,6 +222,7 @@ class Daemon:
             self._pipeline_executor,
             self._outbox_executor,
             self._jobs_executor,
+            self.web.executor,
         )
         for executor in executors:
             executor.shutdown(wait=False)
@@ -288,6 +295,21 @@ class Daemon:
             log.info("%s: listening on %s", listener.protocol_name, shown)
             result.append((listener.protocol_name, shown))
         return result
+
+    async def _start_web(self) -> list[tuple[str, str]]:
+        web = self.config.web
+        if not web.enabled:
+            return []
+        server = WebServer(create_app(self.web), web.host, web.port)
+        try:
+            shown = await server.start()
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {web.host}:{web.port} (web): {exc.strerror or exc}"
+            ) from exc
+        self._web_server = server
+        log.info("web: listening on http://%s/", shown)
+        return [("web", shown)]
 
     def _tls_context(self) -> ssl.SSLContext | None:
         smtp = self.config.smtp

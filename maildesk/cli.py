@@ -657,9 +657,7 @@ def agents_group() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read a web sign-in password from stdin.")
 def agents_add(config: Config, email: str, name: str, role: str, password_stdin: bool) -> None:
     """Add an agent by e-mail address."""
-    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
-    if password_stdin and not password:
-        raise UsageFailure("--password-stdin: no password on standard input")
+    password = _read_password(True) if password_stdin else None
     with runtime_for(config) as runtime:
         try:
             agent = agents.add_agent(runtime.db, email, name, role, password, runtime.clock())
@@ -697,6 +695,80 @@ def agents_set(
             raise Failure(str(exc)) from exc
     state = ("active" if agent.active else "inactive") + (", away" if agent.away else "")
     click.echo(f"{agent.email}: {agent.role}, {state}")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise UsageFailure("--password-stdin: no password on standard input")
+        return password
+    if not sys.stdin.isatty():
+        raise UsageFailure("no terminal to ask for the password: use --password-stdin")
+    return str(click.prompt("New password", hide_input=True, confirmation_prompt=True))
+
+
+@agents_group.command("passwd")
+@with_config
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.option("--remove", is_flag=True, help="Remove the password: no web sign-in.")
+def agents_passwd(config: Config, email: str, password_stdin: bool, remove: bool) -> None:
+    """Set an agent's web sign-in password (asked twice, or read from stdin).
+
+    Sessions signed in with the old password end."""
+    password = None if remove else _read_password(password_stdin)
+    with runtime_for(config) as runtime:
+        try:
+            agent = agents.set_password(runtime.db, email, password)
+        except agents.AgentError as exc:
+            raise Failure(str(exc)) from exc
+    click.echo(f"{agent.email}: password {'removed' if remove else 'set'}")
+
+
+@agents_group.command("token")
+@with_config
+@click.argument("email")
+@click.option("--name", default="api", show_default=True, help="What the token is for.")
+def agents_token(config: Config, email: str, name: str) -> None:
+    """Make a JSON API token acting as the agent; printed once, only its hash is kept."""
+    with runtime_for(config) as runtime:
+        try:
+            token = agents.create_token(runtime.db, email, name, runtime.clock())
+        except agents.AgentError as exc:
+            raise Failure(str(exc)) from exc
+    click.echo(token)
+
+
+@agents_group.command("tokens")
+@with_config
+@json_option
+@click.option("--revoke", "revoke_id", type=int, metavar="ID", help="Revoke the token ID.")
+def agents_tokens(config: Config, as_json: bool, revoke_id: int | None) -> None:
+    """List API tokens (never the tokens themselves), or revoke one."""
+    with runtime_for(config) as runtime:
+        if revoke_id is not None:
+            try:
+                agents.revoke_token(runtime.db, revoke_id, runtime.clock())
+            except agents.AgentError as exc:
+                raise Failure(str(exc)) from exc
+        rows = [
+            {
+                "id": t.id,
+                "agent": t.agent.email,
+                "name": t.name,
+                "created_at": serialize.iso(t.created_at),
+                "last_used_at": serialize.iso(t.last_used_at),
+                "revoked_at": serialize.iso(t.revoked_at),
+            }
+            for t in agents.list_tokens()
+        ]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        state = "revoked" if row["revoked_at"] else f"last used {row['last_used_at'] or 'never'}"
+        click.echo(f"{row['id']:>4} {row['agent']:<32} {row['name']:<16} {state}")
 
 
 @agents_group.command("list")

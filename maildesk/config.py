@@ -403,6 +403,28 @@ SETTINGS: tuple[Setting, ...] = (
             "Address the web interface listens on.", check=_check_not_empty),
     Setting("web", "port", int, 8080,
             "Port the web interface listens on (0: pick a free port).", minimum=0, maximum=65535),
+    Setting("web", "secure_cookies", str, "auto",
+            "Mark the sign-in cookie Secure: yes, no, or auto (yes when [desk] base_url is "
+            "https).", choices=("auto", "yes", "no")),
+    Setting("web", "session_hours", int, 12,
+            "How long a web sign-in lasts.", minimum=1, maximum=24 * 90),
+    Setting("web", "login_attempts", int, 5,
+            "Failed sign-ins allowed per address and per client in 15 minutes.",
+            minimum=1, maximum=1000),
+    Setting("web", "submit_per_hour", int, 10,
+            "New tickets one client (IP address) may open through /submit in an hour.",
+            minimum=1, maximum=100000),
+    Setting("web", "max_upload_size", int, 25 * 1024 * 1024,
+            "Largest upload (attachments of a reply or of the /submit form), in bytes.",
+            minimum=1024),
+    Setting("web", "page_size", int, 50,
+            "Tickets per page of the queue.", minimum=5, maximum=500),
+    Setting("web", "frame_ancestors", tuple, ("*",),
+            "Sites that may show the /submit form in an iframe (CSP frame-ancestors "
+            "sources; [] forbids it)."),
+    Setting("web", "trusted_proxies", tuple, (),
+            "Addresses of reverse proxies whose X-Forwarded-For names the client "
+            "(for the per-client limits)."),
     # [security]
     Setting("security", "trusted_authserv_id", str, "",
             "authserv-id of Authentication-Results headers to trust; empty: trust none.",
@@ -562,6 +584,14 @@ class WebConfig:
     enabled: bool
     host: str
     port: int
+    secure_cookies: str
+    session_hours: int
+    login_attempts: int
+    submit_per_hour: int
+    max_upload_size: int
+    page_size: int
+    frame_ancestors: tuple[str, ...]
+    trusted_proxies: tuple[str, ...]
 
 
 @dataclass(frozen=True)

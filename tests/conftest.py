@@ -136,6 +136,8 @@ url = "{database_url}"
 maildir = "{root}/outbox"
 {outbound}
 {extra}
+{"" if "[web]" in extra else "[web]"}
+{"" if "[web]" in extra else "port = 0"}
 """,
         encoding="utf-8",
     )

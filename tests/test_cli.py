@@ -117,7 +117,7 @@ def test_agents_add_with_password_and_list(desk: Desk) -> None:
         "--role",
         "admin",
         "--password-stdin",
-        input="s3cret\n",
+        input="s3cret-pass\n",
     )
     assert added.exit_code == 0, added.output
     [agent] = desk.json("agents", "list")
@@ -134,7 +134,7 @@ def test_agents_add_with_password_and_list(desk: Desk) -> None:
     db = open_database(desk.database_url)
     stored = Agent.get(Agent.email == "ann@example.com").password_hash
     db.close()
-    assert stored.startswith("$argon2") and "s3cret" not in stored
+    assert stored.startswith("$argon2") and "s3cret-pass" not in stored
     again = desk.run("agents", "add", "ann@example.com", "--name", "Ann")
     assert again.exit_code == 1 and "already exists" in again.stderr
     bad = desk.run("agents", "add", "not-an-address", "--name", "X")

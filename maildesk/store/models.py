@@ -203,6 +203,29 @@ class Outbox(BaseModel):
         )
 
 
+class ApiToken(BaseModel):
+    """A token for the JSON API, acting as its agent; only its SHA-256 is kept."""
+
+    agent = peewee.ForeignKeyField(Agent, backref="api_tokens", index=True, on_delete="CASCADE")
+    name = peewee.CharField(max_length=100)
+    token_hash = peewee.CharField(max_length=64, unique=True)
+    created_at = UTCDateTimeField()
+    last_used_at = UTCDateTimeField(null=True)
+    revoked_at = UTCDateTimeField(null=True)
+
+
+class Satisfaction(BaseModel):
+    """The customer's rating of a resolved ticket (1-5 and a comment), one per ticket."""
+
+    ticket = peewee.ForeignKeyField(
+        Ticket, unique=True, backref="satisfaction", on_delete="CASCADE"
+    )
+    score = peewee.SmallIntegerField()
+    comment = peewee.TextField(default="")
+    created_at = UTCDateTimeField(index=True)
+    updated_at = UTCDateTimeField()
+
+
 class JobMark(BaseModel):
     """A job done once per key (the daily digest per manager and day): the unique row
     decides, so a restart or a second instance never repeats it."""
@@ -261,4 +284,6 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     ImapState,
     Outbox,
     JobMark,
+    ApiToken,
+    Satisfaction,
 )

@@ -16,7 +16,7 @@ from typing import Any
 import peewee
 
 from maildesk.core.match import TicketFacts
-from maildesk.store import rows
+from maildesk.store import rows, search
 from maildesk.store.db import is_postgres
 from maildesk.store.models import (
     Agent,
@@ -195,7 +195,7 @@ class TicketFilter:
     priority: str | None = None
     assignee: str | None = None  # an agent's email, or "none" for unassigned
     category: str | None = None
-    search: str | None = None  # in subject, requester, and message bodies
+    search: str | None = None  # words in subjects, senders and bodies (store.search)
     limit: int = 100
     offset: int = 0
 
@@ -215,13 +215,6 @@ def find_tickets(spec: TicketFilter) -> list[Ticket]:
         agents = Agent.select(Agent.id).where(Agent.email == spec.assignee.lower())
         query = query.where(Ticket.assignee.in_(agents))
     if spec.search:
-        text = spec.search
-        in_bodies = Message.select(Message.ticket).where(Message.body_text.contains(text))
-        query = query.where(
-            Ticket.subject.contains(text)
-            | Contact.email.contains(text)
-            | Contact.name.contains(text)
-            | Ticket.id.in_(in_bodies)
-        )
+        query = query.where(Ticket.id.in_(search.ticket_ids(Ticket._meta.database, spec.search)))
     query = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
     return list(query.limit(spec.limit).offset(spec.offset))

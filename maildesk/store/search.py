@@ -1,0 +1,52 @@
+"""Full-text search over messages: which tickets mention some words.
+
+SQLite: the FTS5 table `message_fts` (migration 0005); PostgreSQL: the GIN index on
+the same text as a tsvector. Both match whole words, all of them, in the subject,
+the sender's name and address, or the body. The newest `limit` matching messages
+decide, so a search costs what it finds, not what the database holds.
+"""
+
+from __future__ import annotations
+
+import re
+
+import peewee
+
+from maildesk.store.db import is_postgres
+
+WORDS = re.compile(r"\w[\w@.+'-]*\w|\w", re.UNICODE)
+PG_DOCUMENT = (
+    "to_tsvector('simple', \"subject\" || ' ' || \"from_name\" || ' ' || \"from_email\""
+    " || ' ' || \"body_text\")"
+)
+
+
+def words(text: str) -> list[str]:
+    """The words of a search, as the user typed them (operators and quotes dropped)."""
+    return WORDS.findall(text)
+
+
+def ticket_ids(db: peewee.Database, text: str, limit: int = 2000) -> list[int]:
+    """Ids of the tickets whose messages hold every word of `text`, the ticket with the
+    newest match first; [] when `text` has no words."""
+    found = words(text)
+    if not found:
+        return []
+    if is_postgres(db):
+        sql = (
+            f'SELECT "ticket_id" FROM "message" WHERE {PG_DOCUMENT} '
+            "@@ plainto_tsquery('simple', %s) ORDER BY \"id\" DESC LIMIT %s"
+        )
+        params: tuple[object, ...] = (" ".join(found), limit)
+    else:
+        query = " ".join('"' + w.replace('"', "") + '"' for w in found)
+        sql = (
+            'SELECT "m"."ticket_id" FROM "message_fts" JOIN "message" AS "m" '
+            'ON "m"."id" = "message_fts"."rowid" WHERE "message_fts" MATCH ? '
+            'ORDER BY "message_fts"."rowid" DESC LIMIT ?'
+        )
+        params = (query, limit)
+    seen: dict[int, None] = {}
+    for (ticket_id,) in db.execute_sql(sql, params):
+        seen.setdefault(ticket_id, None)
+    return list(seen)

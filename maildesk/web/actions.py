@@ -1,0 +1,184 @@
+"""What people do on the web, turned into mail and taken in like mail.
+
+An agent's reply or field change, a customer's reply on their status page, a new
+ticket from /submit or the API: each is written as a MIME message and goes through
+intake and the pipeline (`Runtime.ingest`), so it is stored, threaded, checked,
+answered and notified exactly as the same mail would be. The agent's mail is built
+here from the signed-in session, so the pipeline trusts it without
+Authentication-Results (its intake source is one of `pipeline.SIGNED_IN_SOURCES`).
+
+These functions run in the web's database threads.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from maildesk.changes import TicketChanges
+from maildesk.core.commands import parse_reply
+from maildesk.core.match import strip_tags
+from maildesk.inbound.intake import Envelope
+from maildesk.pipeline import Outcome
+from maildesk.runtime import Runtime
+from maildesk.store.models import Agent, Contact, Ticket
+from maildesk.web.context import Web
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+class Refused(ValueError):
+    """The input cannot become mail (a bad address, an empty message, ...)."""
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def compose(
+    web: Web,
+    *,
+    name: str,
+    email: str,
+    subject: str,
+    text: str,
+    uploads: Sequence[Upload] = (),
+) -> bytes:
+    """A plain mail from `name <email>` to the desk, with `uploads` attached."""
+    desk = web.config.desk.addresses[0]
+    message = EmailMessage()
+    try:
+        local, _, domain = email.strip().rpartition("@")
+        author = HeaderAddress(display_name=_one_line(name), username=local, domain=domain)
+        message["From"] = author
+    except (ValueError, IndexError) as exc:
+        raise Refused(f"not a usable e-mail address: {email!r}") from exc
+    if not local or not domain or any(c.isspace() or c in '<>,;"' for c in email.strip()):
+        raise Refused(f"not a usable e-mail address: {email!r}")
+    message["To"] = desk
+    message["Subject"] = _one_line(subject) or "(no subject)"
+    message["Date"] = format_datetime(web.clock())
+    message["Message-ID"] = f"<web.{secrets.token_hex(12)}@{desk.rpartition('@')[2]}>"
+    message.set_content(text or "", cte="quoted-printable")
+    for upload in uploads:
+        maintype, _, subtype = upload.content_type.partition("/")
+        if not maintype or not subtype or any(c.isspace() for c in upload.content_type):
+            maintype, subtype = "application", "octet-stream"
+        message.add_attachment(
+            upload.data, maintype=maintype, subtype=subtype, filename=upload.filename
+        )
+    return bytes(message)
+
+
+def _ingest(web: Web, raw: bytes, source: str, sender: str) -> Outcome:
+    runtime = Runtime(web.config, web.db, web.pipeline, web.clock)
+    return runtime.ingest(
+        raw, source=source, envelope=Envelope(sender, (web.config.desk.addresses[0],))
+    )
+
+
+def _tagged(web: Web, ticket: Ticket) -> str:
+    return f"Re: [{web.label(ticket.number)}] {ticket.subject}"
+
+
+# -- agents --------------------------------------------------------------------------
+
+
+def command_errors(web: Web, ticket: Ticket, text: str) -> list[str]:
+    """What is wrong with the #command block of `text` for this ticket (empty: fine),
+    the same checks the pipeline makes of mail."""
+    config = web.config
+    reply = parse_reply(
+        text, prefix=config.desk.ticket_prefix, priorities=config.tickets.priorities
+    )
+    errors = [str(e) for e in reply.errors]
+    changes = TicketChanges(web.db, config.desk.ticket_prefix, web.clock(), lambda *a: None)
+    return errors + changes.check(
+        ticket, reply.commands, web.pipeline.mailer.renderer.canned_names()
+    )
+
+
+def agent_mail(
+    web: Web,
+    agent: Agent,
+    ticket: Ticket,
+    text: str,
+    *,
+    commands: Sequence[str] = (),
+    note: bool = False,
+    uploads: Sequence[Upload] = (),
+    source: str = "web",
+) -> Outcome:
+    """The agent's reply (or note, or just #commands) to `ticket`, as if mailed."""
+    block = [c.strip() for c in commands if c.strip()] + (["#note"] if note else [])
+    body = "\n".join(block) + ("\n\n" if block and text.strip() else "") + text.strip()
+    if not body:
+        raise Refused("nothing to send: write a reply or change something")
+    errors = command_errors(web, ticket, body)
+    if errors:
+        raise Refused("; ".join(errors))
+    raw = compose(
+        web,
+        name=agent.name,
+        email=agent.email,
+        subject=_tagged(web, ticket),
+        text=body,
+        uploads=uploads,
+    )
+    return _ingest(web, raw, source, agent.email)
+
+
+# -- customers -----------------------------------------------------------------------
+
+
+def customer_reply(web: Web, ticket: Ticket, text: str, uploads: Sequence[Upload] = ()) -> Outcome:
+    """The requester's reply from their status page, as if mailed by them."""
+    if not text.strip() and not uploads:
+        raise Refused("write a message first")
+    requester = Contact.get_by_id(ticket.requester_id)
+    raw = compose(
+        web,
+        name=requester.name,
+        email=requester.email,
+        subject=_tagged(web, ticket),
+        text=text.strip(),
+        uploads=uploads,
+    )
+    return _ingest(web, raw, "web:status", requester.email)
+
+
+def new_ticket(
+    web: Web,
+    *,
+    name: str,
+    email: str,
+    subject: str,
+    text: str,
+    uploads: Sequence[Upload] = (),
+    source: str = "web:submit",
+) -> Outcome:
+    """A new ticket from a form or a program. Ticket tags in the subject are removed:
+    this way in never writes into an existing ticket."""
+    if not text.strip():
+        raise Refused("describe the problem first")
+    address = email.strip().lower()
+    if address in web.pipeline.our_addresses or Agent.get_or_none(Agent.email == address):
+        raise Refused("that address belongs to this desk: use your own")
+    raw = compose(
+        web,
+        name=name,
+        email=email,
+        subject=strip_tags(subject, web.config.desk.ticket_prefix),
+        text=text.strip(),
+        uploads=uploads,
+    )
+    return _ingest(web, raw, source, email.strip())

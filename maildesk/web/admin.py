@@ -1,0 +1,9 @@
+"""(being written)"""
+
+from starlette.routing import Route
+
+from maildesk.web.context import Web
+
+
+def routes(web: Web) -> list[Route]:
+    return []

@@ -1,0 +1,105 @@
+"""The Starlette application: middleware, routes, error pages.
+
+Routes by audience:
+  agents (a session):   / (queue), /tickets/..., /reports..., /admin/... (auth, queue,
+                        ticket, reports, admin)
+  customers (no login): /t/SUP-00042/<token>[/rate], /submit (customer)
+  programs (a token):   /api/... (api)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import peewee
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from maildesk.config import Config
+from maildesk.pipeline import Pipeline
+from maildesk.store.executor import DbExecutor
+from maildesk.web import admin, api, auth, customer, queue, reports, ticket
+from maildesk.web.context import Web
+from maildesk.web.middleware import SecurityHeaders, SignedInAgent
+
+STATIC = Path(__file__).resolve().parent / "static"
+COOKIE = "maildesk_session"
+WEB_THREADS = 2
+
+
+def create_app(web: Web) -> Starlette:
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        *auth.routes(web),
+        *queue.routes(web),
+        *ticket.routes(web),
+        *reports.routes(web),
+        *admin.routes(web),
+        *customer.routes(web),
+        *api.routes(web),
+    ]
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(
+            SessionMiddleware,
+            secret_key=web.secret.hex() + ":web-session",
+            session_cookie=COOKIE,
+            max_age=web.config.web.session_hours * 3600,
+            same_site="lax",
+            https_only=web.secure_cookies,
+        ),
+        Middleware(SignedInAgent, web=web),
+    ]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code in (301, 302, 303, 307, 308):
+            return Response(status_code=exc.status_code, headers=headers)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": exc.detail}, exc.status_code, headers=headers)
+        if "session" not in request.scope and not request.url.path.startswith(("/t/", "/submit")):
+            return PlainTextResponse(exc.detail, exc.status_code, headers=headers)
+        response = web.page(
+            request,
+            "error.html",
+            status_code=exc.status_code,
+            status=exc.status_code,
+            message=exc.detail,
+        )
+        response.headers.update(headers)
+        return response
+
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: http_error},
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+def open_web(
+    config: Config,
+    db: peewee.Database,
+    pipeline: Pipeline,
+    clock: Callable[[], dt.datetime],
+    on_mail: Callable[[], None] = lambda: None,
+) -> Web:
+    """A `Web` with database threads of its own (closed by `close_web`)."""
+    return Web(config, db, pipeline, clock, DbExecutor(db, WEB_THREADS, "web"), on_mail)
+
+
+def close_web(web: Web) -> None:
+    web.executor.shutdown(wait=True)

@@ -1,0 +1,88 @@
+"""SLA badges: where a ticket stands against its running target, at a glance.
+
+Pure: read from the ticket's stored due, warn and breach times (the SLA pass and
+`sla_tracking` keep them), so the queue needs no policy lookups per row. The
+matching SQL conditions (`breached`, `at_risk`) select the same tickets for the
+queue's filters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import peewee
+
+from maildesk.store.models import Ticket
+
+OPEN = ("new", "open", "in_progress", "waiting_on_customer")
+
+
+@dataclass(frozen=True)
+class Badge:
+    state: str  # none | ok | risk | breached | paused | met | missed
+    target: str  # "first response" | "resolution" | ""
+    due: dt.datetime | None
+    text: str
+
+
+def countdown(seconds: float) -> str:
+    """`2d 3h`, `4h 05m`, `12m`: the two largest units."""
+    seconds = int(abs(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m" if minutes else "<1m"
+
+
+def sla_badge(ticket: Ticket, now: dt.datetime) -> Badge:
+    breached_any = bool(ticket.first_response_breached_at or ticket.resolution_breached_at)
+    if ticket.status not in OPEN:
+        if breached_any:
+            return Badge("missed", "", None, "SLA missed")
+        if ticket.first_response_due or ticket.resolution_due:
+            return Badge("met", "", None, "SLA met")
+        return Badge("none", "", None, "")
+    if ticket.first_response_at is None and ticket.first_response_due is not None:
+        target, due = "first response", ticket.first_response_due
+        warn, breached = ticket.first_response_warn_at, ticket.first_response_breached_at
+    elif ticket.resolution_due is not None:
+        target, due = "resolution", ticket.resolution_due
+        warn, breached = ticket.resolution_warn_at, ticket.resolution_breached_at
+        if ticket.sla_paused_at is not None and breached is None:
+            return Badge("paused", target, due, "paused: waiting on the customer")
+    else:
+        return Badge("none", "", None, "")
+    left = (due - now).total_seconds()
+    if breached is not None or left <= 0:
+        return Badge("breached", target, due, f"{target} {countdown(left)} overdue")
+    state = "risk" if warn is not None and now >= warn else "ok"
+    return Badge(state, target, due, f"{target} in {countdown(left)}")
+
+
+def breached(now: dt.datetime) -> peewee.Expression:
+    """Open tickets whose running target is missed (recorded, or due time passed)."""
+    return Ticket.status.in_(OPEN) & (
+        Ticket.first_response_breached_at.is_null(False)
+        | Ticket.resolution_breached_at.is_null(False)
+        | (Ticket.first_response_at.is_null() & (Ticket.first_response_due <= now))
+        | (
+            Ticket.resolved_at.is_null()
+            & Ticket.sla_paused_at.is_null()
+            & (Ticket.resolution_due <= now)
+        )
+    )
+
+
+def at_risk(now: dt.datetime) -> peewee.Expression:
+    """Open tickets past the warning point of their running target, not yet breached."""
+    first_running = Ticket.first_response_at.is_null() & Ticket.first_response_due.is_null(False)
+    warned_first = first_running & (Ticket.first_response_warn_at <= now)
+    warned_resolution = (
+        ~first_running & Ticket.sla_paused_at.is_null() & (Ticket.resolution_warn_at <= now)
+    )
+    return Ticket.status.in_(OPEN) & (warned_first | warned_resolution) & ~breached(now)

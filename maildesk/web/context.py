@@ -1,0 +1,185 @@
+"""What every handler needs: the config, the database threads, the pipeline, the
+templates, the limits, and the helpers for sessions, CSRF tokens and pages."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import jinja2
+import peewee
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse
+
+from maildesk.config import Config
+from maildesk.core.match import format_number, parse_number
+from maildesk.pipeline import Pipeline
+from maildesk.store.executor import DbExecutor
+from maildesk.store.models import Agent, Ticket
+from maildesk.web.limits import RateLimit
+
+T = TypeVar("T")
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
+LOGIN_WINDOW = 15 * 60.0
+WORKING_ROLES = ("agent", "admin", "manager")  # everyone signed in works tickets
+REPORT_ROLES = ("admin", "manager")
+ADMIN_ROLES = ("admin",)
+
+
+@dataclass
+class Web:
+    config: Config
+    db: peewee.Database
+    pipeline: Pipeline
+    clock: Callable[[], dt.datetime]
+    executor: DbExecutor
+    on_mail: Callable[[], None] = lambda: None  # mail was queued: wake the outbox worker
+    templates: jinja2.Environment = field(init=False)
+    login_limit: RateLimit = field(init=False)
+    submit_limit: RateLimit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.templates.globals.update(desk=self.config.desk, label=self.label)
+        web = self.config.web
+        self.login_limit = RateLimit(web.login_attempts, LOGIN_WINDOW)
+        self.submit_limit = RateLimit(web.submit_per_hour, 3600.0)
+
+    # -- database work, off the loop ---------------------------------------------------
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn` in the web's database threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    # -- small shared helpers ----------------------------------------------------------
+
+    @property
+    def secret(self) -> bytes:
+        return self.pipeline.secret
+
+    @property
+    def prefix(self) -> str:
+        return self.config.desk.ticket_prefix
+
+    def label(self, number: int) -> str:
+        return format_number(self.prefix, number)
+
+    def ticket_number(self, label: str) -> int:
+        """The number in a `SUP-00042` path segment, else 404."""
+        number = parse_number(self.prefix, label)
+        if number is None:
+            raise HTTPException(404, "no such ticket")
+        return number
+
+    @property
+    def secure_cookies(self) -> bool:
+        setting = self.config.web.secure_cookies
+        if setting == "auto":
+            return self.config.desk.base_url.lower().startswith("https://")
+        return setting == "yes"
+
+    def client(self, request: Request) -> str:
+        """The client's address: the peer, or what a trusted proxy forwarded."""
+        peer = request.client.host if request.client else "unknown"
+        if peer in self.config.web.trusted_proxies:
+            forwarded = request.headers.get("x-forwarded-for", "")
+            hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+            while hops and hops[-1] in self.config.web.trusted_proxies:
+                hops.pop()
+            if hops:
+                return hops[-1]
+        return peer
+
+    # -- pages ---------------------------------------------------------------------------
+
+    def page(
+        self, request: Request, name: str, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        """Render templates/web/`name` with the signed-in agent (if any) and a CSRF token."""
+        context.setdefault("agent", request.scope.get("agent"))
+        context.setdefault("csrf", csrf_token(request) if "session" in request.scope else "")
+        context.setdefault("request", request)
+        context.setdefault("active", "")
+        html = self.templates.get_template(name).render(**context)
+        return HTMLResponse(html, status_code=status_code)
+
+    def customer_csrf(self, token: str) -> str:
+        """The CSRF token of a customer page: bound to its (secret) link."""
+        return hmac.new(self.secret, f"csrf:{token}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+# -- sessions and CSRF -------------------------------------------------------------------
+
+
+def csrf_token(request: Request) -> str:
+    session = request.session
+    token = session.get("csrf")
+    if not isinstance(token, str):
+        token = session["csrf"] = secrets.token_urlsafe(24)
+    return token
+
+
+async def checked_form(request: Request, expected: str | None = None) -> FormData:
+    """The posted form, after its CSRF token was checked (403 if missing or wrong).
+    `expected`: the token to compare with (default: the session's)."""
+    form = await request.form()
+    given = form.get("csrf")
+    want = expected if expected is not None else request.session.get("csrf")
+    if not isinstance(given, str) or not isinstance(want, str) or not want:
+        raise HTTPException(403, "missing form token: reload the page and try again")
+    if not hmac.compare_digest(given, want):
+        raise HTTPException(403, "stale form token: reload the page and try again")
+    return form
+
+
+def password_mark(agent: Agent) -> str:
+    """Changes when the password does: a session made before a change is void."""
+    return hashlib.sha256((agent.password_hash or "").encode()).hexdigest()[:16]
+
+
+def signed_in(request: Request) -> Agent | None:
+    agent = request.scope.get("agent")
+    return agent if isinstance(agent, Agent) else None
+
+
+def require(request: Request, roles: tuple[str, ...] = WORKING_ROLES) -> Agent:
+    """The signed-in agent, if their role is among `roles`; else a redirect to sign in
+    (no session) or 403 (the wrong role)."""
+    agent = signed_in(request)
+    if agent is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise HTTPException(303, headers={"Location": f"/login?next={_quote(target)}"})
+    if agent.role not in roles:
+        raise HTTPException(403, "your role may not see this page")
+    return agent
+
+
+def _quote(value: str) -> str:
+    return quote(value, safe="/")
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def find_ticket(number: int) -> Ticket | None:
+    return Ticket.get_or_none(Ticket.number == number)
