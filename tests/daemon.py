@@ -35,6 +35,7 @@ class Daemon:
         self.lines: list[str] = []
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self.web_port = 0
         self._reader: threading.Thread | None = None
         self._changed = threading.Condition()
 
@@ -67,7 +68,10 @@ class Daemon:
             time.sleep(0.01)
         ready = json.loads(self.ready_file.read_text())
         assert ready["pid"] == self.proc.pid
-        [addresses] = ready["listeners"].values()  # {"smtp": [...]} or {"lmtp": [...]}
+        listeners = dict(ready["listeners"])  # {"smtp": [...]} or {"lmtp": [...]}, "web"
+        web = listeners.pop("web", [])
+        self.web_port = int(web[0].rsplit(":", 1)[1]) if web else 0
+        [addresses] = listeners.values()
         self.port = int(addresses[0].rsplit(":", 1)[1])
 
     @property
@@ -127,15 +131,17 @@ class Daemon:
             self._reader.join(10)
 
 
-def daemon_config(extra: str = "", *, shutdown_timeout: int = 5) -> str:
-    """The [smtp]/[web]/[daemon] part of a test config: port 0, no web interface."""
+def daemon_config(extra: str = "", *, shutdown_timeout: int = 5, web: bool = False) -> str:
+    """The [smtp]/[web]/[daemon] part of a test config: port 0; the web view (port 0)
+    only when asked for."""
     return f"""
 [smtp]
 port = 0
 {extra}
 
 [web]
-enabled = false
+enabled = {"true" if web else "false"}
+port = 0
 
 [daemon]
 shutdown_timeout = {shutdown_timeout}

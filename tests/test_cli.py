@@ -185,3 +185,28 @@ def test_ingest_json_reads_stdin_with_mbox_postmark(desk: Desk) -> None:
     assert line["action"] == "created"
     ticket = desk.json("tickets", "show", line["ticket"])
     assert ticket["requester"]["email"] == "alice@customer.example"
+
+
+def test_agents_passwd_and_api_tokens(desk: Desk) -> None:
+    assert desk.run("agents", "add", "ann@example.com", "--name", "Ann").exit_code == 0
+    no_tty = desk.run("agents", "passwd", "ann@example.com")
+    assert no_tty.exit_code == 2 and "--password-stdin" in no_tty.stderr
+    done = desk.run(
+        "agents", "passwd", "ann@example.com", "--password-stdin", input="long enough\n"
+    )
+    assert done.exit_code == 0 and "password set" in done.output
+    removed = desk.run("agents", "passwd", "ann@example.com", "--remove")
+    assert removed.exit_code == 0 and "password removed" in removed.output
+    made = desk.run("agents", "token", "ann@example.com", "--name", "chat")
+    assert made.exit_code == 0
+    token = made.output.strip()
+    assert token.startswith("mdk_") and len(token) > 40
+    [row] = desk.json("agents", "tokens")
+    assert row["agent"] == "ann@example.com" and row["name"] == "chat"
+    assert row["revoked_at"] is None and token not in json.dumps(row)
+    [row] = desk.json("agents", "tokens", "--revoke", str(row["id"]))
+    assert row["revoked_at"] is not None
+    missing = desk.run("agents", "tokens", "--revoke", "999")
+    assert missing.exit_code == 1 and "no API token 999" in missing.stderr
+    nobody = desk.run("agents", "token", "bob@example.com")
+    assert nobody.exit_code == 1 and "no agent bob@example.com" in nobody.stderr

@@ -55,14 +55,15 @@ def compose(
 ) -> bytes:
     """A plain mail from `name <email>` to the desk, with `uploads` attached."""
     desk = web.config.desk.addresses[0]
+    email = email.strip()
     message = EmailMessage()
     try:
-        local, _, domain = email.strip().rpartition("@")
+        local, _, domain = email.rpartition("@")
         author = HeaderAddress(display_name=_one_line(name), username=local, domain=domain)
         message["From"] = author
     except (ValueError, IndexError) as exc:
         raise Refused(f"not a usable e-mail address: {email!r}") from exc
-    if not local or not domain or any(c.isspace() or c in '<>,;"' for c in email.strip()):
+    if not local or not domain or "@" in local or any(c.isspace() or c in '<>,;"' for c in email):
         raise Refused(f"not a usable e-mail address: {email!r}")
     message["To"] = desk
     message["Subject"] = _one_line(subject) or "(no subject)"

@@ -1,9 +1,159 @@
-"""(being written)"""
+"""Admin pages: the agents (add, role, active, away, password) and their API tokens.
 
+Admins only. Each change is one POST with a CSRF token and goes through
+`maildesk.agents`, the same functions as `maildesk agents ...`. The last active
+admin cannot be demoted or deactivated from here, so nobody locks the desk out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
-from maildesk.web.context import Web
+from maildesk import agents
+from maildesk.store.models import Agent, ApiToken
+from maildesk.web.context import ADMIN_ROLES, Web, checked_form, redirect, require
+
+
+def _overview() -> dict[str, Any]:
+    listed = agents.list_agents()
+    tokens = agents.list_tokens()
+    return {"agents": listed, "tokens": [t for t in tokens if t.revoked_at is None]}
+
+
+def _other_active_admins(agent_id: int) -> int:
+    return (
+        Agent.select()
+        .where((Agent.role == "admin") & Agent.active & (Agent.id != agent_id))
+        .count()
+    )
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name, "")
+    return value.strip() if isinstance(value, str) else ""
 
 
 def routes(web: Web) -> list[Route]:
-    return []
+    async def show(
+        request: Request, error: str = "", token: str = "", status: int = 200
+    ) -> Response:
+        require(request, ADMIN_ROLES)
+        data = await web.call(_overview)
+        notice = request.session.pop("flash", "")
+        return web.page(
+            request,
+            "admin_agents.html",
+            status_code=status,
+            active="admin",
+            roles=agents.ROLES,
+            error=error,
+            notice=notice,
+            new_token=token,
+            **data,
+        )
+
+    async def page(request: Request) -> Response:
+        return await show(request)
+
+    async def add(request: Request) -> Response:
+        require(request, ADMIN_ROLES)
+        form = await checked_form(request)
+        password = _field(form, "password") or None
+        try:
+            added = await web.call(
+                agents.add_agent,
+                web.db,
+                _field(form, "email"),
+                _field(form, "name"),
+                _field(form, "role") or "agent",
+                password,
+                web.clock(),
+            )
+        except agents.AgentError as exc:
+            return await show(request, error=str(exc), status=422)
+        request.session["flash"] = f"Added {added.role} {added.email}."
+        return redirect("/admin/agents")
+
+    async def change(request: Request) -> Response:
+        me = require(request, ADMIN_ROLES)
+        form = await checked_form(request)
+        email = _field(form, "email")
+        role = _field(form, "role") or None
+        active = {"yes": True, "no": False}.get(_field(form, "active"))
+        away = {"yes": True, "no": False}.get(_field(form, "away"))
+        target = await web.call(Agent.get_or_none, Agent.email == email.lower())
+        if target is None:
+            raise HTTPException(404, f"no agent {email}")
+        losing_admin = target.role == "admin" and (
+            (role is not None and role != "admin") or active is False
+        )
+        if losing_admin and await web.call(_other_active_admins, target.id) == 0:
+            return await show(
+                request, error="The desk needs at least one active admin.", status=422
+            )
+        try:
+            changed = await web.call(
+                agents.update_agent, web.db, email, role=role, active=active, away=away
+            )
+        except agents.AgentError as exc:
+            return await show(request, error=str(exc), status=422)
+        request.session["flash"] = f"Saved {changed.email}."
+        if changed.id == me.id and changed.role not in ADMIN_ROLES:
+            return redirect("/")
+        return redirect("/admin/agents")
+
+    async def password(request: Request) -> Response:
+        require(request, ADMIN_ROLES)
+        form = await checked_form(request)
+        try:
+            changed = await web.call(
+                agents.set_password, web.db, _field(form, "email"), str(form.get("password", ""))
+            )
+        except agents.AgentError as exc:
+            return await show(request, error=str(exc), status=422)
+        request.session["flash"] = f"New password set for {changed.email}; their sessions ended."
+        return redirect("/admin/agents")
+
+    async def new_token(request: Request) -> Response:
+        require(request, ADMIN_ROLES)
+        form = await checked_form(request)
+        try:
+            token = await web.call(
+                agents.create_token,
+                web.db,
+                _field(form, "email"),
+                _field(form, "name") or "api",
+                web.clock(),
+            )
+        except agents.AgentError as exc:
+            return await show(request, error=str(exc), status=422)
+        return await show(request, token=token)  # shown once, never stored
+
+    async def revoke(request: Request) -> Response:
+        require(request, ADMIN_ROLES)
+        form = await checked_form(request)
+        try:
+            token_id = int(_field(form, "id"))
+        except ValueError as exc:
+            raise HTTPException(400, "no token id") from exc
+        try:
+            row: ApiToken = await web.call(agents.revoke_token, web.db, token_id, web.clock())
+        except agents.AgentError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        request.session["flash"] = f"Revoked token {row.id} ({row.name})."
+        return redirect("/admin/agents")
+
+    return [
+        Route("/admin/agents", page, methods=["GET"]),
+        Route("/admin/agents/add", add, methods=["POST"]),
+        Route("/admin/agents/change", change, methods=["POST"]),
+        Route("/admin/agents/password", password, methods=["POST"]),
+        Route("/admin/agents/token", new_token, methods=["POST"]),
+        Route("/admin/agents/revoke", revoke, methods=["POST"]),
+    ]

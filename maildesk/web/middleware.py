@@ -18,6 +18,8 @@ CSP = (
     "frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 SESSION_FREE = ("/static/", "/api/", "/t/", "/submit", "/healthz")
+# Pages other sites may frame: their own CSP frame-ancestors says which sites.
+EMBEDDABLE = ("/submit",)
 
 
 class SecurityHeaders:
@@ -35,7 +37,8 @@ class SecurityHeaders:
                 headers.setdefault("content-security-policy", CSP)
                 headers.setdefault("x-content-type-options", "nosniff")
                 headers.setdefault("referrer-policy", "no-referrer")
-                headers.setdefault("x-frame-options", "DENY")
+                if not scope["path"].startswith(EMBEDDABLE):
+                    headers.setdefault("x-frame-options", "DENY")
                 if not scope["path"].startswith("/static/"):
                     headers.setdefault("cache-control", "no-store")
             await send(message)
