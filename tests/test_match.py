@@ -234,3 +234,14 @@ def test_closed_tickets_reopen_within_the_window(
     assert (d.action, d.reopen) == (action, reopen)
     if action is Action.CREATE:
         assert d.follows == 5
+
+
+@pytest.mark.parametrize("status", ["resolved", "closed"])
+def test_agents_always_write_into_the_ticket(status: str) -> None:
+    """Even long closed: an agent's note or reply belongs to that ticket, and the
+    agent's mail never reopens it by itself (their #commands may)."""
+    facts = {5: _facts(5, "a@x.example", status=status, closed_at=NOW - dt.timedelta(days=400))}
+    d = decide(
+        _refs("Re: [SUP-5]"), facts, {}, _sender("ann@example.com", agent=True), HUMAN, NOW, 14
+    )
+    assert (d.action, d.ticket, d.reopen, d.follows) == (Action.APPEND, 5, False, None)

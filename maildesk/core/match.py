@@ -6,7 +6,8 @@ Order of evidence (design invariant 4):
    trusted only when the sender is a participant of that ticket (or an agent);
 3. otherwise a new ticket, noting any reference that was not trusted.
 Merged tickets are followed to their survivor before anything else; a closed
-ticket is reopened within `reopen_days`, later a new ticket links to it.
+ticket is reopened within `reopen_days`, later a new ticket links to it (agents'
+mail always joins the ticket: their commands say what becomes of it).
 """
 
 from __future__ import annotations
@@ -146,6 +147,8 @@ def decide(
     found = _find(refs, facts, known_ids, sender)
     if found is not None:
         ticket, via = found
+        if sender.is_agent:  # an agent means this ticket, however long it has been closed
+            return Decision(Action.APPEND, f"matched by {via}", ticket=ticket.number)
         return _append_or_follow(ticket, via, now, reopen_days)
     untrusted = tuple(n for n in refs.tagged_numbers if n in facts)
     if classification.automated:
