@@ -1,7 +1,7 @@
 """The Starlette application: middleware, routes, error pages.
 
 Routes by audience:
-  agents (a session):   / (queue), /tickets/..., /reports..., /admin/... (auth, queue,
+  agents (a session):   / (queue), /tickets/..., /reports..., /admin/... (auth, queue_page,
                         ticket, reports, admin)
   customers (no login): /t/SUP-00042/<token>[/rate], /submit (customer)
   programs (a token):   /api/... (api)
@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from maildesk.config import Config
 from maildesk.pipeline import Pipeline
 from maildesk.store.executor import DbExecutor
-from maildesk.web import admin, api, auth, customer, queue, reports, ticket
+from maildesk.web import admin, api, auth, customer, queue_page, reports, ticket
 from maildesk.web.context import Web
 from maildesk.web.middleware import SecurityHeaders, SignedInAgent
 
@@ -40,7 +40,7 @@ def create_app(web: Web) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         *auth.routes(web),
-        *queue.routes(web),
+        *queue_page.routes(web),
         *ticket.routes(web),
         *reports.routes(web),
         *admin.routes(web),

@@ -1,9 +1,365 @@
-"""(being written)"""
+"""The ticket page: header, SLA targets, thread, event log, reply box and controls.
 
+Routes (agents, a session):
+  GET  /tickets/SUP-00042                       the page (a merged ticket: 303 to its survivor)
+  GET  /tickets/SUP-00042/messages/<id>/html    one message's HTML, sanitised (`sanitize`),
+                                                for a sandboxed frame, under its own CSP
+  GET  /attachments/<id>/<filename>             the stored bytes, as a download
+                                                (`?inline=1`: PNG/JPEG/GIF/WebP shown)
+  POST /tickets/SUP-00042/reply                 a reply or note, as mail (`actions.agent_mail`)
+  POST /tickets/SUP-00042/update                the controls, as `#command` lines (same path)
+
+What the page shows is read by `detail`; every change goes through the mail
+pipeline like an agent's mail, so it is checked, logged and notified alike.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Mapping
+from urllib.parse import quote, urlencode
+
+from markupsafe import Markup
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
-from maildesk.web.context import Web
+from maildesk.core.commands import STATUSES
+from maildesk.core.message.filenames import sanitize_filename
+from maildesk.pipeline import Outcome
+from maildesk.store.models import Agent, Ticket
+from maildesk.web import detail
+from maildesk.web.actions import Refused, Upload, agent_mail
+from maildesk.web.context import Web, checked_form, redirect, require, signed_in
+
+MAX_ID = 2**63 - 1  # larger ids are no row's (and would overflow PostgreSQL's bigint)
+FORM_OVERHEAD = 256 * 1024  # what a reply form may add to its files (text, boundaries)
+IMAGE_TOKEN_SECONDS = 3600  # how long the inline images of a served frame stay viewable
+FRAME_SANDBOX = "allow-popups allow-popups-to-escape-sandbox"  # links open; nothing runs
+ATTACHMENT_CSP = "default-src 'none'; sandbox"
+_TOKEN = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+_ASCII_UNSAFE = re.compile(r"[^A-Za-z0-9 !#$%&'()+,.=@\[\]^_`{}~-]")
+
+
+def image_token(secret: bytes, attachment_id: int, expires: int) -> str:
+    """What lets the message frame show one inline image until `expires` (a Unix time).
+
+    The frame is sandboxed without allow-same-origin: its document has an opaque
+    origin, so browsers send no SameSite session cookie with its image requests.
+    Its images therefore carry this signature, made for a signed-in agent when the
+    frame was served; it shows that one image, nothing else."""
+    message = f"inline-image:{attachment_id}:{expires}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
+
+
+def frame_csp(remote: bool) -> str:
+    """The message frame's own policy: images from here (and, asked for, from anywhere),
+    inline styles of the mail; no scripts, forms or plugins; a sandbox even if opened
+    directly; only our own pages may frame it."""
+    images = "'self' data: https: http:" if remote else "'self' data:"
+    return (
+        f"default-src 'none'; img-src {images}; style-src 'unsafe-inline'; base-uri 'none'; "
+        f"form-action 'none'; frame-ancestors 'self'; sandbox {FRAME_SANDBOX}"
+    )
+
+
+def content_disposition(kind: str, filename: str) -> str:
+    """`attachment; filename="plain ascii"; filename*=UTF-8''...` with no path or
+    control characters in either form."""
+    name = _UNSAFE_NAME.sub("_", filename).strip().lstrip(".") or "attachment"
+    fallback = _ASCII_UNSAFE.sub("_", name)
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+# -- forms: the controls as #command lines -----------------------------------------------
+
+
+def _text(form: Mapping[str, object], name: str) -> str:
+    """One form field as one line (a newline could smuggle in another #command)."""
+    value = form.get(name)
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+def _texts(form: FormData, name: str) -> list[str]:
+    return [" ".join(v.split()) for v in form.getlist(name) if isinstance(v, str) and v.strip()]
+
+
+def _changed(form: FormData, name: str, now: str, same: Callable[[str], str] = str) -> str | None:
+    """The new value of a control the agent changed, else None. A control counts as
+    changed when it differs from what the page showed (`was_<name>`) and from the
+    ticket now, so a page loaded earlier never undoes someone else's change.
+    `same`: the spelling values are compared in."""
+    if name not in form:
+        return None
+    value = _text(form, name)
+    shown = _text(form, f"was_{name}") if f"was_{name}" in form else now
+    return None if same(value) in (same(shown), now) else value
+
+
+def control_commands(form: FormData, now: detail.Controls, me: str) -> list[str]:
+    """The `#command` lines for what the controls changed (see core.commands); `me`:
+    the signed-in agent's address."""
+    lines = []
+    for name in ("status", "priority"):
+        value = _changed(form, name, getattr(now, name))
+        if value is not None:
+            lines.append(f"#{name} {value}")
+    category = _changed(form, "category", now.category)
+    if category is not None:
+        lines.append(f"#category {category or 'none'}")
+    assignee = _changed(form, "assignee", now.assignee, lambda v: me if v == "me" else v)
+    if assignee is not None:
+        lines.append(f"#assign {assignee or 'none'}")
+    tags = _text(form, "tags")
+    if tags:
+        lines.append(f"#tag {tags}")
+    for email in _text(form, "cc_add").replace(",", " ").split():
+        lines.append(f"#cc add {email}")
+    lines += [f"#cc remove {email}" for email in _texts(form, "cc_remove")]
+    merge = _text(form, "merge")
+    if merge:
+        lines.append(f"#merge {merge}")
+    return lines
+
+
+async def uploads_of(form: FormData) -> list[Upload]:
+    """The files of the reply form (none chosen: an empty part, skipped)."""
+    uploads = []
+    for item in form.getlist("files"):
+        if not isinstance(item, UploadFile):
+            continue
+        data = await item.read()
+        if not item.filename and not data:
+            continue
+        kind = (item.content_type or "").split(";")[0].strip().lower()
+        kind = kind if _TOKEN.fullmatch(kind) else "application/octet-stream"
+        uploads.append(Upload(sanitize_filename(item.filename, kind), kind, data))
+    return uploads
+
+
+async def reply_form(request: Request) -> tuple[str, str, str, list[Upload]]:
+    """The reply box's text, canned response, kind and files (after the CSRF check)."""
+    try:
+        form = await checked_form(request)
+        kind = _text(form, "kind") or "reply"
+        if kind not in ("reply", "note"):
+            raise HTTPException(400, "kind must be reply or note")
+        text = form.get("text")
+        text = text if isinstance(text, str) else ""
+        return text, _text(form, "template"), kind, await uploads_of(form)
+    finally:
+        await request.close()  # the uploads' temporary files
+
+
+# -- the command side (in the database threads) ----------------------------------------
+
+
+def send(
+    web: Web,
+    agent: Agent,
+    ticket_id: int,
+    text: str,
+    *,
+    template: str = "",
+    note: bool = False,
+    uploads: list[Upload] | None = None,
+    commands: list[str] | None = None,
+) -> Outcome:
+    """The agent's reply, note or changes to the ticket, as their mail would be."""
+    ticket = Ticket.get_by_id(ticket_id)
+    lines = list(commands or [])
+    if template:
+        if template not in web.pipeline.mailer.renderer.canned_names():
+            raise Refused(f"no canned response {template!r}")
+        lines.append(f"#template {template}")
+    outcome = agent_mail(web, agent, ticket, text, commands=lines, note=note, uploads=uploads or [])
+    if outcome.action == "quarantined":
+        raise Refused(f"could not be processed ({outcome.reason}); kept for an admin to retry")
+    return outcome
+
+
+# -- routes -----------------------------------------------------------------------------
+
+
+def _id(request: Request) -> int:
+    value = int(request.path_params["id"])
+    if value > MAX_ID:
+        raise HTTPException(404, "not found")
+    return value
 
 
 def routes(web: Web) -> list[Route]:
-    return []
+    zone = web.config.sla.timezone
+
+    async def located(request: Request) -> tuple[Ticket, Ticket]:
+        """(the ticket named in the path, the one it lives on in); 404 if none."""
+        number = web.ticket_number(request.path_params["label"])
+        ticket, live = await web.call(detail.live_ticket, number)
+        if ticket is None or live is None:
+            raise HTTPException(404, "no such ticket")
+        return ticket, live
+
+    async def live_or_redirect(request: Request, rest: str = "") -> Ticket:
+        """The ticket in the path; a merged one answers 303 to its survivor."""
+        ticket, live = await located(request)
+        if live.id != ticket.id:
+            query = f"?{request.url.query}" if request.url.query else ""
+            raise HTTPException(
+                303, headers={"Location": f"/tickets/{web.label(live.number)}{rest}{query}"}
+            )
+        return ticket
+
+    async def render(
+        request: Request,
+        ticket_id: int,
+        status_code: int = 200,
+        *,
+        error: str = "",
+        text: str = "",
+        template: str = "",
+    ) -> Response:
+        """The page; after a refused post, with the error and what the agent typed."""
+        page = await web.call(detail.ticket_page, web, ticket_id)
+        return web.page(
+            request,
+            "ticket.html",
+            status_code=status_code,
+            active="queue",
+            page=page,
+            t=page.ticket,
+            statuses=STATUSES,
+            priorities=web.config.tickets.priorities,
+            when=functools.partial(detail.local_time, zone=zone),
+            sandbox=FRAME_SANDBOX,
+            error=error,
+            text=text,
+            template=template,
+        )
+
+    async def merged_away(request: Request, ticket: Ticket, live: Ticket, text: str) -> Response:
+        error = (
+            f"{web.label(ticket.number)} was merged into {web.label(live.number)}: "
+            "nothing was sent or changed. Check here and try again."
+        )
+        return await render(request, live.id, 409, error=error, text=text)
+
+    async def show(request: Request) -> Response:
+        require(request)
+        ticket = await live_or_redirect(request)
+        return await render(request, ticket.id)
+
+    async def message_html(request: Request) -> Response:
+        require(request)
+        message_id = _id(request)
+        ticket = await live_or_redirect(request, f"/messages/{message_id}/html")
+        remote = request.query_params.get("remote") == "1"
+        expires = int(web.clock().timestamp()) + IMAGE_TOKEN_SECONDS
+
+        def image_url(attachment_id: int, filename: str) -> str:
+            token = image_token(web.secret, attachment_id, expires)
+            query = urlencode({"inline": 1, "expires": expires, "token": token})
+            return f"{detail.attachment_url(attachment_id, filename)}?{query}"
+
+        cleaned = await web.call(detail.message_frame, ticket.id, message_id, remote, image_url)
+        if cleaned is None:
+            raise HTTPException(404, "no such message in this ticket")
+        response = web.page(
+            request,
+            "ticket_frame.html",
+            content=Markup(cleaned.html),  # nh3's output: only what `sanitize` allows
+            blocked=cleaned.remote_blocked,
+        )
+        response.headers["content-security-policy"] = frame_csp(remote)
+        response.headers["x-frame-options"] = "SAMEORIGIN"
+        return response
+
+    def valid_image_token(request: Request, attachment_id: int) -> bool:
+        """Whether the query carries an unexpired `image_token` for this attachment."""
+        params = request.query_params
+        expires, token = params.get("expires", ""), params.get("token", "")
+        if params.get("inline") != "1" or not expires.isdigit() or len(expires) > 12:
+            return False
+        if int(expires) < web.clock().timestamp():
+            return False
+        expected = image_token(web.secret, attachment_id, int(expires))
+        return hmac.compare_digest(token.encode(), expected.encode())
+
+    async def attachment(request: Request) -> Response:
+        attachment_id = _id(request)
+        by_token = signed_in(request) is None and valid_image_token(request, attachment_id)
+        if not by_token:
+            require(request)
+        found = await web.call(detail.attachment_file, attachment_id)
+        if found is None:
+            raise HTTPException(404, "no such attachment")
+        shown = request.query_params.get("inline") == "1"
+        shown = shown and found.content_type.lower() in detail.INLINE_TYPES
+        if by_token and not shown:  # a token shows an image, it downloads nothing
+            raise HTTPException(404, "no such image")
+        headers = {
+            "content-disposition": content_disposition(
+                "inline" if shown else "attachment", found.filename
+            ),
+            "x-content-type-options": "nosniff",
+            "content-security-policy": ATTACHMENT_CSP,
+        }
+        media_type = found.content_type.lower() if shown else "application/octet-stream"
+        return Response(found.data, media_type=media_type, headers=headers)
+
+    async def reply(request: Request) -> Response:
+        agent = require(request)
+        ticket, live = await located(request)
+        limit = web.config.web.max_upload_size
+        too_big = f"The files are too large: at most {detail.human_size(limit)} in all."
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
+            return await render(request, live.id, 413, error=too_big)
+        text, template, kind, uploads = await reply_form(request)
+        if live.id != ticket.id:
+            return await merged_away(request, ticket, live, text)
+        if sum(len(u.data) for u in uploads) > limit:
+            return await render(request, ticket.id, 413, error=too_big, text=text)
+        try:
+            await web.call(
+                send, web, agent, ticket.id, text,
+                template=template, note=kind == "note", uploads=uploads,
+            )  # fmt: skip
+        except Refused as exc:
+            return await render(
+                request, ticket.id, 422, error=str(exc), text=text, template=template
+            )
+        web.on_mail()
+        return redirect(f"/tickets/{web.label(ticket.number)}")
+
+    async def update(request: Request) -> Response:
+        agent = require(request)
+        ticket, live = await located(request)
+        try:
+            form = await checked_form(request)
+        finally:
+            await request.close()  # files nobody asked for
+        if live.id != ticket.id:
+            return await merged_away(request, ticket, live, "")
+        now = await web.call(detail.controls, ticket.id)
+        commands = control_commands(form, now, agent.email)
+        if commands:
+            try:
+                await web.call(send, web, agent, ticket.id, "", commands=commands)
+            except Refused as exc:
+                return await render(request, ticket.id, 422, error=str(exc))
+            web.on_mail()
+        return redirect(f"/tickets/{web.label(ticket.number)}")
+
+    return [
+        Route("/tickets/{label}", show, methods=["GET"]),
+        Route("/tickets/{label}/messages/{id:int}/html", message_html, methods=["GET"]),
+        Route("/attachments/{id:int}/{filename}", attachment, methods=["GET"]),
+        Route("/tickets/{label}/reply", reply, methods=["POST"]),
+        Route("/tickets/{label}/update", update, methods=["POST"]),
+    ]

@@ -1,0 +1,377 @@
+"""The queue's query side: what a filter means, which tickets it selects, one page of
+them, and what the filter form offers.
+
+`parse_filters` turns the queue's query parameters into `Filters` (or `BadFilter`,
+answered with 400); `queue_view` runs in the web's database threads (`Web.call`)
+and returns the page `web/queue_page.py` renders with `templates/web/queue.html`.
+
+A page costs a fixed number of queries whatever the database holds: the rows (ticket,
+requester and assignee joined, LIMIT/OFFSET on a stable order), a count that stops
+at `COUNT_CAP`, one IN query for the page's tags, and two small ones for the form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import peewee
+
+from maildesk.core.commands import STATUSES
+from maildesk.core.match import parse_number
+from maildesk.store import search
+from maildesk.store.db import is_postgres
+from maildesk.store.models import Agent, Contact, Ticket, TicketTag
+from maildesk.web import badges
+from maildesk.web.badges import OPEN, Badge, sla_badge
+from maildesk.web.context import Web
+
+STATUS_GROUPS: dict[str, tuple[str, ...]] = {"open": OPEN, "all": STATUSES}
+SORTS = ("updated", "created", "priority", "due")
+# Without `dir`: newest first, highest priority first, soonest due first.
+DEFAULT_DIRECTION = {"updated": "desc", "created": "desc", "priority": "desc", "due": "asc"}
+DIRECTIONS = ("asc", "desc")
+SLA_STATES = ("breached", "at_risk")
+COUNT_CAP = 10_000  # "10,000+": counting further costs what the database holds
+MAX_PAGE = 100_000
+MAX_SEARCH = 200
+MAX_CATEGORIES = 200
+TAG = re.compile(r"[\w][\w.-]{0,49}")  # as `#tag` accepts them (core.commands)
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CATEGORY = re.compile(r"[^\x00-\x1f\x7f]{1,100}")  # rules may set any name
+EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,255}")
+LABEL_HASH = re.compile(r"#(\d{1,18})")
+
+
+class BadFilter(ValueError):
+    """A query parameter the queue does not understand (answered with 400)."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the queue shows; "" means "any" (`status` "open" is the open group, "all"
+    every status)."""
+
+    status: str = "open"
+    priority: str = ""
+    category: str = ""
+    assignee: str = ""  # mine | unassigned | an agent's address
+    tag: str = ""
+    sla: str = ""  # breached | at_risk
+    q: str = ""
+    sort: str = "updated"
+    dir: str = ""  # "" : the sort's own default (DEFAULT_DIRECTION)
+    page: int = 1
+
+    @property
+    def direction(self) -> str:
+        return self.dir or DEFAULT_DIRECTION[self.sort]
+
+    def query(self) -> str:
+        """The query string of this view (without `?`): only what differs from the defaults."""
+        pairs = [
+            (f.name, str(getattr(self, f.name)))
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != f.default
+        ]
+        return urlencode(pairs)
+
+    def link(self, **changes: Any) -> str:
+        """The queue with `changes` made to this view, on page 1 unless `page` is given."""
+        query = dataclasses.replace(self, **{"page": 1, **changes}).query()
+        return f"/?{query}" if query else "/"
+
+    def without(self, name: str) -> str:
+        """The queue without one filter (the others kept)."""
+        return self.link(**{name: getattr(DEFAULT_VIEW, name)})
+
+    def sort_link(self, sort: str) -> str:
+        """Sort by `sort`; on the column already sorted by, the other direction."""
+        if sort != self.sort:
+            return self.link(sort=sort, dir="")
+        flipped = "asc" if self.direction == "desc" else "desc"
+        return self.link(dir="" if flipped == DEFAULT_DIRECTION[sort] else flipped)
+
+    def active(self) -> list[tuple[str, str, str]]:
+        """The filters set beyond the default view: (name, value, link without it)."""
+        return [
+            (name, value, self.without(name))
+            for name in FILTER_NAMES
+            if (value := getattr(self, name)) != getattr(DEFAULT_VIEW, name)
+        ]
+
+
+DEFAULT_VIEW = Filters()
+FILTER_NAMES = ("status", "priority", "category", "assignee", "tag", "sla", "q")
+
+
+def _choice(params: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = params.get(name, "").strip()
+    if value and value not in choices:
+        raise BadFilter(f"unknown {name} {value[:40]!r}: one of {', '.join(choices)}")
+    return value
+
+
+def _pattern(params: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> str:
+    value = " ".join(params.get(name, "").split())
+    if value and not pattern.fullmatch(value):
+        raise BadFilter(f"not a {what}: {value[:40]!r}")
+    return value
+
+
+def _page(params: Mapping[str, str]) -> int:
+    value = params.get("page", "").strip() or "1"
+    if not value.isdecimal() or len(value) > 6 or not 1 <= int(value) <= MAX_PAGE:
+        raise BadFilter(f"page must be a whole number from 1 to {MAX_PAGE:,}")
+    return int(value)
+
+
+def _assignee(params: Mapping[str, str]) -> str:
+    value = params.get("assignee", "").strip().lower()
+    if value and value not in ("mine", "unassigned") and not EMAIL.fullmatch(value):
+        raise BadFilter(f"assignee must be mine, unassigned or an agent's address, not {value!r}")
+    return value
+
+
+def parse_filters(params: Mapping[str, str], priorities: tuple[str, ...]) -> Filters:
+    """The view the query parameters ask for; empty values mean "any" and unknown
+    parameters are ignored, but an unknown value of a known one is a `BadFilter`."""
+    q = " ".join(params.get("q", "").split())
+    if len(q) > MAX_SEARCH or CONTROL.search(q):
+        raise BadFilter(f"not a search: at most {MAX_SEARCH} characters, no control characters")
+    return Filters(
+        status=_choice(params, "status", (*STATUS_GROUPS, *STATUSES)) or "open",
+        priority=_choice(params, "priority", priorities),
+        category=_pattern(params, "category", CATEGORY, "category"),
+        assignee=_assignee(params),
+        tag=_pattern(params, "tag", TAG, "tag").lower(),
+        sla=_choice(params, "sla", SLA_STATES),
+        q=q,
+        sort=_choice(params, "sort", SORTS) or "updated",
+        dir=_choice(params, "dir", DIRECTIONS),
+        page=_page(params),
+    )
+
+
+def label_number(q: str, prefix: str) -> int | None:
+    """The ticket a search names by itself (`SUP-00042`, `[SUP-42]`, `#42`), else None.
+    A bare number is searched for as a word."""
+    hashed = LABEL_HASH.fullmatch(q)
+    number = int(hashed.group(1)) if hashed else None
+    if number is None and not q.isdecimal():
+        number = parse_number(prefix, q)
+    return number or None
+
+
+def age(since: dt.datetime, now: dt.datetime) -> str:
+    """`<1m`, `42m`, `3h`, `2d`, `1y`: the largest whole unit."""
+    seconds = max(0, int((now - since).total_seconds()))
+    for size, unit in ((365 * 86400, "y"), (86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return "<1m"
+
+
+# -- the query ------------------------------------------------------------------------
+
+
+def _status(web: Web, status: str, ordered: bool) -> list[peewee.Expression]:
+    """The status condition. For the rows (`ordered`) of resolved or closed tickets on
+    SQLite, written so the status index is not used: SQLite keeps no statistics here
+    and would read every closed ticket through it and sort them all, where walking the
+    sort order's index and skipping the few others costs a page."""
+    if status == "all":
+        return []
+    statuses = STATUS_GROUPS.get(status, (status,))
+    if not ordered or status in STATUS_GROUPS or status in OPEN or is_postgres(web.db):
+        return [Ticket.status.in_(statuses)]
+    unindexed = peewee.NodeList((peewee.SQL("+"), Ticket.status), glue="")
+    return [peewee.Expression(unindexed, peewee.OP.IN, list(statuses))]
+
+
+def _where(web: Web, filters: Filters, agent: Agent, now: dt.datetime) -> list[peewee.Expression]:
+    """The conditions of `filters` but the status (`_status`)."""
+    where = [Ticket.merged_into.is_null()]
+    if filters.priority:
+        where.append(Ticket.priority == filters.priority)
+    if filters.category:
+        where.append(Ticket.category == filters.category)
+    if filters.assignee == "mine":
+        where.append(Ticket.assignee == agent.id)
+    elif filters.assignee == "unassigned":
+        where.append(Ticket.assignee.is_null())
+    elif filters.assignee:
+        where.append(Ticket.assignee == _agent_id(filters.assignee))
+    if filters.tag:
+        tagged = TicketTag.select(TicketTag.ticket).where(TicketTag.tag == filters.tag)
+        where.append(Ticket.id.in_(tagged))
+    if filters.sla:
+        where.append(badges.breached(now) if filters.sla == "breached" else badges.at_risk(now))
+    if filters.q:
+        where.append(Ticket.id.in_(search.ticket_ids(web.db, filters.q)))
+    return where
+
+
+def _agent_id(email: str) -> int:
+    found = Agent.select(Agent.id).where(Agent.email == email).scalar()
+    if found is None:
+        raise BadFilter(f"no agent {email}")
+    return int(found)
+
+
+def running_due() -> peewee.ColumnBase:
+    """The due time the clock runs against: the first response while unanswered (and
+    given one), else the resolution (as `badges.sla_badge` reads it)."""
+    unanswered = Ticket.first_response_at.is_null() & Ticket.first_response_due.is_null(False)
+    return peewee.Case(None, [(unanswered, Ticket.first_response_due)], Ticket.resolution_due)
+
+
+def _order(filters: Filters, priorities: tuple[str, ...]) -> list[peewee.Node]:
+    descending = filters.direction == "desc"
+
+    def by(node: peewee.ColumnBase, nulls: str | None = None) -> peewee.Node:
+        return node.desc(nulls=nulls) if descending else node.asc(nulls=nulls)
+
+    first = {
+        "updated": lambda: by(Ticket.updated_at),
+        "created": lambda: by(Ticket.created_at),
+        "priority": lambda: by(
+            peewee.Case(Ticket.priority, [(p, i) for i, p in enumerate(priorities)], -1)
+        ),
+        "due": lambda: by(running_due(), nulls="LAST"),
+    }[filters.sort]()
+    return [first, by(Ticket.id)]  # the tie-break keeps pages stable
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the queue."""
+
+    id: int
+    label: str
+    subject: str
+    requester_name: str
+    requester_email: str
+    status: str
+    priority: str
+    assignee_name: str  # "": unassigned
+    assignee_email: str
+    created_at: dt.datetime
+    age: str
+    tags: tuple[str, ...]
+    badge: Badge
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the filter and bulk forms offer."""
+
+    statuses: tuple[str, ...]
+    priorities: tuple[str, ...]
+    categories: tuple[str, ...]
+    agents: tuple[tuple[str, str], ...]  # (email, name) of the active agents
+
+
+@dataclass(frozen=True)
+class QueueView:
+    rows: list[Row]
+    count: int  # up to COUNT_CAP + 1
+    has_next: bool
+    options: Options
+
+    @property
+    def count_text(self) -> str:
+        if self.count > COUNT_CAP:
+            return f"{COUNT_CAP:,}+ tickets"
+        return f"{self.count:,} ticket" + ("" if self.count == 1 else "s")
+
+    def pages(self, page_size: int) -> int | None:
+        """How many pages there are (None: more than the count shows)."""
+        return None if self.count > COUNT_CAP else max(1, -(-self.count // page_size))
+
+
+def _rows(web: Web, tickets: list[Ticket], now: dt.datetime) -> list[Row]:
+    tags: dict[int, list[str]] = {}
+    query = (
+        TicketTag.select(TicketTag.ticket, TicketTag.tag)
+        .where(TicketTag.ticket.in_([t.id for t in tickets]))
+        .order_by(TicketTag.tag)
+        .tuples()
+    )
+    for ticket_id, tag in query:
+        tags.setdefault(ticket_id, []).append(tag)
+    return [
+        Row(
+            id=t.id,
+            label=web.label(t.number),
+            subject=t.subject,
+            requester_name=t.requester.name,
+            requester_email=t.requester.email,
+            status=t.status,
+            priority=t.priority,
+            assignee_name=t.assignee.name if t.assignee else "",
+            assignee_email=t.assignee.email if t.assignee else "",
+            created_at=t.created_at,
+            age=age(t.created_at, now),
+            tags=tuple(tags.get(t.id, ())),
+            badge=sla_badge(t, now),
+        )
+        for t in tickets
+    ]
+
+
+def categories(web: Web) -> tuple[str, ...]:
+    """The configured categories and those in use. In use: walked through the category
+    index one distinct value at a time, so it costs what there are, not the tickets."""
+    sql = (
+        'WITH RECURSIVE "c"("name") AS ('
+        ' SELECT MIN("category") FROM "ticket" WHERE "category" IS NOT NULL'
+        ' UNION ALL SELECT (SELECT MIN("category") FROM "ticket" WHERE "category" > "c"."name")'
+        ' FROM "c" WHERE "c"."name" IS NOT NULL)'
+        f' SELECT "name" FROM "c" WHERE "name" IS NOT NULL LIMIT {MAX_CATEGORIES}'
+    )
+    used = [name for (name,) in web.db.execute_sql(sql)]
+    configured = [c.name for c in web.config.category]
+    return tuple(sorted(set(configured + used), key=str.lower))
+
+
+def options(web: Web) -> Options:
+    agents = Agent.select(Agent.email, Agent.name).where(Agent.active == True)  # noqa: E712
+    return Options(
+        statuses=STATUSES,
+        priorities=web.config.tickets.priorities,
+        categories=categories(web),
+        agents=tuple(sorted(((a.email, a.name) for a in agents), key=lambda a: a[1].lower())),
+    )
+
+
+def queue_view(web: Web, filters: Filters, agent: Agent) -> QueueView:
+    """One page of the queue for `agent` (runs in the web's database threads)."""
+    now = web.clock()
+    size = web.config.web.page_size
+    where = _where(web, filters, agent, now)
+    # Every ticket has a requester; the LEFT join keeps SQLite from starting at contacts.
+    query = (
+        Ticket.select(Ticket, Contact, Agent)
+        .join(Contact, peewee.JOIN.LEFT_OUTER, on=(Ticket.requester == Contact.id))
+        .switch(Ticket)
+        .join(Agent, peewee.JOIN.LEFT_OUTER, on=(Ticket.assignee == Agent.id))
+        .where(*where, *_status(web, filters.status, ordered=True))
+        .order_by(*_order(filters, web.config.tickets.priorities))
+        .limit(size + 1)
+        .offset((filters.page - 1) * size)
+    )
+    tickets = list(query)
+    counted = Ticket.select(Ticket.id).where(*where, *_status(web, filters.status, ordered=False))
+    count = counted.limit(COUNT_CAP + 1).count()
+    return QueueView(
+        rows=_rows(web, tickets[:size], now),
+        count=count,
+        has_next=len(tickets) > size,
+        options=options(web),
+    )
