@@ -1,9 +1,440 @@
-"""(being written)"""
+"""The JSON API under /api/: tickets for programs, acting as an agent.
 
+Every request carries `Authorization: Bearer <token>` (`maildesk agents token EMAIL`);
+the token must be live and its agent active. Reads return the JSON of the CLI
+(`serialize`: `tickets list`/`tickets show --json`). Changes become that agent's mail
+through `actions` (intake source "api"), so they are checked, applied, logged and
+mailed exactly as the same mail would be: a field change is a `#command` line, a
+reply is relayed to the customer, a note stays internal. Errors are JSON
+`{"error": ...}` (400 bad request, 401 no or bad token, 404 unknown ticket, 413 too
+large, 422 a value the desk refuses, with `errors` listing each problem).
+See docs/api.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from starlette.datastructures import QueryParams
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from maildesk.web.context import Web
+from maildesk import serialize
+from maildesk.agents import agent_for_token
+from maildesk.core.commands import STATUSES, parse_reply
+from maildesk.core.match import parse_number
+from maildesk.store import search
+from maildesk.store.models import Agent, Contact, Message, Ticket, TicketTag
+from maildesk.web import actions
+from maildesk.web.actions import Refused
+from maildesk.web.context import Web, find_ticket
+from maildesk.web.customer import read_body
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+MAX_OFFSET = 1_000_000
+MAX_NUMBER = 2**63 - 1  # beyond a BIGINT: no such ticket
+LIST_PARAMS = ("status", "priority", "assignee", "category", "tag", "q", "limit", "offset")
+PATCH_FIELDS = (
+    "status",
+    "priority",
+    "category",
+    "assignee",
+    "tags_add",
+    "tags_remove",
+    "cc_add",
+    "cc_remove",
+)
+CREATE_FIELDS = ("requester", "subject", "body", "transcript", "priority", "category", "tags")
+SPEAKERS = ("customer", "agent")
+T = TypeVar("T")
+
+
+class Rejected(Exception):
+    """Values the desk refuses (422), each problem a line of `errors`."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = list(errors)
+
+
+def bad(message: str) -> HTTPException:
+    return HTTPException(400, message)
+
+
+def unauthorized(message: str, error: str = "") -> HTTPException:
+    challenge = 'Bearer realm="maildesk"' + (f', error="{error}"' if error else "")
+    return HTTPException(401, message, headers={"WWW-Authenticate": challenge})
+
+
+# -- request bodies: JSON, checked strictly -------------------------------------------
+
+
+async def json_object(request: Request, limit: int) -> dict[str, Any]:
+    """The body as a JSON object; 400 for another content type or malformed JSON."""
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind != "application/json":
+        raise bad("send a JSON object with Content-Type: application/json")
+    raw = await read_body(request, limit, f"the body is larger than {limit} bytes")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise bad(f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise bad("the body must be a JSON object")
+    return data
+
+
+def only(data: Mapping[str, Any], allowed: Sequence[str]) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise bad(f"unknown field {unknown[0]!r} (fields: {', '.join(allowed)})")
+
+
+def string(data: Mapping[str, Any], name: str) -> str:
+    """A required string field; 400 when it is missing or of another type."""
+    value = data.get(name)
+    if not isinstance(value, str):
+        raise bad(f"{name}: expected a string")
+    return value
+
+
+def optional_string(data: Mapping[str, Any], name: str) -> str | None:
+    """A string field that may be missing or null (None)."""
+    return None if data.get(name) is None else string(data, name)
+
+
+def words_of(data: Mapping[str, Any], name: str) -> list[str]:
+    """A list-of-strings field ([] when absent)."""
+    value = data.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise bad(f"{name}: expected a list of strings")
+    return value
+
+
+def one_line(name: str, value: str) -> str:
+    """A value for a `#command` line: it must not start another line."""
+    if not value.strip() or not value.isprintable():
+        raise Rejected([f"{name}: {value[:80]!r} is not one line of text"])
+    return value.strip()
+
+
+def tag_line(add: Sequence[str], remove: Sequence[str]) -> list[str]:
+    """One `#tag` line for both lists (a reply may hold one)."""
+    for name, tags in (("tags_add", add), ("tags_remove", remove)):
+        for tag in tags:
+            if len(tag.split()) != 1 or tag.startswith(("-", "+")):
+                raise Rejected([f"{name}: not a tag: {tag[:80]!r}"])
+    words = [*add, *(f"-{tag}" for tag in remove)]
+    return [f"#tag {' '.join(words)}"] if words else []
+
+
+def patch_commands(data: Mapping[str, Any]) -> list[str]:
+    """The `#command` lines a PATCH body asks for."""
+    only(data, PATCH_FIELDS)
+    if not data:
+        raise bad(f"nothing to change (fields: {', '.join(PATCH_FIELDS)})")
+    commands = [
+        f"#{name} {one_line(name, string(data, name))}"
+        for name in ("status", "priority")
+        if name in data
+    ]
+    for name, command in (("category", "#category"), ("assignee", "#assign")):
+        if name in data:
+            value = optional_string(data, name)  # null: clear it
+            commands.append(f"{command} {'none' if value is None else one_line(name, value)}")
+    commands += tag_line(words_of(data, "tags_add"), words_of(data, "tags_remove"))
+    for name, action in (("cc_add", "add"), ("cc_remove", "remove")):
+        commands += [f"#cc {action} {one_line(name, email)}" for email in words_of(data, name)]
+    return commands
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    """What POST /api/tickets asks for."""
+
+    email: str
+    name: str
+    subject: str
+    text: str
+    commands: tuple[str, ...]
+
+
+def new_ticket_of(data: Mapping[str, Any], agent_name: str) -> NewTicket:
+    only(data, CREATE_FIELDS)
+    requester = data.get("requester")
+    if not isinstance(requester, dict):
+        raise bad('requester: expected an object {"email": ..., "name": ...}')
+    only(requester, ("email", "name"))
+    email = string(requester, "email")
+    name = optional_string(requester, "name") or ""
+    if ("body" in data) == ("transcript" in data):
+        raise bad("give either body or transcript")
+    if "body" in data:
+        text = string(data, "body")
+    else:
+        text = transcript_text(data["transcript"], name, agent_name)
+    commands = []
+    for field in ("priority", "category"):
+        value = optional_string(data, field)
+        if value is not None:
+            commands.append(f"#{field} {one_line(field, value)}")
+    commands += tag_line(words_of(data, "tags"), ())
+    subject = optional_string(data, "subject") or ""
+    return NewTicket(email, name, subject, text, tuple(commands))
+
+
+def transcript_text(entries: object, customer: str, agent: str) -> str:
+    """A conversation held elsewhere (phone, chat), as the new ticket's first message."""
+    if not isinstance(entries, list) or not entries:
+        raise bad('transcript: expected a list of {"from": "customer"|"agent", "text": ...}')
+    parts = []
+    for entry in entries:
+        if not isinstance(entry, dict) or entry.get("from") not in SPEAKERS:
+            raise bad('transcript: each entry needs "from": "customer" or "agent"')
+        only(entry, ("from", "text"))
+        text = string(entry, "text")
+        who = (customer or "Customer") if entry["from"] == "customer" else agent
+        parts.append(f"{who}:\n{text.strip()}")
+    return "\n\n".join(parts)
+
+
+def message_of(data: Mapping[str, Any]) -> tuple[str, bool]:
+    only(data, ("text", "note"))
+    text = string(data, "text")
+    note = data.get("note", False)
+    if not isinstance(note, bool):
+        raise bad("note: expected true or false")
+    if not text.strip():
+        raise bad("text: write something")
+    return text, note
+
+
+# -- listing --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listing:
+    """GET /api/tickets: which tickets, most recently updated first."""
+
+    status: str | None
+    priority: str | None
+    assignee: str | None  # an agent's address, or "none"
+    category: str | None
+    tag: str | None
+    q: str | None
+    limit: int
+    offset: int
+
+
+def number_param(params: QueryParams, name: str, default: int, low: int, high: int) -> int:
+    value = params.get(name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+        raise bad(f"{name}: expected a whole number from {low} to {high}")
+    return int(value)
+
+
+def choice_param(params: QueryParams, name: str, choices: Sequence[str]) -> str | None:
+    value = params.get(name) or None
+    if value is not None and value not in choices:
+        raise bad(f"{name}: one of {', '.join(choices)}")
+    return value
+
+
+def listing_of(params: QueryParams, priorities: Sequence[str], agent: Agent) -> Listing:
+    unknown = sorted(set(params) - set(LIST_PARAMS))
+    if unknown:
+        raise bad(f"unknown parameter {unknown[0]!r} (parameters: {', '.join(LIST_PARAMS)})")
+    assignee = (params.get("assignee") or "").strip().lower() or None
+    return Listing(
+        status=choice_param(params, "status", STATUSES),
+        priority=choice_param(params, "priority", priorities),
+        assignee=agent.email if assignee == "me" else assignee,
+        category=params.get("category") or None,
+        tag=(params.get("tag") or "").strip().lower() or None,
+        q=params.get("q") or None,
+        limit=number_param(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        offset=number_param(params, "offset", 0, 0, MAX_OFFSET),
+    )
+
+
+def find(web: Web, spec: Listing) -> list[dict[str, Any]]:
+    """The summaries of the tickets `spec` asks for (merged tickets left out)."""
+    query = Ticket.select(Ticket, Contact).join(Contact).where(Ticket.merged_into.is_null())
+    for field, value in (
+        (Ticket.status, spec.status),
+        (Ticket.priority, spec.priority),
+        (Ticket.category, spec.category),
+    ):
+        if value is not None:
+            query = query.where(field == value)
+    if spec.assignee == "none":
+        query = query.where(Ticket.assignee.is_null())
+    elif spec.assignee is not None:
+        query = query.where(
+            Ticket.assignee.in_(Agent.select(Agent.id).where(Agent.email == spec.assignee))
+        )
+    if spec.tag is not None:
+        query = query.where(
+            Ticket.id.in_(TicketTag.select(TicketTag.ticket).where(TicketTag.tag == spec.tag))
+        )
+    if spec.q is not None:
+        query = query.where(Ticket.id.in_(search.ticket_ids(web.db, spec.q)))
+    query = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+    tickets = query.limit(spec.limit).offset(spec.offset)
+    return [serialize.ticket_summary(t, web.prefix) for t in tickets]
+
+
+# -- the work, in the web's database threads ------------------------------------------
+
+
+def ticket_or_404(web: Web, number: int) -> Ticket:
+    ticket = find_ticket(number)
+    if ticket is None:
+        raise HTTPException(404, f"no ticket {web.label(number)}")
+    return ticket
+
+
+def detail(web: Web, number: int) -> dict[str, Any]:
+    """The document of `maildesk tickets show --json`."""
+    ticket = ticket_or_404(web, number)
+    document = serialize.ticket_detail(ticket, web.prefix)
+    document["sla"] = web.pipeline.sla.view(ticket, web.clock())
+    return document
+
+
+def create(web: Web, agent: Agent, spec: NewTicket) -> tuple[int, dict[str, Any]]:
+    """A new ticket as if the requester mailed it, then its fields as the agent's
+    commands. 202 when the intake did not make a new ticket (the requester's hourly
+    limit of new tickets: the message joined their latest one)."""
+    errors = [str(e) for e in parse_reply("\n".join(spec.commands), **command_context(web)).errors]
+    if errors:
+        raise Rejected(errors)
+    outcome = actions.new_ticket(
+        web, name=spec.name, email=spec.email, subject=spec.subject, text=spec.text, source="api"
+    )
+    number = parse_number(web.prefix, outcome.ticket or "")
+    if outcome.action != "created" or number is None:
+        return 202, {"ticket": outcome.ticket, "action": outcome.action, "reason": outcome.reason}
+    if spec.commands:
+        actions.agent_mail(
+            web, agent, ticket_or_404(web, number), "", commands=spec.commands, source="api"
+        )
+    return 201, {"ticket": outcome.ticket, "action": outcome.action, **detail(web, number)}
+
+
+def command_context(web: Web) -> dict[str, Any]:
+    return {"prefix": web.prefix, "priorities": web.config.tickets.priorities}
+
+
+def update(web: Web, agent: Agent, number: int, commands: list[str]) -> dict[str, Any]:
+    ticket = ticket_or_404(web, number)
+    errors = actions.command_errors(web, ticket, "\n".join(commands))
+    if errors:
+        raise Rejected(errors)
+    actions.agent_mail(web, agent, ticket, "", commands=commands, source="api")
+    return detail(web, number)
+
+
+def add_message(web: Web, agent: Agent, number: int, text: str, note: bool) -> dict[str, Any]:
+    ticket = ticket_or_404(web, number)
+    errors = actions.command_errors(web, ticket, text)
+    if errors:
+        raise Rejected(errors)
+    outcome = actions.agent_mail(web, agent, ticket, text, note=note, source="api")
+    stored = (
+        Message.select()
+        .where(Message.intake == outcome.intake_id)
+        .order_by(Message.id.desc())
+        .first()
+    )
+    message = None if stored is None else serialize.message_detail(stored)
+    return {"ticket": outcome.ticket, "message": message}
+
+
+# -- routes ---------------------------------------------------------------------------
+
+
+def answering(handler: Callable[[Request], Awaitable[Response]]) -> Callable[..., Any]:
+    """The handler, with values the desk refuses answered 422 and their list."""
+
+    async def handle(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Rejected as exc:
+            return JSONResponse({"error": str(exc), "errors": exc.errors}, 422)
+        except Refused as exc:
+            return JSONResponse({"error": str(exc), "errors": [str(exc)]}, 422)
+
+    return handle
 
 
 def routes(web: Web) -> list[Route]:
-    return []
+    async def signed(request: Request) -> Agent:
+        """The token's agent; 401 without a live token of an active agent."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthorized("send Authorization: Bearer <token> (maildesk agents token)")
+        agent = await web.call(agent_for_token, web.db, token.strip(), web.clock())
+        if agent is None:
+            raise unauthorized("invalid, revoked or inactive token", "invalid_token")
+        return agent
+
+    def number_of(request: Request) -> int:
+        number = web.ticket_number(request.path_params["label"])
+        if number > MAX_NUMBER:
+            raise HTTPException(404, "no such ticket")
+        return number
+
+    async def body_of(request: Request) -> dict[str, Any]:
+        return await json_object(request, web.config.web.max_upload_size)
+
+    async def changed(fn: Callable[..., T], *args: Any) -> T:
+        """Run a change in the database threads; then send any mail it queued."""
+        try:
+            return await web.call(fn, web, *args)
+        finally:
+            web.on_mail()
+
+    async def list_tickets(request: Request) -> Response:
+        agent = await signed(request)
+        spec = listing_of(request.query_params, web.config.tickets.priorities, agent)
+        tickets = await web.call(find, web, spec)
+        return JSONResponse({"tickets": tickets, "limit": spec.limit, "offset": spec.offset})
+
+    async def show(request: Request) -> Response:
+        await signed(request)
+        return JSONResponse(await web.call(detail, web, number_of(request)))
+
+    async def open_ticket(request: Request) -> Response:
+        agent = await signed(request)
+        spec = new_ticket_of(await body_of(request), agent.name)
+        status, document = await changed(create, agent, spec)
+        return JSONResponse(document, status)
+
+    async def change(request: Request) -> Response:
+        agent = await signed(request)
+        number = number_of(request)
+        commands = patch_commands(await body_of(request))
+        return JSONResponse(await changed(update, agent, number, commands))
+
+    async def post_message(request: Request) -> Response:
+        agent = await signed(request)
+        number = number_of(request)
+        text, note = message_of(await body_of(request))
+        return JSONResponse(await changed(add_message, agent, number, text, note), 201)
+
+    return [
+        Route("/api/tickets", answering(list_tickets), methods=["GET"]),
+        Route("/api/tickets", answering(open_ticket), methods=["POST"]),
+        Route("/api/tickets/{label}", answering(show), methods=["GET"]),
+        Route("/api/tickets/{label}", answering(change), methods=["PATCH"]),
+        Route("/api/tickets/{label}/messages", answering(post_message), methods=["POST"]),
+    ]

@@ -36,6 +36,8 @@ LOGIN_WINDOW = 15 * 60.0
 WORKING_ROLES = ("agent", "admin", "manager")  # everyone signed in works tickets
 REPORT_ROLES = ("admin", "manager")
 ADMIN_ROLES = ("admin",)
+# Paths without a session: static files, the API (tokens), customer pages (signed links).
+SESSION_FREE = ("/static/", "/api/", "/t/", "/submit", "/healthz")
 
 
 @dataclass
@@ -116,7 +118,8 @@ class Web:
     ) -> HTMLResponse:
         """Render templates/web/`name` with the signed-in agent (if any) and a CSRF token."""
         context.setdefault("agent", request.scope.get("agent"))
-        context.setdefault("csrf", csrf_token(request) if "session" in request.scope else "")
+        if "csrf" not in context:  # customer pages pass their own, and have no session
+            context["csrf"] = csrf_token(request) if _has_session(request) else ""
         context.setdefault("request", request)
         context.setdefault("active", "")
         html = self.templates.get_template(name).render(**context)
@@ -146,9 +149,14 @@ async def checked_form(request: Request, expected: str | None = None) -> FormDat
     want = expected if expected is not None else request.session.get("csrf")
     if not isinstance(given, str) or not isinstance(want, str) or not want:
         raise HTTPException(403, "missing form token: reload the page and try again")
-    if not hmac.compare_digest(given, want):
+    if not hmac.compare_digest(given.encode(), want.encode()):
         raise HTTPException(403, "stale form token: reload the page and try again")
     return form
+
+
+def _has_session(request: Request) -> bool:
+    """Pages for agents keep a session; customer pages and the API never do."""
+    return "session" in request.scope and not request.url.path.startswith(SESSION_FREE)
 
 
 def password_mark(agent: Agent) -> str:

@@ -11,13 +11,12 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from maildesk.store.models import Agent
-from maildesk.web.context import Web, password_mark
+from maildesk.web.context import SESSION_FREE, Web, password_mark
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-SESSION_FREE = ("/static/", "/api/", "/t/", "/submit", "/healthz")
 # Pages other sites may frame: their own CSP frame-ancestors says which sites.
 EMBEDDABLE = ("/submit",)
 
