@@ -75,7 +75,8 @@ class Stat:
     compliance: float | None  # met / measured; None when nothing was measured
     average: float | None  # seconds, over the tickets where the event happened
     median: float | None
-    count: int  # how many durations went into average and median
+    count: int  # how many durations went into average, median and p90
+    p90: float | None = None  # 90th percentile (`percentile`)
 
     @classmethod
     def of(cls, outcomes: Sequence[bool], durations: Sequence[float]) -> Stat:
@@ -88,10 +89,12 @@ class Stat:
             average=statistics.fmean(durations) if durations else None,
             median=float(statistics.median(durations)) if durations else None,
             count=len(durations),
+            p90=percentile(durations, 0.9) if durations else None,
         )
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
+    def as_dict(self, p90: bool = False) -> dict[str, Any]:
+        """STAT (see `sla_report`); with `p90`, also "p90_seconds"."""
+        found = {
             "measured": self.measured,
             "met": self.met,
             "compliance": self.compliance,
@@ -99,6 +102,19 @@ class Stat:
             "median_seconds": self.median,
             "count": self.count,
         }
+        if p90:
+            found["p90_seconds"] = self.p90
+        return found
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The `fraction` quantile of non-empty `values`, interpolated linearly between the
+    two nearest ranks (the "inclusive" method: the median at 0.5, the largest at 1)."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
 
 
 def first_response_outcome(ticket: Ticket, now: dt.datetime) -> bool | None:
@@ -266,14 +282,13 @@ class _Tally:
         if ticket.resolution_time is not None:
             self.resolution_times.append(ticket.resolution_time)
 
-    def targets(self) -> dict[str, Any]:
-        return {
-            "first_response": Stat.of(self.first_response, self.first_response_times).as_dict(),
-            "resolution": Stat.of(self.resolution, self.resolution_times).as_dict(),
-        }
+    def targets(self, p90: bool = False) -> dict[str, Any]:
+        first = Stat.of(self.first_response, self.first_response_times)
+        resolution = Stat.of(self.resolution, self.resolution_times)
+        return {"first_response": first.as_dict(p90), "resolution": resolution.as_dict(p90)}
 
-    def section(self) -> dict[str, Any]:
-        return {"created": self.created, "resolved": self.resolved, **self.targets()}
+    def section(self, p90: bool = False) -> dict[str, Any]:
+        return {"created": self.created, "resolved": self.resolved, **self.targets(p90)}
 
 
 def _priority_order(seen: Iterable[str], priorities: Sequence[str]) -> list[str]:
@@ -287,6 +302,7 @@ def _report(
     since: dt.datetime,
     until: dt.datetime,
     priorities: Sequence[str],
+    p90: bool = False,
 ) -> dict[str, Any]:
     total = _Tally()
     by_priority: dict[str, _Tally] = {}
@@ -326,19 +342,19 @@ def _report(
             "assigned": tally.created,
             "resolved": tally.resolved,
             "open": open_by_agent.get(agent_id, 0),
-            **tally.targets(),
+            **tally.targets(p90),
         }
 
     return {
         "since": since.isoformat(),
         "until": until.isoformat(),
-        **total.section(),
+        **total.section(p90),
         "by_priority": {
-            priority: by_priority.get(priority, _Tally()).section()
+            priority: by_priority.get(priority, _Tally()).section(p90)
             for priority in _priority_order(by_priority, priorities)
         },
         "by_category": {
-            category: by_category[category].section()
+            category: by_category[category].section(p90)
             for category in sorted(by_category, key=lambda c: (c == NO_CATEGORY, c))
         },
         "by_agent": agents,
@@ -352,6 +368,7 @@ def sla_report(
     duration: Duration = wall_clock,
     *,
     priorities: Sequence[str] = (),
+    p90: bool = False,
 ) -> dict[str, Any]:
     """SLA compliance and times of the tickets created in [since, until), as of `now`.
 
@@ -395,9 +412,10 @@ def sla_report(
         STAT = {"measured": n, "met": n, "compliance": float 0..1 or null,
                 "average_seconds": float or null, "median_seconds": float or null,
                 "count": n}   # count: the durations averaged
+        With `p90`, every STAT also has "p90_seconds": float or null (`percentile`).
     """
     data = _load(since, until, now, duration)
-    return _report(data, since, until, priorities)
+    return _report(data, since, until, priorities, p90)
 
 
 def report_text(report: Mapping[str, Any]) -> str:
