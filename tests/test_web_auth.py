@@ -118,9 +118,7 @@ def test_cookie_is_secure_behind_https(tmp_path: Path, database_url: str) -> Non
 def test_passwords_are_checked_by_the_cli(web: Site) -> None:
     short = web.cli("agents", "passwd", "ann@example.com", "--password-stdin", input="short\n")
     assert short.exit_code == 1 and "at least 8 characters" in short.stderr
-    nobody = web.cli(
-        "agents", "passwd", "x@example.com", "--password-stdin", input="long enough\n"
-    )
+    nobody = web.cli("agents", "passwd", "x@example.com", "--password-stdin", input="long enough\n")
     assert nobody.exit_code == 1 and "no agent x@example.com" in nobody.stderr
     empty = web.cli("agents", "passwd", "ann@example.com", "--password-stdin", input="\n")
     assert empty.exit_code == 2

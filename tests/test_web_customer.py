@@ -109,7 +109,7 @@ def test_status_page_shows_the_public_thread_only(web: Site) -> None:
     assert SECRET_WORD not in html and "ann@example.com" not in html
     assert "<script>alert" not in html and "&lt;script&gt;alert(&#34;x&#34;)" in html
     assert "<img src=x" not in html and "onerror" in html  # listed, inert
-    assert "(2 KB)" in html  # attachments by name and size only
+    assert "(2.0 KB)" in html  # attachments by name and size only
     assert "We&#39;re on it" in html and 'class="customer"' in html
     assert "/tickets/" not in html  # no way into the agents' pages
     assert "set-cookie" not in page.headers  # customers get no session

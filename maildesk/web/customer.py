@@ -33,6 +33,7 @@ from maildesk.changes import TicketChanges
 from maildesk.core import links
 from maildesk.core.match import parse_number
 from maildesk.core.quoting import split_reply
+from maildesk.outbound.render import filesize_filter
 from maildesk.store import repo
 from maildesk.store.db import write_transaction
 from maildesk.store.models import Agent, Attachment, Event, Message, Satisfaction, Ticket
@@ -142,14 +143,6 @@ def when(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%d %b %Y, %H:%M UTC")
 
 
-def size_text(size: int) -> str:
-    if size < 1024:
-        return f"{size} bytes"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.0f} KB"
-    return f"{size / (1024 * 1024):.1f} MB"
-
-
 def public_messages(ticket: Ticket) -> list[Message]:
     """What the customer may read: people's mail and agents' replies; no notes, no
     flagged or automated mail."""
@@ -176,7 +169,7 @@ def files_of(messages: Sequence[Message]) -> dict[int, list[File]]:
         .order_by(Attachment.id)
     )
     for row in query:
-        found.setdefault(row.message_id, []).append(File(row.filename, size_text(row.size)))
+        found.setdefault(row.message_id, []).append(File(row.filename, filesize_filter(row.size)))
     return found
 
 
@@ -352,7 +345,7 @@ async def bounded(request: Request, limit: int, too_big: str) -> AsyncIterator[R
 
 
 def too_large(limit: int) -> str:
-    return f"The files are too large: at most {size_text(limit)} in all."
+    return f"The files are too large: at most {filesize_filter(limit)} in all."
 
 
 def safe_filename(name: str) -> str:

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from maildesk.changes import ASSIGNABLE_ROLES
+from maildesk.outbound.render import filesize_filter
 from maildesk.store import repo
 from maildesk.store.models import (
     Agent,
@@ -211,7 +212,7 @@ def attachment_view(attachment: Attachment) -> AttachmentView:
     return AttachmentView(
         filename=attachment.filename,
         content_type=attachment.content_type,
-        size=human_size(attachment.size),
+        size=filesize_filter(attachment.size),
         url=url,
         view_url=f"{url}?inline=1" if shown else None,
         inline=attachment.inline,
@@ -318,17 +319,6 @@ def _target(
         return Target(name, due, "breached", f"{countdown(left)} overdue")
     state = "risk" if warn is not None and now >= warn else "ok"
     return Target(name, due, state, f"due in {countdown(left)}")
-
-
-def human_size(size: int) -> str:
-    """`512 B`, `1.5 KB`, `12 MB` (powers of 1024)."""
-    if size < 1024:
-        return f"{size} B"
-    value, units = size / 1024, ["KB", "MB", "GB"]
-    while value >= 1024 and len(units) > 1:
-        value /= 1024
-        units.pop(0)
-    return f"{value:.1f} {units[0]}" if value < 10 else f"{value:.0f} {units[0]}"
 
 
 def summarise(data: Any) -> str:

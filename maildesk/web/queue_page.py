@@ -97,8 +97,6 @@ def is_active_agent(email: str) -> bool:
     return Agent.get_or_none((Agent.email == email) & (Agent.active == True)) is not None  # noqa: E712
 
 
-
-
 def apply_bulk(web: Web, agent: Agent, ids: list[int], commands: list[str]) -> BulkResult:
     """Mail `commands` into each ticket as `agent` (runs in the web's database threads)."""
     result = BulkResult()

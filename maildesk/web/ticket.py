@@ -31,6 +31,7 @@ from starlette.routing import Route
 
 from maildesk.core.commands import STATUSES
 from maildesk.core.message.filenames import sanitize_filename
+from maildesk.outbound.render import filesize_filter
 from maildesk.pipeline import Outcome
 from maildesk.store.models import Agent, Ticket
 from maildesk.web import detail
@@ -316,7 +317,7 @@ def routes(web: Web) -> list[Route]:
         agent = require(request)
         ticket, live = await located(request)
         limit = web.config.web.max_upload_size
-        too_big = f"The files are too large: at most {detail.human_size(limit)} in all."
+        too_big = f"The files are too large: at most {filesize_filter(limit)} in all."
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
             return await render(request, live.id, 413, error=too_big)
