@@ -33,7 +33,7 @@ from maildesk.store.models import Agent, Contact, Message, Ticket, TicketTag
 from maildesk.web import actions
 from maildesk.web.actions import Refused
 from maildesk.web.context import Web, find_ticket
-from maildesk.web.customer import read_body
+from maildesk.web.uploads import read_body
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

@@ -13,21 +13,19 @@ session to keep one in.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import peewee
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
-from starlette.types import Message as AsgiMessage
 
 from maildesk.changes import TicketChanges
 from maildesk.core import links
@@ -41,6 +39,7 @@ from maildesk.web import actions
 from maildesk.web.actions import Refused, Upload
 from maildesk.web.context import Web, checked_form, find_ticket, redirect
 from maildesk.web.middleware import CSP
+from maildesk.web.uploads import FORM_OVERHEAD, bounded, read_uploads, too_large, total_size
 
 NOT_FOUND = "There is no such page. Please check that the link is complete."
 TOKEN = re.compile(r"[0-9a-fA-F]{32}")
@@ -66,9 +65,7 @@ SENT = {
 }
 FORM_SALT = "maildesk.submit-form"
 FORM_MAX_AGE = 24 * 3600
-FORM_OVERHEAD = 256 * 1024  # the text fields and multipart framing, beyond the files
 HONEYPOT = "website"  # hidden from people (class hp); bots fill it in
-FILENAME_CHARS = 200
 
 
 # -- links ----------------------------------------------------------------------------
@@ -309,66 +306,7 @@ def parse_score(value: object) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and int(text) in SCORES else None
 
 
-# -- uploads and form size ----------------------------------------------------------
-
-
-async def read_body(request: Request, limit: int, too_big: str) -> bytes:
-    """The whole request body; 413 (`too_big`) past `limit` bytes, by its Content-Length
-    up front, else as soon as it is read."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, too_big)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, too_big)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-@contextlib.asynccontextmanager
-async def bounded(request: Request, limit: int, too_big: str) -> AsyncIterator[Request]:
-    """The request with its body read up front (`read_body`), so the form parser never
-    meets a body cut short; the parsed form's files are closed on leaving."""
-    messages = [{"type": "http.request", "body": await read_body(request, limit, too_big)}]
-
-    async def receive() -> AsgiMessage:
-        return messages.pop() if messages else {"type": "http.disconnect"}
-
-    copy = Request(request.scope, receive)
-    try:
-        yield copy
-    finally:
-        await copy.close()
-
-
-def too_large(limit: int) -> str:
-    return f"The files are too large: at most {filesize_filter(limit)} in all."
-
-
-def safe_filename(name: str) -> str:
-    """The last part of a browser-given file name, without control characters."""
-    base = re.split(r"[/\\]", name)[-1]
-    clean = "".join(c if c.isprintable() else "_" for c in base).strip()
-    return clean[:FILENAME_CHARS] or "attachment"
-
-
-async def read_uploads(form: FormData, limit: int) -> list[Upload]:
-    """The files posted in `files` (none chosen: none); 413 past `limit` bytes in all."""
-    uploads: list[Upload] = []
-    total = 0
-    for item in form.getlist("files"):
-        if not isinstance(item, UploadFile) or not item.filename:
-            continue
-        data = await item.read()
-        total += len(data)
-        if total > limit:
-            raise HTTPException(413, too_large(limit))
-        content_type = item.content_type or "application/octet-stream"
-        uploads.append(Upload(safe_filename(item.filename), content_type, data))
-    return uploads
+# -- form fields ----------------------------------------------------------------------
 
 
 def text_field(form: FormData, name: str) -> str:
@@ -521,7 +459,9 @@ def routes(web: Web) -> list[Route]:
         async with bounded(request, limit + FORM_OVERHEAD, too_large(limit)) as body:
             form = await checked_form(body, expected=web.customer_csrf(link.token))
             text = text_field(form, "text")
-            uploads = await read_uploads(form, limit)
+            uploads = await read_uploads(form)
+            if total_size(uploads) > limit:
+                raise HTTPException(413, too_large(limit))
         try:
             outcome = await web.call(actions.customer_reply, web, ticket, text, uploads)
         except Refused as exc:
@@ -613,7 +553,9 @@ def routes(web: Web) -> list[Route]:
             problem = request_problem(web, fields)
             if problem:
                 return show_submit(request, 422, error=problem, fields=fields)
-            uploads = await read_uploads(form, limit)
+            uploads = await read_uploads(form)
+            if total_size(uploads) > limit:
+                raise HTTPException(413, too_large(limit))
         try:
             outcome = await web.call(open_request, web, fields, uploads)
         except Refused as exc:

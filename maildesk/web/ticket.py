@@ -23,27 +23,24 @@ from collections.abc import Callable, Mapping
 from urllib.parse import quote, urlencode
 
 from markupsafe import Markup
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from maildesk.core.commands import STATUSES
-from maildesk.core.message.filenames import sanitize_filename
-from maildesk.outbound.render import filesize_filter
 from maildesk.pipeline import Outcome
 from maildesk.store.models import Agent, Ticket
 from maildesk.web import detail
 from maildesk.web.actions import Refused, Upload, agent_mail
 from maildesk.web.context import Web, checked_form, redirect, require, signed_in
+from maildesk.web.uploads import FORM_OVERHEAD, read_uploads, too_large, total_size
 
 MAX_ID = 2**63 - 1  # larger ids are no row's (and would overflow PostgreSQL's bigint)
-FORM_OVERHEAD = 256 * 1024  # what a reply form may add to its files (text, boundaries)
 IMAGE_TOKEN_SECONDS = 3600  # how long the inline images of a served frame stay viewable
 FRAME_SANDBOX = "allow-popups allow-popups-to-escape-sandbox"  # links open; nothing runs
 ATTACHMENT_CSP = "default-src 'none'; sandbox"
-_TOKEN = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 _ASCII_UNSAFE = re.compile(r"[^A-Za-z0-9 !#$%&'()+,.=@\[\]^_`{}~-]")
 
@@ -129,21 +126,6 @@ def control_commands(form: FormData, now: detail.Controls, me: str) -> list[str]
     return lines
 
 
-async def uploads_of(form: FormData) -> list[Upload]:
-    """The files of the reply form (none chosen: an empty part, skipped)."""
-    uploads = []
-    for item in form.getlist("files"):
-        if not isinstance(item, UploadFile):
-            continue
-        data = await item.read()
-        if not item.filename and not data:
-            continue
-        kind = (item.content_type or "").split(";")[0].strip().lower()
-        kind = kind if _TOKEN.fullmatch(kind) else "application/octet-stream"
-        uploads.append(Upload(sanitize_filename(item.filename, kind), kind, data))
-    return uploads
-
-
 async def reply_form(request: Request) -> tuple[str, str, str, list[Upload]]:
     """The reply box's text, canned response, kind and files (after the CSRF check)."""
     try:
@@ -153,7 +135,7 @@ async def reply_form(request: Request) -> tuple[str, str, str, list[Upload]]:
             raise HTTPException(400, "kind must be reply or note")
         text = form.get("text")
         text = text if isinstance(text, str) else ""
-        return text, _text(form, "template"), kind, await uploads_of(form)
+        return text, _text(form, "template"), kind, await read_uploads(form)
     finally:
         await request.close()  # the uploads' temporary files
 
@@ -317,14 +299,14 @@ def routes(web: Web) -> list[Route]:
         agent = require(request)
         ticket, live = await located(request)
         limit = web.config.web.max_upload_size
-        too_big = f"The files are too large: at most {filesize_filter(limit)} in all."
+        too_big = too_large(limit)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
             return await render(request, live.id, 413, error=too_big)
         text, template, kind, uploads = await reply_form(request)
         if live.id != ticket.id:
             return await merged_away(request, ticket, live, text)
-        if sum(len(u.data) for u in uploads) > limit:
+        if total_size(uploads) > limit:
             return await render(request, ticket.id, 413, error=too_big, text=text)
         try:
             await web.call(
