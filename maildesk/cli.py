@@ -23,6 +23,7 @@ import click
 import peewee
 
 from maildesk import __version__, agents, serialize
+from maildesk import quarantine as quarantined
 from maildesk.config import (
     DEFAULT_CONFIG_PATH,
     Config,
@@ -40,7 +41,7 @@ from maildesk.outbound.transport import make_transport
 from maildesk.runtime import Runtime, open_runtime
 from maildesk.store import repo
 from maildesk.store.db import DatabaseUrlError, open_database, upgrade
-from maildesk.store.models import Quarantine, Ticket
+from maildesk.store.models import Ticket
 
 EXIT_FAILURE = 1
 # `ingest` commits messages in groups: one disk sync per group, not per message.
@@ -429,12 +430,7 @@ def quarantine() -> None:
 def quarantine_list(config: Config, as_json: bool) -> None:
     """Messages waiting in quarantine, oldest first."""
     with runtime_for(config):
-        entries = [
-            serialize.quarantine_entry(q)
-            for q in Quarantine.select()
-            .where(Quarantine.resolved_at.is_null())
-            .order_by(Quarantine.id)
-        ]
+        entries = [serialize.quarantine_entry(q) for q in quarantined.waiting()]
     if as_json:
         _print_json(entries)
         return
@@ -457,14 +453,11 @@ def quarantine_retry(config: Config, as_json: bool, entry_id: int | None, retry_
     if (entry_id is None) == (not retry_all):
         raise click.UsageError("give either a quarantine ID or --all")
     with runtime_for(config) as runtime:
-        query = Quarantine.select().where(Quarantine.resolved_at.is_null())
-        if entry_id is not None:
-            query = query.where(Quarantine.id == entry_id)
-        entries = list(query.order_by(Quarantine.id))
-        if entry_id is not None and not entries:
-            raise Failure(f"no message in quarantine with ID {entry_id}")
-        outcomes = [runtime.pipeline.process(q.intake_id) for q in entries]
-    for q, outcome in zip(entries, outcomes, strict=True):
+        try:
+            done = quarantined.retry(runtime.pipeline, entry_id)
+        except quarantined.NotQuarantined as exc:
+            raise Failure(str(exc)) from exc
+    for q, outcome in done:
         line = {
             "id": q.id,
             "action": outcome.action,
@@ -476,7 +469,7 @@ def quarantine_retry(config: Config, as_json: bool, entry_id: int | None, retry_
             if as_json
             else f"{q.id}: {outcome.action} {outcome.ticket or ''} ({outcome.reason})"
         )
-    if any(o.action == "quarantined" for o in outcomes):
+    if any(outcome.action == "quarantined" for _, outcome in done):
         sys.exit(EXIT_FAILURE)
 
 

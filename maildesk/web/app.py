@@ -26,7 +26,16 @@ from starlette.staticfiles import StaticFiles
 from maildesk.config import Config
 from maildesk.pipeline import Pipeline
 from maildesk.store.executor import DbExecutor
-from maildesk.web import admin, api, auth, customer, queue_page, reports, ticket
+from maildesk.web import (
+    admin,
+    api,
+    auth,
+    customer,
+    quarantine_page,
+    queue_page,
+    reports,
+    ticket,
+)
 from maildesk.web.context import Web
 from maildesk.web.middleware import SecurityHeaders, SignedInAgent
 
@@ -44,6 +53,7 @@ def create_app(web: Web) -> Starlette:
         *ticket.routes(web),
         *reports.routes(web),
         *admin.routes(web),
+        *quarantine_page.routes(web),
         *customer.routes(web),
         *api.routes(web),
     ]
