@@ -460,7 +460,7 @@ def test_sighup_reloads_recipients_and_names_what_needs_a_restart(sqlite_desk: D
         text = sqlite_desk.config_path.read_text()
         sqlite_desk.config_path.write_text(
             text.replace('"billing@example.com"]', '"billing@example.com", "help@example.com"]')
-            .replace("port = 0", "port = 1")
+            .replace("port = 0", "port = 1", 1)  # [smtp] port
         )  # fmt: skip
         running.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
         running.wait_for_line("configuration reloaded")
@@ -518,7 +518,7 @@ def test_port_in_use_is_a_one_line_error_exit_1(sqlite_desk: Desk) -> None:
         write_config(
             sqlite_desk.root,
             sqlite_desk.database_url,
-            daemon_config().replace("port = 0", f"port = {port}"),
+            daemon_config().replace("port = 0", f"port = {port}", 1),
         )
         result = subprocess.run(
             [*maildesk(), "run", "--config", str(sqlite_desk.config_path)],
