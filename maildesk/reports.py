@@ -216,7 +216,9 @@ def _unmerged() -> peewee.Expression:
 
 
 def _is_open() -> peewee.Expression:
-    return Ticket.status.not_in(CLOSED_STATUSES) & _unmerged()
+    # `IN` the open statuses, not `NOT IN` the closed ones: only the former lets both
+    # databases read just the open tickets from the status index.
+    return Ticket.status.in_(OPEN_STATUSES) & _unmerged()
 
 
 def _load(since: dt.datetime, until: dt.datetime, now: dt.datetime, duration: Duration) -> _Data:

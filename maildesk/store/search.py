@@ -47,6 +47,16 @@ def ticket_ids(db: peewee.Database, text: str, limit: int = 2000) -> list[int]:
         )
         params = (query, limit)
     seen: dict[int, None] = {}
-    for (ticket_id,) in db.execute_sql(sql, params):
+    for (ticket_id,) in _run(db, sql, params):
         seen.setdefault(ticket_id, None)
     return list(seen)
+
+
+def _run(db: peewee.Database, sql: str, params: tuple[object, ...]) -> list[tuple[int]]:
+    if not is_postgres(db):
+        return list(db.execute_sql(sql, params))
+    # PostgreSQL's estimate for a rare word is far too high on a big message table, and
+    # it starts parallel workers that cost more than the search (ms vs 0.1 ms).
+    with db.atomic():
+        db.execute_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+        return list(db.execute_sql(sql, params))
