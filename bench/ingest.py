@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.header import Header
 from email.message import EmailMessage
@@ -50,16 +50,21 @@ from pathlib import Path
 from typing import Any
 
 from common import (
+    DESK_ADDRESS,
     EXIT_BROKEN,
     EXIT_OK,
     EXIT_TARGET_MISSED,
     BenchError,
+    Row,
+    add_seed_and_workdir,
     bulk_insert,
     clean_env,
     maildesk_executable,
     mib,
     proc_status_kib,
     say,
+    timed,
+    verdict,
 )
 
 # -- targets -----------------------------------------------------------------------------
@@ -69,7 +74,6 @@ TARGET_SCALE_RATIO = 0.8  # (c)/(b): ingest into a 100k-ticket database vs empty
 TARGET_MEMORY_FACTOR = 6.0  # (peak - idle - raw) / raw for one ~25 MB message
 
 PREFIX = "SUP"
-DESK_ADDRESS = "support@example.com"  # maildesk's default desk address
 MAX_MESSAGE_SIZE = 26_214_400  # maildesk's default smtp.max_message_size
 MEMORY_MESSAGE_TARGET = 25_000_000  # bytes of the big message (stays under the limit)
 MAX_ATTACHMENT = 200 * 1024
@@ -919,10 +923,6 @@ def fs_type(path: Path) -> str:
     return kind
 
 
-def verdict(passed: bool) -> str:
-    return "PASS" if passed else "FAIL"
-
-
 def describe(timing: Timing, count: int) -> str:
     return (
         f"{timing.wall:.2f} s = {timing.rate(count):.1f} msg/s "
@@ -936,22 +936,6 @@ def drift_note(before: Timing, after: Timing) -> None:
     if abs(drift) > 0.15:
         say(f"  note: the baseline moved {drift:+.0%} between passes: the machine is noisy;")
         say("        compare the CPU-time and drift-normalised ratios, or run again")
-
-
-@dataclass
-class Row:
-    metric: str
-    value: str
-    target: str = ""
-    passed: bool | None = None
-
-
-def timed(label_: str, func: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    result = func()
-    seconds = time.perf_counter() - start
-    say(f"  {label_}: {seconds:.2f} s")
-    return result, seconds
 
 
 # -- main --------------------------------------------------------------------------------
@@ -975,12 +959,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--skip-scale", action="store_true", help="skip the scale run")
     parser.add_argument("--skip-memory", action="store_true", help="skip the memory run")
-    parser.add_argument("--seed", type=int, default=20260302, help="corpus seed")
-    parser.add_argument(
-        "--workdir",
-        metavar="DIR",
-        help="where the temporary directory goes (default: $TMPDIR or /tmp)",
-    )
+    add_seed_and_workdir(parser, 20260302, "corpus seed")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
         "--profile",

@@ -47,13 +47,25 @@ from pathlib import Path
 from typing import Any
 
 from common import (
+    DESK_ADDRESS,
+    DONE,
     EXIT_BROKEN,
     EXIT_OK,
     EXIT_TARGET_MISSED,
+    MINUTE,
+    SLA_TIMES,
     BenchError,
+    Row,
+    add_seed_and_workdir,
     bulk_insert,
     mib,
+    plan_lines,
+    postgres_admin,
     say,
+    settle_sla,
+    sla_times,
+    timed,
+    verdict,
 )
 
 # -- targets -----------------------------------------------------------------------------
@@ -66,13 +78,10 @@ NOW = dt.datetime(2026, 3, 4, 9, 30, tzinfo=dt.UTC)
 WINDOW = dt.timedelta(days=30)  # the digest's longest period: the recent tickets are in it
 BACKLOG_SPAN = dt.timedelta(days=365)  # the backlog was created over the year before WINDOW
 RECENT = dt.timedelta(hours=6)  # the tickets needing action became due in the last 6 hours
-AUTO_CLOSE = dt.timedelta(days=3)  # maildesk's default [sla] auto_close_days
-MINUTE = dt.timedelta(minutes=1)
 BREACHES = 50  # first-response due passed, breach not yet recorded
 WARNINGS = 50  # resolution warn time passed, not yet warned
 RECENT_TICKETS = 300  # default --recent: other tickets created within WINDOW
 RECENT_CONTACTS = 100  # the recent tickets' requesters are among the first contacts
-DESK_ADDRESS = "support@example.com"  # maildesk's default desk address
 
 PRIORITY_WEIGHTS = (("low", 20), ("medium", 50), ("high", 22), ("urgent", 8))
 # The backlog: open tickets. The recent tickets: those and resolved ones too (closed
@@ -86,7 +95,6 @@ RECENT_STATUS_WEIGHTS = (
     ("resolved", 35),
 )
 OPEN_STATUSES = tuple(s for s, _ in STATUS_WEIGHTS)
-DONE = ("resolved", "closed")
 CATEGORIES = (None, None, None, "billing", "technical", "account")
 # email, name, role, away: five agents (one away, so four are on duty) and two managers.
 STAFF = (
@@ -172,32 +180,17 @@ class Plan:
 
 class Planner:
     """Ticket rows whose due and warn times come from `sla.retarget` (maildesk's
-    SlaTracker) on unsaved Ticket objects, drawn from `rng`; every target whose warn or
-    due time has passed is marked warned or breached as the SLA pass would have done it,
-    so a planned ticket needs nothing at NOW unless it is planned to."""
+    SlaTracker) on unsaved Ticket objects (`common.sla_times`), drawn from `rng`; every
+    target whose warn or due time has passed is marked warned or breached as the SLA pass
+    would have done it (`common.settle_sla`), so a planned ticket needs nothing at NOW
+    unless it is planned to."""
 
     def __init__(self, sla: Any, rng: random.Random) -> None:
         self.sla = sla
         self.rng = rng
 
     def clocks(self, row: dict[str, Any]) -> None:
-        from maildesk.store.models import Ticket
-
-        ticket = Ticket(
-            created_at=row["created_at"],
-            priority=row["priority"],
-            category=row["category"],
-            sla_paused_at=row["sla_paused_at"],
-            sla_paused_seconds=row["sla_paused_seconds"],
-        )
-        self.sla.retarget(ticket)
-        for name in (
-            "first_response_due",
-            "first_response_warn_at",
-            "resolution_due",
-            "resolution_warn_at",
-        ):
-            row[name] = getattr(ticket, name)
+        row.update(zip(SLA_TIMES, sla_times(self.sla, row), strict=True))
 
     def draft(self, created: dt.datetime, status: str) -> dict[str, Any]:
         """A ticket created at `created`, both clocks running, nothing done yet."""
@@ -223,41 +216,11 @@ class Planner:
         the answer (first response) and up to the pause or the resolution (resolution)."""
         rng = self.rng
         row = self.draft(created, status)
-        first_due, first_warn = row["first_response_due"], row["first_response_warn_at"]
+        first_due = row["first_response_due"]
         if answered and first_due is not None:
             at = created + (first_due - created) * rng.uniform(0.1, 1.3)
             row["first_response_at"] = min(at, NOW - MINUTE)
-        answered_at = row["first_response_at"]
-        if first_due is not None:
-            end = answered_at or NOW
-            if first_warn <= end:
-                row["first_response_warned_at"] = first_warn
-            if first_due < end or (answered_at is None and first_due <= NOW):
-                row["first_response_breached_at"] = first_due
-        stop = NOW  # where the resolution clock stands (NOW: still running)
-        since = answered_at or created
-        if status == "waiting_on_customer":
-            stop = since + (NOW - since) * rng.uniform(0.2, 0.9)
-        elif status in DONE:
-            target = row["resolution_due"] or since + dt.timedelta(days=1)  # None: no policy
-            at = since + (target - since) * rng.uniform(0.2, 1.4)
-            stop = row["resolved_at"] = min(at, NOW - MINUTE)
-            if stop + AUTO_CLOSE <= NOW:
-                row["status"], row["closed_at"] = "closed", stop + AUTO_CLOSE
-        resolution_due, resolution_warn = row["resolution_due"], row["resolution_warn_at"]
-        if resolution_due is not None:
-            if resolution_warn <= stop:
-                row["resolution_warned_at"] = resolution_warn
-            if resolution_due < stop or (stop == NOW and resolution_due <= NOW):
-                row["resolution_breached_at"] = resolution_due
-        if stop != NOW:
-            row["sla_paused_at"] = stop
-            if status == "waiting_on_customer":
-                self.clocks(row)  # paused: no resolution due or warn time while it waits
-            # resolved: the clock stands still, the due time stays (as maildesk keeps it)
-        row["escalation_level"] = sum(
-            row[k] is not None for k in ("first_response_breached_at", "resolution_breached_at")
-        )
+        settle_sla(row, rng, NOW, NOW, 0.2, self.clocks)
         return row
 
     def recent(self) -> dict[str, Any]:
@@ -636,22 +599,8 @@ class PostgresSide(Side):
         self.created = False
         self.events = 0
 
-    def _admin(self) -> Any:
-        import peewee
-
-        parts = urllib.parse.urlsplit(self.server)
-        return peewee.PostgresqlDatabase(
-            urllib.parse.unquote(parts.path.lstrip("/")),
-            host=parts.hostname,
-            port=parts.port or 5432,
-            user=urllib.parse.unquote(parts.username) if parts.username else None,
-            password=urllib.parse.unquote(parts.password) if parts.password else None,
-            prefer_psycopg3=True,
-            connect_timeout=5,
-        )
-
     def fill(self, seed: int) -> dict[str, int]:
-        admin = self._admin()
+        admin = postgres_admin(self.server)
         try:
             admin.execute_sql(f'CREATE SCHEMA "{self.schema}"')
         except Exception as exc:  # noqa: BLE001 - unreachable, refused, no rights: all fatal
@@ -682,7 +631,7 @@ class PostgresSide(Side):
             db.close()
 
     def size(self) -> str:
-        admin = self._admin()
+        admin = postgres_admin(self.server)
         try:
             (total,) = admin.execute_sql(
                 "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
@@ -697,7 +646,7 @@ class PostgresSide(Side):
     def cleanup(self) -> None:
         if not self.created:
             return
-        admin = self._admin()
+        admin = postgres_admin(self.server)
         try:
             admin.execute_sql(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
         finally:
@@ -865,30 +814,13 @@ def explain(side: Side, statements: Sequence[tuple[str, Any]]) -> list[str]:
             columns = sql[len("SELECT ") : sql.index(" FROM ")]
             shown = sql if len(columns) < 60 else sql.replace(columns, "...", 1)
             lines.append(f"      {shown}")
-            if is_postgres(db):
-                plan = db.execute_sql("EXPLAIN " + sql, params).fetchall()
-                lines += [f"        {row[0]}" for row in plan]
-            else:
-                plan = db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall()
-                lines += [f"        {row[-1]}" for row in plan]
+            lines += [f"        {line}" for line in plan_lines(db, is_postgres(db), sql, params)]
     finally:
         db.close()
     return lines
 
 
 # -- reporting ---------------------------------------------------------------------------
-
-
-def verdict(passed: bool) -> str:
-    return "PASS" if passed else "FAIL"
-
-
-@dataclass
-class Row:
-    metric: str
-    value: str
-    target: str = ""
-    passed: bool | None = None
 
 
 def seconds(value: float) -> str:
@@ -945,12 +877,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="print the plan of every ticket query each phase ran on the large database "
         "(printed anyway for a phase that misses its target)",
     )
-    parser.add_argument("--seed", type=int, default=20260304, help="seed of the fill")
-    parser.add_argument(
-        "--workdir",
-        metavar="DIR",
-        help="where the temporary directory goes (default: $TMPDIR or /tmp)",
-    )
+    add_seed_and_workdir(parser, 20260304, "seed of the fill")
     parser.add_argument(
         "--keep",
         action="store_true",
@@ -1140,14 +1067,6 @@ def show_plans(side: Side, phase: str) -> None:
     )
     for line in explain(side, queries.statements):
         say(line)
-
-
-def timed(label_: str, func: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    result = func()
-    took = time.perf_counter() - start
-    say(f"  {label_}: {took:.2f} s")
-    return result, took
 
 
 if __name__ == "__main__":

@@ -64,13 +64,22 @@ from pathlib import Path
 from typing import Any
 
 from common import (
+    DESK_ADDRESS,
     EXIT_BROKEN,
     EXIT_OK,
     EXIT_TARGET_MISSED,
+    MINUTE,
+    SLA_TIMES,
     BenchError,
+    add_seed_and_workdir,
     clean_env,
     mib,
+    plan_lines,
+    postgres_admin,
     say,
+    settle_sla,
+    sla_times,
+    verdict,
 )
 
 # -- targets and the planned world ------------------------------------------------------
@@ -93,7 +102,6 @@ OLD_OPEN_SHARE = 0.03  # of the small side: open tickets created before WINDOW (
 OLD_OPEN_SPAN = dt.timedelta(days=300)  # the old open backlog, created before WINDOW
 BIG_HISTORY = dt.timedelta(days=3 * 365)  # how far back the large side's tickets go
 SMALL_HISTORY = dt.timedelta(days=365)
-AUTO_CLOSE = dt.timedelta(days=3)  # maildesk's default [sla] auto_close_days
 # The closed history is quiet before WINDOW: created up to HISTORY_GAP before
 # HISTORY_QUIET, answered and resolved before it, closed AUTO_CLOSE later and rated
 # within two days: nothing of it is in the reports' periods or moves the backlog there.
@@ -102,10 +110,8 @@ HISTORY_GAP = dt.timedelta(days=2)
 MERGED_SHARE = 0.01  # of the closed history: merged into the ticket before
 CONTACTS_PER_TICKET = 0.25
 SHARED_CONTACTS_SHARE = 0.2  # of the small side: the present's requesters are among these
-MINUTE = dt.timedelta(minutes=1)
 DAY = dt.timedelta(days=1)
 REPORT_PERIOD = dt.timedelta(days=30)  # the reports page's default: the last 30 days
-DESK_ADDRESS = "support@example.com"  # maildesk's default desk address
 DATA_VERSION = 1  # bump when the planned data change: a kept database is then refilled
 CHUNK = 10_000  # rows per executemany / COPY
 REQUESTS = 40  # timed requests per page and side: the 95th percentile is the 3rd slowest
@@ -142,7 +148,6 @@ AGENT_IDS = tuple(i + 1 for i, s in enumerate(STAFF) if s[2] == "agent")
 PRIORITY_WEIGHTS = (("low", 20), ("medium", 50), ("high", 22), ("urgent", 8))
 CATEGORIES = (None, None, None, "billing", "technical", "account", "shipping")
 OPEN = ("new", "open", "in_progress", "waiting_on_customer")
-DONE = ("resolved", "closed")
 # The status of a ticket of the present, by its age.
 STATUS_BY_AGE = (
     (dt.timedelta(days=1), (("new", 30), ("open", 25), ("in_progress", 20),
@@ -300,13 +305,11 @@ def pick(rng: random.Random, weighted: Sequence[tuple[Any, int]]) -> Any:
 
 class Planner:
     """Tickets' lives up to NOW, drawn from `rng`. Due and warn times come from maildesk's
-    own `SlaTracker.retarget` (default [sla] settings); every target whose warn or due
-    time passed before the answer, the pause or the resolution is marked warned or
-    breached, as the SLA pass would have done. With `cache`, the due times of a
-    ticket are those of the start of its hour shifted by the rest (plausible, and
-    a hundred times cheaper for a million closed tickets)."""
-
-    SLA = ("first_response_due", "first_response_warn_at", "resolution_due", "resolution_warn_at")
+    own `SlaTracker.retarget` (default [sla] settings, `common.sla_times`); every target
+    whose warn or due time passed before the answer, the pause or the resolution is
+    marked warned or breached, as the SLA pass would have done (`common.settle_sla`).
+    With `cache`, the due times of a ticket are those of the start of its hour shifted
+    by the rest (plausible, and a hundred times cheaper for a million closed tickets)."""
 
     def __init__(self, tracker: Any, rng: random.Random, cache: dict[Any, Any] | None) -> None:
         self.tracker = tracker
@@ -314,30 +317,17 @@ class Planner:
         self.cache = cache
 
     def clocks(self, t: dict[str, Any]) -> None:
-        from maildesk.store.models import Ticket
-
-        def compute(created: dt.datetime) -> tuple[Any, ...]:
-            draft = Ticket(
-                created_at=created,
-                priority=t["priority"],
-                category=t["category"],
-                sla_paused_at=t["sla_paused_at"],
-                sla_paused_seconds=t["sla_paused_seconds"],
-            )
-            self.tracker.retarget(draft)
-            return tuple(getattr(draft, name) for name in self.SLA)
-
         created = t["created_at"]
         if self.cache is None or t["sla_paused_at"] is not None:
-            values = compute(created)
+            values = sla_times(self.tracker, t)
         else:
             hour = created.replace(minute=0, second=0, microsecond=0)
             key = (t["priority"], hour)  # the default [sla] has no per-category policy
             base = self.cache.get(key)
             if base is None:
-                base = self.cache[key] = compute(hour)
+                base = self.cache[key] = sla_times(self.tracker, t, hour)
             values = tuple(None if v is None else v + (created - hour) for v in base)
-        t.update(zip(self.SLA, values, strict=True))
+        t.update(zip(SLA_TIMES, values, strict=True))
 
     def ticket(
         self, created: dt.datetime, status: str, answered: bool, horizon: dt.datetime = NOW
@@ -365,41 +355,12 @@ class Planner:
             "resolution_breached_at": None,
         }
         self.clocks(t)
-        first_due, first_warn = t["first_response_due"], t["first_response_warn_at"]
         if answered:
-            target = first_due or created + dt.timedelta(hours=8)
+            target = t["first_response_due"] or created + dt.timedelta(hours=8)
             at = created + (target - created) * rng.uniform(0.05, 1.3)
             t["first_response_at"] = min(at, horizon - MINUTE)
+        settle_sla(t, rng, NOW, horizon, 0.1, self.clocks)
         answered_at = t["first_response_at"]
-        if first_due is not None:
-            end = answered_at or NOW
-            if first_warn <= end:
-                t["first_response_warned_at"] = first_warn
-            if first_due < end or (answered_at is None and first_due <= NOW):
-                t["first_response_breached_at"] = first_due
-        stop = NOW  # where the resolution clock stands (NOW: still running)
-        since = answered_at or created
-        if status == "waiting_on_customer":
-            stop = since + (horizon - since) * rng.uniform(0.2, 0.9)
-        elif status in DONE:
-            target = t["resolution_due"] or since + dt.timedelta(days=1)
-            at = since + (target - since) * rng.uniform(0.1, 1.4)
-            stop = t["resolved_at"] = min(at, horizon - MINUTE)
-            if stop + AUTO_CLOSE <= NOW:
-                t["status"], t["closed_at"] = "closed", stop + AUTO_CLOSE
-        due, warn = t["resolution_due"], t["resolution_warn_at"]
-        if due is not None:
-            if warn <= stop:
-                t["resolution_warned_at"] = warn
-            if due < stop or (stop == NOW and due <= NOW):
-                t["resolution_breached_at"] = due
-        if stop != NOW:
-            t["sla_paused_at"] = stop
-            if status == "waiting_on_customer":
-                self.clocks(t)  # paused: no resolution due or warn time while it waits
-        t["escalation_level"] = sum(
-            t[k] is not None for k in ("first_response_breached_at", "resolution_breached_at")
-        )
         t["end"] = horizon  # the conversation happens before this
         t["messages"] = rng.choices(range(1, 11), MESSAGE_COUNT_WEIGHTS)[0]
         if answered_at is None:
@@ -1012,22 +973,8 @@ class PostgresSide(Side):
         self.created = False
         self.write_config()
 
-    def _admin(self) -> Any:
-        import peewee
-
-        parts = urllib.parse.urlsplit(self.server)
-        return peewee.PostgresqlDatabase(
-            urllib.parse.unquote(parts.path.lstrip("/")),
-            host=parts.hostname,
-            port=parts.port or 5432,
-            user=urllib.parse.unquote(parts.username) if parts.username else None,
-            password=urllib.parse.unquote(parts.password) if parts.password else None,
-            prefer_psycopg3=True,
-            connect_timeout=5,
-        )
-
     def _admin_sql(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        admin = self._admin()
+        admin = postgres_admin(self.server)
         try:
             cursor = admin.execute_sql(sql, params)
             return cursor.fetchall() if cursor.description else []
@@ -1482,10 +1429,6 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:7.1f} ms" if seconds < 10 else f"{seconds:7.2f} s "
 
 
-def verdict(passed: bool) -> str:
-    return "PASS" if passed else "FAIL"
-
-
 # -- query plans -------------------------------------------------------------------------
 
 
@@ -1518,14 +1461,6 @@ def time_statement(db: Any, sql: str, params: tuple[Any, ...]) -> float:
         db.execute_sql(sql, params).fetchall()
         best = min(best, time.perf_counter() - start)
     return best
-
-
-def plan_lines(db: Any, postgres: bool, sql: str, params: tuple[Any, ...]) -> list[str]:
-    if postgres:
-        rows = db.execute_sql("EXPLAIN " + sql, params).fetchall()
-        return [row[0] for row in rows]
-    rows = db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall()
-    return [row[-1] for row in rows]
 
 
 IN_LIST = re.compile(r"\((?:(?:\?|%s), )*(?:\?|%s)\)")  # a list of parameters
@@ -1629,12 +1564,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         action="store_true",
         help="keep the PostgreSQL databases, and reuse them in later runs when they match",
     )
-    parser.add_argument("--seed", type=int, default=20260304, help="seed of the fill")
-    parser.add_argument(
-        "--workdir",
-        metavar="DIR",
-        help="where the temporary directory goes (default: $TMPDIR or /tmp)",
-    )
+    add_seed_and_workdir(parser, 20260304, "seed of the fill")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--serve", metavar="CONFIG", help=argparse.SUPPRESS)
     parser.add_argument("--ready", metavar="FILE", help=argparse.SUPPRESS)
