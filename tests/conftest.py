@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from maildesk.cli import main
+from maildesk.store.db import open_database, upgrade
 
 PG_URL = os.environ.get("MAILDESK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("MAILDESK_REQUIRE_POSTGRES") == "1"
@@ -78,6 +79,15 @@ def database_url(
     finally:
         admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.close()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[peewee.Database]:
+    """That database, migrated and open (the models bound to it)."""
+    database = open_database(database_url)
+    upgrade(database)
+    yield database
+    database.close()
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Iterator
 from typing import Any
 
 import peewee
@@ -19,7 +18,6 @@ import pytest
 
 from maildesk import analytics, reports
 from maildesk.analytics import Day, Period
-from maildesk.store.db import open_database, upgrade
 from maildesk.store.models import Agent, Contact, Satisfaction, Ticket
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
@@ -30,14 +28,6 @@ SCRIPT = "<script>alert(1)</script>"
 
 def at(month: int, day: int, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime(2026, month, day, hour, minute, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[peewee.Database]:
-    database = open_database(database_url)
-    upgrade(database)
-    yield database
-    database.close()
 
 
 @pytest.fixture

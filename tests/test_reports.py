@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import peewee
@@ -21,7 +20,6 @@ import pytest
 
 from maildesk import reports
 from maildesk.outbound.render import Renderer, sample_context
-from maildesk.store.db import open_database, upgrade
 from maildesk.store.models import Agent, Contact, Ticket
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
@@ -48,14 +46,6 @@ def stat(
 
 
 NOTHING = stat(0, 0, None, None, 0)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[peewee.Database]:
-    database = open_database(database_url)
-    upgrade(database)
-    yield database
-    database.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ inserts matching peewee's, ticket numbers."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import peewee
 import pytest
@@ -14,14 +13,6 @@ from maildesk.store.db import open_database, pending_migrations, upgrade
 from maildesk.store.models import Blob, Contact, Event, Ticket
 
 NOW = dt.datetime(2026, 11, 22, 12, 30, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[peewee.Database]:
-    database = open_database(database_url)
-    upgrade(database)
-    yield database
-    database.close()
 
 
 def test_schema_is_current_after_upgrade(db: peewee.Database) -> None:
