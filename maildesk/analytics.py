@@ -31,6 +31,7 @@ from maildesk import reports
 from maildesk.core.match import format_number
 from maildesk.store.db import is_postgres
 from maildesk.store.models import Agent, Contact, Satisfaction, Ticket
+from maildesk.store.rows import tuples
 
 SLOT_SECONDS = 900
 """Per-day counts are grouped in SQL by 15-minute slots of UTC time, then folded into
@@ -118,7 +119,7 @@ def _per_day(field: peewee.Field, period: Period) -> list[int]:
     )
     bounds = period.bounds
     counts = [0] * (len(bounds) - 1)
-    for number, count in query.tuples():
+    for number, count in tuples(query):
         start = dt.datetime.fromtimestamp(int(number) * SLOT_SECONDS, dt.UTC)
         counts[bisect.bisect_right(bounds, start) - 1] += int(count)
     return counts
@@ -214,7 +215,7 @@ def ratings(period: Period, prefix: str, comments: int = COMMENTS) -> Ratings:
         .group_by(Satisfaction.score)
     )
     distribution = dict.fromkeys(SCORES, 0)
-    for score, n in by_score.tuples():
+    for score, n in tuples(by_score):
         distribution[int(score)] = int(n)
     total = sum(distribution.values())
     points = sum(score * n for score, n in distribution.items())
@@ -242,8 +243,7 @@ def agent_scores(period: Period) -> dict[str, Score]:
         .group_by(Agent.email, Agent.name)
     )
     return {
-        email: Score(name, int(n), int(points) / int(n))
-        for email, name, n, points in query.tuples()
+        email: Score(name, int(n), int(points) / int(n)) for email, name, n, points in tuples(query)
     }
 
 
@@ -265,7 +265,7 @@ def _comments(period: Period, prefix: str, limit: int) -> list[Comment]:
     )
     return [
         Comment(format_number(prefix, number), int(score), comment, at, name or email)
-        for number, score, comment, at, email, name in query.tuples()
+        for number, score, comment, at, email, name in tuples(query)
     ]
 
 
@@ -426,7 +426,7 @@ def ticket_rows(
         resolved,
         first_breach,
         resolution_breach,
-    ) in query.tuples():
+    ) in tuples(query):
         rows.append(
             TicketRow(
                 format_number(prefix, number),
@@ -467,7 +467,7 @@ def rating_rows(
         .limit(limit)
     )
     rows, key = [], None
-    for rating_id, number, at, score, assignee, comment in query.tuples():
+    for rating_id, number, at, score, assignee, comment in tuples(query):
         rows.append(RatingRow(format_number(prefix, number), at, int(score), assignee, comment))
         key = (at, rating_id)
     return rows, key if len(rows) == limit else None

@@ -20,6 +20,7 @@ from maildesk.core.routing import Candidate, MailFacts, Routing, Strategy, pick_
 from maildesk.policies import Policies
 from maildesk.store import repo
 from maildesk.store.models import Agent, Ticket, TicketTag
+from maildesk.store.rows import tuples
 
 EventLog = Callable[[Ticket, str, str, dict[str, Any]], None]
 ASSIGNMENT_COUNTER = "assignment"
@@ -86,6 +87,5 @@ def _open_counts(agent_ids: list[int]) -> dict[int, int]:
             Ticket.assignee.in_(agent_ids) & Ticket.status.in_(OPEN) & Ticket.merged_into.is_null()
         )
         .group_by(Ticket.assignee)
-        .tuples()
     )
-    return {agent_id: count for agent_id, count in query}
+    return {agent_id: count for agent_id, count in tuples(query)}

@@ -213,10 +213,10 @@ class Pipeline:
         """Classify the message and say who sent it."""
         author = self._author(parsed, intake)
         active = repo.active_agents() if agents is None else agents
-        agents = frozenset(a.email for a in active)
+        addresses = frozenset(a.email for a in active)
         sender = Sender(
             email=author.key,
-            is_agent=author.key in agents,
+            is_agent=author.key in addresses,
             is_ours=author.key in self.our_addresses,
             looped=any(
                 value.strip().strip("<>").lower() in self.our_addresses
@@ -229,7 +229,7 @@ class Pipeline:
             classification=classify(parsed, intake.envelope_from),
             author=author,
             sender=sender,
-            agents=agents,
+            agents=addresses,
             active_agents=active,
             now=self.clock(),
         )

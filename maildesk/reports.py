@@ -24,6 +24,7 @@ import peewee
 from maildesk.core.commands import STATUSES
 from maildesk.core.match import format_number
 from maildesk.store.models import Agent, Ticket
+from maildesk.store.rows import tuples
 
 Duration = Callable[[Ticket, dt.datetime, dt.datetime], float]
 """`duration(ticket, start, end)`: seconds between two moments of this ticket's life."""
@@ -246,15 +247,15 @@ def _load(since: dt.datetime, until: dt.datetime, now: dt.datetime, duration: Du
         created=[_measure(ticket, now, duration) for ticket in created],
         resolved=[
             _Resolved(at, priority, category or NO_CATEGORY, assignee)
-            for at, priority, category, assignee in resolved.tuples()
+            for at, priority, category, assignee in tuples(resolved)
         ],
         open=[
             (status, priority, assignee, int(n))
-            for status, priority, assignee, n in open_counts.tuples()
+            for status, priority, assignee, n in tuples(open_counts)
         ],
         agents={
             agent_id: _Agent(email, name, role, bool(active))
-            for agent_id, email, name, role, active in agents.tuples()
+            for agent_id, email, name, role, active in tuples(agents)
         },
     )
 

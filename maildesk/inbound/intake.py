@@ -162,7 +162,7 @@ def _statements(param: str, postgres: bool) -> _Statements:
         return f'INSERT INTO "{table}" ({names}) VALUES ({", ".join(param for _ in columns)})'
 
     table, key = Intake._meta.table_name, Intake.dedupe_key.column_name
-    id_ = Intake._meta.primary_key.column_name
+    id_ = Intake.id.column_name
     return _Statements(
         find=f'SELECT "{id_}" FROM "{table}" WHERE "{key}" = {param}',
         put_blob=insert(_BLOB_COLUMNS) + " ON CONFLICT DO NOTHING",

@@ -588,9 +588,8 @@ class Mailer:
             Outbox.select(Outbox.message_id)
             .where((Outbox.ticket == ticket) & (Outbox.audience == AGENTS))
             .order_by(Outbox.created_at, Outbox.id)
-            .tuples()
         )
-        return [mid for (mid,) in ours]
+        return [mid for (mid,) in rows.tuples(ours)]
 
     def _last_customer_message(self, ticket: Ticket, before: Message) -> list[Shown]:
         latest = (

@@ -73,7 +73,8 @@ def claim_due(db: peewee.Database, now: dt.datetime, limit: int) -> list[Claimed
             .limit(limit)
         )
         if is_postgres(db):
-            query = query.for_update("FOR UPDATE SKIP LOCKED")
+            # peewee takes the clause as a string; its stubs know only a bool.
+            query = query.for_update("FOR UPDATE SKIP LOCKED")  # type: ignore[arg-type]
         ids = [row.id for row in query]
         if not ids:
             return []
@@ -120,6 +121,7 @@ def compose_once(db: peewee.Database, claimed: Claimed, composer: Composer) -> C
             (Outbox.id == claimed.id) & Outbox.raw.is_null()
         ).execute()
         stored = Outbox.get_by_id(claimed.id).raw  # another worker's bytes, if it was first
+    assert stored is not None  # set just now, by this worker or another
     return dataclasses.replace(claimed, raw=bytes(stored), draft=None)
 
 

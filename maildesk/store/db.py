@@ -11,6 +11,7 @@ import contextlib
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import peewee
 
@@ -35,6 +36,7 @@ class DatabaseUrlError(ValueError):
 def open_database(url: str) -> peewee.Database:
     """Open (lazily connect) the database named by `url` and bind the models to it."""
     parts = urllib.parse.urlsplit(url)
+    db: peewee.Database
     if parts.scheme == "sqlite":
         db = _sqlite(parts)
     elif parts.scheme in ("postgresql", "postgres"):
@@ -63,7 +65,7 @@ def _sqlite(parts: urllib.parse.SplitResult) -> peewee.SqliteDatabase:
 
 
 def _postgres(parts: urllib.parse.SplitResult) -> peewee.PostgresqlDatabase:
-    params: dict[str, object] = dict(urllib.parse.parse_qsl(parts.query))
+    params: dict[str, Any] = dict(urllib.parse.parse_qsl(parts.query))
     if parts.hostname:
         params["host"] = parts.hostname
     if parts.port:

@@ -7,12 +7,18 @@ their SHA-256, so the same bytes are stored once and any instance can serve them
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
+
 import peewee
 
 from maildesk.store.fields import JSONTextField, UTCDateTimeField
 
 
 class BaseModel(peewee.Model):
+    if TYPE_CHECKING:  # what peewee adds at run time, spelled out for the type checker
+        id = peewee.AutoField()
+        DoesNotExist: ClassVar[type[peewee.DoesNotExist]]
+
     class Meta:
         legacy_table_names = False
         only_save_dirty = True  # save() writes the fields that changed, nothing else
@@ -73,6 +79,11 @@ class Ticket(BaseModel):
     merged_into = peewee.ForeignKeyField("self", null=True, backref="merged", index=False)
     mailbox = peewee.CharField(max_length=320, null=True)  # our address it came in on
 
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        requester_id: int
+        assignee_id: int | None
+        merged_into_id: int | None
+
     class Meta:
         # More indexes, partial ones for the SLA pass and the open-ticket counts among
         # them, are made by migrations/0004_sla.py (peewee models do not describe them).
@@ -82,6 +93,9 @@ class Ticket(BaseModel):
 class TicketTag(BaseModel):
     ticket = peewee.ForeignKeyField(Ticket, backref="tag_rows", on_delete="CASCADE")
     tag = peewee.CharField(max_length=100, index=True)
+
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        ticket_id: int
 
     class Meta:
         indexes = ((("ticket", "tag"), True),)
@@ -94,6 +108,10 @@ class Participant(BaseModel):
     contact = peewee.ForeignKeyField(Contact, backref="participations", index=True)
     role = peewee.CharField(max_length=16)  # requester | cc
 
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        ticket_id: int
+        contact_id: int
+
     class Meta:
         indexes = ((("ticket", "contact"), True),)
 
@@ -101,7 +119,8 @@ class Participant(BaseModel):
 class Intake(BaseModel):
     """Every accepted message, committed raw before anything else happens to it."""
 
-    raw = peewee.ForeignKeyField(Blob, field="sha256")
+    # `raw` shadows peewee's Model.raw() (raw SQL), which maildesk never calls on these.
+    raw = peewee.ForeignKeyField(Blob, field="sha256")  # type: ignore[assignment]
     dedupe_key = peewee.CharField(max_length=64, unique=True)
     message_id = peewee.TextField(null=True)
     source = peewee.TextField()
@@ -115,6 +134,9 @@ class Intake(BaseModel):
     reason = peewee.TextField(null=True)
     ticket = peewee.ForeignKeyField(Ticket, null=True, backref="intakes")
     processed_at = UTCDateTimeField(null=True)
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        raw_id: str
+        ticket_id: int | None
 
 
 class Quarantine(BaseModel):
@@ -127,6 +149,8 @@ class Quarantine(BaseModel):
     created_at = UTCDateTimeField()
     updated_at = UTCDateTimeField()
     resolved_at = UTCDateTimeField(null=True, index=True)
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        intake_id: int
 
 
 class Message(BaseModel):
@@ -149,6 +173,9 @@ class Message(BaseModel):
     body_html = peewee.TextField(null=True)
     sent_at = UTCDateTimeField(null=True)  # the Date header
     created_at = UTCDateTimeField(index=True)
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        ticket_id: int
+        intake_id: int | None
 
 
 class Attachment(BaseModel):
@@ -159,6 +186,9 @@ class Attachment(BaseModel):
     size = peewee.BigIntegerField()
     content_id = peewee.TextField(null=True)
     inline = peewee.BooleanField(default=False)
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        message_id: int
+        blob_id: str
 
 
 class Event(BaseModel):
@@ -169,6 +199,8 @@ class Event(BaseModel):
     actor = peewee.CharField(max_length=320)
     type = peewee.CharField(max_length=64)
     data = JSONTextField(default="{}")
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        ticket_id: int
 
 
 class Outbox(BaseModel):
@@ -186,7 +218,7 @@ class Outbox(BaseModel):
     rate_key = peewee.CharField(max_length=320, null=True)  # address the hourly cap counts
     subject = peewee.TextField()
     draft = JSONTextField(null=True)  # outbound.draft: what to compose, until it is
-    raw = peewee.BlobField(null=True)  # the bytes, composed once before the first attempt
+    raw = peewee.BlobField(null=True)  # type: ignore[assignment]  # the bytes, composed once
     status = peewee.CharField(max_length=16, default="pending")  # pending | sent | failed
     attempts = peewee.IntegerField(default=0)
     next_attempt_at = UTCDateTimeField()
@@ -195,6 +227,10 @@ class Outbox(BaseModel):
     last_error = peewee.TextField(null=True)
     created_at = UTCDateTimeField(index=True)
     sent_at = UTCDateTimeField(null=True)
+
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        ticket_id: int | None
+        ticket_message_id: int | None
 
     class Meta:
         indexes = (
@@ -212,6 +248,8 @@ class ApiToken(BaseModel):
     created_at = UTCDateTimeField()
     last_used_at = UTCDateTimeField(null=True)
     revoked_at = UTCDateTimeField(null=True)
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        agent_id: int
 
 
 class Satisfaction(BaseModel):
@@ -224,6 +262,8 @@ class Satisfaction(BaseModel):
     comment = peewee.TextField(default="")
     created_at = UTCDateTimeField(index=True)
     updated_at = UTCDateTimeField()
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        ticket_id: int
 
 
 class JobMark(BaseModel):

@@ -140,9 +140,8 @@ def tickets_of_message_ids(message_ids: Sequence[str]) -> dict[str, int]:
         Message.select(Message.message_id, Ticket.number)
         .join(Ticket)
         .where(Message.message_id.in_(list(message_ids)))
-        .tuples()
     )
-    return {mid: number for mid, number in query}
+    return {mid: number for mid, number in rows.tuples(query)}
 
 
 def add_participant(ticket: Ticket, contact: Contact, role: str, new_ticket: bool = False) -> bool:

@@ -9,13 +9,24 @@ and column names and value conversions still come from the models.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import peewee
 
 
 @functools.lru_cache(maxsize=64)
+def _primary_key(model: type[peewee.Model]) -> peewee.Field:
+    key = model._meta.primary_key
+    assert key, f"{model.__name__} has no primary key"  # every maildesk table has one
+    return key
+
+
+def tuples(query: Any) -> Iterator[tuple[Any, ...]]:
+    """The rows of a select as plain tuples (peewee's stubs type `.tuples()` as models)."""
+    return iter(query.tuples())
+
+
 def _insert_sql(table: str, columns: tuple[str, ...], param: str, tail: str) -> str:
     names = ", ".join(f'"{c}"' for c in columns)
     marks = ", ".join(param for _ in columns)
@@ -31,7 +42,7 @@ def _sql(
 ) -> str:
     tail = " ON CONFLICT DO NOTHING" if ignore else ""
     if returning:
-        tail += f' RETURNING "{model._meta.primary_key.column_name}"'
+        tail += f' RETURNING "{_primary_key(model).column_name}"'
     columns = tuple(f.column_name for f in fields)
     return _insert_sql(model._meta.table_name, columns, db.param, tail)
 
@@ -84,7 +95,7 @@ def create(
     key = insert(db, model, values, ignore=ignore)
     if key is None:
         return None
-    obj = model(**values)
+    obj: Any = model(**values)  # Any: `_pk` and `_dirty` are peewee's, not in its stubs
     obj._pk = key
     obj._dirty.clear()
     return obj
@@ -120,7 +131,7 @@ def get(
     row = db.execute_sql(sql, (where.db_value(value),)).fetchone()
     if row is None:
         return None
-    obj = model(
+    obj: Any = model(
         __no_default__=1, **{f.name: f.python_value(v) for f, v in zip(fields, row, strict=True)}
     )
     obj._dirty.clear()
@@ -133,13 +144,14 @@ def _update_sql(table: str, columns: tuple[str, ...], key: str, param: str) -> s
     return f'UPDATE "{table}" SET {assignments} WHERE "{key}" = {param}'
 
 
-def update(db: peewee.Database, obj: peewee.Model) -> None:
-    """Write the fields of `obj` that changed (like `save()` with only_save_dirty)."""
-    model = type(obj)
+def update(db: peewee.Database, obj: Any) -> None:
+    """Write the fields of `obj` (a model object) that changed, like `save()` with
+    only_save_dirty."""
+    model: type[peewee.Model] = type(obj)
     fields = [model._meta.fields[name] for name in sorted(obj._dirty)]
     if not fields:
         return
-    pk = model._meta.primary_key
+    pk = _primary_key(model)
     sql = _update_sql(
         model._meta.table_name, tuple(f.column_name for f in fields), pk.column_name, db.param
     )

@@ -27,6 +27,7 @@ from maildesk.core.match import parse_number
 from maildesk.store import search
 from maildesk.store.db import is_postgres
 from maildesk.store.models import Agent, Contact, Ticket, TicketTag
+from maildesk.store.rows import tuples
 from maildesk.web import badges
 from maildesk.web.badges import OPEN, Badge, sla_badge
 from maildesk.web.context import Web
@@ -301,9 +302,8 @@ def _rows(web: Web, tickets: list[Ticket], now: dt.datetime) -> list[Row]:
         TicketTag.select(TicketTag.ticket, TicketTag.tag)
         .where(TicketTag.ticket.in_([t.id for t in tickets]))
         .order_by(TicketTag.tag)
-        .tuples()
     )
-    for ticket_id, tag in query:
+    for ticket_id, tag in tuples(query):
         tags.setdefault(ticket_id, []).append(tag)
     return [
         Row(
