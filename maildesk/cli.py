@@ -25,11 +25,13 @@ import peewee
 from maildesk import __version__, agents, serialize
 from maildesk import quarantine as quarantined
 from maildesk.config import (
+    CONFIG_ENV_VAR,
     DEFAULT_CONFIG_PATH,
     Config,
     ConfigError,
     load_config,
     read_environ,
+    redact_url,
     render_starter,
     resolve_config_path,
 )
@@ -87,6 +89,27 @@ def _fail(message: str, status: int) -> NoReturn:
 CONFIG_HELP = "Configuration file (default: $MAILDESK_CONFIG, else ./maildesk.toml)."
 
 
+def config_file(option: str | None) -> Path:
+    """The configuration file a command reads: its own --config, else the one given
+    before the command (`maildesk --config FILE COMMAND`), else $MAILDESK_CONFIG,
+    else ./maildesk.toml. Missing: a usage error naming where it looked, rather than
+    a database made up from the defaults in whatever folder the command ran."""
+    before = click.get_current_context().find_root().params.get("config_path")
+    path = resolve_config_path(option or before, os.environ)
+    if not path.exists():
+        if option or before:
+            how = "--config"
+        elif os.environ.get(CONFIG_ENV_VAR):
+            how = f"${CONFIG_ENV_VAR}"
+        else:
+            how = "the default, ./maildesk.toml"
+        raise UsageFailure(
+            f"no configuration file: {path.absolute()} ({how}) not found; write one "
+            f"with 'maildesk init', or give --config FILE or ${CONFIG_ENV_VAR}"
+        )
+    return path
+
+
 def with_config(command: Callable[..., Any]) -> Callable[..., Any]:
     """Adds --config and hands the command a loaded Config (config errors exit 2)."""
 
@@ -94,7 +117,7 @@ def with_config(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(config_path: str | None, **kwargs: Any) -> Any:
         try:
-            config = load_config(resolve_config_path(config_path, os.environ))
+            config = load_config(config_file(config_path))
         except ConfigError as exc:
             raise UsageFailure(f"config error: {exc}") from exc
         _setup_logging(config)
@@ -168,7 +191,13 @@ def _print_json(document: Any) -> None:
 
 @click.group(cls=MaildeskGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="maildesk")
-def main() -> None:
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help=CONFIG_HELP + " A command's own --config wins.",
+)
+def main(config_path: str | None) -> None:
     """maildesk: an email-first helpdesk.
 
     Customer mail becomes tickets; agents answer from their own mail client.
@@ -179,13 +208,23 @@ def main() -> None:
 @main.command()
 @click.option("--config", "config_path", metavar="PATH", help=CONFIG_HELP)
 @click.option("--force", is_flag=True, help="Overwrite an existing configuration file.")
-def init(config_path: str | None, force: bool) -> None:
-    """Write a starter maildesk.toml (with a new secret key) and create the database."""
-    path = resolve_config_path(config_path, os.environ)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the SQLite database and the outbox in this folder (written into the file "
+    "as absolute paths; default: var/ next to the file).",
+)
+def init(config_path: str | None, force: bool, data_dir: Path | None) -> None:
+    """Write a starter maildesk.toml (with a new secret key) and create the database.
+
+    Relative paths in it (the SQLite file, the outbox) are relative to its folder."""
+    before = click.get_current_context().find_root().params.get("config_path")
+    path = resolve_config_path(config_path or before, os.environ)
     if path.exists() and not force:
         raise UsageFailure(f"{path} already exists (use --force to overwrite)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_starter(secrets.token_hex(32)), encoding="utf-8")
+    data = None if data_dir is None else data_dir.expanduser().absolute()
+    path.write_text(render_starter(secrets.token_hex(32), data), encoding="utf-8")
     path.chmod(0o600)  # it holds the secret key
     try:
         config = load_config(path)
@@ -785,16 +824,26 @@ def agents_list(config: Config, as_json: bool) -> None:
 @main.command("check-config")
 @with_config
 def check_config(config: Config) -> None:
-    """Validate the configuration and reach the database."""
-    source = config.path or "defaults (no maildesk.toml)"
-    click.echo(f"configuration: {source}")
+    """Validate the configuration, the TLS files and the templates; reach the database."""
+    from maildesk.inbound.smtp import starttls_context
+
+    click.echo(f"configuration: {config.path}")
     click.echo(
         f"desk: {config.desk.name} <{', '.join(config.desk.addresses)}>, "
         f"prefix {config.desk.ticket_prefix}"
     )
+    try:
+        tls = starttls_context(config.smtp)
+    except ConfigError as exc:
+        raise UsageFailure(f"config error: {exc}") from exc
+    if tls is not None:
+        click.echo(f"smtp: STARTTLS ok ({config.smtp.tls_cert}, {config.smtp.tls_key})")
     with runtime_for(config) as runtime:
         tickets_count = Ticket.select().count()
-        click.echo(f"database: ok ({type(runtime.db).__name__}, {tickets_count} tickets)")
+        click.echo(
+            f"database: ok, {redact_url(config.database.url)} "
+            f"({type(runtime.db).__name__}, {tickets_count} tickets)"
+        )
     click.echo(f"templates: ok ({config.outbound.templates or 'built-in'})")
     try:
         make_transport(config.outbound, read_environ(), Path.cwd()).close()

@@ -658,11 +658,7 @@ def load_renderer(config: Config) -> Renderer:
 
 
 def template_dir(config: Config) -> Path | None:
-    """The admin's own templates (`[outbound] templates`), relative to the config file."""
+    """The admin's own templates (`[outbound] templates`; the config made a relative
+    folder from the file relative to the file's folder)."""
     folder = config.outbound.templates
-    if not folder:
-        return None
-    path = Path(folder)
-    if not path.is_absolute() and config.path is not None:
-        path = config.path.parent / path
-    return path
+    return Path(folder) if folder else None

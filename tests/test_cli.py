@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner
+import pytest
+from click.testing import CliRunner, Result
 
 from maildesk.cli import main
 from tests.conftest import Desk, write_config
+from tests.dovecot import make_certificate
+from tests.test_ingest import mail
 
 
 def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None):
@@ -70,12 +73,14 @@ def test_missing_explicit_config_file_exit_2(tmp_path: Path) -> None:
 
 
 def test_bad_database_url_from_environment_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "maildesk.toml").write_text("")
     result = invoke("check-config", env={"MAILDESK_DATABASE_URL": "mysql://x/y"})
     assert result.exit_code == 2 and "database.url" in result.stderr
 
 
 def test_unreachable_database_is_an_operational_failure(tmp_path: Path) -> None:
     url = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"
+    (tmp_path / "maildesk.toml").write_text("")
     result = invoke("tickets", "list", env={"MAILDESK_DATABASE_URL": url})
     assert result.exit_code == 1
     assert result.stderr.startswith("maildesk: database error") and result.stderr.count("\n") == 1
@@ -210,3 +215,116 @@ def test_agents_passwd_and_api_tokens(desk: Desk) -> None:
     assert missing.exit_code == 1 and "no API token 999" in missing.stderr
     nobody = desk.run("agents", "token", "bob@example.com")
     assert nobody.exit_code == 1 and "no agent bob@example.com" in nobody.stderr
+
+
+# -- where the configuration and its paths are found ------------------------------------
+
+
+def test_without_a_config_file_commands_exit_2_naming_where_they_looked(tmp_path: Path) -> None:
+    for args in (("tickets", "list"), ("check-config",), ("ingest", "-"), ("db", "upgrade")):
+        result = invoke(*args, input="")
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.count("\n") == 1, args
+        assert str(tmp_path / "maildesk.toml") in result.stderr, args
+        assert "maildesk init" in result.stderr
+    named = invoke("tickets", "list", env={"MAILDESK_CONFIG": str(tmp_path / "x.toml")})
+    assert named.exit_code == 2 and str(tmp_path / "x.toml") in named.stderr
+    assert "$MAILDESK_CONFIG" in named.stderr
+    assert not (tmp_path / "var").exists()  # no database made up from the defaults
+    assert invoke("init").exit_code == 0
+    assert invoke("tickets", "list").exit_code == 0
+
+
+def test_config_option_before_the_command(tmp_path: Path, database_url: str) -> None:
+    (tmp_path / "etc").mkdir()
+    path = write_config(tmp_path / "etc", database_url)
+    elsewhere = {"MAILDESK_CONFIG": str(tmp_path / "absent.toml")}
+    listed = invoke("--config", str(path), "tickets", "list", "--json", env=elsewhere)
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout) == []
+    checked = invoke("--config", str(path), "check-config", env=elsewhere)
+    assert checked.exit_code == 0 and str(path) in checked.stdout
+    # A command's own --config wins over the one before it.
+    both = invoke("--config", str(tmp_path / "absent.toml"), "check-config", "--config", str(path))
+    assert both.exit_code == 0, both.output
+
+
+def test_relative_paths_are_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`init` with a config elsewhere, commands run from other folders: one database,
+    one outbox, both next to the file."""
+    (tmp_path / "etc").mkdir()
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    config = tmp_path / "etc" / "maildesk.toml"
+    monkeypatch.chdir(tmp_path / "a")
+    assert invoke("init", "--config", str(config)).exit_code == 0
+    assert (tmp_path / "etc" / "var" / "maildesk.db").is_file()
+    result = invoke("ingest", "--config", str(config), "-", input=mail().decode())
+    assert result.exit_code == 0, result.output
+    monkeypatch.chdir(tmp_path / "b")
+    assert invoke("--config", "../etc/maildesk.toml", "outbox", "send").exit_code == 0
+    listed = invoke("tickets", "list", "--json", env={"MAILDESK_CONFIG": "../etc/maildesk.toml"})
+    assert [t["number"] for t in json.loads(listed.stdout)] == ["SUP-00001"]
+    assert list((tmp_path / "etc" / "var" / "outbox" / "new").iterdir())
+    assert not any((tmp_path / folder / "var").exists() for folder in ("a", "b"))
+
+
+def test_relative_outbox_of_a_config_elsewhere(tmp_path: Path, database_url: str) -> None:
+    (tmp_path / "etc").mkdir()
+    path = write_config(tmp_path / "etc", database_url)
+    path.write_text(
+        path.read_text().replace(f'maildir = "{tmp_path}/etc/outbox"', 'maildir = "out"')
+    )
+    env = {"MAILDESK_CONFIG": str(path)}
+    assert CliRunner().invoke(main, ["ingest", "-"], input=mail(), env=env).exit_code == 0
+    assert invoke("outbox", "send", env=env).exit_code == 0
+    assert list((tmp_path / "etc" / "out" / "new").iterdir())
+    assert not (tmp_path / "out").exists()
+
+
+def test_check_config_names_the_database_it_reached(tmp_path: Path, database_url: str) -> None:
+    url = database_url
+    if url.startswith("postgresql://postgres@"):  # the server trusts loopback: any password
+        url = url.replace("postgresql://postgres@", "postgresql://postgres:hunter2@", 1)
+    path = write_config(tmp_path, url)
+    result = invoke("check-config", "--config", str(path))
+    assert result.exit_code == 0, result.output
+    shown = url.replace(":hunter2@", ":***@")
+    assert f"database: ok, {shown} (" in result.stdout
+    assert "hunter2" not in result.output
+
+
+def test_check_config_checks_the_tls_files(tmp_path: Path, database_url: str) -> None:
+    """Relative names, from the config file's folder; every problem names its key."""
+    tls = make_certificate(tmp_path)
+
+    def check(cert: str, key: str) -> Result:
+        extra = f'[smtp]\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
+        return invoke("check-config", "--config", str(write_config(tmp_path, database_url, extra)))
+
+    good = check("cert.pem", "key.pem")
+    assert good.exit_code == 0, good.output
+    assert f"STARTTLS ok ({tls.cert}, {tls.key})" in good.stdout
+    for cert, key, named in (
+        ("missing.pem", "key.pem", "smtp.tls_cert"),
+        ("cert.pem", "missing.pem", "smtp.tls_key"),
+        ("key.pem", "key.pem", "smtp.tls_cert"),  # a key is no certificate
+        ("cert.pem", "cert.pem", "smtp.tls_key"),  # nor a certificate a key
+    ):
+        result = check(cert, key)
+        assert result.exit_code == 2, (cert, key, result.output)
+        assert result.stderr.startswith(f"maildesk: config error: {named}: "), result.stderr
+        assert result.stderr.count("\n") == 1
+
+
+def test_init_with_a_data_dir_for_a_config_elsewhere(tmp_path: Path) -> None:
+    """As for the systemd unit: the file in /etc/maildesk, the data in /var/lib/maildesk."""
+    config = tmp_path / "etc" / "maildesk.toml"
+    result = invoke("init", "--config", str(config), "--data-dir", "lib")
+    assert result.exit_code == 0, result.output
+    assert f'url = "sqlite:///{tmp_path}/lib/maildesk.db"' in config.read_text()
+    assert (tmp_path / "lib" / "maildesk.db").is_file()
+    assert (tmp_path / "lib" / "outbox").is_dir()
+    assert not (tmp_path / "etc" / "var").exists()
