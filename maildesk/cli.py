@@ -35,6 +35,7 @@ from maildesk.config import (
     render_starter,
     resolve_config_path,
 )
+from maildesk.core.addresses import plain_address
 from maildesk.core.commands import STATUSES
 from maildesk.core.match import format_number, parse_number
 from maildesk.inbound.sources import batched, read_sources
@@ -153,9 +154,12 @@ def runtime_for(config: Config, now: dt.datetime | None = None) -> Iterator[Runt
 
 
 class IsoTime(click.ParamType):
-    """An ISO 8601 moment; without an offset it is taken as UTC."""
+    """An ISO 8601 moment; without an offset it is taken as UTC. Years outside
+    `YEARS` are refused: the SLA clock and the reports compute days and weeks
+    around a moment, and Python's dates end at years 1 and 9999."""
 
     name = "ISO"
+    YEARS = range(1900, 9000)
 
     def convert(self, value: Any, param: Any, ctx: Any) -> dt.datetime:
         if isinstance(value, dt.datetime):
@@ -164,7 +168,13 @@ class IsoTime(click.ParamType):
             moment = dt.datetime.fromisoformat(str(value).strip())
         except ValueError:
             self.fail(f"not an ISO 8601 time: {value!r} (e.g. 2026-11-20T17:30:00+01:00)")
+        if moment.year not in self.YEARS:
+            years = f"{self.YEARS.start} to {self.YEARS.stop - 1}"
+            self.fail(f"out of range: {value!r} (years {years})")
         return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+ROW_ID = click.IntRange(1, 2**63 - 1)  # a row ID; anything else is no row of ours
 
 
 ISO_TIME = IsoTime()
@@ -482,7 +492,7 @@ def quarantine_list(config: Config, as_json: bool) -> None:
 @quarantine.command("retry")
 @with_config
 @json_option
-@click.argument("entry_id", required=False, type=int, metavar="ID")
+@click.argument("entry_id", required=False, type=ROW_ID, metavar="ID")
 @click.option("--all", "retry_all", is_flag=True, help="Retry every message in quarantine.")
 def quarantine_retry(config: Config, as_json: bool, entry_id: int | None, retry_all: bool) -> None:
     """Run quarantined messages through the pipeline again (ID or --all).
@@ -544,7 +554,7 @@ def outbox_list(config: Config, as_json: bool, status: str | None, limit: int) -
 
 @outbox.command("retry")
 @with_config
-@click.argument("entry_id", required=False, type=int, metavar="ID")
+@click.argument("entry_id", required=False, type=ROW_ID, metavar="ID")
 @click.option("--all", "retry_all", is_flag=True, help="Retry every failed mail.")
 def outbox_retry(config: Config, entry_id: int | None, retry_all: bool) -> None:
     """Queue failed mail again (ID or --all); the daemon sends it at once.
@@ -689,6 +699,10 @@ def agents_group() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read a web sign-in password from stdin.")
 def agents_add(config: Config, email: str, name: str, role: str, password_stdin: bool) -> None:
     """Add an agent by e-mail address."""
+    if plain_address(email) is None:
+        raise UsageFailure(f"not an e-mail address: {email.strip()!r} (e.g. ann@example.com)")
+    if not name.strip():
+        raise UsageFailure("--name must not be empty")
     password = _read_password(True) if password_stdin else None
     with runtime_for(config) as runtime:
         try:
@@ -775,7 +789,7 @@ def agents_token(config: Config, email: str, name: str) -> None:
 @agents_group.command("tokens")
 @with_config
 @json_option
-@click.option("--revoke", "revoke_id", type=int, metavar="ID", help="Revoke the token ID.")
+@click.option("--revoke", "revoke_id", type=ROW_ID, metavar="ID", help="Revoke the token ID.")
 def agents_tokens(config: Config, as_json: bool, revoke_id: int | None) -> None:
     """List API tokens (never the tokens themselves), or revoke one."""
     with runtime_for(config) as runtime:

@@ -41,6 +41,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from maildesk.core.addresses import plain_address
+
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "REQUIRED",
@@ -174,9 +176,6 @@ class Setting:
 # ---- per-key checks -------------------------------------------------------
 
 _PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,9}")
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_EMAIL_RE = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@{_LABEL}(?:\.{_LABEL})*")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -213,9 +212,8 @@ def _check_addresses(value: tuple[str, ...]) -> tuple[str, ...]:
         raise ValueError("must list at least one e-mail address")
     result: list[str] = []
     for item in value:
-        address = item.strip().lower()
-        local = address.rpartition("@")[0]
-        if not _EMAIL_RE.fullmatch(address) or len(local) > 64 or len(address) > 254:
+        address = plain_address(item)
+        if address is None:
             raise ValueError(f"not a valid e-mail address: {_short(item)}")
         if address in result:
             raise ValueError(f"duplicate address: {_short(item)}")

@@ -143,7 +143,7 @@ def test_agents_add_with_password_and_list(desk: Desk) -> None:
     again = desk.run("agents", "add", "ann@example.com", "--name", "Ann")
     assert again.exit_code == 1 and "already exists" in again.stderr
     bad = desk.run("agents", "add", "not-an-address", "--name", "X")
-    assert bad.exit_code == 1 and "not an e-mail address" in bad.stderr
+    assert bad.exit_code == 2 and "not an e-mail address" in bad.stderr  # a usage error
 
 
 def test_agent_mail_threads_into_any_ticket(desk: Desk) -> None:
@@ -328,3 +328,69 @@ def test_init_with_a_data_dir_for_a_config_elsewhere(tmp_path: Path) -> None:
     assert (tmp_path / "lib" / "maildesk.db").is_file()
     assert (tmp_path / "lib" / "outbox").is_dir()
     assert not (tmp_path / "etc" / "var").exists()
+
+
+# -- arguments ----------------------------------------------------------------------------
+
+
+def test_agents_add_needs_an_email_address(desk: Desk) -> None:
+    for address in (
+        "not-an-email",
+        "ann@",
+        "Ann <ann@example.com>",
+        "ann@@example.com",
+        "a b@x.org",
+    ):
+        result = desk.run("agents", "add", address, "--name", "Ann")
+        assert result.exit_code == 2, (address, result.output)
+        assert result.stderr.startswith("maildesk: not an e-mail address: ")
+        assert result.stderr.count("\n") == 1
+    nameless = desk.run("agents", "add", "ann@example.com", "--name", " ")
+    assert nameless.exit_code == 2 and "--name" in nameless.stderr
+    assert desk.json("agents", "list") == []
+    added = desk.run("agents", "add", " Ann@Example.COM ", "--name", "Ann")
+    assert added.exit_code == 0, added.output
+    assert [a["email"] for a in desk.json("agents", "list")] == ["ann@example.com"]
+
+
+def test_ingest_of_nothing_is_an_error_not_a_message(desk: Desk, tmp_path: Path) -> None:
+    (tmp_path / "empty.eml").write_bytes(b"")
+    (tmp_path / "blank.eml").write_bytes(b"\r\n\r\n")
+    for args, stdin in (
+        (("-",), b""),
+        (("-",), b"From MAILER-DAEMON Mon Dec  7 02:00:00 2026\n"),
+        ((str(tmp_path / "empty.eml"),), None),
+        ((str(tmp_path / "blank.eml"),), None),
+    ):
+        result = desk.run("ingest", *args, input=stdin)
+        assert result.exit_code == 1, (args, result.output)
+        assert "empty: no message" in result.stderr, args
+    assert desk.json("quarantine", "list") == []
+    assert desk.json("tickets", "list") == []
+
+
+BAD_ARGUMENTS = (
+    ("tickets", "show", "99999999999999999999999"),
+    ("tickets", "show", "SUP-99999999999999999999999"),
+    ("tickets", "show", "\u00b2"),  # a digit to str.isdigit, not to int()
+    ("quarantine", "retry", "99999999999999999999999"),
+    ("quarantine", "retry", "0"),
+    ("outbox", "retry", "99999999999999999999999"),
+    ("agents", "tokens", "--revoke", "99999999999999999999999"),
+    ("sla", "scan", "--now", "9999-12-31T23:59:59-12:00"),
+    ("sla", "scan", "--now", "0001-01-01T00:00:00+01:00"),
+    ("sla", "scan", "--now", "yesterday"),
+    ("digest", "send", "--dry-run", "--now", "0001-01-01T00:30:00+00:00"),
+    ("report", "sla", "--until", "0001-01-05"),
+    ("report", "sla", "--since", "2026-13-01"),
+    ("report", "sla", "--since", "2026-02-01", "--until", "2026-01-01"),
+    ("ingest", "--now", "9999-12-31T23:00:00-12:00", "-"),
+)
+
+
+@pytest.mark.parametrize("args", BAD_ARGUMENTS, ids=" ".join)
+def test_bad_arguments_are_usage_errors(desk: Desk, args: tuple[str, ...]) -> None:
+    result = desk.run(*args, input=b"")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("maildesk: ") and result.stderr.count("\n") == 1
+    assert result.exc_info is None or result.exc_info[0] is SystemExit
