@@ -272,9 +272,9 @@ RELOAD_HELP = (
 )
 
 RUN_HELP = f"""Run the daemon: the SMTP/LMTP listener, the IMAP pollers, the pipeline worker,
-the outbox worker (sends queued mail, retrying while the relay is down) and the jobs
-(SLA warnings, breaches and escalation, auto-close, the daily digest) every
-[sla] scan_interval seconds.
+the outbox worker (sends queued mail, retrying while the relay is down), the web view
+and JSON API ([web]), and the jobs (SLA warnings, breaches and escalation,
+auto-close, the daily digest) every [sla] scan_interval seconds.
 
 Logs go to stderr (journald-friendly under systemd). SIGTERM or SIGINT: stop
 accepting, let transfers in flight finish within [daemon] shutdown_timeout,
