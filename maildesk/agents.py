@@ -9,6 +9,7 @@ import secrets
 import peewee
 from argon2 import PasswordHasher
 
+from maildesk.core.addresses import plain_address
 from maildesk.store.db import write_transaction
 from maildesk.store.models import Agent, ApiToken
 
@@ -29,9 +30,10 @@ def add_agent(
     password: str | None,
     now: dt.datetime,
 ) -> Agent:
-    email = email.strip().lower()
-    if "@" not in email or any(c.isspace() for c in email):
-        raise AgentError(f"not an e-mail address: {email!r}")
+    address = plain_address(email)
+    if address is None:
+        raise AgentError(f"not an e-mail address: {email.strip()!r}")
+    email = address
     if role not in ROLES:
         raise AgentError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
     with write_transaction(db):

@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import signal
-import ssl
 import sys
 import threading
 import time
@@ -45,7 +44,7 @@ from maildesk.config import Config, ConfigError, password_from_env
 from maildesk.inbound.group_commit import GroupCommit
 from maildesk.inbound.imap import ImapPoller
 from maildesk.inbound.intake import Accepted, Delivery, Envelope, accept
-from maildesk.inbound.smtp import Credentials, Handler, Listener, load_tls_context
+from maildesk.inbound.smtp import Credentials, Handler, Listener, starttls_context
 from maildesk.jobs import JobRunner, Jobs
 from maildesk.outbound.transport import make_transport
 from maildesk.outbound.worker import OutboxWorker
@@ -277,7 +276,7 @@ class Daemon:
             lmtp=smtp.lmtp,
             max_message_size=smtp.max_message_size,
             hostname=smtp.hostname,
-            tls_context=self._tls_context(),
+            tls_context=starttls_context(self.config.smtp),
             credentials=self._credentials(),
         )
         try:
@@ -310,17 +309,6 @@ class Daemon:
         self._web_server = server
         log.info("web: listening on http://%s/", shown)
         return [("web", shown)]
-
-    def _tls_context(self) -> ssl.SSLContext | None:
-        smtp = self.config.smtp
-        if not smtp.tls_cert:
-            return None
-        try:
-            return load_tls_context(smtp.tls_cert, smtp.tls_key)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(
-                "smtp.tls_cert", f"cannot load {smtp.tls_cert} / {smtp.tls_key}: {_one_line(exc)}"
-            ) from exc
 
     def _credentials(self) -> Credentials | None:
         smtp = self.config.smtp

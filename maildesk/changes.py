@@ -138,7 +138,7 @@ class TicketChanges:
                 case UseTemplate(name=name):
                     applied.canned.append(name)
                 case Merge(into=number):
-                    applied.merge_target = repo.survivor(Ticket.get(Ticket.number == number))
+                    applied.merge_target = repo.lock_ticket(self.db, number)
                 case Note():
                     pass
         applied.resolved = ticket.status == "resolved" and applied.status_set

@@ -25,14 +25,17 @@ import peewee
 from maildesk import __version__, agents, serialize
 from maildesk import quarantine as quarantined
 from maildesk.config import (
+    CONFIG_ENV_VAR,
     DEFAULT_CONFIG_PATH,
     Config,
     ConfigError,
     load_config,
     read_environ,
+    redact_url,
     render_starter,
     resolve_config_path,
 )
+from maildesk.core.addresses import plain_address
 from maildesk.core.commands import STATUSES
 from maildesk.core.match import format_number, parse_number
 from maildesk.inbound.sources import batched, read_sources
@@ -87,6 +90,27 @@ def _fail(message: str, status: int) -> NoReturn:
 CONFIG_HELP = "Configuration file (default: $MAILDESK_CONFIG, else ./maildesk.toml)."
 
 
+def config_file(option: str | None) -> Path:
+    """The configuration file a command reads: its own --config, else the one given
+    before the command (`maildesk --config FILE COMMAND`), else $MAILDESK_CONFIG,
+    else ./maildesk.toml. Missing: a usage error naming where it looked, rather than
+    a database made up from the defaults in whatever folder the command ran."""
+    before = click.get_current_context().find_root().params.get("config_path")
+    path = resolve_config_path(option or before, os.environ)
+    if not path.exists():
+        if option or before:
+            how = "--config"
+        elif os.environ.get(CONFIG_ENV_VAR):
+            how = f"${CONFIG_ENV_VAR}"
+        else:
+            how = "the default, ./maildesk.toml"
+        raise UsageFailure(
+            f"no configuration file: {path.absolute()} ({how}) not found; write one "
+            f"with 'maildesk init', or give --config FILE or ${CONFIG_ENV_VAR}"
+        )
+    return path
+
+
 def with_config(command: Callable[..., Any]) -> Callable[..., Any]:
     """Adds --config and hands the command a loaded Config (config errors exit 2)."""
 
@@ -94,7 +118,7 @@ def with_config(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(config_path: str | None, **kwargs: Any) -> Any:
         try:
-            config = load_config(resolve_config_path(config_path, os.environ))
+            config = load_config(config_file(config_path))
         except ConfigError as exc:
             raise UsageFailure(f"config error: {exc}") from exc
         _setup_logging(config)
@@ -130,9 +154,12 @@ def runtime_for(config: Config, now: dt.datetime | None = None) -> Iterator[Runt
 
 
 class IsoTime(click.ParamType):
-    """An ISO 8601 moment; without an offset it is taken as UTC."""
+    """An ISO 8601 moment; without an offset it is taken as UTC. Years outside
+    `YEARS` are refused: the SLA clock and the reports compute days and weeks
+    around a moment, and Python's dates end at years 1 and 9999."""
 
     name = "ISO"
+    YEARS = range(1900, 9000)
 
     def convert(self, value: Any, param: Any, ctx: Any) -> dt.datetime:
         if isinstance(value, dt.datetime):
@@ -141,7 +168,13 @@ class IsoTime(click.ParamType):
             moment = dt.datetime.fromisoformat(str(value).strip())
         except ValueError:
             self.fail(f"not an ISO 8601 time: {value!r} (e.g. 2026-11-20T17:30:00+01:00)")
+        if moment.year not in self.YEARS:
+            years = f"{self.YEARS.start} to {self.YEARS.stop - 1}"
+            self.fail(f"out of range: {value!r} (years {years})")
         return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+ROW_ID = click.IntRange(1, 2**63 - 1)  # a row ID; anything else is no row of ours
 
 
 ISO_TIME = IsoTime()
@@ -168,7 +201,13 @@ def _print_json(document: Any) -> None:
 
 @click.group(cls=MaildeskGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="maildesk")
-def main() -> None:
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help=CONFIG_HELP + " A command's own --config wins.",
+)
+def main(config_path: str | None) -> None:
     """maildesk: an email-first helpdesk.
 
     Customer mail becomes tickets; agents answer from their own mail client.
@@ -179,13 +218,23 @@ def main() -> None:
 @main.command()
 @click.option("--config", "config_path", metavar="PATH", help=CONFIG_HELP)
 @click.option("--force", is_flag=True, help="Overwrite an existing configuration file.")
-def init(config_path: str | None, force: bool) -> None:
-    """Write a starter maildesk.toml (with a new secret key) and create the database."""
-    path = resolve_config_path(config_path, os.environ)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the SQLite database and the outbox in this folder (written into the file "
+    "as absolute paths; default: var/ next to the file).",
+)
+def init(config_path: str | None, force: bool, data_dir: Path | None) -> None:
+    """Write a starter maildesk.toml (with a new secret key) and create the database.
+
+    Relative paths in it (the SQLite file, the outbox) are relative to its folder."""
+    before = click.get_current_context().find_root().params.get("config_path")
+    path = resolve_config_path(config_path or before, os.environ)
     if path.exists() and not force:
         raise UsageFailure(f"{path} already exists (use --force to overwrite)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_starter(secrets.token_hex(32)), encoding="utf-8")
+    data = None if data_dir is None else data_dir.expanduser().absolute()
+    path.write_text(render_starter(secrets.token_hex(32), data), encoding="utf-8")
     path.chmod(0o600)  # it holds the secret key
     try:
         config = load_config(path)
@@ -223,9 +272,9 @@ RELOAD_HELP = (
 )
 
 RUN_HELP = f"""Run the daemon: the SMTP/LMTP listener, the IMAP pollers, the pipeline worker,
-the outbox worker (sends queued mail, retrying while the relay is down) and the jobs
-(SLA warnings, breaches and escalation, auto-close, the daily digest) every
-[sla] scan_interval seconds.
+the outbox worker (sends queued mail, retrying while the relay is down), the web view
+and JSON API ([web]), and the jobs (SLA warnings, breaches and escalation,
+auto-close, the daily digest) every [sla] scan_interval seconds.
 
 Logs go to stderr (journald-friendly under systemd). SIGTERM or SIGINT: stop
 accepting, let transfers in flight finish within [daemon] shutdown_timeout,
@@ -443,7 +492,7 @@ def quarantine_list(config: Config, as_json: bool) -> None:
 @quarantine.command("retry")
 @with_config
 @json_option
-@click.argument("entry_id", required=False, type=int, metavar="ID")
+@click.argument("entry_id", required=False, type=ROW_ID, metavar="ID")
 @click.option("--all", "retry_all", is_flag=True, help="Retry every message in quarantine.")
 def quarantine_retry(config: Config, as_json: bool, entry_id: int | None, retry_all: bool) -> None:
     """Run quarantined messages through the pipeline again (ID or --all).
@@ -505,7 +554,7 @@ def outbox_list(config: Config, as_json: bool, status: str | None, limit: int) -
 
 @outbox.command("retry")
 @with_config
-@click.argument("entry_id", required=False, type=int, metavar="ID")
+@click.argument("entry_id", required=False, type=ROW_ID, metavar="ID")
 @click.option("--all", "retry_all", is_flag=True, help="Retry every failed mail.")
 def outbox_retry(config: Config, entry_id: int | None, retry_all: bool) -> None:
     """Queue failed mail again (ID or --all); the daemon sends it at once.
@@ -650,6 +699,10 @@ def agents_group() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read a web sign-in password from stdin.")
 def agents_add(config: Config, email: str, name: str, role: str, password_stdin: bool) -> None:
     """Add an agent by e-mail address."""
+    if plain_address(email) is None:
+        raise UsageFailure(f"not an e-mail address: {email.strip()!r} (e.g. ann@example.com)")
+    if not name.strip():
+        raise UsageFailure("--name must not be empty")
     password = _read_password(True) if password_stdin else None
     with runtime_for(config) as runtime:
         try:
@@ -736,7 +789,7 @@ def agents_token(config: Config, email: str, name: str) -> None:
 @agents_group.command("tokens")
 @with_config
 @json_option
-@click.option("--revoke", "revoke_id", type=int, metavar="ID", help="Revoke the token ID.")
+@click.option("--revoke", "revoke_id", type=ROW_ID, metavar="ID", help="Revoke the token ID.")
 def agents_tokens(config: Config, as_json: bool, revoke_id: int | None) -> None:
     """List API tokens (never the tokens themselves), or revoke one."""
     with runtime_for(config) as runtime:
@@ -785,16 +838,26 @@ def agents_list(config: Config, as_json: bool) -> None:
 @main.command("check-config")
 @with_config
 def check_config(config: Config) -> None:
-    """Validate the configuration and reach the database."""
-    source = config.path or "defaults (no maildesk.toml)"
-    click.echo(f"configuration: {source}")
+    """Validate the configuration, the TLS files and the templates; reach the database."""
+    from maildesk.inbound.smtp import starttls_context
+
+    click.echo(f"configuration: {config.path}")
     click.echo(
         f"desk: {config.desk.name} <{', '.join(config.desk.addresses)}>, "
         f"prefix {config.desk.ticket_prefix}"
     )
+    try:
+        tls = starttls_context(config.smtp)
+    except ConfigError as exc:
+        raise UsageFailure(f"config error: {exc}") from exc
+    if tls is not None:
+        click.echo(f"smtp: STARTTLS ok ({config.smtp.tls_cert}, {config.smtp.tls_key})")
     with runtime_for(config) as runtime:
         tickets_count = Ticket.select().count()
-        click.echo(f"database: ok ({type(runtime.db).__name__}, {tickets_count} tickets)")
+        click.echo(
+            f"database: ok, {redact_url(config.database.url)} "
+            f"({type(runtime.db).__name__}, {tickets_count} tickets)"
+        )
     click.echo(f"templates: ok ({config.outbound.templates or 'built-in'})")
     try:
         make_transport(config.outbound, read_environ(), Path.cwd()).close()

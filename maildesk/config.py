@@ -15,6 +15,13 @@ exist without a default and a help line.
 
 Precedence, lowest first: built-in default < ``maildesk.toml`` < ``.env`` file
 < real environment.  ``[[imap]]`` mailboxes come from the file only.
+
+Path-like keys (``Setting.path``: the SQLite file of ``database.url``, the
+outbox maildir, the templates folder, the TLS certificate and key) are made
+absolute when loaded: a relative value from the file (or a default) is relative
+to the file's folder, so a command finds the same files from any working
+directory; a value from the environment is relative to the working directory,
+as paths in environment variables usually are.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+
+from maildesk.core.addresses import plain_address
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -56,6 +65,7 @@ __all__ = [
     "load_config",
     "password_from_env",
     "read_environ",
+    "redact_url",
     "render_example",
     "render_starter",
     "resolve_config_path",
@@ -138,6 +148,7 @@ class Setting:
     maximum: int | None = None
     check: Check | None = None
     example: object = None  # shown in the example file for REQUIRED keys
+    path: bool = False  # a file or folder (or a sqlite:/// URL): see `_absolute`
 
     @property
     def key(self) -> str:
@@ -165,9 +176,6 @@ class Setting:
 # ---- per-key checks -------------------------------------------------------
 
 _PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,9}")
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_EMAIL_RE = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@{_LABEL}(?:\.{_LABEL})*")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -204,9 +212,8 @@ def _check_addresses(value: tuple[str, ...]) -> tuple[str, ...]:
         raise ValueError("must list at least one e-mail address")
     result: list[str] = []
     for item in value:
-        address = item.strip().lower()
-        local = address.rpartition("@")[0]
-        if not _EMAIL_RE.fullmatch(address) or len(local) > 64 or len(address) > 254:
+        address = plain_address(item)
+        if address is None:
             raise ValueError(f"not a valid e-mail address: {_short(item)}")
         if address in result:
             raise ValueError(f"duplicate address: {_short(item)}")
@@ -230,12 +237,13 @@ def _check_base_url(value: str) -> str:
     return value.rstrip("/")
 
 
-def _redact_url(url: str) -> str:
+def redact_url(url: str) -> str:
+    """`url` with any password replaced by ***, fit to print."""
     return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def _check_database_url(value: str) -> str:
-    shown = _short(_redact_url(value))
+    shown = _short(redact_url(value))
     if value.startswith("sqlite:///"):
         path = value[len("sqlite:///") :]
         if not path.strip() or path == "/":
@@ -314,9 +322,9 @@ SETTINGS: tuple[Setting, ...] = (
             env="MAILDESK_SECRET_KEY"),
     # [database]
     Setting("database", "url", str, "sqlite:///var/maildesk.db",
-            "sqlite:///relative/path, sqlite:////absolute/path or "
+            "sqlite:///relative/path (to this file's folder), sqlite:////absolute/path or "
             "postgresql://user[:pw]@host[:port]/db.",
-            env="MAILDESK_DATABASE_URL", check=_check_database_url),
+            env="MAILDESK_DATABASE_URL", check=_check_database_url, path=True),
     # [smtp]
     Setting("smtp", "enabled", bool, True,
             "Run the built-in SMTP/LMTP receiver for incoming mail."),
@@ -332,9 +340,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Name the receiver greets with; empty: this machine's host name.",
             check=_check_token),
     Setting("smtp", "tls_cert", str, "",
-            "PEM certificate (chain) file offered with STARTTLS; empty: no STARTTLS."),
+            "PEM certificate (chain) file offered with STARTTLS; empty: no STARTTLS.",
+            path=True),
     Setting("smtp", "tls_key", str, "",
-            "PEM private key file of tls_cert (set both or neither)."),
+            "PEM private key file of tls_cert (set both or neither).", path=True),
     Setting("smtp", "auth_username", str, "",
             "Require SMTP AUTH (PLAIN/LOGIN, only after STARTTLS) with this user name; "
             "empty: no AUTH.", check=_check_token),
@@ -365,7 +374,7 @@ SETTINGS: tuple[Setting, ...] = (
             "How replies are sent: maildir (write files) or smtp (relay).",
             choices=("maildir", "smtp")),
     Setting("outbound", "maildir", str, "var/outbox",
-            "Maildir that outgoing messages are written to in maildir mode."),
+            "Maildir that outgoing messages are written to in maildir mode.", path=True),
     Setting("outbound", "host", str, "127.0.0.1", "SMTP relay host in smtp mode."),
     Setting("outbound", "port", int, 25, "SMTP relay port.", minimum=1, maximum=65535),
     Setting("outbound", "tls", str, "starttls",
@@ -388,7 +397,8 @@ SETTINGS: tuple[Setting, ...] = (
             minimum=1),
     Setting("outbound", "templates", str, "",
             "Folder with your own templates (mail/NAME.txt, mail/NAME.html, canned/NAME.txt) "
-            "that replace the built-in ones of the same name; empty: built-in only."),
+            "that replace the built-in ones of the same name; empty: built-in only.",
+            path=True),
     Setting("outbound", "auto_limit_per_hour", int, 10,
             "Most automatic mails (acknowledgements, notices) sent to one customer address "
             "per hour; further ones are skipped and noted in the ticket's log.", minimum=0),
@@ -840,6 +850,8 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], path: Path | None) ->
         elif not isinstance(value, dict):
             raise ConfigError(name, f"expected a table [{name}], got {_describe(value)}")
 
+    # Relative paths from the file (or defaults) are relative to the file's folder.
+    base = None if path is None else path.parent.absolute()
     parts: dict[str, Any] = {}
     for section in SECTIONS:
         if section.array:
@@ -853,7 +865,7 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], path: Path | None) ->
             parts[section.name] = tuple(items)
         else:
             parts[section.name] = _build_section(
-                section, section.name, raw.get(section.name, {}), env
+                section, section.name, raw.get(section.name, {}), env, base
             )
     config = Config(**parts, path=path)
     _check_config(config, env)
@@ -861,7 +873,11 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], path: Path | None) ->
 
 
 def _build_section(
-    section: Section, prefix: str, table: Mapping[str, Any], env: Mapping[str, str]
+    section: Section,
+    prefix: str,
+    table: Mapping[str, Any],
+    env: Mapping[str, str],
+    base: Path | None = None,
 ) -> Any:
     settings = _settings_of(section.name)
     names = [s.name for s in settings]
@@ -892,7 +908,25 @@ def _build_section(
             values[setting.name] = _validate(setting, value)
         except ValueError as exc:
             raise ConfigError(key, f"{exc}{source}") from None
+        if setting.path and base is not None and not source:
+            values[setting.name] = _absolute(values[setting.name], base)
     return section.cls(**values)
+
+
+def _absolute(value: str, base: Path) -> str:
+    """A path-like value made absolute against `base` (the config file's folder):
+    a file or folder name, or the file of a sqlite:/// URL. Empty values (not set),
+    absolute paths and other URLs are returned as they are."""
+    prefix = "sqlite:///"
+    if value.startswith(prefix):
+        name = value[len(prefix) :]
+        if name == ":memory:" or name.startswith("/"):
+            return value
+        return prefix + str(base / name)
+    if not value or "://" in value:
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)
 
 
 def _unknown(what: str, name: str, known: list[str]) -> str:
@@ -1096,9 +1130,14 @@ def render_example() -> str:
     return _render(_EXAMPLE_HEADER, {})
 
 
-def render_starter(secret_key: str) -> str:
-    """What ``maildesk init`` writes: the example with ``desk.secret_key`` set."""
-    return _render(_STARTER_HEADER, {"desk.secret_key": secret_key})
+def render_starter(secret_key: str, data_dir: Path | None = None) -> str:
+    """What ``maildesk init`` writes: the example with ``desk.secret_key`` set and,
+    with ``data_dir``, the SQLite database and the outbox in that (absolute) folder."""
+    overrides: dict[str, object] = {"desk.secret_key": secret_key}
+    if data_dir is not None:
+        overrides["database.url"] = f"sqlite:///{data_dir / 'maildesk.db'}"
+        overrides["outbound.maildir"] = str(data_dir / "outbox")
+    return _render(_STARTER_HEADER, overrides)
 
 
 def _toml_value(value: object) -> str:

@@ -112,7 +112,9 @@ class Jobs:
         return len(tickets), done
 
     def _escalate(self, ticket: Ticket, target: str, due_at: dt.datetime, now: dt.datetime) -> None:
-        ticket = Ticket.get_by_id(ticket.id)  # with the level just raised
+        # Fresh and locked (the claiming UPDATE took the lock already): the level just
+        # raised, and a priority bump that starts from the current priority.
+        ticket = repo.lock_ticket_id(self.db, ticket.id)
         events: list[dict[str, Any]] = []
         log_ = _collector(events, now)
         bumped_from = None

@@ -296,7 +296,10 @@ class Pipeline:
         if decision.action is Action.CREATE:
             return self._new_ticket(decision, mail)
         assert decision.ticket is not None
-        ticket = rows.get(self.db, Ticket, "number", decision.ticket)
+        # Locked and read inside this transaction: a change made meanwhile (another
+        # instance, the web, a job) is seen, never overwritten with stale values.
+        ticket = repo.lock_ticket(self.db, decision.ticket)
+        assert ticket is not None  # tickets are never deleted
         if mail.capped:
             mail.event(ticket, "system", "rate_limited", {"reason": decision.reason})
         if mail.sender.is_agent:
@@ -655,11 +658,7 @@ def load_renderer(config: Config) -> Renderer:
 
 
 def template_dir(config: Config) -> Path | None:
-    """The admin's own templates (`[outbound] templates`), relative to the config file."""
+    """The admin's own templates (`[outbound] templates`; the config made a relative
+    folder from the file relative to the file's folder)."""
     folder = config.outbound.templates
-    if not folder:
-        return None
-    path = Path(folder)
-    if not path.is_absolute() and config.path is not None:
-        path = config.path.parent / path
-    return path
+    return Path(folder) if folder else None

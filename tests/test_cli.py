@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner
+import pytest
+from click.testing import CliRunner, Result
 
 from maildesk.cli import main
 from tests.conftest import Desk, write_config
+from tests.dovecot import make_certificate
+from tests.test_ingest import mail
 
 
 def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None):
@@ -70,12 +73,14 @@ def test_missing_explicit_config_file_exit_2(tmp_path: Path) -> None:
 
 
 def test_bad_database_url_from_environment_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "maildesk.toml").write_text("")
     result = invoke("check-config", env={"MAILDESK_DATABASE_URL": "mysql://x/y"})
     assert result.exit_code == 2 and "database.url" in result.stderr
 
 
 def test_unreachable_database_is_an_operational_failure(tmp_path: Path) -> None:
     url = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"
+    (tmp_path / "maildesk.toml").write_text("")
     result = invoke("tickets", "list", env={"MAILDESK_DATABASE_URL": url})
     assert result.exit_code == 1
     assert result.stderr.startswith("maildesk: database error") and result.stderr.count("\n") == 1
@@ -138,7 +143,7 @@ def test_agents_add_with_password_and_list(desk: Desk) -> None:
     again = desk.run("agents", "add", "ann@example.com", "--name", "Ann")
     assert again.exit_code == 1 and "already exists" in again.stderr
     bad = desk.run("agents", "add", "not-an-address", "--name", "X")
-    assert bad.exit_code == 1 and "not an e-mail address" in bad.stderr
+    assert bad.exit_code == 2 and "not an e-mail address" in bad.stderr  # a usage error
 
 
 def test_agent_mail_threads_into_any_ticket(desk: Desk) -> None:
@@ -210,3 +215,182 @@ def test_agents_passwd_and_api_tokens(desk: Desk) -> None:
     assert missing.exit_code == 1 and "no API token 999" in missing.stderr
     nobody = desk.run("agents", "token", "bob@example.com")
     assert nobody.exit_code == 1 and "no agent bob@example.com" in nobody.stderr
+
+
+# -- where the configuration and its paths are found ------------------------------------
+
+
+def test_without_a_config_file_commands_exit_2_naming_where_they_looked(tmp_path: Path) -> None:
+    for args in (("tickets", "list"), ("check-config",), ("ingest", "-"), ("db", "upgrade")):
+        result = invoke(*args, input="")
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.count("\n") == 1, args
+        assert str(tmp_path / "maildesk.toml") in result.stderr, args
+        assert "maildesk init" in result.stderr
+    named = invoke("tickets", "list", env={"MAILDESK_CONFIG": str(tmp_path / "x.toml")})
+    assert named.exit_code == 2 and str(tmp_path / "x.toml") in named.stderr
+    assert "$MAILDESK_CONFIG" in named.stderr
+    assert not (tmp_path / "var").exists()  # no database made up from the defaults
+    assert invoke("init").exit_code == 0
+    assert invoke("tickets", "list").exit_code == 0
+
+
+def test_config_option_before_the_command(tmp_path: Path, database_url: str) -> None:
+    (tmp_path / "etc").mkdir()
+    path = write_config(tmp_path / "etc", database_url)
+    elsewhere = {"MAILDESK_CONFIG": str(tmp_path / "absent.toml")}
+    listed = invoke("--config", str(path), "tickets", "list", "--json", env=elsewhere)
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout) == []
+    checked = invoke("--config", str(path), "check-config", env=elsewhere)
+    assert checked.exit_code == 0 and str(path) in checked.stdout
+    # A command's own --config wins over the one before it.
+    both = invoke("--config", str(tmp_path / "absent.toml"), "check-config", "--config", str(path))
+    assert both.exit_code == 0, both.output
+
+
+def test_relative_paths_are_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`init` with a config elsewhere, commands run from other folders: one database,
+    one outbox, both next to the file."""
+    (tmp_path / "etc").mkdir()
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    config = tmp_path / "etc" / "maildesk.toml"
+    monkeypatch.chdir(tmp_path / "a")
+    assert invoke("init", "--config", str(config)).exit_code == 0
+    assert (tmp_path / "etc" / "var" / "maildesk.db").is_file()
+    result = invoke("ingest", "--config", str(config), "-", input=mail().decode())
+    assert result.exit_code == 0, result.output
+    monkeypatch.chdir(tmp_path / "b")
+    assert invoke("--config", "../etc/maildesk.toml", "outbox", "send").exit_code == 0
+    listed = invoke("tickets", "list", "--json", env={"MAILDESK_CONFIG": "../etc/maildesk.toml"})
+    assert [t["number"] for t in json.loads(listed.stdout)] == ["SUP-00001"]
+    assert list((tmp_path / "etc" / "var" / "outbox" / "new").iterdir())
+    assert not any((tmp_path / folder / "var").exists() for folder in ("a", "b"))
+
+
+def test_relative_outbox_of_a_config_elsewhere(tmp_path: Path, database_url: str) -> None:
+    (tmp_path / "etc").mkdir()
+    path = write_config(tmp_path / "etc", database_url)
+    path.write_text(
+        path.read_text().replace(f'maildir = "{tmp_path}/etc/outbox"', 'maildir = "out"')
+    )
+    env = {"MAILDESK_CONFIG": str(path)}
+    assert CliRunner().invoke(main, ["ingest", "-"], input=mail(), env=env).exit_code == 0
+    assert invoke("outbox", "send", env=env).exit_code == 0
+    assert list((tmp_path / "etc" / "out" / "new").iterdir())
+    assert not (tmp_path / "out").exists()
+
+
+def test_check_config_names_the_database_it_reached(tmp_path: Path, database_url: str) -> None:
+    url = database_url
+    if url.startswith("postgresql://postgres@"):  # the server trusts loopback: any password
+        url = url.replace("postgresql://postgres@", "postgresql://postgres:hunter2@", 1)
+    path = write_config(tmp_path, url)
+    result = invoke("check-config", "--config", str(path))
+    assert result.exit_code == 0, result.output
+    shown = url.replace(":hunter2@", ":***@")
+    assert f"database: ok, {shown} (" in result.stdout
+    assert "hunter2" not in result.output
+
+
+def test_check_config_checks_the_tls_files(tmp_path: Path, database_url: str) -> None:
+    """Relative names, from the config file's folder; every problem names its key."""
+    tls = make_certificate(tmp_path)
+
+    def check(cert: str, key: str) -> Result:
+        extra = f'[smtp]\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
+        return invoke("check-config", "--config", str(write_config(tmp_path, database_url, extra)))
+
+    good = check("cert.pem", "key.pem")
+    assert good.exit_code == 0, good.output
+    assert f"STARTTLS ok ({tls.cert}, {tls.key})" in good.stdout
+    for cert, key, named in (
+        ("missing.pem", "key.pem", "smtp.tls_cert"),
+        ("cert.pem", "missing.pem", "smtp.tls_key"),
+        ("key.pem", "key.pem", "smtp.tls_cert"),  # a key is no certificate
+        ("cert.pem", "cert.pem", "smtp.tls_key"),  # nor a certificate a key
+    ):
+        result = check(cert, key)
+        assert result.exit_code == 2, (cert, key, result.output)
+        assert result.stderr.startswith(f"maildesk: config error: {named}: "), result.stderr
+        assert result.stderr.count("\n") == 1
+
+
+def test_init_with_a_data_dir_for_a_config_elsewhere(tmp_path: Path) -> None:
+    """As for the systemd unit: the file in /etc/maildesk, the data in /var/lib/maildesk."""
+    config = tmp_path / "etc" / "maildesk.toml"
+    result = invoke("init", "--config", str(config), "--data-dir", "lib")
+    assert result.exit_code == 0, result.output
+    assert f'url = "sqlite:///{tmp_path}/lib/maildesk.db"' in config.read_text()
+    assert (tmp_path / "lib" / "maildesk.db").is_file()
+    assert (tmp_path / "lib" / "outbox").is_dir()
+    assert not (tmp_path / "etc" / "var").exists()
+
+
+# -- arguments ----------------------------------------------------------------------------
+
+
+def test_agents_add_needs_an_email_address(desk: Desk) -> None:
+    for address in (
+        "not-an-email",
+        "ann@",
+        "Ann <ann@example.com>",
+        "ann@@example.com",
+        "a b@x.org",
+    ):
+        result = desk.run("agents", "add", address, "--name", "Ann")
+        assert result.exit_code == 2, (address, result.output)
+        assert result.stderr.startswith("maildesk: not an e-mail address: ")
+        assert result.stderr.count("\n") == 1
+    nameless = desk.run("agents", "add", "ann@example.com", "--name", " ")
+    assert nameless.exit_code == 2 and "--name" in nameless.stderr
+    assert desk.json("agents", "list") == []
+    added = desk.run("agents", "add", " Ann@Example.COM ", "--name", "Ann")
+    assert added.exit_code == 0, added.output
+    assert [a["email"] for a in desk.json("agents", "list")] == ["ann@example.com"]
+
+
+def test_ingest_of_nothing_is_an_error_not_a_message(desk: Desk, tmp_path: Path) -> None:
+    (tmp_path / "empty.eml").write_bytes(b"")
+    (tmp_path / "blank.eml").write_bytes(b"\r\n\r\n")
+    for args, stdin in (
+        (("-",), b""),
+        (("-",), b"From MAILER-DAEMON Mon Dec  7 02:00:00 2026\n"),
+        ((str(tmp_path / "empty.eml"),), None),
+        ((str(tmp_path / "blank.eml"),), None),
+    ):
+        result = desk.run("ingest", *args, input=stdin)
+        assert result.exit_code == 1, (args, result.output)
+        assert "empty: no message" in result.stderr, args
+    assert desk.json("quarantine", "list") == []
+    assert desk.json("tickets", "list") == []
+
+
+BAD_ARGUMENTS = (
+    ("tickets", "show", "99999999999999999999999"),
+    ("tickets", "show", "SUP-99999999999999999999999"),
+    ("tickets", "show", "\u00b2"),  # a digit to str.isdigit, not to int()
+    ("quarantine", "retry", "99999999999999999999999"),
+    ("quarantine", "retry", "0"),
+    ("outbox", "retry", "99999999999999999999999"),
+    ("agents", "tokens", "--revoke", "99999999999999999999999"),
+    ("sla", "scan", "--now", "9999-12-31T23:59:59-12:00"),
+    ("sla", "scan", "--now", "0001-01-01T00:00:00+01:00"),
+    ("sla", "scan", "--now", "yesterday"),
+    ("digest", "send", "--dry-run", "--now", "0001-01-01T00:30:00+00:00"),
+    ("report", "sla", "--until", "0001-01-05"),
+    ("report", "sla", "--since", "2026-13-01"),
+    ("report", "sla", "--since", "2026-02-01", "--until", "2026-01-01"),
+    ("ingest", "--now", "9999-12-31T23:00:00-12:00", "-"),
+)
+
+
+@pytest.mark.parametrize("args", BAD_ARGUMENTS, ids=" ".join)
+def test_bad_arguments_are_usage_errors(desk: Desk, args: tuple[str, ...]) -> None:
+    result = desk.run(*args, input=b"")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("maildesk: ") and result.stderr.count("\n") == 1
+    assert result.exc_info is None or result.exc_info[0] is SystemExit

@@ -56,6 +56,16 @@ def defaults() -> Config:
     return load_config(None, {})
 
 
+def defaults_in(folder: Path) -> Config:
+    """The defaults as a file in `folder` gives them: relative paths made absolute there."""
+    config = defaults()
+    return dataclasses.replace(
+        config,
+        database=dataclasses.replace(config.database, url=f"sqlite:///{folder}/var/maildesk.db"),
+        outbound=dataclasses.replace(config.outbound, maildir=f"{folder}/var/outbox"),
+    )
+
+
 # ---------------------------------------------------------------- defaults
 
 
@@ -107,7 +117,7 @@ def test_empty_file_gives_defaults_with_path(tmp_path: Path) -> None:
     path = write(tmp_path, "")
     config = load_config(path, {})
     assert config.path == path
-    assert dataclasses.replace(config, path=None) == defaults()
+    assert dataclasses.replace(config, path=None) == defaults_in(tmp_path)
 
 
 def test_missing_default_file_gives_defaults(
@@ -165,7 +175,56 @@ def test_values_are_read_and_normalised(tmp_path: Path) -> None:
     ],
 )
 def test_database_url_accepted(tmp_path: Path, url: str) -> None:
-    assert load_text(tmp_path, f'[database]\nurl = "{url}"\n').database.url == url
+    relative = url.replace("sqlite:///var", f"sqlite:///{tmp_path}/var")
+    assert load_text(tmp_path, f'[database]\nurl = "{url}"\n').database.url == relative
+
+
+PATHS_IN_FILE = """
+[database]
+url = "sqlite:///data/desk.db"
+[smtp]
+tls_cert = "tls/cert.pem"
+tls_key = "/etc/ssl/key.pem"
+[outbound]
+maildir = "../outbox"
+templates = "templates"
+"""
+
+
+def test_relative_paths_in_the_file_are_relative_to_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config(write(folder, PATHS_IN_FILE), {})
+    assert config.database.url == f"sqlite:///{folder}/data/desk.db"
+    assert config.smtp.tls_cert == f"{folder}/tls/cert.pem"
+    assert config.smtp.tls_key == "/etc/ssl/key.pem"
+    assert config.outbound.maildir == f"{folder}/../outbox"
+    assert config.outbound.templates == f"{folder}/templates"
+    # The same file named relative to the working directory: the same places.
+    monkeypatch.chdir(tmp_path)
+    assert load_config(Path("etc/maildesk.toml"), {}).outbound.templates == str(
+        folder / "templates"
+    )
+
+
+def test_relative_paths_from_the_environment_are_left_to_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    environ = {
+        "MAILDESK_DATABASE_URL": "sqlite:///here.db",
+        "MAILDESK_OUTBOUND_MAILDIR": "out",
+        "MAILDESK_OUTBOUND_TEMPLATES": "",
+    }
+    config = load_config(write(tmp_path, PATHS_IN_FILE), environ)
+    assert config.database.url == "sqlite:///here.db"
+    assert config.outbound.maildir == "out"
+    assert config.outbound.templates == ""
+    assert config.smtp.tls_cert == f"{tmp_path}/tls/cert.pem"  # still from the file
 
 
 @pytest.mark.parametrize(
@@ -607,7 +666,7 @@ def test_example_documents_every_setting() -> None:
 def test_example_loads_to_defaults(tmp_path: Path) -> None:
     tomllib.loads(render_example())
     config = load_config(write(tmp_path, render_example()), {})
-    assert dataclasses.replace(config, path=None) == defaults()
+    assert dataclasses.replace(config, path=None) == defaults_in(tmp_path)
 
 
 def test_example_imap_block_works_when_uncommented(tmp_path: Path) -> None:
@@ -626,7 +685,7 @@ def test_starter_contains_secret_and_loads(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, text), {})
     assert config.desk.secret_key == secret
     assert dataclasses.replace(config, path=None) == dataclasses.replace(
-        defaults(), desk=dataclasses.replace(defaults().desk, secret_key=secret)
+        defaults_in(tmp_path), desk=dataclasses.replace(defaults().desk, secret_key=secret)
     )
 
 

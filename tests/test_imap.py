@@ -3,7 +3,8 @@
 
 Mail reaches the mailbox by IMAP APPEND from the test, as another client's
 delivery would. Pollers run on threads exactly as the daemon runs them; the
-storage-specific tests run on SQLite and PostgreSQL.
+storage-specific tests run on SQLite and PostgreSQL, and two instances on one
+PostgreSQL share a mailbox (one polls it, the other takes over when it stops).
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ SEEN = rb"\Seen"
 DELETED = rb"\Deleted"
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 ENVIRON = {"PW_ALICE": "alice-pw", "PW_BOB": "bob-pw", "PW_WRONG": "not-the-password"}
-FAST = ImapTiming(idle_renew=60, idle_check=0.05, backoff_start=0.05, backoff_max=0.4, timeout=5)
+FAST = ImapTiming(
+    idle_renew=60, idle_check=0.05, backoff_start=0.05, backoff_max=0.4, timeout=5, lock_retry=0.1
+)
 WAIT = 10.0  # upper bound of every wait; the tests are done long before
 
 
@@ -523,3 +526,42 @@ def test_killed_between_commit_and_move_refetches_and_stores_once(
     assert any_pollers.message_ids() == [mid("crash")]
     (refetched,) = any_pollers.accepted
     assert refetched.duplicate and refetched.intake_id == int(line.split()[1])
+
+
+def test_two_instances_poll_one_mailbox_once_and_take_over(
+    server: Dovecot, any_db: peewee.Database, imap_log: pytest.LogCaptureFixture
+) -> None:
+    """Two instances on one PostgreSQL with the same mailbox (each poller on a thread,
+    so on a database session, of its own): every message is fetched once and moved
+    once; when the instance polling it stops, the other takes the mailbox over."""
+    if not isinstance(any_db, peewee.PostgresqlDatabase):
+        pytest.skip("SQLite: one instance per database file, no lock to share")
+    tags = [f"shared{i}" for i in range(12)]
+    server.append("alice", "INBOX", *(mail(tag) for tag in tags[:6]))
+    instances = [Pollers(any_db), Pollers(any_db)]
+    try:
+        for instance in instances:
+            instance.start(server)
+        wait_for(lambda: instances[0].message_ids(), "the first mail", lambda ids: len(ids) == 6)
+        for tag in tags[6:]:  # one at a time: IDLE wakes both instances for each
+            server.append("alice", "INBOX", mail(tag))
+        moved = wait_for(
+            lambda: server.messages("alice", "Processed"), "all moved", lambda f: len(f) == 12
+        )
+        assert sorted(moved) == sorted(mid(tag) for tag in tags)
+        assert not server.messages("alice", "INBOX")
+        fetched = [a for instance in instances for a in instance.accepted]
+        assert len(fetched) == 12 and not any(a.duplicate for a in fetched)
+        holder, other = sorted(instances, key=lambda i: len(i.accepted), reverse=True)
+        assert not other.accepted
+        assert lines(imap_log, "another instance polls this mailbox")
+
+        holder.stop_all()  # its thread closes its connection: the lock goes with it
+        server.append("alice", "INBOX", mail("after"))
+        wait_for(lambda: other.accepted, "the other instance taking over")
+        wait_for(lambda: mid("after") in server.messages("alice", "Processed"), "the move")
+        assert [a.duplicate for a in other.accepted] == [False]
+        assert lines(imap_log, "taking over the mailbox")
+    finally:
+        for instance in instances:
+            instance.stop_all()

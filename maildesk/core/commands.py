@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar, TypeAlias
 
+from maildesk.core.addresses import plain_address
 from maildesk.core.match import parse_number
 
 __all__ = [
@@ -193,9 +194,6 @@ def _no_value(value: str) -> str | None:
     return None
 
 
-_LOCAL = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
-_DOMAIN = r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}"
-_EMAIL = re.compile(rf"{_LOCAL}@{_DOMAIN}")
 # Outlook's plain text writes a linked address as `bob@example.com<mailto:bob@example.com>`.
 _WITH_MAILTO = re.compile(r"(?P<shown>\S+?)\s*[<\[]mailto:(?P<target>[^>\]]+)[>\]]", re.I)
 
@@ -211,7 +209,7 @@ def _address(value: str) -> str | None:
     value = value.removeprefix("<").removesuffix(">")
     if value.lower().startswith("mailto:"):
         value = value[len("mailto:") :]
-    return value.lower() if _EMAIL.fullmatch(value) else None
+    return plain_address(value)
 
 
 def _status(value: str, ctx: Context) -> Command | str:

@@ -35,11 +35,14 @@ def _tag_pattern(prefix: str) -> re.Pattern[str]:
 
 
 def parse_number(prefix: str, text: str) -> int | None:
-    """`SUP-00042`, `sup-42`, `[SUP-42]` or `42` -> 42; anything else -> None."""
+    """`SUP-00042`, `sup-42`, `[SUP-42]` or `42` -> 42; anything else -> None.
+    At most 18 ASCII digits: every number fits the database's 64-bit integers."""
     text = text.strip()
-    if text.isdigit():
+    if re.fullmatch(r"\d{1,18}", text, re.ASCII):
         return int(text)
-    match = re.fullmatch(rf"\[?\s*{re.escape(prefix)}\s*-\s*(\d{{1,18}})\s*\]?", text, re.I)
+    match = re.fullmatch(
+        rf"\[?\s*{re.escape(prefix)}\s*-\s*(\d{{1,18}})\s*\]?", text, re.I | re.ASCII
+    )
     return int(match.group(1)) if match else None
 
 

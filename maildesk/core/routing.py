@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 
+from maildesk.core.addresses import plain_address
+
 __all__ = [
     "Candidate",
     "MailFacts",
@@ -120,7 +122,6 @@ KEYS = (
 
 CONDITION_KEYS = ("recipient", "sender", "sender_domain", "keyword")
 
-_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+")
 _DOMAIN = re.compile(r"[^@\s.]+(?:\.[^@\s.]+)*")
 _TAG = re.compile(r"[\w][\w.-]{0,49}")  # as the `#tag` command accepts
 
@@ -265,7 +266,7 @@ def _strings(data: Mapping[str, object], key: str, where: str) -> tuple[str, ...
 def _addresses(data: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
     addresses = tuple(dict.fromkeys(a.lower() for a in _strings(data, key, where)))
     for address in addresses:
-        if not _ADDRESS.fullmatch(address):
+        if plain_address(address) is None:
             raise RuleError(f"{where}: {key} {address!r} is not an email address")
     return addresses
 

@@ -42,6 +42,15 @@ seconds where the server has no IDLE or IDLE failed. Any failure (connection,
 login, database, commit) closes the connection, is logged as one line on
 logger ``maildesk.imap`` and is retried after an exponential backoff with
 jitter (`ImapTiming.backoff_start` doubling up to `ImapTiming.backoff_max`).
+
+Several instances (``maildesk run`` on one PostgreSQL, the same ``[[imap]]``
+mailboxes): before it connects, a poller takes a session-level PostgreSQL
+advisory lock named after the mailbox (host, port, username, folder) on its
+thread's database connection, and checks it still holds it before each pass.
+So each mailbox is polled by one instance; the others try again every
+`ImapTiming.lock_retry` seconds, and one of them takes over when the holder
+stops or dies (the server ends a dead session and its locks with it). On
+SQLite, one instance per database file, there is nothing to coordinate.
 """
 
 from __future__ import annotations
@@ -65,7 +74,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 
 from maildesk.config import ImapConfig, password_from_env
 from maildesk.inbound.intake import Accepted
-from maildesk.store.db import write_transaction
+from maildesk.store.db import advisory_key, holds_session_lock, try_session_lock, write_transaction
 from maildesk.store.models import ImapState
 
 __all__ = ["DEFAULT_TIMING", "AcceptFn", "ImapPoller", "ImapTiming"]
@@ -91,6 +100,7 @@ class ImapTiming:
     backoff_start: float = 1.0  # first delay after a failure; doubles per failure in a row
     backoff_max: float = 5 * 60
     timeout: float = 60.0  # connect and read timeout of the socket
+    lock_retry: float = 30.0  # how often an instance standing by tries to take the mailbox
 
 
 DEFAULT_TIMING = ImapTiming()
@@ -108,6 +118,11 @@ class IdleFailed(Exception):
     """The server refused IDLE although it advertised it: poll from now on."""
 
 
+class LockLost(Exception):
+    """This instance no longer holds the mailbox's lock (its database session was
+    lost): stop polling, another instance may have taken over."""
+
+
 # How each failure is logged (first match wins); anything else is unexpected and
 # logged with its traceback. All of them are retried after a backoff.
 FAILURES: tuple[tuple[type[BaseException], int, str], ...] = (
@@ -115,6 +130,7 @@ FAILURES: tuple[tuple[type[BaseException], int, str], ...] = (
     (MissingPassword, logging.ERROR, "no password"),
     (CommitFailed, logging.ERROR, "commit failed"),
     (IdleFailed, logging.WARNING, "IDLE failed, polling from now on"),
+    (LockLost, logging.WARNING, "lost the mailbox lock"),
     (peewee.PeeweeException, logging.ERROR, "database error"),
     (ssl.SSLCertVerificationError, logging.ERROR, "server certificate not trusted"),
     (OSError, logging.WARNING, "connection failed"),
@@ -153,6 +169,8 @@ class ImapPoller:
         self._timing = timing
         self._failures = 0  # in a row; sets the next backoff
         self._idle_failed = False
+        self._lock_key = mailbox_lock_key(mailbox)
+        self._standing_by = False  # another instance holds the mailbox (logged once)
 
     def run(self, stop: threading.Event) -> None:
         """Take in mail until ``stop`` is set (a worker thread's target); never raises."""
@@ -168,7 +186,11 @@ class ImapPoller:
     # ---- one connection ----------------------------------------------------
 
     def _session(self, stop: threading.Event) -> None:
-        """Connect, then pass and wait until ``stop``; raises on any failure."""
+        """Connect, then pass and wait until ``stop``; raises on any failure. Returns
+        at once, after waiting `lock_retry`, while another instance holds the mailbox."""
+        if not self._take_mailbox():
+            stop.wait(self._timing.lock_retry)
+            return
         password = password_from_env(self.mailbox.password_env, self._environ)
         if password is None:
             raise MissingPassword(
@@ -221,6 +243,8 @@ class ImapPoller:
             "waiting with IDLE" if idle else f"polling every {self.mailbox.poll_interval} s",
         )
         while not stop.is_set():
+            if not holds_session_lock(self._db, self._lock_key):
+                raise LockLost("the database session holding it ended")
             taken = self._take_new_mail(client, folder, stop)
             self._failures = 0
             if taken:
@@ -348,6 +372,22 @@ class ImapPoller:
 
     # ---- state in the database ------------------------------------------------
 
+    def _take_mailbox(self) -> bool:
+        """The mailbox's advisory lock, taken on this thread's connection (PostgreSQL)."""
+        if try_session_lock(self._db, self._lock_key):
+            if self._standing_by:
+                log.info("%s: taking over the mailbox from another instance", self.name)
+            self._standing_by = False
+            return True
+        if not self._standing_by:
+            log.info(
+                "%s: another instance polls this mailbox; trying again every %.0f s",
+                self.name,
+                self._timing.lock_retry,
+            )
+        self._standing_by = True
+        return False
+
     def _where(self) -> Any:
         mailbox = self.mailbox
         return (
@@ -389,6 +429,14 @@ class ImapPoller:
         with contextlib.suppress(peewee.PeeweeException):
             if not self._db.is_closed():
                 self._db.close()
+
+
+def mailbox_lock_key(mailbox: ImapConfig) -> int:
+    """The advisory lock key of a mailbox: the same in every instance with this mailbox."""
+    name = (
+        f"maildesk imap {mailbox.host.lower()}:{mailbox.port}/{mailbox.username}/{mailbox.folder}"
+    )
+    return advisory_key(name)
 
 
 def _unread_input(client: IMAPClient, timeout: float) -> bool:

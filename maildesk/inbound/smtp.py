@@ -29,12 +29,14 @@ import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Any, Protocol
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
+from maildesk.config import ConfigError, SmtpConfig
 from maildesk.inbound.intake import Accepted, Envelope
 
 log = logging.getLogger(__name__)
@@ -296,6 +298,29 @@ def load_tls_context(cert: str, key: str) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     return context
+
+
+def starttls_context(smtp: SmtpConfig) -> ssl.SSLContext | None:
+    """The STARTTLS context of `[smtp] tls_cert`/`tls_key` (None: no STARTTLS). A file
+    that is missing, unreadable or not what it should be is a ConfigError naming its
+    key, found by `maildesk check-config` as well as at the daemon's start."""
+    if not smtp.tls_cert:
+        return None
+    for key, name in (("smtp.tls_cert", smtp.tls_cert), ("smtp.tls_key", smtp.tls_key)):
+        try:
+            Path(name).read_bytes()
+        except OSError as exc:
+            raise ConfigError(key, f"cannot read {name}: {exc.strerror or exc}") from None
+    try:  # the certificate alone first, so a bad key is not blamed on it
+        ssl.create_default_context().load_verify_locations(cafile=smtp.tls_cert)
+    except (OSError, ssl.SSLError) as exc:
+        problem = f"{smtp.tls_cert} is not a PEM certificate: {_one_line(exc)}"
+        raise ConfigError("smtp.tls_cert", problem) from None
+    try:
+        return load_tls_context(smtp.tls_cert, smtp.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        problem = f"{smtp.tls_key} is not the PEM private key of tls_cert: {_one_line(exc)}"
+        raise ConfigError("smtp.tls_key", problem) from None
 
 
 def _peer(session: Session) -> str:

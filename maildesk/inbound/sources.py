@@ -1,7 +1,8 @@
 """Where `maildesk ingest` reads messages from: files, directories, maildirs, mboxes, stdin.
 
 Each source yields items of raw bytes (or a reason it could not be read); the
-intake then commits them one by one.
+intake then commits them one by one. Nothing at all (an empty file, an empty
+stdin, blank lines only) is no message: reported as an error, never stored.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 MBOX_POSTMARK = b"From "
+EMPTY = "empty: no message to take in"
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,11 @@ def _read_stream(label: str, stream: BinaryIO, max_size: int) -> RawItem:
     if data.startswith(MBOX_POSTMARK):
         # An MTA's pipe may prepend the mbox "From sender date" line: not part of the message.
         data = data.split(b"\n", 1)[1] if b"\n" in data else b""
-    return RawItem(label, data)
+    return _item(label, data)
+
+
+def _item(label: str, data: bytes) -> RawItem:
+    return RawItem(label, data) if data.strip() else RawItem(label, None, EMPTY)
 
 
 def _read_directory(path: Path, max_size: int) -> Iterator[RawItem]:
@@ -72,7 +78,7 @@ def _read_file(path: Path, max_size: int) -> Iterator[RawItem]:
         if size > max_size:
             yield RawItem(str(path), None, f"message larger than the limit of {max_size} bytes")
             return
-        yield RawItem(str(path), path.read_bytes())
+        yield _item(str(path), path.read_bytes())
     except OSError as exc:
         yield RawItem(str(path), None, exc.strerror or str(exc))
 
@@ -86,7 +92,7 @@ def _read_mbox(path: Path, max_size: int) -> Iterator[RawItem]:
             if len(data) > max_size:
                 yield RawItem(label, None, f"message larger than the limit of {max_size} bytes")
             else:
-                yield RawItem(label, data)
+                yield _item(label, data)
     except OSError as exc:
         yield RawItem(str(path), None, exc.strerror or str(exc))
     finally:

@@ -8,6 +8,7 @@ connection per thread, so each worker thread gets its own connection.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,6 +96,37 @@ def write_transaction(db: peewee.Database) -> Iterator[None]:
     else:
         with db.atomic():
             yield
+
+
+def advisory_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (signed 64-bit) for a name, the same in every
+    instance."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def try_session_lock(db: peewee.Database, key: int) -> bool:
+    """Take the session-level advisory lock `key` on this thread's connection, if no
+    other session holds it. It stays taken until the connection closes: when its
+    holder dies, the server ends the session and another instance gets it. SQLite:
+    always True (one instance per database file; nothing to coordinate)."""
+    if not is_postgres(db):
+        return True
+    row = db.execute_sql("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    return bool(row[0])
+
+
+def holds_session_lock(db: peewee.Database, key: int) -> bool:
+    """Whether this thread's connection still holds the advisory lock `key` (False
+    once the connection was lost and opened again). SQLite: always True."""
+    if not is_postgres(db):
+        return True
+    row = db.execute_sql(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+        " AND pid = pg_backend_pid() AND granted"
+        " AND classid = %s AND objid = %s AND objsubid = 1)",
+        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+    ).fetchone()
+    return bool(row[0])
 
 
 def upgrade(db: peewee.Database) -> list[str]:

@@ -107,6 +107,30 @@ def survivor(ticket: Ticket) -> Ticket:
     return ticket
 
 
+def lock_ticket(db: peewee.Database, number: int) -> Ticket | None:
+    """The ticket row, read fresh and locked for this transaction, merges followed to
+    the survivor (locked too). Every read-modify-write of a ticket starts here, so
+    two changes at once never both start from the same old values: the second waits
+    for the first to commit, then reads what it wrote, and the `before` of its events
+    is the `after` of the first. PostgreSQL: SELECT ... FOR UPDATE; SQLite: the write
+    transaction (BEGIN IMMEDIATE, see `store.db.write_transaction`) already excludes
+    every other writer."""
+    ticket = rows.get(db, Ticket, "number", number, for_update=True)
+    for _ in range(MAX_MERGE_HOPS):
+        if ticket is None or ticket.merged_into_id is None:
+            return ticket
+        ticket = rows.get(db, Ticket, "id", ticket.merged_into_id, for_update=True)
+    return ticket
+
+
+def lock_ticket_id(db: peewee.Database, ticket_id: int) -> Ticket:
+    """Like `lock_ticket`, by row id, without following merges."""
+    ticket = rows.get(db, Ticket, "id", ticket_id, for_update=True)
+    if ticket is None:
+        raise Ticket.DoesNotExist(f"no ticket with id {ticket_id}")
+    return ticket
+
+
 def participant_emails(ticket: Ticket) -> frozenset[str]:
     query = Contact.select(Contact.email).join(Participant).where(Participant.ticket == ticket)
     return frozenset(c.email for c in query)

@@ -421,7 +421,9 @@ def set_category(web: Web, label: str, category: str, actor: str) -> None:
         Event.create(ticket=ticket, at=now, actor=who, type=type_, data=data)
 
     with write_transaction(web.db):
-        ticket = Ticket.get(Ticket.number == parse_number(web.prefix, label))
+        ticket = repo.lock_ticket(web.db, parse_number(web.prefix, label) or 0)
+        if ticket is None:
+            raise Ticket.DoesNotExist(label)
         changes = TicketChanges(web.db, web.prefix, now, log, web.pipeline.sla)
         changes.set_field(ticket, "category", category, actor)
         if ticket.assignee_id is None:
