@@ -1111,7 +1111,11 @@ _EXAMPLE_HEADER = """\
 # Every key of a [section] can be overridden by MAILDESK_<SECTION>_<KEY>,
 # e.g. MAILDESK_SMTP_PORT=2525; booleans accept 1/0, true/false, yes/no,
 # on/off and lists are comma-separated.  [[imap]] mailboxes are read from
-# this file only."""
+# this file only.
+#
+# Relative paths (the SQLite file, the outbox, templates, TLS files) are
+# relative to the folder of this file; in environment variables, to the
+# working directory."""
 
 _STARTER_HEADER = """\
 # maildesk.toml: configuration of this maildesk instance, written by
@@ -1122,7 +1126,11 @@ _STARTER_HEADER = """\
 # Every key of a [section] can be overridden by MAILDESK_<SECTION>_<KEY>,
 # e.g. MAILDESK_SMTP_PORT=2525; booleans accept 1/0, true/false, yes/no,
 # on/off and lists are comma-separated.  [[imap]] mailboxes are read from
-# this file only."""
+# this file only.
+#
+# Relative paths (the SQLite file, the outbox, templates, TLS files) are
+# relative to the folder of this file; in environment variables, to the
+# working directory."""
 
 
 def render_example() -> str:

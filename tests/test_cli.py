@@ -247,6 +247,8 @@ def test_config_option_before_the_command(tmp_path: Path, database_url: str) -> 
     # A command's own --config wins over the one before it.
     both = invoke("--config", str(tmp_path / "absent.toml"), "check-config", "--config", str(path))
     assert both.exit_code == 0, both.output
+    made = invoke("--config", str(tmp_path / "new" / "maildesk.toml"), "init")
+    assert made.exit_code == 0 and (tmp_path / "new" / "var" / "maildesk.db").is_file()
 
 
 def test_relative_paths_are_relative_to_the_config_file(
