@@ -5,7 +5,10 @@ On SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from maildesk.core.message.limits import MAX_ADDRESSES, MAX_MESSAGE_IDS, MAX_SUBJECT
 from maildesk.store.db import open_database
@@ -87,3 +90,97 @@ def test_a_message_with_huge_headers_is_bounded_and_kept_whole(desk: Desk) -> No
         assert stored.references[-1] == "<ref999@customer.test>"
     finally:
         db.close()
+
+
+AGENTS = ("ann@example.com", "bob@example.com")
+
+
+def with_agents(desk: Desk) -> Desk:
+    for email in AGENTS:
+        assert desk.run("agents", "add", email, "--name", email.split("@")[0]).exit_code == 0
+    return desk
+
+
+def ingest_all(desk: Desk, folder: Path, mails: list[bytes]) -> list[dict[str, Any]]:
+    """The mails as .eml files in one folder, taken in by one `maildesk ingest`."""
+    folder.mkdir()
+    for n, raw in enumerate(mails):
+        (folder / f"{n:04}.eml").write_bytes(raw)
+    result = desk.run("ingest", "--json", str(folder))
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def mail_counts(desk: Desk) -> Counter[tuple[str, str]]:
+    """(purpose, status) of every mail in the outbox."""
+    return Counter((row["purpose"], row["status"]) for row in desk.json("outbox", "list"))
+
+
+def stored_messages(desk: Desk) -> int:
+    tickets = desk.json("tickets", "list")
+    return sum(len(desk.json("tickets", "show", t["number"])["messages"]) for t in tickets)
+
+
+def test_a_rotating_autoresponder_is_one_sender(desk: Desk, tmp_path: Path) -> None:
+    """robot+1@, robot+2@, ...: the default caps hold it to 20 tickets, 10 acknowledgements
+    (the rest held, visible) and one notification per ticket and agent; every message
+    is stored."""
+    with_agents(desk)
+    burst = [
+        customer_mail(f"Robot <robot+{n}@bot.test>", subject=f"Re: your mail {n}")
+        for n in range(60)
+    ]
+    lines = ingest_all(desk, tmp_path / "burst", burst)
+    actions = Counter(line["action"] for line in lines)
+    assert actions == {"created": 20, "appended": 40}
+    assert len(desk.json("tickets", "list")) == 20
+    assert stored_messages(desk) == 60
+    counts = mail_counts(desk)
+    assert counts[("ack", "pending")] == 10
+    assert counts[("ack", "held")] == 10
+    assert counts[("notify_new", "pending")] == 20 * len(AGENTS)
+    assert sum(counts.values()) == 10 + 10 + 20 * len(AGENTS)  # no notify_reply at all
+
+    held = desk.json("outbox", "list", "--status", "held")
+    assert len(held) == 10
+    assert all("robot@bot.test had 10 automatic mails" in row["last_error"] for row in held)
+    events = desk.json("tickets", "show", held[0]["ticket"])["events"]
+    assert any(e["type"] == "mail_held" and e["data"]["outbox"] == held[0]["id"] for e in events)
+    # An admin may still send a held mail, by its ID.
+    assert desk.run("outbox", "retry", str(held[0]["id"])).exit_code == 0
+    assert mail_counts(desk)[("ack", "held")] == 9
+
+
+def test_many_real_customers_of_one_domain_are_unaffected(desk: Desk, tmp_path: Path) -> None:
+    with_agents(desk)
+    burst = [
+        customer_mail(f"Customer {n} <customer{n}@bigmail.test>", subject=f"Question {n}")
+        for n in range(60)
+    ]
+    lines = ingest_all(desk, tmp_path / "burst", burst)
+    assert Counter(line["action"] for line in lines) == {"created": 60}
+    counts = mail_counts(desk)
+    assert counts == {("ack", "pending"): 60, ("notify_new", "pending"): 60 * len(AGENTS)}
+
+
+def test_a_robot_answering_from_ever_new_addresses_meets_the_domain_caps(
+    desk: Desk, tmp_path: Path
+) -> None:
+    write_config(
+        desk.root,
+        desk.database_url,
+        "[tickets]\nmax_new_per_domain_per_hour = 5\n",
+        "auto_limit_per_domain_per_hour = 3",
+    )
+    with_agents(desk)
+    burst = [customer_mail(f"a{n}@bot.test", subject=f"Auto {n}") for n in range(8)]
+    lines = ingest_all(desk, tmp_path / "burst", burst)
+    assert [line["action"] for line in lines] == ["created"] * 8  # a ticket each: not lost
+    counts = mail_counts(desk)
+    assert counts == {
+        ("ack", "pending"): 3,
+        ("ack", "held"): 5,
+        ("notify_new", "pending"): 5 * len(AGENTS),
+    }
+    quiet = desk.json("tickets", "show", "SUP-00008")["events"]
+    assert any(e["type"] == "rate_limited" and "bot.test" in e["data"]["reason"] for e in quiet)

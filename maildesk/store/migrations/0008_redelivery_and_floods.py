@@ -1,5 +1,12 @@
 """Redelivery across channels, and flood caps keyed on the address without its +tag.
 
+Flood caps: tickets get `rate_key` (the requester's address without its +tag,
+`core.addresses.rate_key`) and `rate_domain`, outbox rows `rate_domain`, each
+indexed with the creation time, so the hourly caps count
+robot+1@, robot+2@, ... as one sender, and a domain as a whole. Only the last
+hour counts, so only the rows of the last day are filled in here (outbox
+`rate_key`s recomputed the new way too); older rows keep NULL.
+
 Dedupe keys: intake now computes them over a canonical form of the message
 (`core.redelivery`: LF line endings, no trace fields, no mbox quoting, no
 trailing whitespace), so the same message by SMTP and from an mbox is one
@@ -15,12 +22,17 @@ The models below are frozen copies of the tables at this version, independent of
 itself is computed as intake computes it.
 """
 
+import datetime as dt
+
 import peewee
 
+from maildesk.core.addresses import domain_of, rate_key
 from maildesk.core.message import header_message_id
 from maildesk.core.redelivery import dedupe_key
+from maildesk.store.fields import UTCDateTimeField
 
 BATCH = 200
+RECENT = dt.timedelta(days=1)
 
 
 def up(migrator, db):
@@ -37,7 +49,47 @@ def up(migrator, db):
         raw = peewee.ForeignKeyField(Blob, field="sha256")
         dedupe_key = peewee.CharField(max_length=64, unique=True)
 
+    class Contact(BaseModel):
+        email = peewee.CharField(max_length=320, unique=True)
+
+    class Ticket(BaseModel):
+        requester = peewee.ForeignKeyField(Contact)
+        created_at = UTCDateTimeField()
+        rate_key = peewee.CharField(max_length=320, null=True)
+        rate_domain = peewee.CharField(max_length=255, null=True)
+
+    class Outbox(BaseModel):
+        rate_key = peewee.CharField(max_length=320, null=True)
+        rate_domain = peewee.CharField(max_length=255, null=True)
+        created_at = UTCDateTimeField()
+
     _recompute_dedupe_keys(Intake, Blob)
+    migrator.migrate(
+        migrator.add_column("ticket", "rate_key", peewee.CharField(max_length=320, null=True)),
+        migrator.add_column("ticket", "rate_domain", peewee.CharField(max_length=255, null=True)),
+        migrator.add_column("outbox", "rate_domain", peewee.CharField(max_length=255, null=True)),
+        migrator.add_index("ticket", ("rate_key", "created_at"), False),
+        migrator.add_index("ticket", ("rate_domain", "created_at"), False),
+        migrator.add_index("outbox", ("rate_domain", "created_at"), False),
+    )
+    since = dt.datetime.now(dt.UTC) - RECENT
+    recent = (
+        Ticket.select(Ticket.id, Contact.email)
+        .join(Contact)
+        .where(Ticket.created_at >= since)
+        .tuples()
+    )
+    for ticket_id, email in list(recent):
+        Ticket.update(rate_key=rate_key(email), rate_domain=domain_of(email)).where(
+            Ticket.id == ticket_id
+        ).execute()
+    mails = Outbox.select(Outbox.id, Outbox.rate_key).where(
+        (Outbox.created_at >= since) & Outbox.rate_key.is_null(False)
+    )
+    for outbox_id, address in list(mails.tuples()):
+        Outbox.update(rate_key=rate_key(address), rate_domain=domain_of(address)).where(
+            Outbox.id == outbox_id
+        ).execute()
 
 
 def _recompute_dedupe_keys(Intake, Blob):
