@@ -12,6 +12,7 @@ from typing import Any
 
 from maildesk.core.message.limits import MAX_ADDRESSES, MAX_MESSAGE_IDS, MAX_SUBJECT
 from maildesk.store.db import open_database
+from maildesk.store.fields import UTCDateTimeField
 from maildesk.store.models import Blob, Intake
 from tests.conftest import Desk, write_config
 from tests.conversation import customer_mail
@@ -184,3 +185,39 @@ def test_a_robot_answering_from_ever_new_addresses_meets_the_domain_caps(
     }
     quiet = desk.json("tickets", "show", "SUP-00008")["events"]
     assert any(e["type"] == "rate_limited" and "bot.test" in e["data"]["reason"] for e in quiet)
+
+
+def test_tickets_opened_just_before_the_upgrade_count_toward_the_cap(desk: Desk) -> None:
+    """Migration 0008 fills in the rate columns of recent tickets: a robot that opened
+    its share just before the upgrade is capped just after it."""
+    import datetime as dt
+
+    from playhouse.migrations import Runner
+
+    from maildesk.store.db import MIGRATIONS_DIR
+
+    write_config(desk.root, desk.database_url, "[tickets]\nmax_new_per_sender_per_hour = 2\n")
+    db = open_database(desk.database_url)
+    runner = Runner(db, directory=str(MIGRATIONS_DIR))
+    names = [m.name for m in runner.migrations()]
+    runner.up(target=names[names.index("0008_redelivery_and_floods") - 1])
+    stamp = UTCDateTimeField().db_value(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
+    for n in (1, 2):
+        db.execute_sql(
+            f"INSERT INTO contact (email, name, created_at) VALUES ({db.param}, '', {db.param})",
+            (f"robot+{n}@bot.test", stamp),
+        )
+        contact = db.execute_sql(
+            f"SELECT id FROM contact WHERE email = {db.param}", (f"robot+{n}@bot.test",)
+        ).fetchone()[0]
+        db.execute_sql(
+            "INSERT INTO ticket (number, subject, status, priority, requester_id, automated,"
+            " created_at, updated_at, sla_paused_seconds, escalation_level)"
+            f" VALUES ({', '.join([db.param] * 10)})",
+            (9000 + n, "Auto", "new", "medium", contact, False, stamp, stamp, 0, 0),
+        )
+    db.close()
+
+    assert desk.run("db", "upgrade").exit_code == 0
+    [line] = desk.ingest(customer_mail("Robot <robot+3@bot.test>", subject="Auto 3"))
+    assert (line["action"], line["ticket"]) == ("appended", "SUP-09002")
