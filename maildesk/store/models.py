@@ -75,7 +75,7 @@ class Ticket(BaseModel):
     # What the hourly caps on new tickets count (core.addresses): the requester's address
     # without its +tag, and its domain.
     rate_key = peewee.CharField(max_length=320, null=True)
-    rate_domain = peewee.CharField(max_length=255, null=True)
+    rate_domain = peewee.CharField(max_length=320, null=True)
 
     class Meta:
         # More indexes, partial ones for the SLA pass and the open-ticket counts among
@@ -192,7 +192,7 @@ class Outbox(BaseModel):
     envelope_from = peewee.CharField(max_length=320)
     recipients = JSONTextField(default="[]")
     rate_key = peewee.CharField(max_length=320, null=True)  # address the hourly cap counts
-    rate_domain = peewee.CharField(max_length=255, null=True)  # its domain, for the domain cap
+    rate_domain = peewee.CharField(max_length=320, null=True)  # its domain, for the domain cap
     subject = peewee.TextField()
     draft = JSONTextField(null=True)  # outbound.draft: what to compose, until it is
     raw = peewee.BlobField(null=True)  # the bytes, composed once before the first attempt

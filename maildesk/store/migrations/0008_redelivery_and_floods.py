@@ -56,18 +56,18 @@ def up(migrator, db):
         requester = peewee.ForeignKeyField(Contact)
         created_at = UTCDateTimeField()
         rate_key = peewee.CharField(max_length=320, null=True)
-        rate_domain = peewee.CharField(max_length=255, null=True)
+        rate_domain = peewee.CharField(max_length=320, null=True)
 
     class Outbox(BaseModel):
         rate_key = peewee.CharField(max_length=320, null=True)
-        rate_domain = peewee.CharField(max_length=255, null=True)
+        rate_domain = peewee.CharField(max_length=320, null=True)
         created_at = UTCDateTimeField()
 
     _recompute_dedupe_keys(Intake, Blob)
     migrator.migrate(
         migrator.add_column("ticket", "rate_key", peewee.CharField(max_length=320, null=True)),
-        migrator.add_column("ticket", "rate_domain", peewee.CharField(max_length=255, null=True)),
-        migrator.add_column("outbox", "rate_domain", peewee.CharField(max_length=255, null=True)),
+        migrator.add_column("ticket", "rate_domain", peewee.CharField(max_length=320, null=True)),
+        migrator.add_column("outbox", "rate_domain", peewee.CharField(max_length=320, null=True)),
         migrator.add_index("ticket", ("rate_key", "created_at"), False),
         migrator.add_index("ticket", ("rate_domain", "created_at"), False),
         migrator.add_index("outbox", ("rate_domain", "created_at"), False),
