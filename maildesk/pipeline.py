@@ -272,31 +272,36 @@ class Pipeline:
         sender is someone else) but no agent is mailed about it."""
         if decision.action is not Action.CREATE:
             return decision
-        tickets = self.config.tickets
         since = mail.now - dt.timedelta(hours=1)
-        key = rate_key(mail.sender.email)
-        recent = rows.count_since(self.db, Ticket, "rate_key", key, "created_at", since)
-        if recent >= tickets.max_new_per_sender_per_hour:
-            latest = (
-                Ticket.select()
-                .where(Ticket.rate_key == key)
-                .order_by(Ticket.created_at.desc(), Ticket.id.desc())
-                .first()
-            )
-            assert latest is not None  # `recent` counted it
-            mail.capped = True
-            limit = tickets.max_new_per_sender_per_hour
-            return Decision(
-                Action.APPEND,
-                f"{limit} new tickets from this sender in the last hour: appended to the latest",
-                ticket=repo.survivor(latest).number,
-            )
+        appended = self._over_sender_limit(mail, since)
+        if appended is not None:
+            return appended
         domain = domain_of(mail.sender.email)
         recent = rows.count_since(self.db, Ticket, "rate_domain", domain, "created_at", since)
-        if recent >= tickets.max_new_per_domain_per_hour:
-            limit = tickets.max_new_per_domain_per_hour
+        limit = self.config.tickets.max_new_per_domain_per_hour
+        if recent >= limit:
             mail.quiet = f"{limit} new tickets from {domain} in the last hour: agents not mailed"
         return decision
+
+    def _over_sender_limit(self, mail: _Mail, since: dt.datetime) -> Decision | None:
+        """Append to the sender's latest ticket if they opened their share since `since`."""
+        key = rate_key(mail.sender.email)
+        limit = self.config.tickets.max_new_per_sender_per_hour
+        if rows.count_since(self.db, Ticket, "rate_key", key, "created_at", since) < limit:
+            return None
+        latest = (
+            Ticket.select()
+            .where(Ticket.rate_key == key)
+            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+            .first()
+        )
+        assert latest is not None  # the count found it
+        mail.capped = True
+        return Decision(
+            Action.APPEND,
+            f"{limit} new tickets from this sender in the last hour: appended to the latest",
+            ticket=repo.survivor(latest).number,
+        )
 
     def _apply(self, decision: Decision, mail: _Mail) -> Ticket | None:
         if decision.action is Action.IGNORE:
