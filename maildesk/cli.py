@@ -557,7 +557,8 @@ def outbox_list(config: Config, as_json: bool, status: str | None, limit: int) -
 @click.argument("entry_id", required=False, type=ROW_ID, metavar="ID")
 @click.option("--all", "retry_all", is_flag=True, help="Retry every failed mail.")
 def outbox_retry(config: Config, entry_id: int | None, retry_all: bool) -> None:
-    """Queue failed mail again (ID or --all); the daemon sends it at once.
+    """Queue failed mail again (ID or --all), or release held mail (ID); the daemon
+    sends it at once.
 
     A mail keeps its Message-ID, so a recipient who got it already sees one mail.
     """
@@ -567,7 +568,7 @@ def outbox_retry(config: Config, entry_id: int | None, retry_all: bool) -> None:
         ids = None if entry_id is None else [entry_id]
         count = outbox_store.retry(runtime.db, ids, runtime.clock(), config.outbound)
     if entry_id is not None and not count:
-        raise Failure(f"no failed or pending mail with ID {entry_id} in the outbox")
+        raise Failure(f"no failed, held or pending mail with ID {entry_id} in the outbox")
     click.echo(f"{count} mail(s) queued again", err=True)
 
 

@@ -400,8 +400,16 @@ SETTINGS: tuple[Setting, ...] = (
             "that replace the built-in ones of the same name; empty: built-in only.",
             path=True),
     Setting("outbound", "auto_limit_per_hour", int, 10,
-            "Most automatic mails (acknowledgements, notices) sent to one customer address "
-            "per hour; further ones are skipped and noted in the ticket's log.", minimum=0),
+            "Most automatic mails (acknowledgements, notices) to one customer address per "
+            "hour, counting robot+1@ and robot+2@ as one address; further ones are held "
+            "(outbox status 'held', noted in the ticket's log, sent only by `maildesk "
+            "outbox retry ID`).", minimum=0),
+    Setting("outbound", "auto_limit_per_domain_per_hour", int, 300,
+            "Most automatic mails to the customer addresses of one domain per hour; further "
+            "ones are held, as above. It stops a robot that answers from ever new addresses "
+            "(a1@, a2@, ...: it sends this many in seconds) while a domain of real customers "
+            "stays far below it (300 an hour is 7,200 a day from gmail.com alone); raise it "
+            "if yours do not.", minimum=0),
     Setting("outbound", "show_agent_name", bool, True,
             "Relayed replies show the agent's name (\"Ann via Example Support\"); the "
             "agent's own address is never shown."),
@@ -449,8 +457,16 @@ SETTINGS: tuple[Setting, ...] = (
             "A reply to a ticket closed at most this many days ago reopens it; "
             "later ones open a new ticket.", minimum=0),
     Setting("tickets", "max_new_per_sender_per_hour", int, 20,
-            "Most new tickets one sender may open per hour; further mail from them is "
-            "appended to their latest ticket instead (nothing is lost).", minimum=1),
+            "Most new tickets one sender may open per hour, counting robot+1@ and robot+2@ "
+            "as one sender; further mail from them is appended to their latest ticket "
+            "instead (nothing is lost; no acknowledgement, agents not told).", minimum=1),
+    Setting("tickets", "max_new_per_domain_per_hour", int, 300,
+            "Over this many new tickets from one domain in an hour, further ones are still "
+            "opened (each sender keeps a ticket of their own) but agents are not mailed "
+            "about each of them (the ticket's log says why). Set as "
+            "[outbound] auto_limit_per_domain_per_hour: a robot answering from ever new "
+            "addresses reaches it in seconds, real customers of one domain do not.",
+            minimum=1),
     # [logging]
     Setting("logging", "level", str, "info",
             "Log level: debug, info, warning or error.",
@@ -585,6 +601,7 @@ class OutboundConfig:
     give_up_hours: int
     templates: str
     auto_limit_per_hour: int
+    auto_limit_per_domain_per_hour: int
     show_agent_name: bool
     notify_agents: bool
 
@@ -615,6 +632,7 @@ class TicketsConfig:
     default_priority: str
     reopen_days: int
     max_new_per_sender_per_hour: int
+    max_new_per_domain_per_hour: int
 
 
 @dataclass(frozen=True)

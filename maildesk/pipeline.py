@@ -4,7 +4,8 @@
     parse        bytes -> ParsedMessage     -> core/message/
     classify     automated mail?            -> core/autoreply.py
     match        which ticket, if any       -> core/match.py
-    limit        too many new tickets from one sender: append instead
+    limit        too many new tickets from one sender (core/addresses.py: without +tag):
+                 append instead; from one domain: open, but tell no agent
     store        ticket, message, attachments, participants, events
     customer     new ticket: acknowledgement + agents notified; reply: assignee notified
     agent        verified? (core/authres.py) -> #commands (core/commands.py, changes.py)
@@ -31,6 +32,7 @@ import peewee
 from maildesk.automation import Automation
 from maildesk.changes import TicketChanges
 from maildesk.config import Config, ConfigError
+from maildesk.core.addresses import domain_of, rate_key
 from maildesk.core.authres import verify_sender
 from maildesk.core.autoreply import Classification, classify
 from maildesk.core.commands import ParsedReply, parse_reply
@@ -56,7 +58,6 @@ from maildesk.store.db import write_transaction
 from maildesk.store.models import (
     Agent,
     Attachment,
-    Contact,
     Intake,
     Message,
     Quarantine,
@@ -106,6 +107,7 @@ class _Mail:
     now: dt.datetime
     events: list[dict[str, Any]] = field(default_factory=list)  # written in one go
     capped: bool = False  # over the sender's hourly limit of new tickets
+    quiet: str = ""  # why agents are not told about this new ticket (its domain's limit)
 
     def event(self, ticket: Ticket, actor: str, type_: str, data: dict[str, Any]) -> None:
         self.events.append(
@@ -264,25 +266,36 @@ class Pipeline:
         )
 
     def _limit_new_tickets(self, decision: Decision, mail: _Mail) -> Decision:
-        """Over `max_new_per_sender_per_hour`, a sender's mail joins their latest ticket
-        (stored, never lost; no acknowledgement)."""
+        """Over `max_new_per_sender_per_hour` (robot+1@ and robot+2@ are one sender), a
+        sender's mail joins their latest ticket (stored, never lost; no acknowledgement,
+        no notification). Over `max_new_per_domain_per_hour`, the ticket is opened (its
+        sender is someone else) but no agent is mailed about it."""
         if decision.action is not Action.CREATE:
             return decision
-        contact = rows.get(self.db, Contact, "email", mail.sender.email)
-        if contact is None:
-            return decision
-        limit = self.config.tickets.max_new_per_sender_per_hour
         since = mail.now - dt.timedelta(hours=1)
-        recent = rows.count_since(self.db, Ticket, "requester", contact.id, "created_at", since)
-        if recent < limit:
-            return decision
+        appended = self._over_sender_limit(mail, since)
+        if appended is not None:
+            return appended
+        domain = domain_of(mail.sender.email)
+        recent = rows.count_since(self.db, Ticket, "rate_domain", domain, "created_at", since)
+        limit = self.config.tickets.max_new_per_domain_per_hour
+        if recent >= limit:
+            mail.quiet = f"{limit} new tickets from {domain} in the last hour: agents not mailed"
+        return decision
+
+    def _over_sender_limit(self, mail: _Mail, since: dt.datetime) -> Decision | None:
+        """Append to the sender's latest ticket if they opened their share since `since`."""
+        key = rate_key(mail.sender.email)
+        limit = self.config.tickets.max_new_per_sender_per_hour
+        if rows.count_since(self.db, Ticket, "rate_key", key, "created_at", since) < limit:
+            return None
         latest = (
             Ticket.select()
-            .where(Ticket.requester == contact)
+            .where(Ticket.rate_key == key)
             .order_by(Ticket.created_at.desc(), Ticket.id.desc())
             .first()
         )
-        assert latest is not None  # `recent` counted it
+        assert latest is not None  # the count found it
         mail.capped = True
         return Decision(
             Action.APPEND,
@@ -324,6 +337,10 @@ class Pipeline:
             automated = f"{classification.kind}: {classification.reason}"
         else:
             self.mailer.ack(ticket, message, mail.now, mail.event)
+        if mail.quiet:
+            log.warning("%s: %s", self._label(ticket), mail.quiet)
+            mail.event(ticket, "system", "rate_limited", {"reason": mail.quiet})
+            return ticket
         self.mailer.notify_new(ticket, message, automated, mail.active_agents, mail.now, mail.event)
         return ticket
 
@@ -360,6 +377,8 @@ class Pipeline:
             "created_at": mail.now,
             "updated_at": mail.now,
             "mailbox": self._mailbox(mail),
+            "rate_key": rate_key(requester.email),
+            "rate_domain": domain_of(requester.email),
         }
         draft = Ticket(**values)
         self.sla.start(draft)

@@ -395,8 +395,8 @@ def test_automatic_mail_per_address_is_capped(room: Mailroom) -> None:
         room.send(customer_mail(CARL, subject=f"Question {n}"))
     acks = to(room.out(), "carl@customer.test")
     assert len(acks) == 3
-    skipped = [e for e in room.ticket("SUP-00005")["events"] if e["type"] == "mail_skipped"]
-    assert skipped and "automatic mails in the last hour" in skipped[0]["data"]["reason"]
+    held = [e for e in room.ticket("SUP-00005")["events"] if e["type"] == "mail_held"]
+    assert held and "automatic mails in the last hour" in held[0]["data"]["reason"]
 
 
 def test_new_tickets_per_sender_are_capped_without_losing_mail(room: Mailroom) -> None:

@@ -565,3 +565,24 @@ def test_two_instances_poll_one_mailbox_once_and_take_over(
     finally:
         for instance in instances:
             instance.stop_all()
+
+
+def test_a_message_taken_in_by_smtp_is_a_duplicate_when_it_comes_by_imap(
+    server: Dovecot, any_pollers: Pollers
+) -> None:
+    """The same message by SMTP (CRLF, as received) and then from a mailbox (another
+    route: trace fields on top, trailing blanks): one intake."""
+    by_smtp = mail("twice").replace(b"About twice.", b"About twice.\r\nFrom me,\r\nCustomer")
+    first = intake.accept(any_pollers.db, by_smtp, source="smtp:test", now=utcnow())
+    by_imap = (
+        b"Return-Path: <customer@example.org>\r\nDelivered-To: support@example.com\r\n"
+        b"Received: from mx.example.org by imap.example.com; Mon, 06 Jan 2025 10:00:01 +0000\r\n"
+        + by_smtp.replace(b"Customer\r\n", b"Customer  \r\n")
+        + b"\r\n"
+    )
+    server.append("alice", "INBOX", by_imap)
+    any_pollers.start(server)
+    wait_for(lambda: any_pollers.accepted, "the IMAP copy taken in")
+    [again] = any_pollers.accepted
+    assert again.duplicate and again.intake_id == first.intake_id
+    assert Intake.select().count() == 1

@@ -30,6 +30,7 @@ from maildesk.core.message import (
     parse_message,
     sanitize_filename,
 )
+from maildesk.core.message.limits import MAX_ADDRESSES, MAX_HEADER_FIELD, MAX_NAME, MAX_SUBJECT
 
 try:
     from tests import mailfactory as mf
@@ -772,9 +773,10 @@ def test_huge_address_header_is_capped() -> None:
     start = time.perf_counter()
     parsed = parse_message(b"To: " + addresses + b"\nCc: " + b"(" * 20000 + b"\n\nbody")
     assert time.perf_counter() - start < TIME_LIMIT
-    assert 100 < len(parsed.to) < 5000
+    assert len(parsed.to) == MAX_ADDRESSES
     assert parsed.to[0] == Address("", "user0@example.com")
     assert any("16384" in defect for defect in parsed.defects)
+    assert any(f"more than {MAX_ADDRESSES} addresses" in defect for defect in parsed.defects)
     assert parsed.cc == ()
 
 
@@ -816,6 +818,27 @@ def test_headers_mapping() -> None:
     assert headers["auto-submitted"] == ("auto-replied",)
     assert all(name == name.lower() for name in headers)
     assert "from" not in headers
+
+
+def test_huge_header_fields_are_cut_before_parsing_and_values_bounded() -> None:
+    """A 10 MB Subject, an over-long name and Message-ID: bounded values, the same
+    Message-ID at intake as in the pipeline, and the header block still ends where it
+    did (the body is intact)."""
+    raw = (
+        b'From: "' + b"N" * 5_000 + b'" <carl@customer.test>\r\n'
+        b"Message-ID: <ok@customer.test>\r\n"
+        b"Subject: " + b"overflow " * 1_200_000 + b"\r\n"
+        b"X-Long: " + b"x" * (2 * MAX_HEADER_FIELD) + b"\r\n"
+        b"\r\n"
+        b"the body\r\n"
+    )
+    parsed = timed_parse(raw)
+    assert len(parsed.subject) <= MAX_SUBJECT and parsed.subject.startswith("overflow ")
+    assert parsed.from_ is not None and len(parsed.from_.name) == MAX_NAME
+    assert parsed.message_id == header_message_id(raw) == "<ok@customer.test>"
+    assert len(parsed.headers["x-long"][0]) <= MAX_HEADER_FIELD
+    assert parsed.text.strip() == "the body"
+    assert any("middle cut before parsing" in defect for defect in parsed.defects)
 
 
 def test_long_subject_is_kept_whole() -> None:

@@ -3,7 +3,9 @@
 Every source (SMTP/LMTP, IMAP, `maildesk ingest`) calls `accept`; only when it
 returns may the source acknowledge the message (250, IMAP move, exit 0). A
 redelivered message (same Message-ID, else same bytes) is recognised here and
-stored once. The pipeline picks the stored message up afterwards.
+stored once: `core.redelivery.dedupe_key` says what "the same" means, whatever
+the line endings and the trace fields a route added. The pipeline picks the
+stored message up afterwards.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 import peewee
 
 from maildesk.core.message import header_message_id
+from maildesk.core.redelivery import dedupe_key
 from maildesk.store.db import is_postgres, write_transaction
 from maildesk.store.models import Blob, Intake
 
@@ -32,36 +35,6 @@ class Accepted:
     intake_id: int
     duplicate: bool  # already stored by an earlier delivery
     message_id: str | None
-
-
-def dedupe_key(raw: bytes, message_id: str | None) -> str:
-    """What makes two deliveries the same message, hashed to a fixed width.
-
-    With a Message-ID: the id and the body bytes, so a redelivery (SMTP retry,
-    IMAP refetch, another route that only added Received headers) is recognised,
-    while a different message that reuses a Message-ID (broken mailers do) is
-    not thrown away. Without one: the raw bytes.
-    """
-    digest = hashlib.sha256()
-    if message_id:
-        digest.update(b"mid:" + message_id.encode("utf-8", "replace") + b"\0")
-        digest.update(hashlib.sha256(_body(raw)).hexdigest().encode())
-    else:
-        digest.update(b"raw:")
-        digest.update(raw)
-    return digest.hexdigest()
-
-
-def _body(raw: bytes) -> memoryview:
-    """The bytes after the blank line that ends the header block (empty if none),
-    as a view: a large message is not copied to be hashed."""
-    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
-    if not ends:
-        return memoryview(b"")
-    start = min(ends)
-    while start < len(raw) and raw[start] in b"\r\n":
-        start += 1
-    return memoryview(raw)[start:]
 
 
 def accept(

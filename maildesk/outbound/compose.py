@@ -15,9 +15,12 @@ are rendered and the MIME built once, before the first attempt
 (`outbound.draft`, `Mailer.compose`).
 
 Loop and abuse protection (design invariant 3): automatic mail to customers
-is capped per address and hour (`[outbound] auto_limit_per_hour`); tickets
+is capped per address and hour (`[outbound] auto_limit_per_hour`, the address
+taken without its +tag: `core.addresses.rate_key`) and per domain and hour
+(`auto_limit_per_domain_per_hour`); mail over a cap is held (an outbox row in
+status `held` with the reason, never sent unless an admin retries it); tickets
 opened by automated mail never get automatic mail; our own addresses never
-receive mail from us. What is skipped is noted in the ticket's event log.
+receive mail from us. What is held or skipped is noted in the ticket's event log.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from maildesk.config import Config
+from maildesk.core.addresses import domain_of, rate_key
 from maildesk.core.commands import cheat_sheet
 from maildesk.core.links import agent_url, satisfaction_url, status_url
 from maildesk.core.match import format_number
@@ -351,15 +355,12 @@ class Mailer:
         requester = ticket.requester
         to = [Address(requester.name, requester.email)]
         cc = self._cc_of(ticket) if to_all else []
+        held = None
         if automatic is not None:
             if ticket.automated:
                 log_(ticket, "system", "mail_skipped", {"purpose": purpose, "reason": "automated"})
                 return None
-            if self._over_limit(requester.email, now):
-                limit = self.config.outbound.auto_limit_per_hour
-                reason = f"{requester.email} had {limit} automatic mails in the last hour"
-                log_(ticket, "system", "mail_skipped", {"purpose": purpose, "reason": reason})
-                return None
+            held = self._over_limit(requester.email, now)
         to = [a for a in to if a.key not in self.our_addresses]
         cc = [a for a in cc if a.key not in self.our_addresses]
         if not to and not cc:
@@ -380,12 +381,19 @@ class Mailer:
                 message=message,
                 sender_name=sender_name,
                 attachments=attachments,
-                rate_key=requester.email if automatic else None,
+                rate_for=requester.email if automatic else None,
+                held=held,
             )
         except Unsendable as exc:
             log_(ticket, "system", "mail_rejected", {"purpose": purpose, "reason": str(exc)})
             return None
-        log_(ticket, "system", "mail_queued", {"purpose": purpose, "to": [a.key for a in to + cc]})
+        recipients = [a.key for a in to + cc]
+        if held is not None:
+            log.warning("%s: %s mail held: %s", self.label(ticket), purpose, held)
+            data = {"purpose": purpose, "to": recipients, "reason": held, "outbox": outbox.id}
+            log_(ticket, "system", "mail_held", data)
+            return outbox
+        log_(ticket, "system", "mail_queued", {"purpose": purpose, "to": recipients})
         return outbox
 
     def _to_agents(
@@ -454,8 +462,11 @@ class Mailer:
         message: Message | None = None,
         sender_name: str | None = None,
         attachments: Sequence[int] = (),
-        rate_key: str | None = None,
+        rate_for: str | None = None,
+        held: str | None = None,
     ) -> Outbox:
+        """`rate_for`: the address whose caps this mail counts against; `held`: why the
+        mail is held instead of sent (over a cap)."""
         label = self.label(ticket)
         desk_address = self.desk_address(ticket)
         context = {**self._common(ticket, label, desk_address), **extra}
@@ -491,11 +502,13 @@ class Mailer:
             "automatic": automatic is not None,
             "envelope_from": desk_address,
             "recipients": [a.key for a in (*to, *cc)],
-            "rate_key": rate_key,
+            "rate_key": None if rate_for is None else rate_key(rate_for),
+            "rate_domain": None if rate_for is None else domain_of(rate_for),
             "subject": subject,
             "raw": None,  # composed from the draft before the first attempt
             "draft": to_json(draft),
-            "status": "pending",
+            "status": "pending" if held is None else "held",
+            "last_error": held,
             "next_attempt_at": now,
             "give_up_at": now + dt.timedelta(hours=outbound.give_up_hours),
             "created_at": now,
@@ -557,13 +570,24 @@ class Mailer:
         )
         return [Address(c.name, c.email) for c in query]
 
-    def _over_limit(self, address: str, now: dt.datetime) -> bool:
+    def _over_limit(self, address: str, now: dt.datetime) -> str | None:
+        """Why automatic mail to `address` must be held now (None: it may go): its
+        address (without +tag) or its domain had their hourly share. Held mail does not
+        count, so the caps are on mail sent."""
         since = now - dt.timedelta(hours=1)
         db = Outbox._meta.database
-        sent = rows.count_since(
-            db, Outbox, "rate_key", address.lower(), "created_at", since, flag="automatic"
-        )
-        return sent >= self.config.outbound.auto_limit_per_hour
+        outbound = self.config.outbound
+        key, domain = rate_key(address), domain_of(address)
+        for field, value, limit in (
+            ("rate_key", key, outbound.auto_limit_per_hour),
+            ("rate_domain", domain, outbound.auto_limit_per_domain_per_hour),
+        ):
+            sent = rows.count_since(
+                db, Outbox, field, value, "created_at", since, "automatic", ("status", "held")
+            )
+            if sent >= limit:
+                return f"{value} had {limit} automatic mails in the last hour"
+        return None
 
     def _customer_chain(self, ticket: Ticket) -> list[str]:
         """The customer's thread, oldest first: their messages and our mail to them."""
@@ -578,7 +602,11 @@ class Mailer:
         )
         ours = (
             Outbox.select(Outbox.message_id, Outbox.created_at)
-            .where((Outbox.ticket == ticket) & (Outbox.audience == CUSTOMER))
+            .where(
+                (Outbox.ticket == ticket)
+                & (Outbox.audience == CUSTOMER)
+                & (Outbox.status != "held")  # never sent: not in the customer's thread
+            )
             .tuples()
         )
         return [mid for mid, _ in sorted([*theirs, *ours], key=lambda row: row[1])]

@@ -3,7 +3,8 @@
 Where it sits in the flow: `outbound.compose` writes pending rows; the daemon's
 `outbound.worker` (and `maildesk outbox send`) claims due rows here, hands them
 to a `Transport`, and records the result; `maildesk outbox list/retry` read and
-reset them.
+reset them (a row `held` over a cap by `outbound.compose` is sent only when an
+admin retries it by its ID).
 
 A row is claimed with a lease (`lease_until`) in a short transaction, composed
 from its draft the first time (`compose_once`: the bytes are stored, so every
@@ -37,7 +38,8 @@ from maildesk.store.db import is_postgres, write_transaction
 from maildesk.store.models import Event, Outbox, Ticket
 
 LEASE = dt.timedelta(minutes=10)  # longer than any one send (timeout x a few commands)
-STATUSES = ("pending", "sent", "failed")
+RESULTS = ("pending", "sent", "failed")  # what an attempt leaves a row in
+STATUSES = (*RESULTS, "held")  # held: over a cap (outbound.compose), never claimed
 
 
 Composer = Callable[[dict[str, Any]], bytes]  # a draft (outbound.draft) -> the mail's bytes
@@ -189,7 +191,7 @@ def deliver_due(
     limit: int = 100,
 ) -> dict[str, int]:
     """Send what is due now, once (`maildesk outbox send`); counts by new status."""
-    counts = dict.fromkeys(STATUSES, 0)
+    counts = dict.fromkeys(RESULTS, 0)
     for claimed in claim_due(db, clock(), limit):
         result = attempt(db, claimed, transport, composer)
         counts[record(db, claimed.id, result, clock(), config)] += 1
@@ -210,7 +212,8 @@ def next_due(db: peewee.Database) -> dt.datetime | None:
 def retry(
     db: peewee.Database, ids: Sequence[int] | None, now: dt.datetime, config: OutboundConfig
 ) -> int:
-    """Failed (or waiting) rows back to pending, due now; `ids` None: every failed row."""
+    """Failed (or waiting, or held) rows back to pending, due now; `ids` None: every
+    failed row (held mail goes only when named: an admin's decision, one by one)."""
     with write_transaction(db):
         where = Outbox.status != "sent"
         where &= Outbox.status == "failed" if ids is None else Outbox.id.in_(list(ids))

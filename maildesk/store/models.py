@@ -78,6 +78,10 @@ class Ticket(BaseModel):
     escalation_level = peewee.IntegerField(default=0)
     merged_into = peewee.ForeignKeyField("self", null=True, backref="merged", index=False)
     mailbox = peewee.CharField(max_length=320, null=True)  # our address it came in on
+    # What the hourly caps on new tickets count (core.addresses): the requester's address
+    # without its +tag, and its domain.
+    rate_key = peewee.CharField(max_length=320, null=True)
+    rate_domain = peewee.CharField(max_length=320, null=True)
 
     if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
         requester_id: int
@@ -87,7 +91,11 @@ class Ticket(BaseModel):
     class Meta:
         # More indexes, partial ones for the SLA pass and the open-ticket counts among
         # them, are made by migrations/0004_sla.py (peewee models do not describe them).
-        indexes = ((("requester", "created_at"), False),)
+        indexes = (
+            (("requester", "created_at"), False),
+            (("rate_key", "created_at"), False),
+            (("rate_domain", "created_at"), False),
+        )
 
 
 class TicketTag(BaseModel):
@@ -216,10 +224,12 @@ class Outbox(BaseModel):
     envelope_from = peewee.CharField(max_length=320)
     recipients = JSONTextField(default="[]")
     rate_key = peewee.CharField(max_length=320, null=True)  # address the hourly cap counts
+    rate_domain = peewee.CharField(max_length=320, null=True)  # its domain, for the domain cap
     subject = peewee.TextField()
     draft = JSONTextField(null=True)  # outbound.draft: what to compose, until it is
     raw = peewee.BlobField(null=True)  # type: ignore[assignment]  # the bytes, composed once
-    status = peewee.CharField(max_length=16, default="pending")  # pending | sent | failed
+    # pending | sent | failed | held (over a cap: kept, not sent, the reason in last_error)
+    status = peewee.CharField(max_length=16, default="pending")
     attempts = peewee.IntegerField(default=0)
     next_attempt_at = UTCDateTimeField()
     lease_until = UTCDateTimeField(null=True)  # a worker is sending it until then
@@ -236,6 +246,7 @@ class Outbox(BaseModel):
         indexes = (
             (("status", "next_attempt_at"), False),
             (("rate_key", "created_at"), False),
+            (("rate_domain", "created_at"), False),
         )
 
 

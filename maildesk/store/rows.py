@@ -161,8 +161,12 @@ def update(db: peewee.Database, obj: Any) -> None:
 
 
 @functools.lru_cache(maxsize=64)
-def _count_sql(table: str, key: str, since: str, flag: str | None, param: str) -> str:
+def _count_sql(
+    table: str, key: str, since: str, flag: str | None, unless: str | None, param: str
+) -> str:
     extra = f' AND "{flag}"' if flag else ""
+    if unless:
+        extra += f' AND "{unless}" <> {param}'
     return f'SELECT COUNT(*) FROM "{table}" WHERE "{key}" = {param} AND "{since}" > {param}{extra}'
 
 
@@ -174,19 +178,26 @@ def count_since(
     time_field: str,
     since: Any,
     flag: str | None = None,
+    unless: tuple[str, Any] | None = None,
 ) -> int:
     """Rows whose `field_name` equals `value` and `time_field` is after `since` (and, with
-    `flag`, whose boolean field of that name is true)."""
+    `flag`, whose boolean field of that name is true; with `unless` (field, value), whose
+    field of that name differs from that value)."""
     fields = model._meta.fields
     key, when = fields[field_name], fields[time_field]
+    other = None if unless is None else fields[unless[0]]
     sql = _count_sql(
         model._meta.table_name,
         key.column_name,
         when.column_name,
         None if flag is None else fields[flag].column_name,
+        None if other is None else other.column_name,
         db.param,
     )
-    row = db.execute_sql(sql, (key.db_value(value), when.db_value(since))).fetchone()
+    params = [key.db_value(value), when.db_value(since)]
+    if unless is not None and other is not None:
+        params.append(other.db_value(unless[1]))
+    row = db.execute_sql(sql, tuple(params)).fetchone()
     return int(row[0])
 
 

@@ -2,8 +2,9 @@
 
 Where it sits in the flow: the first step of `parse_message` and
 `header_message_id`.  The raw bytes are defused (header lines beyond
-MAX_HEADER_LINES dropped, over-long Content-Type/-Disposition fields cut, too
-many boundary lines detected) and fed to the stdlib feed parser a chunk at a
+MAX_HEADER_LINES dropped, top-level fields over MAX_HEADER_FIELD cut in the
+middle, over-long Content-Type/-Disposition fields cut, too many boundary
+lines detected) and fed to the stdlib feed parser a chunk at a
 time; the tree it builds is what `parts`, `headers` and `mime` read.
 """
 
@@ -16,6 +17,7 @@ from email.policy import Compat32
 
 from maildesk.core.message.limits import (
     MAX_BOUNDARY_LINES,
+    MAX_HEADER_FIELD,
     MAX_HEADER_LINES,
     MAX_STRUCTURED_HEADER,
 )
@@ -115,6 +117,38 @@ def _limit_header_lines(raw: bytes, notes: _Notes | None) -> bytes:
     if notes is not None:
         notes.add(f"more than {MAX_HEADER_LINES} header lines; the rest dropped before parsing")
     return section[:cut] + raw[end:]
+
+
+def _cut_long_header_fields(raw: bytes, notes: _Notes | None) -> bytes:
+    """Cut top-level header fields over MAX_HEADER_FIELD bytes down to their first and
+    last halves of it (References keeps its root and its latest parents so).
+
+    Everything read from a header costs time in proportion to its length: the
+    parser, unfolding and decoding, then matching, storing and indexing it.
+    """
+    end = _header_section_end(raw)
+    if end <= MAX_HEADER_FIELD:
+        return raw
+    section = raw[:end]
+    starts = [0, *(m.end() for m in _FIELD_START.finditer(section)), end]
+    half = MAX_HEADER_FIELD // 2
+    pieces: list[bytes] = []
+    cut = False
+    for start, stop in zip(starts, starts[1:], strict=False):
+        field = section[start:stop]
+        if len(field) <= MAX_HEADER_FIELD:
+            pieces.append(field)
+            continue
+        cut = True
+        body = field.rstrip(b"\r\n")
+        head = body[:half].rstrip(b"\r\n")
+        tail = body[-half:].lstrip(b"\r\n")
+        pieces.append(head + b" " + tail + field[len(body) :])
+    if not cut:
+        return raw
+    if notes is not None:
+        notes.add(f"header field over {MAX_HEADER_FIELD} bytes; its middle cut before parsing")
+    return b"".join(pieces) + raw[end:]
 
 
 _MIME_PARAMS_FIELDS = (b"content-type", b"content-disposition")

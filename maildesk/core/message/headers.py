@@ -18,7 +18,13 @@ from datetime import UTC, datetime
 from email import utils as email_utils
 
 from maildesk.core.message.charsets import _decode_bytes, _from_wire, _repair_c1
-from maildesk.core.message.limits import MAX_STRUCTURED_HEADER
+from maildesk.core.message.limits import (
+    MAX_ADDRESS,
+    MAX_ADDRESSES,
+    MAX_MESSAGE_IDS,
+    MAX_NAME,
+    MAX_STRUCTURED_HEADER,
+)
 from maildesk.core.message.notes import _Notes
 from maildesk.core.message.text import _NEWLINE, _scrub
 from maildesk.core.message.values import Address
@@ -141,8 +147,9 @@ def normalize_message_id(value: str) -> str | None:
 def _message_id_list(values: Iterable[str], notes: _Notes, what: str) -> tuple[str, ...]:
     """All message-ids in the given header values, in order, de-duplicated.
 
-    Over MAX_STRUCTURED_HEADER characters, the middle is dropped: the first id
-    (thread root) and the last ones (direct parents) matter for threading.
+    Over MAX_STRUCTURED_HEADER characters, or MAX_MESSAGE_IDS ids, the middle is
+    dropped: the first id (thread root) and the last ones (direct parents) matter
+    for threading.
     """
     found: list[str] = []
     seen: set[str] = set()
@@ -161,6 +168,9 @@ def _message_id_list(values: Iterable[str], notes: _Notes, what: str) -> tuple[s
             if mid is not None and mid not in seen:
                 seen.add(mid)
                 found.append(mid)
+    if len(found) > MAX_MESSAGE_IDS:
+        notes.add(f"{what} holds more than {MAX_MESSAGE_IDS} message-ids; middle dropped")
+        found = [found[0], *found[-(MAX_MESSAGE_IDS - 1) :]]
     return tuple(found)
 
 
@@ -188,11 +198,11 @@ def _getaddresses(text: str) -> list[tuple[str, str]]:
 
 def _make_address(name: str, addr: str, notes: _Notes | None, what: str) -> Address | None:
     addr = addr.strip()
-    if _ADDR_SPEC.fullmatch(addr) is None:
+    if len(addr) > MAX_ADDRESS or _ADDR_SPEC.fullmatch(addr) is None:
         return None
     local, _, domain = addr.rpartition("@")
-    display = _decode_encoded_words(name, notes, what)
-    display = _CONTROL_EXCEPT_TAB.sub("", _repair_c1(display)).strip()
+    display = _decode_encoded_words(name[: MAX_NAME * 8], notes, what)  # 8: encoded words
+    display = _CONTROL_EXCEPT_TAB.sub("", _repair_c1(display)).strip()[:MAX_NAME].strip()
     return Address(name=_scrub(display), email=_scrub(f"{local}@{domain.lower()}"))
 
 
@@ -234,6 +244,9 @@ def _parse_addresses(values: list[str], notes: _Notes, what: str) -> tuple[Addre
             notes.add(f"{what} header not fully parseable; salvaged {salvaged} address(es)")
         else:
             notes.add(f"{what} header holds no usable address")
+    if len(found) > MAX_ADDRESSES:
+        notes.add(f"{what} holds more than {MAX_ADDRESSES} addresses; the rest dropped")
+        found = found[:MAX_ADDRESSES]
     return tuple(found)
 
 

@@ -29,3 +29,36 @@ MAX_BOUNDARY_LINES = 10_000
 """More lines than this starting with '--': the MIME structure is not parsed."""
 
 MAX_FILENAME_BYTES = 255
+
+# Header-derived values are bounded so that no single message, however its headers
+# are made, costs the desk more than an ordinary one: a 10 MB Subject used to be
+# parsed, matched, indexed for search, written to the ticket, the message and the
+# event log, and sent back in a 24 MB acknowledgement, holding the SQLite write
+# lock for about 50 s. The raw message is always kept whole.
+
+MAX_HEADER_FIELD = 64 * 1024
+"""Top-level header fields longer than this (bytes, folded lines included) are cut
+before parsing (noted). Far above any real field: a References header of a thread
+of 500 messages is about 25 KB; DKIM signatures are a few KB."""
+
+MAX_SUBJECT = 10_000
+"""Characters of Subject kept (the rest cut, noted): ten times any subject a person
+writes, small enough that the ticket, its search index and our replies stay small."""
+
+MAX_NAME = 200
+"""Characters of a display name kept (the rest cut)."""
+
+MAX_ADDRESS = 320
+"""Longest usable addr-spec (RFC 5321: 64 for the local part, 255 for the domain);
+longer ones are dropped as unusable."""
+
+MAX_ADDRESSES = 100
+"""Addresses kept per address field (From, To, Cc, Reply-To); the rest dropped (noted).
+Every Cc of a new ticket becomes a participant who gets our mail."""
+
+MAX_MESSAGE_IDS = 100
+"""Message-IDs kept per In-Reply-To/References: the first (the thread's root) and the
+latest ones (the direct parents), which are what threading looks at (noted)."""
+
+MAX_CONTENT_TYPE = 255
+"""A longer content type is not a real one: the part is application/octet-stream."""

@@ -17,6 +17,7 @@ from typing import TypeVar
 from maildesk.core.message.charsets import _decode_bytes, _from_wire
 from maildesk.core.message.feed import (
     _LINE_BREAK,
+    _cut_long_header_fields,
     _cut_long_mime_fields,
     _header_section_end,
     _limit_header_lines,
@@ -32,7 +33,7 @@ from maildesk.core.message.headers import (
     normalize_message_id,
 )
 from maildesk.core.message.html_text import _html_to_text
-from maildesk.core.message.limits import MAX_BOUNDARY_LINES
+from maildesk.core.message.limits import MAX_BOUNDARY_LINES, MAX_SUBJECT
 from maildesk.core.message.mime import _clean_body, _Walker
 from maildesk.core.message.notes import _Notes
 from maildesk.core.message.parts import _content_type, _first_raw, _get_param, _raw_values
@@ -47,7 +48,7 @@ def header_message_id(raw: bytes) -> str | None:
     Uses the same parser and normalisation as `parse_message`, so both agree.
     """
     try:
-        data = _limit_header_lines(bytes(raw), None)
+        data = _cut_long_header_fields(_limit_header_lines(bytes(raw), None), None)
         section = data[: _header_section_end(data)]
         top = _parse_bytes(section, headersonly=True)
         value = _first_raw(top, "message-id")
@@ -93,7 +94,8 @@ def _whole_body_as_text(top: Message, raw: bytes, notes: _Notes) -> str:
 
 
 def _build(raw: bytes, notes: _Notes) -> ParsedMessage:
-    raw = _cut_long_mime_fields(_limit_header_lines(raw, notes), notes)
+    raw = _cut_long_header_fields(_limit_header_lines(raw, notes), notes)
+    raw = _cut_long_mime_fields(raw, notes)
     full = not _too_many_parts(raw)
     if not full:
         notes.add(f"more than {MAX_BOUNDARY_LINES} MIME boundary lines; body kept as text")
@@ -115,6 +117,9 @@ def _build(raw: bytes, notes: _Notes) -> ParsedMessage:
         notes.add("Message-ID header unusable")
     subject_raw = _first_raw(top, "subject")
     subject = _header_text(subject_raw, notes, "subject") if subject_raw is not None else ""
+    if len(subject) > MAX_SUBJECT:
+        subject = subject[: MAX_SUBJECT - 1].rstrip() + "…"
+        notes.add(f"subject longer than {MAX_SUBJECT} characters; cut")
 
     def addresses(name: str) -> tuple[Address, ...]:
         return _guarded(

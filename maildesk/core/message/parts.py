@@ -20,9 +20,11 @@ from maildesk.core.message.headers import (
     _decode_encoded_words,
     _unfold,
 )
-from maildesk.core.message.limits import MAX_STRUCTURED_HEADER
+from maildesk.core.message.limits import MAX_CONTENT_TYPE, MAX_STRUCTURED_HEADER
 from maildesk.core.message.notes import _Notes
 from maildesk.core.message.text import _scrub
+
+_MAX_CONTENT_ID = 998  # as a Message-ID: longer is not an id anyone refers to
 
 
 def _raw_values(part: Message, name: str) -> list[str]:
@@ -80,6 +82,8 @@ def _content_type(part: Message) -> str:
     except Exception:
         return "text/plain"
     ctype = _WHITESPACE.sub("", _scrub(str(ctype))).lower()
+    if len(ctype) > MAX_CONTENT_TYPE:
+        return "application/octet-stream"
     return ctype if "/" in ctype else "text/plain"
 
 
@@ -99,7 +103,7 @@ def _content_id(part: Message) -> str | None:
     if match is not None:
         text = match.group(1)
     text = _scrub(re.sub(r"\s+", "", text))
-    return text or None
+    return text if 0 < len(text) <= _MAX_CONTENT_ID else None
 
 
 def _raw_filename(part: Message, notes: _Notes | None) -> str | None:

@@ -1,0 +1,139 @@
+"""The same message by another channel is a redelivery (design invariant 2): by SMTP
+(CRLF) through the real daemon, then by `maildesk ingest` from an mbox and an .eml
+(LF, trace fields, `>From ` quoting, trailing blanks). On SQLite and PostgreSQL,
+also for keys stored before the upgrade that changed how they are computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from maildesk.core.redelivery import dedupe_key
+from maildesk.inbound.intake import accept
+from maildesk.store.db import MIGRATIONS_DIR, open_database
+from maildesk.store.models import Intake
+from tests.conftest import Desk, write_config
+from tests.conversation import customer_mail
+from tests.daemon import Daemon, daemon_config
+from tests.test_conversation_daemon import wait_for
+
+BODY = "Hello,\nFrom now on the printer\nis on fire.   \nCarl\n"
+
+
+def lf_copy(raw: bytes) -> bytes:
+    """`raw` as a file or mbox holds it after another route: LF, trace fields on
+    top, trailing blanks on some lines."""
+    lf = raw.replace(b"\r\n", b"\n")
+    trace = (
+        b"Return-Path: <carl@customer.test>\n"
+        b"Delivered-To: support@example.com\n"
+        b"X-Original-To: support@example.com\n"
+        b"Received: from mx2.customer.test (mx2.customer.test [192.0.2.7])\n"
+        b"\tby mail.example.com with ESMTPS; Mon, 7 Dec 2026 02:00:00 +0000\n"
+    )
+    return trace + lf.replace(b"Carl\n", b"Carl  \n") + b"\n\n"
+
+
+def as_mbox(*messages: bytes) -> bytes:
+    """An mboxo file: the postmark line, body lines starting with "From " quoted."""
+    out = b""
+    for raw in messages:
+        quoted = b"\n".join(
+            b">" + line if line.startswith(b"From ") else line for line in raw.split(b"\n")
+        )
+        out += b"From carl@customer.test Mon Dec  7 02:00:00 2026\n" + quoted + b"\n"
+    return out
+
+
+def ingest(desk: Desk, path: Path) -> list[dict[str, Any]]:
+    result = desk.run("ingest", "--json", str(path))
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def acks(desk: Desk) -> list[dict[str, Any]]:
+    return [row for row in desk.json("outbox", "list") if row["purpose"] == "ack"]
+
+
+def test_smtp_then_mbox_then_eml_is_one_ticket_and_one_ack(desk: Desk, tmp_path: Path) -> None:
+    with_id = customer_mail(body=BODY, subject="Printer on fire")
+    no_id = customer_mail(body=BODY, subject="No id").replace(b"Message-ID:", b"X-Old-Id:")
+    write_config(desk.root, desk.database_url, daemon_config())
+    daemon = Daemon(desk.config_path, desk.root).start()
+    try:
+        with daemon.smtp() as client:
+            for raw in (with_id, no_id):
+                client.sendmail("carl@customer.test", ["support@example.com"], raw)
+        wait_for(lambda: desk.json("tickets", "list"), lambda t: len(t) == 2, "two tickets")
+    finally:
+        daemon.stop()
+
+    mbox = tmp_path / "archive.mbox"
+    mbox.write_bytes(as_mbox(lf_copy(with_id), lf_copy(no_id)))
+    eml = tmp_path / "copy.eml"
+    eml.write_bytes(lf_copy(with_id))
+    lines = ingest(desk, mbox) + ingest(desk, eml)
+    assert [(x["action"], x["ticket"]) for x in lines] == [
+        ("duplicate", "SUP-00001"),
+        ("duplicate", "SUP-00002"),
+        ("duplicate", "SUP-00001"),
+    ]
+    assert len(desk.json("tickets", "list")) == 2
+    assert len(acks(desk)) == 2
+
+    # Another message that reuses the Message-ID is a message of its own.
+    other = tmp_path / "other.eml"
+    other.write_bytes(lf_copy(with_id).replace(b"is on fire.", b"is fine now."))
+    [line] = ingest(desk, other)
+    assert (line["action"], line["ticket"]) == ("created", "SUP-00003")
+
+
+def legacy_key(raw: bytes, message_id: str | None) -> str:
+    """The key as versions before migration 0008 stored it: the Message-ID and the
+    body's bytes as received, else the whole raw bytes."""
+    digest = hashlib.sha256()
+    if not message_id:
+        digest.update(b"raw:" + raw)
+        return digest.hexdigest()
+    digest.update(b"mid:" + message_id.encode() + b"\0")
+    crlf, lf = raw.find(b"\r\n\r\n"), raw.find(b"\n\n")
+    start = min(i for i in (crlf, lf) if i >= 0)
+    while raw[start : start + 1] in (b"\r", b"\n"):
+        start += 1
+    digest.update(hashlib.sha256(raw[start:]).hexdigest().encode())
+    return digest.hexdigest()
+
+
+def test_keys_stored_before_the_upgrade_still_recognise_redelivery(
+    desk: Desk, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from playhouse.migrations import Runner
+
+    smtp_copy = customer_mail(body=BODY).replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
+    db = open_database(desk.database_url)
+    runner = Runner(db, directory=str(MIGRATIONS_DIR))
+    names = [m.name for m in runner.migrations()]
+    runner.up(target=names[names.index("0008_redelivery_and_floods") - 1])
+    stored = accept(db, smtp_copy, source="smtp:test", now=dt.datetime.now(dt.UTC))
+    message_id = stored.message_id
+    Intake.update(dedupe_key=legacy_key(smtp_copy, message_id)).where(
+        Intake.id == stored.intake_id
+    ).execute()
+    assert Intake.get_by_id(stored.intake_id).dedupe_key != dedupe_key(smtp_copy, message_id)
+    db.close()
+
+    assert desk.run("db", "upgrade").exit_code == 0
+    eml = tmp_path / "copy.eml"
+    eml.write_bytes(lf_copy(smtp_copy))
+    # The stored message was never processed: its redelivery processes it, once.
+    [line] = ingest(desk, eml)
+    assert (line["action"], line["ticket"]) == ("created", "SUP-00001")
+    [again] = ingest(desk, eml)
+    assert (again["action"], again["ticket"]) == ("duplicate", "SUP-00001")
+    assert again["reason"].startswith(f"already stored (intake {stored.intake_id},")
+    assert len(desk.json("tickets", "list")) == 1
