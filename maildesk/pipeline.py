@@ -469,9 +469,11 @@ class Pipeline:
         classification = mail.classification
         if classification.automated:
             return f"automatic mail from an agent's address ({classification.reason})"
-        verdict = verify_sender(
-            mail.parsed.headers, mail.author.email, self.config.security.trusted_authserv_id
-        )
+        authserv_id = self.config.security.trusted_authserv_id
+        if not authserv_id:
+            return ""
+        parsed = mail.parsed
+        verdict = verify_sender(parsed.headers, mail.author.email, authserv_id, parsed.header_order)
         return "" if verdict.ok else f"sender not verified: {verdict.reason}"
 
     def _reply_text(self, ticket: Ticket, reply: ParsedReply, canned: list[str]) -> str:
