@@ -32,6 +32,7 @@ from maildesk.config import (
     read_environ,
     render_starter,
     resolve_config_path,
+    security_warnings,
 )
 from maildesk.core.commands import STATUSES
 from maildesk.core.match import format_number, parse_number
@@ -806,3 +807,5 @@ def check_config(config: Config) -> None:
         else (f"{config.outbound.host}:{config.outbound.port} ({config.outbound.tls})")
     )
     click.echo(f"imap mailboxes: {len(config.imap)}; outbound: {config.outbound.mode} to {target}")
+    for warning in security_warnings(config):
+        click.echo(f"warning: {warning}", err=True)

@@ -499,6 +499,13 @@ def test_case_ids_are_unique() -> None:
     assert len(ids) == len(set(ids))
 
 
+def test_only_a_dmarc_fail_refutes() -> None:
+    """`refuted` (the domain owner's DMARC said no) outweighs a signed reply address."""
+    assert verify_sender(ar(OPENDKIM_PASS, OPENDMARC_FAIL), AGENT, OURS).refuted
+    for headers in (ar(POLICYD_SPF_FAIL), ar(OPENDMARC_NONE), ar(OPENDMARC_PASS), {}):
+        assert not verify_sender(headers, AGENT, OURS).refuted
+
+
 def test_verdict_is_a_frozen_value() -> None:
     verdict = verify_sender({}, AGENT, "")
     assert verdict == Verdict(False, "no trusted_authserv_id configured")

@@ -95,10 +95,13 @@ _CCTLD_SECOND_LEVELS = frozenset(
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether the sender's domain is verified, and one human line saying why."""
+    """Whether the sender's domain is verified, and one human line saying why.
+    `refuted`: the trusted server reported `dmarc=fail`, the domain owner's own word
+    that the mail is not theirs, which no other proof overrides."""
 
     ok: bool
     reason: str
+    refuted: bool = False
 
 
 @dataclass(frozen=True)
@@ -409,7 +412,7 @@ def verify_sender(
     if any(r.method == "dmarc" and r.result == "fail" for results in group for r in results):
         passed = [_describe(r) for r in effective if r.result == "pass"]
         overridden = f" overrides {', '.join(passed)}" if passed else ""
-        return Verdict(False, f"dmarc=fail{overridden} {where}")
+        return Verdict(False, f"dmarc=fail{overridden} {where}", refuted=True)
 
     for method in _METHODS:
         for result in effective:
