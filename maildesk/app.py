@@ -40,7 +40,7 @@ from pathlib import Path
 import peewee
 
 from maildesk import __version__, logs
-from maildesk.config import Config, ConfigError, password_from_env
+from maildesk.config import Config, ConfigError, password_from_env, security_warnings
 from maildesk.inbound.group_commit import GroupCommit
 from maildesk.inbound.imap import ImapPoller
 from maildesk.inbound.intake import Accepted, Delivery, Envelope, accept
@@ -182,6 +182,8 @@ class Daemon:
         log.info("maildesk %s running (%s), pid %d", __version__, status, os.getpid())
         if not addresses and not self._poller_threads:
             log.warning("[smtp] is disabled and there is no [[imap]] mailbox: no mail comes in")
+        for warning in security_warnings(self.config):
+            log.warning("%s", warning)
         self._notifier.ready(status)
         if self._notifier.watchdog_interval is not None:
             self._watchdog = loop.create_task(
@@ -363,6 +365,8 @@ class Daemon:
             and getattr(old, field.name) != getattr(new, field.name)
         ]
         log.info("configuration reloaded from %s", new.path or "defaults")
+        for warning in security_warnings(merged):
+            log.warning("%s", warning)
         if pending:
             log.warning("changes to [%s] take effect after a restart", "], [".join(pending))
 

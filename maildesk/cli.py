@@ -34,6 +34,7 @@ from maildesk.config import (
     redact_url,
     render_starter,
     resolve_config_path,
+    security_warnings,
 )
 from maildesk.core.addresses import plain_address
 from maildesk.core.commands import STATUSES
@@ -870,3 +871,5 @@ def check_config(config: Config) -> None:
         else (f"{config.outbound.host}:{config.outbound.port} ({config.outbound.tls})")
     )
     click.echo(f"imap mailboxes: {len(config.imap)}; outbound: {config.outbound.mode} to {target}")
+    for warning in security_warnings(config):
+        click.echo(f"warning: {warning}", err=True)

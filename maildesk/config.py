@@ -445,8 +445,16 @@ SETTINGS: tuple[Setting, ...] = (
             "(for the per-client limits)."),
     # [security]
     Setting("security", "trusted_authserv_id", str, "",
-            "authserv-id of Authentication-Results headers to trust; empty: trust none.",
+            "authserv-id of your border mail server's Authentication-Results: agent mail "
+            "passing DMARC (or aligned DKIM/SPF) there counts as the agent's. Empty: none "
+            "is read, and agent mail counts only when sent to the agent's signed reply "
+            "address (the Reply-To of their notifications) or made on the web or API.",
             check=_check_token),
+    Setting("security", "trust_from_header", bool, False,
+            "Take any mail whose From is an agent's address as that agent's. RISKY: From "
+            "is trivially forged, so anyone could run #commands (#cc add themselves, "
+            "#assign, #merge) and send the customer text in the agent's name. Only for "
+            "a closed mail system that rejects forged agent addresses itself."),
     # [tickets]
     Setting("tickets", "priorities", tuple, ("low", "medium", "high", "urgent"),
             "Ticket priorities, lowest first (unique, at least one).",
@@ -624,6 +632,7 @@ class WebConfig:
 @dataclass(frozen=True)
 class SecurityConfig:
     trusted_authserv_id: str
+    trust_from_header: bool
 
 
 @dataclass(frozen=True)
@@ -1084,6 +1093,18 @@ def _check_smtp(smtp: SmtpConfig, env: Mapping[str, str]) -> None:
             "AUTH is offered only over STARTTLS: set tls_cert and tls_key too"
             + _env_source("smtp.auth_username", env),
         )
+
+
+def security_warnings(config: Config) -> list[str]:
+    """Settings that give up a promise of the design (invariant 5), one line each:
+    `maildesk check-config` prints them and the daemon logs them at start and reload."""
+    if config.security.trust_from_header:
+        return [
+            "[security] trust_from_header is on: any mail whose From is an agent's "
+            "address acts as that agent (runs #commands, is relayed to the customer), "
+            "and From is trivially forged"
+        ]
+    return []
 
 
 # --------------------------------------------------------------------------

@@ -8,8 +8,10 @@
                  append instead; from one domain: open, but tell no agent
     store        ticket, message, attachments, participants, events
     customer     new ticket: acknowledgement + agents notified; reply: assignee notified
-    agent        verified? (core/authres.py) -> #commands (core/commands.py, changes.py)
-                 -> reply relayed to the customer, or kept as an internal note
+    agent        verified? (sent to their signed reply address, core/reply_address.py;
+                 or core/authres.py) -> #commands (core/commands.py, changes.py)
+                 -> reply relayed to the customer, or kept as an internal note;
+                 unverified: a flagged note, and the agent told how to reply so it counts
     mail         outbox rows (outbound/compose.py), sent later by outbound/worker.py
     failures     -> quarantine with the error; `maildesk quarantine retry` runs it again
 
@@ -48,6 +50,7 @@ from maildesk.core.match import (
 )
 from maildesk.core.message import Address, ParsedMessage, parse_message
 from maildesk.core.quoting import split_reply
+from maildesk.core.reply_address import ReplyToken, base_address, is_our_address, reply_tokens
 from maildesk.core.routing import MailFacts
 from maildesk.outbound.compose import Mailer
 from maildesk.outbound.render import Renderer, TemplateError
@@ -105,6 +108,9 @@ class _Mail:
     agents: frozenset[str]  # active agents' addresses, read once per message
     active_agents: list[Agent]  # the same agents
     now: dt.datetime
+    # A valid signed reply address among the recipients (the agent's own, if several).
+    reply_token: ReplyToken | None = None
+    reply_ticket: int | None = None  # the number of the ticket it names (merges followed)
     events: list[dict[str, Any]] = field(default_factory=list)  # written in one go
     capped: bool = False  # over the sender's hourly limit of new tickets
     quiet: str = ""  # why agents are not told about this new ticket (its domain's limit)
@@ -219,7 +225,7 @@ class Pipeline:
         sender = Sender(
             email=author.key,
             is_agent=author.key in addresses,
-            is_ours=author.key in self.our_addresses,
+            is_ours=is_our_address(author.key, self.our_addresses),
             looped=any(
                 value.strip().strip("<>").lower() in self.our_addresses
                 for value in parsed.headers.get("x-loop", ())
@@ -234,7 +240,19 @@ class Pipeline:
             agents=addresses,
             active_agents=active,
             now=self.clock(),
+            reply_token=self._reply_token(intake, parsed, author, active),
         )
+
+    def _reply_token(
+        self, intake: Intake, parsed: ParsedMessage, author: Address, agents: list[Agent]
+    ) -> ReplyToken | None:
+        """The signed reply address the mail was sent to (envelope, To, Cc), if any; of
+        several, the one made for the agent whose address the mail is from."""
+        addresses = [str(a) for a in intake.envelope_to or ()]
+        addresses += [a.email for a in (*parsed.to, *parsed.cc)]
+        tokens = reply_tokens(addresses, self.our_addresses, self.secret)
+        own = [t for t in tokens for a in agents if a.id == t.agent_id and a.email == author.key]
+        return next(iter(own or tokens), None)
 
     def _author(self, parsed: ParsedMessage, intake: Intake) -> Address:
         if parsed.from_ is not None and "@" in parsed.from_.email:
@@ -249,6 +267,9 @@ class Pipeline:
         raise Unprocessable("no sender address (From, Reply-To and envelope sender all missing)")
 
     def _match(self, mail: _Mail) -> Decision:
+        signed = self._reply_ticket(mail)
+        if signed is not None:
+            return signed
         parsed = mail.parsed
         refs = thread_refs(
             parsed.in_reply_to, parsed.references, parsed.subject, self.prefix, self.secret
@@ -264,6 +285,19 @@ class Pipeline:
             mail.now,
             self.config.tickets.reopen_days,
         )
+
+    def _reply_ticket(self, mail: _Mail) -> Decision | None:
+        """Agent mail sent to a signed reply address joins the ticket the address names,
+        whichever agent it was made for: it is our signed proof of the ticket, as a
+        signed Message-ID is. Whether it also proves the agent is `_agent_doubt`'s."""
+        token, sender = mail.reply_token, mail.sender
+        if token is None or not sender.is_agent or sender.is_ours or sender.looped:
+            return None
+        ticket = rows.get(self.db, Ticket, "number", token.number)
+        if ticket is None:
+            return None
+        mail.reply_ticket = repo.survivor(ticket).number
+        return Decision(Action.APPEND, "sent to a signed reply address", ticket=mail.reply_ticket)
 
     def _limit_new_tickets(self, decision: Decision, mail: _Mail) -> Decision:
         """Over `max_new_per_sender_per_hour` (robot+1@ and robot+2@ are one sender), a
@@ -326,8 +360,16 @@ class Pipeline:
     # -- customers ----------------------------------------------------------------
 
     def _new_ticket(self, decision: Decision, mail: _Mail) -> Ticket:
-        """A new ticket: acknowledged to whoever wrote (unless automated), agents told."""
+        """A new ticket: acknowledged to whoever wrote (unless automated), agents told.
+        One opened by unverified mail from an agent's address is neither: its message
+        is a flagged note, and only that agent is told (`_unverified`)."""
         ticket = self._open_ticket(decision, mail)
+        if mail.sender.is_agent:
+            agent = self._agent_of(mail)
+            doubt = self._agent_doubt(mail, agent, ticket)
+            if doubt:
+                self._unverified(ticket, mail, agent, doubt)
+                return ticket
         message = self._add_message(ticket, mail)
         classification = mail.classification
         if not classification.automated and not mail.sender.is_agent:
@@ -419,12 +461,14 @@ class Pipeline:
         )
 
     def _mailbox(self, mail: _Mail) -> str | None:
-        """Which of our addresses the mail came to: replies go out from it."""
+        """Which of our addresses the mail came to (`support+x@` is `support@`): replies
+        go out from it."""
         envelope = [str(a).lower() for a in mail.intake.envelope_to or ()]
         headers = [a.key for a in (*mail.parsed.to, *mail.parsed.cc)]
         for address in (*envelope, *headers):
-            if address in self.our_addresses:
-                return address
+            base = base_address(address, self.our_addresses)
+            if base is not None:
+                return base
         return None
 
     # -- agents -------------------------------------------------------------------
@@ -432,11 +476,10 @@ class Pipeline:
     def _agent_mail(self, ticket: Ticket, mail: _Mail) -> None:
         """An agent answered: their #commands, then the reply relayed to the customer
         (or kept as an internal note). Only for a verified agent (design invariant 5)."""
-        agent = next(a for a in mail.active_agents if a.email == mail.sender.email)
-        doubt = self._agent_doubt(mail)
+        agent = self._agent_of(mail)
+        doubt = self._agent_doubt(mail, agent, ticket)
         if doubt:
-            self._add_message(ticket, mail, kind="note", flag=doubt)
-            mail.event(ticket, "system", "agent_mail_flagged", {"reason": doubt})
+            self._unverified(ticket, mail, agent, doubt)
             return
         reply = parse_reply(
             mail.parsed.text, prefix=self.prefix, priorities=self.config.tickets.priorities
@@ -484,17 +527,60 @@ class Pipeline:
             rows.update(self.db, ticket)
             changes.merge(ticket, applied.merge_target, agent.email)
 
-    def _agent_doubt(self, mail: _Mail) -> str:
-        """Why mail from an agent's address must not act as the agent ("" if it may)."""
+    def _agent_of(self, mail: _Mail) -> Agent:
+        return next(a for a in mail.active_agents if a.email == mail.sender.email)
+
+    def _agent_doubt(self, mail: _Mail, agent: Agent, ticket: Ticket) -> str:
+        """Why mail from an agent's address must not act as the agent ("" if it may).
+
+        Verified (design invariant 5): written on the web or API by the signed-in
+        agent; sent to the signed reply address made for this agent and this ticket;
+        passing DMARC (or aligned DKIM/SPF) at `trusted_authserv_id`; or, only where
+        the admin chose to trust it, the From header alone. A `dmarc=fail` there
+        outweighs the reply address (which a forwarded notification gives away)."""
         if mail.intake.source in SIGNED_IN_SOURCES:
             return ""  # written by maildesk for the agent signed in to the web view or API
         classification = mail.classification
         if classification.automated:
             return f"automatic mail from an agent's address ({classification.reason})"
-        verdict = verify_sender(
-            mail.parsed.headers, mail.author.email, self.config.security.trusted_authserv_id
+        security = self.config.security
+        verdict = None
+        if security.trusted_authserv_id:
+            parsed = mail.parsed
+            verdict = verify_sender(
+                parsed.headers, mail.author.email, security.trusted_authserv_id, parsed.header_order
+            )
+            if verdict.refuted:  # the domain owner's DMARC says it is not theirs: no proof helps
+                return f"sender not verified: {verdict.reason}"
+        token = mail.reply_token
+        if token is None:
+            reasons = ["not sent to the agent's signed reply address"]
+        elif token.agent_id != agent.id:
+            reasons = ["sent to another agent's signed reply address"]
+        elif mail.reply_ticket != ticket.number:
+            reasons = ["sent to a signed reply address of another ticket"]
+        else:
+            return ""
+        if verdict is not None:
+            if verdict.ok:
+                return ""
+            reasons.append(verdict.reason)
+        if security.trust_from_header:
+            return ""  # the admin's explicit, warned-about choice
+        return f"sender not verified: {'; '.join(reasons)}"
+
+    def _unverified(self, ticket: Ticket, mail: _Mail, agent: Agent, doubt: str) -> None:
+        """Mail that claims to be an agent's but is not verified: a flagged internal note,
+        nothing applied or relayed; the agent is told why and how to reply so it counts
+        (not for automatic mail, which never gets an answer; the notice is capped)."""
+        self._add_message(ticket, mail, kind="note", flag=doubt)
+        mail.event(ticket, "system", "agent_mail_flagged", {"reason": doubt})
+        if mail.classification.automated:
+            return
+        parsed = mail.parsed
+        self.mailer.unverified(
+            ticket, agent, doubt, parsed.text, mail.now, mail.event, parsed.message_id
         )
-        return "" if verdict.ok else f"sender not verified: {verdict.reason}"
 
     def _reply_text(self, ticket: Ticket, reply: ParsedReply, canned: list[str]) -> str:
         """What the customer reads: the agent's new text (without the quoted history
@@ -577,9 +663,11 @@ class Pipeline:
 
     def _add_recipients_as_cc(self, ticket: Ticket, mail: _Mail) -> None:
         """People the customer copied become participants, so their replies thread."""
-        skip = self.our_addresses | mail.agents | {mail.sender.email}
+        skip = mail.agents | {mail.sender.email}
         for address in (*mail.parsed.to, *mail.parsed.cc):
             if address.key in skip or "@" not in address.key:
+                continue
+            if is_our_address(address.key, self.our_addresses):  # subaddresses too
                 continue
             contact = repo.contact_for(address.key, address.name, mail.now)
             if repo.add_participant(ticket, contact, "cc"):

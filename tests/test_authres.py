@@ -167,12 +167,20 @@ CASES: list[tuple[str, Headers, str, str, bool, str]] = [
         "spf=fail smtp.mailfrom=example.com (mx.example.net)",
     ),
     (
-        "internal-hop-above-ours-is-skipped",
+        "ours-below-a-foreign-header-is-not-topmost",
         ar("filter.internal; x-spam=clean score=1", OPENDMARC_PASS),
         AGENT,
         OURS,
-        True,
-        "dmarc=pass",
+        False,
+        "the topmost Authentication-Results is not from mx.example.net",
+    ),
+    (
+        "ours-below-an-unreadable-header-is-not-topmost",
+        ar(M365_RESULTS, OPENDMARC_PASS),
+        AGENT,
+        OURS,
+        False,
+        "the topmost Authentication-Results is not from mx.example.net",
     ),
     # --- no trusted header ---
     (
@@ -192,7 +200,7 @@ CASES: list[tuple[str, Headers, str, str, bool, str]] = [
         False,
         "no Authentication-Results",
     ),
-    ("not-configured", {}, AGENT, "", True, "no trusted_authserv_id configured"),
+    ("not-configured", ar(OPENDMARC_PASS), AGENT, "", False, "no trusted_authserv_id configured"),
     # --- alignment ---
     (
         "dkim-and-spf-pass-for-unrelated-domain",
@@ -491,9 +499,16 @@ def test_case_ids_are_unique() -> None:
     assert len(ids) == len(set(ids))
 
 
+def test_only_a_dmarc_fail_refutes() -> None:
+    """`refuted` (the domain owner's DMARC said no) outweighs a signed reply address."""
+    assert verify_sender(ar(OPENDKIM_PASS, OPENDMARC_FAIL), AGENT, OURS).refuted
+    for headers in (ar(POLICYD_SPF_FAIL), ar(OPENDMARC_NONE), ar(OPENDMARC_PASS), {}):
+        assert not verify_sender(headers, AGENT, OURS).refuted
+
+
 def test_verdict_is_a_frozen_value() -> None:
     verdict = verify_sender({}, AGENT, "")
-    assert verdict == Verdict(True, "no trusted_authserv_id configured")
+    assert verdict == Verdict(False, "no trusted_authserv_id configured")
     with pytest.raises(AttributeError):
         verdict.ok = False  # type: ignore[misc]
 
@@ -519,26 +534,61 @@ def test_folded_headers_from_a_parsed_message() -> None:
     )
     message = parse_message(raw)
     assert message.from_ is not None
-    verdict = verify_sender(message.headers, message.from_.email, OURS)
+    verdict = verify_sender(message.headers, message.from_.email, OURS, message.header_order)
     assert not verdict.ok
     assert verdict.reason.startswith("dmarc=fail (mx.example.net)")
 
 
-def test_folded_gmail_header_from_a_parsed_message() -> None:
-    raw = (
-        b"Authentication-Results: mx.google.com;\r\n"
-        b"       dkim=pass header.i=@example.com header.s=20230601 header.b=Xk3/9q+Z;\r\n"
-        b"       spf=pass (google.com: domain of agent@example.com designates\r\n"
-        b"        209.85.220.41 as permitted sender) smtp.mailfrom=agent@example.com;\r\n"
-        b"       dmarc=pass (p=REJECT sp=REJECT dis=NONE) header.from=example.com\r\n"
-        b"From: agent@example.com\r\n"
-        b"Subject: hi\r\n"
-        b"\r\n"
-        b"hi\r\n"
-    )
-    message = parse_message(raw)
-    verdict = verify_sender(message.headers, "agent@example.com", "mx.google.com")
-    assert verdict == Verdict(True, "dmarc=pass header.from=example.com (mx.google.com)")
+_SENDER_PART = (
+    b"Received: from relay.test (relay.test [198.51.100.7])\r\n"
+    b"\tby mx.example.net with ESMTPS; Mon, 06 Jan 2025 10:00:01 +0000\r\n"
+    b"Authentication-Results: mx.example.net; dmarc=pass header.from=example.com\r\n"
+    b"From: Agent <agent@example.com>\r\n"
+    b"To: support@example.net\r\n"
+    b"Subject: #close\r\n"
+    b"\r\n"
+    b"#close\r\n"
+)
+_DELIVERY = (
+    b"Return-Path: <agent@example.com>\r\n"
+    b"Received: from mx.example.net by desk.example.net with LMTP;"
+    b" Mon, 06 Jan 2025 10:00:02 +0000\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("top", "ok", "reason"),
+    [
+        pytest.param(
+            f"Authentication-Results: {OURS}; spf=fail smtp.mailfrom=example.com\r\n".encode(),
+            False,
+            "spf=fail smtp.mailfrom=example.com (mx.example.net)",
+            id="ours-on-top-a-pass-below-received-is-the-senders",
+        ),
+        pytest.param(b"", True, "dmarc=pass", id="only-the-senders-header-is-then-topmost"),
+        pytest.param(
+            _DELIVERY + f"Authentication-Results: {OURS}; dkim=none\r\n".encode(),
+            False,
+            "dkim=none (mx.example.net)",
+            id="delivery-hops-above-ours-are-passed-over",
+        ),
+        pytest.param(
+            b"Authentication-Results: filter.internal; x-spam=clean\r\n",
+            False,
+            "the topmost Authentication-Results is not from mx.example.net",
+            id="a-foreign-header-on-top-hides-ours",
+        ),
+    ],
+)
+def test_a_received_header_ends_the_topmost_block(top: bytes, ok: bool, reason: str) -> None:
+    """In a parsed message the order of all headers counts: an Authentication-Results
+    with our id below the Received of the hop that brought the mail was written by
+    the sender (the second case shows why the MTA must delete such headers: with
+    nothing of its own above, the forgery is the topmost)."""
+    message = parse_message(top + _SENDER_PART)
+    verdict = verify_sender(message.headers, "agent@example.com", OURS, message.header_order)
+    assert verdict.ok is ok, verdict.reason
+    assert reason in verdict.reason
 
 
 _GRAMMAR = st.sampled_from(

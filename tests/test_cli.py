@@ -147,8 +147,12 @@ def test_agents_add_with_password_and_list(desk: Desk) -> None:
 
 
 def test_agent_mail_threads_into_any_ticket(desk: Desk) -> None:
+    """By its subject tag alone, whether or not she is a participant. (A plain From
+    is trusted here so the message counts as hers; test_conversation covers how an
+    agent proves who she is.)"""
     from tests.test_ingest import mail
 
+    write_config(desk.root, desk.database_url, "[security]\ntrust_from_header = true\n")
     desk.run("agents", "add", "ann@example.com", "--name", "Ann")
     desk.ingest(mail())
     [line] = desk.ingest(

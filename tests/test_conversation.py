@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 
 from maildesk.core.msgid import verify_message_id
+from maildesk.core.reply_address import ReplyToken, read_reply_address
+from maildesk.store.db import open_database
+from maildesk.store.models import Agent
 from tests.conftest import Desk, write_config
 from tests.conversation import (
     customer_mail,
@@ -268,7 +271,9 @@ def test_forged_agent_mail_is_a_flagged_note(room: Mailroom) -> None:
         },
     )
     room.send(forged)
-    assert room.out() == []
+    [told] = room.out()  # Ann alone, told why; nothing to the customer
+    assert recipients(told) == {"ann@example.com"}
+    assert "dmarc=fail" in text_of(told)
     ticket = room.ticket()
     assert ticket["priority"] == "medium" and ticket["status"] == "new"
     note = ticket["messages"][-1]
@@ -284,6 +289,207 @@ def test_forged_agent_mail_is_a_flagged_note(room: Mailroom) -> None:
     room.send(genuine)
     assert "refund is on its way" in text_of(only(room.out(), "carl@customer.test"))
     assert room.ticket()["priority"] == "low"
+
+
+# -- agents are verified by their signed reply address (design invariant 5) ---------------
+
+PHISHING = (
+    "#cc add eve@attacker.test\n\n"
+    "Our bank details have changed: please pay invoice 4711 to IBAN XX00 1234 5678."
+)
+OURS = {"support@example.com", "billing@example.com"}
+
+
+def reply_to(mail: EmailMessage) -> str:
+    [address] = mail["Reply-To"].addresses
+    return str(address.addr_spec)
+
+
+def notified(room: Mailroom, raw: bytes | None = None) -> tuple[EmailMessage, EmailMessage]:
+    """A customer writes; returns the acknowledgement and Bob's notification."""
+    assert room.send(raw or customer_mail(CARL))["action"] == "created"
+    mails = room.out()
+    return only(mails, "carl@customer.test"), only(mails, "bob@example.com")
+
+
+def agent_id(room: Mailroom, email: str) -> int:
+    database = open_database(room.desk.database_url)
+    try:
+        return int(Agent.get(Agent.email == email).id)
+    finally:
+        database.close()
+
+
+def test_notifications_carry_a_reply_address_signed_for_the_agent_and_ticket(
+    room: Mailroom,
+) -> None:
+    room.send(customer_mail(CARL))
+    mails = room.out()
+    for agent in ("ann@example.com", "bob@example.com"):
+        address = reply_to(only(mails, agent))
+        assert address.startswith("support+r-1-") and address.endswith("@example.com")
+        assert address == address.lower() and len(address) < 64
+        token = ReplyToken(1, agent_id(room, agent))
+        assert read_reply_address(address, OURS, SECRET) == token
+        assert read_reply_address(address.upper(), OURS, SECRET) == token  # MTAs may fold case
+    assert reply_to(only(mails, "carl@customer.test")) == "support@example.com"
+
+
+def test_forged_agent_mail_on_default_settings_is_a_flagged_note(room: Mailroom) -> None:
+    """The attack: one mail with Bob's From added the attacker as CC and sent the
+    customer a phishing text as "Bob Agent via Test Support"."""
+    ack, _ = notified(room)
+    line = room.send(customer_mail(BOB, subject=f"Re: {ack['Subject']}", body=PHISHING))
+    assert (line["action"], line["ticket"]) == ("appended", "SUP-00001")
+    [told] = room.out()  # Bob alone; nothing to the customer, nothing to Eve
+    assert recipients(told) == {"bob@example.com"}
+    assert "not sent to the agent's signed reply address" in text_of(told)
+    assert "invoice 4711" in text_of(told)  # so Bob knows which mail
+    assert read_reply_address(reply_to(told), OURS, SECRET) == ReplyToken(
+        1, agent_id(room, "bob@example.com")
+    )
+    ticket = room.ticket()
+    assert ticket["cc"] == [] and ticket["status"] == "new"
+    assert ticket["messages"][-1]["kind"] == "note"
+    [flagged] = [e for e in ticket["events"] if e["type"] == "agent_mail_flagged"]
+    assert "sender not verified" in flagged["data"]["reason"]
+    # a flood of forgeries does not flood Bob: one notice per ticket and hour
+    room.send(customer_mail(BOB, subject=f"Re: {ack['Subject']}", body=PHISHING))
+    assert room.out() == []
+    assert room.ticket()["cc"] == []
+    # Bob's own reply to the notice counts: the same text is applied and relayed
+    room.send(reply(told, BOB, PHISHING))
+    relayed = only(room.out(), "carl@customer.test")
+    assert recipients(relayed) == {"carl@customer.test", "eve@attacker.test"}
+    assert "invoice 4711" in text_of(relayed)
+    assert room.ticket()["cc"] == ["eve@attacker.test"]
+
+
+def test_the_same_text_sent_to_the_agents_reply_address_is_applied(room: Mailroom) -> None:
+    ack, notice = notified(room)
+    sent = customer_mail(BOB, to=reply_to(notice), subject=f"Re: {ack['Subject']}", body=PHISHING)
+    assert room.send(sent)["ticket"] == "SUP-00001"
+    relayed = only(room.out(), "carl@customer.test")
+    assert str(relayed["From"]).startswith("Bob Agent via Test Support")
+    assert "invoice 4711" in text_of(relayed)
+    assert room.ticket()["cc"] == ["eve@attacker.test"]
+
+
+def _other_agent(address: str) -> str:
+    return address  # Ann sends to Bob's address
+
+
+def _other_ticket(address: str) -> str:
+    return address.replace("+r-1-", "+r-2-")  # Bob's signature, ticket 2's number
+
+
+def _tampered(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local[:-1]}{'a' if local[-1] != 'a' else 'b'}@{domain}"
+
+
+@pytest.mark.parametrize(
+    ("sender", "change", "ticket", "why"),
+    [
+        (ANN, _other_agent, "SUP-00001", "sent to another agent's signed reply address"),
+        (BOB, _other_ticket, "SUP-00002", "not sent to the agent's signed reply address"),
+        (BOB, _tampered, "SUP-00002", "not sent to the agent's signed reply address"),
+    ],
+    ids=["another-agents-address", "number-of-another-ticket", "tampered-signature"],
+)
+def test_a_reply_address_proves_only_its_agent_and_ticket(
+    room: Mailroom, sender: str, change: Any, ticket: str, why: str
+) -> None:
+    """Ann writing to Bob's address is not Bob, and is not verified as Ann: the mail
+    joins the ticket the address names (ours, signed) as a flagged note. An address
+    whose number or signature was changed is not ours: the mail goes where its
+    subject tag leads (here ticket 2), flagged too."""
+    _, bobs = notified(room)
+    second_ack, _ = notified(room, customer_mail(CARL, subject="Second question"))
+    mail = customer_mail(
+        sender, to=change(reply_to(bobs)), subject=f"Re: {second_ack['Subject']}", body=PHISHING
+    )
+    line = room.send(mail)
+    assert (line["action"], line["ticket"]) == ("appended", ticket)
+    [told] = room.out()
+    assert recipients(told) == {sender.split("<")[1].rstrip(">")}
+    assert why in text_of(told)
+    shown = room.ticket(ticket)
+    assert shown["cc"] == [] and shown["messages"][-1]["kind"] == "note"
+
+
+def test_the_reply_address_decides_the_ticket(room: Mailroom) -> None:
+    """Bob answers ticket 1's notification but leaves ticket 2's tag in the subject:
+    his signed address names ticket 1, and that is where the reply counts."""
+    _, bobs = notified(room)
+    notified(room, customer_mail(CARL, subject="Second question"))
+    mail = customer_mail(
+        BOB, to=reply_to(bobs), subject="Re: [SUP-00002] Second question", body="On it."
+    )
+    assert room.send(mail)["ticket"] == "SUP-00001"
+    relayed = only(room.out(), "carl@customer.test")
+    assert "[SUP-00001]" in str(relayed["Subject"]) and "On it." in text_of(relayed)
+
+
+def test_forged_agent_mail_opening_a_new_ticket(room: Mailroom) -> None:
+    line = room.send(customer_mail(BOB, subject="New bank details", body=PHISHING))
+    assert (line["action"], line["ticket"]) == ("created", "SUP-00001")
+    [told] = room.out()  # no acknowledgement, Ann not notified: only Bob, told why
+    assert recipients(told) == {"bob@example.com"}
+    assert "not taken as yours" in text_of(told)
+    ticket = room.ticket()
+    assert [m["kind"] for m in ticket["messages"]] == ["note"]
+    assert ticket["cc"] == []
+    assert "agent_mail_flagged" in [e["type"] for e in ticket["events"]]
+    # Bob did write it: his reply to the notice counts on that ticket
+    room.send(reply(told, BOB, "#priority high\n#note\n\nReal this time."))
+    assert room.ticket()["priority"] == "high"
+
+
+def test_verified_agent_opening_a_new_ticket_is_as_before(room: Mailroom) -> None:
+    configure(room, '[security]\ntrusted_authserv_id = "mx.example.com"\n')
+    passed = {"Authentication-Results": "mx.example.com; dmarc=pass header.from=example.com"}
+    line = room.send(customer_mail(BOB, subject="Printer order", headers=passed))
+    assert line["action"] == "created"
+    mails = room.out()
+    assert "Printer order" in str(only(mails, "ann@example.com")["Subject"])
+    kinds = sorted(str(m["Auto-Submitted"]) for m in to(mails, "bob@example.com"))
+    assert kinds == ["auto-generated", "auto-replied"]  # notified, and the ack
+    assert [m["kind"] for m in room.ticket()["messages"]] == ["agent"]
+
+
+def test_trusting_the_from_header_is_explicit_and_warned_about(room: Mailroom) -> None:
+    checked = room.desk.run("check-config")
+    assert checked.exit_code == 0 and "trust_from_header" not in checked.stderr
+    configure(room, "[security]\ntrust_from_header = true\n")
+    checked = room.desk.run("check-config")
+    assert checked.exit_code == 0
+    assert "warning: [security] trust_from_header is on" in checked.stderr
+    ack, _ = notified(room)
+    room.send(customer_mail(BOB, subject=f"Re: {ack['Subject']}", body=PHISHING))
+    assert "invoice 4711" in text_of(only(room.out(), "carl@customer.test"))
+
+
+def test_only_the_topmost_authentication_results_count(room: Mailroom) -> None:
+    """Our server's header on top says spf=fail; a dmarc=pass with its id below the
+    Received of the hop that brought the mail was written by the sender."""
+    configure(room, '[security]\ntrusted_authserv_id = "mx.example.com"\n')
+    ack, _ = notified(room)
+    forged = customer_mail(
+        BOB,
+        subject=f"Re: {ack['Subject']}",
+        body=PHISHING,
+        headers={"Authentication-Results": "mx.example.com; dmarc=pass header.from=example.com"},
+    )
+    top = (
+        b"Authentication-Results: mx.example.com; spf=fail smtp.mailfrom=example.com\n"
+        b"Received: from relay.attacker.test by mx.example.com; Mon, 7 Dec 2026 02:00:00 +0000\n"
+    )
+    room.send(top + forged)
+    [told] = room.out()
+    assert recipients(told) == {"bob@example.com"}
+    assert "spf=fail smtp.mailfrom=example.com (mx.example.com)" in text_of(told)
+    assert room.ticket()["cc"] == []
 
 
 def test_agent_out_of_office_is_not_relayed(room: Mailroom) -> None:
@@ -449,7 +655,7 @@ def test_agent_attachments_are_relayed(room: Mailroom) -> None:
     _, notice = open_ticket(room)
     answer = EmailMessage()
     answer["From"] = ANN
-    answer["To"] = "support@example.com"
+    answer["To"] = str(notice["Reply-To"])
     answer["Subject"] = f"Re: {notice['Subject']}"
     answer["In-Reply-To"] = str(notice["Message-ID"])
     answer["Message-ID"] = "<ann-attach@example.com>"

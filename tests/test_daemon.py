@@ -170,6 +170,34 @@ def test_unknown_recipient_is_refused_at_rcpt(sqlite_desk: Desk, sqlite_daemon: 
     assert ticket["subject"] == "Printer on fire"
 
 
+def test_subaddresses_of_our_addresses_are_accepted_at_rcpt(desk: Desk, daemon: Daemon) -> None:
+    """`support+anything@` is ours, as with Postfix's recipient_delimiter = +: the signed
+    reply addresses in agents' notifications are such subaddresses."""
+    signed = "support+r-1-1-abcdefghijklmnop@example.com"
+    with daemon.smtp() as smtp:
+        smtp.ehlo()
+        smtp.mail("alice@customer.example")
+        assert smtp.rcpt(signed)[0] == 250
+        assert smtp.rcpt("Support+Anything@Example.COM")[0] == 250
+        for stranger in ("other@example.com", "other+support@example.com", "support+x@else.test"):
+            assert smtp.rcpt(stranger)[0] == 550, stranger
+        assert smtp.data(mail(to=signed))[0] == 250
+    daemon.wait_for_line("rejected recipient <other@example.com>")
+    [ticket] = wait_for_tickets(desk, 1)
+    assert ticket["subject"] == "Printer on fire"
+
+
+def test_start_up_warns_while_the_from_header_is_trusted(desk: Desk) -> None:
+    running = start(desk, daemon_config() + "\n[security]\ntrust_from_header = true\n")
+    try:
+        running.wait_for_line("[security] trust_from_header is on")
+    finally:
+        assert running.stop() == 0, running.log
+    quiet = start(desk, daemon_config())
+    assert quiet.stop() == 0, quiet.log  # its whole log, start to stop
+    assert "running (" in quiet.log and "trust_from_header" not in quiet.log
+
+
 def test_oversize_mail_is_refused_with_552(sqlite_desk: Desk) -> None:
     running = start(sqlite_desk, daemon_config("max_message_size = 10000"))
     try:

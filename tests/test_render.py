@@ -34,7 +34,14 @@ from maildesk.outbound.render import (
 )
 
 CUSTOMER_FACING = ("ack", "agent_reply", "resolved", "auto_close")
-AGENT_FACING = ("notify_new", "notify_reply", "assigned", "command_error", "sla_warning")
+AGENT_FACING = (
+    "notify_new",
+    "notify_reply",
+    "assigned",
+    "command_error",
+    "unverified",
+    "sla_warning",
+)
 MANAGER_FACING = ("sla_breach", "digest")
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
@@ -71,6 +78,7 @@ def bare(name: str) -> dict[str, Any]:
         "notify_new": {"message": context.get("message", {}) | {"attachments": [], "text": ""}},
         "notify_reply": {"message": context.get("message", {}) | {"attachments": [], "text": ""}},
         "command_error": {"kept_as_note": False},
+        "unverified": {"excerpt": ""},
         "auto_close": {"days": 1},
         "sla_warning": {"target": "resolution", "time_left_seconds": 0},
         "sla_breach": {"priority_bumped_from": None, "escalation_level": 0},

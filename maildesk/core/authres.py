@@ -1,11 +1,13 @@
 """Authentication-Results: did the domain of an agent's From address really send this mail?
 
-Where it sits in the flow: `#commands` run only for mail from an active agent's
-address (design invariant 5), and a From header is easy to forge. So where
-`[security] trusted_authserv_id` is set, the pipeline calls `verify_sender` with
-the message's headers, the From address and that id, before it treats the mail
-as an agent's. A `Verdict` that is not ok means the mail is stored as an
-internal, flagged note instead; its `reason` is the one line shown with it.
+Where it sits in the flow: `#commands` run only for mail from a verified agent
+(design invariant 5), and a From header is easy to forge. Mail sent to the
+agent's signed reply address (`core.reply_address`) needs nothing more; for
+other mail, where `[security] trusted_authserv_id` is set, the pipeline calls
+`verify_sender` with the message's headers, their order, the From address and
+that id. A `Verdict` that is not ok means the mail is stored as an internal,
+flagged note instead; its `reason` is the one line shown with it. With no id
+configured nothing passes here.
 
 What passes (any one suffices, RFC 7489 in short):
 
@@ -20,19 +22,31 @@ has said this mail is not theirs, whatever else verified.
 
 Which headers count: only `Authentication-Results` (never ARC ones) whose
 authserv-id is the trusted one, compared case-insensitively, and of those only
-the contiguous topmost group: the first one in message order and those
-directly below it, up to the first header with another id (or none we can
-read). A border MTA adds its headers on top, so one running OpenDKIM, an SPF
-policy daemon and OpenDMARC, which each add a header with the same id, gives
-one group of adjacent headers; the sender's own headers always sit below it.
-Within the group, each method is taken from the topmost header that reports
-it, so a header the sender forged with our id, if the MTA failed to delete it
-(RFC 8601 section 5 says it must), cannot override any result the MTA
-reported, nor hide a `dmarc=fail` anywhere in the group. It could only add a
-method the MTA did not report at all; an MTA that does not remove forged
-headers with its own id should at least report all three methods. A header
-with our id below one with another id is ignored: the sender may have written
-both.
+the topmost block. Under RFC 8601 a border MTA deletes the headers that claim
+its own id before it adds its own (section 5), headers are added on top, and a
+reader uses only the headers its trusted MTAs added (section 7.1): anything
+below the first header that came from elsewhere may have been written by the
+sender. So, reading the message top down:
+
+* `Received` headers above our server's block are the hops after it (the
+  delivery to maildesk) and are passed over;
+* the first `Authentication-Results` must carry our id: one from another
+  server, or one we cannot read, above it means it is not the topmost block;
+* the block is that header and every one with our id below it, up to the first
+  `Received` (the hop that brought the mail to our server) or the first
+  `Authentication-Results` with another id or none we can read.
+
+A border MTA running OpenDKIM, an SPF policy daemon and OpenDMARC, which each
+add a header with the same id, gives one block; the sender's own headers always
+sit below it. Within the block, each method is taken from the topmost header
+that reports it, so a header the sender forged with our id, if the MTA failed
+to delete it, cannot override any result the MTA reported, nor hide a
+`dmarc=fail` anywhere in the block. It could only add a method the MTA did not
+report at all; an MTA that does not remove forged headers with its own id
+should at least report all three methods. Where another server of yours adds
+its own `Authentication-Results` after the border MTA, trust that server's id.
+Without the header order (a plain mapping of values) the
+`Authentication-Results` are taken as adjacent.
 
 Alignment is the relaxed kind, simplified: equal domains, or one a subdomain of
 the other (`mail.example.com` and `example.com`). Without the Public Suffix
@@ -57,12 +71,14 @@ Pure: header values in, a verdict out; no DNS, no IO.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = ["Verdict", "verify_sender"]
 
 _HEADER = "authentication-results"
+_RECEIVED = "received"
+_BLOCK_HEADERS = frozenset({_HEADER, _RECEIVED})
 _METHODS = ("dmarc", "dkim", "spf")  # also the order of preference for the reason
 _KEYWORD = re.compile(r"[A-Za-z0-9_.-]+")
 _DIGITS = re.compile(r"[0-9]+")
@@ -79,10 +95,13 @@ _CCTLD_SECOND_LEVELS = frozenset(
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether the sender's domain is verified, and one human line saying why."""
+    """Whether the sender's domain is verified, and one human line saying why.
+    `refuted`: the trusted server reported `dmarc=fail`, the domain owner's own word
+    that the mail is not theirs, which no other proof overrides."""
 
     ok: bool
     reason: str
+    refuted: bool = False
 
 
 @dataclass(frozen=True)
@@ -313,34 +332,73 @@ def _describe(result: _Result) -> str:
     return text
 
 
-def _trusted_group(values: Sequence[str], authserv_id: str) -> list[tuple[_Result, ...]] | None:
-    """Results of the contiguous topmost headers with our id, one tuple per
-    header, topmost first; None if no header has our id."""
+def _is_ours(value: str, authserv_id: str) -> bool:
+    parsed = _parse_header(value)
+    return parsed is not None and parsed[0].lower() == authserv_id.lower()
+
+
+def _fields(
+    headers: Mapping[str, tuple[str, ...]], order: Sequence[str]
+) -> Iterator[tuple[str, str]]:
+    """(name, value) of the headers that decide the topmost block, topmost first.
+
+    Without `order` (the names in message order) only the Authentication-Results
+    headers' own order is known: they are then taken as adjacent."""
+    if not order:
+        yield from ((_HEADER, value) for value in headers.get(_HEADER, ()))
+        return
+    seen: dict[str, int] = {}
+    for name in order:
+        if name not in _BLOCK_HEADERS:
+            continue
+        index = seen.get(name, 0)
+        seen[name] = index + 1
+        values = headers.get(name, ())
+        if index < len(values):
+            yield name, values[index]
+
+
+def _trusted_group(
+    fields: Iterable[tuple[str, str]], authserv_id: str
+) -> list[tuple[_Result, ...]] | None:
+    """Results of the topmost block of headers with our id, one tuple per header,
+    topmost first; None if the topmost Authentication-Results is not ours."""
     wanted = authserv_id.lower()
     group: list[tuple[_Result, ...]] = []
-    for value in values:
+    for name, value in fields:
+        if name == _RECEIVED:
+            if group:  # a hop below our server: everything further down came with the mail
+                break
+            continue  # a hop after our server (the delivery to maildesk)
         parsed = _parse_header(value)
-        if parsed is not None and parsed[0].lower() == wanted:
-            group.append(parsed[1])
-        elif group:
-            break
+        if parsed is None or parsed[0].lower() != wanted:
+            break  # another server's (or an unreadable) header: nothing below it counts
+        group.append(parsed[1])
     return group or None
 
 
 def verify_sender(
-    headers: Mapping[str, tuple[str, ...]], from_email: str, authserv_id: str
+    headers: Mapping[str, tuple[str, ...]],
+    from_email: str,
+    authserv_id: str,
+    order: Sequence[str] = (),
 ) -> Verdict:
-    """Whether the trusted `Authentication-Results` vouch for `from_email`'s domain."""
+    """Whether the trusted `Authentication-Results` vouch for `from_email`'s domain.
+
+    `order`: the header names in message order (`ParsedMessage.header_order`), so
+    that a Received header ends the topmost block."""
     if authserv_id == "":
-        return Verdict(True, "no trusted_authserv_id configured")
+        return Verdict(False, "no trusted_authserv_id configured")
     where = f"({authserv_id})"
     local, at, domain_part = from_email.rpartition("@")
     from_domain = _domain(domain_part) if at and local else None
     if from_domain is None:
         return Verdict(False, f"no domain in sender address {_show(from_email)!r}")
-    group = _trusted_group(headers.get(_HEADER, ()), authserv_id)
+    group = _trusted_group(_fields(headers, order), authserv_id)
     if group is None:
-        return Verdict(False, f"no Authentication-Results from {authserv_id}")
+        if not any(_is_ours(value, authserv_id) for value in headers.get(_HEADER, ())):
+            return Verdict(False, f"no Authentication-Results from {authserv_id}")
+        return Verdict(False, f"the topmost Authentication-Results is not from {authserv_id}")
 
     effective: list[_Result] = []  # each method from the topmost header reporting it
     seen: set[str] = set()
@@ -354,7 +412,7 @@ def verify_sender(
     if any(r.method == "dmarc" and r.result == "fail" for results in group for r in results):
         passed = [_describe(r) for r in effective if r.result == "pass"]
         overridden = f" overrides {', '.join(passed)}" if passed else ""
-        return Verdict(False, f"dmarc=fail{overridden} {where}")
+        return Verdict(False, f"dmarc=fail{overridden} {where}", refuted=True)
 
     for method in _METHODS:
         for result in effective:

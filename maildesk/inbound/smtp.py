@@ -3,7 +3,9 @@
 Where it sits in the flow: the first hop of mail delivered to `maildesk run`
 (directly, or relayed by Postfix over SMTP or LMTP). It does the minimum:
 
-    RCPT TO   our address ([desk] addresses)? else 550 5.1.1
+    RCPT TO   our address ([desk] addresses), or a `local+anything@` subaddress
+              of one (as Postfix's recipient_delimiter = + has it; the signed
+              reply addresses in agents' notifications are such)? else 550 5.1.1
     DATA      size within [smtp] max_message_size? else 552
               commit the raw bytes through the intake (a database thread,
               never on the loop), and only then 250; a storage failure is
@@ -37,6 +39,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from maildesk.config import ConfigError, SmtpConfig
+from maildesk.core.reply_address import is_our_address
 from maildesk.inbound.intake import Accepted, Envelope
 
 log = logging.getLogger(__name__)
@@ -78,7 +81,7 @@ class Handler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        if address.lower() not in self.addresses:
+        if not is_our_address(address, self.addresses):
             log.info("rejected recipient <%s> from %s: not ours", address, _peer(session))
             return REPLY_UNKNOWN_RECIPIENT
         envelope.rcpt_tos.append(address)

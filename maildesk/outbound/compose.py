@@ -9,8 +9,10 @@ What is fixed here, in the transaction: the recipients, the ticket tag in the
 subject, a signed Message-ID (`core.msgid`) so a reply proves its ticket,
 In-Reply-To/References continuing the thread its audience has seen (the
 customer's thread: their messages and our mail to them; the agents' thread: the
-notifications), From and Reply-To the desk address the ticket came in on, and
-the template with its values. Header problems are refused here. The templates
+notifications), From the desk address the ticket came in on, Reply-To that
+address too or, in mail to an agent, the agent's signed reply address for the
+ticket (`core.reply_address`: a reply to it proves the agent wrote it), and the
+template with its values. Header problems are refused here. The templates
 are rendered and the MIME built once, before the first attempt
 (`outbound.draft`, `Mailer.compose`).
 
@@ -18,9 +20,11 @@ Loop and abuse protection (design invariant 3): automatic mail to customers
 is capped per address and hour (`[outbound] auto_limit_per_hour`, the address
 taken without its +tag: `core.addresses.rate_key`) and per domain and hour
 (`auto_limit_per_domain_per_hour`); mail over a cap is held (an outbox row in
-status `held` with the reason, never sent unless an admin retries it); tickets
-opened by automated mail never get automatic mail; our own addresses never
-receive mail from us. What is held or skipped is noted in the ticket's event log.
+status `held` with the reason, never sent unless an admin retries it). The
+notice to an agent about mail from their address that did not count
+(`Mailer.unverified`) is capped too. Tickets opened by automated mail never get
+automatic mail; our own addresses (and their `+` subaddresses) never receive
+mail from us. What is held or skipped is noted in the ticket's event log.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from maildesk.core.outgoing import (
     thread_headers,
 )
 from maildesk.core.quoting import split_reply
+from maildesk.core.reply_address import is_our_address, reply_address
 from maildesk.outbound.draft import Draft, compose, from_json, to_json
 from maildesk.outbound.render import Renderer
 from maildesk.store import repo, rows
@@ -60,6 +65,7 @@ AGENTS = "agents"
 MANAGERS = "managers"
 EXCERPT_CHARS = 500
 NOTIFY_ROLES = ("agent", "admin")
+UNVERIFIED = "unverified"  # the purpose of the notice about agent mail that did not count
 
 # `log(ticket, actor, type, data)`: where the caller keeps the ticket's events.
 EventLog = Callable[[Ticket, str, str, dict[str, Any]], None]
@@ -217,6 +223,44 @@ class Mailer:
         context = {"errors": list(errors), "kept_as_note": kept_as_note}
         self._to_agents(ticket, "command_error", [agent], context, now, log_, parent=in_reply_to)
 
+    def unverified(
+        self,
+        ticket: Ticket,
+        agent: Agent,
+        reason: str,
+        text: str,
+        now: dt.datetime,
+        log_: EventLog,
+        in_reply_to: str | None,
+    ) -> None:
+        """Mail from `agent`'s address did not count as theirs: tell them why, and that a
+        reply to this notice (its Reply-To is their signed address) does.
+
+        Whoever forges the agent's address chooses how often this is sent, so it is
+        capped twice: one notice per agent and ticket per hour, and the notices to one
+        agent count against `[outbound] auto_limit_per_hour` like any automatic mail
+        to one address (a forger can name many tickets by their subject tags)."""
+        skip = self._unverified_skip(ticket, agent, now)
+        if skip:
+            log_(ticket, "system", "mail_skipped", {"purpose": UNVERIFIED, "reason": skip})
+            return
+        context = {"reason": reason, "excerpt": _excerpt(text)}
+        self._to_agents(
+            ticket, UNVERIFIED, [agent], context, now, log_, parent=in_reply_to, rate=True
+        )
+
+    def _unverified_skip(self, ticket: Ticket, agent: Agent, now: dt.datetime) -> str:
+        since = now - dt.timedelta(hours=1)
+        recent = Outbox.select(Outbox.id).where(
+            (Outbox.rate_key == rate_key(agent.email))
+            & (Outbox.created_at > since)
+            & (Outbox.purpose == UNVERIFIED)
+            & (Outbox.ticket == ticket)
+        )
+        if recent.exists():
+            return f"{agent.email} was told about unverified mail on this ticket within the hour"
+        return self._over_limit(agent.email, now) or ""
+
     # -- SLA ------------------------------------------------------------------------------
 
     def sla_warning(
@@ -361,8 +405,8 @@ class Mailer:
                 log_(ticket, "system", "mail_skipped", {"purpose": purpose, "reason": "automated"})
                 return None
             held = self._over_limit(requester.email, now)
-        to = [a for a in to if a.key not in self.our_addresses]
-        cc = [a for a in cc if a.key not in self.our_addresses]
+        to = [a for a in to if not self._ours(a)]
+        cc = [a for a in cc if not self._ours(a)]
         if not to and not cc:
             return None
         if chain is None:
@@ -405,9 +449,10 @@ class Mailer:
         now: dt.datetime,
         log_: EventLog,
         parent: str | None = None,
+        rate: bool = False,
     ) -> None:
         to = [Address(a.name, a.email) for a in agents]
-        self._to_staff(ticket, purpose, to, extra, now, log_, parent)
+        self._to_staff(ticket, purpose, to, extra, now, log_, parent, rate)
 
     def _to_staff(
         self,
@@ -418,9 +463,12 @@ class Mailer:
         now: dt.datetime,
         log_: EventLog,
         parent: str | None = None,
+        rate: bool = False,
     ) -> None:
-        """Agents, managers, escalation addresses: one mail each, in the agents' thread."""
-        unique = {a.key: a for a in addresses if a.key not in self.our_addresses}
+        """Agents, managers, escalation addresses: one mail each, in the agents' thread.
+        An agent's has their signed reply address as its Reply-To. `rate`: counted
+        against the address's hourly cap of automatic mail."""
+        unique = {a.key: a for a in addresses if not self._ours(a)}
         to = list(unique.values())
         if not to:
             return
@@ -428,7 +476,9 @@ class Mailer:
         if parent:
             chain.append(parent)
         extra = {"cheat_sheet": self.cheat_sheet, **extra}
-        # One mail per agent: nobody sees who else was told, and a bounce names its address.
+        agent_ids = _agent_ids(unique)
+        # One mail per agent: nobody sees who else was told, a bounce names its address,
+        # and each agent's Reply-To is theirs alone.
         for address in to:
             try:
                 self._queue(
@@ -441,6 +491,8 @@ class Mailer:
                     chain,
                     now,
                     automatic="auto-generated",
+                    reply_agent=agent_ids.get(address.key),
+                    rate_for=address.key if rate else None,
                 )
             except Unsendable as exc:
                 reason = str(exc)
@@ -464,11 +516,16 @@ class Mailer:
         attachments: Sequence[int] = (),
         rate_for: str | None = None,
         held: str | None = None,
+        reply_agent: int | None = None,
     ) -> Outbox:
         """`rate_for`: the address whose caps this mail counts against; `held`: why the
-        mail is held instead of sent (over a cap)."""
+        mail is held instead of sent (over a cap); `reply_agent`: the id of the agent the
+        mail goes to, whose signed reply address becomes its Reply-To."""
         label = self.label(ticket)
         desk_address = self.desk_address(ticket)
+        reply_to = desk_address
+        if reply_agent is not None:
+            reply_to = reply_address(desk_address, ticket.number, reply_agent, self._secret())
         context = {**self._common(ticket, label, desk_address), **extra}
         in_reply_to, references = thread_headers(chain)
         domain = desk_address.rpartition("@")[2]
@@ -478,7 +535,7 @@ class Mailer:
             from_=Address(sender_name or self.config.desk.name, desk_address),
             to=tuple(to),
             cc=tuple(cc),
-            reply_to=Address(self.config.desk.name, desk_address),
+            reply_to=Address(self.config.desk.name, reply_to),
             subject=subject,
             message_id=message_id,
             date=now,
@@ -519,6 +576,10 @@ class Mailer:
 
     def label(self, ticket: Ticket) -> str:
         return format_number(self.prefix, ticket.number)
+
+    def _ours(self, address: Address) -> bool:
+        """One of our addresses, or a subaddress of one: we never mail ourselves."""
+        return is_our_address(address.key, self.our_addresses)
 
     def desk_address(self, ticket: Ticket) -> str:
         mailbox = ticket.mailbox
@@ -653,6 +714,13 @@ def _excerpt(text: str) -> str:
     if len(text) <= EXCERPT_CHARS:
         return text
     return text[:EXCERPT_CHARS].rsplit(" ", 1)[0] + " …"
+
+
+def _agent_ids(addresses: Iterable[str]) -> dict[str, int]:
+    """The agent id of each of these addresses that is an agent's."""
+    keys = sorted(addresses)
+    query = Agent.select(Agent.id, Agent.email).where(Agent.email.in_(keys))
+    return {agent.email: agent.id for agent in query}
 
 
 def _attachments(ids: Sequence[int]) -> list[Part]:

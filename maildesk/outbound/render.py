@@ -44,6 +44,7 @@ MAIL_TEMPLATES = (
     "assigned",
     "resolved",
     "command_error",
+    "unverified",
     "auto_close",
     "sla_warning",
     "sla_breach",
@@ -347,6 +348,11 @@ def sample_context(name: str) -> dict[str, Any]:
             "cheat_sheet": sheet,
             "kept_as_note": True,
         },
+        "unverified": {
+            "reason": "not sent to the agent's signed reply address",
+            "excerpt": "#cc add eve@attacker.test\n\nPlease pay the new invoice.",
+            "cheat_sheet": sheet,
+        },
         "auto_close": {"days": 7},
         "sla_warning": {
             "target": "first_response",
@@ -521,6 +527,7 @@ def _samples() -> Iterator[tuple[str, dict[str, Any]]]:
     yield "assigned", sample_context("assigned") | bare | {"message": None}
     yield "resolved", sample_context("resolved") | {"satisfaction_url": None}
     yield "command_error", sample_context("command_error") | {"kept_as_note": False}
+    yield "unverified", sample_context("unverified") | bare | {"excerpt": ""}
     yield "auto_close", sample_context("auto_close") | {"days": 1}
     variant = {"target": "resolution", "time_left_seconds": 30}
     yield "sla_warning", sample_context("sla_warning") | bare | variant

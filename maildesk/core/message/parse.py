@@ -57,15 +57,20 @@ def header_message_id(raw: bytes) -> str | None:
         return None
 
 
-def _decoded_headers(top: Message, notes: _Notes) -> dict[str, tuple[str, ...]]:
+def _decoded_headers(
+    top: Message, notes: _Notes
+) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """The headers by name (values topmost first), and the names in message order."""
     collected: dict[str, list[str]] = {}
+    order: list[str] = []
     for key, value in top.raw_items():
         name = _CONTROL.sub("", _scrub(str(key))).strip().lower()
         if not name:
             continue
         text = _header_text(value if isinstance(value, str) else str(value), notes, name)
         collected.setdefault(name, []).append(text)
-    return {name: tuple(values) for name, values in collected.items()}
+        order.append(name)
+    return {name: tuple(values) for name, values in collected.items()}, tuple(order)
 
 
 _T = TypeVar("_T")
@@ -108,8 +113,10 @@ def _build(raw: bytes, notes: _Notes) -> ParsedMessage:
             top = _parse_bytes(raw, headersonly=True)
             full = False
 
-    no_headers: dict[str, tuple[str, ...]] = {}
-    headers = _guarded(notes, "headers", no_headers, lambda: _decoded_headers(top, notes))
+    no_headers: tuple[dict[str, tuple[str, ...]], tuple[str, ...]] = ({}, ())
+    headers, header_order = _guarded(
+        notes, "headers", no_headers, lambda: _decoded_headers(top, notes)
+    )
 
     mid_raw = _first_raw(top, "message-id")
     message_id = normalize_message_id(_from_wire(mid_raw)) if mid_raw is not None else None
@@ -160,6 +167,7 @@ def _build(raw: bytes, notes: _Notes) -> ParsedMessage:
         cc=addresses("cc"),
         date=date,
         headers=headers,
+        header_order=header_order,
         content_type=_content_type(top),
         text=text,
         html=html,

@@ -55,3 +55,6 @@ class ParsedMessage:
     html: str | None
     attachments: tuple[Attachment, ...]
     defects: tuple[str, ...]
+    # Header names (lower-cased) in message order, topmost first: with `headers`, where
+    # each header stood (which Authentication-Results are above which Received).
+    header_order: tuple[str, ...] = ()
