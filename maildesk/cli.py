@@ -38,7 +38,7 @@ from maildesk.core.match import format_number, parse_number
 from maildesk.inbound.sources import batched, read_sources
 from maildesk.outbound import outbox as outbox_store
 from maildesk.outbound.transport import make_transport
-from maildesk.runtime import Runtime, open_runtime
+from maildesk.runtime import NotProcessed, Runtime, open_runtime
 from maildesk.store import repo
 from maildesk.store.db import DatabaseUrlError, open_database, upgrade
 from maildesk.store.models import Ticket
@@ -270,7 +270,10 @@ def ingest(
     """Take in messages once: .eml files, directories, maildirs, mboxes, or - for stdin.
 
     Each message is committed before it is processed; the exit status is 0 when
-    every message was stored (even if some went to quarantine), 1 otherwise.
+    every message was stored and processed (even if some went to quarantine), 1
+    otherwise. A message stored while the database then failed (locked, full) is
+    reported as an error "stored, not processed yet" and stays pending: the
+    daemon processes it, or so does ingesting it again.
     With --json, one JSON object per message.
     """
     failed = False
@@ -285,6 +288,12 @@ def ingest(
                 outcomes = runtime.ingest_batch(
                     [(item.data or b"", f"file:{item.source}") for item in batch]
                 )
+            except NotProcessed as exc:  # stored: the daemon, or ingesting again, goes on
+                failed = True
+                reason = f"stored, not processed yet: {_one_line(exc.cause)}"
+                for item, message_id in zip(batch, exc.message_ids, strict=True):
+                    _ingest_line(as_json, item.source, "error", None, message_id, reason)
+                continue
             except peewee.PeeweeException as exc:
                 failed = True
                 for item in batch:

@@ -14,6 +14,9 @@
 
 Each message is one transaction (or one savepoint in a batch), mail included: a
 bad message is rolled back alone and quarantined, and never blocks the others.
+A failing database (locked too long, disk full, connection lost: see
+`store.db.is_transient`) is not the message's fault: the error is raised, the
+message stays pending, and the pipeline worker (or the next `ingest`) tries again.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from maildesk.outbound.render import Renderer, TemplateError
 from maildesk.policies import build_policies
 from maildesk.sla_tracking import SLA_FIELDS, SlaTracker
 from maildesk.store import repo, rows
-from maildesk.store.db import write_transaction
+from maildesk.store.db import is_transient, keeping_cause, write_transaction
 from maildesk.store.models import (
     Agent,
     Attachment,
@@ -137,8 +140,9 @@ class Pipeline:
     # -- entry points -------------------------------------------------------------
 
     def process(self, intake_id: int, raw: bytes | None = None) -> Outcome:
-        """Run one stored message through the pipeline; failures go to quarantine.
-        `raw`: its bytes when the caller still holds them (saves reading them back)."""
+        """Run one stored message through the pipeline; failures go to quarantine, and
+        a failing database raises (the message stays as it was: pending, or in
+        quarantine). `raw`: its bytes when the caller still holds them."""
         try:
             with write_transaction(self.db):
                 outcome = self._process(intake_id, raw)
@@ -147,7 +151,7 @@ class Pipeline:
                     outcome = self._outcome(intake, self._ticket_of(intake))
                 return outcome
         except Exception as exc:  # noqa: BLE001 - any failure must quarantine, not escape
-            return self._quarantine(intake_id, exc)
+            return self._failed(intake_id, exc)
 
     def process_if_pending(self, intake_id: int) -> Outcome | None:
         """The background worker's entry: like `process`, but None (nothing done) when
@@ -158,7 +162,7 @@ class Pipeline:
                     return None
                 return self._process(intake_id, None)
         except Exception as exc:  # noqa: BLE001 - any failure must quarantine, not escape
-            return self._quarantine(intake_id, exc)
+            return self._failed(intake_id, exc)
 
     def process_batch(self, items: Sequence[tuple[int, bytes | None]]) -> list[Outcome | None]:
         """Several stored messages (id, raw bytes if at hand) in one transaction, each
@@ -171,11 +175,11 @@ class Pipeline:
             agents = repo.active_agents()  # read once for the whole batch
             for intake_id, raw in items:
                 try:
-                    with self.db.atomic():
+                    with keeping_cause(self.db.atomic()):
                         outcomes.append(self._process(intake_id, raw, agents))
-                except peewee.OperationalError:
-                    raise
                 except Exception as exc:  # noqa: BLE001 - any message fault quarantines
+                    if is_transient(exc):
+                        raise
                     outcomes.append(self._record_quarantine(intake_id, exc))
         return outcomes
 
@@ -592,7 +596,12 @@ class Pipeline:
 
     # -- failure ------------------------------------------------------------------
 
-    def _quarantine(self, intake_id: int, exc: Exception) -> Outcome:
+    def _failed(self, intake_id: int, exc: Exception) -> Outcome:
+        """After the message's transaction rolled back: quarantine it, unless it was the
+        database that failed (then raise: it stays pending, to be tried again)."""
+        if is_transient(exc):
+            log.warning("intake %s not processed, database failing: %s", intake_id, describe(exc))
+            raise exc
         with write_transaction(self.db):
             return self._record_quarantine(intake_id, exc)
 
@@ -641,6 +650,11 @@ class Pipeline:
             intake.message_id,
             intake.reason or "",
         )
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message`, on one line, for logs and the quarantine."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 def load_renderer(config: Config) -> Renderer:
