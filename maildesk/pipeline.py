@@ -589,7 +589,7 @@ class Pipeline:
         intake.processed_at = mail.now
         rows.update(self.db, intake)
         if was_quarantined:
-            Quarantine.update(resolved_at=mail.now, updated_at=mail.now).where(
+            Quarantine.update(resolved_at=mail.now, updated_at=mail.now, discarded_at=None).where(
                 (Quarantine.intake == intake) & Quarantine.resolved_at.is_null()
             ).execute()
         return self._outcome(intake, ticket)
@@ -623,7 +623,7 @@ class Pipeline:
         else:
             entry.error, entry.traceback, entry.updated_at = error, trace, now
             entry.attempts += 1
-            entry.resolved_at = None
+            entry.resolved_at = entry.discarded_at = None  # failed again: open again
             entry.save()
         return self._outcome(intake, None)
 
