@@ -9,6 +9,8 @@
     customer     new ticket: acknowledgement + agents notified; reply: assignee notified
     agent        verified? (core/authres.py) -> #commands (core/commands.py, changes.py)
                  -> reply relayed to the customer, or kept as an internal note
+    late         answered or resolved after the due time: the breach escalated
+                 (escalation.py), unless the SLA pass did already
     mail         outbox rows (outbound/compose.py), sent later by outbound/worker.py
     failures     -> quarantine with the error; `maildesk quarantine retry` runs it again
 
@@ -50,6 +52,7 @@ from maildesk.core.match import (
 from maildesk.core.message import Address, ParsedMessage, parse_message
 from maildesk.core.quoting import split_reply
 from maildesk.core.routing import MailFacts
+from maildesk.escalation import Escalation
 from maildesk.outbound.compose import Mailer
 from maildesk.outbound.render import Renderer, TemplateError
 from maildesk.policies import build_policies
@@ -136,6 +139,7 @@ class Pipeline:
         self.sla = SlaTracker(self.policies)
         self.automation = Automation(db, self.policies)
         self.mailer = Mailer(config, renderer, lambda: self.secret)
+        self.escalation = Escalation(db, config, self.mailer, self.sla)
 
     # -- entry points -------------------------------------------------------------
 
@@ -209,6 +213,8 @@ class Pipeline:
         decision = self._limit_new_tickets(self._match(mail), mail)
         ticket = self._apply(decision, mail)
         repo.record_events(mail.events)
+        if ticket is not None:  # answered or resolved after the due time, unseen by a pass
+            self.escalation.late(ticket, mail.now)
         return self._finish(mail, decision, ticket)
 
     def _understand(

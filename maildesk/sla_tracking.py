@@ -11,7 +11,7 @@ Stored per ticket: `first_response_due` / `resolution_due` (None while the
 resolution clock is paused), `first_response_warn_at` / `resolution_warn_at`,
 `sla_paused_at` and `sla_paused_seconds` (business seconds spent paused).
 A target met late is a breach at the due time, whether or not the SLA pass
-saw it pass.
+saw it pass: `escalation` records and escalates it, once.
 """
 
 from __future__ import annotations
@@ -87,14 +87,13 @@ class SlaTracker:
         """After `ticket.status` changed from `before`. The resolution clock runs only
         while the ticket is in the agents' court: `waiting_on_customer` pauses it, and so
         does resolving (a reopened ticket goes on from where it stood, instead of being
-        late for the time it rested); a resolution after the due time is a breach."""
+        late for the time it rested). A resolution after the due time is a breach, which
+        the caller records and escalates (`escalation.Escalation.late`)."""
         after = ticket.status
         calendar, target = self._policy(ticket)
         if target is None or not self.policies.enabled:
             return
         stopped = after == "waiting_on_customer" or after in DONE
-        if after in DONE and before not in DONE:
-            self._settle_resolution(ticket, ticket.resolved_at or now)
         clock = self._resolution_clock(ticket, target)
         if stopped and clock.paused_since is None:
             clock = pause(calendar, clock, now)
@@ -109,15 +108,7 @@ class SlaTracker:
         """An agent's reply reached the customer: the first response, if it is the first."""
         if ticket.first_response_at is not None:
             return
-        ticket.first_response_at = at
-        due_at = ticket.first_response_due
-        if due_at is not None and at > due_at and ticket.first_response_breached_at is None:
-            ticket.first_response_breached_at = due_at  # late: a breach at the due time
-
-    def _settle_resolution(self, ticket: Ticket, at: dt.datetime) -> None:
-        due_at = ticket.resolution_due
-        if due_at is not None and at > due_at and ticket.resolution_breached_at is None:
-            ticket.resolution_breached_at = due_at
+        ticket.first_response_at = at  # late: `escalation.Escalation.late` breaches it
 
     # -- reading ------------------------------------------------------------------------
 

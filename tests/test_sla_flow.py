@@ -373,3 +373,48 @@ def test_time_spent_resolved_does_not_count_after_a_reopen(sla_desk: Desk) -> No
     assert reopened["resolution_due"] == "2025-12-18T14:00:00+00:00"
     scan(sla_desk, "2025-12-08T09:05:00+01:00")
     assert show(sla_desk)["sla"]["resolution"]["breached_at"] is None
+
+
+# -- a target met late, with or without a scan in between --------------------------------
+
+MONDAY_0900 = "2025-11-24T09:00:00+01:00"
+# medium: first response 8 h -> Monday 17:00; resolution 72 h -> Thursday 4 December 17:00
+LATE = {
+    "first_response": ("2025-11-24T17:01:00+01:00", "2025-11-24T17:05:00+01:00"),
+    "resolution": ("2025-12-04T17:01:00+01:00", "2025-12-04T17:05:00+01:00"),
+}
+DUE = {"first_response": "2025-11-24T16:00:00+00:00", "resolution": "2025-12-04T16:00:00+00:00"}
+
+
+@pytest.mark.parametrize("target", ["first_response", "resolution"])
+@pytest.mark.parametrize("first", ["answer", "scan"])
+def test_a_target_met_late_escalates_once_whoever_sees_it_first(
+    sla_desk: Desk, target: str, first: str
+) -> None:
+    write_config(sla_desk.root, sla_desk.database_url, SLA + "escalation_bump_priority = true\n")
+    ingest_at(sla_desk, customer_mail(CARL), MONDAY_0900)
+    notice = parse_outbox_mail(sla_desk, "notify_new")
+    scan_at, answer_at = LATE[target]
+    if target == "resolution":  # answered in time, worked on (the clock runs), resolved late
+        answer = reply(notice, ANN, "#status in_progress\n\nOn it.")
+        ingest_at(sla_desk, answer, "2025-11-24T10:00:00+01:00")
+        text = "#resolve\n\nFixed."
+    else:
+        text = "Please restart it."
+    if first == "scan":
+        scan(sla_desk, scan_at)
+    ingest_at(sla_desk, reply(notice, ANN, text), answer_at)
+    scan(sla_desk, "2025-12-05T12:00:00+01:00")  # later passes change nothing
+
+    ticket = show(sla_desk)
+    assert ticket["sla"][target]["breached_at"] == DUE[target]
+    assert ticket["sla"][target]["met"] is False
+    assert ticket["escalation_level"] == 1
+    assert ticket["priority"] == "high"  # bumped once, from medium
+    breaches = [e for e in ticket["events"] if e["type"] == "sla_breached"]
+    assert [e["data"]["target"] for e in breaches] == [target]
+    sent = [row for row in sla_desk.json("outbox", "list") if row["purpose"] == "sla_breach"]
+    assert sorted(to for row in sent for to in row["to"]) == [
+        "boss@example.com",
+        "mia@example.com",
+    ]
