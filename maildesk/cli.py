@@ -671,7 +671,7 @@ def report_sla(
             start,
             end,
             runtime.clock(),
-            runtime.pipeline.sla.business_duration,
+            runtime.pipeline.sla.clock_seconds,
             priorities=config.tickets.priorities,
         )
     if as_json:

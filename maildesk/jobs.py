@@ -197,7 +197,7 @@ class Jobs:
         return reports.digest(
             now,
             self.mailer.prefix,
-            self.sla.business_duration,
+            self.sla.clock_seconds,
             priorities=self.config.tickets.priorities,
         )
 
