@@ -66,13 +66,14 @@ class Escalation:
         return True
 
     def late(self, ticket: Ticket, now: dt.datetime) -> int:
-        """After `ticket` (stored) was answered or resolved: the targets it met late
-        that no SLA pass has breached yet are breached now. How many."""
+        """After `ticket` (stored) was answered or resolved at `now`: the targets it met
+        late that no SLA pass has breached yet are breached now. How many. Only a target
+        met at `now` counts: a due time moved later (a priority change after the
+        answer) does not make an old answer late."""
         late = []
-        answered = ticket.first_response_at
-        if _after(answered, ticket.first_response_due) and not ticket.first_response_breached_at:
+        if _late(now, ticket.first_response_at, ticket.first_response_due):
             late.append(FIRST_RESPONSE)
-        if _after(ticket.resolved_at, ticket.resolution_due) and not ticket.resolution_breached_at:
+        if _late(now, ticket.resolved_at, ticket.resolution_due):
             late.append(RESOLUTION)
         return sum(self.breach(ticket, target, now) for target in late)
 
@@ -106,8 +107,8 @@ class Escalation:
         repo.record_events(events)
 
 
-def _after(moment: dt.datetime | None, due_at: dt.datetime | None) -> bool:
-    return moment is not None and due_at is not None and moment > due_at
+def _late(now: dt.datetime, met: dt.datetime | None, due_at: dt.datetime | None) -> bool:
+    return met == now and due_at is not None and now > due_at
 
 
 def _collector(
