@@ -74,7 +74,9 @@ class Fault:
         pragmas = (*store_db.SQLITE_PRAGMAS, ("max_page_count", pages))
         self._monkeypatch.setattr(store_db, "SQLITE_PRAGMAS", pragmas)
 
-    def on(self) -> None:
+    def on(self, room_for_raw_mail: bool = True) -> None:
+        """Stored messages cannot be processed; raw mail can still be stored, unless
+        not `room_for_raw_mail` (SQLite: then nothing can be written)."""
         if self.postgres:
             # Messages cannot be stored while another session holds this lock; reading
             # them and storing raw mail (the intake) still can.
@@ -84,7 +86,7 @@ class Fault:
         # Every new connection may grow the file by a little more than the raw mail.
         with contextlib.closing(sqlite3.connect(self.path)) as db:
             pages = db.execute("PRAGMA page_count").fetchone()[0]
-        self._limit(pages + len(mail(body=BODY)) // 4096 + 8)
+        self._limit(pages + (len(mail(body=BODY)) // 4096 + 8 if room_for_raw_mail else 0))
 
     def off(self) -> None:
         if self._admin is not None:
@@ -146,6 +148,36 @@ def test_ingest_keeps_the_message_pending_while_the_database_fails(
     assert again["action"] == "created"
     [ticket] = desk.json("tickets", "list")
     assert ticket["number"] == again["ticket"]
+    assert desk.json("quarantine", "list") == []
+
+
+def test_quarantine_retry_while_the_database_fails_leaves_the_entry_as_it_was(
+    fault: Fault, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import maildesk.pipeline as pipeline
+
+    desk = Desk(write_config(tmp_path, database_url), database_url, tmp_path)
+
+    def broken(raw: bytes) -> None:
+        raise RuntimeError("parser bug")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "parse_message", broken)
+        desk.ingest(mail(body=BODY))
+    [entry] = desk.json("quarantine", "list")
+    fault.on(room_for_raw_mail=False)  # the fix is deployed, but the database fails
+    failing = Desk(write_config(tmp_path, fault.url), fault.url, tmp_path)
+    result = failing.run("quarantine", "retry", str(entry["id"]))
+    fault.off()
+
+    assert result.exit_code == 1
+    cause = "lock timeout" if fault.postgres else "database or disk is full"
+    assert cause in result.stderr and "cannot rollback" not in result.stderr
+    desk = Desk(write_config(tmp_path, database_url), database_url, tmp_path)
+    [kept] = desk.json("quarantine", "list")
+    assert (kept["error"], kept["attempts"]) == (entry["error"], 1)  # not the database's
+    done = desk.run("quarantine", "retry", str(entry["id"]))
+    assert done.exit_code == 0 and "created" in done.stdout
     assert desk.json("quarantine", "list") == []
 
 
