@@ -13,7 +13,7 @@ import peewee
 
 from maildesk.config import Config
 from maildesk.inbound.intake import Delivery, Envelope, accept, accept_all, pending_among
-from maildesk.pipeline import Outcome, Pipeline, utcnow
+from maildesk.pipeline import Outcome, Pipeline, describe, utcnow
 from maildesk.store.db import is_transient, open_database, upgrade
 
 
@@ -35,11 +35,19 @@ class Runtime:
     clock: Callable[[], dt.datetime]
 
     def ingest(self, raw: bytes, *, source: str, envelope: Envelope | None = None) -> Outcome:
-        """Commit `raw`, then run it through the pipeline (a redelivery is reported, not redone)."""
+        """Commit `raw`, then run it through the pipeline (a redelivery is reported, not
+        redone). The action is "pending" when the database failed after the commit: the
+        message is stored, and the daemon's pipeline worker processes it later."""
         accepted = accept(self.db, raw, source=source, envelope=envelope, now=self.clock())
         if accepted.duplicate:
             return self.pipeline.duplicate(accepted.intake_id, accepted.message_id)
-        return self.pipeline.process(accepted.intake_id, raw)
+        try:
+            return self.pipeline.process(accepted.intake_id, raw)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            reason = f"stored, not processed yet: {describe(exc)}"
+            return Outcome(accepted.intake_id, "pending", None, accepted.message_id, reason)
 
     def ingest_batch(self, items: Sequence[tuple[bytes, str]]) -> list[Outcome]:
         """Commit several messages (raw, source) at once, then process them in one

@@ -25,6 +25,7 @@ import peewee
 import psycopg
 import pytest
 
+from maildesk import agents
 from maildesk.config import load_config
 from maildesk.inbound.intake import Envelope, accept
 from maildesk.pipeline import Pipeline, utcnow
@@ -34,6 +35,7 @@ from maildesk.store.db import open_database, upgrade
 from maildesk.store.models import Intake, Quarantine, Ticket
 from tests.conftest import PG_URL, Desk, write_config
 from tests.test_daemon import mail
+from tests.web_support import site
 
 # Big enough that storing it fits in the room left, and processing it (the text
 # again in the ticket, the acknowledgement quoting it) does not.
@@ -179,6 +181,27 @@ def test_quarantine_retry_while_the_database_fails_leaves_the_entry_as_it_was(
     done = desk.run("quarantine", "retry", str(entry["id"]))
     assert done.exit_code == 0 and "created" in done.stdout
     assert desk.json("quarantine", "list") == []
+
+
+def test_api_answers_202_pending_while_the_database_fails(fault: Fault, tmp_path: Path) -> None:
+    """The web and API entry: the request is stored, not lost, and not quarantined."""
+    fault.on()
+    with site(tmp_path, fault.url) as web:
+        agents.add_agent(web.runtime.db, "ann@example.com", "Ann", "agent", None, utcnow())
+        token = agents.create_token(web.runtime.db, "ann@example.com", "test", utcnow())
+        body = {"requester": {"email": "carl@customer.example"}, "subject": "Fire", "body": BODY}
+        answer = web.client.post(
+            "/api/tickets", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code == 202, answer.text
+        document = answer.json()
+        assert (document["action"], document["ticket"]) == ("pending", None)
+        cause = "lock timeout" if fault.postgres else "database or disk is full"
+        assert cause in document["reason"] and "cannot rollback" not in document["reason"]
+        fault.off()
+        [intake] = Intake.select()
+        assert intake.state == "pending"
+        assert Quarantine.select().count() == Ticket.select().count() == 0
 
 
 class _Failures(logging.Handler):
