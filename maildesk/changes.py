@@ -169,7 +169,7 @@ class TicketChanges:
             return
         setattr(ticket, name, value)
         if self.sla is not None and name in ("priority", "category"):
-            self.sla.retarget(ticket)  # new targets, the time elapsed kept
+            self.sla.changed(ticket, name, before, self.now)  # the time elapsed kept
         self.log(ticket, actor, f"{name}_changed", {"before": before, "after": value})
 
     def assign(self, ticket: Ticket, agent: Agent | None, actor: str) -> bool:

@@ -42,9 +42,9 @@ from maildesk.core.match import format_number, parse_number
 from maildesk.inbound.sources import batched, read_sources
 from maildesk.outbound import outbox as outbox_store
 from maildesk.outbound.transport import make_transport
-from maildesk.runtime import Runtime, open_runtime
+from maildesk.runtime import NotProcessed, Runtime, open_runtime
 from maildesk.store import repo
-from maildesk.store.db import DatabaseUrlError, open_database, upgrade
+from maildesk.store.db import DatabaseUrlError, open_database, upgrade, write_transaction
 from maildesk.store.models import Ticket
 
 EXIT_FAILURE = 1
@@ -320,7 +320,10 @@ def ingest(
     """Take in messages once: .eml files, directories, maildirs, mboxes, or - for stdin.
 
     Each message is committed before it is processed; the exit status is 0 when
-    every message was stored (even if some went to quarantine), 1 otherwise.
+    every message was stored and processed (even if some went to quarantine), 1
+    otherwise. A message stored while the database then failed (locked, full) is
+    reported as an error "stored, not processed yet" and stays pending: the
+    daemon processes it, or so does ingesting it again.
     With --json, one JSON object per message.
     """
     failed = False
@@ -335,6 +338,12 @@ def ingest(
                 outcomes = runtime.ingest_batch(
                     [(item.data or b"", f"file:{item.source}") for item in batch]
                 )
+            except NotProcessed as exc:  # stored: the daemon, or ingesting again, goes on
+                failed = True
+                reason = f"stored, not processed yet: {_one_line(exc.cause)}"
+                for item, message_id in zip(batch, exc.message_ids, strict=True):
+                    _ingest_line(as_json, item.source, "error", None, message_id, reason)
+                continue
             except peewee.PeeweeException as exc:
                 failed = True
                 for item in batch:
@@ -471,21 +480,29 @@ def _print_ticket(t: dict[str, Any]) -> None:
 
 @main.group()
 def quarantine() -> None:
-    """Messages the pipeline failed on: list them, retry them after a fix."""
+    """Messages the pipeline failed on: list them, retry them after a fix, discard junk."""
 
 
 @quarantine.command("list")
 @with_config
 @json_option
-def quarantine_list(config: Config, as_json: bool) -> None:
+@click.option(
+    "--all", "show_all", is_flag=True, help="Also discarded and resolved entries, with their state."
+)
+def quarantine_list(config: Config, as_json: bool, show_all: bool) -> None:
     """Messages waiting in quarantine, oldest first."""
     with runtime_for(config):
-        entries = [serialize.quarantine_entry(q) for q in quarantined.waiting()]
+        found = quarantined.entries() if show_all else quarantined.waiting()
+        entries = [serialize.quarantine_entry(q) for q in found]
     if as_json:
         _print_json(entries)
         return
     for entry in entries:
-        click.echo(f"{entry['id']}  {entry['received_at']}  {entry['source']}  {entry['error']}")
+        shown = f"{entry['id']}  {entry['received_at']}  {entry['source']}  {entry['error']}"
+        if entry["state"] != "open":
+            when = entry["discarded_at"] if entry["state"] == "discarded" else entry["resolved_at"]
+            shown += f"  [{entry['state']} {when}]"
+        click.echo(shown)
     if not entries:
         click.echo("quarantine is empty", err=True)
 
@@ -496,7 +513,8 @@ def quarantine_list(config: Config, as_json: bool) -> None:
 @click.argument("entry_id", required=False, type=ROW_ID, metavar="ID")
 @click.option("--all", "retry_all", is_flag=True, help="Retry every message in quarantine.")
 def quarantine_retry(config: Config, as_json: bool, entry_id: int | None, retry_all: bool) -> None:
-    """Run quarantined messages through the pipeline again (ID or --all).
+    """Run quarantined messages through the pipeline again (ID, open or discarded, or
+    --all: every open one).
 
     Exit status 1 if any of them fails again.
     """
@@ -521,6 +539,31 @@ def quarantine_retry(config: Config, as_json: bool, entry_id: int | None, retry_
         )
     if any(outcome.action == "quarantined" for _, outcome in done):
         sys.exit(EXIT_FAILURE)
+
+
+@quarantine.command("discard")
+@with_config
+@json_option
+@click.argument("entry_id", required=False, type=int, metavar="ID")
+@click.option("--all", "discard_all", is_flag=True, help="Discard every open entry.")
+def quarantine_discard(
+    config: Config, as_json: bool, entry_id: int | None, discard_all: bool
+) -> None:
+    """Set junk aside (ID or --all): it leaves the list, its raw message is kept
+    (`list --all`), and `retry ID` can still take it in."""
+    if (entry_id is None) == (not discard_all):
+        raise click.UsageError("give either a quarantine ID or --all")
+    with runtime_for(config) as runtime:
+        try:
+            with write_transaction(runtime.db):
+                done = quarantined.discard(entry_id, runtime.clock())
+        except quarantined.NotQuarantined as exc:
+            raise Failure(str(exc)) from exc
+    for q in done:
+        line = {"id": q.id, "state": "discarded", "discarded_at": serialize.iso(q.discarded_at)}
+        click.echo(json.dumps(line) if as_json else f"{q.id}: discarded")
+    if not done and not as_json:
+        click.echo("nothing to discard", err=True)
 
 
 @main.group()
@@ -679,7 +722,7 @@ def report_sla(
             start,
             end,
             runtime.clock(),
-            runtime.pipeline.sla.business_duration,
+            runtime.pipeline.sla.clock_seconds,
             priorities=config.tickets.priorities,
         )
     if as_json:

@@ -12,7 +12,8 @@ instances on one PostgreSQL never both send the same warning or digest.
   else the category's agents, else everyone on duty; once per ticket and target.
 - breach: recorded at the due time itself (not when the pass notices it);
   escalation level + 1, mail to `[sla] escalation_addresses` and the managers,
-  the priority raised one step if `escalation_bump_priority`; once per target.
+  the priority raised one step if `escalation_bump_priority`; once per target,
+  whether this pass or a late answer (`escalation`, from the pipeline) sees it first.
 - auto-close: resolved tickets after `[sla] auto_close_days`, with a notice.
 - digest: each manager once per local day, from `[sla] digest_time` on (a
   `JobMark` row per manager and day decides).
@@ -33,8 +34,6 @@ from typing import Any
 import peewee
 
 from maildesk import reports
-from maildesk.changes import TicketChanges
-from maildesk.core.message import Address
 from maildesk.pipeline import Pipeline
 from maildesk.store import repo, rows
 from maildesk.store.db import write_transaction
@@ -56,6 +55,7 @@ class Jobs:
         self.mailer = pipeline.mailer
         self.sla = pipeline.sla
         self.policies = pipeline.policies
+        self.escalation = pipeline.escalation
 
     def run(self, now: dt.datetime) -> dict[str, int]:
         """Everything that is due at `now`; counts of what was done."""
@@ -99,48 +99,8 @@ class Jobs:
         with write_transaction(self.db):
             tickets = list(Ticket.select().where(where).order_by(due_field).limit(BATCH))
             for ticket in tickets:
-                due_at = getattr(ticket, f"{target}_due")
-                level = Ticket.escalation_level + 1
-                claimed = (
-                    Ticket.update({breached_field: due_at, Ticket.escalation_level: level})
-                    .where((Ticket.id == ticket.id) & breached_field.is_null())
-                    .execute()
-                )
-                if claimed:
-                    self._escalate(ticket, target, due_at, now)
-                    done += 1
+                done += self.escalation.breach(ticket, target, now)
         return len(tickets), done
-
-    def _escalate(self, ticket: Ticket, target: str, due_at: dt.datetime, now: dt.datetime) -> None:
-        # Fresh and locked (the claiming UPDATE took the lock already): the level just
-        # raised, and a priority bump that starts from the current priority.
-        ticket = repo.lock_ticket_id(self.db, ticket.id)
-        events: list[dict[str, Any]] = []
-        log_ = _collector(events, now)
-        bumped_from = None
-        sla = self.config.sla
-        if sla.escalation_bump_priority:
-            priorities = self.config.tickets.priorities
-            index = priorities.index(ticket.priority) if ticket.priority in priorities else -1
-            if 0 <= index < len(priorities) - 1:
-                bumped_from = ticket.priority
-                changes = TicketChanges(self.db, self.mailer.prefix, now, log_, self.sla)
-                changes.set_field(ticket, "priority", priorities[index + 1], "system")
-                ticket.save()
-        log_(
-            ticket,
-            "system",
-            "sla_breached",
-            {"target": target, "due": due_at.isoformat(), "level": ticket.escalation_level},
-        )
-        managers = Agent.select().where(Agent.active & (Agent.role == "manager"))
-        to = [Address("", a) for a in sla.escalation_addresses] + [
-            Address(m.name, m.email) for m in managers
-        ]
-        self.mailer.sla_breach(
-            ticket, target, due_at, ticket.escalation_level, bumped_from, to, now, log_
-        )
-        repo.record_events(events)
 
     def _warnings(self, target: str, now: dt.datetime) -> tuple[int, int]:
         warn_field = getattr(Ticket, f"{target}_warn_at")
@@ -237,7 +197,7 @@ class Jobs:
         return reports.digest(
             now,
             self.mailer.prefix,
-            self.sla.business_duration,
+            self.sla.clock_seconds,
             priorities=self.config.tickets.priorities,
         )
 

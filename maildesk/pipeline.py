@@ -12,11 +12,16 @@
                  or core/authres.py) -> #commands (core/commands.py, changes.py)
                  -> reply relayed to the customer, or kept as an internal note;
                  unverified: a flagged note, and the agent told how to reply so it counts
+    late         answered or resolved after the due time: the breach escalated
+                 (escalation.py), unless the SLA pass did already
     mail         outbox rows (outbound/compose.py), sent later by outbound/worker.py
     failures     -> quarantine with the error; `maildesk quarantine retry` runs it again
 
 Each message is one transaction (or one savepoint in a batch), mail included: a
 bad message is rolled back alone and quarantined, and never blocks the others.
+A failing database (locked too long, disk full, connection lost: see
+`store.db.is_transient`) is not the message's fault: the error is raised, the
+message stays pending, and the pipeline worker (or the next `ingest`) tries again.
 """
 
 from __future__ import annotations
@@ -52,12 +57,13 @@ from maildesk.core.message import Address, ParsedMessage, parse_message
 from maildesk.core.quoting import split_reply
 from maildesk.core.reply_address import ReplyToken, base_address, is_our_address, reply_tokens
 from maildesk.core.routing import MailFacts
+from maildesk.escalation import Escalation
 from maildesk.outbound.compose import Mailer
 from maildesk.outbound.render import Renderer, TemplateError
 from maildesk.policies import build_policies
 from maildesk.sla_tracking import SLA_FIELDS, SlaTracker
 from maildesk.store import repo, rows
-from maildesk.store.db import write_transaction
+from maildesk.store.db import is_transient, keeping_cause, write_transaction
 from maildesk.store.models import (
     Agent,
     Attachment,
@@ -141,12 +147,14 @@ class Pipeline:
         self.sla = SlaTracker(self.policies)
         self.automation = Automation(db, self.policies)
         self.mailer = Mailer(config, renderer, lambda: self.secret)
+        self.escalation = Escalation(db, config, self.mailer, self.sla)
 
     # -- entry points -------------------------------------------------------------
 
     def process(self, intake_id: int, raw: bytes | None = None) -> Outcome:
-        """Run one stored message through the pipeline; failures go to quarantine.
-        `raw`: its bytes when the caller still holds them (saves reading them back)."""
+        """Run one stored message through the pipeline; failures go to quarantine, and
+        a failing database raises (the message stays as it was: pending, or in
+        quarantine). `raw`: its bytes when the caller still holds them."""
         try:
             with write_transaction(self.db):
                 outcome = self._process(intake_id, raw)
@@ -155,7 +163,7 @@ class Pipeline:
                     outcome = self._outcome(intake, self._ticket_of(intake))
                 return outcome
         except Exception as exc:  # noqa: BLE001 - any failure must quarantine, not escape
-            return self._quarantine(intake_id, exc)
+            return self._failed(intake_id, exc)
 
     def process_if_pending(self, intake_id: int) -> Outcome | None:
         """The background worker's entry: like `process`, but None (nothing done) when
@@ -166,7 +174,7 @@ class Pipeline:
                     return None
                 return self._process(intake_id, None)
         except Exception as exc:  # noqa: BLE001 - any failure must quarantine, not escape
-            return self._quarantine(intake_id, exc)
+            return self._failed(intake_id, exc)
 
     def process_batch(self, items: Sequence[tuple[int, bytes | None]]) -> list[Outcome | None]:
         """Several stored messages (id, raw bytes if at hand) in one transaction, each
@@ -179,11 +187,11 @@ class Pipeline:
             agents = repo.active_agents()  # read once for the whole batch
             for intake_id, raw in items:
                 try:
-                    with self.db.atomic():
+                    with keeping_cause(self.db.atomic()):
                         outcomes.append(self._process(intake_id, raw, agents))
-                except peewee.OperationalError:
-                    raise
                 except Exception as exc:  # noqa: BLE001 - any message fault quarantines
+                    if is_transient(exc):
+                        raise
                     outcomes.append(self._record_quarantine(intake_id, exc))
         return outcomes
 
@@ -213,6 +221,8 @@ class Pipeline:
         decision = self._limit_new_tickets(self._match(mail), mail)
         ticket = self._apply(decision, mail)
         repo.record_events(mail.events)
+        if ticket is not None:  # answered or resolved after the due time, unseen by a pass
+            self.escalation.late(ticket, mail.now)
         return self._finish(mail, decision, ticket)
 
     def _understand(
@@ -695,14 +705,19 @@ class Pipeline:
         intake.processed_at = mail.now
         rows.update(self.db, intake)
         if was_quarantined:
-            Quarantine.update(resolved_at=mail.now, updated_at=mail.now).where(
+            Quarantine.update(resolved_at=mail.now, updated_at=mail.now, discarded_at=None).where(
                 (Quarantine.intake == intake) & Quarantine.resolved_at.is_null()
             ).execute()
         return self._outcome(intake, ticket)
 
     # -- failure ------------------------------------------------------------------
 
-    def _quarantine(self, intake_id: int, exc: Exception) -> Outcome:
+    def _failed(self, intake_id: int, exc: Exception) -> Outcome:
+        """After the message's transaction rolled back: quarantine it, unless it was the
+        database that failed (then raise: it stays pending, to be tried again)."""
+        if is_transient(exc):
+            log.warning("intake %s not processed, database failing: %s", intake_id, describe(exc))
+            raise exc
         with write_transaction(self.db):
             return self._record_quarantine(intake_id, exc)
 
@@ -724,7 +739,7 @@ class Pipeline:
         else:
             entry.error, entry.traceback, entry.updated_at = error, trace, now
             entry.attempts += 1
-            entry.resolved_at = None
+            entry.resolved_at = entry.discarded_at = None  # failed again: open again
             entry.save()
         return self._outcome(intake, None)
 
@@ -751,6 +766,11 @@ class Pipeline:
             intake.message_id,
             intake.reason or "",
         )
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message`, on one line, for logs and the quarantine."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 def load_renderer(config: Config) -> Renderer:

@@ -5,8 +5,9 @@ and wake this worker; it runs `Pipeline.process_if_pending` for every pending
 intake in a database thread, one message per transaction, oldest first. It
 also runs at start-up and every `interval` seconds, so messages committed
 before a crash or by another instance are processed too. A message that fails
-goes to quarantine (the pipeline's job); a database that fails is retried with
-a growing pause.
+goes to quarantine (the pipeline's job); a database that fails (locked too long,
+disk full, connection lost) leaves the message pending and is retried with a
+pause that doubles up to `MAX_BACKOFF`, each failure logged with its cause.
 
 The worker gives way to incoming mail (`Traffic`): before each message it
 waits until no transfer is in flight, for at most `Traffic.patience` seconds.
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 
 from maildesk.inbound.intake import pending_ids
-from maildesk.pipeline import Outcome, Pipeline
+from maildesk.pipeline import Outcome, Pipeline, describe
 
 log = logging.getLogger(__name__)
 
@@ -112,14 +113,28 @@ class PipelineWorker:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
-                await loop.run_in_executor(self._executor, self._drain)
+                await loop.run_in_executor(self._executor, self._drain_or_reconnect)
             except Exception as exc:  # noqa: BLE001 - the database failed: retry later
                 pause = min(MAX_BACKOFF, pause * 2)
-                log.error("cannot process pending messages (retrying in %.0f s): %s", pause, exc)
+                log.error(
+                    "cannot process pending messages (retrying in %.1f s): %s",
+                    pause,
+                    describe(exc),
+                )
                 await _wait(self._stop, pause)  # wake-ups do not shorten a back-off
                 continue
             pause = self._interval
             await _wait(self._wake, self._interval)
+
+    def _drain_or_reconnect(self) -> None:
+        """`_drain`; when the database fails, this thread's connection is closed first,
+        so the next attempt opens a new one (a lost connection is never reused)."""
+        try:
+            self._drain()
+        except Exception:
+            with contextlib.suppress(Exception):  # closing a broken connection may fail
+                self.pipeline.db.close()
+            raise
 
     def _drain(self) -> None:
         """In a database thread: process pending intakes until none is left or stop()."""

@@ -7,8 +7,10 @@ daily digest job passes `digest` to the `mail/digest` templates and prints
 set) count nowhere.
 
 Durations go through a `Duration`, `wall_clock` unless the caller passes
-another (business hours, say); due times are moments already and are compared
-as they are.
+another: the commands and the web view pass the SLA clocks'
+(`SlaTracker.clock_seconds`), so a resolution time leaves out the time spent
+waiting on the customer, as `tickets show` does; due times are moments already
+and are compared as they are.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from maildesk.core.match import format_number
 from maildesk.store.models import Agent, Ticket
 from maildesk.store.rows import tuples
 
-Duration = Callable[[Ticket, dt.datetime, dt.datetime], float]
-"""`duration(ticket, start, end)`: seconds between two moments of this ticket's life."""
+Duration = Callable[[Ticket, str, dt.datetime], float]
+"""`duration(ticket, target, end)`: seconds the ticket's `target` clock ("first_response"
+or "resolution") counted from the ticket's creation until `end`."""
 
 TARGETS = ("first_response", "resolution")
 CLOSED_STATUSES = ("resolved", "closed")
@@ -52,14 +55,18 @@ _SLA_COLUMNS = (
     Ticket.closed_at,
     Ticket.sla_paused_at,
     Ticket.sla_paused_seconds,
+    Ticket.sla_rebased_at,
+    Ticket.first_response_carried_seconds,
+    Ticket.resolution_carried_seconds,
     Ticket.first_response_breached_at,
     Ticket.resolution_breached_at,
 )
 
 
-def wall_clock(ticket: Ticket, start: dt.datetime, end: dt.datetime) -> float:
-    """Seconds from `start` to `end` on the wall clock, whatever the ticket."""
-    return (end - start).total_seconds()
+def wall_clock(ticket: Ticket, target: str, end: dt.datetime) -> float:
+    """Seconds from the ticket's creation to `end` on the wall clock, whatever the target
+    (no calendar, no pauses)."""
+    return (end - ticket.created_at).total_seconds()
 
 
 # --------------------------------------------------------------------------
@@ -195,11 +202,11 @@ def _measure(ticket: Ticket, now: dt.datetime, duration: Duration) -> _Measured:
     first = first_response_outcome(ticket, now)
     first_time = None
     if first is not None and ticket.first_response_at is not None:
-        first_time = duration(ticket, ticket.created_at, ticket.first_response_at)
+        first_time = duration(ticket, "first_response", ticket.first_response_at)
     resolution = resolution_outcome(ticket, now)
     resolution_time = None
     if resolution is not None and ticket.resolved_at is not None:
-        resolution_time = duration(ticket, ticket.created_at, ticket.resolved_at)
+        resolution_time = duration(ticket, "resolution", ticket.resolved_at)
     return _Measured(
         created_at=ticket.created_at,
         priority=ticket.priority,
@@ -379,8 +386,8 @@ def sla_report(
     `first_response_due`: met when answered by the due time; breached when the
     breach was recorded (`first_response_breached_at`), answered late, or
     unanswered with the due time passed (`<= now`). Unanswered tickets still
-    within their target are not measured. Times: `duration(ticket, created_at,
-    first_response_at)` of the measured tickets that were answered.
+    within their target are not measured. Times: `duration(ticket,
+    "first_response", first_response_at)` of the measured tickets that were answered.
 
     Resolution, over the tickets created in the period that have a
     `resolution_due` or a `resolved_at`: met when resolved by the due time (or
@@ -388,7 +395,8 @@ def sla_report(
     (`resolution_breached_at`), resolved late, or unresolved with the due time
     passed while the clock runs (a paused ticket, waiting on the customer, is
     not measured until it is resolved or the breach is recorded). Times:
-    `duration(ticket, created_at, resolved_at)` of the resolved ones.
+    `duration(ticket, "resolution", resolved_at)` of the resolved ones (with the SLA
+    clocks: business time, waiting on the customer left out).
 
     A recorded breach counts as a breach even if the due time moved later.
     "created" counts the tickets created in the period; "resolved" those whose

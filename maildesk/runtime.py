@@ -13,8 +13,18 @@ import peewee
 
 from maildesk.config import Config
 from maildesk.inbound.intake import Delivery, Envelope, accept, accept_all, pending_among
-from maildesk.pipeline import Outcome, Pipeline, utcnow
-from maildesk.store.db import open_database, upgrade
+from maildesk.pipeline import Outcome, Pipeline, describe, utcnow
+from maildesk.store.db import is_transient, open_database, upgrade
+
+
+class NotProcessed(Exception):
+    """The messages are stored, but the database failed while processing them: they
+    stay pending, for the daemon's pipeline worker or the next `ingest` of them."""
+
+    def __init__(self, cause: Exception, message_ids: Sequence[str | None]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.message_ids = list(message_ids)
 
 
 @dataclass
@@ -25,17 +35,26 @@ class Runtime:
     clock: Callable[[], dt.datetime]
 
     def ingest(self, raw: bytes, *, source: str, envelope: Envelope | None = None) -> Outcome:
-        """Commit `raw`, then run it through the pipeline (a redelivery is reported, not redone)."""
+        """Commit `raw`, then run it through the pipeline (a redelivery is reported, not
+        redone). The action is "pending" when the database failed after the commit: the
+        message is stored, and the daemon's pipeline worker processes it later."""
         accepted = accept(self.db, raw, source=source, envelope=envelope, now=self.clock())
         if accepted.duplicate:
             return self.pipeline.duplicate(accepted.intake_id, accepted.message_id)
-        return self.pipeline.process(accepted.intake_id, raw)
+        try:
+            return self.pipeline.process(accepted.intake_id, raw)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            reason = f"stored, not processed yet: {describe(exc)}"
+            return Outcome(accepted.intake_id, "pending", None, accepted.message_id, reason)
 
     def ingest_batch(self, items: Sequence[tuple[bytes, str]]) -> list[Outcome]:
         """Commit several messages (raw, source) at once, then process them in one
         transaction: group commit for `maildesk ingest`. A redelivery is reported as a
         duplicate, unless its earlier copy was never processed (a crash in between):
-        then it is processed now."""
+        then it is processed now. NotProcessed when the database fails after the
+        messages were stored."""
         accepted = accept_all(
             self.db, [Delivery(raw, source) for raw, source in items], now=self.clock()
         )
@@ -44,7 +63,13 @@ class Runtime:
         for a, (raw, _) in zip(accepted, items, strict=True):
             if (not a.duplicate or a.intake_id in unprocessed) and a.intake_id not in todo:
                 todo[a.intake_id] = raw
-        done = dict(zip(todo, self.pipeline.process_batch(list(todo.items())), strict=True))
+        try:
+            outcomes = self.pipeline.process_batch(list(todo.items()))
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            raise NotProcessed(exc, [a.message_id for a in accepted]) from exc
+        done = dict(zip(todo, outcomes, strict=True))
         return [
             done.pop(a.intake_id, None) or self.pipeline.duplicate(a.intake_id, a.message_id)
             for a in accepted

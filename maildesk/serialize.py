@@ -114,7 +114,17 @@ def quarantine_entry(entry: Quarantine) -> dict[str, Any]:
         "created_at": iso(entry.created_at),
         "updated_at": iso(entry.updated_at),
         "traceback": entry.traceback,
+        "state": quarantine_state(entry),
+        "discarded_at": iso(entry.discarded_at),
+        "resolved_at": iso(entry.resolved_at),
     }
+
+
+def quarantine_state(entry: Quarantine) -> str:
+    """open | discarded | resolved (see `maildesk.quarantine`)."""
+    if entry.resolved_at is not None:
+        return "resolved"
+    return "open" if entry.discarded_at is None else "discarded"
 
 
 def outbox_entry(row: Outbox, prefix: str) -> dict[str, Any]:

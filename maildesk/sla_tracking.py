@@ -11,7 +11,7 @@ Stored per ticket: `first_response_due` / `resolution_due` (None while the
 resolution clock is paused), `first_response_warn_at` / `resolution_warn_at`,
 `sla_paused_at` and `sla_paused_seconds` (business seconds spent paused).
 A target met late is a breach at the due time, whether or not the SLA pass
-saw it pass.
+saw it pass: `escalation` records and escalates it, once.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from maildesk.core.sla import (
     due,
     elapsed,
     pause,
+    rebase,
     resume,
     warn_at,
 )
@@ -56,46 +57,80 @@ class SlaTracker:
         """A new ticket (priority and category already routed): set the clocks."""
         self.retarget(ticket)
 
+    def changed(self, ticket: Ticket, name: str, before: str | None, now: dt.datetime) -> None:
+        """After `ticket.<name>` (priority or category) changed from `before` at `now`:
+        the new targets. When the category brings another calendar, the business time
+        elapsed so far (on the old calendar) is kept and the rest of the new target
+        counts on the new calendar from `now` on."""
+        old_category = before if name == "category" else ticket.category
+        old = self.policies.policy(old_category).calendar
+        if self.policies.enabled and old != self.policies.policy(ticket.category).calendar:
+            self._rebase(ticket, old, now)
+        self.retarget(ticket)
+
     def retarget(self, ticket: Ticket) -> None:
         """Due and warn times for the ticket's current priority and category; the time
-        already elapsed (and paused) is kept, since both clocks start at creation."""
+        already elapsed (and paused) is kept, since both clocks start at creation (or
+        at the last change of calendar, with the time counted before it carried)."""
         calendar, target = self._policy(ticket)
         if not self.policies.enabled or target is None:
             ticket.first_response_due = ticket.first_response_warn_at = None
             ticket.resolution_due = ticket.resolution_warn_at = None
             return
         share = self.policies.warn_share
-        first = Clock(ticket.created_at, target.first_response)
+        first = self._first_clock(ticket, target.first_response)
         ticket.first_response_due = due(calendar, first)
         ticket.first_response_warn_at = warn_at(calendar, first, share)
         self._set_resolution(ticket, calendar, target)
 
+    def _rebase(self, ticket: Ticket, old: Calendar, now: dt.datetime) -> None:
+        first_end = now
+        if ticket.first_response_at is not None:  # stopped at the answer
+            first_end = min(now, ticket.first_response_at)
+        first = self._first_clock(ticket, 0)
+        resolution = self._resolution_clock(ticket, 0)
+        ticket.first_response_carried_seconds = elapsed(old, first, first_end)
+        ticket.resolution_carried_seconds = rebase(old, resolution, now).carried
+        ticket.sla_paused_seconds = 0  # left out of the time carried already
+        ticket.sla_rebased_at = now
+
+    def _start(self, ticket: Ticket) -> dt.datetime:
+        return ticket.sla_rebased_at or ticket.created_at
+
+    def _first_clock(self, ticket: Ticket, seconds: int) -> Clock:
+        carried = int(ticket.first_response_carried_seconds or 0)
+        return Clock(self._start(ticket), seconds, carried=carried)
+
     def _set_resolution(self, ticket: Ticket, calendar: Calendar, target: Target) -> None:
-        clock = self._resolution_clock(ticket, target)
+        clock = self._resolution_clock(ticket, target.resolution)
         ticket.resolution_due = due(calendar, clock)
         ticket.resolution_warn_at = warn_at(calendar, clock, self.policies.warn_share)
 
-    def _resolution_clock(self, ticket: Ticket, target: Target) -> Clock:
+    def _resolution_clock(self, ticket: Ticket, seconds: int) -> Clock:
+        start = self._start(ticket)
+        paused_since = ticket.sla_paused_at
+        if paused_since is not None:  # paused before a change of calendar: from it on
+            paused_since = max(paused_since, start)
         return Clock(
-            ticket.created_at,
-            target.resolution,
+            start,
+            seconds,
             int(ticket.sla_paused_seconds or 0),
-            ticket.sla_paused_at,
+            paused_since,
+            int(ticket.resolution_carried_seconds or 0),
         )
 
     def status_changed(self, ticket: Ticket, before: str, now: dt.datetime) -> None:
         """After `ticket.status` changed from `before`. The resolution clock runs only
         while the ticket is in the agents' court: `waiting_on_customer` pauses it, and so
         does resolving (a reopened ticket goes on from where it stood, instead of being
-        late for the time it rested); a resolution after the due time is a breach."""
+        late for the time it rested). A resolution after the due time is a breach, which
+        the caller records and escalates (`escalation.Escalation.late`)."""
         after = ticket.status
         calendar, target = self._policy(ticket)
         if target is None or not self.policies.enabled:
             return
         stopped = after == "waiting_on_customer" or after in DONE
-        if after in DONE and before not in DONE:
-            self._settle_resolution(ticket, ticket.resolved_at or now)
-        clock = self._resolution_clock(ticket, target)
+        clock = self._resolution_clock(ticket, target.resolution)
         if stopped and clock.paused_since is None:
             clock = pause(calendar, clock, now)
         elif not stopped and clock.paused_since is not None:
@@ -109,15 +144,7 @@ class SlaTracker:
         """An agent's reply reached the customer: the first response, if it is the first."""
         if ticket.first_response_at is not None:
             return
-        ticket.first_response_at = at
-        due_at = ticket.first_response_due
-        if due_at is not None and at > due_at and ticket.first_response_breached_at is None:
-            ticket.first_response_breached_at = due_at  # late: a breach at the due time
-
-    def _settle_resolution(self, ticket: Ticket, at: dt.datetime) -> None:
-        due_at = ticket.resolution_due
-        if due_at is not None and at > due_at and ticket.resolution_breached_at is None:
-            ticket.resolution_breached_at = due_at
+        ticket.first_response_at = at  # late: `escalation.Escalation.late` breaches it
 
     # -- reading ------------------------------------------------------------------------
 
@@ -126,9 +153,9 @@ class SlaTracker:
         calendar, target = self._policy(ticket)
         if target is None or not self.policies.enabled:
             return {"policy": None}
-        first = Clock(ticket.created_at, target.first_response)
+        first = self._first_clock(ticket, target.first_response)
         first_end = ticket.first_response_at or now
-        resolution = self._resolution_clock(ticket, target)
+        resolution = self._resolution_clock(ticket, target.resolution)
         resolution_end = ticket.resolved_at or now
         return {
             "policy": {
@@ -155,8 +182,19 @@ class SlaTracker:
             },
         }
 
+    def clock_seconds(self, ticket: Ticket, target: str, end: dt.datetime) -> float:
+        """Business seconds `target`'s clock ("first_response" or "resolution") counted
+        from the ticket's creation until `end`: what `view` shows as elapsed, and what
+        the reports average (waiting on the customer left out of the resolution)."""
+        calendar, _ = self._policy(ticket)
+        if target == "first_response":
+            clock = self._first_clock(ticket, 0)
+        else:
+            clock = self._resolution_clock(ticket, 0)
+        return float(elapsed(calendar, clock, end))
+
     def business_duration(self, ticket: Ticket, start: dt.datetime, end: dt.datetime) -> float:
-        """Business seconds between two moments on this ticket's calendar (reports)."""
+        """Business seconds between two moments on this ticket's calendar."""
         calendar, _ = self._policy(ticket)
         return float(business_seconds(calendar, start, end))
 

@@ -248,6 +248,67 @@ def test_quarantine_retry_succeeds_after_the_fix(desk: Desk, monkeypatch: pytest
     assert desk.json("quarantine", "list") == []
 
 
+def test_quarantine_discard_sets_junk_aside_and_it_can_still_be_retried(desk: Desk) -> None:
+    junk = [b"Subject: junk %d\r\nMessage-ID: <j%d@x>\r\n\r\nbody\r\n" % (n, n) for n in range(3)]
+    for raw in junk:
+        desk.ingest(raw)  # no sender at all: quarantined
+    first, second, third = desk.json("quarantine", "list")
+    assert {e["state"] for e in (first, second, third)} == {"open"}
+    assert first["discarded_at"] is None and first["resolved_at"] is None
+
+    assert desk.run("quarantine", "discard").exit_code == 2  # an ID or --all
+    missing = desk.run("quarantine", "discard", "999")
+    assert missing.exit_code == 1 and "999" in missing.stderr
+    done = desk.run("quarantine", "discard", str(first["id"]), "--json")
+    assert done.exit_code == 0, done.output
+    [line] = [json.loads(x) for x in done.stdout.splitlines()]
+    assert line["id"] == first["id"] and line["state"] == "discarded"
+    assert [e["id"] for e in desk.json("quarantine", "list")] == [second["id"], third["id"]]
+    listed = {e["id"]: e for e in desk.json("quarantine", "list", "--all")}
+    assert listed[first["id"]]["state"] == "discarded"
+    assert listed[first["id"]]["discarded_at"] == line["discarded_at"] is not None
+    assert listed[first["id"]]["error"] == first["error"]  # kept as it was
+    text = desk.run("quarantine", "list", "--all").stdout
+    assert f"[discarded {line['discarded_at']}]" in text
+    assert desk.run("quarantine", "discard", str(first["id"])).exit_code == 1  # not open
+
+    # `retry --all` takes the open entries only; a discarded one is retried by its ID.
+    retried = desk.run("quarantine", "retry", "--all", "--json")
+    assert sorted(json.loads(x)["id"] for x in retried.stdout.splitlines()) == [
+        second["id"],
+        third["id"],
+    ]
+    again = desk.run("quarantine", "retry", str(first["id"]), "--json")
+    assert json.loads(again.stdout)["action"] == "quarantined"  # still junk: open again
+    assert first["id"] in [e["id"] for e in desk.json("quarantine", "list")]
+
+    all_done = desk.run("quarantine", "discard", "--all")
+    assert all_done.exit_code == 0 and all_done.stdout.count("discarded") == 3
+    assert desk.json("quarantine", "list") == []
+    assert {e["state"] for e in desk.json("quarantine", "list", "--all")} == {"discarded"}
+
+
+def test_a_discarded_message_retried_after_the_fix_becomes_a_ticket(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import maildesk.pipeline as pipeline
+
+    def broken(raw: bytes) -> None:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(pipeline, "parse_message", broken)
+    desk.ingest(mail())
+    monkeypatch.undo()
+    [entry] = desk.json("quarantine", "list")
+    assert desk.run("quarantine", "discard", "--all").exit_code == 0
+    result = desk.run("quarantine", "retry", str(entry["id"]), "--json")
+    assert json.loads(result.stdout)["action"] == "created"
+    [resolved] = desk.json("quarantine", "list", "--all")
+    assert resolved["state"] == "resolved" and resolved["resolved_at"] is not None
+    assert resolved["discarded_at"] is None
+    assert len(desk.json("tickets", "list")) == 1
+
+
 def test_customer_reply_reopens_resolved_ticket(desk: Desk) -> None:
     from maildesk.store.db import open_database
     from maildesk.store.models import Ticket

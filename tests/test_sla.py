@@ -30,6 +30,7 @@ from maildesk.core.sla import (
     elapsed,
     parse_duration,
     pause,
+    rebase,
     resume,
     retarget,
     warn_at,
@@ -609,3 +610,27 @@ def test_agrees_with_the_reference(
     if seconds:  # the first instant with that much open time, not a later one
         before = result - dt.timedelta(microseconds=1)
         assert reference_open_time(calendar, start, before) < dt.timedelta(seconds=seconds)
+
+
+def test_rebase_carries_the_business_time_elapsed_to_the_new_calendar() -> None:
+    office = Calendar.parse("Europe/Berlin", ["mon-fri 09:00-17:00"], [])
+    always = Calendar.twenty_four_seven()
+    friday = dt.datetime(2025, 11, 21, 15, 0, tzinfo=dt.UTC)  # 16:00 in Berlin
+    saturday = dt.datetime(2025, 11, 22, 9, 0, tzinfo=dt.UTC)
+    moved = rebase(office, Clock(friday, 8 * H), saturday)
+    assert (moved.started, moved.carried, moved.paused) == (saturday, 1 * H, 0)
+    assert due(always, moved) == saturday + dt.timedelta(hours=7)
+    assert warn_at(always, moved, 0.5) == saturday + dt.timedelta(hours=3)
+    assert elapsed(always, moved, saturday + dt.timedelta(hours=2)) == 3 * H
+    assert elapsed(always, moved, saturday - dt.timedelta(hours=1)) == 1 * H
+
+    # Paused before the change: it stays paused, and counts its pause from the change.
+    waiting = Clock(friday, 8 * H, paused_since=friday + dt.timedelta(minutes=30))
+    moved = rebase(office, waiting, saturday)
+    assert (moved.carried, moved.paused_since) == (30 * M, saturday)
+    assert due(always, moved) is None
+    running = resume(always, moved, saturday + dt.timedelta(hours=1))
+    assert due(always, running) == saturday + dt.timedelta(hours=8, minutes=30)
+
+    # A target already used up before the change is due at the change.
+    assert due(always, rebase(office, Clock(friday, 30 * M), saturday)) == saturday

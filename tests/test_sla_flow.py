@@ -373,3 +373,107 @@ def test_time_spent_resolved_does_not_count_after_a_reopen(sla_desk: Desk) -> No
     assert reopened["resolution_due"] == "2025-12-18T14:00:00+00:00"
     scan(sla_desk, "2025-12-08T09:05:00+01:00")
     assert show(sla_desk)["sla"]["resolution"]["breached_at"] is None
+
+
+# -- a target met late, with or without a scan in between --------------------------------
+
+MONDAY_0900 = "2025-11-24T09:00:00+01:00"
+# medium: first response 8 h -> Monday 17:00; resolution 72 h -> Thursday 4 December 17:00
+LATE = {
+    "first_response": ("2025-11-24T17:01:00+01:00", "2025-11-24T17:05:00+01:00"),
+    "resolution": ("2025-12-04T17:01:00+01:00", "2025-12-04T17:05:00+01:00"),
+}
+DUE = {"first_response": "2025-11-24T16:00:00+00:00", "resolution": "2025-12-04T16:00:00+00:00"}
+
+
+@pytest.mark.parametrize("target", ["first_response", "resolution"])
+@pytest.mark.parametrize("first", ["answer", "scan"])
+def test_a_target_met_late_escalates_once_whoever_sees_it_first(
+    sla_desk: Desk, target: str, first: str
+) -> None:
+    write_config(sla_desk.root, sla_desk.database_url, SLA + "escalation_bump_priority = true\n")
+    ingest_at(sla_desk, customer_mail(CARL), MONDAY_0900)
+    notice = parse_outbox_mail(sla_desk, "notify_new")
+    scan_at, answer_at = LATE[target]
+    if target == "resolution":  # answered in time, worked on (the clock runs), resolved late
+        answer = reply(notice, ANN, "#status in_progress\n\nOn it.")
+        ingest_at(sla_desk, answer, "2025-11-24T10:00:00+01:00")
+        text = "#resolve\n\nFixed."
+    else:
+        text = "Please restart it."
+    if first == "scan":
+        scan(sla_desk, scan_at)
+    ingest_at(sla_desk, reply(notice, ANN, text), answer_at)
+    scan(sla_desk, "2025-12-05T12:00:00+01:00")  # later passes change nothing
+
+    ticket = show(sla_desk)
+    assert ticket["sla"][target]["breached_at"] == DUE[target]
+    assert ticket["sla"][target]["met"] is False
+    assert ticket["escalation_level"] == 1
+    assert ticket["priority"] == "high"  # bumped once, from medium
+    breaches = [e for e in ticket["events"] if e["type"] == "sla_breached"]
+    assert [e["data"]["target"] for e in breaches] == [target]
+    sent = [row for row in sla_desk.json("outbox", "list") if row["purpose"] == "sla_breach"]
+    assert sorted(to for row in sent for to in row["to"]) == [
+        "boss@example.com",
+        "mia@example.com",
+    ]
+
+
+# -- a category change onto another calendar ----------------------------------------------
+
+AROUND_THE_CLOCK = """
+[[sla_policy]]
+category = "outage"
+business_hours = ["24/7"]
+"""
+
+
+def test_a_category_change_keeps_the_business_time_already_elapsed(sla_desk: Desk) -> None:
+    write_config(sla_desk.root, sla_desk.database_url, SLA + AROUND_THE_CLOCK)
+    ingest_at(sla_desk, customer_mail(CARL), "2025-11-21T16:00:00+01:00")  # Friday
+    notice = parse_outbox_mail(sla_desk, "notify_new")
+    # Saturday 10:00 it becomes an outage (24/7). One business hour had elapsed (Friday
+    # 16-17): 7 h of the first response and 71 h of the resolution are left, from now on.
+    note = reply(notice, ANN, "#category outage\n#note\n\nThis is an outage.")
+    ingest_at(sla_desk, note, "2025-11-22T10:00:00+01:00")
+    ticket = show(sla_desk)
+    assert ticket["category"] == "outage"
+    assert ticket["first_response_due"] == "2025-11-22T16:00:00+00:00"  # Saturday 17:00
+    assert ticket["resolution_due"] == "2025-11-25T08:00:00+00:00"  # Tuesday 09:00
+    assert "breaches 1" not in scan(sla_desk, "2025-11-22T10:01:00+01:00")
+    assert show(sla_desk)["sla"]["first_response"]["breached_at"] is None
+
+    # The customer waits on an answer 2 h (Saturday 10-12) after the change: the first
+    # response has then counted 1 h + 2 h of its 8 h.
+    relayed = reply(notice, ANN, "Looking into it.")
+    ingest_at(sla_desk, relayed, "2025-11-22T12:00:00+01:00")
+    answered = show(sla_desk)["sla"]["first_response"]
+    assert answered["met"] is True and answered["elapsed_seconds"] == 3 * 3600
+    # Back to a business-hours category on Monday 09:00 (the ticket waited on the
+    # customer since Saturday 12:00): the resolution has counted 1 h + 2 h; 69 h are
+    # left, from Monday 09:00 on business hours: eight days and 5 h -> Thursday 4 Dec 14:00
+    back = reply(notice, ANN, "#category billing\n#status open\n#note\n\nNot an outage.")
+    ingest_at(sla_desk, back, "2025-11-24T09:00:00+01:00")
+    ticket = show(sla_desk)
+    assert ticket["category"] == "billing"
+    assert ticket["resolution_due"] == "2025-12-04T13:00:00+00:00"
+    scan(sla_desk, "2025-11-24T09:01:00+01:00")
+    assert show(sla_desk)["sla"]["resolution"]["breached_at"] is None
+
+
+def test_report_and_tickets_show_agree_on_the_resolution_time(sla_desk: Desk) -> None:
+    ingest_at(sla_desk, customer_mail(CARL), MONDAY_0900)
+    notice = parse_outbox_mail(sla_desk, "notify_new")
+    # Ann answers Monday 11:00 (2 business hours): it waits on Carl until Wednesday
+    # 10:00 (left out), then Ann resolves it Wednesday 12:00 (2 more).
+    ingest_at(sla_desk, reply(notice, ANN, "Please restart it."), "2025-11-24T11:00:00+01:00")
+    relayed = parse_outbox_mail(sla_desk, "agent_reply")
+    ingest_at(sla_desk, reply(relayed, CARL, "Still broken."), "2025-11-26T10:00:00+01:00")
+    ingest_at(sla_desk, reply(notice, ANN, "#resolve\n\nFixed."), "2025-11-26T12:00:00+01:00")
+    shown = show(sla_desk)["sla"]
+    report = sla_desk.json("report", "sla", "--since", "2025-11-01", "--until", "2025-12-01")
+    assert shown["resolution"]["elapsed_seconds"] == 4 * 3600
+    assert report["resolution"]["average_seconds"] == 4 * 3600
+    assert shown["first_response"]["elapsed_seconds"] == 2 * 3600
+    assert report["first_response"]["average_seconds"] == 2 * 3600

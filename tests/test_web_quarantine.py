@@ -55,3 +55,37 @@ def test_failed_mail_is_listed_and_retried_after_the_fix(
     after = web.client.get(PAGE).text
     assert "Retried 1: 1 taken in, 0 failed again." in after and "The quarantine is empty." in after
     assert Ticket.get().subject == "Printer on fire"
+
+
+def test_discard_one_and_all_from_the_page(web: Site) -> None:
+    for n in range(3):
+        web.ingest(b"Subject: junk %d\r\nMessage-ID: <j%d@x>\r\n\r\nbody\r\n" % (n, n))
+    first, second, third = Quarantine.select().order_by(Quarantine.id)
+    web.sign_in("ann@example.com")
+    assert web.post(f"{PAGE}/discard", {"id": "all"}, "/").status_code == 403  # admins only
+    web.sign_in("ada@example.com")
+    page = web.client.get(PAGE).text
+    assert page.count('action="/admin/quarantine/discard"') == 4  # one per entry, and all
+    assert "Discard all 3" in page
+
+    no_token = web.client.post(f"{PAGE}/discard", data={"id": "all"}, follow_redirects=False)
+    assert no_token.status_code == 403
+    assert web.post(f"{PAGE}/discard", {"id": "999"}, PAGE).status_code == 404
+    assert web.post(f"{PAGE}/discard", {"id": "x"}, PAGE).status_code == 400
+    assert Quarantine.select().where(Quarantine.discarded_at.is_null(False)).count() == 0
+
+    assert web.post(f"{PAGE}/discard", {"id": str(first.id)}, PAGE).status_code == 303
+    page = web.client.get(PAGE).text
+    assert "Discarded 1" in page and "Discard all 2" in page
+    assert f"{PAGE}/{first.id}.eml" not in page
+    assert web.client.get(f"{PAGE}/{first.id}.eml").status_code == 200  # the raw is kept
+    assert web.post(f"{PAGE}/discard", {"id": "all"}, PAGE).status_code == 303
+    page = web.client.get(PAGE).text
+    assert "Discarded 2" in page and "The quarantine is empty." in page
+    discarded = Quarantine.select().where(Quarantine.discarded_at.is_null(False))
+    assert sorted(q.id for q in discarded) == [first.id, second.id, third.id]
+    # Retry all (open entries only) leaves the junk alone; by its ID it is retried.
+    assert web.post(f"{PAGE}/retry", {"id": "all"}, PAGE).status_code == 303
+    assert "Retried 0" in web.client.get(PAGE).text
+    assert web.post(f"{PAGE}/retry", {"id": str(first.id)}, PAGE).status_code == 303
+    assert Quarantine.get_by_id(first.id).discarded_at is None  # failed again: open again

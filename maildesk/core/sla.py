@@ -3,8 +3,10 @@
 Where it sits in the flow: every ticket carries two SLA clocks, first response and
 resolution, stored as `Clock` values (start, target, time paused). The daemon's SLA
 pass asks `due` and `warn_at` when a clock warns and breaches; a priority or
-category change calls `retarget`; waiting on the customer calls `pause` and the
-customer's answer `resume`. `Calendar.parse` and `parse_duration` read the [sla]
+category change calls `retarget`, and `rebase` first when the category brings
+another calendar (the business time elapsed so far is kept, the rest counts on the
+new calendar); waiting on the customer calls `pause` and the customer's answer
+`resume`. `Calendar.parse` and `parse_duration` read the [sla]
 settings. Support is judged by these numbers, so they are exact to the second.
 
 Business time is real elapsed time inside opening hours:
@@ -61,6 +63,7 @@ __all__ = [
     "elapsed",
     "parse_duration",
     "pause",
+    "rebase",
     "resume",
     "retarget",
     "warn_at",
@@ -468,26 +471,30 @@ def parse_duration(text: str) -> int:
 
 @dataclass(frozen=True)
 class Clock:
-    """One SLA clock of one ticket, as stored: when it started, its target, time paused."""
+    """One SLA clock of one ticket, as stored: when it started, its target, time paused,
+    and the business time it had counted before `started` (on another calendar)."""
 
-    started: dt.datetime  # ticket creation (UTC)
+    started: dt.datetime  # ticket creation, or the last change of calendar (UTC)
     target: int  # seconds of business time
-    paused: int = 0  # business seconds spent paused (resolution clock only)
+    paused: int = 0  # business seconds spent paused since `started` (resolution clock)
     paused_since: dt.datetime | None = None  # currently paused since then
+    carried: int = 0  # business seconds counted before `started`, on the old calendar
 
     def __post_init__(self) -> None:
         _aware_utc(self.started, "started")
         if self.paused_since is not None:
             _aware_utc(self.paused_since, "paused_since")
-        if self.target < 0 or self.paused < 0:
-            raise ValueError(f"target and paused must not be negative: {self!r}")
+        if self.target < 0 or self.paused < 0 or self.carried < 0:
+            raise ValueError(f"target, paused and carried must not be negative: {self!r}")
 
 
 def due(calendar: Calendar, clock: Clock) -> dt.datetime | None:
-    """When the target is reached, pauses included; None while paused."""
+    """When the target is reached, pauses included; None while paused. A target already
+    used up by the time carried over is due at `started`."""
     if clock.paused_since is not None:
         return None
-    return add_business_time(calendar, clock.started, clock.target + clock.paused)
+    left = max(0, clock.target - clock.carried)
+    return add_business_time(calendar, clock.started, left + clock.paused)
 
 
 def warn_at(calendar: Calendar, clock: Clock, share: float) -> dt.datetime | None:
@@ -498,13 +505,29 @@ def warn_at(calendar: Calendar, clock: Clock, share: float) -> dt.datetime | Non
     if clock.paused_since is not None:
         return None
     seconds = int(Fraction(repr(share)) * clock.target)
-    return add_business_time(calendar, clock.started, seconds + clock.paused)
+    left = max(0, seconds - clock.carried)
+    return add_business_time(calendar, clock.started, left + clock.paused)
 
 
 def elapsed(calendar: Calendar, clock: Clock, now: dt.datetime) -> int:
-    """Business seconds counted so far: pauses left out, and up to the pause if paused."""
+    """Business seconds counted so far: the time carried over, then pauses left out,
+    and up to the pause if paused."""
     stop = now if clock.paused_since is None else min(now, clock.paused_since)
-    return max(0, business_seconds(calendar, clock.started, stop) - clock.paused)
+    return clock.carried + max(0, business_seconds(calendar, clock.started, stop) - clock.paused)
+
+
+def rebase(old: Calendar, clock: Clock, at: dt.datetime) -> Clock:
+    """The clock moving to another calendar at `at`: the business time it counted so far
+    (on `old`) is carried over, and from `at` on it counts on the new calendar. A paused
+    clock stays paused, from `at` on."""
+    moment = _aware_utc(at, "at")
+    return Clock(
+        started=moment,
+        target=clock.target,
+        paused=0,
+        paused_since=None if clock.paused_since is None else moment,
+        carried=elapsed(old, clock, moment),
+    )
 
 
 def pause(calendar: Calendar, clock: Clock, at: dt.datetime) -> Clock:

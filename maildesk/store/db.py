@@ -3,12 +3,15 @@
 `open_database` turns a database URL into a peewee database bound to our models;
 `write_transaction` is the unit of work every writer uses. Peewee keeps one
 connection per thread, so each worker thread gets its own connection.
+`is_transient` tells a failing database (locked, full, gone) from a failing
+message: the pipeline retries the first and quarantines only the second.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +31,14 @@ SQLITE_PRAGMAS = (
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Serialises `db upgrade` across instances sharing one PostgreSQL database.
 PG_MIGRATION_LOCK = 0x6D61696C  # "mail"
+# The DB-API classes of errors that come from the database's state, not from the
+# statement or the data: a lock held too long (SQLite "database is locked",
+# PostgreSQL lock_timeout), a full disk, an I/O error, a lost connection. peewee,
+# sqlite3 and psycopg all name them so (psycopg's lock, deadlock and
+# serialization failures are OperationalError subclasses).
+TRANSIENT_ERRORS = frozenset({"OperationalError", "InterfaceError"})
+
+log = logging.getLogger(__name__)
 
 
 class DatabaseUrlError(ValueError):
@@ -85,16 +96,21 @@ def is_postgres(db: peewee.Database) -> bool:
     return isinstance(db, peewee.PostgresqlDatabase)
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Whether `exc` is the database failing (retry later) rather than the work."""
+    return any(cls.__name__ in TRANSIENT_ERRORS for cls in type(exc).__mro__)
+
+
 @contextlib.contextmanager
 def write_transaction(db: peewee.Database) -> Iterator[None]:
     """One unit of work. On SQLite the write lock is taken up front (BEGIN
     IMMEDIATE) so two writers queue on the busy timeout instead of failing
     when a read lock cannot be upgraded."""
     if isinstance(db, peewee.SqliteDatabase):
-        with db.atomic("IMMEDIATE"):
+        with keeping_cause(db.atomic("IMMEDIATE")):
             yield
     else:
-        with db.atomic():
+        with keeping_cause(db.atomic()):
             yield
 
 
@@ -127,6 +143,34 @@ def holds_session_lock(db: peewee.Database, key: int) -> bool:
         ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
     ).fetchone()
     return bool(row[0])
+
+
+@contextlib.contextmanager
+def keeping_cause(block: Any) -> Iterator[None]:
+    """`block` (a peewee transaction or savepoint) entered and left, but when rolling
+    back fails too, the error that made it roll back is the one raised. A full disk
+    makes SQLite end the transaction itself; peewee's ROLLBACK then fails with
+    "cannot rollback - no transaction is active", which says nothing of the cause."""
+    block.__enter__()
+    try:
+        yield
+    except BaseException as exc:
+        try:
+            block.__exit__(type(exc), exc, exc.__traceback__)
+        except Exception as failed:  # noqa: BLE001 - reported with the real error
+            log.debug("rollback failed after %r: %s", exc, failed)
+            exc.add_note(f"rolling back failed too: {failed}")
+        raise
+    try:
+        block.__exit__(None, None, None)
+    except Exception as exc:
+        # peewee rolls back when COMMIT fails; if that fails as well, the COMMIT's
+        # error is the context of the one raised.
+        cause = exc.__context__
+        if isinstance(cause, Exception) and is_transient(cause):
+            cause.add_note(f"rolling back failed too: {exc}")
+            raise cause from None
+        raise
 
 
 def upgrade(db: peewee.Database) -> list[str]:

@@ -71,6 +71,11 @@ class Ticket(BaseModel):
     closed_at = UTCDateTimeField(null=True)
     sla_paused_at = UTCDateTimeField(null=True)
     sla_paused_seconds = peewee.BigIntegerField(default=0)
+    # A category change onto another calendar: the clocks count on the new calendar from
+    # `sla_rebased_at`, plus the business seconds elapsed before it on the old ones.
+    sla_rebased_at = UTCDateTimeField(null=True)
+    first_response_carried_seconds = peewee.BigIntegerField(default=0)
+    resolution_carried_seconds = peewee.BigIntegerField(default=0)
     first_response_warned_at = UTCDateTimeField(null=True)
     resolution_warned_at = UTCDateTimeField(null=True)
     first_response_breached_at = UTCDateTimeField(null=True)
@@ -148,7 +153,9 @@ class Intake(BaseModel):
 
 
 class Quarantine(BaseModel):
-    """A message the pipeline failed on: kept with its error until a retry succeeds."""
+    """A message the pipeline failed on: kept with its error until a retry succeeds.
+    Open while `resolved_at` and `discarded_at` are both unset; a discarded entry (junk,
+    set aside by an admin) keeps its raw message and can still be retried."""
 
     intake = peewee.ForeignKeyField(Intake, unique=True, backref="quarantine")
     error = peewee.TextField()
@@ -157,6 +164,8 @@ class Quarantine(BaseModel):
     created_at = UTCDateTimeField()
     updated_at = UTCDateTimeField()
     resolved_at = UTCDateTimeField(null=True, index=True)
+    discarded_at = UTCDateTimeField(null=True)
+
     if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
         intake_id: int
 

@@ -1,6 +1,6 @@
 """The quarantine in the web view (admins): the messages the pipeline failed on, with
-their error, the raw message to download, and a retry after a fix -- the same as
-`maildesk quarantine list` and `maildesk quarantine retry`."""
+their error, the raw message to download, a retry after a fix, and discarding junk --
+the same as `maildesk quarantine list`, `quarantine retry` and `quarantine discard`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from maildesk import quarantine, serialize
+from maildesk.store.db import write_transaction
 from maildesk.web.context import ADMIN_ROLES, Web, checked_form, redirect, require
 
 SHOWN = 200  # the oldest entries listed; the CLI lists them all
@@ -20,6 +21,21 @@ SHOWN = 200  # the oldest entries listed; the CLI lists them all
 def _listing() -> tuple[list[dict[str, Any]], int]:
     shown = [serialize.quarantine_entry(q) for q in quarantine.waiting(SHOWN)]
     return shown, quarantine.count_waiting()
+
+
+def _chosen(form: Any) -> int | None:
+    """The entry a form names: its ID, or None for "all"."""
+    chosen = form.get("id", "")
+    if chosen == "all":
+        return None
+    if isinstance(chosen, str) and chosen.isdigit():
+        return int(chosen)
+    raise HTTPException(400, "give a quarantine ID or all")
+
+
+def _discard(web: Web, entry_id: int | None) -> int:
+    with write_transaction(web.db):
+        return len(quarantine.discard(entry_id, web.clock()))
 
 
 def routes(web: Web) -> list[Route]:
@@ -34,14 +50,7 @@ def routes(web: Web) -> list[Route]:
 
     async def retry_posted(request: Request) -> Response:
         require(request, ADMIN_ROLES)
-        form = await checked_form(request)
-        chosen = form.get("id", "")
-        if chosen == "all":
-            entry_id = None
-        elif isinstance(chosen, str) and chosen.isdigit():
-            entry_id = int(chosen)
-        else:
-            raise HTTPException(400, "give a quarantine ID or all")
+        entry_id = _chosen(await checked_form(request))
         try:
             done = await web.call(quarantine.retry, web.pipeline, entry_id)
         except quarantine.NotQuarantined as exc:
@@ -50,6 +59,16 @@ def routes(web: Web) -> list[Route]:
         failed = sum(outcome.action == "quarantined" for _, outcome in done)
         taken = len(done) - failed
         request.session["flash"] = f"Retried {len(done)}: {taken} taken in, {failed} failed again."
+        return redirect("/admin/quarantine")
+
+    async def discard_posted(request: Request) -> Response:
+        require(request, ADMIN_ROLES)
+        entry_id = _chosen(await checked_form(request))
+        try:
+            count = await web.call(_discard, web, entry_id)
+        except quarantine.NotQuarantined as exc:
+            raise HTTPException(404, str(exc)) from exc
+        request.session["flash"] = f"Discarded {count}: kept raw, listed by quarantine list --all."
         return redirect("/admin/quarantine")
 
     async def raw(request: Request) -> Response:
@@ -67,5 +86,6 @@ def routes(web: Web) -> list[Route]:
     return [
         Route("/admin/quarantine", page, methods=["GET"]),
         Route("/admin/quarantine/retry", retry_posted, methods=["POST"]),
+        Route("/admin/quarantine/discard", discard_posted, methods=["POST"]),
         Route("/admin/quarantine/{entry_id:int}.eml", raw, methods=["GET"]),
     ]

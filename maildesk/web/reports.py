@@ -343,7 +343,7 @@ def _csv_response(body: str | AsyncIterator[str], name: str, period: Period) -> 
 def routes(web: Web) -> list[Route]:
     zone = zoneinfo.ZoneInfo(web.config.sla.timezone or "UTC")
     priorities = web.config.tickets.priorities
-    duration = web.pipeline.sla.business_duration
+    duration = web.pipeline.sla.clock_seconds
 
     def today() -> dt.date:
         return web.clock().astimezone(zone).date()

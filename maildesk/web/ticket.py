@@ -164,6 +164,8 @@ def send(
     outcome = agent_mail(web, agent, ticket, text, commands=lines, note=note, uploads=uploads or [])
     if outcome.action == "quarantined":
         raise Refused(f"could not be processed ({outcome.reason}); kept for an admin to retry")
+    if outcome.action == "pending":  # the database failed after storing it
+        raise Refused(f"saved, and processed as soon as the database recovers ({outcome.reason})")
     return outcome
 
 
