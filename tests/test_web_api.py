@@ -208,6 +208,22 @@ def test_create_checks_its_input(web: Site, api: Api) -> None:
     assert Ticket.select().count() == 0 and Outbox.select().count() == 0
 
 
+def test_create_reads_the_requester_as_mail_does(web: Site, api: Api) -> None:
+    claims = (
+        "bob@example.com(x)",
+        '"Bob" <BOB@Example.com>',
+        "bob@example.com.",
+        "bob@example.com ",
+        "Desk <Support@Example.com.>",
+    )
+    for claim in claims:
+        body = {"requester": {"email": claim}, "body": "Help"}
+        answer = api.send("POST", "/api/tickets", body)
+        assert answer.status_code == 422, (claim, answer.text)
+        assert "belongs to this desk" in answer.json()["errors"][0], claim
+    assert Ticket.select().count() == 0 and Outbox.select().count() == 0
+
+
 # -- changing -------------------------------------------------------------------------
 
 

@@ -331,6 +331,26 @@ def test_submit_refuses_bad_input_with_the_form_refilled(web: Site) -> None:
     assert Ticket.select().count() == 0
 
 
+# Ways of writing an agent's or the desk's address that mail reads as that address.
+CLAIMS = (
+    "ann@example.com(Ann)",
+    '"Ann" <ANN@Example.com>',
+    "ann@example.com.",
+    " Ann@Example.COM ",
+    "Support <support@EXAMPLE.com.>",
+    "(desk) support@example.com",
+)
+
+
+def test_submit_reads_the_address_as_mail_does(web: Site) -> None:
+    for claim in CLAIMS:
+        answer = submit(web, {"email": claim})
+        assert answer.status_code == 422 and "belongs to this desk" in answer.text, claim
+    assert Ticket.select().count() == 0 and Outbox.select().count() == 0
+    done = submit(web, {"email": '"Erin" <Erin@Customer.test.>'})
+    assert done.status_code == 200 and ticket(1).requester.email == "erin@customer.test"
+
+
 def test_submit_needs_a_fresh_form_token(web: Site) -> None:
     old = TimestampSigner(web.web.secret, salt="maildesk.submit-form")
     old.get_timestamp = lambda: int(dt.datetime.now().timestamp()) - 2 * 24 * 3600  # type: ignore[method-assign]

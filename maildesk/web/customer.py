@@ -30,6 +30,7 @@ from starlette.routing import Route
 from maildesk.changes import TicketChanges
 from maildesk.core import links
 from maildesk.core.match import parse_number
+from maildesk.core.message import parse_address
 from maildesk.core.quoting import split_reply
 from maildesk.outbound.render import filesize_filter
 from maildesk.store import repo
@@ -384,7 +385,8 @@ def categories(web: Web) -> list[str]:
 
 def request_problem(web: Web, fields: SubmitFields) -> str:
     """What is wrong with a filled-in form ("" if nothing)."""
-    if not EMAIL.fullmatch(fields.email):
+    address = parse_address(fields.email)
+    if address is None or not EMAIL.fullmatch(address.email):
         return "Please give an e-mail address we can answer to."
     if not fields.subject:
         return "Please give your request a subject."
