@@ -76,7 +76,8 @@ def create_app(web: Web) -> Starlette:
         if exc.status_code in (301, 302, 303, 307, 308):
             return Response(status_code=exc.status_code, headers=headers)
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": exc.detail}, exc.status_code, headers=headers)
+            body = {"error": exc.detail, "errors": [exc.detail]}
+            return JSONResponse(body, exc.status_code, headers=headers)
         if "session" not in request.scope and not request.url.path.startswith(("/t/", "/submit")):
             return PlainTextResponse(exc.detail, exc.status_code, headers=headers)
         response = web.page(
