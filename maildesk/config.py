@@ -409,7 +409,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("web", "session_hours", int, 12,
             "How long a web sign-in lasts.", minimum=1, maximum=24 * 90),
     Setting("web", "login_attempts", int, 5,
-            "Failed sign-ins allowed per address and per client in 15 minutes.",
+            "Password checks allowed in 15 minutes per client, and per address (a browser "
+            "that signed in as that address before counts on its own instead).",
             minimum=1, maximum=1000),
     Setting("web", "submit_per_hour", int, 10,
             "New tickets one client (IP address) may open through /submit in an hour.",

@@ -1,4 +1,4 @@
-"""In-memory sliding-window limits: failed sign-ins, /submit per client.
+"""In-memory sliding-window limits: password checks at sign-in, /submit per client.
 
 Per process, like the sessions they protect; a restart forgets them, which only
 ever lets an attacker start over, never locks anyone out for good.
@@ -41,6 +41,27 @@ class RateLimit:
         now = self._clock()
         with self._lock:
             return any(len(self._recent(key, now)) >= self.limit for key in keys)
+
+    def take(self, *keys: str) -> bool:
+        """Count a hit on every one of `keys`, unless one is at its limit (then none is
+        counted and False). Checked and counted under one lock, so however many
+        requests arrive at once, at most `limit` of them get through per key."""
+        now = self._clock()
+        with self._lock:
+            recent = [self._recent(key, now) for key in keys]
+            if any(len(hits) >= self.limit for hits in recent):
+                return False
+            for hits in recent:
+                hits.append(now)
+            return True
+
+    def give_back(self, *keys: str) -> None:
+        """Undo one `take` (the latest hit) on each of `keys`."""
+        with self._lock:
+            for key in keys:
+                hits = self._hits.get(key)
+                if hits:
+                    hits.pop()
 
     def hit(self, *keys: str) -> None:
         now = self._clock()

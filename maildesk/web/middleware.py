@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from maildesk.store.models import Agent
+from maildesk.web import sessions
 from maildesk.web.context import SESSION_FREE, Web, password_mark
 
 CSP = (
@@ -47,7 +47,8 @@ class SecurityHeaders:
 
 class SignedInAgent:
     """Puts the session's agent in `scope["agent"]` (None when nobody is signed in, the
-    agent is inactive, or the password changed since the sign-in)."""
+    session was ended or expired on the server, the agent is inactive, or the password
+    changed since the sign-in)."""
 
     def __init__(self, app: ASGIApp, web: Web) -> None:
         self.app = app
@@ -58,13 +59,13 @@ class SignedInAgent:
             await self.app(scope, receive, send)
             return
         session = scope.get("session") or {}
-        agent_id, mark = session.get("agent"), session.get("mark")
+        agent_id, sid, mark = session.get("agent"), session.get("sid"), session.get("mark")
         agent = None
-        if isinstance(agent_id, int):
-            found = await self.web.call(Agent.get_or_none, Agent.id == agent_id)
-            if found is not None and found.active and password_mark(found) == mark:
-                agent = found
-            else:
-                session.clear()
+        if isinstance(agent_id, int) and isinstance(sid, str):
+            found = await self.web.call(sessions.agent_of, sid, self.web.clock())
+            if found is not None and found.id == agent_id and found.active:
+                agent = found if password_mark(found) == mark else None
+        if agent is None and "agent" in session:
+            session.clear()  # signed out, expired, or made void: nothing of it is kept
         scope["agent"] = agent
         await self.app(scope, receive, send)
