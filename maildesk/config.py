@@ -418,6 +418,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("web", "max_upload_size", int, 25 * 1024 * 1024,
             "Largest upload (attachments of a reply or of the /submit form), in bytes.",
             minimum=1024),
+    Setting("web", "max_body_memory", int, 100 * 1024 * 1024,
+            "Request bodies held in memory at once, all requests together, in bytes; a "
+            "request beyond it gets 503 and Retry-After (one upload of max_upload_size "
+            "always fits).", minimum=1024 * 1024),
     Setting("web", "page_size", int, 50,
             "Tickets per page of the queue.", minimum=5, maximum=500),
     Setting("web", "frame_ancestors", tuple, ("*",),
@@ -590,6 +594,7 @@ class WebConfig:
     login_attempts: int
     submit_per_hour: int
     max_upload_size: int
+    max_body_memory: int
     page_size: int
     frame_ancestors: tuple[str, ...]
     trusted_proxies: tuple[str, ...]

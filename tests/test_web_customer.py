@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from itsdangerous import TimestampSigner
 from maildesk import agents
 from maildesk.core.links import ticket_token
 from maildesk.store.models import Agent, Attachment, Event, Message, Outbox, Satisfaction, Ticket
-from maildesk.web import actions
+from maildesk.web import actions, customer
 from tests.conversation import customer_mail
 from tests.web_support import CSRF, Site, site
 
@@ -389,6 +391,44 @@ def test_uploads_are_capped(tmp_path: Path, database_url: str) -> None:
         answer = reply(s, path, {"csrf": page_csrf(s, path), "text": "file"}, files=big)
         assert answer.status_code == 413
         assert Ticket.select().count() == 1 and Message.select().count() == 1
+
+
+def test_concurrent_uploads_stay_within_the_body_budget(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten 1 MB posts at once against a 3 MiB budget: three are held (and taken in),
+    seven are refused with 503 at once; the server never holds more than the budget."""
+    gate = threading.Event()
+    open_request = customer.open_request
+
+    def held(*args: Any) -> Any:  # the accepted ones wait here, bodies still held
+        assert gate.wait(60)
+        return open_request(*args)
+
+    monkeypatch.setattr(customer, "open_request", held)
+    extra = "[web]\nport = 0\nmax_upload_size = 1048576\nmax_body_memory = 3145728\n"
+    with site(tmp_path, database_url, extra=extra) as s:
+        token = page_csrf(s, "/submit")
+        upload = {"files": ("log.bin", b"x" * 1_000_000, "application/octet-stream")}
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            posts = [pool.submit(submit, s, {}, token, files=upload) for _ in range(10)]
+            try:
+                done: set[Any] = set()
+                while len(done) < 7:
+                    done, _ = wait(posts, timeout=60, return_when=FIRST_COMPLETED)
+                    assert done, "no answer within a minute"
+                    done = {p for p in posts if p.done()}
+                busy = [p.result() for p in done]
+                assert len(busy) == 7 and all(a.status_code == 503 for a in busy)
+                assert all(int(a.headers["retry-after"]) > 0 for a in busy)
+                budget = s.web.body_budget
+                assert 3_000_000 < budget.in_use <= budget.total == 3 * 1024 * 1024
+            finally:
+                gate.set()
+            answers = [p.result() for p in posts]
+        assert sorted(a.status_code for a in answers) == [200] * 3 + [503] * 7
+        assert budget.peak <= budget.total and budget.in_use == 0
+        assert Ticket.select().count() == 3
 
 
 def test_submit_may_be_framed_by_the_configured_sites(tmp_path: Path, database_url: str) -> None:

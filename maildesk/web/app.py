@@ -37,7 +37,7 @@ from maildesk.web import (
     ticket,
 )
 from maildesk.web.context import Web
-from maildesk.web.middleware import SecurityHeaders, SignedInAgent
+from maildesk.web.middleware import BoundedBodies, SecurityHeaders, SignedInAgent
 
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "maildesk_session"
@@ -59,6 +59,7 @@ def create_app(web: Web) -> Starlette:
     ]
     middleware = [
         Middleware(SecurityHeaders),
+        Middleware(BoundedBodies, web=web),
         Middleware(
             SessionMiddleware,
             secret_key=web.secret.hex() + ":web-session",
