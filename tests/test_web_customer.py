@@ -181,6 +181,61 @@ def test_a_reply_from_the_page_is_taken_in_like_mail(web: Site) -> None:
     assert "&lt;script&gt;" in page.text and XSS not in page.text
 
 
+def link_in_mail_to(s: Site, address: str) -> str:
+    """The status link in the latest customer mail delivered to `address`."""
+    rows = Outbox.select().where(Outbox.audience == "customer").order_by(Outbox.id.desc())
+    row = next(r for r in rows if address in r.recipients)
+    text = s.runtime.pipeline.mailer.compose(row.draft).decode("utf-8", "replace")
+    found = re.search(r"http://testserver(/t/SUP-\d+/[0-9a-f-]+)", text)
+    assert found, text
+    return found.group(1)
+
+
+def test_each_participant_posts_with_their_own_link_as_themselves(web: Site) -> None:
+    web.ingest(customer_mail())
+    agent_says(web, 1, "Looking into it.", "#cc add dora@customer.test")
+    carls, doras = (
+        link_in_mail_to(web, "carl@customer.test"),
+        link_in_mail_to(web, "dora@customer.test"),
+    )
+    assert carls != doras
+    page = web.client.get(doras)
+    assert page.status_code == 200 and "Your link, dora@customer.test" in page.text
+    sent = reply(web, doras, {"csrf": page_csrf(web, doras), "text": "Dora here."})
+    assert sent.status_code == 303
+    sent = reply(web, carls, {"csrf": page_csrf(web, carls), "text": "Carl here."})
+    assert sent.status_code == 303
+    old = status_path(web, 1)  # the requester's link from before stays the requester's
+    sent = reply(web, old, {"csrf": page_csrf(web, old), "text": "Carl again."})
+    assert sent.status_code == 303
+    posted = Message.select().where(
+        Message.body_text.contains("here.") | Message.body_text.contains("again.")
+    )
+    assert sorted((m.from_email, m.body_text.strip()) for m in posted) == [
+        ("carl@customer.test", "Carl again."),
+        ("carl@customer.test", "Carl here."),
+        ("dora@customer.test", "Dora here."),
+    ]
+    assert all(m.ticket.number == 1 and m.kind == "customer" for m in posted)
+
+
+def test_a_participants_link_cannot_be_turned_into_anothers(web: Site) -> None:
+    web.ingest(customer_mail())
+    agent_says(web, 1, "Looking into it.", "#cc add dora@customer.test")
+    doras = link_in_mail_to(web, "dora@customer.test")
+    carl = ticket(1).requester_id
+    dora_id, token = doras.rsplit("/", 1)[1].split("-")
+    flipped = token[:-1] + ("1" if token.endswith("0") else "0")
+    base = doras.rsplit("/", 1)[0]
+    for forged in (f"{carl}-{token}", token, f"{dora_id}-{flipped}", f"{int(dora_id) + 1}-{token}"):
+        assert web.client.get(f"{base}/{forged}").status_code == 404, forged
+        answer = reply(web, f"{base}/{forged}", {"csrf": "x", "text": "as someone else"})
+        assert answer.status_code == 404, forged
+    agent_says(web, 1, "", "#cc remove dora@customer.test")
+    assert web.client.get(doras).status_code == 404  # no longer on the ticket: no key
+    assert Message.select().where(Message.body_text.contains("someone else")).count() == 0
+
+
 def test_a_reply_needs_the_pages_form_token_and_some_text(web: Site) -> None:
     web.ingest(customer_mail(subject="First"))
     web.ingest(customer_mail(frm="dora@customer.test", subject="Second"))

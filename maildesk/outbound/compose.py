@@ -119,7 +119,7 @@ class Mailer:
             "quoted": [shown.context() for shown in self._last_customer_message(ticket, message)],
             "resolved": resolved,
             "satisfaction_url": self._satisfaction_url(ticket) if resolved else None,
-        }
+        }  # the links: each recipient's own, filled in by `_to_customer`
         name = self.config.desk.name
         sender = f"{agent.name} via {name}" if self.config.outbound.show_agent_name else name
         return self._to_customer(
@@ -349,8 +349,8 @@ class Mailer:
     ) -> Outbox | None:
         """`chain`: the customer's thread, when the caller knows it (else looked up)."""
         requester = ticket.requester
-        to = [Address(requester.name, requester.email)]
-        cc = self._cc_of(ticket) if to_all else []
+        people = [(Address(requester.name, requester.email), requester.id)]
+        people += self._cc_of(ticket) if to_all else []
         if automatic is not None:
             if ticket.automated:
                 log_(ticket, "system", "mail_skipped", {"purpose": purpose, "reason": "automated"})
@@ -360,33 +360,41 @@ class Mailer:
                 reason = f"{requester.email} had {limit} automatic mails in the last hour"
                 log_(ticket, "system", "mail_skipped", {"purpose": purpose, "reason": reason})
                 return None
-        to = [a for a in to if a.key not in self.our_addresses]
-        cc = [a for a in cc if a.key not in self.our_addresses]
-        if not to and not cc:
+        people = [(a, cid) for a, cid in people if a.key not in self.our_addresses]
+        if not people:
             return None
+        to = [a for a, cid in people if cid == requester.id]
+        cc = [a for a, cid in people if cid != requester.id]
         if chain is None:
             chain = self._customer_chain(ticket)
+        # One copy per person, each delivered to that person alone and carrying their own
+        # status link; the headers still show everyone the mail went to.
+        copies: list[Outbox] = []
         try:
-            outbox = self._queue(
-                ticket,
-                purpose,
-                CUSTOMER,
-                to,
-                cc,
-                extra,
-                chain,
-                now,
-                automatic=automatic,
-                message=message,
-                sender_name=sender_name,
-                attachments=attachments,
-                rate_key=requester.email if automatic else None,
-            )
+            for address, contact_id in people:
+                copies.append(
+                    self._queue(
+                        ticket,
+                        purpose,
+                        CUSTOMER,
+                        to,
+                        cc,
+                        self._links_for(ticket, contact_id, extra),
+                        chain,
+                        now,
+                        automatic=automatic,
+                        message=message,
+                        sender_name=sender_name,
+                        attachments=attachments,
+                        rate_key=requester.email if automatic and not copies else None,
+                        envelope=(address,),
+                    )
+                )
         except Unsendable as exc:
             log_(ticket, "system", "mail_rejected", {"purpose": purpose, "reason": str(exc)})
             return None
         log_(ticket, "system", "mail_queued", {"purpose": purpose, "to": [a.key for a in to + cc]})
-        return outbox
+        return copies[0]
 
     def _to_agents(
         self,
@@ -455,7 +463,9 @@ class Mailer:
         sender_name: str | None = None,
         attachments: Sequence[int] = (),
         rate_key: str | None = None,
+        envelope: Sequence[Address] | None = None,
     ) -> Outbox:
+        """`envelope`: whom this copy is delivered to (default: everyone in To and Cc)."""
         label = self.label(ticket)
         desk_address = self.desk_address(ticket)
         context = {**self._common(ticket, label, desk_address), **extra}
@@ -490,7 +500,7 @@ class Mailer:
             "ticket_message": message,
             "automatic": automatic is not None,
             "envelope_from": desk_address,
-            "recipients": [a.key for a in (*to, *cc)],
+            "recipients": [a.key for a in (envelope if envelope is not None else (*to, *cc))],
             "rate_key": rate_key,
             "subject": subject,
             "raw": None,  # composed from the draft before the first attempt
@@ -513,15 +523,24 @@ class Mailer:
             return str(mailbox)
         return self.config.desk.addresses[0]
 
-    def status_url(self, ticket: Ticket) -> str:
+    def status_url(self, ticket: Ticket, contact_id: int | None = None) -> str:
+        """The status link signed for one participant (None: the requester's link of old)."""
         return status_url(
-            self.config.desk.base_url, self.label(ticket), ticket.number, self._secret()
+            self.config.desk.base_url, self.label(ticket), ticket.number, self._secret(), contact_id
         )
 
-    def _satisfaction_url(self, ticket: Ticket) -> str:
+    def _satisfaction_url(self, ticket: Ticket, contact_id: int | None = None) -> str:
         return satisfaction_url(
-            self.config.desk.base_url, self.label(ticket), ticket.number, self._secret()
+            self.config.desk.base_url, self.label(ticket), ticket.number, self._secret(), contact_id
         )
+
+    def _links_for(self, ticket: Ticket, contact_id: int, extra: dict[str, Any]) -> dict[str, Any]:
+        """`extra` with the status (and satisfaction) link of one recipient: a copy sent
+        to a CC must never carry the requester's key to the ticket."""
+        links: dict[str, Any] = {"status_url": self.status_url(ticket, contact_id)}
+        if extra.get("satisfaction_url"):
+            links["satisfaction_url"] = self._satisfaction_url(ticket, contact_id)
+        return {**extra, **links}
 
     def _common(self, ticket: Ticket, label: str, desk_address: str) -> dict[str, Any]:
         requester = ticket.requester
@@ -548,14 +567,15 @@ class Mailer:
             "ticket_url": agent_url(self.config.desk.base_url, label),
         }
 
-    def _cc_of(self, ticket: Ticket) -> list[Address]:
+    def _cc_of(self, ticket: Ticket) -> list[tuple[Address, int]]:
+        """The ticket's CCs, with their contact ids."""
         query = (
-            Contact.select(Contact.email, Contact.name)
+            Contact.select(Contact.id, Contact.email, Contact.name)
             .join(Participant)
             .where((Participant.ticket == ticket) & (Participant.role == "cc"))
             .order_by(Participant.id)
         )
-        return [Address(c.name, c.email) for c in query]
+        return [(Address(c.name, c.email), c.id) for c in query]
 
     def _over_limit(self, address: str, now: dt.datetime) -> bool:
         since = now - dt.timedelta(hours=1)
@@ -576,11 +596,18 @@ class Mailer:
             )
             .tuples()
         )
-        ours = (
-            Outbox.select(Outbox.message_id, Outbox.created_at)
+        copies = (
+            Outbox.select(Outbox.message_id, Outbox.created_at, Outbox.purpose)
             .where((Outbox.ticket == ticket) & (Outbox.audience == CUSTOMER))
+            .order_by(Outbox.created_at, Outbox.id)
             .tuples()
         )
+        # Each participant gets a copy of their own; the first of each mail (queued at
+        # one time, for one purpose) stands for it in the thread.
+        firsts: dict[tuple[dt.datetime, str], str] = {}
+        for mid, at, purpose in copies:
+            firsts.setdefault((at, purpose), mid)
+        ours = [(mid, at) for (at, _), mid in firsts.items()]
         return [mid for mid, _ in sorted([*theirs, *ours], key=lambda row: row[1])]
 
     def _agents_chain(self, ticket: Ticket) -> list[str]:

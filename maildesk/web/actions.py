@@ -142,20 +142,22 @@ def agent_mail(
 # -- customers -----------------------------------------------------------------------
 
 
-def customer_reply(web: Web, ticket: Ticket, text: str, uploads: Sequence[Upload] = ()) -> Outcome:
-    """The requester's reply from their status page, as if mailed by them."""
+def customer_reply(
+    web: Web, ticket: Ticket, person: Contact, text: str, uploads: Sequence[Upload] = ()
+) -> Outcome:
+    """A participant's reply from the status page their link opens, as if mailed by
+    them (`person`: whom the link was signed for, requester or CC)."""
     if not text.strip() and not uploads:
         raise Refused("write a message first")
-    requester = Contact.get_by_id(ticket.requester_id)
     raw = compose(
         web,
-        name=requester.name,
-        email=requester.email,
+        name=person.name,
+        email=person.email,
         subject=_tagged(web, ticket),
         text=text.strip(),
         uploads=uploads,
     )
-    return _ingest(web, raw, "web:status", requester.email)
+    return _ingest(web, raw, "web:status", person.email)
 
 
 def new_ticket(
