@@ -233,6 +233,7 @@ def test_a_participants_link_cannot_be_turned_into_anothers(web: Site) -> None:
         assert answer.status_code == 404, forged
     agent_says(web, 1, "", "#cc remove dora@customer.test")
     assert web.client.get(doras).status_code == 404  # no longer on the ticket: no key
+    assert web.client.get(f"{doras}/rate").status_code == 404
     assert Message.select().where(Message.body_text.contains("someone else")).count() == 0
 
 

@@ -294,6 +294,7 @@ def changeable(row: Satisfaction, now: dt.datetime) -> bool:
 
 def rating_view(web: Web, link: Link, now: dt.datetime) -> RatingView:
     ticket = linked_ticket(link)
+    viewer(link)  # 404 unless the link's holder is still on the ticket
     row = Satisfaction.get_or_none(Satisfaction.ticket == ticket)
     rateable = ticket.status in RATEABLE
     return RatingView(
