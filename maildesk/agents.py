@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 
 from maildesk.core.addresses import plain_address
 from maildesk.store.db import write_transaction
-from maildesk.store.models import Agent, ApiToken
+from maildesk.store.models import Agent, ApiToken, WebSession
 
 ROLES = ("agent", "admin", "manager")
 MIN_PASSWORD = 8
@@ -68,6 +68,8 @@ def update_agent(
             if value is not None:
                 setattr(agent, field, value.strip() if isinstance(value, str) else value)
         agent.save()
+        if active is False:  # an inactive agent keeps no web session
+            WebSession.delete().where(WebSession.agent == agent).execute()
         return agent
 
 
@@ -91,6 +93,7 @@ def set_password(db: peewee.Database, email: str, password: str | None) -> Agent
         agent = _agent(email)
         agent.password_hash = hashed
         agent.save()
+        WebSession.delete().where(WebSession.agent == agent).execute()
         return agent
 
 

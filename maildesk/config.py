@@ -427,7 +427,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("web", "session_hours", int, 12,
             "How long a web sign-in lasts.", minimum=1, maximum=24 * 90),
     Setting("web", "login_attempts", int, 5,
-            "Failed sign-ins allowed per address and per client in 15 minutes.",
+            "Password checks allowed in 15 minutes per client, and per address (a browser "
+            "that signed in as that address before counts on its own instead).",
             minimum=1, maximum=1000),
     Setting("web", "submit_per_hour", int, 10,
             "New tickets one client (IP address) may open through /submit in an hour.",
@@ -435,6 +436,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("web", "max_upload_size", int, 25 * 1024 * 1024,
             "Largest upload (attachments of a reply or of the /submit form), in bytes.",
             minimum=1024),
+    Setting("web", "max_body_memory", int, 100 * 1024 * 1024,
+            "Request bodies held in memory at once, all requests together, in bytes; a "
+            "request beyond it gets 503 and Retry-After (one upload of max_upload_size "
+            "always fits).", minimum=1024 * 1024),
     Setting("web", "page_size", int, 50,
             "Tickets per page of the queue.", minimum=5, maximum=500),
     Setting("web", "frame_ancestors", tuple, ("*",),
@@ -624,6 +629,7 @@ class WebConfig:
     login_attempts: int
     submit_per_hour: int
     max_upload_size: int
+    max_body_memory: int
     page_size: int
     frame_ancestors: tuple[str, ...]
     trusted_proxies: tuple[str, ...]

@@ -103,8 +103,10 @@ def maildir_mails(folder: Path) -> list[EmailMessage]:
 
 
 def recipients(mail: EmailMessage) -> set[str]:
-    """Every address in To and Cc, lower-cased."""
-    found = email.utils.getaddresses(
-        [str(v) for v in (*mail.get_all("To", []), *mail.get_all("Cc", []))]
-    )
+    """Whom the mail was delivered to, lower-cased: its envelope where the outbox maildir
+    wrote one (X-Maildesk-Recipients), else every address in To and Cc."""
+    envelope = mail.get("X-Maildesk-Recipients")
+    fields = [str(envelope)] if envelope is not None else []
+    fields = fields or [str(v) for v in (*mail.get_all("To", []), *mail.get_all("Cc", []))]
+    found = email.utils.getaddresses(fields)
     return {addr.lower() for _, addr in found if addr}

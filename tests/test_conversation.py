@@ -7,6 +7,7 @@ an SMTP relay, are in test_conversation_daemon.py.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from email.message import EmailMessage
@@ -540,8 +541,14 @@ def test_reply_with_status_resolved_carries_the_satisfaction_link(room: Mailroom
 def test_cc_added_by_command_receives_the_next_reply(room: Mailroom) -> None:
     _, notice = open_ticket(room)
     room.send(reply(notice, ANN, "#cc add dora@customer.test\n\nCopying your colleague."))
-    relayed = only(room.out(), "carl@customer.test")
-    assert recipients(relayed) == {"carl@customer.test", "dora@customer.test"}
+    mails = room.out()
+    carls, doras = only(mails, "carl@customer.test"), only(mails, "dora@customer.test")
+    for copy in (carls, doras):  # a copy each, showing everyone it went to
+        assert "Copying your colleague" in text_of(copy)
+        assert "carl@customer.test" in copy["To"] and "dora@customer.test" in copy["Cc"]
+    links = [re.findall(r"/t/SUP-00001/[0-9a-f-]+", text_of(m)) for m in (carls, doras)]
+    assert links[0] and links[1] and set(links[0]).isdisjoint(links[1])  # each their own
+    assert carls["In-Reply-To"] == doras["In-Reply-To"]
     assert "dora@customer.test" in room.ticket()["cc"]
 
 

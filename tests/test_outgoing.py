@@ -8,7 +8,14 @@ import email.policy
 
 import pytest
 
-from maildesk.core.links import satisfaction_url, status_url, ticket_token, verify_token
+from maildesk.core.links import (
+    LinkHolder,
+    link_holder,
+    satisfaction_url,
+    status_url,
+    ticket_token,
+    verify_token,
+)
 from maildesk.core.message import Address, parse_message
 from maildesk.core.outgoing import (
     MAX_REFERENCES,
@@ -134,6 +141,22 @@ def test_thread_headers() -> None:
     assert in_reply_to == "<m39@x>"
     assert len(references) == MAX_REFERENCES
     assert references[0] == "<m0@x>" and references[-1] == "<m39@x>"
+
+
+def test_links_are_signed_per_participant() -> None:
+    secret = b"k1"
+    dora = status_url("https://h", "SUP-00042", 42, secret, contact_id=7).rsplit("/", 1)[1]
+    carl = status_url("https://h", "SUP-00042", 42, secret, contact_id=3).rsplit("/", 1)[1]
+    old = status_url("https://h", "SUP-00042", 42, secret).rsplit("/", 1)[1]
+    assert dora.startswith("7-") and carl.startswith("3-")
+    assert link_holder(secret, 42, dora) == LinkHolder(7)
+    assert link_holder(secret, 42, carl.upper()) == LinkHolder(3)
+    assert link_holder(secret, 42, old) == LinkHolder(None)  # the requester's, from before
+    mac = dora.split("-", 1)[1]
+    for forged in (f"3-{mac}", f"8-{mac}", mac, f"07-{mac}", f"7-{mac[:-1]}"):
+        assert link_holder(secret, 42, forged) is None, forged
+    assert link_holder(secret, 43, dora) is None and link_holder(b"k2", 42, dora) is None
+    assert satisfaction_url("https://h", "SUP-00042", 42, secret, 7).endswith(f"/{dora}/rate")
 
 
 def test_links_are_signed_per_ticket() -> None:

@@ -699,3 +699,13 @@ def test_canned_undefined_variable_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(TemplateError) as info:
         Renderer(tmp_path).canned("refund", sample_context("canned"))
     assert f"{path}, line 3" in str(info.value)
+
+
+def test_a_canned_response_cannot_carry_a_status_link(tmp_path: Path) -> None:
+    """A canned text is relayed to every participant and shown on the status page: the
+    requester's status link in it would let each CC act as the requester."""
+    write(tmp_path, "canned/follow.txt", "Follow it here: {{ status_url }}\n")
+    renderer = Renderer(tmp_path)
+    with pytest.raises(TemplateError) as caught:
+        renderer.check()
+    assert "canned/follow.txt" in str(caught.value) and "status_url" in str(caught.value)

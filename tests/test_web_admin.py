@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from maildesk import agents
-from maildesk.store.models import Agent, ApiToken
+from maildesk.store.models import Agent, ApiToken, WebSession
 from tests.web_support import Site, site
 
 PAGE = "/admin/agents"
@@ -94,3 +94,19 @@ def test_changes_need_the_form_token(web: Site) -> None:
 
 def page_of(web: Site) -> str:
     return web.client.get(PAGE).text
+
+
+def test_an_admin_signs_an_agent_out_everywhere(web: Site) -> None:
+    ann = [web.another_browser(), web.another_browser()]
+    for browser in ann:
+        assert browser.sign_in("ann@example.com").status_code == 303
+    web.sign_in("ada@example.com")
+    assert 'action="/admin/agents/signout"' in web.client.get(PAGE).text
+    done = web.post(f"{PAGE}/signout", {"email": "ann@example.com"}, PAGE)
+    assert done.status_code == 303
+    assert "Ended 2 sign-in(s) of ann@example.com." in web.client.get(PAGE).text
+    for browser in ann:
+        assert browser.client.get("/", follow_redirects=False).status_code == 303
+    assert web.client.get(PAGE).status_code == 200  # the admin's own session lives on
+    assert WebSession.select().count() == 1
+    assert web.post(f"{PAGE}/signout", {"email": "nobody@example.com"}, PAGE).status_code == 404

@@ -208,6 +208,22 @@ def test_create_checks_its_input(web: Site, api: Api) -> None:
     assert Ticket.select().count() == 0 and Outbox.select().count() == 0
 
 
+def test_create_reads_the_requester_as_mail_does(web: Site, api: Api) -> None:
+    claims = (
+        "bob@example.com(x)",
+        '"Bob" <BOB@Example.com>',
+        "bob@example.com.",
+        "bob@example.com ",
+        "Desk <Support@Example.com.>",
+    )
+    for claim in claims:
+        body = {"requester": {"email": claim}, "body": "Help"}
+        answer = api.send("POST", "/api/tickets", body)
+        assert answer.status_code == 422, (claim, answer.text)
+        assert "belongs to this desk" in answer.json()["errors"][0], claim
+    assert Ticket.select().count() == 0 and Outbox.select().count() == 0
+
+
 # -- changing -------------------------------------------------------------------------
 
 
@@ -304,3 +320,19 @@ def test_bad_requests_get_json_errors(web: Site, api: Api) -> None:
     wrong_method = web.client.delete(url, headers=api.headers)
     assert wrong_method.status_code == 405 and wrong_method.json()["error"]
     assert ticket(1).status == "new"
+
+
+def test_a_lone_surrogate_is_a_json_400(web: Site, api: Api) -> None:
+    web.ingest(customer_mail())
+    requests = [
+        ("POST", "/api/tickets", rb'{"requester": {"email": "gus@customer.test"}, "body": "x",'),
+        ("PATCH", "/api/tickets/SUP-00001", rb'{"category": "Billing",'),
+        ("POST", "/api/tickets/SUP-00001/messages", rb'{"note": true,'),
+    ]
+    for method, url, start in requests:
+        for tail in (rb' "subject": "\ud800"}', rb' "\udfff": "x"}', rb' "text": "a\udc80b"}'):
+            headers = api.headers | {"Content-Type": "application/json"}
+            answer = web.client.request(method, url, content=start + tail, headers=headers)
+            assert answer.status_code == 400, (url, tail, answer.text)
+            assert answer.json()["errors"] == [answer.json()["error"]], answer.text
+    assert Ticket.select().count() == 1 and Message.select().count() == 1

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from itsdangerous import TimestampSigner
 from maildesk import agents
 from maildesk.core.links import ticket_token
 from maildesk.store.models import Agent, Attachment, Event, Message, Outbox, Satisfaction, Ticket
-from maildesk.web import actions
+from maildesk.web import actions, customer
 from tests.conversation import customer_mail
 from tests.web_support import CSRF, Site, site
 
@@ -179,6 +181,62 @@ def test_a_reply_from_the_page_is_taken_in_like_mail(web: Site) -> None:
     assert "&lt;script&gt;" in page.text and XSS not in page.text
 
 
+def link_in_mail_to(s: Site, address: str) -> str:
+    """The status link in the latest customer mail delivered to `address`."""
+    rows = Outbox.select().where(Outbox.audience == "customer").order_by(Outbox.id.desc())
+    row = next(r for r in rows if address in r.recipients)
+    text = s.runtime.pipeline.mailer.compose(row.draft).decode("utf-8", "replace")
+    found = re.search(r"http://testserver(/t/SUP-\d+/[0-9a-f-]+)", text)
+    assert found, text
+    return found.group(1)
+
+
+def test_each_participant_posts_with_their_own_link_as_themselves(web: Site) -> None:
+    web.ingest(customer_mail())
+    agent_says(web, 1, "Looking into it.", "#cc add dora@customer.test")
+    carls, doras = (
+        link_in_mail_to(web, "carl@customer.test"),
+        link_in_mail_to(web, "dora@customer.test"),
+    )
+    assert carls != doras
+    page = web.client.get(doras)
+    assert page.status_code == 200 and "Your link, dora@customer.test" in page.text
+    sent = reply(web, doras, {"csrf": page_csrf(web, doras), "text": "Dora here."})
+    assert sent.status_code == 303
+    sent = reply(web, carls, {"csrf": page_csrf(web, carls), "text": "Carl here."})
+    assert sent.status_code == 303
+    old = status_path(web, 1)  # the requester's link from before stays the requester's
+    sent = reply(web, old, {"csrf": page_csrf(web, old), "text": "Carl again."})
+    assert sent.status_code == 303
+    posted = Message.select().where(
+        Message.body_text.contains("here.") | Message.body_text.contains("again.")
+    )
+    assert sorted((m.from_email, m.body_text.strip()) for m in posted) == [
+        ("carl@customer.test", "Carl again."),
+        ("carl@customer.test", "Carl here."),
+        ("dora@customer.test", "Dora here."),
+    ]
+    assert all(m.ticket.number == 1 and m.kind == "customer" for m in posted)
+
+
+def test_a_participants_link_cannot_be_turned_into_anothers(web: Site) -> None:
+    web.ingest(customer_mail())
+    agent_says(web, 1, "Looking into it.", "#cc add dora@customer.test")
+    doras = link_in_mail_to(web, "dora@customer.test")
+    carl = ticket(1).requester_id
+    dora_id, token = doras.rsplit("/", 1)[1].split("-")
+    flipped = token[:-1] + ("1" if token.endswith("0") else "0")
+    base = doras.rsplit("/", 1)[0]
+    for forged in (f"{carl}-{token}", token, f"{dora_id}-{flipped}", f"{int(dora_id) + 1}-{token}"):
+        assert web.client.get(f"{base}/{forged}").status_code == 404, forged
+        answer = reply(web, f"{base}/{forged}", {"csrf": "x", "text": "as someone else"})
+        assert answer.status_code == 404, forged
+    agent_says(web, 1, "", "#cc remove dora@customer.test")
+    assert web.client.get(doras).status_code == 404  # no longer on the ticket: no key
+    assert web.client.get(f"{doras}/rate").status_code == 404
+    assert Message.select().where(Message.body_text.contains("someone else")).count() == 0
+
+
 def test_a_reply_needs_the_pages_form_token_and_some_text(web: Site) -> None:
     web.ingest(customer_mail(subject="First"))
     web.ingest(customer_mail(frm="dora@customer.test", subject="Second"))
@@ -331,6 +389,26 @@ def test_submit_refuses_bad_input_with_the_form_refilled(web: Site) -> None:
     assert Ticket.select().count() == 0
 
 
+# Ways of writing an agent's or the desk's address that mail reads as that address.
+CLAIMS = (
+    "ann@example.com(Ann)",
+    '"Ann" <ANN@Example.com>',
+    "ann@example.com.",
+    " Ann@Example.COM ",
+    "Support <support@EXAMPLE.com.>",
+    "(desk) support@example.com",
+)
+
+
+def test_submit_reads_the_address_as_mail_does(web: Site) -> None:
+    for claim in CLAIMS:
+        answer = submit(web, {"email": claim})
+        assert answer.status_code == 422 and "belongs to this desk" in answer.text, claim
+    assert Ticket.select().count() == 0 and Outbox.select().count() == 0
+    done = submit(web, {"email": '"Erin" <Erin@Customer.test.>'})
+    assert done.status_code == 200 and ticket(1).requester.email == "erin@customer.test"
+
+
 def test_submit_needs_a_fresh_form_token(web: Site) -> None:
     old = TimestampSigner(web.web.secret, salt="maildesk.submit-form")
     old.get_timestamp = lambda: int(dt.datetime.now().timestamp()) - 2 * 24 * 3600  # type: ignore[method-assign]
@@ -369,6 +447,44 @@ def test_uploads_are_capped(tmp_path: Path, database_url: str) -> None:
         answer = reply(s, path, {"csrf": page_csrf(s, path), "text": "file"}, files=big)
         assert answer.status_code == 413
         assert Ticket.select().count() == 1 and Message.select().count() == 1
+
+
+def test_concurrent_uploads_stay_within_the_body_budget(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten 1 MB posts at once against a 3 MiB budget: three are held (and taken in),
+    seven are refused with 503 at once; the server never holds more than the budget."""
+    gate = threading.Event()
+    open_request = customer.open_request
+
+    def held(*args: Any) -> Any:  # the accepted ones wait here, bodies still held
+        assert gate.wait(60)
+        return open_request(*args)
+
+    monkeypatch.setattr(customer, "open_request", held)
+    extra = "[web]\nport = 0\nmax_upload_size = 1048576\nmax_body_memory = 3145728\n"
+    with site(tmp_path, database_url, extra=extra) as s:
+        token = page_csrf(s, "/submit")
+        upload = {"files": ("log.bin", b"x" * 1_000_000, "application/octet-stream")}
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            posts = [pool.submit(submit, s, {}, token, files=upload) for _ in range(10)]
+            try:
+                done: set[Any] = set()
+                while len(done) < 7:
+                    done, _ = wait(posts, timeout=60, return_when=FIRST_COMPLETED)
+                    assert done, "no answer within a minute"
+                    done = {p for p in posts if p.done()}
+                busy = [p.result() for p in done]
+                assert len(busy) == 7 and all(a.status_code == 503 for a in busy)
+                assert all(int(a.headers["retry-after"]) > 0 for a in busy)
+                budget = s.web.body_budget
+                assert 3_000_000 < budget.in_use <= budget.total == 3 * 1024 * 1024
+            finally:
+                gate.set()
+            answers = [p.result() for p in posts]
+        assert sorted(a.status_code for a in answers) == [200] * 3 + [503] * 7
+        assert budget.peak <= budget.total and budget.in_use == 0
+        assert Ticket.select().count() == 3
 
 
 def test_submit_may_be_framed_by_the_configured_sites(tmp_path: Path, database_url: str) -> None:

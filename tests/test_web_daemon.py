@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -132,3 +133,69 @@ def test_web_port_in_use_is_a_one_line_error(desk: Desk, sink: Sink) -> None:
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"maildesk: cannot listen on 127.0.0.1:{port} (web)"), last
+
+
+def answer_to(sock: socket.socket) -> bytes:
+    """The response's status line and headers, as far as the server sent them."""
+    sock.settimeout(10)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def head(path: str, *headers: str) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", *headers, "", ""]
+    return "\r\n".join(lines).encode()
+
+
+def stream_until_answered(port: int, path: str, kind: str, most: int) -> tuple[bytes, int]:
+    """POST an endless chunked body to `path`; returns the answer and how much was sent
+    before it came (giving up after `most` bytes)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)  # little in flight
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(head(path, f"Content-Type: {kind}", "Transfer-Encoding: chunked"))
+        chunk = b"2000\r\n" + b"a=" + b"x" * (0x2000 - 2) + b"\r\n"
+        sent = 0
+        while sent < most:
+            readable, _, _ = select.select([sock], [], [], 0.002)  # has it answered?
+            if readable:
+                break
+            try:
+                sock.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += 0x2000
+        return answer_to(sock), sent
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(desk: Desk, sink: Sink) -> None:
+    config = daemon_config(web=True).replace(
+        "[web]\nenabled = true\nport = 0\n",
+        "[web]\nenabled = true\nport = 0\nmax_upload_size = 4096\n",
+    )
+    write_config(desk.root, desk.database_url, config, outbound(sink))
+    daemon = Daemon(desk.config_path, desk.root).start()
+    try:
+        port = daemon.web_port
+        for path in ("/login", "/logout", "/submit", "/api/tickets", "/t/SUP-00001/x/reply"):
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(head(path, "Content-Type: multipart/form-data; boundary=b",
+                                  "Content-Length: 3000000000"))  # fmt: skip
+                assert answer_to(sock).startswith(b"HTTP/1.1 413 "), path
+        form = "application/x-www-form-urlencoded"
+        for path, limit in (
+            ("/login", 16 * 1024),
+            ("/logout", 16 * 1024),
+            ("/submit", 4096 + 256 * 1024),
+        ):
+            answer, sent = stream_until_answered(port, path, form, 16 * 1024 * 1024)
+            assert answer.startswith(b"HTTP/1.1 413 "), (path, answer[:100])
+            assert sent < limit + 1024 * 1024, (path, sent)  # cut off, not read to the end
+        assert Browser(port).request("/healthz")[:2] == (200, "ok")
+    finally:
+        assert daemon.stop() == 0, daemon.log

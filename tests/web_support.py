@@ -81,6 +81,12 @@ class Site:
         fields = {"csrf": self.csrf(form_page or "/"), **(data or {})}
         return self.client.post(path, data=fields, follow_redirects=False, **kwargs)
 
+    def another_browser(self, **headers: str) -> Site:
+        """The same site seen from a second browser (its own cookies; `headers` sent
+        with every request, e.g. X-Forwarded-For behind a trusted proxy)."""
+        client = TestClient(self.client.app, base_url=str(self.client.base_url), headers=headers)
+        return Site(client, self.web, self.runtime, self.desk)
+
     def ingest(self, raw: bytes) -> None:
         self.runtime.ingest(raw, source="test")
 

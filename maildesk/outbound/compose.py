@@ -129,7 +129,7 @@ class Mailer:
             "quoted": [shown.context() for shown in self._last_customer_message(ticket, message)],
             "resolved": resolved,
             "satisfaction_url": self._satisfaction_url(ticket) if resolved else None,
-        }
+        }  # the links: each recipient's own, filled in by `_to_customer`
         name = self.config.desk.name
         sender = f"{agent.name} via {name}" if self.config.outbound.show_agent_name else name
         return self._to_customer(
@@ -365,8 +365,12 @@ class Mailer:
 
     def canned(self, ticket: Ticket, name: str) -> str:
         """A canned response (`#template NAME`), filled in for this ticket."""
-        label = self.label(ticket)
-        return self.renderer.canned(name, self._common(ticket, label, self.desk_address(ticket)))
+        context = self._common(ticket, self.label(ticket), self.desk_address(ticket))
+        # The text becomes the body that every participant reads, by mail and on the
+        # status page: a status link in it would hand one person's key to the others.
+        # Each copy's footer carries its own recipient's link instead.
+        del context["status_url"]
+        return self.renderer.canned(name, context)
 
     def compose(self, draft: dict[str, Any]) -> bytes:
         """A queued mail's bytes, from the draft its outbox row keeps (see outbound.draft).
@@ -397,48 +401,60 @@ class Mailer:
     ) -> Outbox | None:
         """`chain`: the customer's thread, when the caller knows it (else looked up)."""
         requester = ticket.requester
-        to = [Address(requester.name, requester.email)]
-        cc = self._cc_of(ticket) if to_all else []
+        people = [(Address(requester.name, requester.email), requester.id)]
+        people += self._cc_of(ticket) if to_all else []
         held = None
         if automatic is not None:
             if ticket.automated:
                 log_(ticket, "system", "mail_skipped", {"purpose": purpose, "reason": "automated"})
                 return None
             held = self._over_limit(requester.email, now)
-        to = [a for a in to if not self._ours(a)]
-        cc = [a for a in cc if not self._ours(a)]
-        if not to and not cc:
+        people = [(a, cid) for a, cid in people if not self._ours(a)]
+        if not people:
             return None
+        to = [a for a, cid in people if cid == requester.id]
+        cc = [a for a, cid in people if cid != requester.id]
         if chain is None:
             chain = self._customer_chain(ticket)
+        # One copy per person, each delivered to that person alone and carrying their own
+        # status link; the headers still show everyone the mail went to.
+        copies: list[Outbox] = []
         try:
-            outbox = self._queue(
-                ticket,
-                purpose,
-                CUSTOMER,
-                to,
-                cc,
-                extra,
-                chain,
-                now,
-                automatic=automatic,
-                message=message,
-                sender_name=sender_name,
-                attachments=attachments,
-                rate_for=requester.email if automatic else None,
-                held=held,
-            )
+            for address, contact_id in people:
+                copies.append(
+                    self._queue(
+                        ticket,
+                        purpose,
+                        CUSTOMER,
+                        to,
+                        cc,
+                        self._links_for(ticket, contact_id, extra),
+                        chain,
+                        now,
+                        automatic=automatic,
+                        message=message,
+                        sender_name=sender_name,
+                        attachments=attachments,
+                        # The caps count a mail once, not once per copy.
+                        rate_for=requester.email if automatic and not copies else None,
+                        held=held,
+                        envelope=(address,),
+                    )
+                )
         except Unsendable as exc:
             log_(ticket, "system", "mail_rejected", {"purpose": purpose, "reason": str(exc)})
             return None
         recipients = [a.key for a in to + cc]
         if held is not None:
             log.warning("%s: %s mail held: %s", self.label(ticket), purpose, held)
-            data = {"purpose": purpose, "to": recipients, "reason": held, "outbox": outbox.id}
+            outboxes = [copy.id for copy in copies]
+            data = {"purpose": purpose, "to": recipients, "reason": held, "outbox": outboxes[0]}
+            if len(outboxes) > 1:
+                data["outboxes"] = outboxes
             log_(ticket, "system", "mail_held", data)
-            return outbox
+            return copies[0]
         log_(ticket, "system", "mail_queued", {"purpose": purpose, "to": recipients})
-        return outbox
+        return copies[0]
 
     def _to_agents(
         self,
@@ -517,10 +533,12 @@ class Mailer:
         rate_for: str | None = None,
         held: str | None = None,
         reply_agent: int | None = None,
+        envelope: Sequence[Address] | None = None,
     ) -> Outbox:
         """`rate_for`: the address whose caps this mail counts against; `held`: why the
         mail is held instead of sent (over a cap); `reply_agent`: the id of the agent the
-        mail goes to, whose signed reply address becomes its Reply-To."""
+        mail goes to, whose signed reply address becomes its Reply-To; `envelope`: whom
+        this copy is delivered to (default: everyone in To and Cc)."""
         label = self.label(ticket)
         desk_address = self.desk_address(ticket)
         reply_to = desk_address
@@ -558,7 +576,7 @@ class Mailer:
             "ticket_message": message,
             "automatic": automatic is not None,
             "envelope_from": desk_address,
-            "recipients": [a.key for a in (*to, *cc)],
+            "recipients": [a.key for a in (envelope if envelope is not None else (*to, *cc))],
             "rate_key": None if rate_for is None else rate_key(rate_for),
             "rate_domain": None if rate_for is None else domain_of(rate_for),
             "subject": subject,
@@ -587,15 +605,24 @@ class Mailer:
             return str(mailbox)
         return self.config.desk.addresses[0]
 
-    def status_url(self, ticket: Ticket) -> str:
+    def status_url(self, ticket: Ticket, contact_id: int | None = None) -> str:
+        """The status link signed for one participant (None: the requester's link of old)."""
         return status_url(
-            self.config.desk.base_url, self.label(ticket), ticket.number, self._secret()
+            self.config.desk.base_url, self.label(ticket), ticket.number, self._secret(), contact_id
         )
 
-    def _satisfaction_url(self, ticket: Ticket) -> str:
+    def _satisfaction_url(self, ticket: Ticket, contact_id: int | None = None) -> str:
         return satisfaction_url(
-            self.config.desk.base_url, self.label(ticket), ticket.number, self._secret()
+            self.config.desk.base_url, self.label(ticket), ticket.number, self._secret(), contact_id
         )
+
+    def _links_for(self, ticket: Ticket, contact_id: int, extra: dict[str, Any]) -> dict[str, Any]:
+        """`extra` with the status (and satisfaction) link of one recipient: a copy sent
+        to a CC must never carry the requester's key to the ticket."""
+        links: dict[str, Any] = {"status_url": self.status_url(ticket, contact_id)}
+        if extra.get("satisfaction_url"):
+            links["satisfaction_url"] = self._satisfaction_url(ticket, contact_id)
+        return {**extra, **links}
 
     def _common(self, ticket: Ticket, label: str, desk_address: str) -> dict[str, Any]:
         requester = ticket.requester
@@ -622,14 +649,15 @@ class Mailer:
             "ticket_url": agent_url(self.config.desk.base_url, label),
         }
 
-    def _cc_of(self, ticket: Ticket) -> list[Address]:
+    def _cc_of(self, ticket: Ticket) -> list[tuple[Address, int]]:
+        """The ticket's CCs, with their contact ids."""
         query = (
-            Contact.select(Contact.email, Contact.name)
+            Contact.select(Contact.id, Contact.email, Contact.name)
             .join(Participant)
             .where((Participant.ticket == ticket) & (Participant.role == "cc"))
             .order_by(Participant.id)
         )
-        return [Address(c.name, c.email) for c in query]
+        return [(Address(c.name, c.email), c.id) for c in query]
 
     def _over_limit(self, address: str, now: dt.datetime) -> str | None:
         """Why automatic mail to `address` must be held now (None: it may go): its
@@ -661,15 +689,21 @@ class Mailer:
             )
             .tuples()
         )
-        ours = (
-            Outbox.select(Outbox.message_id, Outbox.created_at)
+        copies = (
+            Outbox.select(Outbox.message_id, Outbox.created_at, Outbox.purpose)
             .where(
                 (Outbox.ticket == ticket)
                 & (Outbox.audience == CUSTOMER)
                 & (Outbox.status != "held")  # never sent: not in the customer's thread
             )
-            .tuples()
+            .order_by(Outbox.created_at, Outbox.id)
         )
+        # Each participant gets a copy of their own; the first of each mail (queued at
+        # one time, for one purpose) stands for it in the thread.
+        firsts: dict[tuple[dt.datetime, str], str] = {}
+        for mid, at, purpose in rows.tuples(copies):
+            firsts.setdefault((at, purpose), mid)
+        ours = [(mid, at) for (at, _), mid in firsts.items()]
         return [mid for mid, _ in sorted([*theirs, *ours], key=lambda row: row[1])]
 
     def _agents_chain(self, ticket: Ticket) -> list[str]:

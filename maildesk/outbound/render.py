@@ -378,6 +378,8 @@ def sample_context(name: str) -> dict[str, Any]:
         raise KeyError(f"no sample context for {name!r}")
     if name == "digest":  # about the desk, not one ticket
         return {"desk": context["desk"]} | extra[name]
+    if name == "canned":  # see Mailer.canned: no participant's own link
+        del context["status_url"]
     return context | extra[name]
 
 

@@ -286,6 +286,16 @@ class Satisfaction(BaseModel):
         ticket_id: int
 
 
+class WebSession(BaseModel):
+    """A signed-in browser: its session cookie names this row (by the SHA-256 of a
+    random id). Signing out deletes the row, so a copied cookie stops working."""
+
+    agent = peewee.ForeignKeyField(Agent, backref="web_sessions", index=True, on_delete="CASCADE")
+    sid_hash = peewee.CharField(max_length=64, unique=True)
+    created_at = UTCDateTimeField()
+    expires_at = UTCDateTimeField(index=True)
+
+
 class JobMark(BaseModel):
     """A job done once per key (the daily digest per manager and day): the unique row
     decides, so a restart or a second instance never repeats it."""
@@ -346,4 +356,5 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     JobMark,
     ApiToken,
     Satisfaction,
+    WebSession,
 )

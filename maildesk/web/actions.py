@@ -22,6 +22,7 @@ from email.utils import format_datetime
 from maildesk.changes import TicketChanges
 from maildesk.core.commands import parse_reply
 from maildesk.core.match import strip_tags
+from maildesk.core.message import parse_address
 from maildesk.inbound.intake import Envelope
 from maildesk.pipeline import Outcome
 from maildesk.runtime import Runtime
@@ -141,20 +142,22 @@ def agent_mail(
 # -- customers -----------------------------------------------------------------------
 
 
-def customer_reply(web: Web, ticket: Ticket, text: str, uploads: Sequence[Upload] = ()) -> Outcome:
-    """The requester's reply from their status page, as if mailed by them."""
+def customer_reply(
+    web: Web, ticket: Ticket, person: Contact, text: str, uploads: Sequence[Upload] = ()
+) -> Outcome:
+    """A participant's reply from the status page their link opens, as if mailed by
+    them (`person`: whom the link was signed for, requester or CC)."""
     if not text.strip() and not uploads:
         raise Refused("write a message first")
-    requester = Contact.get_by_id(ticket.requester_id)
     raw = compose(
         web,
-        name=requester.name,
-        email=requester.email,
+        name=person.name,
+        email=person.email,
         subject=_tagged(web, ticket),
         text=text.strip(),
         uploads=uploads,
     )
-    return _ingest(web, raw, "web:status", requester.email)
+    return _ingest(web, raw, "web:status", person.email)
 
 
 def new_ticket(
@@ -171,15 +174,19 @@ def new_ticket(
     this way in never writes into an existing ticket."""
     if not text.strip():
         raise Refused("describe the problem first")
-    address = email.strip().lower()
-    if address in web.pipeline.our_addresses or Agent.get_or_none(Agent.email == address):
+    # Read as mail reads a From header, so `bob@example.com(x)`, `<BOB@Example.com>` or
+    # `bob@example.com.` are Bob here too, and what is checked is what is mailed.
+    address = parse_address(email)
+    if address is None:
+        raise Refused(f"not a usable e-mail address: {email.strip()[:200]!r}")
+    if address.key in web.pipeline.our_addresses or Agent.get_or_none(Agent.email == address.key):
         raise Refused("that address belongs to this desk: use your own")
     raw = compose(
         web,
         name=name,
-        email=email,
+        email=address.email,
         subject=strip_tags(subject, web.config.desk.ticket_prefix),
         text=text.strip(),
         uploads=uploads,
     )
-    return _ingest(web, raw, source, email.strip())
+    return _ingest(web, raw, source, address.email)

@@ -1,4 +1,5 @@
-"""Admin pages: the agents (add, role, active, away, password) and their API tokens.
+"""Admin pages: the agents (add, role, active, away, password, sign-ins) and their API
+tokens.
 
 Admins only. Each change is one POST with a CSRF token and goes through
 `maildesk.agents`, the same functions as `maildesk agents ...`. The last active
@@ -17,6 +18,7 @@ from starlette.routing import Route
 
 from maildesk import agents
 from maildesk.store.models import Agent, ApiToken
+from maildesk.web import sessions
 from maildesk.web.context import ADMIN_ROLES, Web, checked_form, redirect, require
 
 
@@ -120,6 +122,19 @@ def routes(web: Web) -> list[Route]:
         request.session["flash"] = f"New password set for {changed.email}; their sessions ended."
         return redirect("/admin/agents")
 
+    async def sign_out(request: Request) -> Response:
+        """End every web sign-in of an agent (a lost laptop, a shared cookie)."""
+        me = require(request, ADMIN_ROLES)
+        form = await checked_form(request)
+        target = await web.call(Agent.get_or_none, Agent.email == _field(form, "email").lower())
+        if target is None:
+            raise HTTPException(404, f"no agent {_field(form, 'email')}")
+        ended = await web.call(sessions.end_all, web.db, target.id)
+        if target.id == me.id:
+            return redirect("/login")
+        request.session["flash"] = f"Ended {ended} sign-in(s) of {target.email}."
+        return redirect("/admin/agents")
+
     async def new_token(request: Request) -> Response:
         require(request, ADMIN_ROLES)
         form = await checked_form(request)
@@ -154,6 +169,7 @@ def routes(web: Web) -> list[Route]:
         Route("/admin/agents/add", add, methods=["POST"]),
         Route("/admin/agents/change", change, methods=["POST"]),
         Route("/admin/agents/password", password, methods=["POST"]),
+        Route("/admin/agents/signout", sign_out, methods=["POST"]),
         Route("/admin/agents/token", new_token, methods=["POST"]),
         Route("/admin/agents/revoke", revoke, methods=["POST"]),
     ]

@@ -6,8 +6,8 @@ the token must be live and its agent active. Reads return the JSON of the CLI
 through `actions` (intake source "api"), so they are checked, applied, logged and
 mailed exactly as the same mail would be: a field change is a `#command` line, a
 reply is relayed to the customer, a note stays internal. Errors are JSON
-`{"error": ...}` (400 bad request, 401 no or bad token, 404 unknown ticket, 413 too
-large, 422 a value the desk refuses, with `errors` listing each problem).
+`{"error": ..., "errors": [...]}` (400 bad request, 401 no or bad token, 404 unknown
+ticket, 413 too large, 422 a value the desk refuses), `errors` listing each problem.
 See docs/api.md.
 """
 
@@ -83,6 +83,9 @@ async def json_object(request: Request, limit: int) -> dict[str, Any]:
     raw = await read_body(request, limit, f"the body is larger than {limit} bytes")
     try:
         data = json.loads(raw)
+        # JSON may escape a lone surrogate (`"\\ud800"`); no mail or database can hold
+        # one, so it is refused here rather than failing later as a 500.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError) as exc:
         raise bad(f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):

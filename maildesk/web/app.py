@@ -37,7 +37,7 @@ from maildesk.web import (
     ticket,
 )
 from maildesk.web.context import Web
-from maildesk.web.middleware import SecurityHeaders, SignedInAgent
+from maildesk.web.middleware import BoundedBodies, SecurityHeaders, SignedInAgent
 
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "maildesk_session"
@@ -59,6 +59,7 @@ def create_app(web: Web) -> Starlette:
     ]
     middleware = [
         Middleware(SecurityHeaders),
+        Middleware(BoundedBodies, web=web),
         Middleware(
             SessionMiddleware,
             secret_key=web.secret.hex() + ":web-session",
@@ -76,7 +77,8 @@ def create_app(web: Web) -> Starlette:
         if exc.status_code in (301, 302, 303, 307, 308):
             return Response(status_code=exc.status_code, headers=headers)
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": exc.detail}, exc.status_code, headers=headers)
+            body = {"error": exc.detail, "errors": [exc.detail]}
+            return JSONResponse(body, exc.status_code, headers=headers)
         if "session" not in request.scope and not request.url.path.startswith(("/t/", "/submit")):
             return PlainTextResponse(exc.detail, exc.status_code, headers=headers)
         response = web.page(

@@ -27,7 +27,7 @@ from maildesk.core.match import format_number, parse_number
 from maildesk.pipeline import Pipeline
 from maildesk.store.executor import DbExecutor
 from maildesk.store.models import Agent, Ticket
-from maildesk.web.limits import RateLimit
+from maildesk.web.limits import FORM_OVERHEAD, BodyBudget, RateLimit
 
 T = TypeVar("T")
 
@@ -51,6 +51,7 @@ class Web:
     templates: jinja2.Environment = field(init=False)
     login_limit: RateLimit = field(init=False)
     submit_limit: RateLimit = field(init=False)
+    body_budget: BodyBudget = field(init=False)
 
     def __post_init__(self) -> None:
         self.templates = jinja2.Environment(
@@ -64,6 +65,9 @@ class Web:
         web = self.config.web
         self.login_limit = RateLimit(web.login_attempts, LOGIN_WINDOW)
         self.submit_limit = RateLimit(web.submit_per_hour, 3600.0)
+        # One request of the largest kind (files and their form) always fits.
+        largest = web.max_upload_size + FORM_OVERHEAD
+        self.body_budget = BodyBudget(max(web.max_body_memory, largest))
 
     # -- database work, off the loop ---------------------------------------------------
 

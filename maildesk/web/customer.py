@@ -1,8 +1,11 @@
 """Customer pages: a ticket's status page, its satisfaction form, and the public /submit form.
 
 No sign-in and no session. The status link in customer mail
-(`/t/SUP-00042/<token>`, `core.links`) is the customer's key to one ticket;
-anything wrong with a link (label, token, ticket) gets the same 404. The page shows
+(`/t/SUP-00042/<contact id>-<token>`, `core.links`) is one participant's key to one
+ticket: the page knows who is viewing, and a reply posted there is that person's
+(From them), never the requester's unless the link is theirs. Links without a
+contact id, from before, are the requester's. Anything wrong with a link (label,
+token, ticket, a CC no longer on the ticket) gets the same 404. The page shows
 only the public thread (customer mail and agents' replies, never notes, flagged
 mail or the event log) and names agents the way their relayed mail does. A reply
 from the page, and a request from /submit, become mail through `actions` and the
@@ -30,11 +33,21 @@ from starlette.routing import Route
 from maildesk.changes import TicketChanges
 from maildesk.core import links
 from maildesk.core.match import parse_number
+from maildesk.core.message import parse_address
 from maildesk.core.quoting import split_reply
 from maildesk.outbound.render import filesize_filter
 from maildesk.store import repo
 from maildesk.store.db import write_transaction
-from maildesk.store.models import Agent, Attachment, Event, Message, Satisfaction, Ticket
+from maildesk.store.models import (
+    Agent,
+    Attachment,
+    Contact,
+    Event,
+    Message,
+    Participant,
+    Satisfaction,
+    Ticket,
+)
 from maildesk.web import actions
 from maildesk.web.actions import Refused, Upload
 from maildesk.web.context import Web, checked_form, find_ticket, redirect
@@ -42,7 +55,7 @@ from maildesk.web.middleware import CSP
 from maildesk.web.uploads import FORM_OVERHEAD, bounded, read_uploads, too_large, total_size
 
 NOT_FOUND = "There is no such page. Please check that the link is complete."
-TOKEN = re.compile(r"[0-9a-fA-F]{32}")
+TOKEN = re.compile(r"(?:[1-9][0-9]{0,17}-)?[0-9a-fA-F]{32}")
 EMAIL = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
 RATEABLE = ("resolved", "closed")
 RATING_DAYS = 7
@@ -73,11 +86,13 @@ HONEYPOT = "website"  # hidden from people (class hp); bots fill it in
 
 @dataclass(frozen=True)
 class Link:
-    """A checked status link: the ticket number it was made for, and its token."""
+    """A checked status link: the ticket number it was made for, its token, and the
+    participant it was signed for (None: the requester, on a link from before)."""
 
     number: int
     token: str
     label: str
+    contact_id: int | None
 
     @property
     def path(self) -> str:
@@ -85,13 +100,14 @@ class Link:
 
 
 def parse_link(web: Web, label: str, token: str) -> Link:
-    """The link's number, if its token is the one we made for it; else 404."""
+    """The link's number and holder, if its token is one we made for it; else 404."""
     number = parse_number(web.prefix, label)
     if number is None or not TOKEN.fullmatch(token):
         raise HTTPException(404, NOT_FOUND)
-    if not links.verify_token(web.secret, number, token):
+    holder = links.link_holder(web.secret, number, token)
+    if holder is None:
         raise HTTPException(404, NOT_FOUND)
-    return Link(number, token.lower(), web.label(number))
+    return Link(number, token.lower(), web.label(number), holder.contact_id)
 
 
 def linked_ticket(link: Link) -> Ticket:
@@ -100,6 +116,24 @@ def linked_ticket(link: Link) -> Ticket:
     if ticket is None:
         raise HTTPException(404, NOT_FOUND)
     return repo.survivor(ticket)
+
+
+def viewer(link: Link) -> Contact:
+    """Who holds the link: the participant it was signed for, while they are one (the
+    requester or a CC of the linked ticket, or of the ticket it joined); else 404."""
+    ticket = find_ticket(link.number)
+    if ticket is None:
+        raise HTTPException(404, NOT_FOUND)
+    if link.contact_id is None or link.contact_id == ticket.requester_id:
+        return Contact.get_by_id(ticket.requester_id)
+    survivor = repo.survivor(ticket)
+    on_ticket = Participant.select().where(
+        (Participant.contact == link.contact_id)
+        & Participant.ticket.in_(sorted({ticket.id, survivor.id}))
+    )
+    if link.contact_id != survivor.requester_id and not on_ticket.exists():
+        raise HTTPException(404, NOT_FOUND)
+    return Contact.get_by_id(link.contact_id)
 
 
 # -- the status page ------------------------------------------------------------------
@@ -134,6 +168,7 @@ class StatusView:
     entries: tuple[Entry, ...]
     rateable: bool
     reply_hint: str
+    viewer: str  # who holds the link, as the page greets them
 
 
 def when(value: dt.datetime) -> str:
@@ -215,6 +250,7 @@ def reply_hint(web: Web, ticket: Ticket, now: dt.datetime) -> str:
 def status_view(web: Web, link: Link, now: dt.datetime) -> StatusView:
     """Everything the status page shows (runs in the web's database threads)."""
     ticket = linked_ticket(link)
+    person = viewer(link)
     messages = public_messages(ticket)
     files = files_of(messages)
     names = agent_names(web, messages)
@@ -228,6 +264,7 @@ def status_view(web: Web, link: Link, now: dt.datetime) -> StatusView:
         entries=tuple(entry(web, m, files.get(m.id, []), names) for m in messages),
         rateable=ticket.status in RATEABLE,
         reply_hint=reply_hint(web, ticket, now),
+        viewer=person.name or person.email,
     )
 
 
@@ -257,6 +294,7 @@ def changeable(row: Satisfaction, now: dt.datetime) -> bool:
 
 def rating_view(web: Web, link: Link, now: dt.datetime) -> RatingView:
     ticket = linked_ticket(link)
+    viewer(link)  # 404 unless the link's holder is still on the ticket
     row = Satisfaction.get_or_none(Satisfaction.ticket == ticket)
     rateable = ticket.status in RATEABLE
     return RatingView(
@@ -297,7 +335,7 @@ def _save_rating(web: Web, link: Link, score: int, comment: str, now: dt.datetim
             data["before"] = row.score
             row.score, row.comment, row.updated_at = score, comment, now
             row.save()
-        actor = ticket.requester.email
+        actor = viewer(link).email  # whoever the link was signed for
         Event.create(ticket=ticket, at=now, actor=actor, type="satisfaction_rated", data=data)
 
 
@@ -384,7 +422,8 @@ def categories(web: Web) -> list[str]:
 
 def request_problem(web: Web, fields: SubmitFields) -> str:
     """What is wrong with a filled-in form ("" if nothing)."""
-    if not EMAIL.fullmatch(fields.email):
+    address = parse_address(fields.email)
+    if address is None or not EMAIL.fullmatch(address.email):
         return "Please give an e-mail address we can answer to."
     if not fields.subject:
         return "Please give your request a subject."
@@ -457,6 +496,7 @@ def routes(web: Web) -> list[Route]:
     async def reply(request: Request) -> Response:
         link = link_of(request)
         ticket = await web.call(linked_ticket, link)
+        person = await web.call(viewer, link)
         limit = web.config.web.max_upload_size
         async with bounded(request, limit + FORM_OVERHEAD, too_large(limit)) as body:
             form = await checked_form(body, expected=web.customer_csrf(link.token))
@@ -465,7 +505,7 @@ def routes(web: Web) -> list[Route]:
             if total_size(uploads) > limit:
                 raise HTTPException(413, too_large(limit))
         try:
-            outcome = await web.call(actions.customer_reply, web, ticket, text, uploads)
+            outcome = await web.call(actions.customer_reply, web, ticket, person, text, uploads)
         except Refused as exc:
             view = await web.call(status_view, web, link, web.clock())
             return show_status(request, link, view, 422, error=str(exc), text=text)

@@ -1,6 +1,8 @@
 """Request bodies and uploaded files, bounded: what a form or the API may post.
 
-`bounded` reads the whole body first (413 past the limit, by Content-Length up front
+Every body was already cut to its route's `limits.body_limit` by
+`middleware.BoundedBodies` before any handler runs. `bounded` reads
+the whole body first (413 past the limit, by Content-Length up front
 or as it arrives), so a form parser never spools an endless upload; `read_uploads`
 turns the form's files into `actions.Upload` values with a safe name and type.
 """
@@ -19,8 +21,8 @@ from starlette.types import Message as AsgiMessage
 from maildesk.core.message.filenames import sanitize_filename
 from maildesk.outbound.render import filesize_filter
 from maildesk.web.actions import Upload
+from maildesk.web.limits import FORM_OVERHEAD as FORM_OVERHEAD
 
-FORM_OVERHEAD = 256 * 1024  # the text fields and multipart framing, beyond the files
 _MEDIA_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
 
 

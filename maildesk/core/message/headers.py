@@ -201,6 +201,10 @@ def _make_address(name: str, addr: str, notes: _Notes | None, what: str) -> Addr
     if len(addr) > MAX_ADDRESS or _ADDR_SPEC.fullmatch(addr) is None:
         return None
     local, _, domain = addr.rpartition("@")
+    # `example.com.` is `example.com` written as an absolute DNS name: the same mailbox.
+    domain = domain.rstrip(".")
+    if not domain:
+        return None
     display = _decode_encoded_words(name[: MAX_NAME * 8], notes, what)  # 8: encoded words
     display = _CONTROL_EXCEPT_TAB.sub("", _repair_c1(display)).strip()[:MAX_NAME].strip()
     return Address(name=_scrub(display), email=_scrub(f"{local}@{domain.lower()}"))
@@ -248,6 +252,18 @@ def _parse_addresses(values: list[str], notes: _Notes, what: str) -> tuple[Addre
         notes.add(f"{what} holds more than {MAX_ADDRESSES} addresses; the rest dropped")
         found = found[:MAX_ADDRESSES]
     return tuple(found)
+
+
+def parse_address(text: str) -> Address | None:
+    """The one mailbox `text` names, read as a From header is (comments, quoted names,
+    `Name <addr>`, case and a trailing dot in the domain); None unless exactly one.
+
+    Anything that claims an identity outside mail (the web form, the API) is read
+    with this, so it is compared with agents and desk addresses as mail would be."""
+    if not text.strip() or len(text) > MAX_STRUCTURED_HEADER:
+        return None
+    found = _parse_addresses([text], _Notes(), "address")
+    return found[0] if len(found) == 1 else None
 
 
 # --------------------------------------------------------------------------
