@@ -360,8 +360,10 @@ def test_forged_agent_mail_on_default_settings_is_a_flagged_note(room: Mailroom)
     assert room.ticket()["cc"] == []
     # Bob's own reply to the notice counts: the same text is applied and relayed
     room.send(reply(told, BOB, PHISHING))
-    relayed = only(room.out(), "carl@customer.test")
-    assert recipients(relayed) == {"carl@customer.test", "eve@attacker.test"}
+    mails = room.out()
+    relayed = only(mails, "carl@customer.test")  # a copy each, to that person alone
+    assert recipients(relayed) == {"carl@customer.test"}
+    assert recipients(only(mails, "eve@attacker.test")) == {"eve@attacker.test"}
     assert "invoice 4711" in text_of(relayed)
     assert room.ticket()["cc"] == ["eve@attacker.test"]
 

@@ -198,25 +198,28 @@ def test_tickets_opened_just_before_the_upgrade_count_toward_the_cap(desk: Desk)
 
     write_config(desk.root, desk.database_url, "[tickets]\nmax_new_per_sender_per_hour = 2\n")
     db = open_database(desk.database_url)
-    runner = Runner(db, directory=str(MIGRATIONS_DIR))
-    names = [m.name for m in runner.migrations()]
-    runner.up(target=names[names.index("0008_redelivery_and_floods") - 1])
-    stamp = UTCDateTimeField().db_value(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
-    for n in (1, 2):
-        db.execute_sql(
-            f"INSERT INTO contact (email, name, created_at) VALUES ({db.param}, '', {db.param})",
-            (f"robot+{n}@bot.test", stamp),
-        )
-        contact = db.execute_sql(
-            f"SELECT id FROM contact WHERE email = {db.param}", (f"robot+{n}@bot.test",)
-        ).fetchone()[0]
-        db.execute_sql(
-            "INSERT INTO ticket (number, subject, status, priority, requester_id, automated,"
-            " created_at, updated_at, sla_paused_seconds, escalation_level)"
-            f" VALUES ({', '.join([db.param] * 10)})",
-            (9000 + n, "Auto", "new", "medium", contact, False, stamp, stamp, 0, 0),
-        )
-    db.close()
+    try:
+        runner = Runner(db, directory=str(MIGRATIONS_DIR))
+        names = [m.name for m in runner.migrations()]
+        runner.up(target=names[names.index("0008_redelivery_and_floods") - 1])
+        stamp = UTCDateTimeField().db_value(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
+        for n in (1, 2):
+            db.execute_sql(
+                f"INSERT INTO contact (email, name, created_at) VALUES ({db.param}, '', {db.param})",
+                (f"robot+{n}@bot.test", stamp),
+            )
+            contact = db.execute_sql(
+                f"SELECT id FROM contact WHERE email = {db.param}", (f"robot+{n}@bot.test",)
+            ).fetchone()[0]
+            db.execute_sql(
+                "INSERT INTO ticket (number, subject, status, priority, requester_id, automated,"
+                " created_at, updated_at, sla_paused_seconds, escalation_level,"
+                " first_response_carried_seconds, resolution_carried_seconds)"
+                f" VALUES ({', '.join([db.param] * 12)})",
+                (9000 + n, "Auto", "new", "medium", contact, False, stamp, stamp, 0, 0, 0, 0),
+            )
+    finally:
+        db.close()
 
     assert desk.run("db", "upgrade").exit_code == 0
     [line] = desk.ingest(customer_mail("Robot <robot+3@bot.test>", subject="Auto 3"))

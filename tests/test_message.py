@@ -28,6 +28,7 @@ from maildesk.core.message import (
     header_message_id,
     normalize_message_id,
     parse_message,
+    parse_typed_address,
     sanitize_filename,
 )
 from maildesk.core.message.limits import MAX_ADDRESSES, MAX_HEADER_FIELD, MAX_NAME, MAX_SUBJECT
@@ -1117,3 +1118,25 @@ def test_core_module_is_pure(module: str) -> None:
             imported.add(node.module.split(".")[0])
     assert not imported & FORBIDDEN_IMPORTS
     assert ast.get_docstring(tree)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("erin@customer.test", "erin@customer.test"),
+        ("  Erin@Customer.TEST. ", "Erin@customer.test"),
+        ('"Erin" <erin@customer.test>', "erin@customer.test"),
+        ("<erin@customer.test>", "erin@customer.test"),
+        ("erin@customer.test (home)", "erin@customer.test"),
+        ("a b@customer.test", None),  # the parser would read b@customer.test
+        ("erin@customer.test@evil.test", None),
+        ("Name erin@customer.test", None),
+        ("erin@customer.test, bob@example.com", None),
+        ("erin@", None),
+    ],
+)
+def test_a_typed_address_is_read_as_mail_reads_it_but_never_guessed(
+    typed: str, expected: str | None
+) -> None:
+    address = parse_typed_address(typed)
+    assert (address.email if address else None) == expected

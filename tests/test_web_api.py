@@ -215,6 +215,8 @@ def test_create_reads_the_requester_as_mail_does(web: Site, api: Api) -> None:
         "bob@example.com.",
         "bob@example.com ",
         "Desk <Support@Example.com.>",
+        "support+billing@example.com",
+        "Someone bob@example.com",  # read leniently as Bob: refused as Bob
     )
     for claim in claims:
         body = {"requester": {"email": claim}, "body": "Help"}

@@ -397,6 +397,7 @@ CLAIMS = (
     " Ann@Example.COM ",
     "Support <support@EXAMPLE.com.>",
     "(desk) support@example.com",
+    "support+billing@example.com",
 )
 
 

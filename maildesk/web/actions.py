@@ -22,7 +22,8 @@ from email.utils import format_datetime
 from maildesk.changes import TicketChanges
 from maildesk.core.commands import parse_reply
 from maildesk.core.match import strip_tags
-from maildesk.core.message import parse_address
+from maildesk.core.message import parse_address, parse_typed_address
+from maildesk.core.reply_address import is_our_address
 from maildesk.inbound.intake import Envelope
 from maildesk.pipeline import Outcome
 from maildesk.runtime import Runtime
@@ -176,11 +177,17 @@ def new_ticket(
         raise Refused("describe the problem first")
     # Read as mail reads a From header, so `bob@example.com(x)`, `<BOB@Example.com>` or
     # `bob@example.com.` are Bob here too, and what is checked is what is mailed.
-    address = parse_address(email)
+    # Any reading that names the desk or an agent is refused as such, before the
+    # stricter reading of what a person may type.
+    claimed = parse_address(email)
+    if claimed is not None and (
+        is_our_address(claimed.key, web.pipeline.our_addresses)
+        or Agent.get_or_none(Agent.email == claimed.key)
+    ):
+        raise Refused("that address belongs to this desk: use your own")
+    address = parse_typed_address(email)
     if address is None:
         raise Refused(f"not a usable e-mail address: {email.strip()[:200]!r}")
-    if address.key in web.pipeline.our_addresses or Agent.get_or_none(Agent.email == address.key):
-        raise Refused("that address belongs to this desk: use your own")
     raw = compose(
         web,
         name=name,

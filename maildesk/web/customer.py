@@ -33,7 +33,7 @@ from starlette.routing import Route
 from maildesk.changes import TicketChanges
 from maildesk.core import links
 from maildesk.core.match import parse_number
-from maildesk.core.message import parse_address
+from maildesk.core.message import parse_typed_address
 from maildesk.core.quoting import split_reply
 from maildesk.outbound.render import filesize_filter
 from maildesk.store import repo
@@ -422,7 +422,7 @@ def categories(web: Web) -> list[str]:
 
 def request_problem(web: Web, fields: SubmitFields) -> str:
     """What is wrong with a filled-in form ("" if nothing)."""
-    address = parse_address(fields.email)
+    address = parse_typed_address(fields.email)
     if address is None or not EMAIL.fullmatch(address.email):
         return "Please give an e-mail address we can answer to."
     if not fields.subject:

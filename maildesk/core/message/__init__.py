@@ -61,7 +61,11 @@ Modules, roughly in flow order (each imports only those above it):
 from __future__ import annotations
 
 from maildesk.core.message.filenames import sanitize_filename
-from maildesk.core.message.headers import normalize_message_id, parse_address
+from maildesk.core.message.headers import (
+    normalize_message_id,
+    parse_address,
+    parse_typed_address,
+)
 from maildesk.core.message.limits import MAX_BOUNDARY_LINES as MAX_BOUNDARY_LINES
 from maildesk.core.message.limits import MAX_DEFECTS as MAX_DEFECTS
 from maildesk.core.message.limits import MAX_DEPTH as MAX_DEPTH
@@ -79,6 +83,7 @@ __all__ = [
     "header_message_id",
     "normalize_message_id",
     "parse_address",
+    "parse_typed_address",
     "parse_message",
     "sanitize_filename",
 ]

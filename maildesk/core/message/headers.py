@@ -266,6 +266,32 @@ def parse_address(text: str) -> Address | None:
     return found[0] if len(found) == 1 else None
 
 
+# What a person may type for their own address: a bare addr-spec, `Name <addr>`, or
+# `addr` with a (comment) before or after; the addr-spec is captured to compare with
+# what the parser read.
+_TYPED_FORM = re.compile(
+    r"\s*(?:[^<>]*<\s*(?P<angled>[^<>\s]+)\s*>"
+    r"|(?:\([^()]*\)\s*)?(?P<bare>[^\s()<>]+)(?:\s*\([^()]*\))?)\s*"
+)
+
+
+def parse_typed_address(text: str) -> Address | None:
+    """`parse_address` for an address a person typed into a form or an API field: the
+    same reading (so `bob@example.com(x)` is Bob), but only when nothing of what was
+    typed is dropped on the way: "a b@example.com" or "a@b@c" is a typing error to
+    refuse, not a different mailbox to write to."""
+    address = parse_address(text)
+    if address is None:
+        return None
+    form = _TYPED_FORM.fullmatch(text)
+    if form is None:
+        return None
+    typed = form["angled"] or form["bare"]
+    local, _, domain = typed.rpartition("@")
+    same = f"{local}@{domain.rstrip('.').lower()}" == address.email
+    return address if same else None
+
+
 # --------------------------------------------------------------------------
 # Dates
 # --------------------------------------------------------------------------
