@@ -205,7 +205,8 @@ def test_tickets_opened_just_before_the_upgrade_count_toward_the_cap(desk: Desk)
         stamp = UTCDateTimeField().db_value(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
         for n in (1, 2):
             db.execute_sql(
-                f"INSERT INTO contact (email, name, created_at) VALUES ({db.param}, '', {db.param})",
+                "INSERT INTO contact (email, name, created_at)"
+                f" VALUES ({db.param}, '', {db.param})",
                 (f"robot+{n}@bot.test", stamp),
             )
             contact = db.execute_sql(
