@@ -82,7 +82,7 @@ class Escalation:
         # raised, and a priority bump that starts from the current priority.
         ticket = repo.lock_ticket_id(self.db, ticket.id)
         events: list[dict[str, Any]] = []
-        log_ = _collector(events, now)
+        log_ = event_collector(events, now)
         bumped_from = None
         sla = self.config.sla
         if sla.escalation_bump_priority:
@@ -113,9 +113,12 @@ def _late(now: dt.datetime, met: dt.datetime | None, due_at: dt.datetime | None)
     return met == now and due_at is not None and now > due_at
 
 
-def _collector(
+def event_collector(
     events: list[dict[str, Any]], now: dt.datetime
 ) -> Callable[[Ticket, str, str, dict[str, Any]], None]:
+    """An event log (`log_(ticket, actor, type, data)`) that gathers into `events`, to be
+    written in one go by `repo.record_events`."""
+
     def log_(ticket: Ticket, actor: str, type_: str, data: dict[str, Any]) -> None:
         events.append({"ticket": ticket, "at": now, "actor": actor, "type": type_, "data": data})
 

@@ -34,6 +34,7 @@ from typing import Any
 import peewee
 
 from maildesk import reports
+from maildesk.escalation import event_collector
 from maildesk.pipeline import Pipeline
 from maildesk.store import repo, rows
 from maildesk.store.db import write_transaction
@@ -124,7 +125,7 @@ class Jobs:
                 if not claimed:
                     continue
                 events: list[dict[str, Any]] = []
-                log_ = _collector(events, now)
+                log_ = event_collector(events, now)
                 due_at = getattr(ticket, f"{target}_due")
                 log_(ticket, "system", "sla_warning", {"target": target, "due": due_at.isoformat()})
                 self.mailer.sla_warning(
@@ -168,7 +169,7 @@ class Jobs:
             tickets = list(Ticket.select().where(where).order_by(Ticket.resolved_at).limit(BATCH))
             for ticket in tickets:
                 events: list[dict[str, Any]] = []
-                log_ = _collector(events, now)
+                log_ = event_collector(events, now)
                 claimed = (
                     Ticket.update(status="closed", closed_at=now, updated_at=now)
                     .where((Ticket.id == ticket.id) & (Ticket.status == "resolved"))
@@ -225,15 +226,6 @@ class Jobs:
 
 def _live() -> Any:
     return Ticket.merged_into.is_null() & Ticket.status.not_in(DONE)
-
-
-def _collector(
-    events: list[dict[str, Any]], now: dt.datetime
-) -> Callable[[Ticket, str, str, dict[str, Any]], None]:
-    def log_(ticket: Ticket, actor: str, type_: str, data: dict[str, Any]) -> None:
-        events.append({"ticket": ticket, "at": now, "actor": actor, "type": type_, "data": data})
-
-    return log_
 
 
 class JobRunner:
