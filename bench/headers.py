@@ -37,7 +37,7 @@ def message(n: int, size: int, in_header: bool) -> bytes:
 
 def measure(size: int, rounds: int) -> tuple[float, float, int]:
     from maildesk.config import load_config
-    from maildesk.runtime import open_runtime
+    from maildesk.pipeline.ingest import open_runtime
     from maildesk.store.models import Outbox
 
     with tempfile.TemporaryDirectory() as work:

@@ -791,7 +791,7 @@ def build_warmup_message() -> bytes:
 def memory_child(config: str, warmup: str, big: str) -> None:
     """Runs in a fresh interpreter: prints one JSON object with the readings (bytes)."""
     from maildesk.config import load_config
-    from maildesk.runtime import open_runtime
+    from maildesk.pipeline.ingest import open_runtime
 
     runtime = open_runtime(load_config(Path(config), environ={}))
     warm = runtime.ingest(Path(warmup).read_bytes(), source="bench")
@@ -883,7 +883,7 @@ def measure_memory(work: Path, seed: int) -> MemoryResult:
 def profile_ingest(work: Path, corpus: Corpus, top: int) -> str:
     """cProfile of an in-process ingest loop over the corpus into a fresh database."""
     from maildesk.config import load_config
-    from maildesk.runtime import open_runtime
+    from maildesk.pipeline.ingest import open_runtime
 
     directory = work / "profile"
     config = write_config(directory, directory / "maildesk.db")

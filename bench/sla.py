@@ -678,8 +678,8 @@ def run_phase(side: Side, phase: str, queries: QueryLog | None = None) -> tuple[
     """One measurement on a fresh database: the runtime is opened (not timed), the
     phase timed, then what it did is checked. Returns the timing and any problems."""
     from maildesk.config import load_config
-    from maildesk.jobs import Jobs
-    from maildesk.runtime import open_runtime
+    from maildesk.jobs.runner import Jobs
+    from maildesk.pipeline.ingest import open_runtime
 
     side.fresh()
     runtime = open_runtime(load_config(side.config, environ={}), clock=lambda: NOW)
@@ -719,7 +719,7 @@ def check_phase(side: Side, phase: str, result: Any) -> list[str]:
     """What the phase returned and wrote, against the plan."""
     import peewee
 
-    from maildesk.reports import digest_json
+    from maildesk.queries.sla_report import digest_json
     from maildesk.store.models import Event, JobMark, Outbox, Ticket
 
     plan, where = side.plan, f"{phase} on {side.n} tickets ({side.label})"
@@ -917,8 +917,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, work: Path, sides: list[Side]) -> int:
     from maildesk.config import load_config
-    from maildesk.policies import build_policies
-    from maildesk.sla_tracking import SlaTracker
+    from maildesk.tickets.policies import build_policies
+    from maildesk.tickets.sla_clock import SlaTracker
 
     started = time.perf_counter()
     say("maildesk SLA pass and digest benchmark")

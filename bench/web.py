@@ -449,8 +449,8 @@ class Plan:
 
 def make_plan(seed: int, small: int, page_size: int) -> Plan:
     from maildesk.config import load_config
-    from maildesk.policies import build_policies
-    from maildesk.sla_tracking import SlaTracker
+    from maildesk.tickets.policies import build_policies
+    from maildesk.tickets.sla_clock import SlaTracker
 
     tracker = SlaTracker(build_policies(load_config(None, environ={})))
     shared_contacts = max(SEARCH_CONTACT + 10, int(small * SHARED_CONTACTS_SHARE))
@@ -740,8 +740,8 @@ def fill(url: str, plan: Plan, n: int) -> dict[str, Any]:
     """A fresh database: maildesk's migrations, then every row of the plan for a side of
     `n` tickets, the indexes (and the full-text index) made after the rows. Returns the
     row counts and the time of each step."""
-    from maildesk.agents import hash_password
     from maildesk.store.db import is_postgres, open_database, upgrade
+    from maildesk.tickets.agents import hash_password
 
     db = open_database(url)
     steps: dict[str, float] = {}
@@ -1069,12 +1069,12 @@ class Server:
 
 
 def serve(config_path: Path, ready: Path, sql_log: Path | None) -> int:
-    """The `--serve` subprocess: build the web as `maildesk.app.Daemon` does (without
+    """The `--serve` subprocess: build the web as `maildesk.daemon.app.Daemon` does (without
     the listeners and the jobs), serve until SIGTERM."""
-    from maildesk import logs
-    from maildesk.app import GIL_SWITCH_INTERVAL
     from maildesk.config import load_config
-    from maildesk.runtime import open_runtime
+    from maildesk.daemon import logs
+    from maildesk.daemon.app import GIL_SWITCH_INTERVAL
+    from maildesk.pipeline.ingest import open_runtime
     from maildesk.web.app import close_web, create_app, open_web
     from maildesk.web.server import WebServer
 

@@ -22,8 +22,7 @@ from typing import Any, NoReturn
 import click
 import peewee
 
-from maildesk import __version__, agents, serialize
-from maildesk import quarantine as quarantined
+from maildesk import __version__
 from maildesk.config import (
     CONFIG_ENV_VAR,
     DEFAULT_CONFIG_PATH,
@@ -42,10 +41,13 @@ from maildesk.core.match import format_number, parse_number
 from maildesk.inbound.sources import batched, read_sources
 from maildesk.outbound import outbox as outbox_store
 from maildesk.outbound.transport import make_transport
-from maildesk.runtime import NotProcessed, Runtime, open_runtime
+from maildesk.pipeline import quarantine as quarantined
+from maildesk.pipeline.ingest import NotProcessed, Runtime, open_runtime
+from maildesk.queries import serialize
 from maildesk.store import repo
 from maildesk.store.db import DatabaseUrlError, open_database, upgrade, write_transaction
 from maildesk.store.models import Ticket
+from maildesk.tickets import agents
 
 EXIT_FAILURE = 1
 # `ingest` commits messages in groups: one disk sync per group, not per message.
@@ -291,7 +293,7 @@ exit 0. {RELOAD_HELP}
     help="Once listening, write the pid and bound addresses here as JSON (removed on exit).",
 )
 def run_daemon(config: Config, ready_file: Path | None) -> None:
-    from maildesk import app  # the daemon's listeners are not needed by other commands
+    from maildesk.daemon import app  # the daemon's listeners are not needed by other commands
 
     def reload_config() -> Config:
         return load_config(config.path or DEFAULT_CONFIG_PATH)
@@ -650,7 +652,7 @@ def sla() -> None:
 def sla_scan(config: Config, now: dt.datetime | None) -> None:
     """One SLA pass: warnings, breaches and escalation, and auto-close of resolved
     tickets. Safe to repeat: each warning and breach happens once per ticket."""
-    from maildesk.jobs import Jobs
+    from maildesk.jobs.runner import Jobs
 
     with runtime_for(config) as runtime:
         jobs = Jobs(runtime.db, runtime.pipeline)
@@ -673,7 +675,7 @@ def digest() -> None:
 def digest_send(config: Config, now: dt.datetime | None, dry_run: bool, as_json: bool) -> None:
     """Queue today's digest for every manager who has not had it yet (once the local
     [sla] digest_time has come); --dry-run prints it and changes nothing."""
-    from maildesk.jobs import Jobs
+    from maildesk.jobs.runner import Jobs
 
     with runtime_for(config) as runtime:
         jobs = Jobs(runtime.db, runtime.pipeline)
@@ -681,9 +683,9 @@ def digest_send(config: Config, now: dt.datetime | None, dry_run: bool, as_json:
         if as_json and not dry_run:
             raise click.UsageError("--json goes with --dry-run")
         if dry_run and as_json:
-            from maildesk import reports
+            from maildesk.queries import sla_report
 
-            _print_json(reports.digest_json(jobs.figures(at)))
+            _print_json(sla_report.digest_json(jobs.figures(at)))
             return
         if dry_run:
             day, _ = jobs.local_day(at)
@@ -711,14 +713,14 @@ def report_sla(
 ) -> None:
     """SLA compliance, average and median times, by priority, category and agent, for
     tickets created in the period."""
-    from maildesk import reports
+    from maildesk.queries import sla_report
 
     with runtime_for(config) as runtime:
         end = _now(runtime, until)
         start = since.astimezone(dt.UTC) if since else end - dt.timedelta(days=30)
         if start >= end:
             raise UsageFailure("--since must be before --until")
-        result = reports.sla_report(
+        result = sla_report.sla_report(
             start,
             end,
             runtime.clock(),
@@ -728,7 +730,7 @@ def report_sla(
     if as_json:
         _print_json(result)
         return
-    click.echo(reports.report_text(result))
+    click.echo(sla_report.report_text(result))
 
 
 @main.group("agents")

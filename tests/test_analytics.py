@@ -16,8 +16,8 @@ from typing import Any
 import peewee
 import pytest
 
-from maildesk import analytics, reports
-from maildesk.analytics import Day, Period
+from maildesk.queries import analytics, sla_report
+from maildesk.queries.analytics import Day, Period
 from maildesk.store.models import Agent, Contact, Satisfaction, Ticket
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
@@ -185,13 +185,13 @@ def test_times_with_the_90th_percentile(desk: dict[int, Ticket]) -> None:
 
 
 def test_percentile() -> None:
-    assert reports.percentile([42.0], 0.9) == 42.0
-    assert reports.percentile([float(n) for n in range(10, 0, -1)], 0.9) == pytest.approx(9.1)
-    assert reports.percentile([1.0, 3.0], 0.5) == 2.0
+    assert sla_report.percentile([42.0], 0.9) == 42.0
+    assert sla_report.percentile([float(n) for n in range(10, 0, -1)], 0.9) == pytest.approx(9.1)
+    assert sla_report.percentile([1.0, 3.0], 0.5) == 2.0
 
 
 def test_the_sla_report_keeps_its_keys_without_p90(desk: dict[int, Ticket]) -> None:
-    plain = reports.sla_report(PERIOD.since, PERIOD.until, NOW)
+    plain = sla_report.sla_report(PERIOD.since, PERIOD.until, NOW)
     assert "p90_seconds" not in plain["first_response"]
     assert "p90_seconds" not in plain["by_agent"]["ann@example.com"]["resolution"]
     with_p90 = analytics.sla(PERIOD, NOW)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from maildesk import agents
 from maildesk.store.models import Event, Ticket
+from maildesk.tickets import agents
 from maildesk.web import app as web_app
 from tests.conftest import Desk
 from tests.conversation import customer_mail

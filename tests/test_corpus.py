@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from maildesk.config import load_config
 from maildesk.core.message import header_message_id
 from maildesk.inbound.intake import dedupe_key
-from maildesk.pipeline import Outcome
-from maildesk.runtime import Runtime, open_runtime
+from maildesk.pipeline.flow import Outcome
+from maildesk.pipeline.ingest import Runtime, open_runtime
 from maildesk.store import repo
 from maildesk.store.models import Intake
 from tests import mailfactory as mf

@@ -27,7 +27,7 @@ from click.testing import CliRunner
 from maildesk.cli import main
 from maildesk.config import ConfigError, load_config
 from maildesk.inbound.intake import Envelope, accept
-from maildesk.pipeline import utcnow
+from maildesk.pipeline.flow import utcnow
 from maildesk.store.db import open_database, upgrade
 from maildesk.store.models import Intake
 from tests import dovecot

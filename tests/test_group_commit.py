@@ -12,7 +12,7 @@ import pytest
 
 from maildesk.inbound.group_commit import GroupCommit
 from maildesk.inbound.intake import Accepted, Delivery, Envelope
-from maildesk.pipeline import utcnow
+from maildesk.pipeline.flow import utcnow
 from maildesk.store.db import open_database, upgrade
 from maildesk.store.executor import DbExecutor
 from maildesk.store.models import Intake

@@ -34,7 +34,7 @@ from maildesk.core.message import header_message_id
 from maildesk.inbound import intake
 from maildesk.inbound.imap import DEFAULT_TIMING, ImapPoller, ImapTiming, _unread_input
 from maildesk.inbound.intake import Accepted
-from maildesk.pipeline import utcnow
+from maildesk.pipeline.flow import utcnow
 from maildesk.store.db import open_database, upgrade
 from maildesk.store.models import ImapState, Intake
 from tests import dovecot
@@ -484,7 +484,7 @@ CRASHING_POLLER = textwrap.dedent(
     from maildesk.config import ImapConfig
     from maildesk.inbound import intake
     from maildesk.inbound.imap import ImapPoller
-    from maildesk.pipeline import utcnow
+    from maildesk.pipeline.flow import utcnow
     from maildesk.store.db import open_database
 
     url, port = sys.argv[1], int(sys.argv[2])

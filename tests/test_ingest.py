@@ -230,7 +230,7 @@ def test_no_sender_goes_to_quarantine_and_retry_reports_again(desk: Desk) -> Non
 
 
 def test_quarantine_retry_succeeds_after_the_fix(desk: Desk, monkeypatch: pytest.MonkeyPatch):
-    import maildesk.pipeline as pipeline
+    import maildesk.pipeline.flow as pipeline
 
     def broken(raw: bytes) -> None:
         raise RuntimeError("parser bug")
@@ -291,7 +291,7 @@ def test_quarantine_discard_sets_junk_aside_and_it_can_still_be_retried(desk: De
 def test_a_discarded_message_retried_after_the_fix_becomes_a_ticket(
     desk: Desk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import maildesk.pipeline as pipeline
+    import maildesk.pipeline.flow as pipeline
 
     def broken(raw: bytes) -> None:
         raise RuntimeError("parser bug")

@@ -16,7 +16,7 @@ import pytest
 from maildesk.config import load_config
 from maildesk.outbound import outbox
 from maildesk.outbound.transport import MaildirTransport, Outcome, Result, SmtpTransport
-from maildesk.runtime import Runtime, open_runtime
+from maildesk.pipeline.ingest import Runtime, open_runtime
 from maildesk.store.models import Event, Outbox
 from tests.conftest import write_config
 from tests.conversation import customer_mail

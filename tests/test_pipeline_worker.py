@@ -10,8 +10,8 @@ from collections import Counter
 
 from maildesk.config import load_config
 from maildesk.inbound.intake import Envelope, accept, pending_ids
-from maildesk.pipeline import Outcome, Pipeline, utcnow
-from maildesk.pipeline_worker import Traffic
+from maildesk.pipeline.flow import Outcome, Pipeline, utcnow
+from maildesk.pipeline.worker import Traffic
 from maildesk.store.db import open_database, upgrade
 from maildesk.store.models import Intake, Ticket
 from tests.test_daemon import mail

@@ -18,8 +18,8 @@ from typing import Any
 import peewee
 import pytest
 
-from maildesk import reports
 from maildesk.outbound.render import Renderer, sample_context
+from maildesk.queries import sla_report
 from maildesk.store.models import Agent, Contact, Ticket
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
@@ -340,7 +340,7 @@ REPORT_30 = {
 
 
 def test_sla_report_over_30_days(desk: dict[int, Ticket]) -> None:
-    report = reports.sla_report(NOW - 30 * reports.DAY, NOW, NOW, priorities=PRIORITIES)
+    report = sla_report.sla_report(NOW - 30 * sla_report.DAY, NOW, NOW, priorities=PRIORITIES)
     assert report == REPORT_30
     assert list(report["by_priority"]) == ["urgent", "high", "medium", "low"]
     assert list(report["by_category"]) == ["billing", "technical", "(none)"]
@@ -349,7 +349,7 @@ def test_sla_report_over_30_days(desk: dict[int, Ticket]) -> None:
 
 
 def test_sla_report_over_7_days(desk: dict[int, Ticket]) -> None:
-    report = reports.sla_report(NOW - 7 * reports.DAY, NOW, NOW)
+    report = sla_report.sla_report(NOW - 7 * sla_report.DAY, NOW, NOW)
     assert report["created"] == 7  # 1 2 3 4 7 11 13
     assert report["resolved"] == 4  # 1 7 11 12
     assert report["first_response"] == FIRST_7
@@ -373,7 +373,9 @@ def test_sla_report_over_7_days(desk: dict[int, Ticket]) -> None:
 
 
 def test_priorities_configured_but_absent_are_listed(desk: dict[int, Ticket]) -> None:
-    report = reports.sla_report(NOW - 7 * reports.DAY, NOW, NOW, priorities=("p0", *PRIORITIES))
+    report = sla_report.sla_report(
+        NOW - 7 * sla_report.DAY, NOW, NOW, priorities=("p0", *PRIORITIES)
+    )
     assert list(report["by_priority"]) == ["urgent", "high", "medium", "low", "p0"]
     assert report["by_priority"]["p0"] == {
         "created": 0,
@@ -390,7 +392,7 @@ def test_durations_come_from_the_given_function(desk: dict[int, Ticket]) -> None
         calls.append((ticket.number, target, end))
         return (end - ticket.created_at).total_seconds() / 2
 
-    report = reports.sla_report(NOW - 30 * reports.DAY, NOW, NOW, half)
+    report = sla_report.sla_report(NOW - 30 * sla_report.DAY, NOW, NOW, half)
     assert report["first_response"]["average_seconds"] == pytest.approx(59400 / 7 / 2)
     assert report["resolution"]["median_seconds"] == 129600 / 2
     assert report["resolution"]["compliance"] == 2 / 6  # due times are not durations
@@ -400,7 +402,7 @@ def test_durations_come_from_the_given_function(desk: dict[int, Ticket]) -> None
 
 
 def test_an_empty_period_has_no_figures(desk: dict[int, Ticket]) -> None:
-    report = reports.sla_report(at(1, 1, 0), at(2, 1, 0), NOW)
+    report = sla_report.sla_report(at(1, 1, 0), at(2, 1, 0), NOW)
     assert (report["created"], report["resolved"]) == (0, 0)
     assert report["first_response"] == NOTHING and report["resolution"] == NOTHING
     assert report["by_priority"] == {} and report["by_category"] == {}
@@ -409,8 +411,8 @@ def test_an_empty_period_has_no_figures(desk: dict[int, Ticket]) -> None:
 
 
 def test_report_text(desk: dict[int, Ticket]) -> None:
-    text = reports.report_text(
-        reports.sla_report(NOW - 30 * reports.DAY, NOW, NOW, priorities=PRIORITIES)
+    text = sla_report.report_text(
+        sla_report.sla_report(NOW - 30 * sla_report.DAY, NOW, NOW, priorities=PRIORITIES)
     )
     assert text.startswith(
         "SLA report: tickets created from 2026-10-23 12:00 to 2026-11-22 12:00 UTC\n"
@@ -433,7 +435,7 @@ def test_report_text(desk: dict[int, Ticket]) -> None:
      (86400, "1 d"), (2 * D + 3 * H + 59 * 60, "2 d 3 h")],
 )  # fmt: skip
 def test_human_duration(seconds: float, shown: str) -> None:
-    assert reports.human_duration(seconds) == shown
+    assert sla_report.human_duration(seconds) == shown
 
 
 # --------------------------------------------------------------------------
@@ -447,7 +449,7 @@ def who(name: str | None) -> dict[str, Any]:
 
 
 def test_digest_figures(desk: dict[int, Ticket]) -> None:
-    figures = reports.digest(NOW, "SUP", oldest=3, priorities=PRIORITIES)
+    figures = sla_report.digest(NOW, "SUP", oldest=3, priorities=PRIORITIES)
     assert figures["now"] == NOW
     # Open (not resolved/closed, not merged): new 13; open 2 3 4 8 10; in_progress 14;
     # waiting_on_customer 5 16.
@@ -580,16 +582,16 @@ def test_digest_figures(desk: dict[int, Ticket]) -> None:
 
 
 def test_digest_lists_ten_oldest_by_default(desk: dict[int, Ticket]) -> None:
-    figures = reports.digest(NOW, "SUP")
+    figures = sla_report.digest(NOW, "SUP")
     labels = [entry["label"] for entry in figures["oldest_open"]]
     # All nine open tickets, by creation: 10 16 8 5 14 2 3 13 4
     assert labels == [f"SUP-{n:05d}" for n in (10, 16, 8, 5, 14, 2, 3, 13, 4)]
-    assert reports.digest(NOW, "SUP", oldest=0)["oldest_open"] == []
+    assert sla_report.digest(NOW, "SUP", oldest=0)["oldest_open"] == []
 
 
 def test_digest_json_is_the_digest_with_iso_times(desk: dict[int, Ticket]) -> None:
-    figures = reports.digest(NOW, "SUP", oldest=3)
-    plain = reports.digest_json(figures)
+    figures = sla_report.digest(NOW, "SUP", oldest=3)
+    plain = sla_report.digest_json(figures)
     assert json.loads(json.dumps(plain)) == plain
     assert plain["now"] == "2026-11-22T12:00:00+00:00"
     assert plain["breaches_24h"][0]["breached_at"] == "2026-11-21T14:05:00+00:00"
@@ -610,7 +612,7 @@ def shape(value: Any) -> Any:
 def test_the_sample_digest_has_the_real_shape(
     desk: dict[int, Ticket],
 ) -> None:
-    real = shape(reports.digest(NOW, "SUP", priorities=PRIORITIES))
+    real = shape(sla_report.digest(NOW, "SUP", priorities=PRIORITIES))
     sample = shape(sample_context("digest")["digest"])
     assert sample == real
 
@@ -621,7 +623,7 @@ def test_the_sample_digest_has_the_real_shape(
 
 
 def test_digest_mail_shows_the_figures(desk: dict[int, Ticket]) -> None:
-    figures = reports.digest(NOW, "SUP", oldest=3, priorities=PRIORITIES)
+    figures = sla_report.digest(NOW, "SUP", oldest=3, priorities=PRIORITIES)
     context = {
         "desk": {"name": "Test Support", "address": "support@example.com", "base_url": "x"},
         "digest": figures,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from maildesk.config import load_config
-from maildesk.runtime import Runtime, open_runtime
+from maildesk.pipeline.ingest import Runtime, open_runtime
 from maildesk.store import search
 from maildesk.store.models import Message, Ticket
 from tests.conftest import write_config

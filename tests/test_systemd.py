@@ -1,5 +1,6 @@
 """The systemd side of the daemon: the unit file verifies and keeps its promises,
-the notification protocol (maildesk.systemd) and journald-friendly logs (maildesk.logs)."""
+the notification protocol (maildesk.daemon.systemd) and journald-friendly logs
+(maildesk.daemon.logs)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from maildesk import logs
-from maildesk.systemd import Notifier
+from maildesk.daemon import logs
+from maildesk.daemon.systemd import Notifier
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT = ROOT / "systemd" / "maildesk.service"

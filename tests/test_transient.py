@@ -25,14 +25,14 @@ import peewee
 import psycopg
 import pytest
 
-from maildesk import agents
 from maildesk.config import load_config
 from maildesk.inbound.intake import Envelope, accept
-from maildesk.pipeline import Pipeline, utcnow
-from maildesk.pipeline_worker import PipelineWorker, Traffic
+from maildesk.pipeline.flow import Pipeline, utcnow
+from maildesk.pipeline.worker import PipelineWorker, Traffic
 from maildesk.store import db as store_db
 from maildesk.store.db import open_database, upgrade
 from maildesk.store.models import Intake, Quarantine, Ticket
+from maildesk.tickets import agents
 from tests.conftest import PG_URL, Desk, write_config
 from tests.test_daemon import mail
 from tests.web_support import site
@@ -156,7 +156,7 @@ def test_ingest_keeps_the_message_pending_while_the_database_fails(
 def test_quarantine_retry_while_the_database_fails_leaves_the_entry_as_it_was(
     fault: Fault, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import maildesk.pipeline as pipeline
+    import maildesk.pipeline.flow as pipeline
 
     desk = Desk(write_config(tmp_path, database_url), database_url, tmp_path)
 
@@ -225,7 +225,7 @@ def test_worker_retries_a_message_the_database_failed_on(fault: Fault) -> None:
     accepted = accept(db, raw, source="smtp", envelope=Envelope("a@customer.example"), now=utcnow())
     db.close()
     failures = _Failures()
-    logger = logging.getLogger("maildesk.pipeline_worker")
+    logger = logging.getLogger("maildesk.pipeline.worker")
     logger.addHandler(failures)
     fault.fill_disk()
     db = open_database(fault.url)  # its connections take the pragmas in force now

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from maildesk import agents
 from maildesk.store.models import Agent, ApiToken, WebSession
+from maildesk.tickets import agents
 from tests.web_support import Site, site
 
 PAGE = "/admin/agents"

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from maildesk import agents
 from maildesk.store.models import ApiToken, Event, Message, Outbox, Ticket
+from maildesk.tickets import agents
 from tests.conversation import customer_mail
 from tests.web_support import Site, site
 

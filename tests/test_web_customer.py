@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from itsdangerous import TimestampSigner
 
-from maildesk import agents
 from maildesk.core.links import ticket_token
 from maildesk.store.models import Agent, Attachment, Event, Message, Outbox, Satisfaction, Ticket
+from maildesk.tickets import agents
 from maildesk.web import actions, customer
 from tests.conversation import customer_mail
 from tests.web_support import CSRF, Site, site

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import maildesk.pipeline as pipeline
+import maildesk.pipeline.flow as pipeline
 from maildesk.store.models import Quarantine, Ticket
 from tests.conversation import customer_mail
 from tests.web_support import Site, site

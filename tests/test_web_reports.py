@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from maildesk.agents import hash_password
 from maildesk.store.models import Agent, Contact, Satisfaction, Ticket
+from maildesk.tickets.agents import hash_password
 from maildesk.web import reports as web_reports
 from tests.web_support import PASSWORD, Site, site
 

@@ -17,7 +17,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from maildesk.config import load_config
-from maildesk.runtime import Runtime, open_runtime
+from maildesk.pipeline.ingest import Runtime, open_runtime
 from maildesk.store.models import ALL_MODELS
 from maildesk.web.app import close_web, create_app, open_web
 from maildesk.web.context import Web

@@ -1,7 +1,7 @@
 """IMAP poller: take new mail from one mailbox folder, commit it, then acknowledge it.
 
 Where this sits in the flow: an intake source beside the SMTP listener. The
-daemon (`maildesk.app`) runs one poller per ``[[imap]]`` mailbox, each on a
+daemon (`maildesk.daemon.app`) runs one poller per ``[[imap]]`` mailbox, each on a
 thread of its own::
 
     poller = ImapPoller(mailbox, accept, db=db, environ=environ)

@@ -19,15 +19,15 @@ from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from maildesk.changes import TicketChanges
 from maildesk.core.commands import parse_reply
 from maildesk.core.match import strip_tags
 from maildesk.core.message import parse_address, parse_typed_address
 from maildesk.core.reply_address import is_our_address
 from maildesk.inbound.intake import Envelope
-from maildesk.pipeline import Outcome
-from maildesk.runtime import Runtime
+from maildesk.pipeline.flow import Outcome
+from maildesk.pipeline.ingest import Runtime
 from maildesk.store.models import Agent, Contact, Ticket
+from maildesk.tickets.changes import TicketChanges
 from maildesk.web.context import Web
 
 

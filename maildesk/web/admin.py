@@ -2,7 +2,7 @@
 tokens.
 
 Admins only. Each change is one POST with a CSRF token and goes through
-`maildesk.agents`, the same functions as `maildesk agents ...`. The last active
+`maildesk.tickets.agents`, the same functions as `maildesk agents ...`. The last active
 admin cannot be demoted or deactivated from here, so nobody locks the desk out.
 """
 
@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from maildesk import agents
 from maildesk.store.models import Agent, ApiToken
+from maildesk.tickets import agents
 from maildesk.web import sessions
 from maildesk.web.context import ADMIN_ROLES, Web, checked_form, redirect, require
 

@@ -24,12 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from maildesk import serialize
-from maildesk.agents import agent_for_token
 from maildesk.core.commands import STATUSES, parse_reply
 from maildesk.core.match import parse_number
+from maildesk.queries import serialize
 from maildesk.store import search
 from maildesk.store.models import Agent, Contact, Message, Ticket, TicketTag
+from maildesk.tickets.agents import agent_for_token
 from maildesk.web import actions
 from maildesk.web.actions import Refused
 from maildesk.web.context import Web, find_ticket

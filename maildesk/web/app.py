@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from maildesk.config import Config
-from maildesk.pipeline import Pipeline
+from maildesk.pipeline.flow import Pipeline
 from maildesk.store.executor import DbExecutor
 from maildesk.web import (
     admin,

@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from maildesk.config import Config
 from maildesk.core.match import format_number, parse_number
-from maildesk.pipeline import Pipeline
+from maildesk.pipeline.flow import Pipeline
 from maildesk.store.executor import DbExecutor
 from maildesk.store.models import Agent, Ticket
 from maildesk.web.limits import FORM_OVERHEAD, BodyBudget, RateLimit

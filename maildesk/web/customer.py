@@ -30,7 +30,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from maildesk.changes import TicketChanges
 from maildesk.core import links
 from maildesk.core.match import parse_number
 from maildesk.core.message import parse_typed_address
@@ -48,6 +47,7 @@ from maildesk.store.models import (
     Satisfaction,
     Ticket,
 )
+from maildesk.tickets.changes import TicketChanges
 from maildesk.web import actions
 from maildesk.web.actions import Refused, Upload
 from maildesk.web.context import Web, checked_form, find_ticket, redirect

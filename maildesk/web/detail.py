@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from maildesk.changes import ASSIGNABLE_ROLES
 from maildesk.outbound.render import filesize_filter
 from maildesk.store import repo
 from maildesk.store.models import (
@@ -31,6 +30,7 @@ from maildesk.store.models import (
     Participant,
     Ticket,
 )
+from maildesk.tickets.changes import ASSIGNABLE_ROLES
 from maildesk.web.badges import OPEN, Badge, countdown, sla_badge
 from maildesk.web.context import Web
 from maildesk.web.sanitize import Cleaned, clean_html, content_id_key

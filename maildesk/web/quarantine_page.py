@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from maildesk import quarantine, serialize
+from maildesk.pipeline import quarantine
+from maildesk.queries import serialize
 from maildesk.store.db import write_transaction
 from maildesk.web.context import ADMIN_ROLES, Web, checked_form, redirect, require
 

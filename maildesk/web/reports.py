@@ -4,7 +4,7 @@ GET /reports?since=YYYY-MM-DD&until=YYYY-MM-DD shows a period of local days
 (both included; default the last 30; the SLA calendar's time zone): charts of
 tickets created and resolved per day, the backlog, SLA compliance by priority
 and category, and tables of times, categories, agents and satisfaction. The
-figures come from `maildesk.analytics`, run in the web's database threads;
+figures come from `maildesk.queries.analytics`, run in the web's database threads;
 times are business time on the SLA calendar, as in `maildesk report sla`.
 
 GET /reports/{table}.csv exports one table of the page for the same period
@@ -32,8 +32,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from maildesk import analytics, reports
-from maildesk.analytics import Key, Period
+from maildesk.queries import analytics, sla_report
+from maildesk.queries.analytics import Key, Period
 from maildesk.web.charts import Series, bar_chart, hbar_chart, line_chart
 from maildesk.web.context import REPORT_ROLES, Web, require
 
@@ -101,11 +101,11 @@ def presets(today: dt.date) -> list[tuple[str, str]]:
 
 def human(seconds: float | None) -> str:
     """A duration for a table cell: `1 h 12 min`, or a dash when there is none."""
-    return "—" if seconds is None else reports.human_duration(seconds)
+    return "—" if seconds is None else sla_report.human_duration(seconds)
 
 
 def share(fraction: float | None) -> str:
-    return "—" if fraction is None else reports.percent(fraction)
+    return "—" if fraction is None else sla_report.percent(fraction)
 
 
 def average(value: float | None) -> str:
@@ -206,7 +206,7 @@ def _stat_cells(stat: dict[str, Any]) -> list[Any]:
 
 
 def _targets_header() -> list[str]:
-    return [f"{target}_{column}" for target in reports.TARGETS for column in STAT_COLUMNS]
+    return [f"{target}_{column}" for target in sla_report.TARGETS for column in STAT_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -215,7 +215,7 @@ class Export:
 
     period: Period
     now: dt.datetime
-    duration: reports.Duration
+    duration: sla_report.Duration
     priorities: Sequence[str]
 
     def sla(self) -> dict[str, Any]:

@@ -4,7 +4,7 @@ The session cookie (signed by Starlette's SessionMiddleware) carries a random
 session id; only its SHA-256 is stored. `SignedInAgent` accepts a cookie only while
 its row lives: signing out deletes the row, "sign out everywhere" (the agent's own
 menu, or an admin on /admin/agents) deletes all of an agent's rows, and so do a
-password change and deactivation (`maildesk.agents`). A copied cookie is then as
+password change and deactivation (`maildesk.tickets.agents`). A copied cookie is then as
 good as none.
 
 These functions run in the web's database threads.

@@ -30,7 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from maildesk.core.commands import STATUSES
-from maildesk.pipeline import Outcome
+from maildesk.pipeline.flow import Outcome
 from maildesk.store.models import Agent, Ticket
 from maildesk.web import detail
 from maildesk.web.actions import Refused, Upload, agent_mail

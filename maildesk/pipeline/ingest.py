@@ -13,7 +13,7 @@ import peewee
 
 from maildesk.config import Config
 from maildesk.inbound.intake import Delivery, Envelope, accept, accept_all, pending_among
-from maildesk.pipeline import Outcome, Pipeline, describe, utcnow
+from maildesk.pipeline.flow import Outcome, Pipeline, describe, utcnow
 from maildesk.store.db import is_transient, open_database, upgrade
 
 

@@ -36,8 +36,6 @@ from typing import Any
 
 import peewee
 
-from maildesk.automation import Automation
-from maildesk.changes import TicketChanges
 from maildesk.config import Config, ConfigError
 from maildesk.core.addresses import domain_of, rate_key
 from maildesk.core.authres import verify_sender
@@ -57,11 +55,8 @@ from maildesk.core.message import Address, ParsedMessage, parse_message
 from maildesk.core.quoting import split_reply
 from maildesk.core.reply_address import ReplyToken, base_address, is_our_address, reply_tokens
 from maildesk.core.routing import MailFacts
-from maildesk.escalation import Escalation
 from maildesk.outbound.compose import Mailer
 from maildesk.outbound.render import Renderer, TemplateError
-from maildesk.policies import build_policies
-from maildesk.sla_tracking import SLA_FIELDS, SlaTracker
 from maildesk.store import repo, rows
 from maildesk.store.db import is_transient, keeping_cause, write_transaction
 from maildesk.store.models import (
@@ -72,6 +67,11 @@ from maildesk.store.models import (
     Quarantine,
     Ticket,
 )
+from maildesk.tickets.automation import Automation
+from maildesk.tickets.changes import TicketChanges
+from maildesk.tickets.escalation import Escalation
+from maildesk.tickets.policies import build_policies
+from maildesk.tickets.sla_clock import SLA_FIELDS, SlaTracker
 
 log = logging.getLogger(__name__)
 

@@ -33,12 +33,12 @@ from typing import Any
 
 import peewee
 
-from maildesk import reports
-from maildesk.escalation import event_collector
-from maildesk.pipeline import Pipeline
+from maildesk.pipeline.flow import Pipeline
+from maildesk.queries import sla_report
 from maildesk.store import repo, rows
 from maildesk.store.db import write_transaction
 from maildesk.store.models import Agent, JobMark, Ticket
+from maildesk.tickets.escalation import event_collector
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ class Jobs:
         return local.date().isoformat(), at is not None and local.time() >= at
 
     def figures(self, now: dt.datetime) -> dict[str, Any]:
-        return reports.digest(
+        return sla_report.digest(
             now,
             self.mailer.prefix,
             self.sla.clock_seconds,

@@ -2,7 +2,7 @@
 
 Where it sits: read-only queries over `Ticket` and `Satisfaction`, run by
 `maildesk.web.reports` in the web's database threads. SLA compliance and times
-come from `maildesk.reports.sla_report` (with the 90th percentile); this module
+come from `maildesk.queries.sla_report.sla_report` (with the 90th percentile); this module
 adds what the page shows besides: tickets created and resolved per day, the
 backlog at the end of each day, per-agent performance with satisfaction, and the
 customers' ratings. Nothing here writes, and merged tickets (`merged_into` set)
@@ -27,8 +27,8 @@ from typing import Any
 
 import peewee
 
-from maildesk import reports
 from maildesk.core.match import format_number
+from maildesk.queries import sla_report
 from maildesk.store.db import is_postgres
 from maildesk.store.models import Agent, Contact, Satisfaction, Ticket
 from maildesk.store.rows import tuples
@@ -129,9 +129,9 @@ def open_at(moment: dt.datetime) -> int:
     """Unmerged tickets open at `moment`: created before it, and open now or resolved
     since (each part read by an index: the open statuses, `resolved_at`)."""
     earlier = (Ticket.created_at < moment) & _unmerged()
-    still_open = earlier & Ticket.status.in_(reports.OPEN_STATUSES)
+    still_open = earlier & Ticket.status.in_(sla_report.OPEN_STATUSES)
     done_since = (
-        earlier & (Ticket.resolved_at >= moment) & Ticket.status.not_in(reports.OPEN_STATUSES)
+        earlier & (Ticket.resolved_at >= moment) & Ticket.status.not_in(sla_report.OPEN_STATUSES)
     )
     return _count(still_open) + _count(done_since)
 
@@ -160,11 +160,11 @@ def daily(period: Period) -> list[Day]:
 def sla(
     period: Period,
     now: dt.datetime,
-    duration: reports.Duration = reports.wall_clock,
+    duration: sla_report.Duration = sla_report.wall_clock,
     priorities: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """`reports.sla_report` over the period, every STAT with its "p90_seconds"."""
-    return reports.sla_report(
+    """`sla_report.sla_report` over the period, every STAT with its "p90_seconds"."""
+    return sla_report.sla_report(
         period.since, period.until, now, duration, priorities=priorities, p90=True
     )
 
@@ -289,7 +289,7 @@ class AgentRow:
 
 def agent_rows(report: dict[str, Any], scores: dict[str, Score]) -> list[AgentRow]:
     """The agents of `sla`'s report, and anyone rated, by name: their figures together."""
-    nothing = reports.Stat.of([], []).as_dict(p90=True)
+    nothing = sla_report.Stat.of([], []).as_dict(p90=True)
     rows = []
     for email in set(report["by_agent"]) | set(scores):
         entry = report["by_agent"].get(email)
@@ -329,7 +329,7 @@ def overview(
     period: Period,
     now: dt.datetime,
     prefix: str,
-    duration: reports.Duration = reports.wall_clock,
+    duration: sla_report.Duration = sla_report.wall_clock,
     priorities: Sequence[str] = (),
 ) -> Overview:
     """Everything the reports page shows for the period."""

@@ -17,10 +17,10 @@ from typing import Any
 import peewee
 
 from maildesk.core.routing import Candidate, MailFacts, Routing, Strategy, pick_assignee, route
-from maildesk.policies import Policies
 from maildesk.store import repo
 from maildesk.store.models import Agent, Ticket, TicketTag
 from maildesk.store.rows import tuples
+from maildesk.tickets.policies import Policies
 
 EventLog = Callable[[Ticket, str, str, dict[str, Any]], None]
 ASSIGNMENT_COUNTER = "assignment"

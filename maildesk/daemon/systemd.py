@@ -1,6 +1,6 @@
 """The systemd notification protocol (sd_notify), spoken by `maildesk run`.
 
-Where it sits: `maildesk.app` tells systemd `READY=1` once the listeners are
+Where it sits: `maildesk.daemon.app` tells systemd `READY=1` once the listeners are
 bound, `STOPPING=1` when a shutdown begins, and `WATCHDOG=1` at half the
 interval systemd asks for (`WatchdogSec=` in the unit). The protocol is one
 datagram per message to the unix socket named by `$NOTIFY_SOCKET` (a leading

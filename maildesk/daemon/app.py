@@ -39,20 +39,21 @@ from pathlib import Path
 
 import peewee
 
-from maildesk import __version__, logs
+from maildesk import __version__
 from maildesk.config import Config, ConfigError, password_from_env, security_warnings
+from maildesk.daemon import logs
+from maildesk.daemon.systemd import Notifier
 from maildesk.inbound.group_commit import GroupCommit
 from maildesk.inbound.imap import ImapPoller
 from maildesk.inbound.intake import Accepted, Delivery, Envelope, accept
 from maildesk.inbound.smtp import Credentials, Handler, Listener, starttls_context
-from maildesk.jobs import JobRunner, Jobs
+from maildesk.jobs.runner import JobRunner, Jobs
 from maildesk.outbound.transport import make_transport
 from maildesk.outbound.worker import OutboxWorker
-from maildesk.pipeline import Pipeline, utcnow
-from maildesk.pipeline_worker import PipelineWorker, Traffic
+from maildesk.pipeline.flow import Pipeline, utcnow
+from maildesk.pipeline.worker import PipelineWorker, Traffic
 from maildesk.store.db import is_postgres, open_database, upgrade
 from maildesk.store.executor import DbExecutor
-from maildesk.systemd import Notifier
 from maildesk.web.app import create_app, open_web
 from maildesk.web.server import WebServer
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 
 from maildesk.inbound.intake import pending_ids
-from maildesk.pipeline import Outcome, Pipeline, describe
+from maildesk.pipeline.flow import Outcome, Pipeline, describe
 
 log = logging.getLogger(__name__)
 

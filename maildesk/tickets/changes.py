@@ -31,7 +31,6 @@ from maildesk.core.commands import (
     UseTemplate,
 )
 from maildesk.core.match import format_number
-from maildesk.sla_tracking import SlaTracker
 from maildesk.store import repo
 from maildesk.store.models import (
     Agent,
@@ -42,6 +41,7 @@ from maildesk.store.models import (
     Ticket,
     TicketTag,
 )
+from maildesk.tickets.sla_clock import SlaTracker
 
 EventLog = Callable[[Ticket, str, str, dict[str, Any]], None]
 ASSIGNABLE_ROLES = ("agent", "admin")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from maildesk.pipeline import Outcome, Pipeline
+from maildesk.pipeline.flow import Outcome, Pipeline
 from maildesk.store import repo
 from maildesk.store.models import Intake, Quarantine
 

@@ -121,7 +121,7 @@ def quarantine_entry(entry: Quarantine) -> dict[str, Any]:
 
 
 def quarantine_state(entry: Quarantine) -> str:
-    """open | discarded | resolved (see `maildesk.quarantine`)."""
+    """open | discarded | resolved (see `maildesk.pipeline.quarantine`)."""
     if entry.resolved_at is not None:
         return "resolved"
     return "open" if entry.discarded_at is None else "discarded"

@@ -23,13 +23,13 @@ from typing import Any
 
 import peewee
 
-from maildesk.changes import TicketChanges
 from maildesk.config import Config
 from maildesk.core.message import Address
 from maildesk.outbound.compose import Mailer
-from maildesk.sla_tracking import SlaTracker
 from maildesk.store import repo
 from maildesk.store.models import Agent, Ticket
+from maildesk.tickets.changes import TicketChanges
+from maildesk.tickets.sla_clock import SlaTracker
 
 FIRST_RESPONSE = "first_response"
 RESOLUTION = "resolution"

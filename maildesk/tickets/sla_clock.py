@@ -31,8 +31,8 @@ from maildesk.core.sla import (
     resume,
     warn_at,
 )
-from maildesk.policies import Policies
 from maildesk.store.models import Ticket
+from maildesk.tickets.policies import Policies
 
 DONE = frozenset({"resolved", "closed"})
 # The ticket fields `start` sets, for a caller that inserts the row itself.

@@ -1,0 +1,1 @@
+"""The daemon: its composition root, logs and systemd integration."""

@@ -1,0 +1,1 @@
+"""The pipeline: stored mail becomes part of tickets; its worker, ingest and quarantine."""

@@ -1,0 +1,1 @@
+"""Read models: ticket lists, serialisation, SLA report and analytics."""
