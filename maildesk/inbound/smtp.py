@@ -12,6 +12,9 @@ Where it sits in the flow: the first hop of mail delivered to `maildesk run`
               451 4.3.0 and the sender retries later
     LMTP      one reply per accepted recipient after DATA
 
+Each of these answers is a named constant of `inbound.replies` (the size limit's
+552 and protocol errors are aiosmtpd's own).
+
 Everything else (parsing, threading, tickets) happens later in the pipeline
 worker, so a slow or broken message never delays anyone's 250. The raw bytes
 are stored exactly as received (no Received: header is added): a redelivery of
@@ -40,18 +43,10 @@ from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from maildesk.config import ConfigError, SmtpConfig
 from maildesk.core.reply_address import is_our_address
+from maildesk.inbound import replies
 from maildesk.inbound.intake import Accepted, Envelope
 
 log = logging.getLogger(__name__)
-
-# Replies (RFC 5321 codes, RFC 3463 enhanced codes).
-REPLY_RECIPIENT_OK = "250 2.1.5 OK"
-REPLY_ACCEPTED = "250 2.0.0 OK: stored as intake {}"
-REPLY_DUPLICATE = "250 2.0.0 OK: already stored as intake {}"
-REPLY_UNKNOWN_RECIPIENT = "550 5.1.1 No such mailbox here"
-REPLY_TEMPORARY_FAILURE = "451 4.3.0 Temporary failure storing the message, try again later"
-REPLY_SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
-REPLY_AUTH_OK = "235 2.7.0 Authentication successful"
 
 Commit = Callable[[bytes, Envelope, str], Awaitable[Accepted]]
 """Stores the raw bytes durably (`inbound.group_commit`); raises when they were not stored."""
@@ -83,10 +78,10 @@ class Handler:
     ) -> str:
         if not is_our_address(address, self.addresses):
             log.info("rejected recipient <%s> from %s: not ours", address, _peer(session))
-            return REPLY_UNKNOWN_RECIPIENT
+            return str(replies.UNKNOWN_RECIPIENT)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
-        return REPLY_RECIPIENT_OK
+        return str(replies.RECIPIENT_OK)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
         raw = envelope.original_content or b""
@@ -103,7 +98,7 @@ class Handler:
                 "temporary failure for message from <%s> via %s (%d bytes): %s",
                 sender, peer, len(raw), _one_line(exc),
             )  # fmt: skip
-            return self._replies(REPLY_TEMPORARY_FAILURE, envelope)
+            return self._replies(str(replies.TEMPORARY_FAILURE), envelope)
         log.info(
             "%s intake %d %s from <%s> to %s via %s (%d bytes)",
             "duplicate of" if accepted.duplicate else "accepted",
@@ -114,13 +109,13 @@ class Handler:
             peer,
             len(raw),
         )
-        template = REPLY_DUPLICATE if accepted.duplicate else REPLY_ACCEPTED
-        return self._replies(template.format(accepted.intake_id), envelope)
+        reply = replies.DUPLICATE if accepted.duplicate else replies.ACCEPTED
+        return self._replies(reply.format(intake=accepted.intake_id), envelope)
 
     async def handle_exception(self, error: Exception) -> str:
         """Any other failure inside a session: logged here, never shown to the client."""
         log.error("SMTP session failed: %s", _one_line(error), exc_info=error)
-        return REPLY_TEMPORARY_FAILURE
+        return str(replies.TEMPORARY_FAILURE)
 
     def _replies(self, reply: str, envelope: SmtpEnvelope) -> str:
         # LMTP answers DATA once per accepted recipient (RFC 2033 4.2); aiosmtpd
@@ -146,7 +141,7 @@ class Credentials:
         user_ok = hmac.compare_digest(data.login, self._username)
         password_ok = hmac.compare_digest(data.password, self._password)
         if user_ok and password_ok:
-            return AuthResult(success=True, message=REPLY_AUTH_OK)
+            return AuthResult(success=True, message=str(replies.AUTH_OK))
         log.warning("failed AUTH %s from %s", mechanism, _peer(session))
         return AuthResult(success=False, handled=False)
 
@@ -198,7 +193,7 @@ class _Connection(SMTP):
         if self.transport is None or self.transport.is_closing():
             return
         with contextlib.suppress(OSError):  # the client may be gone already
-            await self.push(REPLY_SHUTTING_DOWN)
+            await self.push(str(replies.SHUTTING_DOWN))
         if self.transport is not None:
             self.transport.close()
 
