@@ -459,9 +459,9 @@ def test_untrusted_certificate_is_refused_and_retried(
 def test_stop_returns_promptly_while_idling(
     server: Dovecot, pollers: Pollers, imap_log: pytest.LogCaptureFixture
 ) -> None:
+    imap_log.set_level(logging.DEBUG, logger="maildesk.imap")
     pollers.start(server, timing=dataclasses.replace(DEFAULT_TIMING, timeout=5))
-    wait_for(lambda: lines(imap_log, "waiting with IDLE"), "the poller idling")
-    time.sleep(0.2)  # inside IDLE now
+    wait_for(lambda: lines(imap_log, ": in IDLE"), "the poller inside IDLE")
     assert pollers.stop_all() < DEFAULT_TIMING.idle_check + 1
 
 

@@ -330,6 +330,7 @@ class ImapPoller:
         except IMAPClientError as exc:
             self._idle_failed = True
             raise IdleFailed(str(exc)) from exc
+        log.debug("%s: in IDLE", self.name)  # the server said "+ idling"
         try:
             deadline = time.monotonic() + self._timing.idle_renew
             with selectors.DefaultSelector() as selector:
