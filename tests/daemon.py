@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import smtplib
 import subprocess
@@ -88,16 +89,32 @@ class Daemon:
         return smtplib.SMTP("127.0.0.1", self.port, timeout=timeout)
 
     def wait_for_line(self, text: str, timeout: float = 10.0) -> str:
+        """The first log line containing `text`, once there is one."""
+        return self.wait_for_lines(re.escape(text), 1, timeout)[0]
+
+    def wait_for_lines(self, pattern: str, count: int, timeout: float = 10.0) -> list[str]:
+        """The log lines (of every run so far) in which the regex `pattern` is found, once
+        there are at least `count`: a positive signal that the daemon has done something
+        (processed so many intakes, finished so many passes)."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                for line in self.lines:
-                    if text in line:
-                        return line
+                matching = self.matching(pattern)
+                if len(matching) >= count:
+                    return matching
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"no log line with {text!r} in {timeout} s:\n{self.log}")
+                    raise AssertionError(
+                        f"{len(matching)} of {count} log line(s) matching {pattern!r} "
+                        f"in {timeout} s:\n{self.log}"
+                    )
                 self._changed.wait(remaining)
+
+    def matching(self, pattern: str) -> list[str]:
+        """The log lines so far in which the regex `pattern` is found."""
+        found = re.compile(pattern)
+        with self._changed:
+            return [line for line in self.lines if found.search(line)]
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> int:
         """Send `sig` and wait for the exit status."""

@@ -231,7 +231,8 @@ def _live() -> Any:
 class JobRunner:
     """The daemon's scheduler: `Jobs.run` every `interval` seconds in a database thread,
     and the outbox woken when anything was queued. A failing pass is logged and tried
-    again next time (its work is still in the database)."""
+    again next time (its work is still in the database). Each completed pass is logged
+    at debug level as `jobs: pass done` (tests wait for it rather than for a while)."""
 
     def __init__(
         self,
@@ -262,5 +263,6 @@ class JobRunner:
                 if any(done.values()):
                     log.info("jobs: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
                     self._on_mail()
+                log.debug("jobs: pass done")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self._interval)
