@@ -68,19 +68,37 @@ def test_worker_waits_while_a_transfer_is_in_flight_but_not_forever() -> None:
     traffic.wait_for_quiet(stopping)  # a transfer that never ends: patience runs out
     assert 0.45 <= time.monotonic() - began < 5
 
-    waited: list[float] = []
+    watched = WatchedStop()
+    returned: list[float] = []
 
     def worker() -> None:
-        start = time.monotonic()
-        traffic.wait_for_quiet(stopping)
-        waited.append(time.monotonic() - start)
+        traffic.wait_for_quiet(watched)
+        returned.append(time.monotonic())
 
+    began = time.monotonic()
     thread = threading.Thread(target=worker)
     thread.start()
-    time.sleep(0.1)
-    traffic.end()  # the transfer ends; the worker goes on once it has been quiet a while
+    assert watched.looked.wait(5)
+    ended = time.monotonic()
+    traffic.end()  # taken only once the worker waits (see WatchedStop)
     thread.join(5)
-    assert 0.1 <= waited[0] < 0.5
+    # it went on once the transfer had ended and it had been quiet a while, well before
+    # its patience ran out
+    assert ended + traffic.quiet <= returned[0] < began + traffic.patience
+
+
+class WatchedStop(threading.Event):
+    """A stop flag that tells when a waiter first looks at it. `Traffic.wait_for_quiet`
+    looks holding the traffic's lock, right before it waits (which lets the lock go):
+    a `Traffic.end()` called after `looked` is set therefore runs while it waits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looked = threading.Event()
+
+    def is_set(self) -> bool:
+        self.looked.set()
+        return super().is_set()
 
 
 def test_stopping_ends_the_wait_at_once() -> None:
