@@ -233,7 +233,7 @@ def _setting(section: Section, name: str, field: FieldInfo) -> Setting:
     return Setting(
         section=section.name,
         name=name,
-        type=typing.get_origin(field.annotation) or field.annotation,  # type: ignore[arg-type]
+        type=_kind(field.annotation),
         default=REQUIRED if field.default is PydanticUndefined else field.default,
         help=field.description or "",
         env=env and env.name,
@@ -244,6 +244,12 @@ def _setting(section: Section, name: str, field: FieldInfo) -> Setting:
         path=PATH in field.metadata,
         array=section.array,
     )
+
+
+def _kind(annotation: Any) -> type:
+    """str, int, bool or tuple: what a field's value is written as in TOML."""
+    origin = typing.get_origin(annotation) or annotation
+    return str if issubclass(origin, str) else origin
 
 
 SECTIONS: tuple[Section, ...] = _sections()
@@ -595,7 +601,7 @@ def _describe(value: object) -> str:
         return f"integer {value}"
     if isinstance(value, float):
         return f"float {value!r}"
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):  # a TOML array (the loader makes it a tuple)
         return f"array of {len(value)} item{'' if len(value) == 1 else 's'}"
     if isinstance(value, dict):
         return "table"

@@ -17,6 +17,7 @@ against the config file's folder.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass as plain_dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from pydantic import AfterValidator, ConfigDict, Field, GetCoreSchemaHandler, St
 from pydantic.dataclasses import dataclass
 from pydantic_core import core_schema
 
+from maildesk.core.routing import Strategy
 from maildesk.settings import checks
 
 Text = Annotated[str, Strict()]
@@ -45,7 +47,8 @@ class Env:
 
 @plain_dataclass(frozen=True)
 class OneOf:
-    """The value must be one of `choices`, compared lower-case (and stored so)."""
+    """The value must be one of `choices`, compared lower-case (and stored so; as the
+    member of the field's type when that is a string enum)."""
 
     choices: tuple[str, ...]
 
@@ -55,6 +58,10 @@ class OneOf:
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
+        if isinstance(source, type) and issubclass(source, enum.Enum):  # a string enum
+            return core_schema.no_info_after_validator_function(
+                lambda value: source(self._check(value)), core_schema.str_schema(strict=True)
+            )
         return core_schema.no_info_after_validator_function(self._check, handler(source))
 
     def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
@@ -556,8 +563,8 @@ class CategoryConfig:
             "warnings go to them while nobody is assigned."
         ),
     )
-    assign: Annotated[Text, OneOf("none", "round_robin", "least_open")] = Field(
-        "none",
+    assign: Annotated[Strategy, OneOf("none", "round_robin", "least_open")] = Field(
+        Strategy.NONE,
         description="Auto-assign new tickets of this category: round_robin, least_open or none.",
     )
 

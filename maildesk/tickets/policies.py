@@ -147,7 +147,7 @@ def _categories(entries: tuple[CategoryConfig, ...]) -> dict[str, Category]:
         if name.lower() in categories:
             raise ConfigError(f"category[{index}].name", f"{name!r} is defined twice")
         agents = tuple(a.strip().lower() for a in entry.agents if a.strip())
-        categories[name.lower()] = Category(name, agents, Strategy(entry.assign))
+        categories[name.lower()] = Category(name, agents, entry.assign)
     return categories
 
 
