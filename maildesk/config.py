@@ -227,19 +227,20 @@ def _sections() -> tuple[Section, ...]:
 
 def _setting(section: Section, name: str, field: FieldInfo) -> Setting:
     def marker(kind: type) -> Any:
+        """The field's annotation marker of this kind, or None."""
         return next((m for m in field.metadata if isinstance(m, kind)), None)
 
-    env, choices, minimum, maximum = marker(Env), marker(OneOf), marker(Ge), marker(Le)
+    env, one_of, ge, le = marker(Env), marker(OneOf), marker(Ge), marker(Le)
     return Setting(
         section=section.name,
         name=name,
         type=_kind(field.annotation),
         default=REQUIRED if field.default is PydanticUndefined else field.default,
         help=field.description or "",
-        env=env and env.name,
-        choices=choices and choices.choices,
-        minimum=minimum and minimum.ge,
-        maximum=maximum and maximum.le,
+        env=None if env is None else env.name,
+        choices=None if one_of is None else one_of.choices,
+        minimum=None if ge is None else ge.ge,
+        maximum=None if le is None else le.le,
         example=field.examples[0] if field.examples else None,
         path=PATH in field.metadata,
         array=section.array,
