@@ -7,11 +7,14 @@ reads files or the environment for settings.  ``maildesk init`` writes
 :func:`render_starter`; the committed ``maildesk.toml.example`` is
 :func:`render_example`.
 
-Everything is derived from ONE table, :data:`SETTINGS`: every key has a
-section, name, type, default and one-line help text.  Loading, type checks,
-validation, environment overrides (``MAILDESK_<SECTION>_<KEY>`` plus explicit
-aliases), the example file and the docs all read that table, so a key cannot
-exist without a default and a help line.
+Every key is declared once, as a field of a section class in
+:mod:`maildesk.settings.sections` (pydantic dataclasses: type, default, one-line
+help as ``description``, constraints).  The settings table :data:`SETTINGS`, the
+environment overrides (``MAILDESK_<SECTION>_<KEY>`` plus explicit names), the
+example file and the docs are derived from those fields, so a key cannot exist
+without a default and a help line.  pydantic validates; :func:`load_config`
+turns the first problem it reports into a one-line :class:`ConfigError` naming
+the key.
 
 Precedence, lowest first: built-in default < ``maildesk.toml`` < ``.env`` file
 < real environment.  ``[[imap]]`` mailboxes come from the file only.
@@ -26,28 +29,54 @@ as paths in environment variables usually are.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import enum
 import json
 import os
-import re
 import tomllib
-from collections.abc import Callable, Mapping
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
 
+from annotated_types import Ge, Le
 from dotenv import dotenv_values
+from pydantic import TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails, PydanticUndefined
 
-from maildesk.core.addresses import plain_address
+from maildesk.settings.checks import redact_url
+from maildesk.settings.checks import short as _short
+from maildesk.settings.sections import (
+    PATH,
+    CategoryConfig,
+    Config,
+    DaemonConfig,
+    DatabaseConfig,
+    DeskConfig,
+    Env,
+    ImapConfig,
+    LoggingConfig,
+    OneOf,
+    OutboundConfig,
+    RuleConfig,
+    SecurityConfig,
+    SlaConfig,
+    SlaPolicyConfig,
+    SmtpConfig,
+    TicketsConfig,
+    WebConfig,
+)
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "REQUIRED",
     "SECTIONS",
     "SETTINGS",
+    "CategoryConfig",
     "Config",
     "ConfigError",
     "DaemonConfig",
@@ -56,9 +85,12 @@ __all__ = [
     "ImapConfig",
     "LoggingConfig",
     "OutboundConfig",
+    "RuleConfig",
     "Section",
     "SecurityConfig",
     "Setting",
+    "SlaConfig",
+    "SlaPolicyConfig",
     "SmtpConfig",
     "TicketsConfig",
     "WebConfig",
@@ -69,6 +101,7 @@ __all__ = [
     "render_example",
     "render_starter",
     "resolve_config_path",
+    "security_warnings",
 ]
 
 DEFAULT_CONFIG_PATH = Path("maildesk.toml")
@@ -108,7 +141,7 @@ def _one_line(text: str) -> str:
 
 
 # --------------------------------------------------------------------------
-# The settings table
+# The settings table, derived from the section classes
 # --------------------------------------------------------------------------
 
 
@@ -122,14 +155,20 @@ class _Required(enum.Enum):
 REQUIRED = _Required.REQUIRED
 """Default of a key that has no default and must be given (``imap.host``)."""
 
-Check = Callable[[Any], Any]
-"""Extra validation of a type-checked value: returns the normalised value or
-raises ``ValueError(message)``."""
+
+@dataclass(frozen=True)
+class Section:
+    """A ``[section]`` (or ``[[section]]`` when ``array``) of the file."""
+
+    name: str
+    help: str  # the class docstring, on one line
+    cls: type[Any]  # the frozen pydantic dataclass declaring the section's keys
+    array: bool = False
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One configuration key.
+    """One configuration key, as its field in the section class declares it.
 
     ``type`` is one of ``str``, ``int``, ``bool`` or ``tuple`` (a TOML array of
     strings, stored as ``tuple[str, ...]``; comma-separated in the environment).
@@ -146,9 +185,9 @@ class Setting:
     choices: tuple[str, ...] | None = None
     minimum: int | None = None
     maximum: int | None = None
-    check: Check | None = None
     example: object = None  # shown in the example file for REQUIRED keys
-    path: bool = False  # a file or folder (or a sqlite:/// URL): see `_absolute`
+    path: bool = False  # a file or folder (or a sqlite:/// URL), made absolute
+    array: bool = False  # of a [[section]]: not read from the environment
 
     @property
     def key(self) -> str:
@@ -165,7 +204,7 @@ class Setting:
 
         Empty for keys of array sections (``[[imap]]``).
         """
-        if _section(self.section).array:
+        if self.array:
             return ()
         generic = f"{ENV_PREFIX}{self.section.upper()}_{self.name.upper()}"
         if self.env is None or self.env == generic:
@@ -173,587 +212,54 @@ class Setting:
         return (self.env, generic)
 
 
-# ---- per-key checks -------------------------------------------------------
-
-_PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,9}")
-_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _check_not_empty(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value
-
-
-def _check_header_text(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    if any(ch in value for ch in "\r\n\0"):
-        raise ValueError("must be a single line")
-    return value
+def _sections() -> tuple[Section, ...]:
+    hints = typing.get_type_hints(Config)
+    sections = []
+    for field in dataclasses.fields(Config):
+        if field.name == "path":
+            continue
+        hint = hints[field.name]
+        array = typing.get_origin(hint) is tuple
+        cls = typing.get_args(hint)[0] if array else hint
+        sections.append(Section(field.name, " ".join(cls.__doc__.split()), cls, array))
+    return tuple(sections)
 
 
-def _check_token(value: str) -> str:
-    if any(ch.isspace() for ch in value):
-        raise ValueError(f"must not contain whitespace, got {_short(value)}")
-    return value
+def _setting(section: Section, name: str, field: FieldInfo) -> Setting:
+    def marker(kind: type) -> Any:
+        """The field's annotation marker of this kind, or None."""
+        return next((m for m in field.metadata if isinstance(m, kind)), None)
 
-
-def _check_ticket_prefix(value: str) -> str:
-    if not _PREFIX_RE.fullmatch(value):
-        raise ValueError(
-            f"must be 1-10 letters or digits starting with a letter, got {_short(value)}"
-        )
-    return value.upper()
-
-
-def _check_addresses(value: tuple[str, ...]) -> tuple[str, ...]:
-    if not value:
-        raise ValueError("must list at least one e-mail address")
-    result: list[str] = []
-    for item in value:
-        address = plain_address(item)
-        if address is None:
-            raise ValueError(f"not a valid e-mail address: {_short(item)}")
-        if address in result:
-            raise ValueError(f"duplicate address: {_short(item)}")
-        result.append(address)
-    return tuple(result)
-
-
-def _check_base_url(value: str) -> str:
-    problem = f"must be an http:// or https:// URL, got {_short(value)}"
-    if any(ch.isspace() for ch in value):
-        raise ValueError(problem)
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(problem)
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise ValueError(f"invalid port in URL {_short(value)}") from None
-    if parts.query or parts.fragment:
-        raise ValueError(f"must not contain a query or fragment, got {_short(value)}")
-    return value.rstrip("/")
-
-
-def redact_url(url: str) -> str:
-    """`url` with any password replaced by ***, fit to print."""
-    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
-
-
-def _check_database_url(value: str) -> str:
-    shown = _short(redact_url(value))
-    if value.startswith("sqlite:///"):
-        path = value[len("sqlite:///") :]
-        if not path.strip() or path == "/":
-            raise ValueError(
-                "sqlite URL needs a file path: sqlite:///relative/path or "
-                f"sqlite:////absolute/path, got {shown}"
-            )
-        return value
-    parts = urlsplit(value)
-    if parts.scheme in ("postgresql", "postgres") and not any(c.isspace() for c in value):
-        if not parts.hostname:
-            raise ValueError(f"PostgreSQL URL needs a host, got {shown}")
-        try:
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError:
-            raise ValueError(f"invalid port in PostgreSQL URL {shown}") from None
-        database = parts.path[1:]
-        if not database or "/" in database:
-            raise ValueError(f"PostgreSQL URL needs a database name, got {shown}")
-        if parts.fragment:
-            raise ValueError(f"must not contain a fragment, got {shown}")
-        return value
-    raise ValueError(
-        "must be sqlite:///relative/path, sqlite:////absolute/path or "
-        f"postgresql://user[:password]@host[:port]/database, got {shown}"
+    env, one_of, ge, le = marker(Env), marker(OneOf), marker(Ge), marker(Le)
+    return Setting(
+        section=section.name,
+        name=name,
+        type=_kind(field.annotation),
+        default=REQUIRED if field.default is PydanticUndefined else field.default,
+        help=field.description or "",
+        env=None if env is None else env.name,
+        choices=None if one_of is None else one_of.choices,
+        minimum=None if ge is None else ge.ge,
+        maximum=None if le is None else le.le,
+        example=field.examples[0] if field.examples else None,
+        path=PATH in field.metadata,
+        array=section.array,
     )
 
 
-def _check_env_name(value: str) -> str:
-    if value and not _ENV_NAME_RE.fullmatch(value):
-        raise ValueError(f"must be an environment variable name, got {_short(value)}")
-    return value
+def _kind(annotation: Any) -> type:
+    """str, int, bool or tuple: what a field's value is written as in TOML."""
+    origin = typing.get_origin(annotation) or annotation
+    return str if issubclass(origin, str) else origin
 
 
-def _check_env_name_required(value: str) -> str:
-    if not value:
-        raise ValueError("must name the environment variable holding the password")
-    return _check_env_name(value)
+SECTIONS: tuple[Section, ...] = _sections()
 
-
-def _check_priorities(value: tuple[str, ...]) -> tuple[str, ...]:
-    if not value:
-        raise ValueError("must list at least one priority")
-    result: list[str] = []
-    for item in value:
-        name = item.strip()
-        if not name:
-            raise ValueError("priority names must not be empty")
-        if name in result:
-            raise ValueError(f"duplicate priority: {_short(name)}")
-        result.append(name)
-    return tuple(result)
-
-
-# ---- the table -------------------------------------------------------------
-
-_TLS = ("ssl", "starttls", "none")
-
-SETTINGS: tuple[Setting, ...] = (
-    # [desk]
-    Setting("desk", "name", str, "Example Support",
-            "Display name of the helpdesk, used in outgoing mail and the web UI.",
-            check=_check_header_text),
-    Setting("desk", "ticket_prefix", str, "SUP",
-            "Ticket reference prefix (1-10 letters/digits, starts with a letter; "
-            "stored upper-case).",
-            check=_check_ticket_prefix),
-    Setting("desk", "addresses", tuple, ("support@example.com",),
-            "Addresses customers write to (at least one; compared lower-case).",
-            check=_check_addresses),
-    Setting("desk", "base_url", str, "http://127.0.0.1:8080",
-            "Public http(s) URL of the web interface, used in links (trailing / dropped).",
-            check=_check_base_url),
-    Setting("desk", "secret_key", str, "",
-            "Signing key; empty: maildesk generates one and keeps it in its database.",
-            env="MAILDESK_SECRET_KEY"),
-    # [database]
-    Setting("database", "url", str, "sqlite:///var/maildesk.db",
-            "sqlite:///relative/path (to this file's folder), sqlite:////absolute/path or "
-            "postgresql://user[:pw]@host[:port]/db.",
-            env="MAILDESK_DATABASE_URL", check=_check_database_url, path=True),
-    # [smtp]
-    Setting("smtp", "enabled", bool, True,
-            "Run the built-in SMTP/LMTP receiver for incoming mail."),
-    Setting("smtp", "host", str, "127.0.0.1",
-            "Address the receiver listens on.", check=_check_not_empty),
-    Setting("smtp", "port", int, 2525,
-            "Port the receiver listens on (0: pick a free port).", minimum=0, maximum=65535),
-    Setting("smtp", "lmtp", bool, False,
-            "Speak LMTP instead of SMTP (for delivery from a local MTA)."),
-    Setting("smtp", "max_message_size", int, 26214400,
-            "Largest accepted message in bytes.", minimum=1),
-    Setting("smtp", "hostname", str, "",
-            "Name the receiver greets with; empty: this machine's host name.",
-            check=_check_token),
-    Setting("smtp", "tls_cert", str, "",
-            "PEM certificate (chain) file offered with STARTTLS; empty: no STARTTLS.",
-            path=True),
-    Setting("smtp", "tls_key", str, "",
-            "PEM private key file of tls_cert (set both or neither).", path=True),
-    Setting("smtp", "auth_username", str, "",
-            "Require SMTP AUTH (PLAIN/LOGIN, only after STARTTLS) with this user name; "
-            "empty: no AUTH.", check=_check_token),
-    Setting("smtp", "auth_password_env", str, "MAILDESK_SMTP_AUTH_PASSWORD",
-            "Name of the environment variable holding the SMTP AUTH password.",
-            check=_check_env_name),
-    # [[imap]]
-    Setting("imap", "host", str, REQUIRED,
-            "IMAP server host name (required).", check=_check_not_empty,
-            example="imap.example.com"),
-    Setting("imap", "port", int, 993, "IMAP server port.", minimum=1, maximum=65535),
-    Setting("imap", "tls", str, "ssl",
-            "Connection security: ssl (implicit TLS), starttls or none.", choices=_TLS),
-    Setting("imap", "username", str, REQUIRED,
-            "Login name (required).", check=_check_not_empty,
-            example="support@example.com"),
-    Setting("imap", "password_env", str, "MAILDESK_IMAP_PASSWORD",
-            "Name of the environment variable holding the password.",
-            check=_check_env_name_required),
-    Setting("imap", "folder", str, "INBOX",
-            "Folder to fetch new mail from.", check=_check_not_empty),
-    Setting("imap", "processed_folder", str, "Processed",
-            "Folder to move fetched mail to; empty: flag it \\Seen and leave it."),
-    Setting("imap", "poll_interval", int, 60,
-            "Seconds between polls when the server does not support IDLE.", minimum=1),
-    # [outbound]
-    Setting("outbound", "mode", str, "maildir",
-            "How replies are sent: maildir (write files) or smtp (relay).",
-            choices=("maildir", "smtp")),
-    Setting("outbound", "maildir", str, "var/outbox",
-            "Maildir that outgoing messages are written to in maildir mode.", path=True),
-    Setting("outbound", "host", str, "127.0.0.1", "SMTP relay host in smtp mode."),
-    Setting("outbound", "port", int, 25, "SMTP relay port.", minimum=1, maximum=65535),
-    Setting("outbound", "tls", str, "starttls",
-            "Connection security: ssl (implicit TLS), starttls or none.", choices=_TLS),
-    Setting("outbound", "username", str, "",
-            "SMTP login name; empty: do not authenticate."),
-    Setting("outbound", "password_env", str, "MAILDESK_SMTP_PASSWORD",
-            "Name of the environment variable holding the SMTP password.",
-            check=_check_env_name),
-    Setting("outbound", "timeout", int, 30,
-            "Seconds to wait for the relay before the attempt counts as failed.",
-            minimum=1, maximum=600),
-    Setting("outbound", "retry_base", int, 60,
-            "Seconds before the first retry after a temporary failure; each further "
-            "retry waits twice as long (with jitter).", minimum=1),
-    Setting("outbound", "retry_max", int, 3600,
-            "Longest wait in seconds between two retries.", minimum=1),
-    Setting("outbound", "give_up_hours", int, 72,
-            "Hours a mail is retried after temporary failures before it is marked failed.",
-            minimum=1),
-    Setting("outbound", "templates", str, "",
-            "Folder with your own templates (mail/NAME.txt, mail/NAME.html, canned/NAME.txt) "
-            "that replace the built-in ones of the same name; empty: built-in only.",
-            path=True),
-    Setting("outbound", "auto_limit_per_hour", int, 10,
-            "Most automatic mails (acknowledgements, notices) to one customer address per "
-            "hour, counting robot+1@ and robot+2@ as one address; further ones are held "
-            "(outbox status 'held', noted in the ticket's log, sent only by `maildesk "
-            "outbox retry ID`).", minimum=0),
-    Setting("outbound", "auto_limit_per_domain_per_hour", int, 300,
-            "Most automatic mails to the customer addresses of one domain per hour; further "
-            "ones are held, as above. It stops a robot that answers from ever new addresses "
-            "(a1@, a2@, ...: it sends this many in seconds) while a domain of real customers "
-            "stays far below it (300 an hour is 7,200 a day from gmail.com alone); raise it "
-            "if yours do not.", minimum=0),
-    Setting("outbound", "show_agent_name", bool, True,
-            "Relayed replies show the agent's name (\"Ann via Example Support\"); the "
-            "agent's own address is never shown."),
-    Setting("outbound", "notify_agents", bool, True,
-            "Mail agents about new tickets and customer replies."),
-    # [web]
-    Setting("web", "enabled", bool, True, "Run the built-in web interface."),
-    Setting("web", "host", str, "127.0.0.1",
-            "Address the web interface listens on.", check=_check_not_empty),
-    Setting("web", "port", int, 8080,
-            "Port the web interface listens on (0: pick a free port).", minimum=0, maximum=65535),
-    Setting("web", "secure_cookies", str, "auto",
-            "Mark the sign-in cookie Secure: yes, no, or auto (yes when [desk] base_url is "
-            "https).", choices=("auto", "yes", "no")),
-    Setting("web", "session_hours", int, 12,
-            "How long a web sign-in lasts.", minimum=1, maximum=24 * 90),
-    Setting("web", "login_attempts", int, 5,
-            "Password checks allowed in 15 minutes per client, and per address (a browser "
-            "that signed in as that address before counts on its own instead).",
-            minimum=1, maximum=1000),
-    Setting("web", "submit_per_hour", int, 10,
-            "New tickets one client (IP address) may open through /submit in an hour.",
-            minimum=1, maximum=100000),
-    Setting("web", "max_upload_size", int, 25 * 1024 * 1024,
-            "Largest upload (attachments of a reply or of the /submit form), in bytes.",
-            minimum=1024),
-    Setting("web", "max_body_memory", int, 100 * 1024 * 1024,
-            "Request bodies held in memory at once, all requests together, in bytes; a "
-            "request beyond it gets 503 and Retry-After (one upload of max_upload_size "
-            "always fits).", minimum=1024 * 1024),
-    Setting("web", "page_size", int, 50,
-            "Tickets per page of the queue.", minimum=5, maximum=500),
-    Setting("web", "frame_ancestors", tuple, ("*",),
-            "Sites that may show the /submit form in an iframe (CSP frame-ancestors "
-            "sources; [] forbids it)."),
-    Setting("web", "trusted_proxies", tuple, (),
-            "Addresses of reverse proxies whose X-Forwarded-For names the client "
-            "(for the per-client limits)."),
-    # [security]
-    Setting("security", "trusted_authserv_id", str, "",
-            "authserv-id of your border mail server's Authentication-Results: agent mail "
-            "passing DMARC (or aligned DKIM/SPF) there counts as the agent's. Empty: none "
-            "is read, and agent mail counts only when sent to the agent's signed reply "
-            "address (the Reply-To of their notifications) or made on the web or API.",
-            check=_check_token),
-    Setting("security", "trust_from_header", bool, False,
-            "Take any mail whose From is an agent's address as that agent's. RISKY: From "
-            "is trivially forged, so anyone could run #commands (#cc add themselves, "
-            "#assign, #merge) and send the customer text in the agent's name. Only for "
-            "a closed mail system that rejects forged agent addresses itself."),
-    # [tickets]
-    Setting("tickets", "priorities", tuple, ("low", "medium", "high", "urgent"),
-            "Ticket priorities, lowest first (unique, at least one).",
-            check=_check_priorities),
-    Setting("tickets", "default_priority", str, "medium",
-            "Priority of new tickets; must be one of priorities."),
-    Setting("tickets", "reopen_days", int, 14,
-            "A reply to a ticket closed at most this many days ago reopens it; "
-            "later ones open a new ticket.", minimum=0),
-    Setting("tickets", "max_new_per_sender_per_hour", int, 20,
-            "Most new tickets one sender may open per hour, counting robot+1@ and robot+2@ "
-            "as one sender; further mail from them is appended to their latest ticket "
-            "instead (nothing is lost; no acknowledgement, agents not told).", minimum=1),
-    Setting("tickets", "max_new_per_domain_per_hour", int, 300,
-            "Over this many new tickets from one domain in an hour, further ones are still "
-            "opened (each sender keeps a ticket of their own) but agents are not mailed "
-            "about each of them (the ticket's log says why). Set as "
-            "[outbound] auto_limit_per_domain_per_hour: a robot answering from ever new "
-            "addresses reaches it in seconds, real customers of one domain do not.",
-            minimum=1),
-    # [logging]
-    Setting("logging", "level", str, "info",
-            "Log level: debug, info, warning or error.",
-            choices=("debug", "info", "warning", "error")),
-    # [daemon]
-    Setting("daemon", "shutdown_timeout", int, 30,
-            "Seconds `maildesk run` lets transfers in flight finish on SIGTERM/SIGINT "
-            "before it closes them (their senders retry later).", minimum=1, maximum=3600),
-    # [sla]
-    Setting("sla", "enabled", bool, True,
-            "Track SLA targets: due times, warnings, breaches and escalation."),
-    Setting("sla", "timezone", str, "UTC",
-            "IANA time zone of the business hours, holidays and digest_time "
-            "(e.g. Europe/Berlin).", check=_check_not_empty),
-    Setting("sla", "business_hours", tuple, ("mon-fri 09:00-17:00",),
-            "When the SLA clock runs, local time: entries like \"mon-fri 09:00-17:00\", "
-            "\"sat 10:00-14:00\", \"mon-fri 09:00-12:00 13:00-17:00\"; [\"24/7\"]: always."),
-    Setting("sla", "holidays", tuple, (),
-            "Local dates (YYYY-MM-DD) on which the clock does not run."),
-    Setting("sla", "targets", tuple,
-            ("urgent 1h 8h", "high 4h 24h", "medium 8h 72h", "low 24h 168h"),
-            "Per priority: first-response and resolution target in business time "
-            "(\"PRIORITY FIRST RESOLUTION\", units s m h d); a priority left out has no SLA."),
-    Setting("sla", "warn_percent", int, 75,
-            "Warn the assignee when this share of a target has elapsed.",
-            minimum=1, maximum=99),
-    Setting("sla", "escalation_addresses", tuple, (),
-            "Who is told about a breach, besides the managers (agents with role manager)."),
-    Setting("sla", "escalation_bump_priority", bool, False,
-            "Raise a breached ticket's priority by one step (its targets follow)."),
-    Setting("sla", "auto_close_days", int, 3,
-            "Close resolved tickets after this many days without an answer (0: never).",
-            minimum=0),
-    Setting("sla", "digest_time", str, "08:00",
-            "Local time (HH:MM, in timezone) the daily SLA digest goes to every manager; "
-            "empty: no digest."),
-    Setting("sla", "scan_interval", int, 60,
-            "Seconds between the daemon's SLA passes (warnings, breaches, auto-close, digest).",
-            minimum=1, maximum=3600),
-    # [[sla_policy]]
-    Setting("sla_policy", "category", str, REQUIRED,
-            "The category this policy applies to (required).", check=_check_not_empty,
-            example="billing"),
-    Setting("sla_policy", "targets", tuple, (),
-            "Targets for this category, as in [sla] targets; empty: those of [sla]."),
-    Setting("sla_policy", "business_hours", tuple, (),
-            "Business hours for this category, as in [sla]; empty: those of [sla]."),
-    # [[rule]]
-    Setting("rule", "name", str, "", "Name shown in the ticket's event log."),
-    Setting("rule", "recipient", tuple, (),
-            "Matches mail to any of these addresses (To, Cc or envelope)."),
-    Setting("rule", "sender", tuple, (), "Matches mail from any of these addresses."),
-    Setting("rule", "sender_domain", tuple, (),
-            "Matches mail from these domains (and their subdomains)."),
-    Setting("rule", "keyword", tuple, (),
-            "Matches any of these words or phrases in the subject or body "
-            "(case-insensitive, whole words)."),
-    Setting("rule", "subject_only", bool, False, "Look for keywords in the subject only."),
-    Setting("rule", "set_category", str, "", "Category to set."),
-    Setting("rule", "set_priority", str, "", "Priority to set (one of [tickets] priorities)."),
-    Setting("rule", "add_tags", tuple, (), "Tags to add."),
-    Setting("rule", "stop", bool, False, "When this rule matches, skip the rules after it."),
-    # [[category]]
-    Setting("category", "name", str, REQUIRED, "Category name (required).",
-            check=_check_not_empty, example="billing"),
-    Setting("category", "agents", tuple, (),
-            "Agents (addresses) who work this category: auto-assignment picks among them "
-            "and SLA warnings go to them while nobody is assigned."),
-    Setting("category", "assign", str, "none",
-            "Auto-assign new tickets of this category: round_robin, least_open or none.",
-            choices=("none", "round_robin", "least_open")),
-)  # fmt: skip
-
-
-# --------------------------------------------------------------------------
-# Result dataclasses
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeskConfig:
-    name: str
-    ticket_prefix: str
-    addresses: tuple[str, ...]
-    base_url: str
-    secret_key: str
-
-
-@dataclass(frozen=True)
-class DatabaseConfig:
-    url: str
-
-
-@dataclass(frozen=True)
-class SmtpConfig:
-    enabled: bool
-    host: str
-    port: int
-    lmtp: bool
-    max_message_size: int
-    hostname: str
-    tls_cert: str
-    tls_key: str
-    auth_username: str
-    auth_password_env: str
-
-
-@dataclass(frozen=True)
-class ImapConfig:
-    host: str
-    port: int
-    tls: str
-    username: str
-    password_env: str
-    folder: str
-    processed_folder: str
-    poll_interval: int
-
-
-@dataclass(frozen=True)
-class OutboundConfig:
-    mode: str
-    maildir: str
-    host: str
-    port: int
-    tls: str
-    username: str
-    password_env: str
-    timeout: int
-    retry_base: int
-    retry_max: int
-    give_up_hours: int
-    templates: str
-    auto_limit_per_hour: int
-    auto_limit_per_domain_per_hour: int
-    show_agent_name: bool
-    notify_agents: bool
-
-
-@dataclass(frozen=True)
-class WebConfig:
-    enabled: bool
-    host: str
-    port: int
-    secure_cookies: str
-    session_hours: int
-    login_attempts: int
-    submit_per_hour: int
-    max_upload_size: int
-    max_body_memory: int
-    page_size: int
-    frame_ancestors: tuple[str, ...]
-    trusted_proxies: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class SecurityConfig:
-    trusted_authserv_id: str
-    trust_from_header: bool
-
-
-@dataclass(frozen=True)
-class TicketsConfig:
-    priorities: tuple[str, ...]
-    default_priority: str
-    reopen_days: int
-    max_new_per_sender_per_hour: int
-    max_new_per_domain_per_hour: int
-
-
-@dataclass(frozen=True)
-class LoggingConfig:
-    level: str
-
-
-@dataclass(frozen=True)
-class DaemonConfig:
-    shutdown_timeout: int
-
-
-@dataclass(frozen=True)
-class SlaConfig:
-    enabled: bool
-    timezone: str
-    business_hours: tuple[str, ...]
-    holidays: tuple[str, ...]
-    targets: tuple[str, ...]
-    warn_percent: int
-    escalation_addresses: tuple[str, ...]
-    escalation_bump_priority: bool
-    auto_close_days: int
-    digest_time: str
-    scan_interval: int
-
-
-@dataclass(frozen=True)
-class SlaPolicyConfig:
-    category: str
-    targets: tuple[str, ...]
-    business_hours: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class RuleConfig:
-    name: str
-    recipient: tuple[str, ...]
-    sender: tuple[str, ...]
-    sender_domain: tuple[str, ...]
-    keyword: tuple[str, ...]
-    subject_only: bool
-    set_category: str
-    set_priority: str
-    add_tags: tuple[str, ...]
-    stop: bool
-
-
-@dataclass(frozen=True)
-class CategoryConfig:
-    name: str
-    agents: tuple[str, ...]
-    assign: str
-
-
-@dataclass(frozen=True)
-class Config:
-    desk: DeskConfig
-    database: DatabaseConfig
-    smtp: SmtpConfig
-    imap: tuple[ImapConfig, ...]
-    outbound: OutboundConfig
-    web: WebConfig
-    security: SecurityConfig
-    tickets: TicketsConfig
-    logging: LoggingConfig
-    daemon: DaemonConfig
-    sla: SlaConfig
-    sla_policy: tuple[SlaPolicyConfig, ...]
-    rule: tuple[RuleConfig, ...]
-    category: tuple[CategoryConfig, ...]
-    path: Path | None  # the file it was read from; None when defaults only
-
-
-@dataclass(frozen=True)
-class Section:
-    """A ``[section]`` (or ``[[section]]`` when ``array``) of the file."""
-
-    name: str
-    help: str
-    cls: type[Any]  # the frozen dataclass built from the section's settings
-    array: bool = False
-
-
-SECTIONS: tuple[Section, ...] = (
-    Section("desk", "The helpdesk itself.", DeskConfig),
-    Section("database", "Where tickets and messages are stored.", DatabaseConfig),
-    Section("smtp", "Built-in SMTP/LMTP receiver for incoming mail.", SmtpConfig),
-    Section("imap", "IMAP mailboxes to fetch incoming mail from; repeat [[imap]] for "
-            "each mailbox (default: none).", ImapConfig, array=True),
-    Section("outbound", "How outgoing mail (replies, notifications) is sent.", OutboundConfig),
-    Section("web", "Built-in web interface.", WebConfig),
-    Section("security", "Trust decisions about incoming mail.", SecurityConfig),
-    Section("tickets", "Ticket behaviour.", TicketsConfig),
-    Section("logging", "Logging.", LoggingConfig),
-    Section("daemon", "The long-running service (`maildesk run`).", DaemonConfig),
-    Section("sla", "SLA targets, business hours, escalation, auto-close and the daily digest.",
-            SlaConfig),
-    Section("sla_policy", "Per-category SLA targets or business hours; repeat [[sla_policy]] "
-            "for each category (default: none, [sla] applies).", SlaPolicyConfig, array=True),
-    Section("rule", "Routing rules for new tickets, tried in order; repeat [[rule]] for each "
-            "(default: none). A rule matches when all its conditions do.", RuleConfig,
-            array=True),
-    Section("category", "Categories with their agents and auto-assignment; repeat [[category]] "
-            "for each (default: none).", CategoryConfig, array=True),
-)  # fmt: skip
+SETTINGS: tuple[Setting, ...] = tuple(
+    _setting(section, name, field)
+    for section in SECTIONS
+    for name, field in section.cls.__pydantic_fields__.items()
+)
 
 
 def _section(name: str) -> Section:
@@ -912,54 +418,67 @@ def _build_section(
     env: Mapping[str, str],
     base: Path | None = None,
 ) -> Any:
+    """One section's values (environment over file over default), validated by its class.
+
+    Raises ConfigError for the first key in declaration order that has a problem."""
     settings = _settings_of(section.name)
     names = [s.name for s in settings]
     for key in table:
         if key not in names:
             raise ConfigError(f"{prefix}.{key}", _unknown("key", key, names))
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}  # key -> " (from environment variable NAME)"
+    problems: dict[str, str] = {}  # key -> message
     for setting in settings:
-        key = f"{prefix}.{setting.name}"
-        source = ""
         env_name = next((n for n in setting.env_names if n in env), None)
         if env_name is not None:
-            source = f" (from environment variable {env_name})"
+            sources[setting.name] = f" (from environment variable {env_name})"
             try:
-                value = _from_env(setting, env[env_name])
+                values[setting.name] = _from_env(setting, env[env_name])
             except ValueError as exc:
-                raise ConfigError(key, f"{exc}{source}") from None
+                problems[setting.name] = str(exc)
         elif setting.name in table:
-            try:
-                value = _from_toml(setting, table[setting.name])
-            except ValueError as exc:
-                raise ConfigError(key, str(exc)) from None
-        elif setting.required:
-            raise ConfigError(key, "required")
-        else:
-            value = setting.default
-        try:
-            values[setting.name] = _validate(setting, value)
-        except ValueError as exc:
-            raise ConfigError(key, f"{exc}{source}") from None
-        if setting.path and base is not None and not source:
-            values[setting.name] = _absolute(values[setting.name], base)
-    return section.cls(**values)
+            value = table[setting.name]
+            values[setting.name] = tuple(value) if isinstance(value, list) else value
+    context = {"base": base, "from_env": frozenset(sources)}
+    result = None
+    try:
+        result = TypeAdapter(section.cls).validate_python(values, context=context)
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = str(error["loc"][0])
+            problems.setdefault(name, _message(_named(settings, name), error))
+    for setting in settings:  # the first problem in the order of the declarations
+        if setting.name in problems:
+            message = problems[setting.name] + sources.get(setting.name, "")
+            raise ConfigError(f"{prefix}.{setting.name}", message)
+    return result
 
 
-def _absolute(value: str, base: Path) -> str:
-    """A path-like value made absolute against `base` (the config file's folder):
-    a file or folder name, or the file of a sqlite:/// URL. Empty values (not set),
-    absolute paths and other URLs are returned as they are."""
-    prefix = "sqlite:///"
-    if value.startswith(prefix):
-        name = value[len(prefix) :]
-        if name == ":memory:" or name.startswith("/"):
-            return value
-        return prefix + str(base / name)
-    if not value or "://" in value:
-        return value
-    path = Path(value).expanduser()
-    return str(path if path.is_absolute() else base / path)
+def _named(settings: tuple[Setting, ...], name: str) -> Setting:
+    return next(s for s in settings if s.name == name)
+
+
+def _message(setting: Setting, error: ErrorDetails) -> str:
+    """pydantic's report of one problem as our one-line message (without the key)."""
+    kind, value = error["type"], error["input"]
+    if kind == "missing":
+        return "required"
+    if kind == "value_error":  # a check (or OneOf) raised ValueError(message)
+        return str(error.get("ctx", {}).get("error", error["msg"]))
+    if kind in ("greater_than_equal", "less_than_equal"):
+        return _out_of_range(setting, value)
+    if len(error["loc"]) > 1:  # an item of an array
+        return f"expected an array of strings, item {error['loc'][1]} is {_describe(value)}"
+    return f"expected {_EXPECTED[setting.type]}, got {_describe(value)}"
+
+
+def _out_of_range(setting: Setting, value: int) -> str:
+    if setting.minimum is not None and setting.maximum is not None:
+        return f"must be between {setting.minimum} and {setting.maximum}, got {value}"
+    if setting.minimum is not None:
+        return f"must be at least {setting.minimum}, got {value}"
+    return f"must be at most {setting.maximum}, got {value}"
 
 
 def _unknown(what: str, name: str, known: list[str]) -> str:
@@ -977,31 +496,6 @@ _EXPECTED: Mapping[type, str] = MappingProxyType(
 )
 _ENV_TRUE = ("1", "true", "yes", "on")
 _ENV_FALSE = ("0", "false", "no", "off")
-
-
-def _from_toml(setting: Setting, value: object) -> object:
-    kind = setting.type
-    expected = f"expected {_EXPECTED[kind]}, got {_describe(value)}"
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ValueError(expected)
-        return value
-    if kind is int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError(expected)
-        return value
-    if kind is str:
-        if not isinstance(value, str):
-            raise ValueError(expected)
-        return value
-    if kind is tuple:
-        if not isinstance(value, list):
-            raise ValueError(expected)
-        for index, item in enumerate(value):
-            if not isinstance(item, str):
-                raise ValueError(f"expected an array of strings, item {index} is {_describe(item)}")
-        return tuple(value)
-    raise TypeError(f"unsupported setting type {kind!r}")  # pragma: no cover
 
 
 def _from_env(setting: Setting, raw: str) -> object:
@@ -1023,26 +517,6 @@ def _from_env(setting: Setting, raw: str) -> object:
     if kind is tuple:
         return tuple(item.strip() for item in raw.split(",") if item.strip())
     raise TypeError(f"unsupported setting type {kind!r}")  # pragma: no cover
-
-
-def _validate(setting: Setting, value: Any) -> Any:
-    if setting.choices is not None:
-        canonical = value.lower()
-        if canonical not in setting.choices:
-            raise ValueError(f"must be one of {', '.join(setting.choices)}; got {_short(value)}")
-        value = canonical
-    if setting.minimum is not None and setting.maximum is not None:
-        if not setting.minimum <= value <= setting.maximum:
-            raise ValueError(
-                f"must be between {setting.minimum} and {setting.maximum}, got {value}"
-            )
-    elif setting.minimum is not None and value < setting.minimum:
-        raise ValueError(f"must be at least {setting.minimum}, got {value}")
-    elif setting.maximum is not None and value > setting.maximum:
-        raise ValueError(f"must be at most {setting.maximum}, got {value}")
-    if setting.check is not None:
-        value = setting.check(value)
-    return value
 
 
 def _env_source(setting_key: str, env: Mapping[str, str]) -> str:
@@ -1118,11 +592,6 @@ def security_warnings(config: Config) -> list[str]:
 # --------------------------------------------------------------------------
 
 
-def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + "...'"
-
-
 def _describe(value: object) -> str:
     """``string 'abc'``, ``integer 5``, ``boolean true``, ``table``... for errors."""
     if isinstance(value, bool):
@@ -1133,7 +602,7 @@ def _describe(value: object) -> str:
         return f"integer {value}"
     if isinstance(value, float):
         return f"float {value!r}"
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):  # a TOML array (the loader makes it a tuple)
         return f"array of {len(value)} item{'' if len(value) == 1 else 's'}"
     if isinstance(value, dict):
         return "table"

@@ -2,11 +2,11 @@
 
 Where it sits in the flow: when `maildesk.core.match.decide` says CREATE, the
 pipeline gathers `MailFacts` about the mail and calls `route` with the configured
-rules (parsed by `Rule.from_mapping`, in config order). The `Routing` it gets
-back sets the new ticket's category, priority and tags, and names the rules that
-matched for the event log. Then, if the ticket has no assignee, the pipeline
-loads one `Candidate` per configured agent from the database and asks
-`pick_assignee` whom to assign.
+rules (built once by `Rule.parse` from the typed `[[rule]]` settings, in config
+order). The `Routing` it gets back sets the new ticket's category, priority and
+tags, and names the rules that matched for the event log. Then, if the ticket has
+no assignee, the pipeline loads one `Candidate` per configured agent from the
+database and asks `pick_assignee` whom to assign.
 
 Rules are evaluated in order. A rule matches when every kind of condition it has
 matches: recipients, "from" (its senders and sender domains together: either
@@ -15,7 +15,7 @@ decides the category, and likewise for the priority: later rules only fill what
 is still unset. Tags accumulate, without repeats, in order. A matching rule with
 `stop` ends the evaluation.
 
-Pure: configuration mappings and mail facts in, values out. Keyword regexes are
+Pure: configuration values and mail facts in, values out. Keyword regexes are
 compiled once per rule, run in linear time, and are fine on bodies of megabytes.
 """
 
@@ -195,12 +195,55 @@ class Rule:
         return self._matcher.matches(mail, _Text(mail.subject, mail.body))
 
     @classmethod
+    def parse(
+        cls,
+        where: str,
+        priorities: Sequence[str],
+        *,
+        name: str | None = None,
+        recipients: Sequence[str] = (),
+        senders: Sequence[str] = (),
+        sender_domains: Sequence[str] = (),
+        keywords: Sequence[str] = (),
+        subject_only: bool = False,
+        category: str | None = None,
+        priority: str | None = None,
+        tags: Sequence[str] = (),
+        stop: bool = False,
+    ) -> Rule:
+        """A rule from typed configuration values, checked and normalised once.
+
+        `where` names the rule in errors (`rule 3`) and is its name when `name` is
+        None; empty sequences mean the condition is absent. Raises
+        `RuleError("rule 3: ...")` naming the offending key.
+        """
+        if not (recipients or senders or sender_domains or keywords):
+            raise RuleError(f"{where}: has no condition (needs one of {', '.join(CONDITION_KEYS)})")
+        text = _text(name, "name", where)
+        keywords = _strings(keywords, "keyword", where)
+        if subject_only and not keywords:
+            raise RuleError(f"{where}: subject_only needs a keyword")
+        return cls(
+            name=text if text is not None else where,
+            recipients=_addresses(recipients, "recipient", where),
+            senders=_addresses(senders, "sender", where),
+            sender_domains=_domains(sender_domains, "sender_domain", where),
+            keywords=keywords,
+            subject_only=subject_only,
+            category=_text(category, "set_category", where),
+            priority=_priority(priority, "set_priority", where, priorities),
+            tags=_tags(tags, "add_tags", where),
+            stop=stop,
+        )
+
+    @classmethod
     def from_mapping(
         cls, data: Mapping[str, object], index: int, priorities: Sequence[str]
     ) -> Rule:
-        """A rule from its configuration table; `index` is its 1-based position.
+        """A rule from an untyped table (as TOML gives it); `index` is its position.
 
-        Raises `RuleError("rule 3: ...")` naming the offending key.
+        Checks the keys and their types, then `parse` checks the values. Raises
+        `RuleError("rule 3: ...")` naming the offending key.
         """
         where = f"rule {index}"
         for key in data:
@@ -210,98 +253,114 @@ class Rule:
                 raise RuleError(f"{where}: unknown key {key!r}{hint}")
         if not any(key in data for key in CONDITION_KEYS):
             raise RuleError(f"{where}: has no condition (needs one of {', '.join(CONDITION_KEYS)})")
-        name = _text(data, "name", where)
-        keywords = _strings(data, "keyword", where)
-        subject_only = _flag(data, "subject_only", where)
-        if subject_only and not keywords:
-            raise RuleError(f"{where}: subject_only needs a keyword")
-        return cls(
-            name=name if name is not None else where,
-            recipients=_addresses(data, "recipient", where),
-            senders=_addresses(data, "sender", where),
-            sender_domains=_domains(data, "sender_domain", where),
-            keywords=keywords,
-            subject_only=subject_only,
-            category=_text(data, "set_category", where),
-            priority=_priority(data, "set_priority", where, priorities),
-            tags=_tags(data, "add_tags", where),
-            stop=_flag(data, "stop", where),
+        return cls.parse(
+            where,
+            priorities,
+            name=_typed_text(data, "name", where),
+            recipients=_typed_strings(data, "recipient", where),
+            senders=_typed_strings(data, "sender", where),
+            sender_domains=_typed_strings(data, "sender_domain", where),
+            keywords=_typed_strings(data, "keyword", where),
+            subject_only=_typed_flag(data, "subject_only", where),
+            category=_typed_text(data, "set_category", where),
+            priority=_typed_text(data, "set_priority", where),
+            tags=_typed_tags(data, "add_tags", where),
+            stop=_typed_flag(data, "stop", where),
         )
 
 
-def _text(data: Mapping[str, object], key: str, where: str) -> str | None:
+# ---- the types of an untyped table (from_mapping) ----------------------------
+
+
+def _typed_text(data: Mapping[str, object], key: str, where: str) -> str | None:
     if key not in data:
         return None
     value = data[key]
     if not isinstance(value, str):
         raise RuleError(f"{where}: {key} must be a string, not {_kind(value)}")
-    if not value.strip():
-        raise RuleError(f"{where}: {key} is empty")
-    return value.strip()
+    return value
 
 
-def _flag(data: Mapping[str, object], key: str, where: str) -> bool:
+def _typed_flag(data: Mapping[str, object], key: str, where: str) -> bool:
     value = data.get(key, False)
     if not isinstance(value, bool):
         raise RuleError(f"{where}: {key} must be true or false, not {_kind(value)}")
     return value
 
 
-def _strings(data: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
-    """A string or a list of strings, stripped; without repeats, in order."""
+def _typed_strings(data: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
+    """A string or a non-empty list of strings."""
     if key not in data:
         return ()
     value = data[key]
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
         raise RuleError(f"{where}: {key} must be a string or a list of strings")
-    stripped = [str(item).strip() for item in items]
-    if not stripped:
+    if not items:
         raise RuleError(f"{where}: {key} is an empty list")
+    return tuple(str(item) for item in items)
+
+
+def _typed_tags(data: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
+    if key not in data:
+        return ()
+    value = data[key]
+    if not isinstance(value, list | tuple) or not all(isinstance(t, str) for t in value):
+        raise RuleError(f"{where}: {key} must be a list of strings")
+    return tuple(str(tag) for tag in value)
+
+
+# ---- the values (parse) ------------------------------------------------------
+
+
+def _text(value: str | None, key: str, where: str) -> str | None:
+    if value is None:
+        return None
+    if not value.strip():
+        raise RuleError(f"{where}: {key} is empty")
+    return value.strip()
+
+
+def _strings(items: Sequence[str], key: str, where: str) -> tuple[str, ...]:
+    """Stripped, without repeats, in order."""
+    stripped = [item.strip() for item in items]
     if not all(stripped):
         raise RuleError(f"{where}: {key} has an empty string")
     return tuple(dict.fromkeys(stripped))
 
 
-def _addresses(data: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
-    addresses = tuple(dict.fromkeys(a.lower() for a in _strings(data, key, where)))
+def _addresses(items: Sequence[str], key: str, where: str) -> tuple[str, ...]:
+    addresses = tuple(dict.fromkeys(a.lower() for a in _strings(items, key, where)))
     for address in addresses:
         if plain_address(address) is None:
             raise RuleError(f"{where}: {key} {address!r} is not an email address")
     return addresses
 
 
-def _domains(data: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
-    domains = tuple(dict.fromkeys(d.lower() for d in _strings(data, key, where)))
+def _domains(items: Sequence[str], key: str, where: str) -> tuple[str, ...]:
+    domains = tuple(dict.fromkeys(d.lower() for d in _strings(items, key, where)))
     for domain in domains:
         if not _DOMAIN.fullmatch(domain):
             raise RuleError(f"{where}: {key} {domain!r} is not a domain (like 'example.com')")
     return domains
 
 
-def _priority(
-    data: Mapping[str, object], key: str, where: str, priorities: Sequence[str]
-) -> str | None:
-    value = _text(data, key, where)
-    if value is None:
+def _priority(value: str | None, key: str, where: str, priorities: Sequence[str]) -> str | None:
+    text = _text(value, key, where)
+    if text is None:
         return None
-    spelled = {p.lower(): p for p in priorities}.get(value.lower())
+    spelled = {p.lower(): p for p in priorities}.get(text.lower())
     if spelled is None:
-        raise RuleError(f"{where}: {key} {value!r} is not one of {', '.join(priorities)}")
+        raise RuleError(f"{where}: {key} {text!r} is not one of {', '.join(priorities)}")
     return spelled
 
 
-def _tags(data: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
-    if key not in data:
-        return ()
-    value = data[key]
-    if not isinstance(value, list | tuple) or not all(isinstance(t, str) for t in value):
-        raise RuleError(f"{where}: {key} must be a list of strings")
+def _tags(items: Sequence[str], key: str, where: str) -> tuple[str, ...]:
     tags: dict[str, None] = {}  # keeps order without repeats
-    for tag in value:
-        if not _TAG.fullmatch(str(tag)):
+    for tag in items:
+        if not _TAG.fullmatch(tag):
             raise RuleError(f"{where}: {key} {tag!r} is not a tag (letters, digits, . _ -)")
-        tags[str(tag).lower()] = None
+        tags[tag.lower()] = None
     return tuple(tags)
 
 

@@ -1,10 +1,11 @@
 """The configured SLA policies, routing rules and categories, ready to apply.
 
-Where it sits in the flow: built once from the `Config` (and checked by
-`load_config`, so a bad calendar or rule is a config error naming its key);
-the pipeline asks it for a new ticket's routing and auto-assignment, and the
-SLA tracking (`sla_tracking`) for the calendar and targets of a ticket's
-priority and category.
+Where it sits in the flow: built once from the `Config` when the pipeline is
+built (`maildesk check-config` builds it too), so a bad calendar or rule is a
+config error naming its key. The `[[rule]]` settings arrive typed and become core
+`Rule`s through `Rule.parse`, which checks their values once. The pipeline asks
+it for a new ticket's routing and auto-assignment, and the SLA tracking
+(`maildesk.tickets.sla_clock`) for the calendar and targets of a ticket's priority and category.
 """
 
 from __future__ import annotations
@@ -118,21 +119,23 @@ def _targets(entries: tuple[str, ...], priorities: tuple[str, ...], key: str) ->
 
 
 def _rule(rule: RuleConfig, index: int, priorities: tuple[str, ...]) -> Rule:
-    data: dict[str, object] = {
-        "name": rule.name,
-        "recipient": list(rule.recipient),
-        "sender": list(rule.sender),
-        "sender_domain": list(rule.sender_domain),
-        "keyword": list(rule.keyword),
-        "subject_only": rule.subject_only,
-        "set_category": rule.set_category,
-        "set_priority": rule.set_priority,
-        "add_tags": list(rule.add_tags),
-        "stop": rule.stop,
-    }
-    present = {k: v for k, v in data.items() if v not in ("", [], False)}
+    """The core rule of a `[[rule]]` entry; empty settings are conditions and actions
+    not given."""
     try:
-        return Rule.from_mapping(present, index, priorities)
+        return Rule.parse(
+            f"rule {index}",
+            priorities,
+            name=rule.name or None,
+            recipients=rule.recipient,
+            senders=rule.sender,
+            sender_domains=rule.sender_domain,
+            keywords=rule.keyword,
+            subject_only=rule.subject_only,
+            category=rule.set_category or None,
+            priority=rule.set_priority or None,
+            tags=rule.add_tags,
+            stop=rule.stop,
+        )
     except RuleError as exc:
         raise ConfigError(f"rule[{index}]", str(exc)) from None
 
@@ -144,7 +147,7 @@ def _categories(entries: tuple[CategoryConfig, ...]) -> dict[str, Category]:
         if name.lower() in categories:
             raise ConfigError(f"category[{index}].name", f"{name!r} is defined twice")
         agents = tuple(a.strip().lower() for a in entry.agents if a.strip())
-        categories[name.lower()] = Category(name, agents, Strategy(entry.assign))
+        categories[name.lower()] = Category(name, agents, entry.assign)
     return categories
 
 

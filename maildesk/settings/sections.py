@@ -1,0 +1,591 @@
+"""Every key of ``maildesk.toml``, declared once: one frozen dataclass per section.
+
+Where this sits: :mod:`maildesk.config` validates the file and the environment
+into these classes (pydantic dataclasses) and hands the frozen result down.
+Each field carries its type, its default (none: the key is required), its
+one-line help (``description``) and its constraints; the settings table, the
+example file, the environment variable names and the JSON schema are all
+derived from them.  A section's help is its class docstring.
+
+Field annotations use the strict types below (TOML is typed: ``port = "25"`` is
+an error, not 25) plus these markers: ``Field(ge=, le=)`` bounds,
+``AfterValidator(checks.X)`` a value check, :class:`OneOf` a choice
+(case-insensitive), :class:`Env` an environment variable besides
+``MAILDESK_<SECTION>_<KEY>``, :data:`PATH` a file or folder made absolute
+against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass as plain_dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, ConfigDict, Field, GetCoreSchemaHandler, Strict
+from pydantic.dataclasses import dataclass
+from pydantic_core import core_schema
+
+from maildesk.core.routing import Strategy
+from maildesk.settings import checks
+
+Text = Annotated[str, Strict()]
+Int = Annotated[int, Strict()]
+Flag = Annotated[bool, Strict()]
+Strings = tuple[Text, ...]  # a TOML array of strings; comma-separated in the environment
+
+SECTION = ConfigDict(validate_default=True)
+
+
+@plain_dataclass(frozen=True)
+class Env:
+    """An environment variable that sets this key, before ``MAILDESK_<SECTION>_<KEY>``."""
+
+    name: str
+
+
+@plain_dataclass(frozen=True)
+class OneOf:
+    """The value must be one of `choices`, compared lower-case (and stored so; as the
+    member of the field's type when that is a string enum)."""
+
+    choices: tuple[str, ...]
+
+    def __init__(self, *choices: str) -> None:
+        object.__setattr__(self, "choices", choices)
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        if isinstance(source, type) and issubclass(source, enum.Enum):  # a string enum
+            return core_schema.no_info_after_validator_function(
+                lambda value: source(self._check(value)), core_schema.str_schema(strict=True)
+            )
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        return {**handler(schema), "enum": list(self.choices)}
+
+    def _check(self, value: str) -> str:
+        if value.lower() not in self.choices:
+            raise ValueError(f"must be one of {', '.join(self.choices)}; got {checks.short(value)}")
+        return value.lower()
+
+
+@plain_dataclass(frozen=True)
+class PathLike:
+    """A file or folder (or the file of a ``sqlite:///`` URL).
+
+    When the loader passes ``context={"base": folder, "from_env": names}``, a
+    relative value not taken from the environment is made absolute against
+    ``folder``: paths in the file are relative to the file, so a command finds
+    the same files from any working directory.
+    """
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.with_info_after_validator_function(self._absolute, handler(source))
+
+    def _absolute(self, value: str, info: core_schema.ValidationInfo) -> str:
+        context: Mapping[str, Any] = info.context or {}
+        base = context.get("base")
+        if base is None or info.field_name in context.get("from_env", ()):
+            return value
+        return absolute(value, base)
+
+
+PATH = PathLike()
+
+
+def absolute(value: str, base: Path) -> str:
+    """A path-like value made absolute against `base`: a file or folder name, or the
+    file of a sqlite:/// URL. Empty values (not set), absolute paths and other URLs
+    are returned as they are."""
+    prefix = "sqlite:///"
+    if value.startswith(prefix):
+        name = value[len(prefix) :]
+        if name == ":memory:" or name.startswith("/"):
+            return value
+        return prefix + str(base / name)
+    if not value or "://" in value:
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+@dataclass(frozen=True, config=SECTION)
+class DeskConfig:
+    """The helpdesk itself."""
+
+    name: Annotated[Text, AfterValidator(checks.single_line)] = Field(
+        "Example Support",
+        description="Display name of the helpdesk, used in outgoing mail and the web UI.",
+    )
+    ticket_prefix: Annotated[Text, AfterValidator(checks.ticket_prefix)] = Field(
+        "SUP",
+        description=(
+            "Ticket reference prefix (1-10 letters/digits, starts with a letter; stored "
+            "upper-case)."
+        ),
+    )
+    addresses: Annotated[Strings, AfterValidator(checks.addresses)] = Field(
+        ("support@example.com",),
+        description="Addresses customers write to (at least one; compared lower-case).",
+    )
+    base_url: Annotated[Text, AfterValidator(checks.base_url)] = Field(
+        "http://127.0.0.1:8080",
+        description="Public http(s) URL of the web interface, used in links (trailing / dropped).",
+    )
+    secret_key: Annotated[Text, Env("MAILDESK_SECRET_KEY")] = Field(
+        "", description="Signing key; empty: maildesk generates one and keeps it in its database."
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class DatabaseConfig:
+    """Where tickets and messages are stored."""
+
+    url: Annotated[
+        Text, AfterValidator(checks.database_url), Env("MAILDESK_DATABASE_URL"), PATH
+    ] = Field(
+        "sqlite:///var/maildesk.db",
+        description=(
+            "sqlite:///relative/path (to this file's folder), sqlite:////absolute/path or "
+            "postgresql://user[:pw]@host[:port]/db."
+        ),
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class SmtpConfig:
+    """Built-in SMTP/LMTP receiver for incoming mail."""
+
+    enabled: Flag = Field(
+        True, description="Run the built-in SMTP/LMTP receiver for incoming mail."
+    )
+    host: Annotated[Text, AfterValidator(checks.not_empty)] = Field(
+        "127.0.0.1", description="Address the receiver listens on."
+    )
+    port: Annotated[Int, Field(ge=0, le=65535)] = Field(
+        2525, description="Port the receiver listens on (0: pick a free port)."
+    )
+    lmtp: Flag = Field(
+        False, description="Speak LMTP instead of SMTP (for delivery from a local MTA)."
+    )
+    max_message_size: Annotated[Int, Field(ge=1)] = Field(
+        26214400, description="Largest accepted message in bytes."
+    )
+    hostname: Annotated[Text, AfterValidator(checks.token)] = Field(
+        "", description="Name the receiver greets with; empty: this machine's host name."
+    )
+    tls_cert: Annotated[Text, PATH] = Field(
+        "", description="PEM certificate (chain) file offered with STARTTLS; empty: no STARTTLS."
+    )
+    tls_key: Annotated[Text, PATH] = Field(
+        "", description="PEM private key file of tls_cert (set both or neither)."
+    )
+    auth_username: Annotated[Text, AfterValidator(checks.token)] = Field(
+        "",
+        description=(
+            "Require SMTP AUTH (PLAIN/LOGIN, only after STARTTLS) with this user name; empty: no "
+            "AUTH."
+        ),
+    )
+    auth_password_env: Annotated[Text, AfterValidator(checks.env_name)] = Field(
+        "MAILDESK_SMTP_AUTH_PASSWORD",
+        description="Name of the environment variable holding the SMTP AUTH password.",
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class ImapConfig:
+    """IMAP mailboxes to fetch incoming mail from; repeat [[imap]] for each mailbox
+    (default: none)."""
+
+    host: Annotated[Text, AfterValidator(checks.not_empty)] = Field(
+        description="IMAP server host name (required).", examples=["imap.example.com"]
+    )
+    port: Annotated[Int, Field(ge=1, le=65535)] = Field(993, description="IMAP server port.")
+    tls: Annotated[Text, OneOf("ssl", "starttls", "none")] = Field(
+        "ssl", description="Connection security: ssl (implicit TLS), starttls or none."
+    )
+    username: Annotated[Text, AfterValidator(checks.not_empty)] = Field(
+        description="Login name (required).", examples=["support@example.com"]
+    )
+    password_env: Annotated[Text, AfterValidator(checks.env_name_required)] = Field(
+        "MAILDESK_IMAP_PASSWORD",
+        description="Name of the environment variable holding the password.",
+    )
+    folder: Annotated[Text, AfterValidator(checks.not_empty)] = Field(
+        "INBOX", description="Folder to fetch new mail from."
+    )
+    processed_folder: Text = Field(
+        "Processed",
+        description="Folder to move fetched mail to; empty: flag it \\Seen and leave it.",
+    )
+    poll_interval: Annotated[Int, Field(ge=1)] = Field(
+        60, description="Seconds between polls when the server does not support IDLE."
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class OutboundConfig:
+    """How outgoing mail (replies, notifications) is sent."""
+
+    mode: Annotated[Text, OneOf("maildir", "smtp")] = Field(
+        "maildir", description="How replies are sent: maildir (write files) or smtp (relay)."
+    )
+    maildir: Annotated[Text, PATH] = Field(
+        "var/outbox", description="Maildir that outgoing messages are written to in maildir mode."
+    )
+    host: Text = Field("127.0.0.1", description="SMTP relay host in smtp mode.")
+    port: Annotated[Int, Field(ge=1, le=65535)] = Field(25, description="SMTP relay port.")
+    tls: Annotated[Text, OneOf("ssl", "starttls", "none")] = Field(
+        "starttls", description="Connection security: ssl (implicit TLS), starttls or none."
+    )
+    username: Text = Field("", description="SMTP login name; empty: do not authenticate.")
+    password_env: Annotated[Text, AfterValidator(checks.env_name)] = Field(
+        "MAILDESK_SMTP_PASSWORD",
+        description="Name of the environment variable holding the SMTP password.",
+    )
+    timeout: Annotated[Int, Field(ge=1, le=600)] = Field(
+        30, description="Seconds to wait for the relay before the attempt counts as failed."
+    )
+    retry_base: Annotated[Int, Field(ge=1)] = Field(
+        60,
+        description=(
+            "Seconds before the first retry after a temporary failure; each further retry waits "
+            "twice as long (with jitter)."
+        ),
+    )
+    retry_max: Annotated[Int, Field(ge=1)] = Field(
+        3600, description="Longest wait in seconds between two retries."
+    )
+    give_up_hours: Annotated[Int, Field(ge=1)] = Field(
+        72,
+        description="Hours a mail is retried after temporary failures before it is marked failed.",
+    )
+    templates: Annotated[Text, PATH] = Field(
+        "",
+        description=(
+            "Folder with your own templates (mail/NAME.txt, mail/NAME.html, canned/NAME.txt) that "
+            "replace the built-in ones of the same name; empty: built-in only."
+        ),
+    )
+    auto_limit_per_hour: Annotated[Int, Field(ge=0)] = Field(
+        10,
+        description=(
+            "Most automatic mails (acknowledgements, notices) to one customer address per hour, "
+            "counting robot+1@ and robot+2@ as one address; further ones are held (outbox status "
+            "'held', noted in the ticket's log, sent only by `maildesk outbox retry ID`)."
+        ),
+    )
+    auto_limit_per_domain_per_hour: Annotated[Int, Field(ge=0)] = Field(
+        300,
+        description=(
+            "Most automatic mails to the customer addresses of one domain per hour; further ones "
+            "are held, as above. It stops a robot that answers from ever new addresses (a1@, a2@, "
+            "...: it sends this many in seconds) while a domain of real customers stays far below "
+            "it (300 an hour is 7,200 a day from gmail.com alone); raise it if yours do not."
+        ),
+    )
+    show_agent_name: Flag = Field(
+        True,
+        description=(
+            "Relayed replies show the agent's name (\"Ann via Example Support\"); the agent's own "
+            "address is never shown."
+        ),
+    )
+    notify_agents: Flag = Field(
+        True, description="Mail agents about new tickets and customer replies."
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class WebConfig:
+    """Built-in web interface."""
+
+    enabled: Flag = Field(True, description="Run the built-in web interface.")
+    host: Annotated[Text, AfterValidator(checks.not_empty)] = Field(
+        "127.0.0.1", description="Address the web interface listens on."
+    )
+    port: Annotated[Int, Field(ge=0, le=65535)] = Field(
+        8080, description="Port the web interface listens on (0: pick a free port)."
+    )
+    secure_cookies: Annotated[Text, OneOf("auto", "yes", "no")] = Field(
+        "auto",
+        description=(
+            "Mark the sign-in cookie Secure: yes, no, or auto (yes when [desk] base_url is https)."
+        ),
+    )
+    session_hours: Annotated[Int, Field(ge=1, le=24 * 90)] = Field(
+        12, description="How long a web sign-in lasts."
+    )
+    login_attempts: Annotated[Int, Field(ge=1, le=1000)] = Field(
+        5,
+        description=(
+            "Password checks allowed in 15 minutes per client, and per address (a browser that "
+            "signed in as that address before counts on its own instead)."
+        ),
+    )
+    submit_per_hour: Annotated[Int, Field(ge=1, le=100000)] = Field(
+        10, description="New tickets one client (IP address) may open through /submit in an hour."
+    )
+    max_upload_size: Annotated[Int, Field(ge=1024)] = Field(
+        25 * 1024 * 1024,
+        description="Largest upload (attachments of a reply or of the /submit form), in bytes.",
+    )
+    max_body_memory: Annotated[Int, Field(ge=1024 * 1024)] = Field(
+        100 * 1024 * 1024,
+        description=(
+            "Request bodies held in memory at once, all requests together, in bytes; a request "
+            "beyond it gets 503 and Retry-After (one upload of max_upload_size always fits)."
+        ),
+    )
+    page_size: Annotated[Int, Field(ge=5, le=500)] = Field(
+        50, description="Tickets per page of the queue."
+    )
+    frame_ancestors: Strings = Field(
+        ("*",),
+        description=(
+            "Sites that may show the /submit form in an iframe (CSP frame-ancestors sources; [] "
+            "forbids it)."
+        ),
+    )
+    trusted_proxies: Strings = Field(
+        (),
+        description=(
+            "Addresses of reverse proxies whose X-Forwarded-For names the client (for the "
+            "per-client limits)."
+        ),
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class SecurityConfig:
+    """Trust decisions about incoming mail."""
+
+    trusted_authserv_id: Annotated[Text, AfterValidator(checks.token)] = Field(
+        "",
+        description=(
+            "authserv-id of your border mail server's Authentication-Results: agent mail passing "
+            "DMARC (or aligned DKIM/SPF) there counts as the agent's. Empty: none is read, and "
+            "agent mail counts only when sent to the agent's signed reply address (the Reply-To of "
+            "their notifications) or made on the web or API."
+        ),
+    )
+    trust_from_header: Flag = Field(
+        False,
+        description=(
+            "Take any mail whose From is an agent's address as that agent's. RISKY: From is "
+            "trivially forged, so anyone could run #commands (#cc add themselves, #assign, #merge) "
+            "and send the customer text in the agent's name. Only for a closed mail system that "
+            "rejects forged agent addresses itself."
+        ),
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class TicketsConfig:
+    """Ticket behaviour."""
+
+    priorities: Annotated[Strings, AfterValidator(checks.priorities)] = Field(
+        ("low", "medium", "high", "urgent"),
+        description="Ticket priorities, lowest first (unique, at least one).",
+    )
+    default_priority: Text = Field(
+        "medium", description="Priority of new tickets; must be one of priorities."
+    )
+    reopen_days: Annotated[Int, Field(ge=0)] = Field(
+        14,
+        description=(
+            "A reply to a ticket closed at most this many days ago reopens it; later ones open a "
+            "new ticket."
+        ),
+    )
+    max_new_per_sender_per_hour: Annotated[Int, Field(ge=1)] = Field(
+        20,
+        description=(
+            "Most new tickets one sender may open per hour, counting robot+1@ and robot+2@ as one "
+            "sender; further mail from them is appended to their latest ticket instead (nothing is "
+            "lost; no acknowledgement, agents not told)."
+        ),
+    )
+    max_new_per_domain_per_hour: Annotated[Int, Field(ge=1)] = Field(
+        300,
+        description=(
+            "Over this many new tickets from one domain in an hour, further ones are still opened "
+            "(each sender keeps a ticket of their own) but agents are not mailed about each of them"
+            " (the ticket's log says why). Set as [outbound] auto_limit_per_domain_per_hour: a "
+            "robot answering from ever new addresses reaches it in seconds, real customers of one "
+            "domain do not."
+        ),
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class LoggingConfig:
+    """Logging."""
+
+    level: Annotated[Text, OneOf("debug", "info", "warning", "error")] = Field(
+        "info", description="Log level: debug, info, warning or error."
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class DaemonConfig:
+    """The long-running service (`maildesk run`)."""
+
+    shutdown_timeout: Annotated[Int, Field(ge=1, le=3600)] = Field(
+        30,
+        description=(
+            "Seconds `maildesk run` lets transfers in flight finish on SIGTERM/SIGINT before it "
+            "closes them (their senders retry later)."
+        ),
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class SlaConfig:
+    """SLA targets, business hours, escalation, auto-close and the daily digest."""
+
+    enabled: Flag = Field(
+        True, description="Track SLA targets: due times, warnings, breaches and escalation."
+    )
+    timezone: Annotated[Text, AfterValidator(checks.not_empty)] = Field(
+        "UTC",
+        description=(
+            "IANA time zone of the business hours, holidays and digest_time (e.g. Europe/Berlin)."
+        ),
+    )
+    business_hours: Strings = Field(
+        ("mon-fri 09:00-17:00",),
+        description=(
+            'When the SLA clock runs, local time: entries like "mon-fri 09:00-17:00", "sat '
+            '10:00-14:00", "mon-fri 09:00-12:00 13:00-17:00"; ["24/7"]: always.'
+        ),
+    )
+    holidays: Strings = Field(
+        (), description="Local dates (YYYY-MM-DD) on which the clock does not run."
+    )
+    targets: Strings = Field(
+        ("urgent 1h 8h", "high 4h 24h", "medium 8h 72h", "low 24h 168h"),
+        description=(
+            'Per priority: first-response and resolution target in business time ("PRIORITY FIRST '
+            'RESOLUTION", units s m h d); a priority left out has no SLA.'
+        ),
+    )
+    warn_percent: Annotated[Int, Field(ge=1, le=99)] = Field(
+        75, description="Warn the assignee when this share of a target has elapsed."
+    )
+    escalation_addresses: Strings = Field(
+        (),
+        description="Who is told about a breach, besides the managers (agents with role manager).",
+    )
+    escalation_bump_priority: Flag = Field(
+        False, description="Raise a breached ticket's priority by one step (its targets follow)."
+    )
+    auto_close_days: Annotated[Int, Field(ge=0)] = Field(
+        3, description="Close resolved tickets after this many days without an answer (0: never)."
+    )
+    digest_time: Text = Field(
+        "08:00",
+        description=(
+            "Local time (HH:MM, in timezone) the daily SLA digest goes to every manager; empty: no "
+            "digest."
+        ),
+    )
+    scan_interval: Annotated[Int, Field(ge=1, le=3600)] = Field(
+        60,
+        description=(
+            "Seconds between the daemon's SLA passes (warnings, breaches, auto-close, digest)."
+        ),
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class SlaPolicyConfig:
+    """Per-category SLA targets or business hours; repeat [[sla_policy]] for each
+    category (default: none, [sla] applies)."""
+
+    category: Annotated[Text, AfterValidator(checks.not_empty)] = Field(
+        description="The category this policy applies to (required).", examples=["billing"]
+    )
+    targets: Strings = Field(
+        (), description="Targets for this category, as in [sla] targets; empty: those of [sla]."
+    )
+    business_hours: Strings = Field(
+        (), description="Business hours for this category, as in [sla]; empty: those of [sla]."
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class RuleConfig:
+    """Routing rules for new tickets, tried in order; repeat [[rule]] for each
+    (default: none). A rule matches when all its conditions do."""
+
+    name: Text = Field("", description="Name shown in the ticket's event log.")
+    recipient: Strings = Field(
+        (), description="Matches mail to any of these addresses (To, Cc or envelope)."
+    )
+    sender: Strings = Field((), description="Matches mail from any of these addresses.")
+    sender_domain: Strings = Field(
+        (), description="Matches mail from these domains (and their subdomains)."
+    )
+    keyword: Strings = Field(
+        (),
+        description=(
+            "Matches any of these words or phrases in the subject or body (case-insensitive, whole "
+            "words)."
+        ),
+    )
+    subject_only: Flag = Field(False, description="Look for keywords in the subject only.")
+    set_category: Text = Field("", description="Category to set.")
+    set_priority: Text = Field("", description="Priority to set (one of [tickets] priorities).")
+    add_tags: Strings = Field((), description="Tags to add.")
+    stop: Flag = Field(False, description="When this rule matches, skip the rules after it.")
+
+
+@dataclass(frozen=True, config=SECTION)
+class CategoryConfig:
+    """Categories with their agents and auto-assignment; repeat [[category]] for each
+    (default: none)."""
+
+    name: Annotated[Text, AfterValidator(checks.not_empty)] = Field(
+        description="Category name (required).", examples=["billing"]
+    )
+    agents: Strings = Field(
+        (),
+        description=(
+            "Agents (addresses) who work this category: auto-assignment picks among them and SLA "
+            "warnings go to them while nobody is assigned."
+        ),
+    )
+    assign: Annotated[Strategy, OneOf("none", "round_robin", "least_open")] = Field(
+        Strategy.NONE,
+        description="Auto-assign new tickets of this category: round_robin, least_open or none.",
+    )
+
+
+@plain_dataclass(frozen=True)
+class Config:
+    """The whole configuration, handed down from the CLI: one field per section, in the
+    order of the file; ``[[array]]`` sections are tuples."""
+
+    desk: DeskConfig
+    database: DatabaseConfig
+    smtp: SmtpConfig
+    imap: tuple[ImapConfig, ...]
+    outbound: OutboundConfig
+    web: WebConfig
+    security: SecurityConfig
+    tickets: TicketsConfig
+    logging: LoggingConfig
+    daemon: DaemonConfig
+    sla: SlaConfig
+    sla_policy: tuple[SlaPolicyConfig, ...]
+    rule: tuple[RuleConfig, ...]
+    category: tuple[CategoryConfig, ...]
+    path: Path | None  # the file it was read from; None when defaults only
