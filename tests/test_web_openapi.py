@@ -130,7 +130,8 @@ def test_each_request_schema_refuses_what_the_api_refuses(web: Site, token: str)
         return answer.status_code
 
     creation = validator(document, "NewTicket")
-    for body in BAD_CREATIONS:
+    empty = {"requester": {"email": "gus@customer.test"}, "transcript": []}
+    for body in [*BAD_CREATIONS, empty]:
         assert not creation.is_valid(body), body
         assert api("POST", "/api/tickets", body) == 400, body
     good = {"requester": {"email": "gus@customer.test"}, "body": "Help", "priority": "high"}

@@ -80,6 +80,13 @@ class NewTicket(Body):
     category: StrictStr | None = None
     tags: list[StrictStr] = []
 
+    @field_validator("transcript")
+    @classmethod
+    def not_empty(cls, value: list[TranscriptEntry]) -> list[TranscriptEntry]:
+        if not value:
+            raise ValueError('expected a list of {"from": "customer"|"agent", "text": ...}')
+        return value
+
     @model_validator(mode="after")
     def body_or_transcript(self) -> NewTicket:
         if ("body" in self.model_fields_set) == ("transcript" in self.model_fields_set):
@@ -160,7 +167,6 @@ WORDS = {
     "list_type": "expected a list",
     "model_type": "expected an object",
     "model_attributes_type": "expected an object",
-    "literal_error": "expected one of the listed values",
     "too_short": "expected at least one entry",
 }
 
