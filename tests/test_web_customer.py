@@ -20,7 +20,8 @@ from itsdangerous import TimestampSigner
 from maildesk.core.links import ticket_token
 from maildesk.store.models import Agent, Attachment, Event, Message, Outbox, Satisfaction, Ticket
 from maildesk.tickets import agents
-from maildesk.web import actions, customer
+from maildesk.web import actions
+from maildesk.web.pages import submit as customer
 from tests.conversation import customer_mail
 from tests.web_support import CSRF, Site, site
 

@@ -20,7 +20,7 @@ import pytest
 
 from maildesk.store.models import Agent, Contact, Satisfaction, Ticket
 from maildesk.tickets.agents import hash_password
-from maildesk.web import reports as web_reports
+from maildesk.web.pages import reports as web_reports
 from tests.web_support import PASSWORD, Site, site
 
 NOW = dt.datetime(2026, 3, 31, 12, 0, tzinfo=dt.UTC)

@@ -34,7 +34,7 @@ from maildesk.store.models import (
 )
 from maildesk.web.app import create_app
 from maildesk.web.detail import sla_targets, summarise
-from maildesk.web.ticket import content_disposition
+from maildesk.web.pages.ticket import content_disposition
 from tests.browser import launch
 from tests.conversation import POLICY, customer_mail, new_id
 from tests.web_support import PASSWORD, Site, site

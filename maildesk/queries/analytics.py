@@ -1,7 +1,7 @@
 """Report figures over a period of local days, for the web reports page and its CSV exports.
 
 Where it sits: read-only queries over `Ticket` and `Satisfaction`, run by
-`maildesk.web.reports` in the web's database threads. SLA compliance and times
+`maildesk.web.pages.reports` in the web's database threads. SLA compliance and times
 come from `maildesk.queries.sla_report.sla_report` (with the 90th percentile); this module
 adds what the page shows besides: tickets created and resolved per day, the
 backlog at the end of each day, per-agent performance with satisfaction, and the

@@ -1,10 +1,13 @@
 """The Starlette application: middleware, routes, error pages.
 
-Routes by audience:
-  agents (a session):   / (queue), /tickets/..., /reports..., /admin/... (auth, queue_page,
-                        ticket, reports, admin)
-  customers (no login): /t/SUP-00042/<token>[/rate], /submit (customer)
-  programs (a token):   /api/... (api)
+Routes by audience (one module per page in `pages`):
+  agents (a session):   /login (pages.signin), / (pages.queue), /tickets/... (pages.ticket),
+                        /reports... (pages.reports), /admin/... (pages.admin, pages.quarantine)
+  customers (no login): /t/SUP-00042/<token> (pages.status), .../rate (pages.rating),
+                        /submit (pages.submit)
+  programs (a token):   /api/... (api), described at /api/openapi.json
+
+Handlers find the `Web` in the application's state (`context.web_of`).
 """
 
 from __future__ import annotations
@@ -26,17 +29,8 @@ from starlette.staticfiles import StaticFiles
 from maildesk.config import Config
 from maildesk.pipeline.flow import Pipeline
 from maildesk.store.executor import DbExecutor
-from maildesk.web import (
-    admin,
-    api,
-    auth,
-    customer,
-    quarantine_page,
-    queue_page,
-    reports,
-    ticket,
-)
-from maildesk.web.context import Web
+from maildesk.web import api, pages
+from maildesk.web.context import Web, web_of
 from maildesk.web.middleware import BoundedBodies, SecurityHeaders, SignedInAgent
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -48,14 +42,8 @@ def create_app(web: Web) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        *auth.routes(web),
-        *queue_page.routes(web),
-        *ticket.routes(web),
-        *reports.routes(web),
-        *admin.routes(web),
-        *quarantine_page.routes(web),
-        *customer.routes(web),
-        *api.routes(web),
+        *pages.routes,
+        *api.routes,
     ]
     middleware = [
         Middleware(SecurityHeaders),
@@ -71,31 +59,36 @@ def create_app(web: Web) -> Starlette:
         Middleware(SignedInAgent, web=web),
     ]
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        headers = dict(exc.headers or {})
-        if exc.status_code in (301, 302, 303, 307, 308):
-            return Response(status_code=exc.status_code, headers=headers)
-        if request.url.path.startswith("/api/"):
-            body = {"error": exc.detail, "errors": [exc.detail]}
-            return JSONResponse(body, exc.status_code, headers=headers)
-        if "session" not in request.scope and not request.url.path.startswith(("/t/", "/submit")):
-            return PlainTextResponse(exc.detail, exc.status_code, headers=headers)
-        response = web.page(
-            request,
-            "error.html",
-            status_code=exc.status_code,
-            status=exc.status_code,
-            message=exc.detail,
-        )
-        response.headers.update(headers)
-        return response
-
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=middleware,
         exception_handlers={HTTPException: http_error},
     )
+    app.state.web = web
+    return app
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Errors as the path's audience reads them: JSON under /api/, a page for people,
+    plain text where there is neither a session nor a customer page."""
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code in (301, 302, 303, 307, 308):
+        return Response(status_code=exc.status_code, headers=headers)
+    if request.url.path.startswith("/api/"):
+        body = {"error": exc.detail, "errors": [exc.detail]}
+        return JSONResponse(body, exc.status_code, headers=headers)
+    if "session" not in request.scope and not request.url.path.startswith(("/t/", "/submit")):
+        return PlainTextResponse(exc.detail, exc.status_code, headers=headers)
+    response = web_of(request).page(
+        request,
+        "error.html",
+        status_code=exc.status_code,
+        status=exc.status_code,
+        message=exc.detail,
+    )
+    response.headers.update(headers)
+    return response
 
 
 async def healthz(request: Request) -> Response:

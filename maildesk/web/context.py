@@ -134,6 +134,14 @@ class Web:
         return hmac.new(self.secret, f"csrf:{token}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def web_of(request: Request) -> Web:
+    """The `Web` the application was built with (`app.create_app` keeps it in the app's
+    state), for handlers, which are plain functions of the request."""
+    web = request.app.state.web
+    assert isinstance(web, Web)
+    return web
+
+
 # -- sessions and CSRF -------------------------------------------------------------------
 
 
@@ -156,6 +164,12 @@ async def checked_form(request: Request, expected: str | None = None) -> FormDat
     if not hmac.compare_digest(given.encode(), want.encode()):
         raise HTTPException(403, "stale form token: reload the page and try again")
     return form
+
+
+def text_field(form: FormData, name: str) -> str:
+    """A form field's text ("" when missing or a file)."""
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
 
 
 def _has_session(request: Request) -> bool:

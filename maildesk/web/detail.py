@@ -1,4 +1,4 @@
-"""The query side of the ticket page: what `ticket.py` shows, read in one go.
+"""The query side of the ticket page: what `pages/ticket.py` shows, read in one go.
 
 Plain functions, run in the web's database threads (`Web.call`). They return plain
 frozen values (never models whose foreign keys a template could follow back into

@@ -3,7 +3,7 @@ them, and what the filter form offers.
 
 `parse_filters` turns the queue's query parameters into `Filters` (or `BadFilter`,
 answered with 400); `queue_view` runs in the web's database threads (`Web.call`)
-and returns the page `web/queue_page.py` renders with `templates/web/queue.html`.
+and returns the page `web/pages/queue.py` renders with `templates/web/queue.html`.
 
 A page costs a fixed number of queries whatever the database holds: the rows (ticket,
 requester and assignee joined, LIMIT/OFFSET on a stable order), a count that stops

@@ -1,23 +1,23 @@
-"""The JSON API under /api/: tickets for programs, acting as an agent.
+"""The JSON API's routes and the work behind them, in the web's database threads.
 
 Every request carries `Authorization: Bearer <token>` (`maildesk agents token EMAIL`);
-the token must be live and its agent active. Reads return the JSON of the CLI
-(`serialize`: `tickets list`/`tickets show --json`). Changes become that agent's mail
-through `actions` (intake source "api"), so they are checked, applied, logged and
-mailed exactly as the same mail would be: a field change is a `#command` line, a
-reply is relayed to the customer, a note stays internal. Errors are JSON
-`{"error": ..., "errors": [...]}` (400 bad request, 401 no or bad token, 404 unknown
-ticket, 413 too large, 422 a value the desk refuses), `errors` listing each problem.
-See docs/api.md.
+the token must be live and its agent active (`GET /api/openapi.json`, the API's own
+description, needs none). Reads return the JSON of the CLI (`serialize`: `tickets
+list`/`tickets show --json`). A body is read as JSON, then as its pydantic model
+(`models`: 400 for the wrong shape); changes become that agent's mail through
+`actions` (intake source "api"), so they are checked, applied, logged and mailed
+exactly as the same mail would be: a field change is a `#command` line, a reply is
+relayed to the customer, a note stays internal.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -32,7 +32,8 @@ from maildesk.store.models import Agent, Contact, Message, Ticket, TicketTag
 from maildesk.tickets.agents import agent_for_token
 from maildesk.web import actions
 from maildesk.web.actions import Refused
-from maildesk.web.context import Web, find_ticket
+from maildesk.web.api.models import M, NewMessage, NewTicket, TicketChange, TranscriptEntry, parsed
+from maildesk.web.context import Web, find_ticket, web_of
 from maildesk.web.uploads import read_body
 
 DEFAULT_LIMIT = 50
@@ -40,18 +41,6 @@ MAX_LIMIT = 200
 MAX_OFFSET = 1_000_000
 MAX_NUMBER = 2**63 - 1  # beyond a BIGINT: no such ticket
 LIST_PARAMS = ("status", "priority", "assignee", "category", "tag", "q", "limit", "offset")
-PATCH_FIELDS = (
-    "status",
-    "priority",
-    "category",
-    "assignee",
-    "tags_add",
-    "tags_remove",
-    "cc_add",
-    "cc_remove",
-)
-CREATE_FIELDS = ("requester", "subject", "body", "transcript", "priority", "category", "tags")
-SPEAKERS = ("customer", "agent")
 T = TypeVar("T")
 
 
@@ -93,33 +82,6 @@ async def json_object(request: Request, limit: int) -> dict[str, Any]:
     return data
 
 
-def only(data: Mapping[str, Any], allowed: Sequence[str]) -> None:
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise bad(f"unknown field {unknown[0]!r} (fields: {', '.join(allowed)})")
-
-
-def string(data: Mapping[str, Any], name: str) -> str:
-    """A required string field; 400 when it is missing or of another type."""
-    value = data.get(name)
-    if not isinstance(value, str):
-        raise bad(f"{name}: expected a string")
-    return value
-
-
-def optional_string(data: Mapping[str, Any], name: str) -> str | None:
-    """A string field that may be missing or null (None)."""
-    return None if data.get(name) is None else string(data, name)
-
-
-def words_of(data: Mapping[str, Any], name: str) -> list[str]:
-    """A list-of-strings field ([] when absent)."""
-    value = data.get(name, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise bad(f"{name}: expected a list of strings")
-    return value
-
-
 def one_line(name: str, value: str) -> str:
     """A value for a `#command` line: it must not start another line."""
     if not value.strip() or not value.isprintable():
@@ -137,29 +99,27 @@ def tag_line(add: Sequence[str], remove: Sequence[str]) -> list[str]:
     return [f"#tag {' '.join(words)}"] if words else []
 
 
-def patch_commands(data: Mapping[str, Any]) -> list[str]:
+def patch_commands(change: TicketChange) -> list[str]:
     """The `#command` lines a PATCH body asks for."""
-    only(data, PATCH_FIELDS)
-    if not data:
-        raise bad(f"nothing to change (fields: {', '.join(PATCH_FIELDS)})")
+    given = change.model_fields_set
     commands = [
-        f"#{name} {one_line(name, string(data, name))}"
+        f"#{name} {one_line(name, getattr(change, name))}"
         for name in ("status", "priority")
-        if name in data
+        if name in given
     ]
     for name, command in (("category", "#category"), ("assignee", "#assign")):
-        if name in data:
-            value = optional_string(data, name)  # null: clear it
+        if name in given:
+            value = getattr(change, name)  # null: clear it
             commands.append(f"{command} {'none' if value is None else one_line(name, value)}")
-    commands += tag_line(words_of(data, "tags_add"), words_of(data, "tags_remove"))
+    commands += tag_line(change.tags_add, change.tags_remove)
     for name, action in (("cc_add", "add"), ("cc_remove", "remove")):
-        commands += [f"#cc {action} {one_line(name, email)}" for email in words_of(data, name)]
+        commands += [f"#cc {action} {one_line(name, email)}" for email in getattr(change, name)]
     return commands
 
 
 @dataclass(frozen=True)
-class NewTicket:
-    """What POST /api/tickets asks for."""
+class Creation:
+    """What POST /api/tickets asks for, as mail and commands."""
 
     email: str
     name: str
@@ -168,54 +128,28 @@ class NewTicket:
     commands: tuple[str, ...]
 
 
-def new_ticket_of(data: Mapping[str, Any], agent_name: str) -> NewTicket:
-    only(data, CREATE_FIELDS)
-    requester = data.get("requester")
-    if not isinstance(requester, dict):
-        raise bad('requester: expected an object {"email": ..., "name": ...}')
-    only(requester, ("email", "name"))
-    email = string(requester, "email")
-    name = optional_string(requester, "name") or ""
-    if ("body" in data) == ("transcript" in data):
-        raise bad("give either body or transcript")
-    if "body" in data:
-        text = string(data, "body")
+def creation_of(spec: NewTicket, agent_name: str) -> Creation:
+    name = spec.requester.name or ""
+    if "body" in spec.model_fields_set:
+        text = spec.body
     else:
-        text = transcript_text(data["transcript"], name, agent_name)
+        text = transcript_text(spec.transcript, name, agent_name)
     commands = []
     for field in ("priority", "category"):
-        value = optional_string(data, field)
+        value = getattr(spec, field)
         if value is not None:
             commands.append(f"#{field} {one_line(field, value)}")
-    commands += tag_line(words_of(data, "tags"), ())
-    subject = optional_string(data, "subject") or ""
-    return NewTicket(email, name, subject, text, tuple(commands))
+    commands += tag_line(spec.tags, ())
+    return Creation(spec.requester.email, name, spec.subject or "", text, tuple(commands))
 
 
-def transcript_text(entries: object, customer: str, agent: str) -> str:
+def transcript_text(entries: Sequence[TranscriptEntry], customer: str, agent: str) -> str:
     """A conversation held elsewhere (phone, chat), as the new ticket's first message."""
-    if not isinstance(entries, list) or not entries:
-        raise bad('transcript: expected a list of {"from": "customer"|"agent", "text": ...}')
     parts = []
     for entry in entries:
-        if not isinstance(entry, dict) or entry.get("from") not in SPEAKERS:
-            raise bad('transcript: each entry needs "from": "customer" or "agent"')
-        only(entry, ("from", "text"))
-        text = string(entry, "text")
-        who = (customer or "Customer") if entry["from"] == "customer" else agent
-        parts.append(f"{who}:\n{text.strip()}")
+        who = (customer or "Customer") if entry.speaker == "customer" else agent
+        parts.append(f"{who}:\n{entry.text.strip()}")
     return "\n\n".join(parts)
-
-
-def message_of(data: Mapping[str, Any]) -> tuple[str, bool]:
-    only(data, ("text", "note"))
-    text = string(data, "text")
-    note = data.get("note", False)
-    if not isinstance(note, bool):
-        raise bad("note: expected true or false")
-    if not text.strip():
-        raise bad("text: write something")
-    return text, note
 
 
 # -- listing --------------------------------------------------------------------------
@@ -313,7 +247,7 @@ def detail(web: Web, number: int) -> dict[str, Any]:
     return document
 
 
-def create(web: Web, agent: Agent, spec: NewTicket) -> tuple[int, dict[str, Any]]:
+def create(web: Web, agent: Agent, spec: Creation) -> tuple[int, dict[str, Any]]:
     """A new ticket as if the requester mailed it, then its fields as the agent's
     commands. 202 when the intake did not make a new ticket (the requester's hourly
     limit of new tickets: the message joined their latest one)."""
@@ -379,65 +313,117 @@ def answering(handler: Callable[[Request], Awaitable[Response]]) -> Callable[...
     return handle
 
 
-def routes(web: Web) -> list[Route]:
-    async def signed(request: Request) -> Agent:
-        """The token's agent; 401 without a live token of an active agent."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise unauthorized("send Authorization: Bearer <token> (maildesk agents token)")
-        agent = await web.call(agent_for_token, web.db, token.strip(), web.clock())
-        if agent is None:
-            raise unauthorized("invalid, revoked or inactive token", "invalid_token")
-        return agent
+async def signed(web: Web, request: Request) -> Agent:
+    """The token's agent; 401 without a live token of an active agent."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("send Authorization: Bearer <token> (maildesk agents token)")
+    agent = await web.call(agent_for_token, web.db, token.strip(), web.clock())
+    if agent is None:
+        raise unauthorized("invalid, revoked or inactive token", "invalid_token")
+    assert isinstance(agent, Agent)
+    return agent
 
-    def number_of(request: Request) -> int:
-        number = web.ticket_number(request.path_params["label"])
-        if number > MAX_NUMBER:
-            raise HTTPException(404, "no such ticket")
-        return number
 
-    async def body_of(request: Request) -> dict[str, Any]:
-        return await json_object(request, web.config.web.max_upload_size)
+def number_of(web: Web, request: Request) -> int:
+    number = web.ticket_number(request.path_params["label"])
+    if number > MAX_NUMBER:
+        raise HTTPException(404, "no such ticket")
+    return number
 
-    async def changed(fn: Callable[..., T], *args: Any) -> T:
-        """Run a change in the database threads; then send any mail it queued."""
-        try:
-            return await web.call(fn, web, *args)
-        finally:
-            web.on_mail()
 
-    async def list_tickets(request: Request) -> Response:
-        agent = await signed(request)
-        spec = listing_of(request.query_params, web.config.tickets.priorities, agent)
-        tickets = await web.call(find, web, spec)
-        return JSONResponse({"tickets": tickets, "limit": spec.limit, "offset": spec.offset})
+async def body_of(web: Web, request: Request, model: type[M]) -> M:
+    data = await json_object(request, web.config.web.max_upload_size)
+    return parsed(model, data)
 
-    async def show(request: Request) -> Response:
-        await signed(request)
-        return JSONResponse(await web.call(detail, web, number_of(request)))
 
-    async def open_ticket(request: Request) -> Response:
-        agent = await signed(request)
-        spec = new_ticket_of(await body_of(request), agent.name)
-        status, document = await changed(create, agent, spec)
-        return JSONResponse(document, status)
+async def changed(web: Web, fn: Callable[..., T], *args: Any) -> T:
+    """Run a change in the database threads; then send any mail it queued."""
+    try:
+        return await web.call(fn, web, *args)
+    finally:
+        web.on_mail()
 
-    async def change(request: Request) -> Response:
-        agent = await signed(request)
-        number = number_of(request)
-        commands = patch_commands(await body_of(request))
-        return JSONResponse(await changed(update, agent, number, commands))
 
-    async def post_message(request: Request) -> Response:
-        agent = await signed(request)
-        number = number_of(request)
-        text, note = message_of(await body_of(request))
-        return JSONResponse(await changed(add_message, agent, number, text, note), 201)
+async def list_tickets(request: Request) -> Response:
+    web = web_of(request)
+    agent = await signed(web, request)
+    spec = listing_of(request.query_params, web.config.tickets.priorities, agent)
+    tickets = await web.call(find, web, spec)
+    return JSONResponse({"tickets": tickets, "limit": spec.limit, "offset": spec.offset})
 
-    return [
-        Route("/api/tickets", answering(list_tickets), methods=["GET"]),
-        Route("/api/tickets", answering(open_ticket), methods=["POST"]),
-        Route("/api/tickets/{label}", answering(show), methods=["GET"]),
-        Route("/api/tickets/{label}", answering(change), methods=["PATCH"]),
-        Route("/api/tickets/{label}/messages", answering(post_message), methods=["POST"]),
-    ]
+
+async def show(request: Request) -> Response:
+    web = web_of(request)
+    await signed(web, request)
+    return JSONResponse(await web.call(detail, web, number_of(web, request)))
+
+
+async def open_ticket(request: Request) -> Response:
+    web = web_of(request)
+    agent = await signed(web, request)
+    spec = creation_of(await body_of(web, request, NewTicket), agent.name)
+    status, document = await changed(web, create, agent, spec)
+    return JSONResponse(document, status)
+
+
+async def change(request: Request) -> Response:
+    web = web_of(request)
+    agent = await signed(web, request)
+    number = number_of(web, request)
+    commands = patch_commands(await body_of(web, request, TicketChange))
+    return JSONResponse(await changed(web, update, agent, number, commands))
+
+
+async def post_message(request: Request) -> Response:
+    web = web_of(request)
+    agent = await signed(web, request)
+    number = number_of(web, request)
+    message = await body_of(web, request, NewMessage)
+    document = await changed(web, add_message, agent, number, message.text, message.note)
+    return JSONResponse(document, 201)
+
+
+class ApiRoute(Route):
+    """A route of the API, with what `openapi` says of it."""
+
+    def __init__(
+        self,
+        path: str,
+        method: str,
+        handler: Callable[[Request], Awaitable[Response]],
+        operation: Operation,
+    ) -> None:
+        super().__init__(path, answering(handler), methods=[method], name=handler.__name__)
+        self.method = method
+        self.operation = operation
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the API description says of one route."""
+
+    summary: str
+    status: int  # the status of success
+    body: type[BaseModel] | None = None  # the request body's model
+    query: tuple[str, ...] = ()  # the query parameters
+    also: tuple[int, ...] = ()  # other statuses of success
+
+
+routes = [
+    ApiRoute("/api/tickets", "GET", list_tickets, Operation(
+        "List tickets, most recently updated first", 200, query=LIST_PARAMS,
+    )),
+    ApiRoute("/api/tickets", "POST", open_ticket, Operation(
+        "Open a ticket as if the requester mailed it", 201, NewTicket, also=(202,),
+    )),
+    ApiRoute("/api/tickets/{label}", "GET", show, Operation(
+        "A ticket, as `maildesk tickets show --json`", 200,
+    )),
+    ApiRoute("/api/tickets/{label}", "PATCH", change, Operation(
+        "Change a ticket's fields, as #command lines", 200, TicketChange,
+    )),
+    ApiRoute("/api/tickets/{label}/messages", "POST", post_message, Operation(
+        "Reply to the customer, or add an internal note", 201, NewMessage,
+    )),
+]  # fmt: skip

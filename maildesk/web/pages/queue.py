@@ -1,4 +1,4 @@
-"""The agents' queue: GET / lists tickets by filters (`listing`), POST /bulk changes the
+"""The queue page (agents): GET / lists tickets by filters (`listing`), POST /bulk changes the
 selected ones.
 
 A bulk change is one agent mail per ticket (`actions.agent_mail` with `#assign`,
@@ -9,7 +9,7 @@ queue view it came from, with a one-time message in the session (`flash`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -22,7 +22,7 @@ from starlette.routing import Route
 from maildesk.core.commands import STATUSES
 from maildesk.store.models import Agent, Ticket
 from maildesk.web import actions, listing
-from maildesk.web.context import Web, checked_form, find_ticket, redirect, require
+from maildesk.web.context import Web, checked_form, find_ticket, redirect, require, web_of
 
 MAX_BULK = 200  # tickets per bulk change: each is a mail through the pipeline
 MAX_FLASH_ERRORS = 5  # the flash lives in the session cookie: keep it short
@@ -122,57 +122,63 @@ def apply_bulk(web: Web, agent: Agent, ids: list[int], commands: list[str]) -> B
     return result
 
 
-def routes(web: Web) -> list[Route]:
+async def queue(request: Request) -> Response:
+    agent = require(request)
+    web = web_of(request)
+    filters = _filters(request.query_params, web.config.tickets.priorities)
+    number = listing.label_number(filters.q, web.prefix) if filters.q else None
+    if number is not None:
+        ticket = await web.call(find_ticket, number)
+        if ticket is not None:
+            return redirect(f"/tickets/{web.label(ticket.number)}")
+    try:
+        view = await web.call(listing.queue_view, web, filters, agent)
+    except listing.BadFilter as exc:
+        raise HTTPException(400, str(exc)) from exc
+    flash = request.session.pop("flash", "")
+    return web.page(
+        request,
+        "queue.html",
+        active="mine" if filters.assignee == "mine" else "queue",
+        filters=filters,
+        view=view,
+        page_size=web.config.web.page_size,
+        flash=flash if isinstance(flash, str) else "",
+    )
+
+
+def _filters(params: Mapping[str, str], priorities: tuple[str, ...]) -> listing.Filters:
+    try:
+        return listing.parse_filters(params, priorities)
+    except listing.BadFilter as exc:
+        raise HTTPException(400, str(exc)) from exc
+
+
+async def bulk(request: Request) -> Response:
+    agent = require(request)
+    web = web_of(request)
     priorities = web.config.tickets.priorities
-
-    async def queue(request: Request) -> Response:
-        agent = require(request)
-        try:
-            filters = listing.parse_filters(request.query_params, priorities)
-        except listing.BadFilter as exc:
-            raise HTTPException(400, str(exc)) from exc
-        number = listing.label_number(filters.q, web.prefix) if filters.q else None
-        if number is not None:
-            ticket = await web.call(find_ticket, number)
-            if ticket is not None:
-                return redirect(f"/tickets/{web.label(ticket.number)}")
-        try:
-            view = await web.call(listing.queue_view, web, filters, agent)
-        except listing.BadFilter as exc:
-            raise HTTPException(400, str(exc)) from exc
-        flash = request.session.pop("flash", "")
-        return web.page(
-            request,
-            "queue.html",
-            active="mine" if filters.assignee == "mine" else "queue",
-            filters=filters,
-            view=view,
-            page_size=web.config.web.page_size,
-            flash=flash if isinstance(flash, str) else "",
+    form = await checked_form(request)
+    back = back_to(form, priorities)
+    ids = bulk_ids(form.getlist("ticket"))
+    commands = bulk_commands(form, priorities)
+    email = _field(form, "assignee").lower()
+    if email not in ("", "me", "none") and not await web.call(is_active_agent, email):
+        raise HTTPException(400, f"no active agent {email}")
+    if not ids or not commands:
+        request.session["flash"] = (
+            "Select at least one ticket." if not ids else "Choose what to change."
         )
-
-    async def bulk(request: Request) -> Response:
-        agent = require(request)
-        form = await checked_form(request)
-        back = back_to(form, priorities)
-        ids = bulk_ids(form.getlist("ticket"))
-        commands = bulk_commands(form, priorities)
-        email = _field(form, "assignee").lower()
-        if email not in ("", "me", "none") and not await web.call(is_active_agent, email):
-            raise HTTPException(400, f"no active agent {email}")
-        if not ids or not commands:
-            request.session["flash"] = (
-                "Select at least one ticket." if not ids else "Choose what to change."
-            )
-            return redirect(back)
-        try:
-            result = await web.call(apply_bulk, web, agent, ids, commands)
-        finally:
-            web.on_mail()  # whatever was changed before a failure may have queued mail
-        request.session["flash"] = result.message()
         return redirect(back)
+    try:
+        result = await web.call(apply_bulk, web, agent, ids, commands)
+    finally:
+        web.on_mail()  # whatever was changed before a failure may have queued mail
+    request.session["flash"] = result.message()
+    return redirect(back)
 
-    return [
-        Route("/", queue, methods=["GET"]),
-        Route("/bulk", bulk, methods=["POST"]),
-    ]
+
+routes = [
+    Route("/", queue, methods=["GET"]),
+    Route("/bulk", bulk, methods=["POST"]),
+]

@@ -1,4 +1,4 @@
-"""The ticket page: header, SLA targets, thread, event log, reply box and controls.
+"""The ticket page (agents): header, SLA targets, thread, event log, reply box and controls.
 
 Routes (agents, a session):
   GET  /tickets/SUP-00042                       the page (a merged ticket: 303 to its survivor)
@@ -34,7 +34,7 @@ from maildesk.pipeline.flow import Outcome
 from maildesk.store.models import Agent, Ticket
 from maildesk.web import detail
 from maildesk.web.actions import Refused, Upload, agent_mail
-from maildesk.web.context import Web, checked_form, redirect, require, signed_in
+from maildesk.web.context import Web, checked_form, redirect, require, signed_in, web_of
 from maildesk.web.uploads import FORM_OVERHEAD, read_uploads, too_large, total_size
 
 MAX_ID = 2**63 - 1  # larger ids are no row's (and would overflow PostgreSQL's bigint)
@@ -179,172 +179,183 @@ def _id(request: Request) -> int:
     return value
 
 
-def routes(web: Web) -> list[Route]:
-    zone = web.config.sla.timezone
+async def located(web: Web, request: Request) -> tuple[Ticket, Ticket]:
+    """(the ticket named in the path, the one it lives on in); 404 if none."""
+    number = web.ticket_number(request.path_params["label"])
+    ticket, live = await web.call(detail.live_ticket, number)
+    if ticket is None or live is None:
+        raise HTTPException(404, "no such ticket")
+    return ticket, live
 
-    async def located(request: Request) -> tuple[Ticket, Ticket]:
-        """(the ticket named in the path, the one it lives on in); 404 if none."""
-        number = web.ticket_number(request.path_params["label"])
-        ticket, live = await web.call(detail.live_ticket, number)
-        if ticket is None or live is None:
-            raise HTTPException(404, "no such ticket")
-        return ticket, live
 
-    async def live_or_redirect(request: Request, rest: str = "") -> Ticket:
-        """The ticket in the path; a merged one answers 303 to its survivor."""
-        ticket, live = await located(request)
-        if live.id != ticket.id:
-            query = f"?{request.url.query}" if request.url.query else ""
-            raise HTTPException(
-                303, headers={"Location": f"/tickets/{web.label(live.number)}{rest}{query}"}
-            )
-        return ticket
-
-    async def render(
-        request: Request,
-        ticket_id: int,
-        status_code: int = 200,
-        *,
-        error: str = "",
-        text: str = "",
-        template: str = "",
-    ) -> Response:
-        """The page; after a refused post, with the error and what the agent typed."""
-        page = await web.call(detail.ticket_page, web, ticket_id)
-        return web.page(
-            request,
-            "ticket.html",
-            status_code=status_code,
-            active="queue",
-            page=page,
-            t=page.ticket,
-            statuses=STATUSES,
-            priorities=web.config.tickets.priorities,
-            when=functools.partial(detail.local_time, zone=zone),
-            sandbox=FRAME_SANDBOX,
-            error=error,
-            text=text,
-            template=template,
+async def live_or_redirect(web: Web, request: Request, rest: str = "") -> Ticket:
+    """The ticket in the path; a merged one answers 303 to its survivor."""
+    ticket, live = await located(web, request)
+    if live.id != ticket.id:
+        query = f"?{request.url.query}" if request.url.query else ""
+        raise HTTPException(
+            303, headers={"Location": f"/tickets/{web.label(live.number)}{rest}{query}"}
         )
+    return ticket
 
-    async def merged_away(request: Request, ticket: Ticket, live: Ticket, text: str) -> Response:
-        error = (
-            f"{web.label(ticket.number)} was merged into {web.label(live.number)}: "
-            "nothing was sent or changed. Check here and try again."
-        )
-        return await render(request, live.id, 409, error=error, text=text)
 
-    async def show(request: Request) -> Response:
+async def render(
+    request: Request,
+    ticket_id: int,
+    status_code: int = 200,
+    *,
+    error: str = "",
+    text: str = "",
+    template: str = "",
+) -> Response:
+    """The page; after a refused post, with the error and what the agent typed."""
+    web = web_of(request)
+    page = await web.call(detail.ticket_page, web, ticket_id)
+    return web.page(
+        request,
+        "ticket.html",
+        status_code=status_code,
+        active="queue",
+        page=page,
+        t=page.ticket,
+        statuses=STATUSES,
+        priorities=web.config.tickets.priorities,
+        when=functools.partial(detail.local_time, zone=web.config.sla.timezone),
+        sandbox=FRAME_SANDBOX,
+        error=error,
+        text=text,
+        template=template,
+    )
+
+
+async def merged_away(request: Request, ticket: Ticket, live: Ticket, text: str) -> Response:
+    label = web_of(request).label
+    error = (
+        f"{label(ticket.number)} was merged into {label(live.number)}: "
+        "nothing was sent or changed. Check here and try again."
+    )
+    return await render(request, live.id, 409, error=error, text=text)
+
+
+async def show(request: Request) -> Response:
+    require(request)
+    ticket = await live_or_redirect(web_of(request), request)
+    return await render(request, ticket.id)
+
+
+async def message_html(request: Request) -> Response:
+    require(request)
+    web = web_of(request)
+    message_id = _id(request)
+    ticket = await live_or_redirect(web, request, f"/messages/{message_id}/html")
+    remote = request.query_params.get("remote") == "1"
+    expires = int(web.clock().timestamp()) + IMAGE_TOKEN_SECONDS
+
+    def image_url(attachment_id: int, filename: str) -> str:
+        token = image_token(web.secret, attachment_id, expires)
+        query = urlencode({"inline": 1, "expires": expires, "token": token})
+        return f"{detail.attachment_url(attachment_id, filename)}?{query}"
+
+    cleaned = await web.call(detail.message_frame, ticket.id, message_id, remote, image_url)
+    if cleaned is None:
+        raise HTTPException(404, "no such message in this ticket")
+    response = web.page(
+        request,
+        "ticket_frame.html",
+        content=Markup(cleaned.html),  # nh3's output: only what `sanitize` allows
+        blocked=cleaned.remote_blocked,
+    )
+    response.headers["content-security-policy"] = frame_csp(remote)
+    response.headers["x-frame-options"] = "SAMEORIGIN"
+    return response
+
+
+def valid_image_token(web: Web, request: Request, attachment_id: int) -> bool:
+    """Whether the query carries an unexpired `image_token` for this attachment."""
+    params = request.query_params
+    expires, token = params.get("expires", ""), params.get("token", "")
+    if params.get("inline") != "1" or not expires.isdigit() or len(expires) > 12:
+        return False
+    if int(expires) < web.clock().timestamp():
+        return False
+    expected = image_token(web.secret, attachment_id, int(expires))
+    return hmac.compare_digest(token.encode(), expected.encode())
+
+
+async def attachment(request: Request) -> Response:
+    web = web_of(request)
+    attachment_id = _id(request)
+    by_token = signed_in(request) is None and valid_image_token(web, request, attachment_id)
+    if not by_token:
         require(request)
-        ticket = await live_or_redirect(request)
-        return await render(request, ticket.id)
+    found = await web.call(detail.attachment_file, attachment_id)
+    if found is None:
+        raise HTTPException(404, "no such attachment")
+    shown = request.query_params.get("inline") == "1"
+    shown = shown and found.content_type.lower() in detail.INLINE_TYPES
+    if by_token and not shown:  # a token shows an image, it downloads nothing
+        raise HTTPException(404, "no such image")
+    headers = {
+        "content-disposition": content_disposition(
+            "inline" if shown else "attachment", found.filename
+        ),
+        "x-content-type-options": "nosniff",
+        "content-security-policy": ATTACHMENT_CSP,
+    }
+    media_type = found.content_type.lower() if shown else "application/octet-stream"
+    return Response(found.data, media_type=media_type, headers=headers)
 
-    async def message_html(request: Request) -> Response:
-        require(request)
-        message_id = _id(request)
-        ticket = await live_or_redirect(request, f"/messages/{message_id}/html")
-        remote = request.query_params.get("remote") == "1"
-        expires = int(web.clock().timestamp()) + IMAGE_TOKEN_SECONDS
 
-        def image_url(attachment_id: int, filename: str) -> str:
-            token = image_token(web.secret, attachment_id, expires)
-            query = urlencode({"inline": 1, "expires": expires, "token": token})
-            return f"{detail.attachment_url(attachment_id, filename)}?{query}"
+async def reply(request: Request) -> Response:
+    agent = require(request)
+    web = web_of(request)
+    ticket, live = await located(web, request)
+    limit = web.config.web.max_upload_size
+    too_big = too_large(limit)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
+        return await render(request, live.id, 413, error=too_big)
+    text, template, kind, uploads = await reply_form(request)
+    if live.id != ticket.id:
+        return await merged_away(request, ticket, live, text)
+    if total_size(uploads) > limit:
+        return await render(request, ticket.id, 413, error=too_big, text=text)
+    try:
+        await web.call(
+            send, web, agent, ticket.id, text,
+            template=template, note=kind == "note", uploads=uploads,
+        )  # fmt: skip
+    except Refused as exc:
+        return await render(request, ticket.id, 422, error=str(exc), text=text, template=template)
+    web.on_mail()
+    return redirect(f"/tickets/{web.label(ticket.number)}")
 
-        cleaned = await web.call(detail.message_frame, ticket.id, message_id, remote, image_url)
-        if cleaned is None:
-            raise HTTPException(404, "no such message in this ticket")
-        response = web.page(
-            request,
-            "ticket_frame.html",
-            content=Markup(cleaned.html),  # nh3's output: only what `sanitize` allows
-            blocked=cleaned.remote_blocked,
-        )
-        response.headers["content-security-policy"] = frame_csp(remote)
-        response.headers["x-frame-options"] = "SAMEORIGIN"
-        return response
 
-    def valid_image_token(request: Request, attachment_id: int) -> bool:
-        """Whether the query carries an unexpired `image_token` for this attachment."""
-        params = request.query_params
-        expires, token = params.get("expires", ""), params.get("token", "")
-        if params.get("inline") != "1" or not expires.isdigit() or len(expires) > 12:
-            return False
-        if int(expires) < web.clock().timestamp():
-            return False
-        expected = image_token(web.secret, attachment_id, int(expires))
-        return hmac.compare_digest(token.encode(), expected.encode())
-
-    async def attachment(request: Request) -> Response:
-        attachment_id = _id(request)
-        by_token = signed_in(request) is None and valid_image_token(request, attachment_id)
-        if not by_token:
-            require(request)
-        found = await web.call(detail.attachment_file, attachment_id)
-        if found is None:
-            raise HTTPException(404, "no such attachment")
-        shown = request.query_params.get("inline") == "1"
-        shown = shown and found.content_type.lower() in detail.INLINE_TYPES
-        if by_token and not shown:  # a token shows an image, it downloads nothing
-            raise HTTPException(404, "no such image")
-        headers = {
-            "content-disposition": content_disposition(
-                "inline" if shown else "attachment", found.filename
-            ),
-            "x-content-type-options": "nosniff",
-            "content-security-policy": ATTACHMENT_CSP,
-        }
-        media_type = found.content_type.lower() if shown else "application/octet-stream"
-        return Response(found.data, media_type=media_type, headers=headers)
-
-    async def reply(request: Request) -> Response:
-        agent = require(request)
-        ticket, live = await located(request)
-        limit = web.config.web.max_upload_size
-        too_big = too_large(limit)
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
-            return await render(request, live.id, 413, error=too_big)
-        text, template, kind, uploads = await reply_form(request)
-        if live.id != ticket.id:
-            return await merged_away(request, ticket, live, text)
-        if total_size(uploads) > limit:
-            return await render(request, ticket.id, 413, error=too_big, text=text)
+async def update(request: Request) -> Response:
+    agent = require(request)
+    web = web_of(request)
+    ticket, live = await located(web, request)
+    try:
+        form = await checked_form(request)
+    finally:
+        await request.close()  # files nobody asked for
+    if live.id != ticket.id:
+        return await merged_away(request, ticket, live, "")
+    now = await web.call(detail.controls, ticket.id)
+    commands = control_commands(form, now, agent.email)
+    if commands:
         try:
-            await web.call(
-                send, web, agent, ticket.id, text,
-                template=template, note=kind == "note", uploads=uploads,
-            )  # fmt: skip
+            await web.call(send, web, agent, ticket.id, "", commands=commands)
         except Refused as exc:
-            return await render(
-                request, ticket.id, 422, error=str(exc), text=text, template=template
-            )
+            return await render(request, ticket.id, 422, error=str(exc))
         web.on_mail()
-        return redirect(f"/tickets/{web.label(ticket.number)}")
+    return redirect(f"/tickets/{web.label(ticket.number)}")
 
-    async def update(request: Request) -> Response:
-        agent = require(request)
-        ticket, live = await located(request)
-        try:
-            form = await checked_form(request)
-        finally:
-            await request.close()  # files nobody asked for
-        if live.id != ticket.id:
-            return await merged_away(request, ticket, live, "")
-        now = await web.call(detail.controls, ticket.id)
-        commands = control_commands(form, now, agent.email)
-        if commands:
-            try:
-                await web.call(send, web, agent, ticket.id, "", commands=commands)
-            except Refused as exc:
-                return await render(request, ticket.id, 422, error=str(exc))
-            web.on_mail()
-        return redirect(f"/tickets/{web.label(ticket.number)}")
 
-    return [
-        Route("/tickets/{label}", show, methods=["GET"]),
-        Route("/tickets/{label}/messages/{id:int}/html", message_html, methods=["GET"]),
-        Route("/attachments/{id:int}/{filename}", attachment, methods=["GET"]),
-        Route("/tickets/{label}/reply", reply, methods=["POST"]),
-        Route("/tickets/{label}/update", update, methods=["POST"]),
-    ]
+routes = [
+    Route("/tickets/{label}", show, methods=["GET"]),
+    Route("/tickets/{label}/messages/{id:int}/html", message_html, methods=["GET"]),
+    Route("/attachments/{id:int}/{filename}", attachment, methods=["GET"]),
+    Route("/tickets/{label}/reply", reply, methods=["POST"]),
+    Route("/tickets/{label}/update", update, methods=["POST"]),
+]

@@ -35,7 +35,7 @@ from starlette.routing import Route
 from maildesk.queries import analytics, sla_report
 from maildesk.queries.analytics import Key, Period
 from maildesk.web.charts import Series, bar_chart, hbar_chart, line_chart
-from maildesk.web.context import REPORT_ROLES, Web, require
+from maildesk.web.context import REPORT_ROLES, Web, require, web_of
 
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
@@ -340,69 +340,81 @@ def _csv_response(body: str | AsyncIterator[str], name: str, period: Period) -> 
 # --------------------------------------------------------------------------
 
 
-def routes(web: Web) -> list[Route]:
-    zone = zoneinfo.ZoneInfo(web.config.sla.timezone or "UTC")
-    priorities = web.config.tickets.priorities
+def _zone(web: Web) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(web.config.sla.timezone or "UTC")
+
+
+def _today(web: Web) -> dt.date:
+    return web.clock().astimezone(_zone(web)).date()
+
+
+def _export(web: Web, period: Period) -> Export:
     duration = web.pipeline.sla.clock_seconds
+    return Export(period, web.clock(), duration, web.config.tickets.priorities)
 
-    def today() -> dt.date:
-        return web.clock().astimezone(zone).date()
 
-    def period_of(request: Request) -> Period:
-        """The request's period, else 400 with the reason."""
-        try:
-            return _requested(request, today(), zone)
-        except PeriodError as exc:
-            raise HTTPException(400, str(exc)) from None
+def _period_of(web: Web, request: Request) -> Period:
+    """The request's period, else 400 with the reason."""
+    try:
+        return _requested(request, _today(web), _zone(web))
+    except PeriodError as exc:
+        raise HTTPException(400, str(exc)) from None
 
-    async def page(request: Request) -> Response:
-        require(request, REPORT_ROLES)
-        day = today()
-        base: dict[str, Any] = {"active": "reports", "presets": presets(day), "zone": zone}
-        try:
-            period = _requested(request, day, zone)
-        except PeriodError as exc:
-            form = {key: request.query_params.get(key, "")[:10] for key in ("since", "until")}
-            return web.page(request, "reports.html", 400, error=str(exc), form=form, **base)
-        found = await web.call(
-            analytics.overview, period, web.clock(), web.prefix, duration, priorities
-        )
-        return web.page(
-            request,
-            "reports.html",
-            error="",
-            form={"since": period.first.isoformat(), "until": period.last.isoformat()},
-            query=f"since={period.first}&until={period.last}",
-            found=found,
-            charts=charts(found),
-            human=human,
-            share=share,
-            average=average,
-            **base,
-        )
 
-    async def table_csv(request: Request) -> Response:
-        require(request, REPORT_ROLES)
-        name = request.path_params["table"]
-        if name not in NAMES:
-            raise HTTPException(404, "no such report table")
-        period = period_of(request)
-        if name in STREAMS:
-            return _csv_response(_streamed(web, STREAMS[name], period), name, period)
-        export = Export(period, web.clock(), duration, priorities)
-        rows = await web.call(TABLES[name], export)
-        return _csv_response(csv_text(rows), name, period)
+async def page(request: Request) -> Response:
+    require(request, REPORT_ROLES)
+    web = web_of(request)
+    zone, day = _zone(web), _today(web)
+    base: dict[str, Any] = {"active": "reports", "presets": presets(day), "zone": zone}
+    try:
+        period = _requested(request, day, zone)
+    except PeriodError as exc:
+        form = {key: request.query_params.get(key, "")[:10] for key in ("since", "until")}
+        return web.page(request, "reports.html", 400, error=str(exc), form=form, **base)
+    export = _export(web, period)
+    found = await web.call(
+        analytics.overview, period, export.now, web.prefix, export.duration, export.priorities
+    )
+    return web.page(
+        request,
+        "reports.html",
+        error="",
+        form={"since": period.first.isoformat(), "until": period.last.isoformat()},
+        query=f"since={period.first}&until={period.last}",
+        found=found,
+        charts=charts(found),
+        human=human,
+        share=share,
+        average=average,
+        **base,
+    )
 
-    async def tickets_csv(request: Request) -> Response:
-        require(request, REPORT_ROLES)
-        period = period_of(request)
-        return _csv_response(_streamed(web, TICKETS, period), "tickets", period)
 
-    return [
-        Route("/reports", page, methods=["GET"]),
-        Route("/reports/{table}.csv", table_csv, methods=["GET"]),
-        Route("/tickets.csv", tickets_csv, methods=["GET"]),
-    ]
+async def table_csv(request: Request) -> Response:
+    require(request, REPORT_ROLES)
+    web = web_of(request)
+    name = request.path_params["table"]
+    if name not in NAMES:
+        raise HTTPException(404, "no such report table")
+    period = _period_of(web, request)
+    if name in STREAMS:
+        return _csv_response(_streamed(web, STREAMS[name], period), name, period)
+    rows = await web.call(TABLES[name], _export(web, period))
+    return _csv_response(csv_text(rows), name, period)
+
+
+async def tickets_csv(request: Request) -> Response:
+    require(request, REPORT_ROLES)
+    web = web_of(request)
+    period = _period_of(web, request)
+    return _csv_response(_streamed(web, TICKETS, period), "tickets", period)
+
+
+routes = [
+    Route("/reports", page, methods=["GET"]),
+    Route("/reports/{table}.csv", table_csv, methods=["GET"]),
+    Route("/tickets.csv", tickets_csv, methods=["GET"]),
+]
 
 
 def _requested(request: Request, today: dt.date, zone: dt.tzinfo) -> Period:

@@ -1,0 +1,195 @@
+"""The API's request bodies as pydantic models, and the one place their errors become
+the API's 400 answers.
+
+A model checks the shape of a body (which fields, of which JSON types); the values
+themselves (is that a status? an agent? one line of text?) are checked as mail's
+`#command` lines are, later, and refused with 422 (`routes`). So a field such as
+`status` is a string here; its `enum` in the JSON schema documents what the command
+accepts (case, spaces and dashes aside), for `openapi`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+from starlette.exceptions import HTTPException
+
+from maildesk.core.commands import STATUSES
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def optional(**schema: Any) -> Any:
+    """A field that may be left out, but when given is never null (the model holds
+    None for it then; read it only when it is in `model_fields_set`)."""
+
+    def extra(field_schema: dict[str, Any]) -> None:
+        _no_default(field_schema)
+        field_schema.update(schema)
+
+    return Field(None, json_schema_extra=extra)
+
+
+class Body(BaseModel):
+    """A request body: a JSON object with no fields but its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Requester(Body):
+    """Who the new ticket is from, as if they had mailed it."""
+
+    email: StrictStr
+    name: StrictStr | None = None
+
+
+class TranscriptEntry(Body):
+    """One turn of a conversation held elsewhere (phone, chat)."""
+
+    speaker: Literal["customer", "agent"] = Field(alias="from")
+    text: StrictStr
+
+
+class NewTicket(Body):
+    """POST /api/tickets: a new ticket from `requester`, with `body` (their words) or a
+    `transcript`; its fields set as the calling agent's commands."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["body"]}, {"required": ["transcript"]}]}
+    )
+    requester: Requester
+    subject: StrictStr | None = None
+    body: StrictStr = optional(description="the request, in the requester's words")
+    transcript: list[TranscriptEntry] = optional(minItems=1)
+    priority: StrictStr | None = None
+    category: StrictStr | None = None
+    tags: list[StrictStr] = []
+
+    @field_validator("transcript")
+    @classmethod
+    def not_empty(cls, value: list[TranscriptEntry]) -> list[TranscriptEntry]:
+        if not value:
+            raise ValueError('expected a list of {"from": "customer"|"agent", "text": ...}')
+        return value
+
+    @model_validator(mode="after")
+    def body_or_transcript(self) -> NewTicket:
+        if ("body" in self.model_fields_set) == ("transcript" in self.model_fields_set):
+            raise ValueError("give either body or transcript")
+        return self
+
+
+class TicketChange(Body):
+    """PATCH /api/tickets/{label}: the fields to change, each as a `#command` line."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    status: StrictStr = optional(enum=list(STATUSES))
+    priority: StrictStr = optional(description="one of the desk's priorities")
+    category: StrictStr | None = Field(None, description="null: none")
+    assignee: StrictStr | None = Field(None, description="an agent's address, or me; null: none")
+    tags_add: list[StrictStr] = []
+    tags_remove: list[StrictStr] = []
+    cc_add: list[StrictStr] = []
+    cc_remove: list[StrictStr] = []
+
+    @model_validator(mode="after")
+    def something(self) -> TicketChange:
+        if not self.model_fields_set:
+            fields = ", ".join(type(self).model_fields)
+            raise ValueError(f"nothing to change (fields: {fields})")
+        return self
+
+
+class NewMessage(Body):
+    """POST /api/tickets/{label}/messages: a reply to the customer, or an internal note.
+    `#command` lines at the top apply, as in mail."""
+
+    text: StrictStr = Field(json_schema_extra={"pattern": r"\S"})  # not blank
+    note: StrictBool = False
+
+    @field_validator("text")
+    @classmethod
+    def written(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("write something")
+        return value
+
+
+class Error(BaseModel):
+    """Every error answer: `error` says what is wrong, `errors` lists each problem."""
+
+    error: str
+    errors: list[str]
+
+
+# -- errors ---------------------------------------------------------------------------
+
+
+def parsed(model: type[M], data: dict[str, Any]) -> M:
+    """`data` as a `model`; 400 naming the first problem, in the API's words."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise HTTPException(400, problem(model, exc.errors()[0])) from None
+
+
+def problem(model: type[BaseModel], error: ErrorDetails) -> str:
+    place = ".".join(str(part) for part in error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown field {place!r} (fields: {', '.join(_fields(model, error['loc']))})"
+    if kind == "value_error":  # one of ours: the message says it all
+        message = str(error.get("ctx", {}).get("error", error["msg"]))
+        return f"{place}: {message}" if place else message
+    said = WORDS.get(kind, error["msg"].lower())
+    return f"{place}: {said}" if place else said
+
+
+WORDS = {
+    "missing": "required",
+    "string_type": "expected a string",
+    "bool_type": "expected true or false",
+    "list_type": "expected a list",
+    "model_type": "expected an object",
+    "model_attributes_type": "expected an object",
+    "too_short": "expected at least one entry",
+}
+
+
+def _fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The field names of the object at `loc` (where an unknown field was found)."""
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        inner = _model_in(field.annotation if field else None)
+        if inner is None:
+            return []
+        model = inner
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model in `Requester`, `list[TranscriptEntry]`, ... (else None)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,38 @@
+"""The web pages, one module per page; each lists its `routes`.
+
+For agents (a session): `signin` (/login, /logout), `queue` (/ and /bulk), `ticket`
+(/tickets/SUP-00042, its messages, attachments, reply and controls), `reports`
+(/reports and the CSV exports), `admin` (/admin/agents), `quarantine`
+(/admin/quarantine). For customers (no session): `status` (/t/SUP-00042/<token>),
+`rating` (/t/.../rate), `submit` (/submit). Handlers are plain functions of the
+request; the `Web` they work with is `context.web_of(request)`.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from maildesk.web.pages import (
+    admin,
+    quarantine,
+    queue,
+    rating,
+    reports,
+    signin,
+    status,
+    submit,
+    ticket,
+)
+
+routes: list[BaseRoute] = [
+    *signin.routes,
+    *queue.routes,
+    *ticket.routes,
+    *reports.routes,
+    *admin.routes,
+    *quarantine.routes,
+    *status.routes,
+    *rating.routes,
+    *status.not_found_routes,  # after every other /t/ route
+    *submit.routes,
+]

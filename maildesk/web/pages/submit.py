@@ -1,0 +1,242 @@
+"""The public /submit form: a new request from someone without a ticket yet.
+
+No sign-in and no session. The request becomes mail through `actions.new_ticket`
+and the pipeline, exactly as if mailed; a chosen category is then set as the
+requester's change, through `TicketChanges` in one write transaction with its
+events (`repo.record_events`), like any change to a ticket. /submit may be framed
+by the sites in `[web] frame_ancestors`; its CSRF token is a signed timestamp,
+since there is no session to keep one in. Posts are limited per client
+(`[web] submit_per_hour`), and a honeypot field turns bots away silently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from maildesk.core.match import parse_number
+from maildesk.core.message import parse_typed_address
+from maildesk.store import repo
+from maildesk.store.db import write_transaction
+from maildesk.store.models import Ticket
+from maildesk.tickets.changes import TicketChanges
+from maildesk.tickets.escalation import event_collector
+from maildesk.web import actions
+from maildesk.web.actions import Refused, Upload
+from maildesk.web.context import Web, text_field, web_of
+from maildesk.web.middleware import CSP
+from maildesk.web.uploads import FORM_OVERHEAD, bounded, read_uploads, too_large, total_size
+
+EMAIL = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
+FORM_SALT = "maildesk.submit-form"
+FORM_MAX_AGE = 24 * 3600
+HONEYPOT = "website"  # hidden from people (class hp); bots fill it in
+STALE_FORM = "This form was open too long. Please check it and send it again."
+
+
+def form_signer(web: Web) -> TimestampSigner:
+    return TimestampSigner(web.secret, salt=FORM_SALT)
+
+
+def form_token(web: Web) -> str:
+    return form_signer(web).sign(b"submit").decode()
+
+
+def form_token_ok(web: Web, token: object) -> bool:
+    """Is `token` one of ours, from the last `FORM_MAX_AGE` seconds?"""
+    if not isinstance(token, str) or not token.isascii():
+        return False
+    try:
+        return form_signer(web).unsign(token, max_age=FORM_MAX_AGE) == b"submit"
+    except (BadSignature, SignatureExpired):
+        return False
+
+
+def frame_headers(web: Web) -> dict[str, str]:
+    """/submit may be framed by `[web] frame_ancestors` (none: by nobody)."""
+    sources = " ".join(web.config.web.frame_ancestors) or "'none'"
+    kept = [d.strip() for d in CSP.split(";") if not d.strip().startswith("frame-ancestors")]
+    headers = {"content-security-policy": "; ".join([*kept, f"frame-ancestors {sources}"])}
+    if not web.config.web.frame_ancestors:
+        headers["x-frame-options"] = "DENY"
+    return headers
+
+
+@dataclass(frozen=True)
+class SubmitFields:
+    """What the /submit form asks for."""
+
+    name: str
+    email: str
+    subject: str
+    category: str
+    description: str
+
+
+NO_FIELDS = SubmitFields(name="", email="", subject="", category="", description="")
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What the page after /submit says: the new ticket's reference, if there is one."""
+
+    label: str | None
+    email: str
+
+
+def read_request(form: FormData) -> SubmitFields:
+    return SubmitFields(
+        name=text_field(form, "name").strip(),
+        email=text_field(form, "email").strip(),
+        subject=text_field(form, "subject").strip(),
+        category=text_field(form, "category").strip(),
+        description=text_field(form, "description"),
+    )
+
+
+def categories(web: Web) -> list[str]:
+    """The configured category names, for the form's select (empty: no select)."""
+    return [c.name for c in web.pipeline.policies.categories.values()]
+
+
+def request_problem(web: Web, fields: SubmitFields) -> str:
+    """What is wrong with a filled-in form ("" if nothing)."""
+    address = parse_typed_address(fields.email)
+    if address is None or not EMAIL.fullmatch(address.email):
+        return "Please give an e-mail address we can answer to."
+    if not fields.subject:
+        return "Please give your request a subject."
+    if not fields.description.strip():
+        return "Please describe the problem."
+    if fields.category and fields.category not in categories(web):
+        return "Please choose one of the listed categories."
+    return ""
+
+
+def open_request(web: Web, fields: SubmitFields, uploads: Sequence[Upload]) -> actions.Outcome:
+    """A new ticket from the form (runs in the web's database threads), then its
+    chosen category, as a change of the requester's."""
+    outcome = actions.new_ticket(
+        web,
+        name=fields.name,
+        email=fields.email,
+        subject=fields.subject,
+        text=fields.description,
+        uploads=uploads,
+        source="web:submit",
+    )
+    if fields.category and outcome.action == "created" and outcome.ticket:
+        set_category(web, outcome.ticket, fields.category, fields.email.lower())
+    return outcome
+
+
+def set_category(web: Web, label: str, category: str, actor: str) -> None:
+    """The category, with its SLA targets, and auto-assignment by it when nobody is
+    assigned yet: what a routing rule setting it would have done."""
+    now = web.clock()
+    events: list[dict[str, Any]] = []
+    log = event_collector(events, now)
+    with write_transaction(web.db):
+        ticket = repo.lock_ticket(web.db, parse_number(web.prefix, label) or 0)
+        if ticket is None:
+            raise Ticket.DoesNotExist(label)
+        changes = TicketChanges(web.db, web.prefix, now, log, web.pipeline.sla)
+        changes.set_field(ticket, "category", category, actor)
+        if ticket.assignee_id is None:
+            web.pipeline.automation.auto_assign(ticket, repo.active_agents(), now, log)
+        ticket.updated_at = now
+        ticket.save()
+        repo.record_events(events)
+
+
+# -- the handlers ---------------------------------------------------------------------
+
+
+def show_submit(request: Request, status_code: int = 200, **context: Any) -> HTMLResponse:
+    web = web_of(request)
+    context = {"error": "", "fields": NO_FIELDS, "submitted": None} | context
+    response = web.page(
+        request,
+        "submit.html",
+        status_code,
+        csrf=form_token(web),
+        categories=categories(web),
+        honeypot=HONEYPOT,
+        **context,
+    )
+    response.headers.update(frame_headers(web))
+    return response
+
+
+async def submit_page(request: Request) -> Response:
+    return show_submit(request)
+
+
+async def submit(request: Request) -> Response:
+    try:
+        return await take_submission(request)
+    except HTTPException as exc:
+        if exc.status_code != 413:
+            raise
+        return show_submit(request, 413, error=exc.detail)
+
+
+async def take_submission(request: Request) -> Response:
+    web = web_of(request)
+    limit = web.config.web.max_upload_size
+    async with bounded(request, limit + FORM_OVERHEAD, too_large(limit)) as body:
+        form = await body.form()
+        fields = read_request(form)
+        refused = turned_away(request, form, fields)
+        if refused is not None:
+            return refused
+        uploads = await read_uploads(form)
+        if total_size(uploads) > limit:
+            raise HTTPException(413, too_large(limit))
+    try:
+        outcome = await web.call(open_request, web, fields, uploads)
+    except Refused as exc:
+        return show_submit(request, 422, error=str(exc), fields=fields)
+    web.on_mail()
+    label = outcome.ticket if outcome.action == "created" else None
+    return show_submit(request, submitted=Submitted(label, fields.email))
+
+
+def turned_away(request: Request, form: FormData, fields: SubmitFields) -> Response | None:
+    """The answer to a post that is not taken in (stale form, too many, a bot, a
+    problem with the fields); None for one that is."""
+    web = web_of(request)
+    if not form_token_ok(web, form.get("csrf")):
+        return show_submit(request, 403, error=STALE_FORM, fields=fields)
+    client = f"submit:{web.client(request)}"
+    if web.submit_limit.blocked(client):
+        return too_many(request, web.submit_limit.retry_after(client), fields)
+    web.submit_limit.hit(client)
+    if text_field(form, HONEYPOT):  # a bot: it learns nothing
+        return show_submit(request, submitted=Submitted(None, fields.email))
+    problem = request_problem(web, fields)
+    if problem:
+        return show_submit(request, 422, error=problem, fields=fields)
+    return None
+
+
+def too_many(request: Request, wait: int, fields: SubmitFields) -> Response:
+    error = f"Too many requests from here. Please try again in {wait // 60 + 1} minutes."
+    response = show_submit(request, 429, error=error, fields=fields)
+    response.headers["retry-after"] = str(wait)
+    return response
+
+
+routes = [
+    Route("/submit", submit_page, methods=["GET"]),
+    Route("/submit", submit, methods=["POST"]),
+]
