@@ -36,8 +36,8 @@ from maildesk.config import (
     security_warnings,
 )
 from maildesk.core.addresses import plain_address
-from maildesk.core.commands import STATUSES
 from maildesk.core.match import format_number, parse_number
+from maildesk.core.vocabulary import ROLES, STATUSES
 from maildesk.inbound.sources import batched, read_sources
 from maildesk.outbound import outbox as outbox_store
 from maildesk.outbound.transport import make_transport
@@ -742,7 +742,7 @@ def agents_group() -> None:
 @with_config
 @click.argument("email")
 @click.option("--name", required=True, help="Display name.")
-@click.option("--role", type=click.Choice(agents.ROLES), default="agent", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="agent", show_default=True)
 @click.option("--password-stdin", is_flag=True, help="Read a web sign-in password from stdin.")
 def agents_add(config: Config, email: str, name: str, role: str, password_stdin: bool) -> None:
     """Add an agent by e-mail address."""
@@ -763,7 +763,7 @@ def agents_add(config: Config, email: str, name: str, role: str, password_stdin:
 @with_config
 @click.argument("email")
 @click.option("--name", help="New display name.")
-@click.option("--role", type=click.Choice(agents.ROLES), help="New role.")
+@click.option("--role", type=click.Choice(ROLES), help="New role.")
 @click.option(
     "--active/--inactive", default=None, help="Inactive: no mail as an agent, no sign-in."
 )
