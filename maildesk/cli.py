@@ -44,7 +44,7 @@ from maildesk.outbound.transport import make_transport
 from maildesk.pipeline import quarantine as quarantined
 from maildesk.pipeline.ingest import NotProcessed, Runtime, open_runtime
 from maildesk.queries import serialize
-from maildesk.store import repo
+from maildesk.queries.ticket_list import TicketQuery, find_tickets
 from maildesk.store.db import DatabaseUrlError, open_database, upgrade, write_transaction
 from maildesk.store.models import Ticket
 from maildesk.tickets import agents
@@ -409,11 +409,10 @@ def tickets_list(config: Config, as_json: bool, **filters: Any) -> None:
         allowed = ", ".join(config.tickets.priorities)
         raise UsageFailure(f"invalid value for '--priority': {priority!r} (one of {allowed})")
     prefix = config.desk.ticket_prefix
-    with runtime_for(config):
-        rows = [
-            serialize.ticket_summary(t, prefix)
-            for t in repo.find_tickets(repo.TicketFilter(**filters))
-        ]
+    status = filters.pop("status")
+    spec = TicketQuery(statuses=(status,) if status else (), **filters)
+    with runtime_for(config) as runtime:
+        rows = [serialize.ticket_summary(t, prefix) for t in find_tickets(runtime.db, spec)]
     if as_json:
         _print_json(rows)
         return
