@@ -32,7 +32,6 @@ from maildesk.core.vocabulary import STATUSES
 __all__ = [
     "COMMANDS",
     "DEFAULT_PRIORITIES",
-    "STATUSES",
     "Assign",
     "Cc",
     "CcAction",

@@ -31,9 +31,11 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from maildesk.core import links
+from maildesk.core.addresses import deliverable_address
 from maildesk.core.match import parse_number
 from maildesk.core.message import parse_typed_address
 from maildesk.core.quoting import split_reply
+from maildesk.core.vocabulary import DONE_STATUSES, OnReply, on_customer_reply
 from maildesk.outbound.render import filesize_filter
 from maildesk.store import repo
 from maildesk.store.db import write_transaction
@@ -56,8 +58,7 @@ from maildesk.web.uploads import FORM_OVERHEAD, bounded, read_uploads, too_large
 
 NOT_FOUND = "There is no such page. Please check that the link is complete."
 TOKEN = re.compile(r"(?:[1-9][0-9]{0,17}-)?[0-9a-fA-F]{32}")
-EMAIL = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
-RATEABLE = ("resolved", "closed")
+RATEABLE = DONE_STATUSES  # a request may be rated once it is done
 RATING_DAYS = 7
 COMMENT_CHARS = 4000
 BAD_RATING = (
@@ -234,16 +235,15 @@ def entry(web: Web, message: Message, files: list[File], names: dict[str, str]) 
 
 def reply_hint(web: Web, ticket: Ticket, now: dt.datetime) -> str:
     """What a reply from the page will do, as the pipeline will decide it."""
-    if ticket.status == "closed":
-        days = web.config.tickets.reopen_days
-        if ticket.closed_at is None or now - ticket.closed_at <= dt.timedelta(days=days):
-            return "This request is closed. Writing here reopens it."
+    days = web.config.tickets.reopen_days
+    outcome = on_customer_reply(ticket.status, ticket.closed_at, now, days)
+    if outcome is OnReply.REOPEN:
+        return f"This request is {ticket.status}. Writing here reopens it."
+    if outcome is OnReply.FOLLOW:
         return (
             "This request was closed a while ago. Writing here starts a new request "
             "that refers to this one; we will mail you its reference."
         )
-    if ticket.status == "resolved":
-        return "This request is resolved. Writing here reopens it."
     return "Your message goes to the team working on this request, as if you had mailed it."
 
 
@@ -423,7 +423,7 @@ def categories(web: Web) -> list[str]:
 def request_problem(web: Web, fields: SubmitFields) -> str:
     """What is wrong with a filled-in form ("" if nothing)."""
     address = parse_typed_address(fields.email)
-    if address is None or not EMAIL.fullmatch(address.email):
+    if address is None or deliverable_address(address.email) is None:
         return "Please give an e-mail address we can answer to."
     if not fields.subject:
         return "Please give your request a subject."
