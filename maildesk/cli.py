@@ -36,15 +36,15 @@ from maildesk.config import (
     security_warnings,
 )
 from maildesk.core.addresses import plain_address
-from maildesk.core.commands import STATUSES
 from maildesk.core.match import format_number, parse_number
+from maildesk.core.vocabulary import ROLES, STATUSES
 from maildesk.inbound.sources import batched, read_sources
 from maildesk.outbound import outbox as outbox_store
 from maildesk.outbound.transport import make_transport
 from maildesk.pipeline import quarantine as quarantined
 from maildesk.pipeline.ingest import NotProcessed, Runtime, open_runtime
 from maildesk.queries import serialize
-from maildesk.store import repo
+from maildesk.queries.ticket_list import TicketQuery, find_tickets
 from maildesk.store.db import DatabaseUrlError, open_database, upgrade, write_transaction
 from maildesk.store.models import Ticket
 from maildesk.tickets import agents
@@ -409,11 +409,10 @@ def tickets_list(config: Config, as_json: bool, **filters: Any) -> None:
         allowed = ", ".join(config.tickets.priorities)
         raise UsageFailure(f"invalid value for '--priority': {priority!r} (one of {allowed})")
     prefix = config.desk.ticket_prefix
-    with runtime_for(config):
-        rows = [
-            serialize.ticket_summary(t, prefix)
-            for t in repo.find_tickets(repo.TicketFilter(**filters))
-        ]
+    status = filters.pop("status")
+    spec = TicketQuery(statuses=(status,) if status else (), **filters)
+    with runtime_for(config) as runtime:
+        rows = [serialize.ticket_summary(t, prefix) for t in find_tickets(runtime.db, spec)]
     if as_json:
         _print_json(rows)
         return
@@ -742,7 +741,7 @@ def agents_group() -> None:
 @with_config
 @click.argument("email")
 @click.option("--name", required=True, help="Display name.")
-@click.option("--role", type=click.Choice(agents.ROLES), default="agent", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="agent", show_default=True)
 @click.option("--password-stdin", is_flag=True, help="Read a web sign-in password from stdin.")
 def agents_add(config: Config, email: str, name: str, role: str, password_stdin: bool) -> None:
     """Add an agent by e-mail address."""
@@ -763,7 +762,7 @@ def agents_add(config: Config, email: str, name: str, role: str, password_stdin:
 @with_config
 @click.argument("email")
 @click.option("--name", help="New display name.")
-@click.option("--role", type=click.Choice(agents.ROLES), help="New role.")
+@click.option("--role", type=click.Choice(ROLES), help="New role.")
 @click.option(
     "--active/--inactive", default=None, help="Inactive: no mail as an agent, no sign-in."
 )

@@ -27,11 +27,11 @@ from typing import ClassVar, TypeAlias
 
 from maildesk.core.addresses import plain_address
 from maildesk.core.match import parse_number
+from maildesk.core.vocabulary import STATUSES
 
 __all__ = [
     "COMMANDS",
     "DEFAULT_PRIORITIES",
-    "STATUSES",
     "Assign",
     "Cc",
     "CcAction",
@@ -51,7 +51,6 @@ __all__ = [
     "parse_reply",
 ]
 
-STATUSES = ("new", "open", "in_progress", "waiting_on_customer", "resolved", "closed")
 DEFAULT_PRIORITIES = ("low", "medium", "high", "urgent")
 
 # --------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from maildesk.core.autoreply import Classification, MailKind
 from maildesk.core.msgid import verify_message_id
+from maildesk.core.vocabulary import CLOSED, OnReply, on_customer_reply
 
 NUMBER_WIDTH = 5
 
@@ -129,7 +130,6 @@ AUTOMATED_WITHOUT_TICKET: Mapping[MailKind, Action] = {
     MailKind.AUTO_REPLY: Action.IGNORE,
     MailKind.BULK: Action.CREATE,
 }
-REOPENABLE = frozenset({"resolved", "closed"})
 
 
 def decide(
@@ -196,17 +196,16 @@ def _survivor(ticket: TicketFacts, facts: Mapping[int, TicketFacts]) -> TicketFa
 
 def _append_or_follow(ticket: TicketFacts, via: Via, now: dt.datetime, days: int) -> Decision:
     reason = f"matched by {via}"
-    if ticket.status != "closed":
+    outcome = on_customer_reply(ticket.status, ticket.closed_at, now, days)
+    if outcome is OnReply.FOLLOW:
         return Decision(
-            Action.APPEND, reason, ticket=ticket.number, reopen=ticket.status in REOPENABLE
+            Action.CREATE,
+            f"{reason}, but it was closed more than {days} days ago",
+            follows=ticket.number,
         )
-    if ticket.closed_at is None or now - ticket.closed_at <= dt.timedelta(days=days):
-        return Decision(Action.APPEND, f"{reason}; reopened", ticket=ticket.number, reopen=True)
-    return Decision(
-        Action.CREATE,
-        f"{reason}, but it was closed more than {days} days ago",
-        follows=ticket.number,
-    )
+    if ticket.status == CLOSED:
+        reason = f"{reason}; reopened"
+    return Decision(Action.APPEND, reason, ticket=ticket.number, reopen=outcome is OnReply.REOPEN)
 
 
 def candidate_numbers(refs: ThreadRefs, known_ids: Iterable[int]) -> set[int]:

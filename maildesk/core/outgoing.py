@@ -31,13 +31,13 @@ from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 
+from maildesk.core.addresses import is_bare_address
 from maildesk.core.message import Address
 
 # At most this many ids in References: the first (thread root) and the latest ones,
 # as RFC 5322 3.6.4 suggests when the chain grows long.
 MAX_REFERENCES = 12
 AUTO_SUBMITTED = ("auto-replied", "auto-generated")
-_ADDR_SPEC = re.compile(r"[^\s<>()\[\],;:\"@\\]+@[^\s<>()\[\],;:\"@\\]+\.?[^\s<>()\[\],;:\"@\\]*")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 MAX_LINE = 900  # longer lines, or any non-ASCII text: quoted-printable
@@ -246,7 +246,7 @@ def _message_id(value: str, field: str) -> str:
 def _address(address: Address, field: str) -> str:
     email_ = _value(address.email, field).strip()
     name = " ".join(_value(address.name, field).split())
-    if not _ADDR_SPEC.fullmatch(email_):
+    if not is_bare_address(email_):
         raise HeaderInjection(f"{field} is not an address: {email_[:80]!r}")
     local, _, domain = email_.rpartition("@")
     if not local.isascii():

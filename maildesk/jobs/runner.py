@@ -33,6 +33,7 @@ from typing import Any
 
 import peewee
 
+from maildesk.core.vocabulary import AUTO_CLOSE_FROM, CLOSED, DIGEST_ROLES, DONE_STATUSES
 from maildesk.pipeline.flow import Pipeline
 from maildesk.queries import sla_report
 from maildesk.store import repo, rows
@@ -43,7 +44,6 @@ from maildesk.tickets.escalation import event_collector
 log = logging.getLogger(__name__)
 
 BATCH = 200  # tickets per query and transaction
-DONE = ("resolved", "closed")
 FIRST_RESPONSE = "first_response"
 RESOLUTION = "resolution"
 
@@ -160,9 +160,7 @@ class Jobs:
 
     def _close_batch(self, before: dt.datetime, days: int, now: dt.datetime) -> tuple[int, int]:
         where = (
-            (Ticket.status == "resolved")
-            & (Ticket.resolved_at <= before)
-            & Ticket.merged_into.is_null()
+            (Ticket.status == AUTO_CLOSE_FROM) & (Ticket.resolved_at <= before) & Ticket.unmerged()
         )
         done = 0
         with write_transaction(self.db):
@@ -171,14 +169,16 @@ class Jobs:
                 events: list[dict[str, Any]] = []
                 log_ = event_collector(events, now)
                 claimed = (
-                    Ticket.update(status="closed", closed_at=now, updated_at=now)
-                    .where((Ticket.id == ticket.id) & (Ticket.status == "resolved"))
+                    Ticket.update(status=CLOSED, closed_at=now, updated_at=now)
+                    .where((Ticket.id == ticket.id) & (Ticket.status == AUTO_CLOSE_FROM))
                     .execute()
                 )
                 if not claimed:
                     continue
-                ticket.status, ticket.closed_at = "closed", now
-                log_(ticket, "system", "status_changed", {"before": "resolved", "after": "closed"})
+                ticket.status, ticket.closed_at = CLOSED, now  # `stamps`: resolved_at is kept
+                log_(
+                    ticket, "system", "status_changed", {"before": AUTO_CLOSE_FROM, "after": CLOSED}
+                )
                 log_(ticket, "system", "auto_closed", {"days": days})
                 self.mailer.auto_close(ticket, days, now, log_)
                 repo.record_events(events)
@@ -211,7 +211,7 @@ class Jobs:
         figures: dict[str, Any] | None = None
         with write_transaction(self.db):
             managers = list(
-                Agent.select().where(Agent.active & (Agent.role == "manager")).order_by(Agent.id)
+                Agent.select().where(Agent.active & Agent.role.in_(DIGEST_ROLES)).order_by(Agent.id)
             )
             for manager in managers:
                 mark = {"name": "digest", "key": f"{manager.email}:{day}", "created_at": now}
@@ -225,7 +225,7 @@ class Jobs:
 
 
 def _live() -> Any:
-    return Ticket.merged_into.is_null() & Ticket.status.not_in(DONE)
+    return Ticket.unmerged() & Ticket.status.not_in(DONE_STATUSES)
 
 
 class JobRunner:

@@ -53,6 +53,7 @@ from maildesk.core.outgoing import (
 )
 from maildesk.core.quoting import split_reply
 from maildesk.core.reply_address import is_our_address, reply_address
+from maildesk.core.vocabulary import ASSIGNABLE_ROLES
 from maildesk.outbound.draft import Draft, compose, from_json, to_json
 from maildesk.outbound.render import Renderer
 from maildesk.store import repo, rows
@@ -64,7 +65,6 @@ CUSTOMER = "customer"
 AGENTS = "agents"
 MANAGERS = "managers"
 EXCERPT_CHARS = 500
-NOTIFY_ROLES = ("agent", "admin")
 UNVERIFIED = "unverified"  # the purpose of the notice about agent mail that did not count
 
 # `log(ticket, actor, type, data)`: where the caller keeps the ticket's events.
@@ -380,7 +380,7 @@ class Mailer:
     @staticmethod
     def on_duty(agents: Sequence[Agent]) -> list[Agent]:
         """Who gets notifications among active `agents`: agents and admins not away."""
-        return [a for a in agents if a.active and not a.away and a.role in NOTIFY_ROLES]
+        return [a for a in agents if a.active and not a.away and a.role in ASSIGNABLE_ROLES]
 
     # -- the common path --------------------------------------------------------------
 

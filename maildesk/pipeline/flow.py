@@ -55,6 +55,7 @@ from maildesk.core.message import Address, ParsedMessage, parse_message
 from maildesk.core.quoting import split_reply
 from maildesk.core.reply_address import ReplyToken, base_address, is_our_address, reply_tokens
 from maildesk.core.routing import MailFacts
+from maildesk.core.vocabulary import AGENT_REPLIED, RESOLVED, replied_status
 from maildesk.outbound.compose import Mailer
 from maildesk.outbound.render import Renderer, TemplateError
 from maildesk.store import repo, rows
@@ -68,7 +69,7 @@ from maildesk.store.models import (
     Ticket,
 )
 from maildesk.tickets.automation import Automation
-from maildesk.tickets.changes import TicketChanges
+from maildesk.tickets.changes import TicketChanges, set_stamps
 from maildesk.tickets.escalation import Escalation
 from maildesk.tickets.policies import build_policies
 from maildesk.tickets.sla_clock import SLA_FIELDS, SlaTracker
@@ -401,10 +402,9 @@ class Pipeline:
         if mail.classification.automated:  # a bounce or auto-reply to our mail: kept, unanswered
             self._add_message(ticket, mail)
             return
-        if decision.reopen:
-            self._set_status(ticket, "open", mail, reopened=True)
-        elif ticket.status == "waiting_on_customer":
-            self._set_status(ticket, "open", mail)
+        self._set_status(
+            ticket, replied_status(ticket.status, decision.reopen), mail, decision.reopen
+        )
         message = self._add_message(ticket, mail)
         self._add_recipients_as_cc(ticket, mail)
         if not mail.capped:
@@ -514,7 +514,7 @@ class Pipeline:
         elif text:
             message = self._add_message(ticket, mail, kind="agent", direction="outbound", body=text)
             if not applied.status_set:
-                changes.set_status(ticket, "waiting_on_customer", agent.email)
+                changes.set_status(ticket, AGENT_REPLIED, agent.email)
             self.mailer.relay(
                 ticket,
                 message,
@@ -522,7 +522,7 @@ class Pipeline:
                 agent,
                 mail.now,
                 mail.event,
-                resolved=ticket.status == "resolved",
+                resolved=ticket.status == RESOLVED,
                 attachments=self._attachments_to_relay(message),
             )
             relayed = True
@@ -688,9 +688,7 @@ class Pipeline:
         if before == status:
             return
         ticket.status = status
-        if reopened:
-            ticket.resolved_at = None
-            ticket.closed_at = None
+        set_stamps(ticket, status, mail.now)
         self.sla.status_changed(ticket, before, mail.now)
         kind = "reopened" if reopened else "status_changed"
         mail.event(ticket, mail.sender.email, kind, {"before": before, "after": status})

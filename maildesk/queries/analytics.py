@@ -28,6 +28,7 @@ from typing import Any
 import peewee
 
 from maildesk.core.match import format_number
+from maildesk.core.vocabulary import OPEN_STATUSES
 from maildesk.queries import sla_report
 from maildesk.store.db import is_postgres
 from maildesk.store.models import Agent, Contact, Satisfaction, Ticket
@@ -76,10 +77,6 @@ class Period:
         return dt.datetime.combine(day, dt.time(), tzinfo=self.zone).astimezone(dt.UTC)
 
 
-def _unmerged() -> peewee.Expression:
-    return Ticket.merged_into.is_null()
-
-
 def _in(field: peewee.Field, period: Period) -> peewee.Expression:
     return (field >= period.since) & (field < period.until)
 
@@ -114,7 +111,7 @@ def _per_day(field: peewee.Field, period: Period) -> list[int]:
     slot = _slot(field)
     query = (
         Ticket.select(slot, peewee.fn.COUNT(peewee.SQL("*")))
-        .where(_in(field, period) & _unmerged())
+        .where(_in(field, period) & Ticket.unmerged())
         .group_by(slot)
     )
     bounds = period.bounds
@@ -128,11 +125,9 @@ def _per_day(field: peewee.Field, period: Period) -> list[int]:
 def open_at(moment: dt.datetime) -> int:
     """Unmerged tickets open at `moment`: created before it, and open now or resolved
     since (each part read by an index: the open statuses, `resolved_at`)."""
-    earlier = (Ticket.created_at < moment) & _unmerged()
-    still_open = earlier & Ticket.status.in_(sla_report.OPEN_STATUSES)
-    done_since = (
-        earlier & (Ticket.resolved_at >= moment) & Ticket.status.not_in(sla_report.OPEN_STATUSES)
-    )
+    earlier = (Ticket.created_at < moment) & Ticket.unmerged()
+    still_open = earlier & Ticket.status.in_(OPEN_STATUSES)
+    done_since = earlier & (Ticket.resolved_at >= moment) & Ticket.status.not_in(OPEN_STATUSES)
     return _count(still_open) + _count(done_since)
 
 
@@ -202,7 +197,7 @@ def _rated(period: Period) -> peewee.Expression:
     return (
         _in(Satisfaction.created_at, period)
         & Satisfaction.score.between(SCORES[0], SCORES[-1])
-        & _unmerged()
+        & Ticket.unmerged()
     )
 
 
@@ -405,7 +400,10 @@ def ticket_rows(
         .join(Agent, peewee.JOIN.LEFT_OUTER, on=Ticket.assignee == Agent.id)
         .where(
             _after(
-                _in(Ticket.created_at, period) & _unmerged(), Ticket.created_at, Ticket.id, after
+                _in(Ticket.created_at, period) & Ticket.unmerged(),
+                Ticket.created_at,
+                Ticket.id,
+                after,
             )
         )
         .order_by(Ticket.created_at, Ticket.id)

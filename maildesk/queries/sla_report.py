@@ -23,8 +23,8 @@ from typing import Any
 
 import peewee
 
-from maildesk.core.commands import STATUSES
 from maildesk.core.match import format_number
+from maildesk.core.vocabulary import ASSIGNABLE_ROLES, OPEN_STATUSES
 from maildesk.store.models import Agent, Ticket
 from maildesk.store.rows import tuples
 
@@ -33,9 +33,6 @@ Duration = Callable[[Ticket, str, dt.datetime], float]
 or "resolution") counted from the ticket's creation until `end`."""
 
 TARGETS = ("first_response", "resolution")
-CLOSED_STATUSES = ("resolved", "closed")
-OPEN_STATUSES = tuple(status for status in STATUSES if status not in CLOSED_STATUSES)
-WORKING_ROLES = ("agent", "admin")  # listed per agent even with nothing assigned
 NO_CATEGORY = "(none)"
 DAY = dt.timedelta(days=1)
 
@@ -219,26 +216,22 @@ def _measure(ticket: Ticket, now: dt.datetime, duration: Duration) -> _Measured:
     )
 
 
-def _unmerged() -> peewee.Expression:
-    return Ticket.merged_into.is_null()
-
-
 def _is_open() -> peewee.Expression:
     # `IN` the open statuses, not `NOT IN` the closed ones: only the former lets both
     # databases read just the open tickets from the status index.
-    return Ticket.status.in_(OPEN_STATUSES) & _unmerged()
+    return Ticket.status.in_(OPEN_STATUSES) & Ticket.unmerged()
 
 
 def _load(since: dt.datetime, until: dt.datetime, now: dt.datetime, duration: Duration) -> _Data:
     """Four queries: tickets created and resolved in [since, until), open counts, agents."""
     created = (
         Ticket.select(*_SLA_COLUMNS)
-        .where((Ticket.created_at >= since) & (Ticket.created_at < until) & _unmerged())
+        .where((Ticket.created_at >= since) & (Ticket.created_at < until) & Ticket.unmerged())
         .order_by(Ticket.created_at, Ticket.id)
     )
     resolved = Ticket.select(
         Ticket.resolved_at, Ticket.priority, Ticket.category, Ticket.assignee
-    ).where((Ticket.resolved_at >= since) & (Ticket.resolved_at < until) & _unmerged())
+    ).where((Ticket.resolved_at >= since) & (Ticket.resolved_at < until) & Ticket.unmerged())
     # COUNT(*), not COUNT(id): then the partial index ticket_open_by_status (status,
     # priority, assignee_id) WHERE merged_into_id IS NULL covers the query, and PostgreSQL
     # counts the open tickets by an index-only scan instead of reading the table.
@@ -343,7 +336,7 @@ def _report(
         if assignee_id is not None:
             open_by_agent[assignee_id] = open_by_agent.get(assignee_id, 0) + n
     listed = set(by_agent) | set(open_by_agent)
-    listed |= {i for i, a in data.agents.items() if a.active and a.role in WORKING_ROLES}
+    listed |= {i for i, a in data.agents.items() if a.active and a.role in ASSIGNABLE_ROLES}
     agents: dict[str, dict[str, Any]] = {}
     for agent_id in sorted(listed, key=lambda i: data.agents[i].email):
         tally = by_agent.get(agent_id, _Tally())
@@ -630,7 +623,7 @@ def _breaches(
         resolution,
     ).where(
         (((first >= start) & (first < end)) | ((resolution >= start) & (resolution < end)))
-        & _unmerged()
+        & Ticket.unmerged()
     )
     found = []
     for ticket in query:

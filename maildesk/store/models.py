@@ -93,6 +93,12 @@ class Ticket(BaseModel):
         assignee_id: int | None
         merged_into_id: int | None
 
+    @classmethod
+    def unmerged(cls) -> peewee.Expression:
+        """The condition for live tickets: those not merged into another one. Every
+        list, count and job reads these only (a merged ticket lives on in its survivor)."""
+        return cls.merged_into.is_null()
+
     class Meta:
         # More indexes, partial ones for the SLA pass and the open-ticket counts among
         # them, are made by migrations/0004_sla.py (peewee models do not describe them).

@@ -10,13 +10,12 @@ import datetime as dt
 import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import peewee
 
 from maildesk.core.match import TicketFacts
-from maildesk.store import rows, search
+from maildesk.store import rows
 from maildesk.store.db import is_postgres
 from maildesk.store.models import (
     Agent,
@@ -210,34 +209,3 @@ def claim_pending_intake(db: peewee.Database, intake_id: int) -> bool:
     if is_postgres(db):
         query = query.for_update(skip_locked=True)
     return query.get_or_none() is not None
-
-
-@dataclass(frozen=True)
-class TicketFilter:
-    status: str | None = None
-    priority: str | None = None
-    assignee: str | None = None  # an agent's email, or "none" for unassigned
-    category: str | None = None
-    search: str | None = None  # words in subjects, senders and bodies (store.search)
-    limit: int = 100
-    offset: int = 0
-
-
-def find_tickets(spec: TicketFilter) -> list[Ticket]:
-    """Tickets matching `spec`, most recently updated first (merged tickets left out)."""
-    query = Ticket.select(Ticket, Contact).join(Contact).where(Ticket.merged_into.is_null())
-    if spec.status:
-        query = query.where(Ticket.status == spec.status)
-    if spec.priority:
-        query = query.where(Ticket.priority == spec.priority)
-    if spec.category:
-        query = query.where(Ticket.category == spec.category)
-    if spec.assignee == "none":
-        query = query.where(Ticket.assignee.is_null())
-    elif spec.assignee:
-        agents = Agent.select(Agent.id).where(Agent.email == spec.assignee.lower())
-        query = query.where(Ticket.assignee.in_(agents))
-    if spec.search:
-        query = query.where(Ticket.id.in_(search.ticket_ids(Ticket._meta.database, spec.search)))
-    query = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-    return list(query.limit(spec.limit).offset(spec.offset))

@@ -10,10 +10,10 @@ import peewee
 from argon2 import PasswordHasher
 
 from maildesk.core.addresses import plain_address
+from maildesk.core.vocabulary import ROLES
 from maildesk.store.db import write_transaction
 from maildesk.store.models import Agent, ApiToken, WebSession
 
-ROLES = ("agent", "admin", "manager")
 MIN_PASSWORD = 8
 TOKEN_PREFIX = "mdk_"
 

@@ -17,6 +17,7 @@ from typing import Any
 import peewee
 
 from maildesk.core.routing import Candidate, MailFacts, Routing, Strategy, pick_assignee, route
+from maildesk.core.vocabulary import ASSIGNABLE_ROLES, OPEN_STATUSES
 from maildesk.store import repo
 from maildesk.store.models import Agent, Ticket, TicketTag
 from maildesk.store.rows import tuples
@@ -24,7 +25,6 @@ from maildesk.tickets.policies import Policies
 
 EventLog = Callable[[Ticket, str, str, dict[str, Any]], None]
 ASSIGNMENT_COUNTER = "assignment"
-OPEN = ("new", "open", "in_progress", "waiting_on_customer")
 
 
 class Automation:
@@ -55,7 +55,7 @@ class Automation:
         category = self.policies.category(ticket.category)
         if category is None or category.strategy is Strategy.NONE or not category.agents:
             return None
-        active = {a.email: a for a in agents if a.role in ("agent", "admin")}
+        active = {a.email: a for a in agents if a.role in ASSIGNABLE_ROLES}
         pool = [active[email] for email in category.agents if email in active]
         if not pool:
             return None
@@ -84,7 +84,7 @@ def _open_counts(agent_ids: list[int]) -> dict[int, int]:
     query = (
         Ticket.select(Ticket.assignee, peewee.fn.COUNT(Ticket.id))
         .where(
-            Ticket.assignee.in_(agent_ids) & Ticket.status.in_(OPEN) & Ticket.merged_into.is_null()
+            Ticket.assignee.in_(agent_ids) & Ticket.status.in_(OPEN_STATUSES) & Ticket.unmerged()
         )
         .group_by(Ticket.assignee)
     )

@@ -31,6 +31,7 @@ from maildesk.core.commands import (
     UseTemplate,
 )
 from maildesk.core.match import format_number
+from maildesk.core.vocabulary import ASSIGNABLE_ROLES, RESOLVED, Stamps, stamps
 from maildesk.store import repo
 from maildesk.store.models import (
     Agent,
@@ -44,7 +45,12 @@ from maildesk.store.models import (
 from maildesk.tickets.sla_clock import SlaTracker
 
 EventLog = Callable[[Ticket, str, str, dict[str, Any]], None]
-ASSIGNABLE_ROLES = ("agent", "admin")
+
+
+def set_stamps(ticket: Ticket, status: str, now: dt.datetime) -> None:
+    """Stamp `ticket`'s resolution and closing times for its move to `status`."""
+    moved = stamps(status, now, Stamps(ticket.resolved_at, ticket.closed_at))
+    ticket.resolved_at, ticket.closed_at = moved.resolved_at, moved.closed_at
 
 
 @dataclass
@@ -141,7 +147,7 @@ class TicketChanges:
                     applied.merge_target = repo.lock_ticket(self.db, number)
                 case Note():
                     pass
-        applied.resolved = ticket.status == "resolved" and applied.status_set
+        applied.resolved = ticket.status == RESOLVED and applied.status_set
         ticket.updated_at = self.now
         ticket.save()
         return applied
@@ -151,14 +157,7 @@ class TicketChanges:
         if before == status:
             return
         ticket.status = status
-        if status == "resolved":
-            ticket.resolved_at = self.now
-        elif status == "closed":
-            ticket.closed_at = self.now
-            ticket.resolved_at = ticket.resolved_at or self.now
-        else:
-            ticket.resolved_at = None
-            ticket.closed_at = None
+        set_stamps(ticket, status, self.now)
         if self.sla is not None:
             self.sla.status_changed(ticket, before, self.now)
         self.log(ticket, actor, "status_changed", {"before": before, "after": status})

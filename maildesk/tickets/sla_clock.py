@@ -31,10 +31,10 @@ from maildesk.core.sla import (
     resume,
     warn_at,
 )
+from maildesk.core.vocabulary import DONE_STATUSES, PAUSED_STATUSES
 from maildesk.store.models import Ticket
 from maildesk.tickets.policies import Policies
 
-DONE = frozenset({"resolved", "closed"})
 # The ticket fields `start` sets, for a caller that inserts the row itself.
 SLA_FIELDS = (
     "first_response_due",
@@ -129,7 +129,7 @@ class SlaTracker:
         calendar, target = self._policy(ticket)
         if target is None or not self.policies.enabled:
             return
-        stopped = after == "waiting_on_customer" or after in DONE
+        stopped = after in PAUSED_STATUSES
         clock = self._resolution_clock(ticket, target.resolution)
         if stopped and clock.paused_since is None:
             clock = pause(calendar, clock, now)
@@ -137,7 +137,7 @@ class SlaTracker:
             clock = resume(calendar, clock, now)
         ticket.sla_paused_at = clock.paused_since
         ticket.sla_paused_seconds = clock.paused
-        if after not in DONE:  # a resolved ticket keeps the due time it had
+        if after not in DONE_STATUSES:  # a resolved ticket keeps the due time it had
             self._set_resolution(ticket, calendar, target)
 
     def responded(self, ticket: Ticket, at: dt.datetime) -> None:

@@ -19,6 +19,7 @@ from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from maildesk.core.addresses import is_bare_address
 from maildesk.core.commands import parse_reply
 from maildesk.core.match import strip_tags
 from maildesk.core.message import parse_address, parse_typed_address
@@ -65,7 +66,7 @@ def compose(
         message["From"] = author
     except (ValueError, IndexError) as exc:
         raise Refused(f"not a usable e-mail address: {email!r}") from exc
-    if not local or not domain or "@" in local or any(c.isspace() or c in '<>,;"' for c in email):
+    if not is_bare_address(email):
         raise Refused(f"not a usable e-mail address: {email!r}")
     message["To"] = desk
     message["Subject"] = _one_line(subject) or "(no subject)"

@@ -2,8 +2,8 @@
 
 Pure: read from the ticket's stored due, warn and breach times (the SLA pass and
 `sla_tracking` keep them), so the queue needs no policy lookups per row. The
-matching SQL conditions (`breached`, `at_risk`) select the same tickets for the
-queue's filters.
+matching SQL conditions (`queries.ticket_list.breached`, `at_risk`) select the
+same tickets for the queue's filters.
 """
 
 from __future__ import annotations
@@ -11,11 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import peewee
-
+from maildesk.core.vocabulary import OPEN_STATUSES
 from maildesk.store.models import Ticket
-
-OPEN = ("new", "open", "in_progress", "waiting_on_customer")
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,7 @@ def countdown(seconds: float) -> str:
 
 def sla_badge(ticket: Ticket, now: dt.datetime) -> Badge:
     breached_any = bool(ticket.first_response_breached_at or ticket.resolution_breached_at)
-    if ticket.status not in OPEN:
+    if ticket.status not in OPEN_STATUSES:
         if breached_any:
             return Badge("missed", "", None, "SLA missed")
         if ticket.first_response_due or ticket.resolution_due:
@@ -62,27 +59,3 @@ def sla_badge(ticket: Ticket, now: dt.datetime) -> Badge:
         return Badge("breached", target, due, f"{target} {countdown(left)} overdue")
     state = "risk" if warn is not None and now >= warn else "ok"
     return Badge(state, target, due, f"{target} in {countdown(left)}")
-
-
-def breached(now: dt.datetime) -> peewee.Expression:
-    """Open tickets whose running target is missed (recorded, or due time passed)."""
-    return Ticket.status.in_(OPEN) & (
-        Ticket.first_response_breached_at.is_null(False)
-        | Ticket.resolution_breached_at.is_null(False)
-        | (Ticket.first_response_at.is_null() & (Ticket.first_response_due <= now))
-        | (
-            Ticket.resolved_at.is_null()
-            & Ticket.sla_paused_at.is_null()
-            & (Ticket.resolution_due <= now)
-        )
-    )
-
-
-def at_risk(now: dt.datetime) -> peewee.Expression:
-    """Open tickets past the warning point of their running target, not yet breached."""
-    first_running = Ticket.first_response_at.is_null() & Ticket.first_response_due.is_null(False)
-    warned_first = first_running & (Ticket.first_response_warn_at <= now)
-    warned_resolution = (
-        ~first_running & Ticket.sla_paused_at.is_null() & (Ticket.resolution_warn_at <= now)
-    )
-    return Ticket.status.in_(OPEN) & (warned_first | warned_resolution) & ~breached(now)

@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from maildesk.config import Config
 from maildesk.core.match import format_number, parse_number
+from maildesk.core.vocabulary import ADMIN_ROLES, REPORT_ROLES, ROLES
 from maildesk.pipeline.flow import Pipeline
 from maildesk.store.executor import DbExecutor
 from maildesk.store.models import Agent, Ticket
@@ -33,9 +34,6 @@ T = TypeVar("T")
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 LOGIN_WINDOW = 15 * 60.0
-WORKING_ROLES = ("agent", "admin", "manager")  # everyone signed in works tickets
-REPORT_ROLES = ("admin", "manager")
-ADMIN_ROLES = ("admin",)
 # Paths without a session: static files, the API (tokens), customer pages (signed links).
 SESSION_FREE = ("/static/", "/api/", "/t/", "/submit", "/healthz")
 
@@ -61,7 +59,12 @@ class Web:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.templates.globals.update(desk=self.config.desk, label=self.label)
+        self.templates.globals.update(
+            desk=self.config.desk,
+            label=self.label,
+            report_roles=REPORT_ROLES,
+            admin_roles=ADMIN_ROLES,
+        )
         web = self.config.web
         self.login_limit = RateLimit(web.login_attempts, LOGIN_WINDOW)
         self.submit_limit = RateLimit(web.submit_per_hour, 3600.0)
@@ -187,7 +190,7 @@ def signed_in(request: Request) -> Agent | None:
     return agent if isinstance(agent, Agent) else None
 
 
-def require(request: Request, roles: tuple[str, ...] = WORKING_ROLES) -> Agent:
+def require(request: Request, roles: tuple[str, ...] = ROLES) -> Agent:
     """The signed-in agent, if their role is among `roles`; else a redirect to sign in
     (no session) or 403 (the wrong role)."""
     agent = signed_in(request)

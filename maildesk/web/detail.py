@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from maildesk.core.vocabulary import ASSIGNABLE_ROLES, OPEN_STATUSES
 from maildesk.outbound.render import filesize_filter
 from maildesk.store import repo
 from maildesk.store.models import (
@@ -30,8 +31,7 @@ from maildesk.store.models import (
     Participant,
     Ticket,
 )
-from maildesk.tickets.changes import ASSIGNABLE_ROLES
-from maildesk.web.badges import OPEN, Badge, countdown, sla_badge
+from maildesk.web.badges import Badge, countdown, sla_badge
 from maildesk.web.context import Web
 from maildesk.web.sanitize import Cleaned, clean_html, content_id_key
 
@@ -272,7 +272,7 @@ def attachment_file(attachment_id: int) -> File | None:
 def sla_targets(ticket: Ticket, now: dt.datetime) -> tuple[Target, ...]:
     """Both targets: first response (done when first answered) and resolution (its
     clock paused while waiting on the customer), as `badges.sla_badge` judges them."""
-    running = ticket.status in OPEN
+    running = ticket.status in OPEN_STATUSES
     first = _target(
         "First response",
         ticket.first_response_due,

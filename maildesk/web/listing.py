@@ -5,9 +5,11 @@ them, and what the filter form offers.
 answered with 400); `queue_view` runs in the web's database threads (`Web.call`)
 and returns the page `web/pages/queue.py` renders with `templates/web/queue.html`.
 
-A page costs a fixed number of queries whatever the database holds: the rows (ticket,
-requester and assignee joined, LIMIT/OFFSET on a stable order), a count that stops
-at `COUNT_CAP`, one IN query for the page's tags, and two small ones for the form.
+The tickets come from the one ticket-list query (`queries.ticket_list`, as the CLI's
+and the API's lists). A page costs a fixed number of queries whatever the database
+holds: the rows (ticket, requester and assignee joined, LIMIT/OFFSET on a stable
+order), a count that stops at `COUNT_CAP`, one IN query for the page's tags, and two
+small ones for the form.
 """
 
 from __future__ import annotations
@@ -20,24 +22,25 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import peewee
-
-from maildesk.core.commands import STATUSES
+from maildesk.core.addresses import plain_address
 from maildesk.core.match import parse_number
-from maildesk.store import search
-from maildesk.store.db import is_postgres
-from maildesk.store.models import Agent, Contact, Ticket, TicketTag
+from maildesk.core.vocabulary import STATUS_GROUPS, STATUSES
+from maildesk.queries.ticket_list import (
+    SLA_STATES,
+    SORTS,
+    UNASSIGNED,
+    TicketQuery,
+    count_tickets,
+    find_tickets,
+)
+from maildesk.store.models import Agent, Ticket, TicketTag
 from maildesk.store.rows import tuples
-from maildesk.web import badges
-from maildesk.web.badges import OPEN, Badge, sla_badge
+from maildesk.web.badges import Badge, sla_badge
 from maildesk.web.context import Web
 
-STATUS_GROUPS: dict[str, tuple[str, ...]] = {"open": OPEN, "all": STATUSES}
-SORTS = ("updated", "created", "priority", "due")
 # Without `dir`: newest first, highest priority first, soonest due first.
 DEFAULT_DIRECTION = {"updated": "desc", "created": "desc", "priority": "desc", "due": "asc"}
 DIRECTIONS = ("asc", "desc")
-SLA_STATES = ("breached", "at_risk")
 COUNT_CAP = 10_000  # "10,000+": counting further costs what the database holds
 MAX_PAGE = 100_000
 MAX_SEARCH = 200
@@ -45,7 +48,6 @@ MAX_CATEGORIES = 200
 TAG = re.compile(r"[\w][\w.-]{0,49}")  # as `#tag` accepts them (core.commands)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 CATEGORY = re.compile(r"[^\x00-\x1f\x7f]{1,100}")  # rules may set any name
-EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,255}")
 LABEL_HASH = re.compile(r"#(\d{1,18})")
 
 
@@ -134,7 +136,7 @@ def _page(params: Mapping[str, str]) -> int:
 
 def _assignee(params: Mapping[str, str]) -> str:
     value = params.get("assignee", "").strip().lower()
-    if value and value not in ("mine", "unassigned") and not EMAIL.fullmatch(value):
+    if value and value not in ("mine", "unassigned") and plain_address(value) is None:
         raise BadFilter(f"assignee must be mine, unassigned or an agent's address, not {value!r}")
     return value
 
@@ -181,41 +183,32 @@ def age(since: dt.datetime, now: dt.datetime) -> str:
 # -- the query ------------------------------------------------------------------------
 
 
-def _status(web: Web, status: str, ordered: bool) -> list[peewee.Expression]:
-    """The status condition. For the rows (`ordered`) of resolved or closed tickets on
-    SQLite, written so the status index is not used: SQLite keeps no statistics here
-    and would read every closed ticket through it and sort them all, where walking the
-    sort order's index and skipping the few others costs a page."""
-    if status == "all":
-        return []
-    statuses = STATUS_GROUPS.get(status, (status,))
-    if not ordered or status in STATUS_GROUPS or status in OPEN or is_postgres(web.db):
-        return [Ticket.status.in_(statuses)]
-    unindexed = peewee.NodeList((peewee.SQL("+"), Ticket.status), glue="")
-    return [peewee.Expression(unindexed, peewee.OP.IN, list(statuses))]
+def ticket_query(web: Web, filters: Filters, agent: Agent, now: dt.datetime) -> TicketQuery:
+    """`filters` as the ticket-list query, for one page and one more row (`has_next`)."""
+    size = web.config.web.page_size
+    return TicketQuery(
+        statuses=STATUS_GROUPS.get(filters.status, (filters.status,)),
+        priority=filters.priority,
+        category=filters.category,
+        assignee=_assignee_id(filters.assignee, agent),
+        tag=filters.tag,
+        search=filters.q,
+        sla=filters.sla,
+        now=now,
+        sort=filters.sort,
+        descending=filters.direction == "desc",
+        priorities=web.config.tickets.priorities,
+        limit=size + 1,
+        offset=(filters.page - 1) * size,
+    )
 
 
-def _where(web: Web, filters: Filters, agent: Agent, now: dt.datetime) -> list[peewee.Expression]:
-    """The conditions of `filters` but the status (`_status`)."""
-    where = [Ticket.merged_into.is_null()]
-    if filters.priority:
-        where.append(Ticket.priority == filters.priority)
-    if filters.category:
-        where.append(Ticket.category == filters.category)
-    if filters.assignee == "mine":
-        where.append(Ticket.assignee == agent.id)
-    elif filters.assignee == "unassigned":
-        where.append(Ticket.assignee.is_null())
-    elif filters.assignee:
-        where.append(Ticket.assignee == _agent_id(filters.assignee))
-    if filters.tag:
-        tagged = TicketTag.select(TicketTag.ticket).where(TicketTag.tag == filters.tag)
-        where.append(Ticket.id.in_(tagged))
-    if filters.sla:
-        where.append(badges.breached(now) if filters.sla == "breached" else badges.at_risk(now))
-    if filters.q:
-        where.append(Ticket.id.in_(search.ticket_ids(web.db, filters.q)))
-    return where
+def _assignee_id(assignee: str, agent: Agent) -> int | str | None:
+    if assignee == "mine":
+        return agent.id
+    if assignee == "unassigned":
+        return UNASSIGNED
+    return _agent_id(assignee) if assignee else None
 
 
 def _agent_id(email: str) -> int:
@@ -223,30 +216,6 @@ def _agent_id(email: str) -> int:
     if found is None:
         raise BadFilter(f"no agent {email}")
     return int(found)
-
-
-def running_due() -> peewee.ColumnBase:
-    """The due time the clock runs against: the first response while unanswered (and
-    given one), else the resolution (as `badges.sla_badge` reads it)."""
-    unanswered = Ticket.first_response_at.is_null() & Ticket.first_response_due.is_null(False)
-    return peewee.Case(None, [(unanswered, Ticket.first_response_due)], Ticket.resolution_due)
-
-
-def _order(filters: Filters, priorities: tuple[str, ...]) -> list[peewee.Node]:
-    descending = filters.direction == "desc"
-
-    def by(node: peewee.ColumnBase, nulls: str | None = None) -> peewee.Node:
-        return node.desc(nulls=nulls) if descending else node.asc(nulls=nulls)
-
-    first = {
-        "updated": lambda: by(Ticket.updated_at),
-        "created": lambda: by(Ticket.created_at),
-        "priority": lambda: by(
-            peewee.Case(Ticket.priority, [(p, i) for i, p in enumerate(priorities)], -1)
-        ),
-        "due": lambda: by(running_due(), nulls="LAST"),
-    }[filters.sort]()
-    return [first, by(Ticket.id)]  # the tie-break keeps pages stable
 
 
 @dataclass(frozen=True)
@@ -354,29 +323,9 @@ def queue_view(web: Web, filters: Filters, agent: Agent) -> QueueView:
     """One page of the queue for `agent` (runs in the web's database threads)."""
     now = web.clock()
     size = web.config.web.page_size
-    where = _where(web, filters, agent, now)
-    order = _order(filters, web.config.tickets.priorities)
-    # The page's ids first, from the ticket table alone: a far page skips its offset
-    # without joining every skipped row.
-    page = (
-        Ticket.select(Ticket.id)
-        .where(*where, *_status(web, filters.status, ordered=True))
-        .order_by(*order)
-        .limit(size + 1)
-        .offset((filters.page - 1) * size)
-    )
-    # Every ticket has a requester; the LEFT join keeps SQLite from starting at contacts.
-    query = (
-        Ticket.select(Ticket, Contact, Agent)
-        .join(Contact, peewee.JOIN.LEFT_OUTER, on=(Ticket.requester == Contact.id))
-        .switch(Ticket)
-        .join(Agent, peewee.JOIN.LEFT_OUTER, on=(Ticket.assignee == Agent.id))
-        .where(Ticket.id.in_(page))
-        .order_by(*order)
-    )
-    tickets = list(query)
-    counted = Ticket.select(Ticket.id).where(*where, *_status(web, filters.status, ordered=False))
-    count = counted.limit(COUNT_CAP + 1).count()
+    spec = ticket_query(web, filters, agent, now)
+    tickets = find_tickets(web.db, spec)
+    count = count_tickets(web.db, spec, COUNT_CAP)
     return QueueView(
         rows=_rows(web, tickets[:size], now),
         count=count,

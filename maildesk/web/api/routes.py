@@ -24,11 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from maildesk.core.commands import STATUSES, parse_reply
+from maildesk.core.commands import parse_reply
 from maildesk.core.match import parse_number
+from maildesk.core.vocabulary import STATUSES
 from maildesk.queries import serialize
-from maildesk.store import search
-from maildesk.store.models import Agent, Contact, Message, Ticket, TicketTag
+from maildesk.queries.ticket_list import TicketQuery, find_tickets
+from maildesk.store.models import Agent, Message, Ticket
 from maildesk.tickets.agents import agent_for_token
 from maildesk.web import actions
 from maildesk.web.actions import Refused
@@ -155,20 +156,6 @@ def transcript_text(entries: Sequence[TranscriptEntry], customer: str, agent: st
 # -- listing --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Listing:
-    """GET /api/tickets: which tickets, most recently updated first."""
-
-    status: str | None
-    priority: str | None
-    assignee: str | None  # an agent's address, or "none"
-    category: str | None
-    tag: str | None
-    q: str | None
-    limit: int
-    offset: int
-
-
 def number_param(params: QueryParams, name: str, default: int, low: int, high: int) -> int:
     value = params.get(name)
     if value is None:
@@ -185,48 +172,28 @@ def choice_param(params: QueryParams, name: str, choices: Sequence[str]) -> str 
     return value
 
 
-def listing_of(params: QueryParams, priorities: Sequence[str], agent: Agent) -> Listing:
+def listing_of(params: QueryParams, priorities: Sequence[str], agent: Agent) -> TicketQuery:
+    """GET /api/tickets: which tickets, most recently updated first."""
     unknown = sorted(set(params) - set(LIST_PARAMS))
     if unknown:
         raise bad(f"unknown parameter {unknown[0]!r} (parameters: {', '.join(LIST_PARAMS)})")
     assignee = (params.get("assignee") or "").strip().lower() or None
-    return Listing(
-        status=choice_param(params, "status", STATUSES),
+    status = choice_param(params, "status", STATUSES)
+    return TicketQuery(
+        statuses=(status,) if status else (),
         priority=choice_param(params, "priority", priorities),
         assignee=agent.email if assignee == "me" else assignee,
         category=params.get("category") or None,
         tag=(params.get("tag") or "").strip().lower() or None,
-        q=params.get("q") or None,
+        search=params.get("q") or None,
         limit=number_param(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
         offset=number_param(params, "offset", 0, 0, MAX_OFFSET),
     )
 
 
-def find(web: Web, spec: Listing) -> list[dict[str, Any]]:
+def find(web: Web, spec: TicketQuery) -> list[dict[str, Any]]:
     """The summaries of the tickets `spec` asks for (merged tickets left out)."""
-    query = Ticket.select(Ticket, Contact).join(Contact).where(Ticket.merged_into.is_null())
-    for field, value in (
-        (Ticket.status, spec.status),
-        (Ticket.priority, spec.priority),
-        (Ticket.category, spec.category),
-    ):
-        if value is not None:
-            query = query.where(field == value)
-    if spec.assignee == "none":
-        query = query.where(Ticket.assignee.is_null())
-    elif spec.assignee is not None:
-        query = query.where(
-            Ticket.assignee.in_(Agent.select(Agent.id).where(Agent.email == spec.assignee))
-        )
-    if spec.tag is not None:
-        query = query.where(
-            Ticket.id.in_(TicketTag.select(TicketTag.ticket).where(TicketTag.tag == spec.tag))
-        )
-    if spec.q is not None:
-        query = query.where(Ticket.id.in_(search.ticket_ids(web.db, spec.q)))
-    query = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-    tickets = query.limit(spec.limit).offset(spec.offset)
-    return [serialize.ticket_summary(t, web.prefix) for t in tickets]
+    return [serialize.ticket_summary(t, web.prefix) for t in find_tickets(web.db, spec)]
 
 
 # -- the work, in the web's database threads ------------------------------------------

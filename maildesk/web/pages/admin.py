@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from maildesk.core.vocabulary import ADMIN_ROLES, ROLES
 from maildesk.store.models import Agent, ApiToken
 from maildesk.tickets import agents
 from maildesk.web import sessions
-from maildesk.web.context import ADMIN_ROLES, Web, checked_form, redirect, require, web_of
+from maildesk.web.context import Web, checked_form, redirect, require, web_of
 
 
 def _overview() -> dict[str, Any]:
@@ -63,7 +64,7 @@ async def show(request: Request, error: str = "", token: str = "", status: int =
         "admin_agents.html",
         status_code=status,
         active="admin",
-        roles=agents.ROLES,
+        roles=ROLES,
         error=error,
         notice=notice,
         new_token=token,

@@ -11,10 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from maildesk.core.vocabulary import ADMIN_ROLES
 from maildesk.pipeline import quarantine
 from maildesk.queries import serialize
 from maildesk.store.db import write_transaction
-from maildesk.web.context import ADMIN_ROLES, Web, checked_form, redirect, require, web_of
+from maildesk.web.context import Web, checked_form, redirect, require, web_of
 
 SHOWN = 200  # the oldest entries listed; the CLI lists them all
 

@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from maildesk.core.commands import STATUSES
+from maildesk.core.addresses import plain_address
+from maildesk.core.vocabulary import STATUSES
 from maildesk.store.models import Agent, Ticket
 from maildesk.web import actions, listing
 from maildesk.web.context import Web, checked_form, find_ticket, redirect, require, web_of
@@ -69,7 +70,7 @@ def bulk_commands(form: FormData, priorities: tuple[str, ...]) -> list[str]:
     commands = []
     assignee = _field(form, "assignee").lower()
     if assignee:
-        if assignee not in ("me", "none") and not listing.EMAIL.fullmatch(assignee):
+        if assignee not in ("me", "none") and plain_address(assignee) is None:
             raise HTTPException(400, "assignee must be me, none or an agent's address")
         commands.append(f"#assign {assignee}")
     for name, choices in (("status", STATUSES), ("priority", priorities)):

@@ -32,10 +32,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from maildesk.core.vocabulary import REPORT_ROLES
 from maildesk.queries import analytics, sla_report
 from maildesk.queries.analytics import Key, Period
 from maildesk.web.charts import Series, bar_chart, hbar_chart, line_chart
-from maildesk.web.context import REPORT_ROLES, Web, require, web_of
+from maildesk.web.context import Web, require, web_of
 
 MAX_DAYS = 366
 DEFAULT_DAYS = 30

@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from maildesk.core.quoting import split_reply
+from maildesk.core.vocabulary import DONE_STATUSES, OnReply, on_customer_reply
 from maildesk.outbound.render import filesize_filter
 from maildesk.store.models import Agent, Attachment, Message, Ticket
 from maildesk.web import actions
@@ -29,7 +30,7 @@ from maildesk.web.context import Web, checked_form, redirect, text_field, web_of
 from maildesk.web.links import NOT_FOUND, Link, link_of, linked_ticket, viewer
 from maildesk.web.uploads import FORM_OVERHEAD, bounded, read_uploads, too_large, total_size
 
-RATEABLE = ("resolved", "closed")
+RATEABLE = DONE_STATUSES  # a request may be rated once it is done
 STATUS_WORDS = {
     "new": "Received",
     "open": "We're on it",
@@ -139,16 +140,15 @@ def entry(web: Web, message: Message, files: list[File], names: dict[str, str]) 
 
 def reply_hint(web: Web, ticket: Ticket, now: dt.datetime) -> str:
     """What a reply from the page will do, as the pipeline will decide it."""
-    if ticket.status == "closed":
-        days = web.config.tickets.reopen_days
-        if ticket.closed_at is None or now - ticket.closed_at <= dt.timedelta(days=days):
-            return "This request is closed. Writing here reopens it."
+    days = web.config.tickets.reopen_days
+    outcome = on_customer_reply(ticket.status, ticket.closed_at, now, days)
+    if outcome is OnReply.REOPEN:
+        return f"This request is {ticket.status}. Writing here reopens it."
+    if outcome is OnReply.FOLLOW:
         return (
             "This request was closed a while ago. Writing here starts a new request "
             "that refers to this one; we will mail you its reference."
         )
-    if ticket.status == "resolved":
-        return "This request is resolved. Writing here reopens it."
     return "Your message goes to the team working on this request, as if you had mailed it."
 
 

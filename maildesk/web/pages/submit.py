@@ -11,7 +11,6 @@ since there is no session to keep one in. Posts are limited per client
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from maildesk.core.addresses import deliverable_address
 from maildesk.core.match import parse_number
 from maildesk.core.message import parse_typed_address
 from maildesk.store import repo
@@ -36,7 +36,6 @@ from maildesk.web.context import Web, text_field, web_of
 from maildesk.web.middleware import CSP
 from maildesk.web.uploads import FORM_OVERHEAD, bounded, read_uploads, too_large, total_size
 
-EMAIL = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
 FORM_SALT = "maildesk.submit-form"
 FORM_MAX_AGE = 24 * 3600
 HONEYPOT = "website"  # hidden from people (class hp); bots fill it in
@@ -111,7 +110,7 @@ def categories(web: Web) -> list[str]:
 def request_problem(web: Web, fields: SubmitFields) -> str:
     """What is wrong with a filled-in form ("" if nothing)."""
     address = parse_typed_address(fields.email)
-    if address is None or not EMAIL.fullmatch(address.email):
+    if address is None or deliverable_address(address.email) is None:
         return "Please give an e-mail address we can answer to."
     if not fields.subject:
         return "Please give your request a subject."

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from maildesk.core.commands import STATUSES
+from maildesk.core.vocabulary import STATUSES
 from maildesk.pipeline.flow import Outcome
 from maildesk.store.models import Agent, Ticket
 from maildesk.web import detail

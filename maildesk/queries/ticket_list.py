@@ -1,0 +1,164 @@
+"""The one ticket-list query: which tickets a filter selects, in which order, one page.
+
+Where it sits: a read model under the three lists of tickets, `maildesk tickets list`
+(cli.py), `GET /api/tickets` (web/api.py) and the web queue (web/listing.py). Each
+turns its own parameters into a `TicketQuery`; `find_tickets` returns the page's
+tickets (requester and assignee joined) and `count_tickets` how many there are, up
+to a cap. Merged tickets are never listed (`Ticket.unmerged`).
+
+A page costs a fixed number of queries whatever the database holds: the page's ids
+first, from the ticket table alone (a far page skips its offset without joining
+every skipped row), then those rows joined.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import peewee
+
+from maildesk.core.vocabulary import DONE_STATUSES, OPEN_STATUSES, STATUSES
+from maildesk.store import search
+from maildesk.store.db import is_postgres
+from maildesk.store.models import Agent, Contact, Ticket, TicketTag
+
+UNASSIGNED = "none"  # `assignee`: tickets nobody is assigned
+SORTS = ("updated", "created", "priority", "due")
+SLA_STATES = ("breached", "at_risk")
+
+
+@dataclass(frozen=True)
+class TicketQuery:
+    statuses: tuple[str, ...] = ()  # any of these; empty: any status
+    priority: str | None = None
+    category: str | None = None
+    assignee: int | str | None = None  # an agent's id or address, UNASSIGNED; None: anyone
+    tag: str | None = None
+    search: str | None = None  # words in subjects, senders and bodies (store.search)
+    sla: str | None = None  # one of SLA_STATES, judged at `now`
+    now: dt.datetime | None = None
+    sort: str = "updated"  # one of SORTS; ties go by ticket id, so pages are stable
+    descending: bool = True
+    priorities: tuple[str, ...] = ()  # lowest first: the order of sort "priority"
+    limit: int = 100
+    offset: int = 0
+
+
+def find_tickets(db: peewee.Database, spec: TicketQuery) -> list[Ticket]:
+    """The tickets of `spec`'s page, in its order."""
+    order = _order(spec)
+    page = (
+        Ticket.select(Ticket.id)
+        .where(*_where(db, spec), *_status(db, spec.statuses, ordered=True))
+        .order_by(*order)
+        .limit(spec.limit)
+        .offset(spec.offset)
+    )
+    # Every ticket has a requester; the LEFT join keeps SQLite from starting at contacts.
+    query = (
+        Ticket.select(Ticket, Contact, Agent)
+        .join(Contact, peewee.JOIN.LEFT_OUTER, on=(Ticket.requester == Contact.id))
+        .switch(Ticket)
+        .join(Agent, peewee.JOIN.LEFT_OUTER, on=(Ticket.assignee == Agent.id))
+        .where(Ticket.id.in_(page))
+        .order_by(*order)
+    )
+    return list(query)
+
+
+def count_tickets(db: peewee.Database, spec: TicketQuery, cap: int) -> int:
+    """How many tickets `spec` selects (any page), counting no further than `cap` + 1:
+    counting further costs what the database holds."""
+    counted = Ticket.select(Ticket.id).where(
+        *_where(db, spec), *_status(db, spec.statuses, ordered=False)
+    )
+    return int(counted.limit(cap + 1).count())
+
+
+def _status(db: peewee.Database, statuses: tuple[str, ...], ordered: bool) -> list[peewee.Node]:
+    """The status condition. For the rows (`ordered`) of resolved or closed tickets on
+    SQLite, written so the status index is not used: SQLite keeps no statistics here
+    and would read every closed ticket through it and sort them all, where walking the
+    sort order's index and skipping the few others costs a page."""
+    if not statuses or set(STATUSES) <= set(statuses):  # any status: no condition
+        return []
+    if not ordered or len(statuses) > 1 or statuses[0] not in DONE_STATUSES or is_postgres(db):
+        return [Ticket.status.in_(statuses)]
+    unindexed = peewee.NodeList((peewee.SQL("+"), Ticket.status), glue="")
+    return [peewee.Expression(unindexed, peewee.OP.IN, list(statuses))]
+
+
+def _where(db: peewee.Database, spec: TicketQuery) -> list[peewee.Expression]:
+    """The conditions of `spec` but the status (`_status`)."""
+    where = [Ticket.unmerged()]
+    if spec.priority:
+        where.append(Ticket.priority == spec.priority)
+    if spec.category:
+        where.append(Ticket.category == spec.category)
+    if spec.assignee == UNASSIGNED:
+        where.append(Ticket.assignee.is_null())
+    elif isinstance(spec.assignee, int):
+        where.append(Ticket.assignee == spec.assignee)
+    elif spec.assignee:
+        agents = Agent.select(Agent.id).where(Agent.email == spec.assignee.lower())
+        where.append(Ticket.assignee.in_(agents))
+    if spec.tag:
+        tagged = TicketTag.select(TicketTag.ticket).where(TicketTag.tag == spec.tag)
+        where.append(Ticket.id.in_(tagged))
+    if spec.sla:
+        if spec.now is None:
+            raise ValueError("an SLA state is judged at a time: give `now`")
+        where.append(breached(spec.now) if spec.sla == "breached" else at_risk(spec.now))
+    if spec.search:
+        where.append(Ticket.id.in_(search.ticket_ids(db, spec.search)))
+    return where
+
+
+def running_due() -> peewee.ColumnBase:
+    """The due time the clock runs against: the first response while unanswered (and
+    given one), else the resolution (as `web.badges.sla_badge` reads it)."""
+    unanswered = Ticket.first_response_at.is_null() & Ticket.first_response_due.is_null(False)
+    return peewee.Case(None, [(unanswered, Ticket.first_response_due)], Ticket.resolution_due)
+
+
+def _order(spec: TicketQuery) -> list[peewee.Node]:
+    def by(node: peewee.ColumnBase, nulls: str | None = None) -> peewee.Node:
+        return node.desc(nulls=nulls) if spec.descending else node.asc(nulls=nulls)
+
+    first = {
+        "updated": lambda: by(Ticket.updated_at),
+        "created": lambda: by(Ticket.created_at),
+        "priority": lambda: by(
+            peewee.Case(Ticket.priority, [(p, i) for i, p in enumerate(spec.priorities)], -1)
+        ),
+        "due": lambda: by(running_due(), nulls="LAST"),
+    }[spec.sort]()
+    return [first, by(Ticket.id)]  # the tie-break keeps pages stable
+
+
+# -- SLA states, as the queue's badges show them (web.badges) ------------------------------
+
+
+def breached(now: dt.datetime) -> peewee.Expression:
+    """Open tickets whose running target is missed (recorded, or due time passed)."""
+    return Ticket.status.in_(OPEN_STATUSES) & (
+        Ticket.first_response_breached_at.is_null(False)
+        | Ticket.resolution_breached_at.is_null(False)
+        | (Ticket.first_response_at.is_null() & (Ticket.first_response_due <= now))
+        | (
+            Ticket.resolved_at.is_null()
+            & Ticket.sla_paused_at.is_null()
+            & (Ticket.resolution_due <= now)
+        )
+    )
+
+
+def at_risk(now: dt.datetime) -> peewee.Expression:
+    """Open tickets past the warning point of their running target, not yet breached."""
+    first_running = Ticket.first_response_at.is_null() & Ticket.first_response_due.is_null(False)
+    warned_first = first_running & (Ticket.first_response_warn_at <= now)
+    warned_resolution = (
+        ~first_running & Ticket.sla_paused_at.is_null() & (Ticket.resolution_warn_at <= now)
+    )
+    return Ticket.status.in_(OPEN_STATUSES) & (warned_first | warned_resolution) & ~breached(now)
