@@ -48,18 +48,17 @@ def measure(size: int, rounds: int) -> tuple[float, float, int]:
             f'[database]\nurl = "sqlite:///{root}/maildesk.db"\n'
             f'[outbound]\nmaildir = "{root}/outbox"\n'
         )
-        runtime = open_runtime(load_config(config, environ={}))
-        runtime.ingest(message(0, 1000, False), source="bench")  # warm up
-        times = {True: 0.0, False: 0.0}
-        for n in range(1, rounds + 1):
-            for in_header in (False, True):
-                raw = message(n * 2 + in_header, size, in_header)
-                start = time.perf_counter()
-                runtime.ingest(raw, source="bench")
-                times[in_header] += time.perf_counter() - start
-        ack = Outbox.select().where(Outbox.purpose == "ack").order_by(Outbox.id.desc()).first()
-        composed = len(runtime.pipeline.mailer.compose(ack.draft))
-        runtime.close()
+        with open_runtime(load_config(config, environ={})).session() as runtime:
+            runtime.ingest(message(0, 1000, False), source="bench")  # warm up
+            times = {True: 0.0, False: 0.0}
+            for n in range(1, rounds + 1):
+                for in_header in (False, True):
+                    raw = message(n * 2 + in_header, size, in_header)
+                    start = time.perf_counter()
+                    runtime.ingest(raw, source="bench")
+                    times[in_header] += time.perf_counter() - start
+            ack = Outbox.select().where(Outbox.purpose == "ack").order_by(Outbox.id.desc()).first()
+            composed = len(runtime.desk.mailer.compose(ack.draft))
     return times[True], times[False], composed
 
 

@@ -685,7 +685,7 @@ def run_phase(side: Side, phase: str, queries: QueryLog | None = None) -> tuple[
     runtime = open_runtime(load_config(side.config, environ={}), clock=lambda: NOW)
     peewee_log = logging.getLogger("peewee")
     try:
-        jobs = Jobs(runtime.db, runtime.pipeline)
+        jobs = Jobs(runtime.desk)
         operation: Callable[[], Any] = {
             "sla_pass": lambda: jobs.sla_pass(NOW),
             "figures": lambda: jobs.figures(NOW),

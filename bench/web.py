@@ -1082,7 +1082,7 @@ def serve(config_path: Path, ready: Path, sql_log: Path | None) -> int:
     logs.configure(config.logging.level)
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)  # as the daemon sets it
     runtime = open_runtime(config, clock=lambda: NOW)
-    web = open_web(config, runtime.db, runtime.pipeline, lambda: NOW)
+    web = open_web(runtime.desk, runtime.pipeline)
     if sql_log is not None:
         record_statements(sql_log)
 

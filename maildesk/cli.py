@@ -141,7 +141,9 @@ def _setup_logging(config: Config) -> None:
 
 @contextmanager
 def runtime_for(config: Config, now: dt.datetime | None = None) -> Iterator[Runtime]:
-    """`now`: a fixed clock (a command's --now), else the real one."""
+    """The command's unit of work: the configured database (migrated) and the pipeline;
+    the models run on that database inside the block. `now`: a fixed clock (a
+    command's --now), else the real one."""
     try:
         runtime = open_runtime(config) if now is None else open_runtime(config, lambda: now)
     except ConfigError as exc:
@@ -149,11 +151,10 @@ def runtime_for(config: Config, now: dt.datetime | None = None) -> Iterator[Runt
     except (peewee.PeeweeException, DatabaseUrlError, OSError) as exc:
         raise Failure(f"database error: {_one_line(exc)}") from exc
     try:
-        yield runtime
+        with runtime.session():
+            yield runtime
     except peewee.PeeweeException as exc:
         raise Failure(f"database error: {_one_line(exc)}") from exc
-    finally:
-        runtime.close()
 
 
 class IsoTime(click.ParamType):
@@ -441,7 +442,7 @@ def tickets_show(config: Config, as_json: bool, number: str) -> None:
         if ticket is None:
             raise Failure(f"no ticket {format_number(prefix, parsed)}")
         detail = serialize.ticket_detail(ticket, prefix)
-        detail["sla"] = runtime.pipeline.sla.view(ticket, runtime.clock())
+        detail["sla"] = runtime.desk.sla.view(ticket, runtime.clock())
     if as_json:
         _print_json(detail)
     else:
@@ -627,7 +628,7 @@ def outbox_send(config: Config) -> None:
     with runtime_for(config) as runtime:
         transport = make_transport(config.outbound, read_environ(), Path.cwd())
         try:
-            compose = runtime.pipeline.mailer.compose
+            compose = runtime.desk.mailer.compose
             counts = outbox_store.deliver_due(
                 runtime.db, transport, compose, config.outbound, runtime.clock
             )
@@ -654,7 +655,7 @@ def sla_scan(config: Config, now: dt.datetime | None) -> None:
     from maildesk.jobs.runner import Jobs
 
     with runtime_for(config) as runtime:
-        jobs = Jobs(runtime.db, runtime.pipeline)
+        jobs = Jobs(runtime.desk)
         at = _now(runtime, now)
         done = jobs.sla_pass(at)
         done["closed"] = jobs.auto_close(at)
@@ -677,7 +678,7 @@ def digest_send(config: Config, now: dt.datetime | None, dry_run: bool, as_json:
     from maildesk.jobs.runner import Jobs
 
     with runtime_for(config) as runtime:
-        jobs = Jobs(runtime.db, runtime.pipeline)
+        jobs = Jobs(runtime.desk)
         at = _now(runtime, now)
         if as_json and not dry_run:
             raise click.UsageError("--json goes with --dry-run")
@@ -688,7 +689,7 @@ def digest_send(config: Config, now: dt.datetime | None, dry_run: bool, as_json:
             return
         if dry_run:
             day, _ = jobs.local_day(at)
-            click.echo(runtime.pipeline.mailer.preview_digest(jobs.figures(at), day, at))
+            click.echo(runtime.desk.mailer.preview_digest(jobs.figures(at), day, at))
             return
         sent = jobs.send_digests(at)
     if sent:
@@ -723,7 +724,7 @@ def report_sla(
             start,
             end,
             runtime.clock(),
-            runtime.pipeline.sla.clock_seconds,
+            runtime.desk.sla.clock_seconds,
             priorities=config.tickets.priorities,
         )
     if as_json:

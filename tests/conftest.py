@@ -12,6 +12,7 @@ import os
 import secrets
 import urllib.parse
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from maildesk.cli import main
-from maildesk.store.db import open_database, upgrade
+from maildesk.store.db import open_database, upgrade, using
 
 PG_URL = os.environ.get("MAILDESK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("MAILDESK_REQUIRE_POSTGRES") == "1"
@@ -81,13 +82,25 @@ def database_url(
         admin.close()
 
 
+@contextmanager
+def opened(url: str, *, migrate: bool = False) -> Iterator[peewee.Database]:
+    """The database at `url`, open (and migrated, if asked) for the block, which runs
+    on it (`store.db.using`); closed after."""
+    database = open_database(url)
+    try:
+        if migrate:
+            upgrade(database)
+        with using(database):
+            yield database
+    finally:
+        database.close()
+
+
 @pytest.fixture
 def db(database_url: str) -> Iterator[peewee.Database]:
-    """That database, migrated and open (the models bound to it)."""
-    database = open_database(database_url)
-    upgrade(database)
-    yield database
-    database.close()
+    """That database, migrated and open; the test runs on it."""
+    with opened(database_url, migrate=True) as database:
+        yield database
 
 
 @pytest.fixture(autouse=True)
@@ -101,7 +114,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @dataclass
-class Desk:
+class Install:
     """A configured maildesk in a temp dir, driven through its real CLI."""
 
     config_path: Path
@@ -155,5 +168,5 @@ maildir = "{root}/outbox"
 
 
 @pytest.fixture
-def desk(tmp_path: Path, database_url: str) -> Desk:
-    return Desk(write_config(tmp_path, database_url), database_url, tmp_path)
+def desk(tmp_path: Path, database_url: str) -> Install:
+    return Install(write_config(tmp_path, database_url), database_url, tmp_path)

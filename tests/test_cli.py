@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from maildesk.cli import main
-from tests.conftest import Desk, write_config
+from tests.conftest import Install, opened, write_config
 from tests.dovecot import make_certificate
 from tests.test_ingest import mail
 
@@ -37,14 +37,14 @@ def test_init_writes_config_and_database_then_refuses_to_overwrite(tmp_path: Pat
     assert config.read_text() != text  # a new secret
 
 
-def test_db_upgrade_is_idempotent(desk: Desk) -> None:
+def test_db_upgrade_is_idempotent(desk: Install) -> None:
     first = desk.run("db", "upgrade")
     assert first.exit_code == 0 and "0001_initial" in first.stdout
     second = desk.run("db", "upgrade")
     assert second.exit_code == 0 and "up to date" in second.stdout
 
 
-def test_check_config_reports_and_reaches_the_database(desk: Desk) -> None:
+def test_check_config_reports_and_reaches_the_database(desk: Install) -> None:
     result = desk.run("check-config")
     assert result.exit_code == 0, result.output
     assert "database: ok" in result.stdout and str(desk.config_path) in result.stdout
@@ -86,7 +86,7 @@ def test_unreachable_database_is_an_operational_failure(tmp_path: Path) -> None:
     assert result.stderr.startswith("maildesk: database error") and result.stderr.count("\n") == 1
 
 
-def test_usage_errors_are_one_line_exit_2(desk: Desk) -> None:
+def test_usage_errors_are_one_line_exit_2(desk: Install) -> None:
     for args in (
         ("tickets", "list", "--bogus"),
         ("tickets", "show", "not-a-number"),
@@ -101,18 +101,18 @@ def test_usage_errors_are_one_line_exit_2(desk: Desk) -> None:
         assert "Traceback" not in result.output
 
 
-def test_missing_ticket_is_exit_1(desk: Desk) -> None:
+def test_missing_ticket_is_exit_1(desk: Install) -> None:
     result = desk.run("tickets", "show", "SUP-00099")
     assert result.exit_code == 1 and "no ticket SUP-00099" in result.stderr
 
 
-def test_json_output_is_json_only(desk: Desk) -> None:
+def test_json_output_is_json_only(desk: Install) -> None:
     assert desk.json("tickets", "list") == []
     assert desk.json("quarantine", "list") == []
     assert desk.json("agents", "list") == []
 
 
-def test_agents_add_with_password_and_list(desk: Desk) -> None:
+def test_agents_add_with_password_and_list(desk: Install) -> None:
     added = desk.run(
         "agents",
         "add",
@@ -133,12 +133,10 @@ def test_agents_add_with_password_and_list(desk: Desk) -> None:
         "active": True,
         "away": False,
     }
-    from maildesk.store.db import open_database
     from maildesk.store.models import Agent
 
-    db = open_database(desk.database_url)
-    stored = Agent.get(Agent.email == "ann@example.com").password_hash
-    db.close()
+    with opened(desk.database_url):
+        stored = Agent.get(Agent.email == "ann@example.com").password_hash
     assert stored.startswith("$argon2") and "s3cret-pass" not in stored
     again = desk.run("agents", "add", "ann@example.com", "--name", "Ann")
     assert again.exit_code == 1 and "already exists" in again.stderr
@@ -146,7 +144,7 @@ def test_agents_add_with_password_and_list(desk: Desk) -> None:
     assert bad.exit_code == 2 and "not an e-mail address" in bad.stderr  # a usage error
 
 
-def test_agent_mail_threads_into_any_ticket(desk: Desk) -> None:
+def test_agent_mail_threads_into_any_ticket(desk: Install) -> None:
     """By its subject tag alone, whether or not she is a participant. (A plain From
     is trusted here so the message counts as hers; test_conversation covers how an
     agent proves who she is.)"""
@@ -184,7 +182,7 @@ def test_python_dash_m_and_console_script(tmp_path: Path) -> None:
     assert "maildesk" in version.stdout
 
 
-def test_ingest_json_reads_stdin_with_mbox_postmark(desk: Desk) -> None:
+def test_ingest_json_reads_stdin_with_mbox_postmark(desk: Install) -> None:
     from tests.test_ingest import mail
 
     data = b"From alice@customer.example Mon Jan  1 00:00:00 2026\n" + mail()
@@ -196,7 +194,7 @@ def test_ingest_json_reads_stdin_with_mbox_postmark(desk: Desk) -> None:
     assert ticket["requester"]["email"] == "alice@customer.example"
 
 
-def test_agents_passwd_and_api_tokens(desk: Desk) -> None:
+def test_agents_passwd_and_api_tokens(desk: Install) -> None:
     assert desk.run("agents", "add", "ann@example.com", "--name", "Ann").exit_code == 0
     no_tty = desk.run("agents", "passwd", "ann@example.com")
     assert no_tty.exit_code == 2 and "--password-stdin" in no_tty.stderr
@@ -339,7 +337,7 @@ def test_init_with_a_data_dir_for_a_config_elsewhere(tmp_path: Path) -> None:
 # -- arguments ----------------------------------------------------------------------------
 
 
-def test_agents_add_needs_an_email_address(desk: Desk) -> None:
+def test_agents_add_needs_an_email_address(desk: Install) -> None:
     for address in (
         "not-an-email",
         "ann@",
@@ -359,7 +357,7 @@ def test_agents_add_needs_an_email_address(desk: Desk) -> None:
     assert [a["email"] for a in desk.json("agents", "list")] == ["ann@example.com"]
 
 
-def test_ingest_of_nothing_is_an_error_not_a_message(desk: Desk, tmp_path: Path) -> None:
+def test_ingest_of_nothing_is_an_error_not_a_message(desk: Install, tmp_path: Path) -> None:
     (tmp_path / "empty.eml").write_bytes(b"")
     (tmp_path / "blank.eml").write_bytes(b"\r\n\r\n")
     for args, stdin in (
@@ -395,7 +393,7 @@ BAD_ARGUMENTS = (
 
 
 @pytest.mark.parametrize("args", BAD_ARGUMENTS, ids=" ".join)
-def test_bad_arguments_are_usage_errors(desk: Desk, args: tuple[str, ...]) -> None:
+def test_bad_arguments_are_usage_errors(desk: Install, args: tuple[str, ...]) -> None:
     result = desk.run(*args, input=b"")
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("maildesk: ") and result.stderr.count("\n") == 1

@@ -17,7 +17,7 @@ import pytest
 from maildesk.store.models import Event, Ticket
 from maildesk.tickets import agents
 from maildesk.web import app as web_app
-from tests.conftest import Desk
+from tests.conftest import Install
 from tests.conversation import customer_mail
 from tests.test_ingest import mail
 from tests.web_support import site
@@ -25,7 +25,7 @@ from tests.web_support import site
 PER_PROCESS = 25
 
 
-def test_two_processes_ingesting_at_once(desk: Desk, tmp_path: Path) -> None:
+def test_two_processes_ingesting_at_once(desk: Install, tmp_path: Path) -> None:
     assert desk.run("db", "upgrade").exit_code == 0
     folders = []
     for worker in ("a", "b"):

@@ -18,9 +18,8 @@ import pytest
 
 from maildesk.core.msgid import verify_message_id
 from maildesk.core.reply_address import ReplyToken, read_reply_address
-from maildesk.store.db import open_database
 from maildesk.store.models import Agent
-from tests.conftest import Desk, write_config
+from tests.conftest import Install, opened, write_config
 from tests.conversation import (
     customer_mail,
     html_of,
@@ -39,7 +38,7 @@ BOB = "Bob Agent <bob@example.com>"
 class Mailroom:
     """Drives one desk: mail in through `ingest`, mail out through `outbox send`."""
 
-    def __init__(self, desk: Desk) -> None:
+    def __init__(self, desk: Install) -> None:
         self.desk = desk
         self.seen = 0
 
@@ -78,7 +77,7 @@ def only(mails: list[EmailMessage], address: str) -> EmailMessage:
 
 
 @pytest.fixture
-def room(desk: Desk) -> Mailroom:
+def room(desk: Install) -> Mailroom:
     room = Mailroom(desk)
     room.agent("ann@example.com", "Ann Agent")
     room.agent("bob@example.com", "Bob Agent")
@@ -133,7 +132,7 @@ def test_new_ticket_is_acknowledged_and_agents_are_notified(room: Mailroom) -> N
     assert events.count("mail_queued") == 2
 
 
-def test_away_and_inactive_agents_are_not_notified(desk: Desk) -> None:
+def test_away_and_inactive_agents_are_not_notified(desk: Install) -> None:
     room = Mailroom(desk)
     room.agent("ann@example.com", "Ann Agent")
     room.agent("mgr@example.com", "Mia Manager", "--role", "manager")
@@ -314,11 +313,8 @@ def notified(room: Mailroom, raw: bytes | None = None) -> tuple[EmailMessage, Em
 
 
 def agent_id(room: Mailroom, email: str) -> int:
-    database = open_database(room.desk.database_url)
-    try:
+    with opened(room.desk.database_url):
         return int(Agent.get(Agent.email == email).id)
-    finally:
-        database.close()
 
 
 def test_notifications_carry_a_reply_address_signed_for_the_agent_and_ticket(
@@ -714,7 +710,7 @@ def test_smtp_login_without_a_password_is_a_config_error(room: Mailroom) -> None
     assert daemon.returncode == 2 and "outbound.password_env" in daemon.stderr
 
 
-def run_daemon(desk: Desk) -> subprocess.CompletedProcess[str]:
+def run_daemon(desk: Install) -> subprocess.CompletedProcess[str]:
     """`maildesk run` that is expected to refuse to start."""
     return subprocess.run(
         [sys.executable, "-m", "maildesk", "run", "--config", str(desk.config_path)],

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 
 from maildesk.core.msgid import verify_message_id
-from tests.conftest import Desk, write_config
+from tests.conftest import Install, write_config
 from tests.conversation import customer_mail, recipients, reply, text_of
 from tests.daemon import Daemon, daemon_config
 from tests.sink import Received, Sink
@@ -41,7 +41,7 @@ retry_max = 2
 {extra}"""
 
 
-def start(desk: Desk, sink: Sink, extra: str = "", out: str = "") -> Daemon:
+def start(desk: Install, sink: Sink, extra: str = "", out: str = "") -> Daemon:
     write_config(desk.root, desk.database_url, daemon_config(extra), outbound(sink, out))
     return Daemon(desk.config_path, desk.root).start()
 
@@ -73,13 +73,13 @@ def mails_to(sink: Sink, address: str) -> list[EmailMessage]:
     return [r.message for r in sink.messages if address in r.recipients]
 
 
-def ticket(desk: Desk, label: str = "SUP-00001") -> dict[str, Any]:
+def ticket(desk: Install, label: str = "SUP-00001") -> dict[str, Any]:
     found = desk.json("tickets", "show", label)
     assert isinstance(found, dict)
     return found
 
 
-def messages_of(desk: Desk, label: str, count: int) -> dict[str, Any]:
+def messages_of(desk: Install, label: str, count: int) -> dict[str, Any]:
     """The ticket once it holds `count` messages (the pipeline has run)."""
     return wait_for(
         lambda: ticket(desk, label),
@@ -88,7 +88,7 @@ def messages_of(desk: Desk, label: str, count: int) -> dict[str, Any]:
     )
 
 
-def outbox(desk: Desk, status: str | None = None) -> list[dict[str, Any]]:
+def outbox(desk: Install, status: str | None = None) -> list[dict[str, Any]]:
     args = ("outbox", "list") + (("--status", status) if status else ())
     rows = desk.json(*args)
     assert isinstance(rows, list)
@@ -102,13 +102,13 @@ def sink() -> Iterator[Sink]:
 
 
 @pytest.fixture
-def agents(desk: Desk) -> Desk:
+def agents(desk: Install) -> Install:
     for email, name in (("ann@example.com", "Ann Agent"), ("bob@example.com", "Bob Agent")):
         assert desk.run("agents", "add", email, "--name", name).exit_code == 0
     return desk
 
 
-def test_a_conversation_through_the_daemon(agents: Desk, sink: Sink) -> None:
+def test_a_conversation_through_the_daemon(agents: Install, sink: Sink) -> None:
     desk = agents
     daemon = start(desk, sink, '\n[security]\ntrusted_authserv_id = "mx.example.com"\n')
     try:
@@ -192,7 +192,7 @@ def assert_no_duplicates(received: list[Received]) -> None:
     assert len(ids) == len(set(ids)), ids
 
 
-def test_relay_down_then_back_delivers_everything_once(agents: Desk, sink: Sink) -> None:
+def test_relay_down_then_back_delivers_everything_once(agents: Install, sink: Sink) -> None:
     desk = agents
     sink.stop()  # the relay is down (its port is kept)
     daemon = start(desk, sink)
@@ -228,7 +228,7 @@ def test_relay_down_then_back_delivers_everything_once(agents: Desk, sink: Sink)
         assert daemon.stop() == 0, daemon.log
 
 
-def test_permanent_refusal_marks_the_mail_failed(agents: Desk, sink: Sink) -> None:
+def test_permanent_refusal_marks_the_mail_failed(agents: Install, sink: Sink) -> None:
     desk = agents
     sink.respond("carl@", "550 5.1.1 <carl@customer.test>: mailbox unavailable")
     daemon = start(desk, sink)
@@ -249,7 +249,7 @@ def test_permanent_refusal_marks_the_mail_failed(agents: Desk, sink: Sink) -> No
         assert daemon.stop() == 0, daemon.log
 
 
-def test_bounces_list_mail_and_the_hourly_cap(agents: Desk, sink: Sink) -> None:
+def test_bounces_list_mail_and_the_hourly_cap(agents: Install, sink: Sink) -> None:
     desk = agents
     daemon = start(desk, sink, out="auto_limit_per_hour = 2\nnotify_agents = false")
     try:
@@ -283,7 +283,7 @@ def test_an_autoresponder_gets_one_ack(tmp_path: Any, sink: Sink) -> None:
     it gets: maildesk answers it once. The conversation is over when maildesk has
     processed everything the bot sent and sent everything it queued."""
     url = f"sqlite:///{tmp_path}/maildesk.db"
-    desk = Desk(write_config(tmp_path, url), url, tmp_path)
+    desk = Install(write_config(tmp_path, url), url, tmp_path)
     assert desk.run("agents", "add", "ann@example.com", "--name", "Ann").exit_code == 0
     daemon = start(desk, sink)
     bot = "Bot <bot@customer.test>"
@@ -314,7 +314,9 @@ def test_an_autoresponder_gets_one_ack(tmp_path: Any, sink: Sink) -> None:
         assert daemon.stop() == 0, daemon.log
 
 
-def test_the_daemon_runs_the_sla_pass_once_per_warning_and_breach(agents: Desk, sink: Sink) -> None:
+def test_the_daemon_runs_the_sla_pass_once_per_warning_and_breach(
+    agents: Install, sink: Sink
+) -> None:
     desk = agents
     assert (
         desk.run("agents", "add", "mia@example.com", "--name", "Mia", "--role", "manager").exit_code

@@ -22,7 +22,7 @@ from maildesk.pipeline.ingest import Runtime, open_runtime
 from maildesk.store import repo
 from maildesk.store.models import Intake
 from tests import mailfactory as mf
-from tests.conftest import SHARED_CORPUS, Desk, write_config
+from tests.conftest import SHARED_CORPUS, Install, write_config
 
 FINAL_ACTIONS = {"created", "appended", "ignored", "quarantined"}
 PER_MESSAGE_LIMIT_S = 10.0
@@ -123,7 +123,7 @@ def test_every_case_has_an_expectation() -> None:
 
 
 @pytest.mark.parametrize("name", [name for name, _ in mf.CASES])
-def test_fixture_corpus_case(desk: Desk, name: str) -> None:
+def test_fixture_corpus_case(desk: Install, name: str) -> None:
     action, checks = EXPECTED.get(name, ("ignored", ()))
     [line] = desk.ingest(mf.case(name))
     assert line["action"] == action, line
@@ -137,9 +137,8 @@ def test_fixture_corpus_case(desk: Desk, name: str) -> None:
 @pytest.fixture
 def runtime(tmp_path: Path, database_url: str) -> Iterator[Runtime]:
     config = load_config(write_config(tmp_path, database_url))
-    rt = open_runtime(config)
-    yield rt
-    rt.close()
+    with open_runtime(config).session() as rt:
+        yield rt
 
 
 def _assert_stored(raw: bytes, outcome: Outcome) -> None:

@@ -27,11 +27,11 @@ from click.testing import CliRunner
 from maildesk.cli import main
 from maildesk.config import ConfigError, load_config
 from maildesk.inbound.intake import Envelope, accept
-from maildesk.pipeline.flow import utcnow
 from maildesk.store.db import open_database, upgrade
 from maildesk.store.models import Intake
+from maildesk.tickets.desk import utcnow
 from tests import dovecot
-from tests.conftest import Desk, write_config
+from tests.conftest import Install, opened, write_config
 from tests.daemon import Daemon, daemon_config
 from tests.dovecot import Dovecot
 
@@ -59,20 +59,20 @@ def mail(
     return msg.as_bytes(policy=email.policy.SMTPUTF8 if utf8 else email.policy.SMTP)
 
 
-def start(desk: Desk, extra: str = "", **env: str) -> Daemon:
+def start(desk: Install, extra: str = "", **env: str) -> Daemon:
     write_config(desk.root, desk.database_url, extra)
     return Daemon(desk.config_path, desk.root, env).start()
 
 
 @pytest.fixture
-def sqlite_desk(tmp_path: Path) -> Desk:
+def sqlite_desk(tmp_path: Path) -> Install:
     """Most of these tests are about the protocol: SQLite is enough for them."""
     url = f"sqlite:///{tmp_path}/maildesk.db"
-    return Desk(write_config(tmp_path, url), url, tmp_path)
+    return Install(write_config(tmp_path, url), url, tmp_path)
 
 
 @pytest.fixture
-def daemon(desk: Desk) -> Iterator[Daemon]:
+def daemon(desk: Install) -> Iterator[Daemon]:
     """On SQLite and PostgreSQL."""
     running = start(desk, daemon_config())
     yield running
@@ -80,17 +80,17 @@ def daemon(desk: Desk) -> Iterator[Daemon]:
 
 
 @pytest.fixture
-def sqlite_daemon(sqlite_desk: Desk) -> Iterator[Daemon]:
+def sqlite_daemon(sqlite_desk: Install) -> Iterator[Daemon]:
     running = start(sqlite_desk, daemon_config())
     yield running
     assert running.stop() == 0, running.log
 
 
-def tickets(desk: Desk) -> list[dict[str, Any]]:
+def tickets(desk: Install) -> list[dict[str, Any]]:
     return desk.json("tickets", "list", "--limit", "10000")
 
 
-def wait_for_tickets(desk: Desk, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+def wait_for_tickets(desk: Install, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
     """The ticket list once it has `count` tickets (or whatever it has after `timeout`)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -100,17 +100,14 @@ def wait_for_tickets(desk: Desk, count: int, timeout: float = 20.0) -> list[dict
 
 
 def intake_count(database_url: str) -> int:
-    db = open_database(database_url)
-    try:
+    with opened(database_url):
         return Intake.select().count()
-    finally:
-        db.close()
 
 
 # -- accepted mail becomes tickets (SQLite and PostgreSQL) --------------------------------
 
 
-def test_accepted_mail_becomes_tickets(desk: Desk, daemon: Daemon) -> None:
+def test_accepted_mail_becomes_tickets(desk: Install, daemon: Daemon) -> None:
     with daemon.smtp() as smtp:
         assert smtp.sendmail("alice@customer.example", [SUPPORT], mail()) == {}
         both = ["billing@example.com", "Support@Example.COM"]  # any case is ours
@@ -126,7 +123,7 @@ def test_accepted_mail_becomes_tickets(desk: Desk, daemon: Daemon) -> None:
     assert ticket["events"][0]["data"]["source"] == "smtp:127.0.0.1"
 
 
-def test_redelivery_after_a_lost_reply_is_stored_once(desk: Desk, daemon: Daemon) -> None:
+def test_redelivery_after_a_lost_reply_is_stored_once(desk: Install, daemon: Daemon) -> None:
     with daemon.smtp() as smtp:
         smtp.sendmail("alice@customer.example", [SUPPORT], mail())
         smtp.sendmail("alice@customer.example", [SUPPORT], mail())  # the sender's retry
@@ -135,7 +132,7 @@ def test_redelivery_after_a_lost_reply_is_stored_once(desk: Desk, daemon: Daemon
     assert intake_count(desk.database_url) == 1
 
 
-def test_committed_but_unprocessed_mail_is_processed_at_start(desk: Desk) -> None:
+def test_committed_but_unprocessed_mail_is_processed_at_start(desk: Install) -> None:
     """What a crash between the 250 and the pipeline leaves behind."""
     db = open_database(desk.database_url)
     upgrade(db)
@@ -155,7 +152,7 @@ def test_committed_but_unprocessed_mail_is_processed_at_start(desk: Desk) -> Non
 # -- refusals ---------------------------------------------------------------------------
 
 
-def test_unknown_recipient_is_refused_at_rcpt(sqlite_desk: Desk, sqlite_daemon: Daemon) -> None:
+def test_unknown_recipient_is_refused_at_rcpt(sqlite_desk: Install, sqlite_daemon: Daemon) -> None:
     with sqlite_daemon.smtp() as smtp:
         smtp.ehlo()
         smtp.mail("alice@customer.example")
@@ -170,7 +167,7 @@ def test_unknown_recipient_is_refused_at_rcpt(sqlite_desk: Desk, sqlite_daemon: 
     assert ticket["subject"] == "Printer on fire"
 
 
-def test_subaddresses_of_our_addresses_are_accepted_at_rcpt(desk: Desk, daemon: Daemon) -> None:
+def test_subaddresses_of_our_addresses_are_accepted_at_rcpt(desk: Install, daemon: Daemon) -> None:
     """`support+anything@` is ours, as with Postfix's recipient_delimiter = +: the signed
     reply addresses in agents' notifications are such subaddresses."""
     signed = "support+r-1-1-abcdefghijklmnop@example.com"
@@ -187,7 +184,7 @@ def test_subaddresses_of_our_addresses_are_accepted_at_rcpt(desk: Desk, daemon: 
     assert ticket["subject"] == "Printer on fire"
 
 
-def test_start_up_warns_while_the_from_header_is_trusted(desk: Desk) -> None:
+def test_start_up_warns_while_the_from_header_is_trusted(desk: Install) -> None:
     running = start(desk, daemon_config() + "\n[security]\ntrust_from_header = true\n")
     try:
         running.wait_for_line("[security] trust_from_header is on")
@@ -198,7 +195,7 @@ def test_start_up_warns_while_the_from_header_is_trusted(desk: Desk) -> None:
     assert "running (" in quiet.log and "trust_from_header" not in quiet.log
 
 
-def test_oversize_mail_is_refused_with_552(sqlite_desk: Desk) -> None:
+def test_oversize_mail_is_refused_with_552(sqlite_desk: Install) -> None:
     running = start(sqlite_desk, daemon_config("max_message_size = 10000"))
     try:
         big = mail(body=("x" * 70 + "\n") * 200)  # > 10,000 octets
@@ -224,7 +221,7 @@ def test_oversize_mail_is_refused_with_552(sqlite_desk: Desk) -> None:
 # -- storage failure: 451, then the retry succeeds ---------------------------------------
 
 
-def test_storage_failure_answers_451_and_the_retry_succeeds(sqlite_desk: Desk) -> None:
+def test_storage_failure_answers_451_and_the_retry_succeeds(sqlite_desk: Install) -> None:
     """The disk is full (the daemon may not write to any file): a temporary failure
     that says nothing about the inside; once there is room, the retry is stored."""
     running = start(sqlite_desk, daemon_config())
@@ -252,7 +249,7 @@ def test_storage_failure_answers_451_and_the_retry_succeeds(sqlite_desk: Desk) -
 # -- what real mail looks like ------------------------------------------------------------
 
 
-def test_8bit_and_smtputf8_mail(sqlite_desk: Desk, sqlite_daemon: Daemon) -> None:
+def test_8bit_and_smtputf8_mail(sqlite_desk: Install, sqlite_daemon: Daemon) -> None:
     body = "Grüße aus Köln, 日本語のテキスト.\n"
     eight_bit = mail("Umlaute", body=body, cte="8bit", message_id="<8bit@customer.example>")
     assert b"\xc3\xbc" in eight_bit  # raw UTF-8 in the body, not encoded
@@ -285,7 +282,7 @@ def test_8bit_and_smtputf8_mail(sqlite_desk: Desk, sqlite_daemon: Daemon) -> Non
     assert rejected and "SMTPUTF8" in rejected[0]["data"]["reason"]
 
 
-def test_a_5000_octet_line_is_accepted_intact(sqlite_desk: Desk, sqlite_daemon: Daemon) -> None:
+def test_a_5000_octet_line_is_accepted_intact(sqlite_desk: Install, sqlite_daemon: Daemon) -> None:
     line = "".join(f"{i % 10}" for i in range(5000))
     raw = (
         b"From: alice@customer.example\r\nTo: support@example.com\r\nSubject: Long line\r\n"
@@ -299,22 +296,19 @@ def test_a_5000_octet_line_is_accepted_intact(sqlite_desk: Desk, sqlite_daemon: 
     assert line in sqlite_desk.json("tickets", "show", "SUP-00001")["messages"][0]["body_text"]
 
 
-def test_null_return_path_is_accepted(sqlite_desk: Desk, sqlite_daemon: Daemon) -> None:
+def test_null_return_path_is_accepted(sqlite_desk: Install, sqlite_daemon: Daemon) -> None:
     bounce = mail("Undelivered Mail", sender="MAILER-DAEMON@mx.example", message_id="<b@mx>")
     with sqlite_daemon.smtp() as smtp:
         assert smtp.sendmail("<>", [SUPPORT], bounce) == {}
     sqlite_daemon.wait_for_line("accepted intake 1 <b@mx> from <> to support@example.com")
-    db = open_database(sqlite_desk.database_url)
-    try:
+    with opened(sqlite_desk.database_url):
         assert Intake.get_by_id(1).envelope_from == ""
-    finally:
-        db.close()
 
 
 # -- LMTP ---------------------------------------------------------------------------------
 
 
-def test_lmtp_answers_once_per_accepted_recipient(sqlite_desk: Desk) -> None:
+def test_lmtp_answers_once_per_accepted_recipient(sqlite_desk: Install) -> None:
     running = start(sqlite_desk, daemon_config("lmtp = true"))
     try:
         with smtplib.LMTP("127.0.0.1", running.port, timeout=30) as lmtp:
@@ -351,7 +345,7 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def test_starttls_and_auth_for_a_relay(sqlite_desk: Desk, tmp_path: Path) -> None:
+def test_starttls_and_auth_for_a_relay(sqlite_desk: Install, tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
     smtp_extra = f'tls_cert = "{cert}"\ntls_key = "{key}"\nauth_username = "relay"'
     running = start(sqlite_desk, daemon_config(smtp_extra), MAILDESK_SMTP_AUTH_PASSWORD="s3cret")
@@ -379,7 +373,7 @@ def test_starttls_and_auth_for_a_relay(sqlite_desk: Desk, tmp_path: Path) -> Non
 # -- IMAP ---------------------------------------------------------------------------------
 
 
-def test_each_imap_mailbox_is_polled_by_the_daemon(sqlite_desk: Desk) -> None:
+def test_each_imap_mailbox_is_polled_by_the_daemon(sqlite_desk: Install) -> None:
     if not dovecot.available():
         pytest.skip("dovecot not installed (scripts/setup --test installs it)")
     server = Dovecot({"desk": "desk-pw", "billing": "billing-pw"})
@@ -422,7 +416,7 @@ password_env = "TEST_IMAP_PASSWORD_{user.upper()}"
 
 
 def test_sigterm_lets_a_transfer_in_data_finish_and_turns_idle_sessions_away(
-    sqlite_desk: Desk,
+    sqlite_desk: Install,
 ) -> None:
     running = start(sqlite_desk, daemon_config())
     busy, idle = running.smtp(), running.smtp()
@@ -458,7 +452,7 @@ def test_sigterm_lets_a_transfer_in_data_finish_and_turns_idle_sessions_away(
 
 
 def test_sigterm_cuts_a_stalled_transfer_after_the_timeout_and_stores_nothing(
-    sqlite_desk: Desk,
+    sqlite_desk: Install,
 ) -> None:
     running = start(sqlite_desk, daemon_config(shutdown_timeout=1))
     with running.smtp() as stalled:
@@ -478,7 +472,7 @@ def test_sigterm_cuts_a_stalled_transfer_after_the_timeout_and_stores_nothing(
     assert intake_count(sqlite_desk.database_url) == 0
 
 
-def test_sighup_reloads_recipients_and_names_what_needs_a_restart(sqlite_desk: Desk) -> None:
+def test_sighup_reloads_recipients_and_names_what_needs_a_restart(sqlite_desk: Install) -> None:
     running = start(sqlite_desk, daemon_config())
     try:
         with running.smtp() as smtp:
@@ -508,7 +502,7 @@ def test_sighup_reloads_recipients_and_names_what_needs_a_restart(sqlite_desk: D
 # -- systemd ------------------------------------------------------------------------------
 
 
-def test_systemd_ready_watchdog_and_stopping(sqlite_desk: Desk, tmp_path: Path) -> None:
+def test_systemd_ready_watchdog_and_stopping(sqlite_desk: Install, tmp_path: Path) -> None:
     path = tmp_path / "notify.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(str(path))
@@ -538,7 +532,7 @@ def test_systemd_ready_watchdog_and_stopping(sqlite_desk: Desk, tmp_path: Path) 
 # -- start-up errors ----------------------------------------------------------------------
 
 
-def test_port_in_use_is_a_one_line_error_exit_1(sqlite_desk: Desk) -> None:
+def test_port_in_use_is_a_one_line_error_exit_1(sqlite_desk: Install) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -560,7 +554,7 @@ def test_port_in_use_is_a_one_line_error_exit_1(sqlite_desk: Desk) -> None:
 
 
 def test_unusable_tls_certificate_is_a_config_error_exit_2(
-    sqlite_desk: Desk, tmp_path: Path
+    sqlite_desk: Install, tmp_path: Path
 ) -> None:
     extra = f'tls_cert = "{tmp_path}/missing.pem"\ntls_key = "{tmp_path}/missing.key"'
     write_config(sqlite_desk.root, sqlite_desk.database_url, daemon_config(extra))
@@ -581,7 +575,7 @@ def maildesk() -> list[str]:
 
 
 def test_auth_without_its_password_is_a_config_error_exit_2(
-    sqlite_desk: Desk, tmp_path: Path
+    sqlite_desk: Install, tmp_path: Path
 ) -> None:
     cert, key = self_signed(tmp_path)
     extra = f'tls_cert = "{cert}"\ntls_key = "{key}"\nauth_username = "relay"'

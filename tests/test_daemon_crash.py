@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from maildesk.store.db import open_database
 from maildesk.store.models import Intake, Message, Quarantine, Ticket
-from tests.conftest import Desk, write_config
+from tests.conftest import Install, opened, write_config
 from tests.daemon import Daemon, daemon_config
 from tests.test_daemon import SUPPORT, mail
 
@@ -87,7 +86,7 @@ class Traffic:
         return True
 
 
-def crash_and_recover(desk: Desk, kills: int, clients: int, min_per_client: int) -> None:
+def crash_and_recover(desk: Install, kills: int, clients: int, min_per_client: int) -> None:
     seed = random.randrange(1 << 32)
     rng = random.Random(seed)
     write_config(desk.root, desk.database_url, daemon_config())
@@ -124,22 +123,18 @@ def crash_and_recover(desk: Desk, kills: int, clients: int, min_per_client: int)
 
 
 def wait_until_processed(url: str, count: int, deadline: float) -> None:
-    db = open_database(url)
-    try:
+    with opened(url):
         while True:
             processed = Intake.select().where(Intake.state != "pending").count()
             if processed >= count or time.monotonic() > deadline:
                 return
             time.sleep(0.1)
-    finally:
-        db.close()
 
 
 def check_stored_exactly_once(url: str, traffic: Traffic, kills: int, seed: int) -> None:
     expected = traffic.sent
     assert sorted(traffic.accepted) == sorted(expected), f"seed {seed}"
-    db = open_database(url)
-    try:
+    with opened(url):
         intakes = [row.message_id for row in Intake.select(Intake.message_id)]
         messages = [row.message_id for row in Message.select(Message.message_id)]
         assert sorted(intakes) == sorted(expected), f"intake rows, seed {seed}"
@@ -147,18 +142,16 @@ def check_stored_exactly_once(url: str, traffic: Traffic, kills: int, seed: int)
         assert Ticket.select().count() == len(expected), f"seed {seed}"
         assert Intake.select().where(Intake.state != "processed").count() == 0
         assert Quarantine.select().count() == 0
-    finally:
-        db.close()
     # The kills really hit the traffic: attempts failed and were repeated (how many depends
     # on the machine's load: each kill lands in a transfer only part of the time).
     assert traffic.attempts > len(expected) + kills // 4, (traffic.attempts, len(expected))
 
 
-def test_sigkill_under_load_loses_and_duplicates_nothing(desk: Desk) -> None:
+def test_sigkill_under_load_loses_and_duplicates_nothing(desk: Install) -> None:
     crash_and_recover(desk, kills=20, clients=4, min_per_client=10)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not SLOW, reason="soak test: set MAILDESK_SLOW_TESTS=1")
-def test_sigkill_soak(desk: Desk) -> None:
+def test_sigkill_soak(desk: Install) -> None:
     crash_and_recover(desk, kills=150, clients=8, min_per_client=50)

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from maildesk.core.message.limits import MAX_ADDRESSES, MAX_MESSAGE_IDS, MAX_SUBJECT
-from maildesk.store.db import open_database
 from maildesk.store.fields import UTCDateTimeField
 from maildesk.store.models import Blob, Intake
-from tests.conftest import Desk, write_config
+from tests.conftest import Install, opened, write_config
 from tests.conversation import customer_mail
 from tests.daemon import Daemon, daemon_config
 from tests.test_conversation_daemon import wait_for, wait_until
@@ -46,7 +45,7 @@ def huge_headers_mail() -> bytes:
     )
 
 
-def test_a_message_with_huge_headers_is_bounded_and_kept_whole(desk: Desk) -> None:
+def test_a_message_with_huge_headers_is_bounded_and_kept_whole(desk: Install) -> None:
     raw = huge_headers_mail()
     assert len(raw) > 10_000_000
     write_config(desk.root, desk.database_url, daemon_config())
@@ -81,28 +80,25 @@ def test_a_message_with_huge_headers_is_bounded_and_kept_whole(desk: Desk) -> No
     ]
     assert len(row["subject"]) <= MAX_SUBJECT + len("Re: [SUP-00001] ")
 
-    db = open_database(desk.database_url)
-    try:
+    with opened(desk.database_url):
         intake = Intake.get(Intake.message_id == "<huge@customer.test>")
         assert Blob.get_by_id(intake.raw_id).size == len(raw)  # the raw message, whole
         stored = intake.messages.get()
         assert len(stored.references) <= MAX_MESSAGE_IDS
         assert stored.references[0] == "<ref0@customer.test>"
         assert stored.references[-1] == "<ref999@customer.test>"
-    finally:
-        db.close()
 
 
 AGENTS = ("ann@example.com", "bob@example.com")
 
 
-def with_agents(desk: Desk) -> Desk:
+def with_agents(desk: Install) -> Install:
     for email in AGENTS:
         assert desk.run("agents", "add", email, "--name", email.split("@")[0]).exit_code == 0
     return desk
 
 
-def ingest_all(desk: Desk, folder: Path, mails: list[bytes]) -> list[dict[str, Any]]:
+def ingest_all(desk: Install, folder: Path, mails: list[bytes]) -> list[dict[str, Any]]:
     """The mails as .eml files in one folder, taken in by one `maildesk ingest`."""
     folder.mkdir()
     for n, raw in enumerate(mails):
@@ -112,17 +108,17 @@ def ingest_all(desk: Desk, folder: Path, mails: list[bytes]) -> list[dict[str, A
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-def mail_counts(desk: Desk) -> Counter[tuple[str, str]]:
+def mail_counts(desk: Install) -> Counter[tuple[str, str]]:
     """(purpose, status) of every mail in the outbox."""
     return Counter((row["purpose"], row["status"]) for row in desk.json("outbox", "list"))
 
 
-def stored_messages(desk: Desk) -> int:
+def stored_messages(desk: Install) -> int:
     tickets = desk.json("tickets", "list")
     return sum(len(desk.json("tickets", "show", t["number"])["messages"]) for t in tickets)
 
 
-def test_a_rotating_autoresponder_is_one_sender(desk: Desk, tmp_path: Path) -> None:
+def test_a_rotating_autoresponder_is_one_sender(desk: Install, tmp_path: Path) -> None:
     """robot+1@, robot+2@, ...: the default caps hold it to 20 tickets, 10 acknowledgements
     (the rest held, visible) and one notification per ticket and agent; every message
     is stored."""
@@ -152,7 +148,7 @@ def test_a_rotating_autoresponder_is_one_sender(desk: Desk, tmp_path: Path) -> N
     assert mail_counts(desk)[("ack", "held")] == 9
 
 
-def test_many_real_customers_of_one_domain_are_unaffected(desk: Desk, tmp_path: Path) -> None:
+def test_many_real_customers_of_one_domain_are_unaffected(desk: Install, tmp_path: Path) -> None:
     with_agents(desk)
     burst = [
         customer_mail(f"Customer {n} <customer{n}@bigmail.test>", subject=f"Question {n}")
@@ -165,7 +161,7 @@ def test_many_real_customers_of_one_domain_are_unaffected(desk: Desk, tmp_path: 
 
 
 def test_a_robot_answering_from_ever_new_addresses_meets_the_domain_caps(
-    desk: Desk, tmp_path: Path
+    desk: Install, tmp_path: Path
 ) -> None:
     write_config(
         desk.root,
@@ -187,7 +183,7 @@ def test_a_robot_answering_from_ever_new_addresses_meets_the_domain_caps(
     assert any(e["type"] == "rate_limited" and "bot.test" in e["data"]["reason"] for e in quiet)
 
 
-def test_tickets_opened_just_before_the_upgrade_count_toward_the_cap(desk: Desk) -> None:
+def test_tickets_opened_just_before_the_upgrade_count_toward_the_cap(desk: Install) -> None:
     """Migration 0008 fills in the rate columns of recent tickets: a robot that opened
     its share just before the upgrade is capped just after it."""
     import datetime as dt
@@ -197,8 +193,7 @@ def test_tickets_opened_just_before_the_upgrade_count_toward_the_cap(desk: Desk)
     from maildesk.store.db import MIGRATIONS_DIR
 
     write_config(desk.root, desk.database_url, "[tickets]\nmax_new_per_sender_per_hour = 2\n")
-    db = open_database(desk.database_url)
-    try:
+    with opened(desk.database_url) as db:
         runner = Runner(db, directory=str(MIGRATIONS_DIR))
         names = [m.name for m in runner.migrations()]
         runner.up(target=names[names.index("0008_redelivery_and_floods") - 1])
@@ -219,8 +214,6 @@ def test_tickets_opened_just_before_the_upgrade_count_toward_the_cap(desk: Desk)
                 f" VALUES ({', '.join([db.param] * 12)})",
                 (9000 + n, "Auto", "new", "medium", contact, False, stamp, stamp, 0, 0, 0, 0),
             )
-    finally:
-        db.close()
 
     assert desk.run("db", "upgrade").exit_code == 0
     [line] = desk.ingest(customer_mail("Robot <robot+3@bot.test>", subject="Auto 3"))

@@ -12,10 +12,10 @@ import pytest
 
 from maildesk.inbound.group_commit import GroupCommit
 from maildesk.inbound.intake import Accepted, Delivery, Envelope
-from maildesk.pipeline.flow import utcnow
-from maildesk.store.db import open_database, upgrade
+from maildesk.store.db import open_database, upgrade, using
 from maildesk.store.executor import DbExecutor
 from maildesk.store.models import Intake
+from maildesk.tickets.desk import utcnow
 from tests.test_daemon import mail
 
 
@@ -39,13 +39,14 @@ def test_messages_arriving_together_share_transactions(tmp_path: Path) -> None:
     deliveries.append(deliveries[3])  # the same message twice in one burst
     results = asyncio.run(commit_all(db, deliveries))
     try:
-        assert [r.duplicate for r in results] == [False] * 20 + [True]
-        assert results[20].intake_id == results[3].intake_id
-        assert len({r.intake_id for r in results}) == 20
-        assert Intake.select().count() == 20
-        # One commit per transaction: fewer transactions (distinct times) than messages.
-        stamps = {row.received_at for row in Intake.select(Intake.received_at)}
-        assert len(stamps) < 20
+        with using(db):
+            assert [r.duplicate for r in results] == [False] * 20 + [True]
+            assert results[20].intake_id == results[3].intake_id
+            assert len({r.intake_id for r in results}) == 20
+            assert Intake.select().count() == 20
+            # One commit per transaction: fewer transactions (distinct times) than messages.
+            stamps = {row.received_at for row in Intake.select(Intake.received_at)}
+            assert len(stamps) < 20
     finally:
         db.close()
 
@@ -66,6 +67,6 @@ def test_a_failed_transaction_fails_every_message_in_it(tmp_path: Path) -> None:
 
     results = asyncio.run(attempt())
     assert all(isinstance(r, peewee.OperationalError) for r in results), results
-    with pytest.raises(peewee.OperationalError):
+    with pytest.raises(peewee.OperationalError), using(db):
         Intake.select().count()
     db.close()

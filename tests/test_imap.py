@@ -34,10 +34,10 @@ from maildesk.core.message import header_message_id
 from maildesk.inbound import intake
 from maildesk.inbound.imap import DEFAULT_TIMING, ImapPoller, ImapTiming, _unread_input
 from maildesk.inbound.intake import Accepted
-from maildesk.pipeline.flow import utcnow
-from maildesk.store.db import open_database, upgrade
 from maildesk.store.models import ImapState, Intake
+from maildesk.tickets.desk import utcnow
 from tests import dovecot
+from tests.conftest import opened
 from tests.dovecot import Certificate, Dovecot
 
 pytestmark = pytest.mark.skipif(
@@ -117,10 +117,8 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
 
 
 def _database(url: str) -> Iterator[peewee.Database]:
-    db = open_database(url)
-    upgrade(db)
-    yield db
-    db.close()
+    with opened(url, migrate=True) as db:
+        yield db
 
 
 @pytest.fixture
@@ -484,7 +482,7 @@ CRASHING_POLLER = textwrap.dedent(
     from maildesk.config import ImapConfig
     from maildesk.inbound import intake
     from maildesk.inbound.imap import ImapPoller
-    from maildesk.pipeline.flow import utcnow
+    from maildesk.tickets.desk import utcnow
     from maildesk.store.db import open_database
 
     url, port = sys.argv[1], int(sys.argv[2])

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from maildesk.core.msgid import make_message_id
-from tests.conftest import Desk
+from tests.conftest import Install, opened
 
 SECRET = b"test-secret-key"
 
@@ -48,11 +48,11 @@ def mail(
     return msg.as_bytes()
 
 
-def show(desk: Desk, number: str) -> dict[str, Any]:
+def show(desk: Install, number: str) -> dict[str, Any]:
     return desk.json("tickets", "show", number)
 
 
-def test_new_mail_opens_a_ticket_with_everything_recorded(desk: Desk) -> None:
+def test_new_mail_opens_a_ticket_with_everything_recorded(desk: Install) -> None:
     raw = mail(cc="Bob <bob@customer.example>", attachments=[("log.txt", "text/plain", b"x" * 10)])
     [line] = desk.ingest(raw)
     assert line == {
@@ -80,7 +80,7 @@ def test_new_mail_opens_a_ticket_with_everything_recorded(desk: Desk) -> None:
     assert ticket["created_at"].endswith("+00:00")
 
 
-def test_replies_thread_by_tag_and_by_message_id(desk: Desk) -> None:
+def test_replies_thread_by_tag_and_by_message_id(desk: Install) -> None:
     desk.ingest(mail())
     by_tag = mail(subject="RE: AW: Fwd: [sup-1] Printer on fire", message_id="<m2@c.example>")
     by_id = mail(
@@ -94,7 +94,7 @@ def test_replies_thread_by_tag_and_by_message_id(desk: Desk) -> None:
     assert len(show(desk, "1")["messages"]) == 3
 
 
-def test_cc_participant_may_reply_but_stranger_gets_own_ticket(desk: Desk) -> None:
+def test_cc_participant_may_reply_but_stranger_gets_own_ticket(desk: Install) -> None:
     desk.ingest(mail(cc="bob@customer.example"))
     [bob] = desk.ingest(
         mail(sender="bob@customer.example", subject="Re: [SUP-00001] x", message_id="<b@c.example>")
@@ -116,7 +116,7 @@ def test_cc_participant_may_reply_but_stranger_gets_own_ticket(desk: Desk) -> No
     assert len(show(desk, "SUP-00001")["messages"]) == 2
 
 
-def test_signed_message_id_threads_any_sender(desk: Desk) -> None:
+def test_signed_message_id_threads_any_sender(desk: Install) -> None:
     desk.ingest(mail())
     ours = make_message_id("SUP-00001", 1, SECRET, "example.com")
     [line] = desk.ingest(
@@ -131,7 +131,7 @@ def test_signed_message_id_threads_any_sender(desk: Desk) -> None:
     assert "signed Message-ID" in line["reason"]
 
 
-def test_forged_signature_is_not_trusted(desk: Desk) -> None:
+def test_forged_signature_is_not_trusted(desk: Install) -> None:
     desk.ingest(mail())
     forged = make_message_id("SUP-00001", 1, b"wrong key", "example.com")
     [line] = desk.ingest(
@@ -140,7 +140,7 @@ def test_forged_signature_is_not_trusted(desk: Desk) -> None:
     assert line["action"] == "created"
 
 
-def test_tag_of_missing_ticket_or_other_prefix_opens_new_ticket(desk: Desk) -> None:
+def test_tag_of_missing_ticket_or_other_prefix_opens_new_ticket(desk: Install) -> None:
     lines = desk.ingest(
         mail(subject="Re: [SUP-00999] old", message_id="<a@x.example>"),
         mail(subject="Re: [ABC-00001] elsewhere", message_id="<b@x.example>"),
@@ -151,7 +151,7 @@ def test_tag_of_missing_ticket_or_other_prefix_opens_new_ticket(desk: Desk) -> N
     ]
 
 
-def test_redelivery_is_stored_once(desk: Desk) -> None:
+def test_redelivery_is_stored_once(desk: Install) -> None:
     raw = mail()
     no_id = mail(message_id=None, subject="no id")
     lines = desk.ingest(raw, raw, no_id, no_id)
@@ -161,7 +161,7 @@ def test_redelivery_is_stored_once(desk: Desk) -> None:
     assert len(show(desk, "1")["messages"]) == 1
 
 
-def test_reused_message_id_with_another_body_is_not_dropped(desk: Desk) -> None:
+def test_reused_message_id_with_another_body_is_not_dropped(desk: Install) -> None:
     first = mail(body="first message")
     reused = mail(body="a different message, same Message-ID")
     resent = b"Received: from relay2.example by mx.example; Mon, 1 Jan 2026\r\n" + first
@@ -182,7 +182,7 @@ def test_reused_message_id_with_another_body_is_not_dropped(desk: Desk) -> None:
         {"Precedence": "auto_reply"},
     ],
 )
-def test_auto_replies_without_ticket_are_ignored_but_kept(desk: Desk, headers: dict) -> None:
+def test_auto_replies_without_ticket_are_ignored_but_kept(desk: Install, headers: dict) -> None:
     [line] = desk.ingest(mail(subject="Out of office", headers=headers))
     assert line["action"] == "ignored" and line["ticket"] is None
     assert desk.json("tickets", "list") == []
@@ -190,7 +190,7 @@ def test_auto_replies_without_ticket_are_ignored_but_kept(desk: Desk, headers: d
     assert desk.ingest(mail(subject="Out of office", headers=headers))[0]["action"] == "duplicate"
 
 
-def test_auto_reply_to_a_ticket_is_appended_without_reopening(desk: Desk) -> None:
+def test_auto_reply_to_a_ticket_is_appended_without_reopening(desk: Install) -> None:
     desk.ingest(mail())
     [line] = desk.ingest(
         mail(
@@ -205,7 +205,7 @@ def test_auto_reply_to_a_ticket_is_appended_without_reopening(desk: Desk) -> Non
     assert ticket["status"] == "new"
 
 
-def test_list_mail_opens_an_automated_ticket(desk: Desk) -> None:
+def test_list_mail_opens_an_automated_ticket(desk: Install) -> None:
     [line] = desk.ingest(mail(subject="Newsletter", headers={"List-Id": "<news.x.example>"}))
     assert line["action"] == "created"
     ticket = show(desk, line["ticket"])
@@ -213,12 +213,12 @@ def test_list_mail_opens_an_automated_ticket(desk: Desk) -> None:
     assert ticket["messages"][0]["mail_kind"] == "bulk"
 
 
-def test_mail_from_our_own_address_is_ignored(desk: Desk) -> None:
+def test_mail_from_our_own_address_is_ignored(desk: Install) -> None:
     [line] = desk.ingest(mail(sender="Support <SUPPORT@example.com>"))
     assert line["action"] == "ignored" and "own address" in line["reason"]
 
 
-def test_no_sender_goes_to_quarantine_and_retry_reports_again(desk: Desk) -> None:
+def test_no_sender_goes_to_quarantine_and_retry_reports_again(desk: Install) -> None:
     raw = b"Subject: nobody\r\nMessage-ID: <q@x>\r\n\r\nbody\r\n"
     [line] = desk.ingest(raw)
     assert line["action"] == "quarantined" and "no sender" in line["reason"]
@@ -229,7 +229,7 @@ def test_no_sender_goes_to_quarantine_and_retry_reports_again(desk: Desk) -> Non
     assert desk.json("quarantine", "list")[0]["attempts"] == 2
 
 
-def test_quarantine_retry_succeeds_after_the_fix(desk: Desk, monkeypatch: pytest.MonkeyPatch):
+def test_quarantine_retry_succeeds_after_the_fix(desk: Install, monkeypatch: pytest.MonkeyPatch):
     import maildesk.pipeline.flow as pipeline
 
     def broken(raw: bytes) -> None:
@@ -248,7 +248,7 @@ def test_quarantine_retry_succeeds_after_the_fix(desk: Desk, monkeypatch: pytest
     assert desk.json("quarantine", "list") == []
 
 
-def test_quarantine_discard_sets_junk_aside_and_it_can_still_be_retried(desk: Desk) -> None:
+def test_quarantine_discard_sets_junk_aside_and_it_can_still_be_retried(desk: Install) -> None:
     junk = [b"Subject: junk %d\r\nMessage-ID: <j%d@x>\r\n\r\nbody\r\n" % (n, n) for n in range(3)]
     for raw in junk:
         desk.ingest(raw)  # no sender at all: quarantined
@@ -289,7 +289,7 @@ def test_quarantine_discard_sets_junk_aside_and_it_can_still_be_retried(desk: De
 
 
 def test_a_discarded_message_retried_after_the_fix_becomes_a_ticket(
-    desk: Desk, monkeypatch: pytest.MonkeyPatch
+    desk: Install, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import maildesk.pipeline.flow as pipeline
 
@@ -309,14 +309,12 @@ def test_a_discarded_message_retried_after_the_fix_becomes_a_ticket(
     assert len(desk.json("tickets", "list")) == 1
 
 
-def test_customer_reply_reopens_resolved_ticket(desk: Desk) -> None:
-    from maildesk.store.db import open_database
+def test_customer_reply_reopens_resolved_ticket(desk: Install) -> None:
     from maildesk.store.models import Ticket
 
     desk.ingest(mail())
-    db = open_database(desk.database_url)
-    Ticket.update(status="resolved").where(Ticket.number == 1).execute()
-    db.close()
+    with opened(desk.database_url):
+        Ticket.update(status="resolved").where(Ticket.number == 1).execute()
     [line] = desk.ingest(mail(subject="Re: [SUP-00001] still broken", message_id="<r@c.example>"))
     assert line["action"] == "appended"
     ticket = show(desk, "1")
@@ -324,7 +322,7 @@ def test_customer_reply_reopens_resolved_ticket(desk: Desk) -> None:
     assert any(e["type"] == "reopened" for e in ticket["events"])
 
 
-def test_tickets_list_filters(desk: Desk) -> None:
+def test_tickets_list_filters(desk: Install) -> None:
     desk.ingest(
         mail(),
         mail(
@@ -345,7 +343,7 @@ def test_tickets_list_filters(desk: Desk) -> None:
     assert bad.exit_code == 2 and "one of low, medium, high, urgent" in bad.stderr
 
 
-def test_ingest_directory_maildir_and_mbox(desk: Desk, tmp_path: Path) -> None:
+def test_ingest_directory_maildir_and_mbox(desk: Install, tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.eml").write_bytes(mail(message_id="<d1@x.example>"))
@@ -374,7 +372,7 @@ def test_ingest_directory_maildir_and_mbox(desk: Desk, tmp_path: Path) -> None:
     assert lines[3]["source"].endswith("archive.mbox#1")
 
 
-def test_ingest_reports_unreadable_sources_and_exits_1(desk: Desk, tmp_path: Path) -> None:
+def test_ingest_reports_unreadable_sources_and_exits_1(desk: Install, tmp_path: Path) -> None:
     good = tmp_path / "good.eml"
     good.write_bytes(mail())
     result = desk.run("ingest", "--json", str(tmp_path / "missing.eml"), str(good))
@@ -387,7 +385,7 @@ def test_ingest_reports_unreadable_sources_and_exits_1(desk: Desk, tmp_path: Pat
 def test_oversized_input_is_refused_not_truncated(tmp_path: Path, database_url: str) -> None:
     from tests.conftest import write_config
 
-    desk = Desk(
+    desk = Install(
         write_config(tmp_path, database_url, "[smtp]\nmax_message_size = 1000\n"),
         database_url,
         tmp_path,
@@ -398,7 +396,7 @@ def test_oversized_input_is_refused_not_truncated(tmp_path: Path, database_url: 
     assert desk.json("tickets", "list") == []
 
 
-def test_message_stored_but_never_processed_is_processed_on_redelivery(desk: Desk) -> None:
+def test_message_stored_but_never_processed_is_processed_on_redelivery(desk: Install) -> None:
     """A crash between the raw commit and the pipeline leaves the message pending:
     delivering it again processes it instead of calling it a duplicate."""
     import datetime as dt
@@ -417,7 +415,9 @@ def test_message_stored_but_never_processed_is_processed_on_redelivery(desk: Des
     ]
 
 
-def test_one_batch_with_the_same_message_twice_stores_it_once(desk: Desk, tmp_path: Path) -> None:
+def test_one_batch_with_the_same_message_twice_stores_it_once(
+    desk: Install, tmp_path: Path
+) -> None:
     folder = tmp_path / "batch"
     folder.mkdir()
     (folder / "1.eml").write_bytes(mail())

@@ -32,9 +32,8 @@ def runtime(tmp_path: Path, database_url: str) -> Iterator[Runtime]:
             tmp_path, database_url, outbound="retry_base = 60\nretry_max = 600\ngive_up_hours = 2"
         )
     )
-    running = open_runtime(config, clock=lambda: T0)
-    yield running
-    running.close()
+    with open_runtime(config, clock=lambda: T0).session() as running:
+        yield running
 
 
 def queue(runtime: Runtime, n: int = 1) -> list[int]:
@@ -109,7 +108,7 @@ def test_partial_refusal_is_sent_with_the_refusal_kept(runtime: Runtime) -> None
 def test_deliver_due_to_a_maildir_and_an_smtp_sink(runtime: Runtime, tmp_path: Path) -> None:
     ids = queue(runtime, 2)
     folder = tmp_path / "out"
-    compose = runtime.pipeline.mailer.compose
+    compose = runtime.desk.mailer.compose
     counts = outbox.deliver_due(
         runtime.db, MaildirTransport(folder), compose, runtime.config.outbound, runtime.clock
     )
@@ -180,7 +179,7 @@ def test_retry_waits_follow_the_configured_settings(runtime: Runtime) -> None:
 
 def test_composed_once_then_the_same_bytes_every_time(runtime: Runtime) -> None:
     [row_id] = queue(runtime)
-    db, compose = runtime.db, runtime.pipeline.mailer.compose
+    db, compose = runtime.db, runtime.desk.mailer.compose
     [claimed] = outbox.claim_due(db, T0, 1)
     ready = outbox.compose_once(db, claimed, compose)
     assert isinstance(ready, outbox.Claimed) and ready.raw is not None
@@ -232,7 +231,7 @@ def test_a_stopping_worker_gives_back_the_rows_it_did_not_send(
                 runtime.db,
                 pool,
                 Slow(tmp_path / "out"),
-                runtime.pipeline.mailer.compose,
+                runtime.desk.mailer.compose,
                 runtime.config.outbound,
                 runtime.clock,
             )

@@ -8,20 +8,26 @@ import threading
 import time
 from collections import Counter
 
+import peewee
+
 from maildesk.config import load_config
 from maildesk.inbound.intake import Envelope, accept, pending_ids
-from maildesk.pipeline.flow import Outcome, Pipeline, utcnow
+from maildesk.pipeline.flow import Outcome, Pipeline
 from maildesk.pipeline.worker import Traffic
-from maildesk.store.db import open_database, upgrade
 from maildesk.store.models import Intake, Ticket
+from maildesk.tickets.desk import Desk, utcnow
+from tests.conftest import opened
 from tests.test_daemon import mail
 
 MESSAGES = 30
 
 
 def test_two_instances_never_process_a_message_twice(database_url: str) -> None:
-    db = open_database(database_url)
-    upgrade(db)
+    with opened(database_url, migrate=True) as db:
+        _two_instances(db)
+
+
+def _two_instances(db: peewee.Database) -> None:
     for n in range(MESSAGES):
         raw = mail(f"Parallel {n}", sender=f"c{n}@customer.example", message_id=f"<p{n}@c>")
         accept(db, raw, source="test", envelope=Envelope("c@customer.example"), now=utcnow())
@@ -31,7 +37,7 @@ def test_two_instances_never_process_a_message_twice(database_url: str) -> None:
     lock = threading.Lock()
 
     def instance() -> None:
-        pipeline = Pipeline(db, config)
+        pipeline = Pipeline(Desk(db, config))
         try:
             for intake_id in ids:
                 outcome = pipeline.process_if_pending(intake_id)
@@ -46,14 +52,11 @@ def test_two_instances_never_process_a_message_twice(database_url: str) -> None:
         thread.start()
     for thread in threads:
         thread.join(120)
-    try:
-        assert Counter(o.intake_id for o in done) == Counter(ids)  # each exactly once
-        assert {o.action for o in done} == {"created"}
-        assert Ticket.select().count() == MESSAGES
-        assert Intake.select().where(Intake.state != "processed").count() == 0
-        assert Pipeline(db, config).process_if_pending(ids[0]) is None  # done: skipped
-    finally:
-        db.close()
+    assert Counter(o.intake_id for o in done) == Counter(ids)  # each exactly once
+    assert {o.action for o in done} == {"created"}
+    assert Ticket.select().count() == MESSAGES
+    assert Intake.select().where(Intake.state != "processed").count() == 0
+    assert Pipeline(Desk(db, config)).process_if_pending(ids[0]) is None  # done: skipped
 
 
 def test_worker_waits_while_a_transfer_is_in_flight_but_not_forever() -> None:

@@ -13,9 +13,9 @@ from typing import Any
 
 from maildesk.core.redelivery import dedupe_key
 from maildesk.inbound.intake import accept
-from maildesk.store.db import MIGRATIONS_DIR, open_database
+from maildesk.store.db import MIGRATIONS_DIR, open_database, using
 from maildesk.store.models import Intake
-from tests.conftest import Desk, write_config
+from tests.conftest import Install, write_config
 from tests.conversation import customer_mail
 from tests.daemon import Daemon, daemon_config
 from tests.test_conversation_daemon import wait_for
@@ -48,17 +48,17 @@ def as_mbox(*messages: bytes) -> bytes:
     return out
 
 
-def ingest(desk: Desk, path: Path) -> list[dict[str, Any]]:
+def ingest(desk: Install, path: Path) -> list[dict[str, Any]]:
     result = desk.run("ingest", "--json", str(path))
     assert result.exit_code == 0, result.output
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-def acks(desk: Desk) -> list[dict[str, Any]]:
+def acks(desk: Install) -> list[dict[str, Any]]:
     return [row for row in desk.json("outbox", "list") if row["purpose"] == "ack"]
 
 
-def test_smtp_then_mbox_then_eml_is_one_ticket_and_one_ack(desk: Desk, tmp_path: Path) -> None:
+def test_smtp_then_mbox_then_eml_is_one_ticket_and_one_ack(desk: Install, tmp_path: Path) -> None:
     with_id = customer_mail(body=BODY, subject="Printer on fire")
     no_id = customer_mail(body=BODY, subject="No id").replace(b"Message-ID:", b"X-Old-Id:")
     write_config(desk.root, desk.database_url, daemon_config())
@@ -108,7 +108,7 @@ def legacy_key(raw: bytes, message_id: str | None) -> str:
 
 
 def test_keys_stored_before_the_upgrade_still_recognise_redelivery(
-    desk: Desk, tmp_path: Path
+    desk: Install, tmp_path: Path
 ) -> None:
     import datetime as dt
 
@@ -121,10 +121,11 @@ def test_keys_stored_before_the_upgrade_still_recognise_redelivery(
     runner.up(target=names[names.index("0008_redelivery_and_floods") - 1])
     stored = accept(db, smtp_copy, source="smtp:test", now=dt.datetime.now(dt.UTC))
     message_id = stored.message_id
-    Intake.update(dedupe_key=legacy_key(smtp_copy, message_id)).where(
-        Intake.id == stored.intake_id
-    ).execute()
-    assert Intake.get_by_id(stored.intake_id).dedupe_key != dedupe_key(smtp_copy, message_id)
+    with using(db):
+        Intake.update(dedupe_key=legacy_key(smtp_copy, message_id)).where(
+            Intake.id == stored.intake_id
+        ).execute()
+        assert Intake.get_by_id(stored.intake_id).dedupe_key != dedupe_key(smtp_copy, message_id)
     db.close()
 
     assert desk.run("db", "upgrade").exit_code == 0

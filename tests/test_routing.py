@@ -443,7 +443,7 @@ def test_route_never_raises(
 AGENTS = ("ann@desk.example", "bob@desk.example", "cid@desk.example")
 
 
-class Desk:
+class Install:
     """Agents' assignment state as the database would keep it between picks."""
 
     def __init__(self, emails: Sequence[str] = AGENTS) -> None:
@@ -477,14 +477,14 @@ class Desk:
 
 
 def test_round_robin_is_fair_and_cycles() -> None:
-    desk = Desk()
+    desk = Install()
     picks = [desk.assign(Strategy.ROUND_ROBIN) for _ in range(100)]
     assert sorted(Counter(picks).values()) == [33, 33, 34]
     assert picks == [AGENTS[i % 3] for i in range(100)]  # strictly cycling, configured order
 
 
 def test_round_robin_ignores_open_counts() -> None:
-    desk = Desk()
+    desk = Install()
     desk.update(AGENTS[0], open_delta=50)
     assert desk.assign(Strategy.ROUND_ROBIN) == AGENTS[0]
 
@@ -500,7 +500,7 @@ def test_round_robin_continues_from_stored_state() -> None:
 
 
 def test_away_agent_is_skipped_and_next_when_back() -> None:
-    desk = Desk()
+    desk = Install()
     assert [desk.assign(Strategy.ROUND_ROBIN) for _ in range(3)] == list(AGENTS)
     desk.update(AGENTS[1], away=True)
     picks = [desk.assign(Strategy.ROUND_ROBIN) for _ in range(6)]
@@ -511,7 +511,7 @@ def test_away_agent_is_skipped_and_next_when_back() -> None:
 
 
 def test_least_open() -> None:
-    desk = Desk()
+    desk = Install()
     desk.update(AGENTS[0], open_delta=2)
     desk.update(AGENTS[1], open_delta=1)
     # cid has none; then cid and bob tie at 1, bob was assigned longer ago (never)
@@ -542,7 +542,7 @@ def test_least_open_skips_away() -> None:
 
 
 def test_least_open_stays_balanced() -> None:
-    desk = Desk()
+    desk = Install()
     for _ in range(30):
         desk.assign(Strategy.LEAST_OPEN)
     assert [c.open_tickets for c in desk.candidates] == [10, 10, 10]
@@ -556,7 +556,7 @@ def test_nobody_available(strategy: Strategy) -> None:
 
 
 def test_strategy_none_assigns_nobody() -> None:
-    assert Desk().assign(Strategy.NONE) is None
+    assert Install().assign(Strategy.NONE) is None
 
 
 def test_strategy_accepts_configured_spelling() -> None:

@@ -18,9 +18,8 @@ from tests.conversation import customer_mail
 
 @pytest.fixture
 def runtime(tmp_path: Path, database_url: str) -> Iterator[Runtime]:
-    running = open_runtime(load_config(write_config(tmp_path, database_url)))
-    yield running
-    running.close()
+    with open_runtime(load_config(write_config(tmp_path, database_url))).session() as running:
+        yield running
 
 
 def numbers(runtime: Runtime, text: str) -> list[int]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Desk, write_config
+from tests.conftest import Install, write_config
 from tests.conversation import customer_mail, parse, reply, text_of
 
 CARL = "Carl Customer <carl@customer.test>"
@@ -35,7 +35,7 @@ FRIDAY_1730 = "2025-11-21T17:30:00+01:00"
 
 
 @pytest.fixture
-def sla_desk(desk: Desk) -> Desk:
+def sla_desk(desk: Install) -> Install:
     write_config(desk.root, desk.database_url, SLA)
     for email, name, role in (
         ("ann@example.com", "Ann Agent", "agent"),
@@ -45,30 +45,30 @@ def sla_desk(desk: Desk) -> Desk:
     return desk
 
 
-def ingest_at(desk: Desk, raw: bytes, now: str) -> dict[str, Any]:
+def ingest_at(desk: Install, raw: bytes, now: str) -> dict[str, Any]:
     result = desk.run("ingest", "--json", "--now", now, "-", input=raw)
     assert result.exit_code == 0, result.output
     line: dict[str, Any] = __import__("json").loads(result.stdout.splitlines()[0])
     return line
 
 
-def scan(desk: Desk, now: str) -> str:
+def scan(desk: Install, now: str) -> str:
     result = desk.run("sla", "scan", "--now", now)
     assert result.exit_code == 0, result.output
     return result.stdout
 
 
-def show(desk: Desk, label: str = "SUP-00001") -> dict[str, Any]:
+def show(desk: Install, label: str = "SUP-00001") -> dict[str, Any]:
     ticket = desk.json("tickets", "show", label)
     assert isinstance(ticket, dict)
     return ticket
 
 
-def purposes(desk: Desk) -> list[str]:
+def purposes(desk: Install) -> list[str]:
     return sorted(row["purpose"] for row in desk.json("outbox", "list"))
 
 
-def test_friday_evening_ticket_is_due_on_monday(sla_desk: Desk) -> None:
+def test_friday_evening_ticket_is_due_on_monday(sla_desk: Install) -> None:
     line = ingest_at(sla_desk, customer_mail(CARL), FRIDAY_1730)
     assert line["action"] == "created"
     ticket = show(sla_desk)
@@ -81,7 +81,7 @@ def test_friday_evening_ticket_is_due_on_monday(sla_desk: Desk) -> None:
     assert sla["first_response"]["breached_at"] is None
 
 
-def test_warning_and_breach_come_once_whenever_the_scan_runs(sla_desk: Desk) -> None:
+def test_warning_and_breach_come_once_whenever_the_scan_runs(sla_desk: Install) -> None:
     ingest_at(sla_desk, customer_mail(CARL), FRIDAY_1730)
     baseline = purposes(sla_desk)  # the ack and Ann's notification
     # Every twenty minutes from Monday 08:00 to 18:00 local; each CLI run is a restart.
@@ -106,7 +106,7 @@ def test_warning_and_breach_come_once_whenever_the_scan_runs(sla_desk: Desk) -> 
     assert len(purposes(sla_desk)) == len(baseline) + 3
 
 
-def test_a_late_scan_still_dates_the_breach_at_the_due_time(sla_desk: Desk) -> None:
+def test_a_late_scan_still_dates_the_breach_at_the_due_time(sla_desk: Install) -> None:
     ingest_at(sla_desk, customer_mail(CARL), FRIDAY_1730)
     scan(sla_desk, "2025-11-26T09:30:00+01:00")  # the daemon was down until Wednesday
     ticket = show(sla_desk)
@@ -114,7 +114,7 @@ def test_a_late_scan_still_dates_the_breach_at_the_due_time(sla_desk: Desk) -> N
     assert ticket["sla"]["first_response"]["warned_at"] is None  # no warning after the fact
 
 
-def test_first_response_met_and_the_pause_while_waiting(sla_desk: Desk) -> None:
+def test_first_response_met_and_the_pause_while_waiting(sla_desk: Install) -> None:
     ingest_at(sla_desk, customer_mail(CARL), FRIDAY_1730)
     notice = parse_outbox_mail(sla_desk, "notify_new")
     # Ann answers Monday 10:00: first response met, the ticket waits on the customer
@@ -135,7 +135,7 @@ def test_first_response_met_and_the_pause_while_waiting(sla_desk: Desk) -> None:
     assert ticket["resolution_due"] == "2025-12-09T09:00:00+00:00"
 
 
-def test_priority_change_keeps_the_time_elapsed(sla_desk: Desk) -> None:
+def test_priority_change_keeps_the_time_elapsed(sla_desk: Install) -> None:
     ingest_at(sla_desk, customer_mail(CARL), "2025-11-24T09:00:00+01:00")  # Monday
     notice = parse_outbox_mail(sla_desk, "notify_new")
     # at 11:00 two business hours have passed; urgent: 1 h first response -> due 10:00
@@ -150,7 +150,7 @@ def test_priority_change_keeps_the_time_elapsed(sla_desk: Desk) -> None:
     assert show(sla_desk)["sla"]["first_response"]["breached_at"] == "2025-11-24T09:00:00+00:00"
 
 
-def test_auto_close_after_three_days_with_a_notice(sla_desk: Desk) -> None:
+def test_auto_close_after_three_days_with_a_notice(sla_desk: Install) -> None:
     ingest_at(sla_desk, customer_mail(CARL), "2025-11-24T09:00:00+01:00")
     notice = parse_outbox_mail(sla_desk, "notify_new")
     ingest_at(sla_desk, reply(notice, ANN, "#resolve\n\nDone."), "2025-11-24T10:00:00+01:00")
@@ -164,7 +164,7 @@ def test_auto_close_after_three_days_with_a_notice(sla_desk: Desk) -> None:
     assert "auto_closed" in [e["type"] for e in ticket["events"]]
 
 
-def test_digest_once_per_manager_per_day(sla_desk: Desk) -> None:
+def test_digest_once_per_manager_per_day(sla_desk: Install) -> None:
     ingest_at(sla_desk, customer_mail(CARL), FRIDAY_1730)
     dry = sla_desk.run("digest", "send", "--now", "2025-11-25T08:30:00+01:00", "--dry-run")
     assert dry.exit_code == 0 and "SUP-00001" in dry.stdout
@@ -185,7 +185,7 @@ def test_digest_once_per_manager_per_day(sla_desk: Desk) -> None:
     assert purposes(sla_desk).count("digest") == 2
 
 
-def test_digest_from_two_processes_at_once_is_sent_once(sla_desk: Desk) -> None:
+def test_digest_from_two_processes_at_once_is_sent_once(sla_desk: Install) -> None:
     ingest_at(sla_desk, customer_mail(CARL), FRIDAY_1730)
     command = [
         sys.executable, "-m", "maildesk", "digest", "send",
@@ -199,7 +199,7 @@ def test_digest_from_two_processes_at_once_is_sent_once(sla_desk: Desk) -> None:
     assert purposes(sla_desk).count("digest") == 1
 
 
-def test_report_sla(sla_desk: Desk) -> None:
+def test_report_sla(sla_desk: Install) -> None:
     ingest_at(sla_desk, customer_mail(CARL), FRIDAY_1730)
     scan(sla_desk, "2025-11-25T09:00:00+01:00")
     report = sla_desk.json(
@@ -218,7 +218,7 @@ def test_report_sla(sla_desk: Desk) -> None:
     assert bad.exit_code == 2
 
 
-def test_bad_now_and_bad_sla_config_are_usage_errors(sla_desk: Desk) -> None:
+def test_bad_now_and_bad_sla_config_are_usage_errors(sla_desk: Install) -> None:
     assert sla_desk.run("sla", "scan", "--now", "yesterday").exit_code == 2
     for extra, key in (
         ('[sla]\ntimezone = "Mars/Olympus"\n', "sla.timezone"),
@@ -262,7 +262,7 @@ assign = "round_robin"
 
 
 @pytest.fixture
-def routed_desk(desk: Desk) -> Iterator[Desk]:
+def routed_desk(desk: Install) -> Iterator[Install]:
     write_config(desk.root, desk.database_url, RULES)
     for email, name in (
         ("ann@example.com", "Ann"),
@@ -273,7 +273,7 @@ def routed_desk(desk: Desk) -> Iterator[Desk]:
     yield desk
 
 
-def test_routing_by_recipient_domain_and_keyword(routed_desk: Desk) -> None:
+def test_routing_by_recipient_domain_and_keyword(routed_desk: Install) -> None:
     desk = routed_desk
     desk.ingest(
         customer_mail(CARL, to="billing@example.com", subject="Invoice question"),
@@ -290,7 +290,7 @@ def test_routing_by_recipient_domain_and_keyword(routed_desk: Desk) -> None:
     assert routed[0]["data"]["rules"] == ["outage words", "big customer"]
 
 
-def test_round_robin_is_fair_and_skips_away_agents(routed_desk: Desk) -> None:
+def test_round_robin_is_fair_and_skips_away_agents(routed_desk: Install) -> None:
     desk = routed_desk
     mails = [
         customer_mail(f"C{n} <c{n}@customer.test>", to="billing@example.com", subject=f"Q{n}")
@@ -312,7 +312,7 @@ def test_round_robin_is_fair_and_skips_away_agents(routed_desk: Desk) -> None:
     assert later.count("ann@example.com") in (7, 8) and later.count("cid@example.com") in (7, 8)
 
 
-def parse_outbox_mail(desk: Desk, purpose: str) -> Any:
+def parse_outbox_mail(desk: Install, purpose: str) -> Any:
     """The latest queued mail of this purpose, composed as it will be sent."""
     result = desk.run("outbox", "send")
     assert result.exit_code == 0, result.output
@@ -324,7 +324,7 @@ def parse_outbox_mail(desk: Desk, purpose: str) -> Any:
     return mail
 
 
-def test_concurrent_scans_warn_and_escalate_once(sla_desk: Desk) -> None:
+def test_concurrent_scans_warn_and_escalate_once(sla_desk: Install) -> None:
     for n in range(5):
         ingest_at(
             sla_desk, customer_mail(f"C{n} <c{n}@customer.test>", subject=f"Q{n}"), FRIDAY_1730
@@ -353,7 +353,7 @@ def test_concurrent_scans_warn_and_escalate_once(sla_desk: Desk) -> None:
         assert show(sla_desk, f"SUP-0000{n}")["escalation_level"] == 1
 
 
-def test_time_spent_resolved_does_not_count_after_a_reopen(sla_desk: Desk) -> None:
+def test_time_spent_resolved_does_not_count_after_a_reopen(sla_desk: Install) -> None:
     ingest_at(sla_desk, customer_mail(CARL), "2025-11-24T09:00:00+01:00")  # Monday
     notice = parse_outbox_mail(sla_desk, "notify_new")
     ingest_at(sla_desk, reply(notice, ANN, "#resolve\n\nFixed."), "2025-11-24T11:00:00+01:00")
@@ -389,7 +389,7 @@ DUE = {"first_response": "2025-11-24T16:00:00+00:00", "resolution": "2025-12-04T
 @pytest.mark.parametrize("target", ["first_response", "resolution"])
 @pytest.mark.parametrize("first", ["answer", "scan"])
 def test_a_target_met_late_escalates_once_whoever_sees_it_first(
-    sla_desk: Desk, target: str, first: str
+    sla_desk: Install, target: str, first: str
 ) -> None:
     write_config(sla_desk.root, sla_desk.database_url, SLA + "escalation_bump_priority = true\n")
     ingest_at(sla_desk, customer_mail(CARL), MONDAY_0900)
@@ -429,7 +429,7 @@ business_hours = ["24/7"]
 """
 
 
-def test_a_category_change_keeps_the_business_time_already_elapsed(sla_desk: Desk) -> None:
+def test_a_category_change_keeps_the_business_time_already_elapsed(sla_desk: Install) -> None:
     write_config(sla_desk.root, sla_desk.database_url, SLA + AROUND_THE_CLOCK)
     ingest_at(sla_desk, customer_mail(CARL), "2025-11-21T16:00:00+01:00")  # Friday
     notice = parse_outbox_mail(sla_desk, "notify_new")
@@ -462,7 +462,7 @@ def test_a_category_change_keeps_the_business_time_already_elapsed(sla_desk: Des
     assert show(sla_desk)["sla"]["resolution"]["breached_at"] is None
 
 
-def test_report_and_tickets_show_agree_on_the_resolution_time(sla_desk: Desk) -> None:
+def test_report_and_tickets_show_agree_on_the_resolution_time(sla_desk: Install) -> None:
     ingest_at(sla_desk, customer_mail(CARL), MONDAY_0900)
     notice = parse_outbox_mail(sla_desk, "notify_new")
     # Ann answers Monday 11:00 (2 business hours): it waits on Carl until Wednesday

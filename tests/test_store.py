@@ -4,13 +4,21 @@ inserts matching peewee's, ticket numbers."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import peewee
 import pytest
 
 from maildesk.store import repo, rows
-from maildesk.store.db import open_database, pending_migrations, upgrade
+from maildesk.store.db import (
+    open_database,
+    pending_migrations,
+    upgrade,
+    using,
+    write_transaction,
+)
 from maildesk.store.models import Blob, Contact, Event, Ticket
+from maildesk.store.scope import NoDatabase
 
 NOW = dt.datetime(2026, 11, 22, 12, 30, tzinfo=dt.UTC)
 
@@ -95,3 +103,36 @@ def test_sqlite_is_durable_with_foreign_keys_and_busy_timeout(tmp_path) -> None:
         "synchronous": 2,
         "busy_timeout": 30000,
     }
+
+
+def test_models_run_on_the_database_of_the_unit_of_work(tmp_path) -> None:
+    """No database is bound process-wide: a query outside any unit of work fails at
+    once, and two databases open side by side each get their own rows."""
+    with pytest.raises(NoDatabase, match="no database for this unit of work"):
+        Contact.select().count()
+    first, second = (open_database(f"sqlite:///{tmp_path}/{n}.db") for n in ("a", "b"))
+    for database in (first, second):
+        upgrade(database)
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    with write_transaction(first):
+        Contact.create(email="a@example.com", created_at=now)
+        with using(second):  # nested: the inner database, then the outer one again
+            Contact.create(email="b@example.com", created_at=now)
+        Contact.create(email="c@example.com", created_at=now)
+    seen: list[list[str]] = []
+
+    def in_a_thread() -> None:  # a new thread starts outside any unit of work
+        try:
+            Contact.select().count()
+        except NoDatabase:
+            with using(second):
+                seen.append([c.email for c in Contact.select()])
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join(10)
+    with using(first):
+        assert sorted(c.email for c in Contact.select()) == ["a@example.com", "c@example.com"]
+    assert seen == [["b@example.com"]]
+    first.close()
+    second.close()

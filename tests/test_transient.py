@@ -27,13 +27,14 @@ import pytest
 
 from maildesk.config import load_config
 from maildesk.inbound.intake import Envelope, accept
-from maildesk.pipeline.flow import Pipeline, utcnow
+from maildesk.pipeline.flow import Pipeline
 from maildesk.pipeline.worker import PipelineWorker, Traffic
 from maildesk.store import db as store_db
-from maildesk.store.db import open_database, upgrade
+from maildesk.store.db import open_database, upgrade, using
 from maildesk.store.models import Intake, Quarantine, Ticket
 from maildesk.tickets import agents
-from tests.conftest import PG_URL, Desk, write_config
+from maildesk.tickets.desk import Desk, utcnow
+from tests.conftest import PG_URL, Install, opened, write_config
 from tests.test_daemon import mail
 from tests.web_support import site
 
@@ -129,11 +130,11 @@ def test_ingest_keeps_the_message_pending_while_the_database_fails(
 ) -> None:
     raw = mail(body=BODY)
     fault.on()
-    failing = Desk(write_config(tmp_path, fault.url), fault.url, tmp_path)
+    failing = Install(write_config(tmp_path, fault.url), fault.url, tmp_path)
     result = failing.run("ingest", "--json", "-", input=raw)
     fault.off()
     # Without the short lock timeout from here on (other sessions may take locks too).
-    desk = Desk(write_config(tmp_path, database_url), database_url, tmp_path)
+    desk = Install(write_config(tmp_path, database_url), database_url, tmp_path)
 
     assert result.exit_code == 1, result.output
     [line] = [json.loads(text) for text in result.stdout.splitlines()]
@@ -158,7 +159,7 @@ def test_quarantine_retry_while_the_database_fails_leaves_the_entry_as_it_was(
 ) -> None:
     import maildesk.pipeline.flow as pipeline
 
-    desk = Desk(write_config(tmp_path, database_url), database_url, tmp_path)
+    desk = Install(write_config(tmp_path, database_url), database_url, tmp_path)
 
     def broken(raw: bytes) -> None:
         raise RuntimeError("parser bug")
@@ -168,14 +169,14 @@ def test_quarantine_retry_while_the_database_fails_leaves_the_entry_as_it_was(
         desk.ingest(mail(body=BODY))
     [entry] = desk.json("quarantine", "list")
     fault.on(room_for_raw_mail=False)  # the fix is deployed, but the database fails
-    failing = Desk(write_config(tmp_path, fault.url), fault.url, tmp_path)
+    failing = Install(write_config(tmp_path, fault.url), fault.url, tmp_path)
     result = failing.run("quarantine", "retry", str(entry["id"]))
     fault.off()
 
     assert result.exit_code == 1
     cause = "lock timeout" if fault.postgres else "database or disk is full"
     assert cause in result.stderr and "cannot rollback" not in result.stderr
-    desk = Desk(write_config(tmp_path, database_url), database_url, tmp_path)
+    desk = Install(write_config(tmp_path, database_url), database_url, tmp_path)
     [kept] = desk.json("quarantine", "list")
     assert (kept["error"], kept["attempts"]) == (entry["error"], 1)  # not the database's
     done = desk.run("quarantine", "retry", str(entry["id"]))
@@ -230,7 +231,7 @@ def test_worker_retries_a_message_the_database_failed_on(fault: Fault) -> None:
     fault.fill_disk()
     db = open_database(fault.url)  # its connections take the pragmas in force now
     with ThreadPoolExecutor(1) as executor:
-        pipeline = Pipeline(db, load_config(None, {}))
+        pipeline = Pipeline(Desk(db, load_config(None, {})))
         worker = PipelineWorker(pipeline, executor, Traffic(quiet=0, patience=0), interval=0.05)
 
         async def scenario() -> None:
@@ -256,15 +257,12 @@ def test_worker_retries_a_message_the_database_failed_on(fault: Fault) -> None:
     cause = "lock timeout" if fault.postgres else "database or disk is full"
     assert cause in failures.messages[0]
     assert "cannot rollback" not in failures.messages[0]
-    check = open_database(fault.url)
-    try:
+    with opened(fault.url):
         intake = Intake.get_by_id(accepted.intake_id)
         assert intake.state == "processed"
         assert intake.action == "created"
         assert Ticket.select().count() == 1
         assert Quarantine.select().count() == 0
-    finally:
-        check.close()
 
 
 async def _read(
@@ -274,6 +272,7 @@ async def _read(
     thread, with its connection."""
 
     def read() -> tuple[str, int]:
-        return Intake.get_by_id(intake_id).state, Quarantine.select().count()
+        with using(db):
+            return Intake.get_by_id(intake_id).state, Quarantine.select().count()
 
     return await asyncio.get_running_loop().run_in_executor(executor, read)

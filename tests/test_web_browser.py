@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.browser import launch
-from tests.conftest import Desk, write_config
+from tests.conftest import Install, write_config
 from tests.conversation import customer_mail, text_of
 from tests.daemon import Daemon, daemon_config
 from tests.sink import Sink
@@ -39,7 +39,7 @@ def sink() -> Iterator[Sink]:
 
 
 @pytest.fixture
-def daemon(desk: Desk, sink: Sink) -> Iterator[Daemon]:
+def daemon(desk: Install, sink: Sink) -> Iterator[Daemon]:
     for email, name, role in (
         ("ann@example.com", "Ann Agent", "admin"),
         ("bob@example.com", "Bob Agent", "agent"),
@@ -64,7 +64,7 @@ def screenshot(page: Page, name: str, database_url: str) -> None:
 
 
 def test_an_agents_day_in_the_browser(
-    browser: Browser, daemon: Daemon, sink: Sink, desk: Desk
+    browser: Browser, daemon: Daemon, sink: Sink, desk: Install
 ) -> None:
     submit(daemon, customer_mail(subject="Printer on fire", body="It smokes. Order 4711."))
     submit(daemon, customer_mail("Dora <dora@customer.test>", subject="Invoice question"))

@@ -186,7 +186,7 @@ def link_in_mail_to(s: Site, address: str) -> str:
     """The status link in the latest customer mail delivered to `address`."""
     rows = Outbox.select().where(Outbox.audience == "customer").order_by(Outbox.id.desc())
     row = next(r for r in rows if address in r.recipients)
-    text = s.runtime.pipeline.mailer.compose(row.draft).decode("utf-8", "replace")
+    text = s.runtime.desk.mailer.compose(row.draft).decode("utf-8", "replace")
     found = re.search(r"http://testserver(/t/SUP-\d+/[0-9a-f-]+)", text)
     assert found, text
     return found.group(1)

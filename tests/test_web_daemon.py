@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import Desk, write_config
+from tests.conftest import Install, write_config
 from tests.conversation import customer_mail, text_of
 from tests.daemon import Daemon, daemon_config
 from tests.sink import Sink
@@ -63,12 +63,12 @@ def sink() -> Iterator[Sink]:
         yield running
 
 
-def start(desk: Desk, sink: Sink) -> Daemon:
+def start(desk: Install, sink: Sink) -> Daemon:
     write_config(desk.root, desk.database_url, daemon_config(web=True), outbound(sink))
     return Daemon(desk.config_path, desk.root).start()
 
 
-def test_an_agent_answers_from_the_web_and_the_customer_gets_it(desk: Desk, sink: Sink) -> None:
+def test_an_agent_answers_from_the_web_and_the_customer_gets_it(desk: Install, sink: Sink) -> None:
     added = desk.run(
         "agents", "add", "ann@example.com", "--name", "Ann", "--password-stdin",
         input=PASSWORD + "\n",
@@ -101,7 +101,7 @@ def test_an_agent_answers_from_the_web_and_the_customer_gets_it(desk: Desk, sink
         assert daemon.stop() == 0, daemon.log
 
 
-def test_signals_stay_with_the_daemon(desk: Desk, sink: Sink) -> None:
+def test_signals_stay_with_the_daemon(desk: Install, sink: Sink) -> None:
     daemon = start(desk, sink)
     try:
         with socket.create_connection(("127.0.0.1", daemon.web_port)):  # an idle client
@@ -117,7 +117,7 @@ def test_signals_stay_with_the_daemon(desk: Desk, sink: Sink) -> None:
             daemon.stop()
 
 
-def test_web_port_in_use_is_a_one_line_error(desk: Desk, sink: Sink) -> None:
+def test_web_port_in_use_is_a_one_line_error(desk: Install, sink: Sink) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -173,7 +173,7 @@ def stream_until_answered(port: int, path: str, kind: str, most: int) -> tuple[b
         return answer_to(sock), sent
 
 
-def test_oversized_bodies_are_refused_before_they_are_read(desk: Desk, sink: Sink) -> None:
+def test_oversized_bodies_are_refused_before_they_are_read(desk: Install, sink: Sink) -> None:
     config = daemon_config(web=True).replace(
         "[web]\nenabled = true\nport = 0\n",
         "[web]\nenabled = true\nport = 0\nmax_upload_size = 4096\n",

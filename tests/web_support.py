@@ -18,10 +18,9 @@ from starlette.testclient import TestClient
 
 from maildesk.config import load_config
 from maildesk.pipeline.ingest import Runtime, open_runtime
-from maildesk.store.models import ALL_MODELS
 from maildesk.web.app import close_web, create_app, open_web
 from maildesk.web.context import Web
-from tests.conftest import Desk, write_config
+from tests.conftest import Install, write_config
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -32,15 +31,11 @@ class Site:
     client: TestClient
     web: Web
     runtime: Runtime
-    desk: Desk
+    desk: Install
 
     def cli(self, *args: str, input: str | None = None) -> Any:
-        """Run a maildesk command in this process. The CLI binds the models to a database
-        of its own; they are bound back to the site's afterwards."""
-        try:
-            return self.desk.run(*args, input=input)
-        finally:
-            self.runtime.db.bind(ALL_MODELS, bind_refs=False, bind_backrefs=False)
+        """Run a maildesk command in this process (on a database connection of its own)."""
+        return self.desk.run(*args, input=input)
 
     def add_agent(self, email: str, name: str, role: str = "agent") -> None:
         result = self.cli(
@@ -106,11 +101,11 @@ def site(
     )
     config = load_config(config_path)
     runtime = open_runtime(config, clock) if clock else open_runtime(config)
-    web = open_web(config, runtime.db, runtime.pipeline, runtime.clock)
-    desk = Desk(config_path, database_url, root)
-    try:
-        with TestClient(create_app(web), base_url=base_url) as client:
-            yield Site(client, web, runtime, desk)
-    finally:
-        close_web(web)
-        runtime.close()
+    web = open_web(runtime.desk, runtime.pipeline)
+    desk = Install(config_path, database_url, root)
+    with runtime.session():
+        try:
+            with TestClient(create_app(web), base_url=base_url) as client:
+                yield Site(client, web, runtime, desk)
+        finally:
+            close_web(web)

@@ -1,10 +1,12 @@
 """Composition root of the daemon (`maildesk run`): build, start, serve, stop.
 
-    config -> database (migrated) -> pipeline -> pipeline worker
-                                  -> outbox worker -> relay or maildir (outbound.worker)
-                                  -> jobs: SLA pass, auto-close, daily digest (jobs)
-                                  -> SMTP/LMTP listener (inbound.smtp)
-                                  -> IMAP pollers, one thread per [[imap]] (inbound.imap)
+    config -> database (migrated) -> desk: the services, once (tickets.desk)
+           -> pipeline (pipeline.flow) -> pipeline worker (pipeline.worker)
+           -> outbox worker -> relay or maildir (outbound.worker)
+           -> jobs: SLA pass, auto-close, daily digest (jobs.runner)
+           -> web view (web.app), served by uvicorn (web.server)
+           -> SMTP/LMTP listener (inbound.smtp)
+           -> IMAP pollers, one thread per [[imap]] (inbound.imap)
     signals: SIGTERM/SIGINT stop, SIGHUP reloads; systemd: READY, STOPPING, WATCHDOG
 
 Everything runs on one asyncio loop; database work runs in `DbExecutor`
@@ -50,10 +52,11 @@ from maildesk.inbound.smtp import Credentials, Handler, Listener, starttls_conte
 from maildesk.jobs.runner import JobRunner, Jobs
 from maildesk.outbound.transport import make_transport
 from maildesk.outbound.worker import OutboxWorker
-from maildesk.pipeline.flow import Pipeline, utcnow
+from maildesk.pipeline.flow import Pipeline
 from maildesk.pipeline.worker import PipelineWorker, Traffic
 from maildesk.store.db import is_postgres, open_database, upgrade
 from maildesk.store.executor import DbExecutor
+from maildesk.tickets.desk import Desk, utcnow
 from maildesk.web.app import create_app, open_web
 from maildesk.web.server import WebServer
 
@@ -93,7 +96,8 @@ class Daemon:
         self._ready_file = ready_file
         self.db = open_database(config.database.url)
         # What a bad config breaks comes first (ConfigError), before any thread starts.
-        pipeline = Pipeline(self.db, config, utcnow)
+        self.desk = Desk(self.db, config, utcnow)
+        pipeline = Pipeline(self.desk)
         transport = make_transport(config.outbound, environ, Path.cwd())
         writers = INTAKE_THREADS_POSTGRES if is_postgres(self.db) else INTAKE_THREADS_SQLITE
         self._intake_executor = DbExecutor(self.db, writers, "intake")
@@ -105,18 +109,18 @@ class Daemon:
             self.db,
             self._outbox_executor,
             transport,
-            pipeline.mailer.compose,
+            self.desk.mailer.compose,
             config.outbound,
             utcnow,
         )
         self.jobs = JobRunner(
-            Jobs(self.db, pipeline),
+            Jobs(self.desk),
             self._jobs_executor,
             float(config.sla.scan_interval),
             utcnow,
             self.outbox.wake,
         )
-        self.web = open_web(config, self.db, pipeline, utcnow, self.outbox.wake)
+        self.web = open_web(self.desk, pipeline, self.outbox.wake)
         self._web_server: WebServer | None = None
         self.traffic = Traffic()
         self.worker = PipelineWorker(
@@ -350,7 +354,7 @@ class Daemon:
         try:
             new = self._reload_config()
             merged = dataclasses.replace(old, **{name: getattr(new, name) for name in RELOADABLE})
-            pipeline = Pipeline(self.db, merged, utcnow)
+            pipeline = Pipeline(Desk(self.db, merged, utcnow))
         except ConfigError as exc:
             log.error("reload failed, keeping the running configuration: %s", exc)
             return

@@ -53,7 +53,7 @@ Commit = Callable[[bytes, Envelope, str], Awaitable[Accepted]]
 
 
 class Traffic(Protocol):
-    """Told when a transfer (DATA up to its reply) starts and ends; see `pipeline_worker`."""
+    """Told when a transfer (DATA up to its reply) starts and ends; see `pipeline.worker`."""
 
     def begin(self) -> None: ...
 

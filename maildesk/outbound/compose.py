@@ -58,6 +58,7 @@ from maildesk.outbound.draft import Draft, compose, from_json, to_json
 from maildesk.outbound.render import Renderer
 from maildesk.store import repo, rows
 from maildesk.store.models import Agent, Attachment, Contact, Message, Outbox, Participant, Ticket
+from maildesk.store.scope import current
 
 log = logging.getLogger(__name__)
 
@@ -339,7 +340,7 @@ class Mailer:
             "give_up_at": now + dt.timedelta(hours=self.config.outbound.give_up_hours),
             "created_at": now,
         }
-        return rows.create(Outbox._meta.database, Outbox, values)
+        return rows.create(current(), Outbox, values)
 
     def preview_digest(self, figures: dict[str, Any], day: str, now: dt.datetime) -> str:
         """The digest's subject and text part, as `maildesk digest send --dry-run` shows it."""
@@ -588,7 +589,7 @@ class Mailer:
             "give_up_at": now + dt.timedelta(hours=outbound.give_up_hours),
             "created_at": now,
         }
-        return rows.create(Outbox._meta.database, Outbox, values)  # the hot path: cached SQL
+        return rows.create(current(), Outbox, values)  # the hot path: cached SQL
 
     # -- facts --------------------------------------------------------------------------
 
@@ -664,7 +665,7 @@ class Mailer:
         address (without +tag) or its domain had their hourly share. Held mail does not
         count, so the caps are on mail sent."""
         since = now - dt.timedelta(hours=1)
-        db = Outbox._meta.database
+        db = current()
         outbound = self.config.outbound
         key, domain = rate_key(address), domain_of(address)
         for field, value, limit in (

@@ -34,7 +34,7 @@ import peewee
 
 from maildesk.config import OutboundConfig
 from maildesk.outbound.transport import Outcome, Result, Transport
-from maildesk.store.db import is_postgres, write_transaction
+from maildesk.store.db import is_postgres, using, write_transaction
 from maildesk.store.models import Event, Outbox, Ticket
 
 LEASE = dt.timedelta(minutes=10)  # longer than any one send (timeout x a few commands)
@@ -200,12 +200,13 @@ def deliver_due(
 
 def next_due(db: peewee.Database) -> dt.datetime | None:
     """When the earliest pending row is due (None: nothing pending)."""
-    row = (
-        Outbox.select(Outbox.next_attempt_at)
-        .where(Outbox.status == "pending")
-        .order_by(Outbox.next_attempt_at)
-        .first()
-    )
+    with using(db):
+        row = (
+            Outbox.select(Outbox.next_attempt_at)
+            .where(Outbox.status == "pending")
+            .order_by(Outbox.next_attempt_at)
+            .first()
+        )
     return None if row is None else row.next_attempt_at
 
 

@@ -9,11 +9,11 @@
     store        ticket, message, attachments, participants, events
     customer     new ticket: acknowledgement + agents notified; reply: assignee notified
     agent        verified? (sent to their signed reply address, core/reply_address.py;
-                 or core/authres.py) -> #commands (core/commands.py, changes.py)
+                 or core/authres.py) -> #commands (core/commands.py, tickets/changes.py)
                  -> reply relayed to the customer, or kept as an internal note;
                  unverified: a flagged note, and the agent told how to reply so it counts
     late         answered or resolved after the due time: the breach escalated
-                 (escalation.py), unless the SLA pass did already
+                 (tickets/escalation.py), unless the SLA pass did already
     mail         outbox rows (outbound/compose.py), sent later by outbound/worker.py
     failures     -> quarantine with the error; `maildesk quarantine retry` runs it again
 
@@ -29,14 +29,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import peewee
-
-from maildesk.config import Config, ConfigError
 from maildesk.core.addresses import domain_of, rate_key
 from maildesk.core.authres import verify_sender
 from maildesk.core.autoreply import Classification, classify
@@ -56,8 +52,6 @@ from maildesk.core.quoting import split_reply
 from maildesk.core.reply_address import ReplyToken, base_address, is_our_address, reply_tokens
 from maildesk.core.routing import MailFacts
 from maildesk.core.vocabulary import AGENT_REPLIED, RESOLVED, replied_status
-from maildesk.outbound.compose import Mailer
-from maildesk.outbound.render import Renderer, TemplateError
 from maildesk.store import repo, rows
 from maildesk.store.db import is_transient, keeping_cause, write_transaction
 from maildesk.store.models import (
@@ -68,11 +62,9 @@ from maildesk.store.models import (
     Quarantine,
     Ticket,
 )
-from maildesk.tickets.automation import Automation
 from maildesk.tickets.changes import TicketChanges, set_stamps
-from maildesk.tickets.escalation import Escalation
-from maildesk.tickets.policies import build_policies
-from maildesk.tickets.sla_clock import SLA_FIELDS, SlaTracker
+from maildesk.tickets.desk import Desk
+from maildesk.tickets.sla_clock import SLA_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +89,6 @@ class Outcome:
 # Intake sources whose mail maildesk built itself for a signed-in agent (web.actions):
 # never set for mail that came in from outside.
 SIGNED_IN_SOURCES = frozenset({"web", "api"})
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass
@@ -129,26 +117,11 @@ class _Mail:
 
 
 class Pipeline:
-    def __init__(
-        self,
-        db: peewee.Database,
-        config: Config,
-        clock: Callable[[], dt.datetime] = utcnow,
-        renderer: Renderer | None = None,
-    ) -> None:
-        self.db = db
-        self.config = config
-        self.clock = clock
-        self.prefix = config.desk.ticket_prefix
-        self.our_addresses = frozenset(a.lower() for a in config.desk.addresses)
-        self._secret: bytes | None = None
-        if renderer is None:
-            renderer = load_renderer(config)
-        self.policies = build_policies(config)
-        self.sla = SlaTracker(self.policies)
-        self.automation = Automation(db, self.policies)
-        self.mailer = Mailer(config, renderer, lambda: self.secret)
-        self.escalation = Escalation(db, config, self.mailer, self.sla)
+    """Runs stored messages through the flow, on the desk's database and services."""
+
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+        self.db = desk.db
 
     # -- entry points -------------------------------------------------------------
 
@@ -223,7 +196,7 @@ class Pipeline:
         ticket = self._apply(decision, mail)
         repo.record_events(mail.events)
         if ticket is not None:  # answered or resolved after the due time, unseen by a pass
-            self.escalation.late(ticket, mail.now)
+            self.desk.escalation.late(ticket, mail.now)
         return self._finish(mail, decision, ticket)
 
     def _understand(
@@ -236,9 +209,9 @@ class Pipeline:
         sender = Sender(
             email=author.key,
             is_agent=author.key in addresses,
-            is_ours=is_our_address(author.key, self.our_addresses),
+            is_ours=is_our_address(author.key, self.desk.our_addresses),
             looped=any(
-                value.strip().strip("<>").lower() in self.our_addresses
+                value.strip().strip("<>").lower() in self.desk.our_addresses
                 for value in parsed.headers.get("x-loop", ())
             ),
         )
@@ -250,7 +223,7 @@ class Pipeline:
             sender=sender,
             agents=addresses,
             active_agents=active,
-            now=self.clock(),
+            now=self.desk.clock(),
             reply_token=self._reply_token(intake, parsed, author, active),
         )
 
@@ -261,7 +234,7 @@ class Pipeline:
         several, the one made for the agent whose address the mail is from."""
         addresses = [str(a) for a in intake.envelope_to or ()]
         addresses += [a.email for a in (*parsed.to, *parsed.cc)]
-        tokens = reply_tokens(addresses, self.our_addresses, self.secret)
+        tokens = reply_tokens(addresses, self.desk.our_addresses, self.desk.secret)
         own = [t for t in tokens for a in agents if a.id == t.agent_id and a.email == author.key]
         return next(iter(own or tokens), None)
 
@@ -283,7 +256,11 @@ class Pipeline:
             return signed
         parsed = mail.parsed
         refs = thread_refs(
-            parsed.in_reply_to, parsed.references, parsed.subject, self.prefix, self.secret
+            parsed.in_reply_to,
+            parsed.references,
+            parsed.subject,
+            self.desk.prefix,
+            self.desk.secret,
         )
         known = repo.tickets_of_message_ids(refs.message_ids)
         facts = repo.ticket_facts(candidate_numbers(refs, known.values()))
@@ -294,7 +271,7 @@ class Pipeline:
             mail.sender,
             mail.classification,
             mail.now,
-            self.config.tickets.reopen_days,
+            self.desk.config.tickets.reopen_days,
         )
 
     def _reply_ticket(self, mail: _Mail) -> Decision | None:
@@ -323,7 +300,7 @@ class Pipeline:
             return appended
         domain = domain_of(mail.sender.email)
         recent = rows.count_since(self.db, Ticket, "rate_domain", domain, "created_at", since)
-        limit = self.config.tickets.max_new_per_domain_per_hour
+        limit = self.desk.config.tickets.max_new_per_domain_per_hour
         if recent >= limit:
             mail.quiet = f"{limit} new tickets from {domain} in the last hour: agents not mailed"
         return decision
@@ -331,7 +308,7 @@ class Pipeline:
     def _over_sender_limit(self, mail: _Mail, since: dt.datetime) -> Decision | None:
         """Append to the sender's latest ticket if they opened their share since `since`."""
         key = rate_key(mail.sender.email)
-        limit = self.config.tickets.max_new_per_sender_per_hour
+        limit = self.desk.config.tickets.max_new_per_sender_per_hour
         if rows.count_since(self.db, Ticket, "rate_key", key, "created_at", since) < limit:
             return None
         latest = (
@@ -389,12 +366,14 @@ class Pipeline:
         if classification.automated:
             automated = f"{classification.kind}: {classification.reason}"
         else:
-            self.mailer.ack(ticket, message, mail.now, mail.event)
+            self.desk.mailer.ack(ticket, message, mail.now, mail.event)
         if mail.quiet:
             log.warning("%s: %s", self._label(ticket), mail.quiet)
             mail.event(ticket, "system", "rate_limited", {"reason": mail.quiet})
             return ticket
-        self.mailer.notify_new(ticket, message, automated, mail.active_agents, mail.now, mail.event)
+        self.desk.mailer.notify_new(
+            ticket, message, automated, mail.active_agents, mail.now, mail.event
+        )
         return ticket
 
     def _customer_mail(self, ticket: Ticket, decision: Decision, mail: _Mail) -> None:
@@ -408,7 +387,7 @@ class Pipeline:
         message = self._add_message(ticket, mail)
         self._add_recipients_as_cc(ticket, mail)
         if not mail.capped:
-            self.mailer.notify_reply(
+            self.desk.mailer.notify_reply(
                 ticket, message, decision.reopen, mail.active_agents, mail.now, mail.event
             )
 
@@ -416,13 +395,13 @@ class Pipeline:
         """The new ticket, routed (`[[rule]]`), with its SLA clocks set and, by its
         category, assigned."""
         requester = repo.contact_for(mail.author.key, mail.author.name, mail.now)
-        subject = strip_tags(mail.parsed.subject, self.prefix) or NO_SUBJECT
-        routing = self.automation.routed(self._facts(mail))
+        subject = strip_tags(mail.parsed.subject, self.desk.prefix) or NO_SUBJECT
+        routing = self.desk.automation.routed(self._facts(mail))
         values = {
             "number": repo.next_ticket_number(self.db),
             "subject": subject,
             "status": "new",
-            "priority": routing.priority or self.config.tickets.default_priority,
+            "priority": routing.priority or self.desk.config.tickets.default_priority,
             "category": routing.category,
             "requester": requester,
             "automated": mail.classification.automated,
@@ -433,7 +412,7 @@ class Pipeline:
             "rate_domain": domain_of(requester.email),
         }
         draft = Ticket(**values)
-        self.sla.start(draft)
+        self.desk.sla.start(draft)
         for name in SLA_FIELDS:
             values[name] = getattr(draft, name)
         ticket = rows.create(self.db, Ticket, values)
@@ -443,7 +422,7 @@ class Pipeline:
             data["automated"] = f"{mail.classification.kind}: {mail.classification.reason}"
         mail.event(ticket, mail.sender.email, "created", data)
         if decision.untrusted:
-            labels = [format_number(self.prefix, n) for n in decision.untrusted]
+            labels = [format_number(self.desk.prefix, n) for n in decision.untrusted]
             mail.event(
                 ticket,
                 "system",
@@ -451,10 +430,10 @@ class Pipeline:
                 {"referenced": labels, "reason": "sender is not a participant"},
             )
         if decision.follows is not None:
-            label = format_number(self.prefix, decision.follows)
+            label = format_number(self.desk.prefix, decision.follows)
             mail.event(ticket, "system", "follows", {"ticket": label})
-        self.automation.record(ticket, routing, mail.event)
-        if self.automation.auto_assign(ticket, mail.active_agents, mail.now, mail.event):
+        self.desk.automation.record(ticket, routing, mail.event)
+        if self.desk.automation.auto_assign(ticket, mail.active_agents, mail.now, mail.event):
             rows.update(self.db, ticket)
         return ticket
 
@@ -476,7 +455,7 @@ class Pipeline:
         envelope = [str(a).lower() for a in mail.intake.envelope_to or ()]
         headers = [a.key for a in (*mail.parsed.to, *mail.parsed.cc)]
         for address in (*envelope, *headers):
-            base = base_address(address, self.our_addresses)
+            base = base_address(address, self.desk.our_addresses)
             if base is not None:
                 return base
         return None
@@ -492,16 +471,18 @@ class Pipeline:
             self._unverified(ticket, mail, agent, doubt)
             return
         reply = parse_reply(
-            mail.parsed.text, prefix=self.prefix, priorities=self.config.tickets.priorities
+            mail.parsed.text,
+            prefix=self.desk.prefix,
+            priorities=self.desk.config.tickets.priorities,
         )
-        changes = TicketChanges(self.db, self.prefix, mail.now, mail.event, self.sla)
-        canned_names = self.mailer.renderer.canned_names()
+        changes = TicketChanges(self.db, self.desk.prefix, mail.now, mail.event, self.desk.sla)
+        canned_names = self.desk.mailer.renderer.canned_names()
         errors = [str(e) for e in reply.errors]
         errors += changes.check(ticket, reply.commands, canned_names)
         if errors:  # nothing applied, nothing relayed: kept as a note, the agent told why
             self._add_message(ticket, mail, kind="note")
             mail.event(ticket, agent.email, "commands_rejected", {"errors": errors})
-            self.mailer.command_error(
+            self.desk.mailer.command_error(
                 ticket, agent, errors, True, mail.now, mail.event, mail.parsed.message_id
             )
             return
@@ -515,7 +496,7 @@ class Pipeline:
             message = self._add_message(ticket, mail, kind="agent", direction="outbound", body=text)
             if not applied.status_set:
                 changes.set_status(ticket, AGENT_REPLIED, agent.email)
-            self.mailer.relay(
+            self.desk.mailer.relay(
                 ticket,
                 message,
                 text,
@@ -527,12 +508,12 @@ class Pipeline:
             )
             relayed = True
             if ticket.first_response_at is None:
-                self.sla.responded(ticket, mail.now)
+                self.desk.sla.responded(ticket, mail.now)
                 mail.event(ticket, agent.email, "first_response", {"message": message.id})
         if applied.resolved and not relayed:
-            self.mailer.resolved(ticket, mail.now, mail.event)
+            self.desk.mailer.resolved(ticket, mail.now, mail.event)
         if applied.assigned_to is not None and applied.assigned_to.id != agent.id:
-            self.mailer.assigned(ticket, applied.assigned_to, agent.name, mail.now, mail.event)
+            self.desk.mailer.assigned(ticket, applied.assigned_to, agent.name, mail.now, mail.event)
         if applied.merge_target is not None:
             rows.update(self.db, ticket)
             changes.merge(ticket, applied.merge_target, agent.email)
@@ -553,7 +534,7 @@ class Pipeline:
         classification = mail.classification
         if classification.automated:
             return f"automatic mail from an agent's address ({classification.reason})"
-        security = self.config.security
+        security = self.desk.config.security
         verdict = None
         if security.trusted_authserv_id:
             parsed = mail.parsed
@@ -588,7 +569,7 @@ class Pipeline:
         if mail.classification.automated:
             return
         parsed = mail.parsed
-        self.mailer.unverified(
+        self.desk.mailer.unverified(
             ticket, agent, doubt, parsed.text, mail.now, mail.event, parsed.message_id
         )
 
@@ -597,7 +578,7 @@ class Pipeline:
         their mail client added), then any canned responses."""
         parts = [split_reply(reply.body).visible.strip()]
         for name in canned:
-            parts.append(self.mailer.canned(ticket, name).strip())
+            parts.append(self.desk.mailer.canned(ticket, name).strip())
         return "\n\n".join(part for part in parts if part)
 
     @staticmethod
@@ -677,7 +658,7 @@ class Pipeline:
         for address in (*mail.parsed.to, *mail.parsed.cc):
             if address.key in skip or "@" not in address.key:
                 continue
-            if is_our_address(address.key, self.our_addresses):  # subaddresses too
+            if is_our_address(address.key, self.desk.our_addresses):  # subaddresses too
                 continue
             contact = repo.contact_for(address.key, address.name, mail.now)
             if repo.add_participant(ticket, contact, "cc"):
@@ -689,7 +670,7 @@ class Pipeline:
             return
         ticket.status = status
         set_stamps(ticket, status, mail.now)
-        self.sla.status_changed(ticket, before, mail.now)
+        self.desk.sla.status_changed(ticket, before, mail.now)
         kind = "reopened" if reopened else "status_changed"
         mail.event(ticket, mail.sender.email, kind, {"before": before, "after": status})
 
@@ -723,7 +704,7 @@ class Pipeline:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         trace = traceback.format_exc()
         log.warning("intake %s quarantined: %s", intake_id, error)
-        now = self.clock()
+        now = self.desk.clock()
         intake = Intake.get_by_id(intake_id)
         intake.state = "quarantined"
         intake.action = "quarantined"
@@ -743,15 +724,8 @@ class Pipeline:
 
     # -- helpers ------------------------------------------------------------------
 
-    @property
-    def secret(self) -> bytes:
-        if self._secret is None:
-            configured = self.config.desk.secret_key
-            self._secret = configured.encode() if configured else repo.stored_secret_key(self.db)
-        return self._secret
-
     def _label(self, ticket: Ticket | None) -> str | None:
-        return None if ticket is None else format_number(self.prefix, ticket.number)
+        return None if ticket is None else format_number(self.desk.prefix, ticket.number)
 
     def _ticket_of(self, intake: Intake) -> Ticket | None:
         return Ticket.get_by_id(intake.ticket_id) if intake.ticket_id else None
@@ -769,21 +743,3 @@ class Pipeline:
 def describe(exc: BaseException) -> str:
     """`Type: message`, on one line, for logs and the quarantine."""
     return " ".join(f"{type(exc).__name__}: {exc}".split())
-
-
-def load_renderer(config: Config) -> Renderer:
-    """The templates, every one of them rendered once with sample values, so a broken
-    override stops the start (ConfigError) instead of failing on real mail later."""
-    try:
-        renderer = Renderer(template_dir(config))
-        renderer.check()
-    except TemplateError as exc:
-        raise ConfigError("outbound.templates", str(exc)) from exc
-    return renderer
-
-
-def template_dir(config: Config) -> Path | None:
-    """The admin's own templates (`[outbound] templates`; the config made a relative
-    folder from the file relative to the file's folder)."""
-    folder = config.outbound.templates
-    return Path(folder) if folder else None

@@ -1,20 +1,24 @@
-"""What a command needs at hand: the config, the database (migrated) and the pipeline.
+"""Ingest for the commands: mail committed, then run through the pipeline at once.
 
-Built once per process from the config and passed down; nothing global.
+Where it sits: `maildesk ingest` (and the web view's own mail, `web.actions`)
+store raw mail with `inbound.intake` and process it here in the same process,
+where the daemon leaves that to its pipeline worker. `open_runtime` is the
+commands' composition root: the database (migrated), the `Desk` built once from
+the config, and the pipeline over it, passed down; nothing global.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-
-import peewee
 
 from maildesk.config import Config
 from maildesk.inbound.intake import Delivery, Envelope, accept, accept_all, pending_among
-from maildesk.pipeline.flow import Outcome, Pipeline, describe, utcnow
-from maildesk.store.db import is_transient, open_database, upgrade
+from maildesk.pipeline.flow import Outcome, Pipeline, describe
+from maildesk.store.db import is_transient, open_database, upgrade, using
+from maildesk.tickets.desk import Desk, OnDesk, utcnow
 
 
 class NotProcessed(Exception):
@@ -28,11 +32,11 @@ class NotProcessed(Exception):
 
 
 @dataclass
-class Runtime:
-    config: Config
-    db: peewee.Database
+class Runtime(OnDesk):
+    """A command's desk (its services, on its database) and the pipeline over it."""
+
+    desk: Desk
     pipeline: Pipeline
-    clock: Callable[[], dt.datetime]
 
     def ingest(self, raw: bytes, *, source: str, envelope: Envelope | None = None) -> Outcome:
         """Commit `raw`, then run it through the pipeline (a redelivery is reported, not
@@ -75,17 +79,28 @@ class Runtime:
             for a in accepted
         ]
 
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Runtime]:
+        """The command's unit of work: the block runs on this runtime's database
+        (`store.db.using`); the database is closed after."""
+        try:
+            with using(self.db):
+                yield self
+        finally:
+            self.close()
+
     def close(self) -> None:
         self.db.close()
 
 
 def open_runtime(config: Config, clock: Callable[[], dt.datetime] = utcnow) -> Runtime:
-    """Open the configured database, bring its schema up to date, build the pipeline."""
+    """The composition root of a command: open the configured database, build the
+    desk's services, bring the schema up to date, and the pipeline over them."""
     db = open_database(config.database.url)
     try:
-        pipeline = Pipeline(db, config, clock)  # a bad template or rule: ConfigError
+        desk = Desk(db, config, clock)  # a bad template or rule: ConfigError
         upgrade(db)
     except BaseException:
         db.close()
         raise
-    return Runtime(config=config, db=db, pipeline=pipeline, clock=clock)
+    return Runtime(desk, Pipeline(desk))

@@ -27,6 +27,7 @@ from concurrent.futures import Executor
 
 from maildesk.inbound.intake import pending_ids
 from maildesk.pipeline.flow import Outcome, Pipeline, describe
+from maildesk.store.db import using
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,8 @@ class PipelineWorker:
         """`_drain`; when the database fails, this thread's connection is closed first,
         so the next attempt opens a new one (a lost connection is never reused)."""
         try:
-            self._drain()
+            with using(self.pipeline.db):
+                self._drain()
         except Exception:
             with contextlib.suppress(Exception):  # closing a broken connection may fail
                 self.pipeline.db.close()

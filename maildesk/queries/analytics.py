@@ -33,6 +33,7 @@ from maildesk.queries import sla_report
 from maildesk.store.db import is_postgres
 from maildesk.store.models import Agent, Contact, Satisfaction, Ticket
 from maildesk.store.rows import tuples
+from maildesk.store.scope import current
 
 SLOT_SECONDS = 900
 """Per-day counts are grouped in SQL by 15-minute slots of UTC time, then folded into
@@ -100,7 +101,7 @@ def _slot(field: peewee.Field) -> peewee.Node:
     Constants are SQL literals, not parameters: PostgreSQL must see the same
     expression in SELECT and GROUP BY."""
     size = peewee.SQL(str(SLOT_SECONDS))
-    if is_postgres(Ticket._meta.database):
+    if is_postgres(current()):
         epoch = peewee.fn.EXTRACT(peewee.NodeList((peewee.SQL("EPOCH FROM"), field)))
         return peewee.fn.FLOOR(epoch / size)
     return peewee.Cast(peewee.fn.strftime(peewee.SQL("'%s'"), field), "INTEGER") / size

@@ -1,7 +1,8 @@
 """Connections and transactions: the only place that knows SQLite from PostgreSQL.
 
-`open_database` turns a database URL into a peewee database bound to our models;
-`write_transaction` is the unit of work every writer uses. Peewee keeps one
+`open_database` turns a database URL into a peewee database; `write_transaction`
+is the unit of work every writer uses, `using` the one of a reader (both run the
+models on the database they are given: `store.scope`). Peewee keeps one
 connection per thread, so each worker thread gets its own connection.
 `is_transient` tells a failing database (locked, full, gone) from a failing
 message: the pipeline retries the first and quarantines only the second.
@@ -19,7 +20,7 @@ from typing import Any
 
 import peewee
 
-from maildesk.store import models
+from maildesk.store.scope import using
 
 SQLITE_PRAGMAS = (
     ("journal_mode", "wal"),
@@ -46,7 +47,7 @@ class DatabaseUrlError(ValueError):
 
 
 def open_database(url: str) -> peewee.Database:
-    """Open (lazily connect) the database named by `url` and bind the models to it."""
+    """Open (lazily connect) the database named by `url`."""
     parts = urllib.parse.urlsplit(url)
     db: peewee.Database
     if parts.scheme == "sqlite":
@@ -55,7 +56,6 @@ def open_database(url: str) -> peewee.Database:
         db = _postgres(parts)
     else:
         raise DatabaseUrlError(f"unsupported database URL scheme {parts.scheme!r}")
-    db.bind(models.ALL_MODELS, bind_refs=False, bind_backrefs=False)
     return db
 
 
@@ -106,12 +106,13 @@ def write_transaction(db: peewee.Database) -> Iterator[None]:
     """One unit of work. On SQLite the write lock is taken up front (BEGIN
     IMMEDIATE) so two writers queue on the busy timeout instead of failing
     when a read lock cannot be upgraded."""
-    if isinstance(db, peewee.SqliteDatabase):
-        with keeping_cause(db.atomic("IMMEDIATE")):
-            yield
-    else:
-        with keeping_cause(db.atomic()):
-            yield
+    with using(db):
+        if isinstance(db, peewee.SqliteDatabase):
+            with keeping_cause(db.atomic("IMMEDIATE")):
+                yield
+        else:
+            with keeping_cause(db.atomic()):
+                yield
 
 
 def advisory_key(name: str) -> int:

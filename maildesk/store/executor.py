@@ -3,7 +3,8 @@
 Peewee is synchronous and keeps one connection per thread, so the daemon never
 touches the database on its loop: a unit of work (commit one message, process
 one message) is a plain function submitted here and awaited with
-`loop.run_in_executor(executor, fn)`. Each thread opens its connection on first
+`loop.run_in_executor(executor, fn)`, and runs on the executor's database
+(`store.scope.using`: the models' queries in it go there). Each thread opens its connection on first
 use, keeps it for the life of the thread and closes it on `shutdown`; after an
 operational error (server restarted, disk full) it drops the connection so the
 next unit of work starts on a fresh one.
@@ -19,6 +20,8 @@ from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 import peewee
+
+from maildesk.store.scope import using
 
 T = TypeVar("T")
 
@@ -69,6 +72,10 @@ class DbExecutor(Executor):
         return not any(thread.is_alive() for thread in self._threads)
 
     def _serve(self) -> None:
+        with using(self.db):
+            self._serve_work()
+
+    def _serve_work(self) -> None:
         try:
             while (work := self._queue.get()) is not None:
                 future, fn, args, kwargs = work

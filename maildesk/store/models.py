@@ -1,8 +1,9 @@
 """Peewee models: the tables maildesk keeps (see migrations/ for how they came to be).
 
-The models are bound to a database by `store.db.open_database`; nothing here
-connects anywhere. Raw mail and attachment bytes live in `Blob`, addressed by
-their SHA-256, so the same bytes are stored once and any instance can serve them.
+Every model runs on the database of the current unit of work (`store.scope`:
+`store.db.using(db)` or `write_transaction(db)`); nothing here connects anywhere.
+Raw mail and attachment bytes live in `Blob`, addressed by their
+SHA-256, so the same bytes are stored once and any instance can serve them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 import peewee
 
 from maildesk.store.fields import JSONTextField, UTCDateTimeField
+from maildesk.store.scope import UNIT
 
 
 class BaseModel(peewee.Model):
@@ -20,6 +22,7 @@ class BaseModel(peewee.Model):
         DoesNotExist: ClassVar[type[peewee.DoesNotExist]]
 
     class Meta:
+        database = UNIT
         legacy_table_names = False
         only_save_dirty = True  # save() writes the fields that changed, nothing else
 

@@ -16,7 +16,7 @@ import peewee
 
 from maildesk.core.match import TicketFacts
 from maildesk.store import rows
-from maildesk.store.db import is_postgres
+from maildesk.store.db import is_postgres, using
 from maildesk.store.models import (
     Agent,
     Blob,
@@ -30,6 +30,7 @@ from maildesk.store.models import (
     Ticket,
     TicketTag,
 )
+from maildesk.store.scope import current
 
 SECRET_KEY_NAME = "secret_key"
 MAX_MERGE_HOPS = 50
@@ -39,7 +40,7 @@ def put_blob(data: bytes, now: dt.datetime) -> str:
     """Store bytes once, addressed by their SHA-256; returns the hash."""
     digest = hashlib.sha256(data).hexdigest()
     values = {"sha256": digest, "size": len(data), "data": data, "created_at": now}
-    rows.insert(Blob._meta.database, Blob, values, ignore=True)
+    rows.insert(current(), Blob, values, ignore=True)
     return digest
 
 
@@ -50,12 +51,13 @@ def blob_bytes(sha256: str) -> bytes:
 def stored_secret_key(db: peewee.Database) -> bytes:
     """The key maildesk generated for itself when the config names none (kept in the
     database so every instance and every restart signs alike)."""
-    row = KeyValue.get_or_none(KeyValue.name == SECRET_KEY_NAME)
-    if row is None:
-        KeyValue.insert(
-            name=SECRET_KEY_NAME, value=secrets.token_hex(32)
-        ).on_conflict_ignore().execute()
-        row = KeyValue.get(KeyValue.name == SECRET_KEY_NAME)
+    with using(db):
+        row = KeyValue.get_or_none(KeyValue.name == SECRET_KEY_NAME)
+        if row is None:
+            KeyValue.insert(
+                name=SECRET_KEY_NAME, value=secrets.token_hex(32)
+            ).on_conflict_ignore().execute()
+            row = KeyValue.get(KeyValue.name == SECRET_KEY_NAME)
     return str(row.value).encode()
 
 
@@ -74,10 +76,10 @@ def next_ticket_number(db: peewee.Database) -> int:
 
 def next_counter(db: peewee.Database, name: str) -> int:
     """The next value of a named counter (created at 1), within the caller's transaction."""
-    Counter.insert(name=name, value=0).on_conflict_ignore().execute()
-    query = Counter.update(value=Counter.value + 1).where(Counter.name == name)
-    query.execute()
-    return int(Counter.get(Counter.name == name).value)
+    with using(db):
+        Counter.insert(name=name, value=0).on_conflict_ignore().execute()
+        Counter.update(value=Counter.value + 1).where(Counter.name == name).execute()
+        return int(Counter.get(Counter.name == name).value)
 
 
 def active_agents() -> list[Agent]:
@@ -86,10 +88,10 @@ def active_agents() -> list[Agent]:
 
 def contact_for(email: str, name: str, now: dt.datetime) -> Contact:
     """The contact for an address, created on first sight; a name fills in a blank one."""
-    contact = rows.get(Contact._meta.database, Contact, "email", email)
+    contact = rows.get(current(), Contact, "email", email)
     if contact is None:
         values = {"email": email, "name": name, "created_at": now}
-        created = rows.create(Contact._meta.database, Contact, values, ignore=True)
+        created = rows.create(current(), Contact, values, ignore=True)
         return created or Contact.get(Contact.email == email)  # None: a concurrent writer won
     if name and not contact.name:
         contact.name = name
@@ -176,16 +178,16 @@ def add_participant(ticket: Ticket, contact: Contact, role: str, new_ticket: boo
         if existing.exists():
             return False
     values = {"ticket": ticket, "contact": contact, "role": role}
-    return rows.insert(Participant._meta.database, Participant, values, ignore=True) is not None
+    return rows.insert(current(), Participant, values, ignore=True) is not None
 
 
 def record_events(events: Sequence[dict[str, Any]]) -> None:
     """Several events (dicts of Event fields) in one statement."""
-    rows.insert_many(Event._meta.database, Event, events)
+    rows.insert_many(current(), Event, events)
 
 
 def ticket_tags(ticket: Ticket) -> list[str]:
-    return sorted(rows.column(TicketTag._meta.database, TicketTag, "tag", "ticket", ticket.id))
+    return sorted(rows.column(current(), TicketTag, "tag", "ticket", ticket.id))
 
 
 def lock_intake(db: peewee.Database, intake_id: int) -> Intake:

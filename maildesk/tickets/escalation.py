@@ -1,6 +1,6 @@
 """A breached SLA target, escalated exactly once, by whoever sees the breach first.
 
-Where it sits in the flow: the SLA pass (`jobs`) finds targets whose due time has
+Where it sits in the flow: the SLA pass (`jobs.runner`) finds targets whose due time has
 passed unanswered; the pipeline finds targets met late, when an agent's first
 reply or the resolution comes after the due time and no pass ran in between.
 Both call `Escalation.breach`, which claims the breach with a conditional UPDATE

@@ -4,14 +4,14 @@ Where it sits in the flow: the pipeline and `changes.TicketChanges` call
 `SlaTracker` when a ticket is created, when its priority or category changes,
 when its status changes (`waiting_on_customer` pauses the resolution clock,
 an answer from the customer resumes it), when an agent's reply reaches the
-customer (first response) and when it is resolved. The SLA pass (`jobs`)
+customer (first response) and when it is resolved. The SLA pass (`jobs.runner`)
 reads the stored due and warn times. The arithmetic is `core.sla`'s.
 
 Stored per ticket: `first_response_due` / `resolution_due` (None while the
 resolution clock is paused), `first_response_warn_at` / `resolution_warn_at`,
 `sla_paused_at` and `sla_paused_seconds` (business seconds spent paused).
 A target met late is a breach at the due time, whether or not the SLA pass
-saw it pass: `escalation` records and escalates it, once.
+saw it pass: `tickets.escalation` records and escalates it, once.
 """
 
 from __future__ import annotations

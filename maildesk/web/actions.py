@@ -84,7 +84,7 @@ def compose(
 
 
 def _ingest(web: Web, raw: bytes, source: str, sender: str) -> Outcome:
-    runtime = Runtime(web.config, web.db, web.pipeline, web.clock)
+    runtime = Runtime(web.desk, web.pipeline)
     return runtime.ingest(
         raw, source=source, envelope=Envelope(sender, (web.config.desk.addresses[0],))
     )
@@ -106,9 +106,7 @@ def command_errors(web: Web, ticket: Ticket, text: str) -> list[str]:
     )
     errors = [str(e) for e in reply.errors]
     changes = TicketChanges(web.db, config.desk.ticket_prefix, web.clock(), lambda *a: None)
-    return errors + changes.check(
-        ticket, reply.commands, web.pipeline.mailer.renderer.canned_names()
-    )
+    return errors + changes.check(ticket, reply.commands, web.desk.mailer.renderer.canned_names())
 
 
 def agent_mail(
@@ -182,7 +180,7 @@ def new_ticket(
     # stricter reading of what a person may type.
     claimed = parse_address(email)
     if claimed is not None and (
-        is_our_address(claimed.key, web.pipeline.our_addresses)
+        is_our_address(claimed.key, web.desk.our_addresses)
         or Agent.get_or_none(Agent.email == claimed.key)
     ):
         raise Refused("that address belongs to this desk: use your own")

@@ -12,11 +12,9 @@ Handlers find the `Web` in the application's state (`context.web_of`).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
-import peewee
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -26,9 +24,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from maildesk.config import Config
 from maildesk.pipeline.flow import Pipeline
 from maildesk.store.executor import DbExecutor
+from maildesk.tickets.desk import Desk
 from maildesk.web import api, pages
 from maildesk.web.context import Web, web_of
 from maildesk.web.middleware import BoundedBodies, SecurityHeaders, SignedInAgent
@@ -95,15 +93,9 @@ async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-def open_web(
-    config: Config,
-    db: peewee.Database,
-    pipeline: Pipeline,
-    clock: Callable[[], dt.datetime],
-    on_mail: Callable[[], None] = lambda: None,
-) -> Web:
+def open_web(desk: Desk, pipeline: Pipeline, on_mail: Callable[[], None] = lambda: None) -> Web:
     """A `Web` with database threads of its own (closed by `close_web`)."""
-    return Web(config, db, pipeline, clock, DbExecutor(db, WEB_THREADS, "web"), on_mail)
+    return Web(desk, pipeline, DbExecutor(desk.db, WEB_THREADS, "web"), on_mail)
 
 
 def close_web(web: Web) -> None:

@@ -1,7 +1,7 @@
 """SLA badges: where a ticket stands against its running target, at a glance.
 
 Pure: read from the ticket's stored due, warn and breach times (the SLA pass and
-`sla_tracking` keep them), so the queue needs no policy lookups per row. The
+`tickets.sla_clock` keep them), so the queue needs no policy lookups per row. The
 matching SQL conditions (`queries.ticket_list.breached`, `at_risk`) select the
 same tickets for the queue's filters.
 """

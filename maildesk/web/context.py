@@ -4,7 +4,6 @@ templates, the limits, and the helpers for sessions, CSRF tokens and pages."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -16,18 +15,17 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import jinja2
-import peewee
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
-from maildesk.config import Config
 from maildesk.core.match import format_number, parse_number
 from maildesk.core.vocabulary import ADMIN_ROLES, REPORT_ROLES, ROLES
 from maildesk.pipeline.flow import Pipeline
 from maildesk.store.executor import DbExecutor
 from maildesk.store.models import Agent, Ticket
+from maildesk.tickets.desk import Desk, OnDesk
 from maildesk.web.limits import FORM_OVERHEAD, BodyBudget, RateLimit
 
 T = TypeVar("T")
@@ -39,11 +37,9 @@ SESSION_FREE = ("/static/", "/api/", "/t/", "/submit", "/healthz")
 
 
 @dataclass
-class Web:
-    config: Config
-    db: peewee.Database
-    pipeline: Pipeline
-    clock: Callable[[], dt.datetime]
+class Web(OnDesk):
+    desk: Desk
+    pipeline: Pipeline  # the web's own mail (replies, notes, /submit) goes through it
     executor: DbExecutor
     on_mail: Callable[[], None] = lambda: None  # mail was queued: wake the outbox worker
     templates: jinja2.Environment = field(init=False)
@@ -83,7 +79,7 @@ class Web:
 
     @property
     def secret(self) -> bytes:
-        return self.pipeline.secret
+        return self.desk.secret
 
     @property
     def prefix(self) -> str:

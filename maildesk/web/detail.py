@@ -160,7 +160,7 @@ def ticket_page(web: Web, ticket_id: int) -> TicketPage:
             .where(Agent.active & Agent.role.in_(ASSIGNABLE_ROLES))
             .order_by(Agent.name, Agent.email)
         ),
-        canned=tuple(web.pipeline.mailer.renderer.canned_names()),
+        canned=tuple(web.desk.mailer.renderer.canned_names()),
     )
 
 

@@ -2,7 +2,7 @@
 
 Every request carries `Authorization: Bearer <token>` (`maildesk agents token EMAIL`);
 the token must be live and its agent active (`GET /api/openapi.json`, the API's own
-description, needs none). Reads return the JSON of the CLI (`serialize`: `tickets
+description, needs none). Reads return the JSON of the CLI (`queries.serialize`: `tickets
 list`/`tickets show --json`). A body is read as JSON, then as its pydantic model
 (`models`: 400 for the wrong shape); changes become that agent's mail through
 `actions` (intake source "api"), so they are checked, applied, logged and mailed
@@ -210,7 +210,7 @@ def detail(web: Web, number: int) -> dict[str, Any]:
     """The document of `maildesk tickets show --json`."""
     ticket = ticket_or_404(web, number)
     document = serialize.ticket_detail(ticket, web.prefix)
-    document["sla"] = web.pipeline.sla.view(ticket, web.clock())
+    document["sla"] = web.desk.sla.view(ticket, web.clock())
     return document
 
 

@@ -350,7 +350,7 @@ def _today(web: Web) -> dt.date:
 
 
 def _export(web: Web, period: Period) -> Export:
-    duration = web.pipeline.sla.clock_seconds
+    duration = web.desk.sla.clock_seconds
     return Export(period, web.clock(), duration, web.config.tickets.priorities)
 
 

@@ -104,7 +104,7 @@ def read_request(form: FormData) -> SubmitFields:
 
 def categories(web: Web) -> list[str]:
     """The configured category names, for the form's select (empty: no select)."""
-    return [c.name for c in web.pipeline.policies.categories.values()]
+    return [c.name for c in web.desk.policies.categories.values()]
 
 
 def request_problem(web: Web, fields: SubmitFields) -> str:
@@ -148,10 +148,10 @@ def set_category(web: Web, label: str, category: str, actor: str) -> None:
         ticket = repo.lock_ticket(web.db, parse_number(web.prefix, label) or 0)
         if ticket is None:
             raise Ticket.DoesNotExist(label)
-        changes = TicketChanges(web.db, web.prefix, now, log, web.pipeline.sla)
+        changes = TicketChanges(web.db, web.prefix, now, log, web.desk.sla)
         changes.set_field(ticket, "category", category, actor)
         if ticket.assignee_id is None:
-            web.pipeline.automation.auto_assign(ticket, repo.active_agents(), now, log)
+            web.desk.automation.auto_assign(ticket, repo.active_agents(), now, log)
         ticket.updated_at = now
         ticket.save()
         repo.record_events(events)

@@ -158,7 +158,7 @@ def send(
     ticket = Ticket.get_by_id(ticket_id)
     lines = list(commands or [])
     if template:
-        if template not in web.pipeline.mailer.renderer.canned_names():
+        if template not in web.desk.mailer.renderer.canned_names():
             raise Refused(f"no canned response {template!r}")
         lines.append(f"#template {template}")
     outcome = agent_mail(web, agent, ticket, text, commands=lines, note=note, uploads=uploads or [])
