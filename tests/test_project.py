@@ -156,3 +156,42 @@ def test_mypy_is_clean() -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- the rooms: what the README's "Where things are" promises -------------------------
+
+PACKAGE = ROOT / "maildesk"
+LOOSE_MODULES = {"__init__.py", "__main__.py", "cli.py", "config.py"}
+# The services the desk (tickets/desk.py) holds: built once, passed in, never borrowed
+# through another part.
+DESK_SERVICES = frozenset(
+    {"mailer", "sla", "policies", "automation", "escalation", "renderer", "secret"}
+)
+
+
+def test_the_package_has_no_loose_modules_beyond_the_entry_points() -> None:
+    loose = {p.name for p in PACKAGE.glob("*.py")}
+    assert loose == LOOSE_MODULES, sorted(loose - LOOSE_MODULES)
+
+
+def test_every_folder_of_the_package_is_in_the_readme_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Where things are") :]
+    table = table[: table.index("\n## ")]
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert folders and all(f"`{name}/`" in table for name in folders), folders
+
+
+def test_nothing_reaches_through_the_pipeline_for_a_service() -> None:
+    """`x.pipeline.mailer` and the like: the desk's services come from the desk."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in DESK_SERVICES
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "pipeline"
+            ):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []
