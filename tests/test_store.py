@@ -7,10 +7,12 @@ import datetime as dt
 import threading
 
 import peewee
+import psycopg
 import pytest
 
 from maildesk.store import repo, rows
 from maildesk.store.db import (
+    migration_lock_key,
     open_database,
     pending_migrations,
     upgrade,
@@ -19,6 +21,7 @@ from maildesk.store.db import (
 )
 from maildesk.store.models import Blob, Contact, Event, Ticket
 from maildesk.store.scope import NoDatabase
+from tests.conftest import PG_URL, opened
 
 NOW = dt.datetime(2026, 11, 22, 12, 30, tzinfo=dt.UTC)
 
@@ -136,3 +139,23 @@ def test_models_run_on_the_database_of_the_unit_of_work(tmp_path) -> None:
     assert seen == [["b@example.com"]]
     first.close()
     second.close()
+
+
+def test_migrations_wait_only_for_the_same_schema(database_url: str) -> None:
+    """PostgreSQL: `upgrade` waits for another instance migrating the same tables, not
+    for an installation in another schema of the same database."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite: one instance per database file, no lock to share")
+    impatient = database_url + "+-clock_timeout%3D500"  # fail fast instead of waiting
+    holder = psycopg.connect(PG_URL, autocommit=True)
+    try:
+        with opened(database_url) as db:
+            ours = migration_lock_key(db)
+        holder.execute("SELECT pg_advisory_lock(%s)", (ours + 1,))  # someone else's
+        with opened(impatient, migrate=True) as db:
+            assert pending_migrations(db) == []
+        holder.execute("SELECT pg_advisory_lock(%s)", (ours,))  # an instance of ours
+        with opened(impatient) as db, pytest.raises(peewee.OperationalError, match="lock"):
+            upgrade(db)
+    finally:
+        holder.close()

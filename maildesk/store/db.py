@@ -30,8 +30,6 @@ SQLITE_PRAGMAS = (
     ("busy_timeout", 30_000),
 )
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-# Serialises `db upgrade` across instances sharing one PostgreSQL database.
-PG_MIGRATION_LOCK = 0x6D61696C  # "mail"
 # The DB-API classes of errors that come from the database's state, not from the
 # statement or the data: a lock held too long (SQLite "database is locked",
 # PostgreSQL lock_timeout), a full disk, an I/O error, a lost connection. peewee,
@@ -180,13 +178,22 @@ def upgrade(db: peewee.Database) -> list[str]:
 
     runner = Runner(db, directory=str(MIGRATIONS_DIR))
     if is_postgres(db):
-        db.execute_sql("SELECT pg_advisory_lock(%s)", (PG_MIGRATION_LOCK,))
+        key = migration_lock_key(db)
+        db.execute_sql("SELECT pg_advisory_lock(%s)", (key,))
         try:
             return list(runner.up())
         finally:
-            db.execute_sql("SELECT pg_advisory_unlock(%s)", (PG_MIGRATION_LOCK,))
+            db.execute_sql("SELECT pg_advisory_unlock(%s)", (key,))
     with write_transaction(db):
         return list(runner.up())
+
+
+def migration_lock_key(db: peewee.Database) -> int:
+    """PostgreSQL: the advisory lock that serialises `upgrade` among the instances
+    sharing these tables: one per database and search path, so an installation in
+    another schema of the same database never waits for this one's migrations."""
+    row = db.execute_sql("SELECT current_setting('search_path')").fetchone()
+    return advisory_key(f"maildesk migrations {row[0]}")
 
 
 def pending_migrations(db: peewee.Database) -> list[str]:
