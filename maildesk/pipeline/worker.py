@@ -14,8 +14,9 @@ Sharing the write path with incoming mail (`Share`): on SQLite there is one
 writer at a time, and the listeners' group commits (`inbound.group_commit`)
 wait for the worker's transaction. So a batch is bounded by count and time
 (`Share.batch`, `Share.seconds`), and between batches, while transfers are in
-flight (`Traffic`), the worker steps aside for up to `Share.gap` seconds so a
-waiting commit gets the lock: under a steady load tickets follow the mail
+flight (`Traffic`: a transfer waiting for its commit is one), the worker steps
+aside until none is, for up to `Share.gap` seconds, so a waiting commit gets the
+lock: under a steady load tickets follow the mail
 closely, and a `250` waits for at most about one batch. On PostgreSQL the
 worker's connection writes alongside the listeners' (row locks, not a database
 lock), so it does not step aside at all.
@@ -96,14 +97,17 @@ class Traffic:
         with self._changed:
             self._changed.notify_all()
 
-    def wait_for_quiet(self, stopping: threading.Event, patience: float | None = None) -> None:
-        """Until no transfer has been in flight for `quiet` seconds, or `patience`
-        (default: the traffic's) has run out, or `stopping` is set."""
+    def wait_for_quiet(
+        self, stopping: threading.Event, patience: float | None = None, quiet: float | None = None
+    ) -> None:
+        """Until no transfer has been in flight for `quiet` seconds, or `patience` has
+        run out (both default to the traffic's), or `stopping` is set."""
         deadline = time.monotonic() + (self.patience if patience is None else patience)
+        quiet = self.quiet if quiet is None else quiet
         with self._changed:
             while not stopping.is_set():
                 now = time.monotonic()
-                busy_for = self._last_end + self.quiet - now
+                busy_for = self._last_end + quiet - now
                 if (not self._in_flight and busy_for <= 0) or now >= deadline:
                     return
                 wait = deadline - now if self._in_flight else min(busy_for, deadline - now)
@@ -191,8 +195,8 @@ class PipelineWorker:
             if self._on_processed is not None and self._loop is not None:
                 self._loop.call_soon_threadsafe(self._on_processed)
             behind.tick()
-            if share.gap > 0:
-                self._traffic.wait_for_quiet(self._stopping, share.gap)
+            if share.gap > 0:  # until the transfers that wait for a commit have their 250
+                self._traffic.wait_for_quiet(self._stopping, share.gap, quiet=0.0)
 
 
 class _BacklogLines:
