@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 
 import peewee
 import pytest
@@ -39,31 +40,17 @@ def _two_instances(db: peewee.Database) -> None:
         raw = mail(f"Parallel {n}", sender=f"c{n}@customer.example", message_id=f"<p{n}@c>")
         accept(db, raw, source="test", envelope=Envelope("c@customer.example"), now=utcnow())
     ids = list(pending_ids())
-    config = load_config(None, {})
-    done: list[Outcome] = []
-    lock = threading.Lock()
 
-    def instance() -> None:
-        pipeline = Pipeline(Desk(db, config))
-        try:
-            for intake_id in ids:
-                outcome = pipeline.process_if_pending(intake_id)
-                if outcome is not None:
-                    with lock:
-                        done.append(outcome)
-        finally:
-            db.close()
+    def one_by_one(pipeline: Pipeline) -> Iterator[Outcome | None]:
+        return (pipeline.process_if_pending(intake_id) for intake_id in ids)
 
-    threads = [threading.Thread(target=instance) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    done = _in_two_instances(db, one_by_one)
     assert Counter(o.intake_id for o in done) == Counter(ids)  # each exactly once
     assert {o.action for o in done} == {"created"}
     assert Ticket.select().count() == MESSAGES
     assert Intake.select().where(Intake.state != "processed").count() == 0
-    assert Pipeline(Desk(db, config)).process_if_pending(ids[0]) is None  # done: skipped
+    again = Pipeline(Desk(db, load_config(None, {}))).process_if_pending(ids[0])
+    assert again is None  # done: skipped
 
 
 def test_worker_waits_while_a_transfer_is_in_flight_but_not_forever() -> None:
@@ -123,6 +110,32 @@ def test_stopping_ends_the_wait_at_once() -> None:
     assert not thread.is_alive()
 
 
+def _in_two_instances(
+    db: peewee.Database, work: Callable[[Pipeline], Iterable[Outcome | None]]
+) -> list[Outcome]:
+    """`work` run by two pipelines at once, each in a thread with its own connection:
+    the outcomes of the messages they processed."""
+    config = load_config(None, {})
+    done: list[Outcome] = []
+    lock = threading.Lock()
+
+    def instance() -> None:
+        try:
+            for outcome in work(Pipeline(Desk(db, config))):
+                if outcome is not None:
+                    with lock:
+                        done.append(outcome)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=instance) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return done
+
+
 def _accept_many(db: peewee.Database, count: int, poison: int | None = None) -> None:
     for n in range(count):
         subject = "Poison" if n == poison else f"Storm {n}"
@@ -135,24 +148,12 @@ def test_two_instances_share_the_backlog_in_batches(database_url: str) -> None:
     instance's claimed rows are skipped, on SQLite the transactions take turns."""
     with opened(database_url, migrate=True) as db:
         _accept_many(db, MESSAGES)
-        config = load_config(None, {})
-        done: list[Outcome] = []
-        lock = threading.Lock()
 
-        def instance() -> None:
-            pipeline = Pipeline(Desk(db, config))
-            try:
-                while outcomes := pipeline.process_pending(7, 30.0):
-                    with lock:
-                        done.extend(outcomes)
-            finally:
-                db.close()
+        def in_batches(pipeline: Pipeline) -> Iterator[Outcome | None]:
+            while outcomes := pipeline.process_pending(7, 30.0):
+                yield from outcomes
 
-        threads = [threading.Thread(target=instance) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(120)
+        done = _in_two_instances(db, in_batches)
         assert sorted(Counter(o.intake_id for o in done).values()) == [1] * MESSAGES
         assert Ticket.select().count() == MESSAGES
 
