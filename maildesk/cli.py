@@ -43,7 +43,7 @@ from maildesk.outbound import outbox as outbox_store
 from maildesk.outbound.transport import make_transport
 from maildesk.pipeline import quarantine as quarantined
 from maildesk.pipeline.ingest import NotProcessed, Runtime, open_runtime
-from maildesk.queries import serialize
+from maildesk.queries import backlog, serialize
 from maildesk.queries.ticket_list import TicketQuery, find_tickets
 from maildesk.store.db import DatabaseUrlError, open_database, upgrade, write_transaction
 from maildesk.store.models import Ticket
@@ -387,6 +387,25 @@ def _ingest_line(
         click.echo(
             f"{source}: {action} {ticket or ''} ({reason})".replace("  ", " "), err=stream_err
         )
+
+
+@main.command()
+@with_config
+@json_option
+def status(config: Config, as_json: bool) -> None:
+    """The backlog: messages pending in the pipeline (and the age of the oldest), the
+    outbox by status, the open quarantine. Read from the database, so it works with or
+    without a running daemon."""
+    with runtime_for(config) as runtime:
+        figures = backlog.document(runtime.clock())
+    if as_json:
+        _print_json(figures)
+        return
+    oldest = figures["oldest_pending_at"]
+    since = f" (the oldest for {figures['oldest_pending_seconds']:.1f} s, since {oldest})"
+    click.echo(f"pending     {figures['pending']}{since if oldest else ''}")
+    click.echo("outbox      " + ", ".join(f"{k} {v}" for k, v in figures["outbox"].items()))
+    click.echo(f"quarantine  {figures['quarantine']} open")
 
 
 @main.group()

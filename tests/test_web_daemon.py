@@ -4,6 +4,7 @@ listener, stopped by the daemon's own signal handling (SQLite and PostgreSQL).""
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import re
 import select
 import signal
@@ -78,7 +79,8 @@ def test_an_agent_answers_from_the_web_and_the_customer_gets_it(desk: Install, s
     try:
         assert daemon.web_port and daemon.web_port != daemon.port
         browser = Browser(daemon.web_port)
-        assert browser.request("/healthz")[:2] == (200, "ok")
+        status, body, _ = browser.request("/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
         submit(daemon, customer_mail(subject="Printer on fire"))
         sink.wait_for(2)  # the acknowledgement and Ann's notification
         status, _, headers = browser.request(
@@ -196,6 +198,7 @@ def test_oversized_bodies_are_refused_before_they_are_read(desk: Install, sink: 
             answer, sent = stream_until_answered(port, path, form, 16 * 1024 * 1024)
             assert answer.startswith(b"HTTP/1.1 413 "), (path, answer[:100])
             assert sent < limit + 1024 * 1024, (path, sent)  # cut off, not read to the end
-        assert Browser(port).request("/healthz")[:2] == (200, "ok")
+        status, body, _ = Browser(port).request("/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
     finally:
         assert daemon.stop() == 0, daemon.log

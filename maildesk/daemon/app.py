@@ -11,8 +11,9 @@
 
 Everything runs on one asyncio loop; database work runs in `DbExecutor`
 threads (peewee is synchronous): one set commits incoming mail (grouped:
-`inbound.group_commit`), one thread runs the pipeline, so processing never
-delays an acknowledgement.
+`inbound.group_commit`), one thread runs the pipeline in short batches that
+give way to those commits (`pipeline.worker.Share`), so processing keeps up
+with a steady stream of mail and delays an acknowledgement by one batch at most.
 Nothing here is global: `Daemon` is built from the config it is given and
 the CLI (`maildesk.cli`) is the only caller.
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -156,17 +157,39 @@ class Pipeline:
         is rolled back alone and quarantined. A database failure raises (nothing of
         the batch is processed then; the messages stay pending). None for a message
         another worker processed meanwhile."""
-        outcomes: list[Outcome | None] = []
         with write_transaction(self.db):
-            agents = repo.active_agents()  # read once for the whole batch
-            for intake_id, raw in items:
-                try:
-                    with keeping_cause(self.db.atomic()):
-                        outcomes.append(self._process(intake_id, raw, agents))
-                except Exception as exc:  # noqa: BLE001 - any message fault quarantines
-                    if is_transient(exc):
-                        raise
-                    outcomes.append(self._record_quarantine(intake_id, exc))
+            return self._each_in_savepoint(items, deadline=None)
+
+    def process_pending(self, limit: int, seconds: float) -> list[Outcome]:
+        """The background worker's entry: the oldest pending messages (at most `limit`,
+        and no more once `seconds` have passed: the transaction holds the write path
+        that incoming mail needs), in one transaction, a savepoint each, as
+        `process_batch`. Empty when nothing is pending (or, on PostgreSQL, all of it
+        is held by other instances)."""
+        with write_transaction(self.db):
+            claimed = repo.claim_pending_intakes(self.db, limit)
+            items = [(intake_id, None) for intake_id in claimed]
+            deadline = time.monotonic() + seconds
+            return [o for o in self._each_in_savepoint(items, deadline) if o is not None]
+
+    def _each_in_savepoint(
+        self, items: Sequence[tuple[int, bytes | None]], deadline: float | None
+    ) -> list[Outcome | None]:
+        """In the caller's transaction: each message in a savepoint; a failing message is
+        quarantined alone, a failing database raises. Past `deadline` (monotonic) the
+        messages left are not touched (they stay pending)."""
+        outcomes: list[Outcome | None] = []
+        agents = repo.active_agents()  # read once for the whole batch
+        for intake_id, raw in items:
+            if deadline is not None and outcomes and time.monotonic() >= deadline:
+                break
+            try:
+                with keeping_cause(self.db.atomic()):
+                    outcomes.append(self._process(intake_id, raw, agents))
+            except Exception as exc:  # noqa: BLE001 - any message fault quarantines
+                if is_transient(exc):
+                    raise
+                outcomes.append(self._record_quarantine(intake_id, exc))
         return outcomes
 
     def duplicate(self, intake_id: int, message_id: str | None) -> Outcome:

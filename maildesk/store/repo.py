@@ -211,3 +211,16 @@ def claim_pending_intake(db: peewee.Database, intake_id: int) -> bool:
     if is_postgres(db):
         query = query.for_update(skip_locked=True)
     return query.get_or_none() is not None
+
+
+def claim_pending_intakes(db: peewee.Database, limit: int) -> list[int]:
+    """Up to `limit` pending intakes, oldest first, locked for processing in this
+    transaction; on PostgreSQL those another instance holds are skipped (SKIP LOCKED),
+    so several workers share the backlog. On SQLite the write transaction already
+    excludes other writers."""
+    query = (
+        Intake.select(Intake.id).where(Intake.state == "pending").order_by(Intake.id).limit(limit)
+    )
+    if is_postgres(db):
+        query = query.for_update(skip_locked=True)
+    return [row.id for row in query]

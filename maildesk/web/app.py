@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import peewee
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -25,6 +26,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from maildesk.pipeline.flow import Pipeline
+from maildesk.queries import backlog
 from maildesk.store.executor import DbExecutor
 from maildesk.tickets.desk import Desk
 from maildesk.web import api, pages
@@ -90,7 +92,15 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    return PlainTextResponse("ok")
+    """`{"status": "ok", "backlog": {...}}` (queries.backlog), for a load balancer or
+    a monitoring check; 503 with `"status": "error"` when the database fails."""
+    web = web_of(request)
+    try:
+        figures = await web.call(backlog.document, web.desk.clock())
+    except peewee.PeeweeException as exc:
+        error = " ".join(str(exc).split()) or type(exc).__name__
+        return JSONResponse({"status": "error", "error": f"database error: {error}"}, 503)
+    return JSONResponse({"status": "ok", "backlog": figures})
 
 
 def open_web(desk: Desk, pipeline: Pipeline, on_mail: Callable[[], None] = lambda: None) -> Web:
