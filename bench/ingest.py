@@ -578,7 +578,7 @@ def prefill(db_path: Path, tickets: int, seed: int) -> dict[str, int]:
     ticket counter is left at `tickets`. Returns the row counts."""
     import peewee
 
-    from maildesk.store.db import open_database, upgrade
+    from maildesk.store.db import open_database, upgrade, write_transaction
     from maildesk.store.models import (
         Blob,
         Contact,
@@ -618,7 +618,7 @@ def prefill(db_path: Path, tickets: int, seed: int) -> dict[str, int]:
     status = rng.choices(statuses, status_weights, k=tickets)
     body = " ".join(rng.choice(WORDS) for _ in range(60))
     counts: dict[str, int] = {}
-    with db.atomic():
+    with write_transaction(db):
         Blob.insert(sha256=sha, size=len(raw), data=raw, created_at=start).execute()
         counts["contact"] = insert(
             Contact,
