@@ -4,14 +4,15 @@
 Run it with the project's virtualenv (``.venv/bin/python bench/ingest.py`` or
 ``bench/ingest``); see bench/README.md. In one run it
 
-1. generates a deterministic mixed corpus (plain, multipart/alternative,
-   attachments up to 200 KB, RFC 2047 headers in several charsets, replies that
-   thread into earlier tickets) into a temporary directory;
-2. measures (a) a stdlib parse-only baseline and (b) `maildesk ingest` of the
+1. generates a deterministic mixed corpus (plain, multipart/alternative, HTML
+   only, attachments up to 200 KB, RFC 2047 headers in several charsets, replies
+   that thread into earlier tickets) into a temporary directory;
+2. measures (a) a compat32 parse-and-decode baseline and (b) `maildesk ingest` of the
    same directory into a fresh SQLite database (subprocess, end to end), and
    checks every message landed where expected;
 3. repeats (b) on a database pre-filled with 100,000 tickets;
-4. measures peak memory of ingesting one ~25 MB message in a clean subprocess.
+4. measures peak memory of ingesting a ~25 MB text, HTML-only and attachment-heavy
+   message, each in a clean subprocess.
 
 Machines are noisy: only the ratios printed within one run are meaningful.
 Exit status: 0 all targets met, 1 a target was missed, 2 something broke
