@@ -4,14 +4,15 @@
 Run it with the project's virtualenv (``.venv/bin/python bench/ingest.py`` or
 ``bench/ingest``); see bench/README.md. In one run it
 
-1. generates a deterministic mixed corpus (plain, multipart/alternative,
-   attachments up to 200 KB, RFC 2047 headers in several charsets, replies that
-   thread into earlier tickets) into a temporary directory;
-2. measures (a) a stdlib parse-only baseline and (b) `maildesk ingest` of the
+1. generates a deterministic mixed corpus (plain, multipart/alternative, HTML
+   only, attachments up to 200 KB, RFC 2047 headers in several charsets, replies
+   that thread into earlier tickets) into a temporary directory;
+2. measures (a) a compat32 parse-and-decode baseline and (b) `maildesk ingest` of the
    same directory into a fresh SQLite database (subprocess, end to end), and
    checks every message landed where expected;
 3. repeats (b) on a database pre-filled with 100,000 tickets;
-4. measures peak memory of ingesting one ~25 MB message in a clean subprocess.
+4. measures peak memory of ingesting a ~25 MB text, HTML-only and attachment-heavy
+   message, each in a clean subprocess.
 
 Machines are noisy: only the ratios printed within one run are meaningful.
 Exit status: 0 all targets met, 1 a target was missed, 2 something broke
@@ -69,9 +70,9 @@ from common import (
 
 # -- targets -----------------------------------------------------------------------------
 
-TARGET_EMPTY_RATIO = 0.6  # (b)/(a): ingest into an empty database vs parse-only
+TARGET_EMPTY_RATIO = 0.5  # (b)/(a) by CPU time: ingest into an empty database vs parse
 TARGET_SCALE_RATIO = 0.8  # (c)/(b): ingest into a 100k-ticket database vs empty
-TARGET_MEMORY_FACTOR = 6.0  # (peak - idle - raw) / raw for one ~25 MB message
+TARGET_MEMORY_FACTOR = 6.0  # (peak - idle) / raw for each ~25 MB message
 
 PREFIX = "SUP"
 MAX_MESSAGE_SIZE = 26_214_400  # maildesk's default smtp.max_message_size
@@ -337,8 +338,12 @@ def build_message(
     paras = [body_intro, *paragraphs(rng, sender.charset, rng.randint(1, 5))]
     text = "\n\n".join(paras) + f"\n\n-- \n{sender.name}\n"
     roll = rng.random()
-    alternative = roll < 0.35 or (roll >= 0.70 and rng.random() < 0.5)
-    msg.set_content(text, charset=body_charset)
+    alternative = roll < 0.30 or (roll >= 0.70 and rng.random() < 0.5)
+    html_only = 0.30 <= roll < 0.45
+    if html_only:  # what many webmail and marketing clients send: no text/plain part
+        msg.set_content(html_of(paras, sender.name), subtype="html", charset=body_charset)
+    else:
+        msg.set_content(text, charset=body_charset)
     if alternative:
         msg.add_alternative(html_of(paras, sender.name), subtype="html")
     if roll >= 0.70:
@@ -349,6 +354,8 @@ def build_message(
         kinds["with attachments"] += 1
     elif alternative:
         kinds["multipart/alternative"] += 1
+    elif html_only:
+        kinds["HTML only"] += 1
     else:
         kinds["text/plain"] += 1
     if sender.charset != "us-ascii":
@@ -379,6 +386,7 @@ def generate_corpus(
     kinds: dict[str, int] = {
         "text/plain": 0,
         "multipart/alternative": 0,
+        "HTML only": 0,
         "with attachments": 0,
         "replies": 0,
     }
@@ -434,17 +442,23 @@ class Timing:
 
 
 def parse_only(raws: Sequence[bytes]) -> Timing:
-    """Parse every message, get its best body and every attachment's content; no storage."""
+    """The cheapest honest parse of the same messages: no storage, no threading.
+
+    The stdlib parser with its compat32 policy (the one maildesk builds on, about
+    twice as fast as `email.policy.default`), every leaf part's transfer encoding
+    undone (`get_payload(decode=True)`: base64 attachments, quoted-printable
+    bodies) and every text part decoded from its charset to str.
+    """
     start, cpu = time.perf_counter(), time.process_time()
     for raw in raws:
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(msg, EmailMessage)
-        body = msg.get_body(preferencelist=("plain", "html"))
-        if body is not None:
-            body.get_content()
-        for part in msg.iter_attachments():
-            assert isinstance(part, EmailMessage)
-            part.get_content()
+        msg = email.message_from_bytes(raw)
+        for part in msg.walk():
+            if part.is_multipart():
+                continue
+            data = part.get_payload(decode=True)
+            if part.get_content_maintype() == "text" and isinstance(data, bytes):
+                charset = part.get_content_charset() or "us-ascii"
+                data.decode(charset, "replace")
     return Timing(time.perf_counter() - start, time.process_time() - cpu)
 
 
@@ -565,7 +579,7 @@ def prefill(db_path: Path, tickets: int, seed: int) -> dict[str, int]:
     ticket counter is left at `tickets`. Returns the row counts."""
     import peewee
 
-    from maildesk.store.db import open_database, upgrade
+    from maildesk.store.db import open_database, upgrade, write_transaction
     from maildesk.store.models import (
         Blob,
         Contact,
@@ -605,7 +619,7 @@ def prefill(db_path: Path, tickets: int, seed: int) -> dict[str, int]:
     status = rng.choices(statuses, status_weights, k=tickets)
     body = " ".join(rng.choice(WORDS) for _ in range(60))
     counts: dict[str, int] = {}
-    with db.atomic():
+    with write_transaction(db):
         Blob.insert(sha256=sha, size=len(raw), data=raw, created_at=start).execute()
         counts["contact"] = insert(
             Contact,
@@ -751,15 +765,39 @@ def prefill(db_path: Path, tickets: int, seed: int) -> dict[str, int]:
 # -- memory ------------------------------------------------------------------------------
 
 
-def build_big_message(target: int, seed: int) -> bytes:
-    """A text body plus four base64 attachments, about `target` bytes in all."""
+MEMORY_KINDS = ("text", "HTML only", "attachments")
+
+
+def big_paragraphs(rng: random.Random, target: int) -> list[str]:
+    """Numbered paragraphs of about `target` characters in all (a pool of 500 reused)."""
+    pool = paragraphs(rng, "us-ascii", 500)
+    out: list[str] = []
+    total = 0
+    while total < target:
+        para = f"{len(out) + 1}. {pool[len(out) % len(pool)]}"
+        out.append(para)
+        total += len(para) + 2
+    return out
+
+
+def build_big_message(kind: str, target: int, seed: int) -> bytes:
+    """One message of about `target` bytes: a plain text body (`text`), an HTML body
+    and nothing else (`HTML only`), or a short text and four base64 attachments
+    (`attachments`)."""
     rng = random.Random(seed)
     msg = EmailMessage()
     msg["From"] = "Big Sender <big.sender@customer.example>"
     msg["To"] = DESK_ADDRESS
-    msg["Subject"] = "Full disk image and logs, as requested"
+    msg["Subject"] = f"Big message ({kind}), as requested"
     msg["Date"] = email.utils.format_datetime(BASE_DATE)
-    msg["Message-ID"] = "<bench-memory.big@customer.example>"
+    msg["Message-ID"] = f"<bench-memory.{kind.replace(' ', '-')}@customer.example>"
+    if kind == "text":
+        msg.set_content("\n\n".join(big_paragraphs(rng, target - 2_000)) + "\n")
+        return msg.as_bytes()
+    if kind == "HTML only":
+        paras = big_paragraphs(rng, target - 2_000 - 12 * (target // 400))
+        msg.set_content(html_of(paras, "Big Sender"), subtype="html")
+        return msg.as_bytes()
     text = "\n\n".join(paragraphs(rng, "us-ascii", 400))
     msg.set_content(text)
     # base64 with 76-character lines: 4/3 * 77/76 bytes on the wire per byte.
@@ -836,10 +874,10 @@ class MemoryResult:
     notes: list[str]
 
 
-def measure_memory(work: Path, seed: int) -> MemoryResult:
-    directory = work / "memory"
+def measure_memory(work: Path, seed: int, kind: str) -> MemoryResult:
+    directory = work / f"memory-{kind.replace(' ', '-')}"
     config = write_config(directory, directory / "maildesk.db")
-    big = build_big_message(MEMORY_MESSAGE_TARGET, seed)
+    big = build_big_message(kind, MEMORY_MESSAGE_TARGET, seed)
     if len(big) >= MAX_MESSAGE_SIZE:
         raise BenchError(f"big message is {len(big)} bytes, over the {MAX_MESSAGE_SIZE} limit")
     (directory / "big.eml").write_bytes(big)
@@ -1025,7 +1063,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
     raws = [p.read_bytes() for p in corpus.paths]
     count = corpus.count
     parse_only(raws[: min(50, len(raws))])  # warm-up: lazy imports inside email
-    say("\n[2] (a) parse-only baseline (email.policy.default, best body + attachments)")
+    say("\n[2] (a) parse-only baseline (compat32 parse, every part decoded, no storage)")
     base_1 = parse_only(raws)
     say(f"  pass 1: {describe(base_1, count)}")
 
@@ -1056,20 +1094,20 @@ def run(args: argparse.Namespace, work: Path) -> int:
     cpu_empty = empty.timing.cpu_rate(count) / base_b.cpu_rate(count)
     say(f"  (a) = {base_b.rate(count):.1f} msg/s (mean of the passes before and after (b))")
     say(
-        f"  (b)/(a) = {ratio_empty:.3f}   target >= {TARGET_EMPTY_RATIO}   "
-        f"{verdict(ratio_empty >= TARGET_EMPTY_RATIO)}   (CPU-time ratio {cpu_empty:.3f})"
+        f"  (b)/(a) by CPU time = {cpu_empty:.3f}   target >= {TARGET_EMPTY_RATIO}   "
+        f"{verdict(cpu_empty >= TARGET_EMPTY_RATIO)}   (wall-clock ratio {ratio_empty:.3f})"
     )
     drift_note(base_1, base_2)
     rows += [
         Row("(a) parse-only baseline", f"{base_b.rate(count):.1f} msg/s"),
         Row("(b) ingest, empty database", f"{empty.timing.rate(count):.1f} msg/s"),
         Row(
-            "(b)/(a)",
-            f"{ratio_empty:.3f}",
+            "(b)/(a) by CPU time",
+            f"{cpu_empty:.3f}",
             f">= {TARGET_EMPTY_RATIO}",
-            ratio_empty >= TARGET_EMPTY_RATIO,
+            cpu_empty >= TARGET_EMPTY_RATIO,
         ),
-        Row("(b)/(a) by CPU time (info)", f"{cpu_empty:.3f}"),
+        Row("(b)/(a) wall clock (info)", f"{ratio_empty:.3f}"),
     ]
 
     if not args.skip_scale:
@@ -1124,36 +1162,38 @@ def run(args: argparse.Namespace, work: Path) -> int:
         ]
 
     if not args.skip_memory:
-        say("\n[5] memory: one ~25 MB message, fresh subprocess and database")
-        say("  method: the message is written to a file first; the child opens the runtime,")
-        say("  ingests a small warm-up message, reads VmRSS (idle), resets VmHWM, then reads")
-        say("  the file and ingests it; factor = (VmHWM - idle - len(raw)) / len(raw). The raw")
-        say("  bytes are subtracted once because any ingest must hold them; generating the")
-        say("  message in another process keeps its construction out of the peak.")
-        try:
-            mem = measure_memory(work, args.seed)
-        except BenchError as exc:
-            say(f"  BROKEN: {exc}")
-            broken.append(str(exc))
-        else:
+        say("\n[5] memory: ~25 MB messages (text, HTML only, attachments), each in a fresh")
+        say("  subprocess and database. The message is written to a file first; the child")
+        say("  opens the runtime, ingests a small warm-up message, reads VmRSS (idle), resets")
+        say("  VmHWM, then reads the file and ingests it; factor = (VmHWM - idle) / len(raw),")
+        say("  the raw bytes included (printed without them too). Generating the message in")
+        say("  another process keeps its construction out of the peak.")
+        for kind in MEMORY_KINDS:
+            try:
+                mem = measure_memory(work, args.seed, kind)
+            except BenchError as exc:
+                say(f"  {kind}: BROKEN: {exc}")
+                broken.append(f"memory ({kind}): {exc}")
+                continue
+            passed = mem.factor_with_raw < TARGET_MEMORY_FACTOR
             for note in mem.notes:
                 say(f"  note: {note}")
             say(
-                f"  message {mib(mem.size)} ({mem.size} bytes), idle {mib(mem.idle)}, "
+                f"  {kind}: message {mib(mem.size)}, idle {mib(mem.idle)}, "
                 f"peak {mib(mem.peak)}, peak - idle {mib(mem.peak - mem.idle)}"
             )
             say(
-                f"  (peak - idle - raw) / raw = {mem.factor:.2f}   "
-                f"target < {TARGET_MEMORY_FACTOR}   {verdict(mem.factor < TARGET_MEMORY_FACTOR)}   "
-                f"(without subtracting the raw copy: {mem.factor_with_raw:.2f})"
+                f"    (peak - idle) / raw = {mem.factor_with_raw:.2f}   "
+                f"target < {TARGET_MEMORY_FACTOR}   {verdict(passed)}   "
+                f"(without the raw copy: {mem.factor:.2f})"
             )
             rows += [
-                Row("memory: peak - idle", mib(mem.peak - mem.idle)),
+                Row(f"memory ({kind}): peak - idle", mib(mem.peak - mem.idle)),
                 Row(
-                    "memory: (peak-idle-raw)/raw",
-                    f"{mem.factor:.2f}",
+                    f"memory ({kind}): / raw",
+                    f"{mem.factor_with_raw:.2f}",
                     f"< {TARGET_MEMORY_FACTOR}",
-                    mem.factor < TARGET_MEMORY_FACTOR,
+                    passed,
                 ),
             ]
 

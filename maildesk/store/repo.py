@@ -66,12 +66,8 @@ def next_ticket_number(db: peewee.Database) -> int:
     if is_postgres(db):
         return int(db.execute_sql("SELECT nextval('ticket_number_seq')").fetchone()[0])
     # SQLite: the caller's write transaction holds the database lock (BEGIN IMMEDIATE).
-    query = (
-        Counter.update(value=Counter.value + 1)
-        .where(Counter.name == "ticket_number")
-        .returning(Counter.value)
-    )
-    return int(next(iter(query.execute())).value)
+    row = db.execute_sql(rows.increment_sql(db, Counter, "value", "name"), ("ticket_number",))
+    return int(row.fetchone()[0])
 
 
 def next_counter(db: peewee.Database, name: str) -> int:

@@ -160,6 +160,28 @@ def update(db: peewee.Database, obj: Any) -> None:
     obj._dirty.clear()
 
 
+@functools.lru_cache(maxsize=16)
+def _increment_sql(table: str, column: str, key: str, param: str) -> str:
+    return (
+        f'UPDATE "{table}" SET "{column}" = "{column}" + 1 WHERE "{key}" = {param} '
+        f'RETURNING "{column}"'
+    )
+
+
+def increment_sql(
+    db: peewee.Database, model: type[peewee.Model], field_name: str, key_name: str
+) -> str:
+    """`UPDATE ... SET field = field + 1 WHERE key = ? RETURNING field`: a counter's
+    next value in one statement (one parameter: the key's value)."""
+    fields = model._meta.fields
+    return _increment_sql(
+        model._meta.table_name,
+        fields[field_name].column_name,
+        fields[key_name].column_name,
+        db.param,
+    )
+
+
 @functools.lru_cache(maxsize=64)
 def _count_sql(
     table: str, key: str, since: str, flag: str | None, unless: str | None, param: str
