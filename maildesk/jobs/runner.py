@@ -26,7 +26,7 @@ from typing import Any
 from maildesk.jobs.auto_close import AutoClose
 from maildesk.jobs.digest import Digest
 from maildesk.jobs.sla_pass import SlaPass
-from maildesk.store.db import using
+from maildesk.store.db import optimize, using
 from maildesk.tickets.desk import Desk
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,9 @@ class Jobs:
         done = self.sla_pass(now)
         done["closed"] = self.auto_close(now)
         done["digests"] = len(self.send_digests(now))
+        # The planner statistics of the tables this pass read, should they have grown
+        # much (SQLite; nothing to do is the usual case and costs microseconds).
+        optimize(self._db)
         return done
 
     def sla_pass(self, now: dt.datetime) -> dict[str, int]:
