@@ -6,7 +6,9 @@ scan_interval` seconds (`JobRunner`), and the CLI runs each part on demand
 memory: each step finds its work with an indexed query on the stored due and
 warn times, and claims it with a conditional UPDATE in the transaction that
 also queues its mail. So a restart neither skips nor repeats anything, and two
-instances on one PostgreSQL never both send the same warning or digest.
+instances on one PostgreSQL never both send the same warning or digest. After
+each pass `store.db.optimize` keeps SQLite's planner statistics fresh, so those
+indexed queries stay indexed as the tickets grow.
 
     jobs.sla_pass     warnings and breaches that have come due
     jobs.auto_close   resolved tickets closed after `[sla] auto_close_days`
