@@ -578,6 +578,12 @@ class SqliteSide(Side):
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.live}{suffix}").unlink(missing_ok=True)
         shutil.copyfile(self.base, self.live)
+        # On disk before the measurement: otherwise the copy's dirty pages (176 MiB for
+        # the large database) are written back during the measured commits' fsyncs,
+        # which then take longer on the large database for a reason that is not
+        # maildesk's.
+        with open(self.live, "rb+") as copy:
+            os.fsync(copy.fileno())
 
     def size(self) -> str:
         return f"{mib(self.base.stat().st_size)} on disk"
