@@ -258,7 +258,8 @@ def db() -> None:
 @db.command("upgrade")
 @with_config
 def db_upgrade(config: Config) -> None:
-    """Apply pending schema migrations (safe to run any time)."""
+    """Apply pending schema migrations (safe to run any time). On SQLite, the query
+    planner's statistics are refreshed after applying any."""
     try:
         database = open_database(config.database.url)
         applied = upgrade(database)

@@ -44,6 +44,25 @@ def test_db_upgrade_is_idempotent(desk: Install) -> None:
     assert second.exit_code == 0 and "up to date" in second.stdout
 
 
+def test_db_upgrade_analyzes_a_sqlite_database_it_changed(desk: Install) -> None:
+    if not desk.database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's autovacuum analyzes by itself")
+    assert desk.run("db", "upgrade").exit_code == 0
+    assert (
+        desk.run("ingest", "-", input=b"From: a@customer.test\nSubject: Hi\n\nHello\n").exit_code
+        == 0
+    )
+    with opened(desk.database_url) as db:  # an installation from before 0009
+        db.execute_sql('DROP INDEX "ticket_open_by_created"')
+        db.execute_sql("DELETE FROM schema_migration WHERE name LIKE '0009_%'")
+        db.execute_sql("DELETE FROM sqlite_stat1")
+    result = desk.run("db", "upgrade")
+    assert result.exit_code == 0 and "0009_digest_indexes" in result.stdout
+    with opened(desk.database_url) as db:
+        query = "SELECT stat FROM sqlite_stat1 WHERE idx = 'ticket_open_by_created'"
+        assert db.execute_sql(query).fetchone()[0].split()[0] == "1"
+
+
 def test_check_config_reports_and_reaches_the_database(desk: Install) -> None:
     result = desk.run("check-config")
     assert result.exit_code == 0, result.output

@@ -14,6 +14,7 @@ from maildesk.store import repo, rows
 from maildesk.store.db import (
     migration_lock_key,
     open_database,
+    optimize,
     pending_migrations,
     upgrade,
     using,
@@ -159,3 +160,59 @@ def test_migrations_wait_only_for_the_same_schema(database_url: str) -> None:
             upgrade(db)
     finally:
         holder.close()
+
+
+def _statistics(db: peewee.Database) -> dict[str, str]:
+    """SQLite's planner statistics of the ticket table's indexes, by index."""
+    found = db.execute_sql("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'")
+    if found.fetchone() is None:
+        return {}
+    query = "SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'ticket'"
+    return dict(db.execute_sql(query).fetchall())
+
+
+def _tickets(count: int) -> None:
+    contact = Contact.create(email="c@example.com", name="C", created_at=NOW)
+    for number in range(1, count + 1):
+        status = ("new", "open", "resolved")[number % 3]
+        Ticket.create(
+            number=number,
+            subject="s",
+            status=status,
+            priority="low",
+            requester=contact,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+
+
+def test_sqlite_statistics_after_migrations_and_as_the_tickets_grow(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'stats.db'}"
+    db = open_database(url)
+    try:
+        upgrade(db)
+        with write_transaction(db):
+            _tickets(30)
+            # An installation upgraded from before 0009: the step runs on its tickets.
+            db.execute_sql('DROP INDEX "ticket_open_by_created"')
+            db.execute_sql("DELETE FROM schema_migration WHERE name LIKE '0009_%'")
+        assert len(upgrade(db)) == 1
+        assert _statistics(db)["ticket_open_by_created"].split()[0] == "30"  # analyzed
+        with write_transaction(db):
+            db.execute_sql("DELETE FROM sqlite_stat1")
+    finally:
+        db.close()
+    db = open_database(url)  # a new connection, as the jobs' thread has
+    try:
+        with using(db):
+            optimize(db)  # this connection read nothing yet: nothing to analyze
+            assert _statistics(db) == {}
+            assert Ticket.select().where(Ticket.status == "open").count() == 10
+            optimize(db)  # it read the tickets, never analyzed: analyzed now
+        assert _statistics(db)["ticket_status"].split()[0] == "30"
+    finally:
+        db.close()
+
+
+def test_optimize_runs_on_either_database(db: peewee.Database) -> None:
+    optimize(db)  # PostgreSQL: nothing to do (autovacuum analyzes); SQLite: see above

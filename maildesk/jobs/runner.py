@@ -6,7 +6,9 @@ scan_interval` seconds (`JobRunner`), and the CLI runs each part on demand
 memory: each step finds its work with an indexed query on the stored due and
 warn times, and claims it with a conditional UPDATE in the transaction that
 also queues its mail. So a restart neither skips nor repeats anything, and two
-instances on one PostgreSQL never both send the same warning or digest.
+instances on one PostgreSQL never both send the same warning or digest. After
+each pass `store.db.optimize` keeps SQLite's planner statistics fresh, so those
+indexed queries stay indexed as the tickets grow.
 
     jobs.sla_pass     warnings and breaches that have come due
     jobs.auto_close   resolved tickets closed after `[sla] auto_close_days`
@@ -26,7 +28,7 @@ from typing import Any
 from maildesk.jobs.auto_close import AutoClose
 from maildesk.jobs.digest import Digest
 from maildesk.jobs.sla_pass import SlaPass
-from maildesk.store.db import using
+from maildesk.store.db import optimize, using
 from maildesk.tickets.desk import Desk
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,9 @@ class Jobs:
         done = self.sla_pass(now)
         done["closed"] = self.auto_close(now)
         done["digests"] = len(self.send_digests(now))
+        # The planner statistics of the tables this pass read, should they have grown
+        # much (SQLite; nothing to do is the usual case and costs microseconds).
+        optimize(self._db)
         return done
 
     def sla_pass(self, now: dt.datetime) -> dict[str, int]:

@@ -103,8 +103,9 @@ class Ticket(BaseModel):
         return cls.merged_into.is_null()
 
     class Meta:
-        # More indexes, partial ones for the SLA pass and the open-ticket counts among
-        # them, are made by migrations/0004_sla.py (peewee models do not describe them).
+        # More indexes, partial ones for the SLA pass, the open-ticket counts and the
+        # digest's oldest open tickets among them, are made by migrations/0004_sla.py
+        # and 0009_digest_indexes.py (peewee models do not describe them).
         indexes = (
             (("requester", "created_at"), False),
             (("rate_key", "created_at"), False),
