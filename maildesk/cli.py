@@ -385,7 +385,7 @@ def ingest(
                 for item, message_id in zip(batch, exc.message_ids, strict=True):
                     _ingest_line(as_json, item.source, "error", None, message_id, reason)
                 continue
-            except peewee.PeeweeException as exc:
+            except (peewee.PeeweeException, BlobError) as exc:  # nothing of the batch stored
                 failed = True
                 for item in batch:
                     _ingest_line(as_json, item.source, "error", None, None, _one_line(exc))

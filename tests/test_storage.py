@@ -20,11 +20,23 @@ import pytest
 from maildesk.config import load_config, read_environ
 from maildesk.inbound import intake
 from maildesk.store import repo
-from maildesk.store.blobs import BlobError, Blobs, attach, migrate
+from maildesk.store.blobs import BlobError, Blobs, BlobStoreDown, attach, migrate
+from maildesk.store.db import is_transient
 from maildesk.store.models import Attachment, Blob, Intake, Ticket
 from tests.conftest import Install, opened, write_config
 from tests.daemon import Daemon, daemon_config
-from tests.storage import BACKENDS, Storage, s3_server, storage_for  # noqa: F401
+from tests.storage import (  # noqa: F401
+    BACKENDS,
+    BUCKET,
+    KEY,
+    KEY_ENV,
+    SECRET,
+    SECRET_ENV,
+    S3Server,
+    Storage,
+    s3_server,
+    storage_for,
+)
 from tests.test_daemon import SUPPORT
 from tests.test_ingest import mail
 
@@ -168,6 +180,43 @@ def test_a_crash_between_the_write_and_the_commit_loses_nothing(
     assert [x["action"] for x in stored.ingest(raw)] == ["created"]
     check_placed(storage, sha256, raw)
     assert stored.json("tickets", "show", "1")["messages"][0]["attachments"]
+
+
+def test_s3_down_nothing_is_acknowledged_and_the_retry_stores_it(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = S3Server(tmp_path / "s3").start()
+    monkeypatch.setenv(KEY_ENV, KEY)
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+
+    def configure(endpoint: str) -> Install:
+        section = (
+            f'[storage]\nbackend = "s3"\nendpoint = "{endpoint}"\nbucket = "{BUCKET}"\n'
+            f'access_key_id_env = "{KEY_ENV}"\nsecret_access_key_env = "{SECRET_ENV}"\n'
+        )
+        return Install(write_config(tmp_path, database_url, section), database_url, tmp_path)
+
+    desk = configure(server.endpoint)
+    server.stop()
+    raw = with_attachment()
+    result = desk.run("ingest", "--json", "-", input=raw)
+    assert result.exit_code == 1
+    [line] = [json.loads(x) for x in result.stdout.splitlines()]
+    assert line["action"] == "error" and "s3 put" in line["reason"]
+    with opened(database_url, migrate=True):
+        assert (Intake.select().count(), Blob.select().count()) == (0, 0)
+    server = S3Server(tmp_path / "s3").start()  # back (on another port)
+    try:
+        desk = configure(server.endpoint)
+        assert [x["action"] for x in desk.ingest(raw)] == ["created"]
+        assert desk.json("tickets", "show", "1")["messages"][0]["attachments"]
+    finally:
+        server.stop()
+
+
+def test_a_store_that_is_down_is_a_transient_failure() -> None:
+    assert is_transient(BlobStoreDown("s3 put x: connection refused"))
+    assert not is_transient(BlobError("blob x does not match its SHA-256"))
 
 
 @pytest.mark.parametrize("backend", ["database"], indirect=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from maildesk.config import Config, read_environ
 from maildesk.inbound.intake import Delivery, Envelope, accept, accept_all, pending_among
 from maildesk.pipeline.flow import Outcome, Pipeline, describe
-from maildesk.store.blobs import Blobs, attach
+from maildesk.store.blobs import attach, open_blobs
 from maildesk.store.db import is_transient, open_database, upgrade, using
 from maildesk.tickets.desk import Desk, OnDesk, utcnow
 
@@ -98,8 +98,8 @@ def open_runtime(config: Config, clock: Callable[[], dt.datetime] = utcnow) -> R
     """The composition root of a command: open the configured database and its byte
     store, build the desk's services, bring the schema up to date, and the pipeline over them."""
     db = open_database(config.database.url)
-    attach(db, Blobs(config.storage, read_environ()))
     try:
+        attach(db, open_blobs(config.storage, read_environ()))  # no boto3: ConfigError
         desk = Desk(db, config, clock)  # a bad template or rule: ConfigError
         upgrade(db)
     except BaseException:

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 import peewee
 
+from maildesk.config import ConfigError
 from maildesk.settings.sections import StorageConfig
 from maildesk.store.db import using, write_transaction
 from maildesk.store.models import Blob
@@ -45,7 +46,13 @@ BACKENDS = (DATABASE, "filesystem", "s3")
 
 
 class BlobError(RuntimeError):
-    """Stored bytes are missing, corrupt, or their store cannot be reached."""
+    """Stored bytes are missing or corrupt, or their store cannot be used."""
+
+
+class BlobStoreDown(BlobError):
+    """The store cannot be reached or written just now: like a database that is down,
+    not the message's fault (`store.db.is_transient`), so the work is retried later
+    instead of quarantining the message."""
 
 
 class ExternalStore(Protocol):
@@ -76,24 +83,26 @@ class FilesystemStore:
         target = self.path(sha256)
         if target.exists():  # content-addressed: the same name holds the same bytes
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
         temp = target.parent / f".{sha256}.{secrets.token_hex(6)}.tmp"
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             with open(temp, "wb") as file:
                 file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temp, target)
-        except BaseException:
+            _fsync_folder(target.parent)
+        except OSError as exc:  # disk full, read-only, unmounted share
             temp.unlink(missing_ok=True)
-            raise
-        _fsync_folder(target.parent)
+            raise BlobStoreDown(f"cannot write {target}: {exc.strerror or exc}") from exc
 
     def get(self, sha256: str) -> bytes:
         try:
             return self.path(sha256).read_bytes()
         except FileNotFoundError:
             raise BlobError(f"blob {sha256} missing from {self.root}") from None
+        except OSError as exc:
+            raise BlobStoreDown(f"cannot read {self.path(sha256)}: {exc.strerror}") from exc
 
     def delete(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
@@ -143,20 +152,28 @@ class S3Store:
         try:
             self._client.put_object(Bucket=self.bucket, Key=self.key(sha256), Body=data)
         except Exception as exc:
-            raise BlobError(f"s3 put {self.key(sha256)}: {exc}") from exc
+            raise _s3_error("put", self.key(sha256), exc) from exc
 
     def get(self, sha256: str) -> bytes:
         try:
             reply = self._client.get_object(Bucket=self.bucket, Key=self.key(sha256))
             return bytes(reply["Body"].read())
         except Exception as exc:
-            raise BlobError(f"s3 get {self.key(sha256)}: {exc}") from exc
+            raise _s3_error("get", self.key(sha256), exc) from exc
 
     def delete(self, sha256: str) -> None:
         try:
             self._client.delete_object(Bucket=self.bucket, Key=self.key(sha256))
         except Exception as exc:
-            raise BlobError(f"s3 delete {self.key(sha256)}: {exc}") from exc
+            raise _s3_error("delete", self.key(sha256), exc) from exc
+
+
+def _s3_error(action: str, key: str, exc: Exception) -> BlobError:
+    """A 4xx answer is about this object or these settings (missing, denied); anything
+    else (no connection, a timeout, a 5xx) is the store being down."""
+    status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    problem = BlobError if 400 <= int(status or 0) < 500 else BlobStoreDown
+    return problem(f"s3 {action} {key}: {' '.join(str(exc).split())}")
 
 
 @dataclass
@@ -209,6 +226,19 @@ class Blobs:
         if hashlib.sha256(raw).hexdigest() != sha256:
             raise BlobError(f"blob {sha256} ({location}) does not match its SHA-256")
         return raw
+
+
+def open_blobs(config: StorageConfig, environ: Mapping[str, str]) -> Blobs:
+    """The byte store `config` describes, its backend built now, so that a store that
+    cannot be used (boto3 missing) stops the command or the daemon at its start, not
+    at the first message."""
+    blobs = Blobs(config, environ)
+    if blobs.backend != DATABASE:
+        try:
+            blobs.store(blobs.backend)
+        except BlobError as exc:
+            raise ConfigError("storage.backend", str(exc)) from None
+    return blobs
 
 
 _attached: weakref.WeakKeyDictionary[peewee.Database, Blobs] = weakref.WeakKeyDictionary()
