@@ -170,11 +170,7 @@ class StorageConfig:
         ),
     )
     path: Annotated[Text, PATH] = Field(
-        "",
-        description=(
-            "Folder of the filesystem backend (shared by every instance); files are named by "
-            "their SHA-256."
-        ),
+        "", description="Folder of the filesystem backend (the same one for every instance)."
     )
     endpoint: Annotated[Text, AfterValidator(checks.endpoint_url)] = Field(
         "",

@@ -82,6 +82,8 @@ class FilesystemStore:
     def put(self, sha256: str, data: bytes) -> None:
         target = self.path(sha256)
         if target.exists():  # content-addressed: the same name holds the same bytes
+            # whose writer may have died before making the name durable: make it so.
+            _fsync_folder(target.parent)
             return
         temp = target.parent / f".{sha256}.{secrets.token_hex(6)}.tmp"
         try:
