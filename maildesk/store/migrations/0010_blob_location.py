@@ -12,5 +12,5 @@ rebuilding the table, which the foreign keys of `intake` and `attachment` refuse
 
 def up(migrator, db):
     db.execute_sql(
-        "ALTER TABLE \"blob\" ADD COLUMN \"location\" VARCHAR(16) NOT NULL DEFAULT 'database'"
+        'ALTER TABLE "blob" ADD COLUMN "location" VARCHAR(16) NOT NULL DEFAULT \'database\''
     )
