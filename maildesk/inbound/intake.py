@@ -71,7 +71,7 @@ def accept_all(
     # Bytes kept outside the database are durable before the transaction that refers
     # to them (a redelivery writes the same name again: content-addressed, harmless).
     blobs = blobs_of(db)
-    placed = [blobs.put(d.raw) for d in deliveries]
+    placed = blobs.put_all([d.raw for d in deliveries])
     try:
         with write_transaction(db):
             return [

@@ -29,7 +29,8 @@ import hashlib
 import os
 import secrets
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,6 +44,11 @@ from maildesk.store.models import Blob
 
 DATABASE = "database"
 BACKENDS = (DATABASE, "filesystem", "s3")
+# Writes of one group commit in flight at once. bench/storage, batches of 32 on 2
+# cores: to a folder 8 in flight accept ~5x the messages per second of 1 at a time
+# (the fsyncs overlap); to a local rclone S3 about the same (the server is
+# CPU-bound there; a remote store's latency is what overlapping PUTs hide).
+PARALLEL_WRITES = 8
 
 
 class BlobError(RuntimeError):
@@ -87,16 +93,32 @@ class FilesystemStore:
             return
         temp = target.parent / f".{sha256}.{secrets.token_hex(6)}.tmp"
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            new_entries = self._make_folders(target.parent)
             with open(temp, "wb") as file:
                 file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temp, target)
-            _fsync_folder(target.parent)
+            for folder in (target.parent, *new_entries):
+                _fsync_folder(folder)
         except OSError as exc:  # disk full, read-only, unmounted share
             temp.unlink(missing_ok=True)
             raise BlobStoreDown(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+    def _make_folders(self, folder: Path) -> list[Path]:
+        """Create `folder` (ab/cd under the root) as needed; the folders whose entries
+        that added, which need an fsync too (at most two, once per folder)."""
+        if folder.is_dir():
+            return []
+        self.root.mkdir(parents=True, exist_ok=True)
+        added = []
+        for path in (folder.parent, folder):
+            try:
+                path.mkdir()
+                added.append(path.parent)
+            except FileExistsError:
+                pass
+        return added
 
     def get(self, sha256: str) -> bytes:
         try:
@@ -111,13 +133,12 @@ class FilesystemStore:
 
 
 def _fsync_folder(folder: Path) -> None:
-    """The rename is durable once the folder's entry is (and the new folders' too)."""
-    for path in (folder, folder.parent, folder.parent.parent):
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+    """A rename or a new entry is durable once its folder is synced."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class S3Store:
@@ -185,6 +206,7 @@ class Blobs:
     config: StorageConfig | None = None  # None: bytes in the database, nothing else reachable
     environ: Mapping[str, str] = field(default_factory=dict)
     _stores: dict[str, ExternalStore] = field(default_factory=dict)
+    _pool: ThreadPoolExecutor | None = None
 
     @property
     def backend(self) -> str:
@@ -217,6 +239,16 @@ class Blobs:
         if location != DATABASE:
             self.store(location).put(digest, data)
         return digest, location
+
+    def put_all(self, datas: Sequence[bytes]) -> list[tuple[str, str]]:
+        """`put` for each, the writes outside the database side by side: a group
+        commit waits for the slowest write, not for the sum of them (fsyncs overlap
+        in the filesystem's journal, PUTs on the network)."""
+        if self.backend == DATABASE or len(datas) < 2:
+            return [self.put(data) for data in datas]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(PARALLEL_WRITES, thread_name_prefix="blobs")
+        return list(self._pool.map(self.put, datas))
 
     def read(self, sha256: str, location: str, data: bytes | None) -> bytes:
         """The bytes of a blob row, checked against its SHA-256."""
