@@ -20,7 +20,7 @@ import pytest
 from maildesk.config import load_config, read_environ
 from maildesk.inbound import intake
 from maildesk.store import repo
-from maildesk.store.blobs import BlobError, Blobs, BlobStoreDown, attach, migrate
+from maildesk.store.blobs import BlobError, Blobs, BlobStoreDown, attach, blobs_of, migrate
 from maildesk.store.db import is_transient
 from maildesk.store.models import Attachment, Blob, Intake, Ticket
 from tests.conftest import Install, opened, write_config
@@ -130,6 +130,25 @@ def test_reads_check_the_hash(stored: Install, storage: Storage, blobs_db: peewe
         place.write_bytes(b"tampered")
     with pytest.raises(BlobError, match="does not match its SHA-256"):
         repo.blob_bytes(sha256)
+
+
+@pytest.mark.parametrize("backend", ["filesystem"], indirect=True)
+def test_a_read_racing_a_migration_finds_the_moved_bytes(
+    stored: Install, blobs_db: peewee.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored.ingest(with_attachment())
+    sha256 = hashlib.sha256(PDF).hexdigest()
+    blobs = blobs_of(blobs_db)
+    real_read = blobs.read
+
+    def read_after_the_move(sha: str, location: str, data: bytes | None) -> bytes:
+        monkeypatch.setattr(blobs, "read", real_read)
+        migrate(blobs_db, blobs, "database")  # between reading the row and the file
+        return real_read(sha, location, data)
+
+    monkeypatch.setattr(blobs, "read", read_after_the_move)
+    assert repo.blob_bytes(sha256) == PDF
+    assert Blob.get_by_id(sha256).location == "database"
 
 
 def test_smtp_intake_stores_in_the_backend_before_the_250(

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -207,6 +208,7 @@ class Blobs:
     environ: Mapping[str, str] = field(default_factory=dict)
     _stores: dict[str, ExternalStore] = field(default_factory=dict)
     _pool: ThreadPoolExecutor | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def backend(self) -> str:
@@ -246,9 +248,11 @@ class Blobs:
         in the filesystem's journal, PUTs on the network)."""
         if self.backend == DATABASE or len(datas) < 2:
             return [self.put(data) for data in datas]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(PARALLEL_WRITES, thread_name_prefix="blobs")
-        return list(self._pool.map(self.put, datas))
+        with self._lock:  # intake runs on several threads
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(PARALLEL_WRITES, thread_name_prefix="blobs")
+            pool = self._pool
+        return list(pool.map(self.put, datas))
 
     def read(self, sha256: str, location: str, data: bytes | None) -> bytes:
         """The bytes of a blob row, checked against its SHA-256."""

@@ -55,11 +55,23 @@ def put_blob(data: bytes, now: dt.datetime) -> str:
 
 def blob_bytes(sha256: str) -> bytes:
     """The bytes stored under `sha256`, wherever they are, checked against the hash."""
+    data, location = _blob_row(sha256)
+    try:
+        return blobs_of(current()).read(sha256, location, data)
+    except BlobError:
+        # `storage migrate` may have moved them (and deleted the old copy) meanwhile.
+        moved_data, moved_to = _blob_row(sha256)
+        if moved_to == location:
+            raise
+        return blobs_of(current()).read(sha256, moved_to, moved_data)
+
+
+def _blob_row(sha256: str) -> tuple[bytes | None, str]:
     row = Blob.select(Blob.data, Blob.location).where(Blob.sha256 == sha256).tuples().first()
     if row is None:
         raise BlobError(f"no blob {sha256}")
     data, location = row
-    return blobs_of(current()).read(sha256, location, data)
+    return data, location
 
 
 def stored_secret_key(db: peewee.Database) -> bytes:
