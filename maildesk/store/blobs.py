@@ -90,7 +90,7 @@ class FilesystemStore:
         target = self.path(sha256)
         if target.exists():  # content-addressed: the same name holds the same bytes
             # whose writer may have died before making the name durable: make it so.
-            _fsync_folder(target.parent)
+            sync_folder(target.parent)
             return
         temp = target.parent / f".{sha256}.{secrets.token_hex(6)}.tmp"
         try:
@@ -101,7 +101,7 @@ class FilesystemStore:
                 os.fsync(file.fileno())
             os.replace(temp, target)
             for folder in (target.parent, *new_entries):
-                _fsync_folder(folder)
+                sync_folder(folder)
         except OSError as exc:  # disk full, read-only, unmounted share
             temp.unlink(missing_ok=True)
             raise BlobStoreDown(f"cannot write {target}: {exc.strerror or exc}") from exc
@@ -133,7 +133,7 @@ class FilesystemStore:
         self.path(sha256).unlink(missing_ok=True)
 
 
-def _fsync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """A rename or a new entry is durable once its folder is synced."""
     descriptor = os.open(folder, os.O_RDONLY)
     try:
