@@ -45,6 +45,9 @@ from maildesk.pipeline import quarantine as quarantined
 from maildesk.pipeline.ingest import NotProcessed, Runtime, open_runtime
 from maildesk.queries import backlog, serialize
 from maildesk.queries.ticket_list import TicketQuery, find_tickets
+from maildesk.store.blobs import BACKENDS as BLOB_BACKENDS
+from maildesk.store.blobs import BlobError, blobs_of
+from maildesk.store.blobs import migrate as migrate_blobs
 from maildesk.store.db import DatabaseUrlError, open_database, upgrade, write_transaction
 from maildesk.store.models import Ticket
 from maildesk.tickets import agents
@@ -269,6 +272,41 @@ def db_upgrade(config: Config) -> None:
     click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
 
 
+@main.group()
+def storage() -> None:
+    """Where raw mail and attachments are kept ([storage])."""
+
+
+STORAGE_MIGRATE_HELP = """Move every stored message and attachment to BACKEND (database,
+filesystem or s3, with its [storage] settings), one at a time: copy, check the
+SHA-256, record the new place, delete the old copy. Safe to interrupt and to run
+again (it continues where it stopped; blobs already there are left alone) and
+while the daemon runs. Set [storage] backend to the same BACKEND so that new mail
+goes there too.
+"""
+
+
+@storage.command("migrate", help=STORAGE_MIGRATE_HELP)
+@with_config
+@click.option("--to", "to", required=True, type=click.Choice(BLOB_BACKENDS), help="Target backend.")
+@json_option
+def storage_migrate(config: Config, to: str, as_json: bool) -> None:
+    needed = {"filesystem": "path", "s3": "bucket"}.get(to)
+    if needed and not getattr(config.storage, needed).strip():
+        raise UsageFailure(f"config error: storage.{needed}: must not be empty to migrate to {to}")
+    with runtime_for(config) as runtime:
+        blobs = blobs_of(runtime.db)
+        try:
+            moved = migrate_blobs(runtime.db, blobs, to)
+        except BlobError as exc:
+            raise Failure(f"storage error: {_one_line(exc)}") from exc
+    if as_json:
+        _print_json({"to": moved.to, "moved": moved.moved, "locations": moved.locations})
+        return
+    where = ", ".join(f"{n} in {place}" for place, n in sorted(moved.locations.items()))
+    click.echo(f"moved {moved.moved} blobs to {to}; {where or 'no blobs'}")
+
+
 RELOAD_HELP = (
     "SIGHUP re-reads the configuration file and applies [desk] (accepted recipient "
     "addresses included), [tickets], [security] and [logging] to everything from then "
@@ -348,7 +386,7 @@ def ingest(
                 for item, message_id in zip(batch, exc.message_ids, strict=True):
                     _ingest_line(as_json, item.source, "error", None, message_id, reason)
                 continue
-            except peewee.PeeweeException as exc:
+            except (peewee.PeeweeException, BlobError) as exc:  # nothing of the batch stored
                 failed = True
                 for item in batch:
                     _ingest_line(as_json, item.source, "error", None, None, _one_line(exc))

@@ -67,6 +67,7 @@ from maildesk.settings.sections import (
     SlaConfig,
     SlaPolicyConfig,
     SmtpConfig,
+    StorageConfig,
     TicketsConfig,
     WebConfig,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "SlaConfig",
     "SlaPolicyConfig",
     "SmtpConfig",
+    "StorageConfig",
     "TicketsConfig",
     "WebConfig",
     "load_config",
@@ -529,6 +531,17 @@ def _env_source(setting_key: str, env: Mapping[str, str]) -> str:
     return ""
 
 
+def _check_storage(storage: StorageConfig, env: Mapping[str, str]) -> None:
+    """The chosen backend names its place."""
+    needed = {"filesystem": ("path",), "s3": ("bucket",)}.get(storage.backend, ())
+    for key in needed:
+        if not getattr(storage, key).strip():
+            source = _env_source(f"storage.{key}", env)
+            raise ConfigError(
+                f"storage.{key}", f'must not be empty when backend is "{storage.backend}"{source}'
+            )
+
+
 def _check_config(config: Config, env: Mapping[str, str]) -> None:
     """Checks that involve more than one key."""
     tickets = config.tickets
@@ -547,6 +560,7 @@ def _check_config(config: Config, env: Mapping[str, str]) -> None:
         source = _env_source("outbound.maildir", env)
         raise ConfigError("outbound.maildir", f"must not be empty when mode is maildir{source}")
     _check_smtp(config.smtp, env)
+    _check_storage(config.storage, env)
     seen: dict[tuple[str, int, str, str], int] = {}
     for index, mailbox in enumerate(config.imap):
         if mailbox.processed_folder == mailbox.folder:

@@ -1,7 +1,7 @@
 """Crash safety of `maildesk run`: mail keeps arriving from several clients while the
 daemon is killed with SIGKILL at random moments and restarted. Every message that
 received a 250 is stored exactly once and becomes exactly one ticket (SQLite and
-PostgreSQL).
+PostgreSQL), with its bytes in the database, a folder or an S3 bucket.
 
 The clients behave like MTAs: a message that got no 250 (connection refused or
 lost, a 4xx) is sent again until it gets one, so a message committed just before
@@ -10,6 +10,7 @@ a kill, whose 250 was lost, arrives twice and must be recognised.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import smtplib
@@ -19,9 +20,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from maildesk.store.models import Intake, Message, Quarantine, Ticket
+from maildesk.config import load_config, read_environ
+from maildesk.store import repo
+from maildesk.store.blobs import Blobs, attach
+from maildesk.store.models import Blob, Intake, Message, Quarantine, Ticket
 from tests.conftest import Install, opened, write_config
 from tests.daemon import Daemon, daemon_config
+from tests.storage import s3_server, storage_for  # noqa: F401
 from tests.test_daemon import SUPPORT, mail
 
 SLOW = os.environ.get("MAILDESK_SLOW_TESTS") == "1"
@@ -86,10 +91,13 @@ class Traffic:
         return True
 
 
-def crash_and_recover(desk: Install, kills: int, clients: int, min_per_client: int) -> None:
+def crash_and_recover(
+    desk: Install, kills: int, clients: int, min_per_client: int, storage: str = ""
+) -> None:
+    """`storage`: a [storage] section (default: bytes in the database)."""
     seed = random.randrange(1 << 32)
     rng = random.Random(seed)
-    write_config(desk.root, desk.database_url, daemon_config())
+    write_config(desk.root, desk.database_url, storage + daemon_config())
     daemon = Daemon(desk.config_path, desk.root)
     traffic = Traffic(clients, min_per_client)
     threads = [
@@ -149,6 +157,23 @@ def check_stored_exactly_once(url: str, traffic: Traffic, kills: int, seed: int)
 
 def test_sigkill_under_load_loses_and_duplicates_nothing(desk: Install) -> None:
     crash_and_recover(desk, kills=20, clients=4, min_per_client=10)
+
+
+@pytest.mark.parametrize("backend", ["filesystem", "s3"])
+def test_sigkill_with_bytes_outside_the_database_loses_nothing(
+    desk: Install,
+    backend: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    storage = storage_for(backend, desk.root, request, monkeypatch)
+    crash_and_recover(desk, kills=8, clients=3, min_per_client=6, storage=storage.section)
+    config = load_config(desk.config_path)
+    with opened(desk.database_url) as db:
+        attach(db, Blobs(config.storage, read_environ()))
+        for blob in Blob.select():  # every committed row names complete bytes
+            assert blob.location == backend
+            assert hashlib.sha256(repo.blob_bytes(blob.sha256)).hexdigest() == blob.sha256
 
 
 @pytest.mark.slow

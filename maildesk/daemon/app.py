@@ -55,6 +55,7 @@ from maildesk.outbound.transport import make_transport
 from maildesk.outbound.worker import OutboxWorker
 from maildesk.pipeline.flow import Pipeline
 from maildesk.pipeline.worker import PipelineWorker, Traffic
+from maildesk.store.blobs import attach, open_blobs
 from maildesk.store.db import is_postgres, open_database, upgrade
 from maildesk.store.executor import DbExecutor
 from maildesk.tickets.desk import Desk, utcnow
@@ -97,6 +98,7 @@ class Daemon:
         self._ready_file = ready_file
         self.db = open_database(config.database.url)
         # What a bad config breaks comes first (ConfigError), before any thread starts.
+        attach(self.db, open_blobs(config.storage, environ))
         self.desk = Desk(self.db, config, utcnow)
         pipeline = Pipeline(self.desk)
         transport = make_transport(config.outbound, environ, Path.cwd())

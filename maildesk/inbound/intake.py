@@ -4,15 +4,16 @@ Every source (SMTP/LMTP, IMAP, `maildesk ingest`) calls `accept`; only when it
 returns may the source acknowledge the message (250, IMAP move, exit 0). A
 redelivered message (same Message-ID, else same bytes) is recognised here and
 stored once: `core.redelivery.dedupe_key` says what "the same" means, whatever
-the line endings and the trace fields a route added. The pipeline picks the
-stored message up afterwards.
+the line endings and the trace fields a route added. With `[storage] backend`
+filesystem or s3 the bytes are written there, durably, before the transaction
+that records them (`store.blobs`). The pipeline picks the stored message up
+afterwards.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ import peewee
 
 from maildesk.core.message import header_message_id
 from maildesk.core.redelivery import dedupe_key
+from maildesk.store.blobs import DATABASE, blobs_of
 from maildesk.store.db import is_postgres, write_transaction
 from maildesk.store.models import Blob, Intake
 
@@ -66,9 +68,16 @@ def accept_all(
     one disk sync for all the messages that arrived together. All are stored when it
     returns; when it raises, none is."""
     identified = [(d, *_identify(d.raw)) for d in deliveries]
+    # Bytes kept outside the database are durable before the transaction that refers
+    # to them (a redelivery writes the same name again: content-addressed, harmless).
+    blobs = blobs_of(db)
+    placed = blobs.put_all([d.raw for d in deliveries])
     try:
         with write_transaction(db):
-            return [_store(db, d, mid, key, now) for d, mid, key in identified]
+            return [
+                _store(db, d, mid, key, where, now)
+                for (d, mid, key), where in zip(identified, placed, strict=True)
+            ]
     except peewee.IntegrityError:
         # A concurrent delivery of the same message (another instance) won the race
         # and is stored. One by one, each message is then stored or found.
@@ -90,13 +99,19 @@ def _identify(raw: bytes) -> tuple[str | None, str]:
 
 
 def _store(
-    db: peewee.Database, delivery: Delivery, message_id: str | None, key: str, now: dt.datetime
+    db: peewee.Database,
+    delivery: Delivery,
+    message_id: str | None,
+    key: str,
+    where: tuple[str, str],
+    now: dt.datetime,
 ) -> Accepted:
     existing = _intake_id(db, key)
     if existing is not None:
         return Accepted(existing, True, message_id)
     envelope = delivery.envelope or Envelope(mail_from=None)
-    intake_id = _insert(db, delivery.raw, key, message_id, delivery.source, envelope, now)
+    blob = _Blob(delivery.raw, *where)
+    intake_id = _insert(db, blob, key, message_id, delivery.source, envelope, now)
     return Accepted(intake_id, False, message_id)
 
 
@@ -114,7 +129,16 @@ class _Statements:
     returning: bool
 
 
-_BLOB_COLUMNS = (Blob.sha256, Blob.size, Blob.data, Blob.created_at)
+_BLOB_COLUMNS = (Blob.sha256, Blob.size, Blob.data, Blob.created_at, Blob.location)
+
+
+@dataclass(frozen=True)
+class _Blob:
+    raw: bytes
+    sha256: str
+    location: str  # where the bytes are: in the row (DATABASE) or written already
+
+
 _INTAKE_COLUMNS = (
     Intake.raw,
     Intake.dedupe_key,
@@ -155,7 +179,7 @@ def _intake_id(db: peewee.Database, key: str) -> int | None:
 
 def _insert(
     db: peewee.Database,
-    raw: bytes,
+    blob: _Blob,
     key: str,
     message_id: str | None,
     source: str,
@@ -163,11 +187,11 @@ def _insert(
     now: dt.datetime,
 ) -> int:
     sql = _sql(db)
-    blob = hashlib.sha256(raw).hexdigest()
     stamp = Intake.received_at.db_value(now)
-    db.execute_sql(sql.put_blob, (blob, len(raw), Blob.data.db_value(raw), stamp))
+    data = Blob.data.db_value(blob.raw if blob.location == DATABASE else b"")
+    db.execute_sql(sql.put_blob, (blob.sha256, len(blob.raw), data, stamp, blob.location))
     row = (
-        blob,
+        blob.sha256,
         key,
         message_id,
         source,

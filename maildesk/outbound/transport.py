@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Protocol
 
 from maildesk.config import ConfigError, OutboundConfig, password_from_env
+from maildesk.store.blobs import sync_folder
 
 __all__ = [
     "MaildirTransport",
@@ -147,7 +148,7 @@ class MaildirTransport:
                 (self.folder / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
             _write_synced(temporary, _envelope_header(raw, envelope_from, recipients) + raw)
             os.replace(temporary, final)
-            _sync_directory(final.parent)
+            sync_folder(final.parent)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 temporary.unlink(missing_ok=True)
@@ -180,14 +181,6 @@ def _write_synced(path: Path, data: bytes) -> None:
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -14,9 +14,10 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from maildesk.config import Config
+from maildesk.config import Config, read_environ
 from maildesk.inbound.intake import Delivery, Envelope, accept, accept_all, pending_among
 from maildesk.pipeline.flow import Outcome, Pipeline, describe
+from maildesk.store.blobs import attach, open_blobs
 from maildesk.store.db import is_transient, open_database, upgrade, using
 from maildesk.tickets.desk import Desk, OnDesk, utcnow
 
@@ -94,10 +95,11 @@ class Runtime(OnDesk):
 
 
 def open_runtime(config: Config, clock: Callable[[], dt.datetime] = utcnow) -> Runtime:
-    """The composition root of a command: open the configured database, build the
-    desk's services, bring the schema up to date, and the pipeline over them."""
+    """The composition root of a command: open the configured database and its byte
+    store, build the desk's services, bring the schema up to date, and the pipeline over them."""
     db = open_database(config.database.url)
     try:
+        attach(db, open_blobs(config.storage, read_environ()))  # no boto3: ConfigError
         desk = Desk(db, config, clock)  # a bad template or rule: ConfigError
         upgrade(db)
     except BaseException:

@@ -114,6 +114,11 @@ def database_url(value: str) -> str:
     )
 
 
+def endpoint_url(value: str) -> str:
+    """An optional http(s) URL (empty: the service's default)."""
+    return base_url(value) if value else value
+
+
 def env_name(value: str) -> str:
     if value and not _ENV_NAME_RE.fullmatch(value):
         raise ValueError(f"must be an environment variable name, got {short(value)}")

@@ -159,6 +159,37 @@ class DatabaseConfig:
 
 
 @dataclass(frozen=True, config=SECTION)
+class StorageConfig:
+    """Where raw mail and attachment bytes are kept (`maildesk storage migrate` moves them)."""
+
+    backend: Annotated[Text, OneOf("database", "filesystem", "s3")] = Field(
+        "database",
+        description=(
+            "Where new bytes go: database (in the database), filesystem (files under path, "
+            "fsynced before the 250) or s3 (an S3-compatible bucket)."
+        ),
+    )
+    path: Annotated[Text, PATH] = Field(
+        "", description="Folder of the filesystem backend (the same one for every instance)."
+    )
+    endpoint: Annotated[Text, AfterValidator(checks.endpoint_url)] = Field(
+        "",
+        description="URL of the S3-compatible service (http(s)://host[:port]); empty: AWS S3.",
+    )
+    bucket: Text = Field("", description="Bucket of the s3 backend (it must exist).")
+    region: Text = Field("us-east-1", description="Region of the s3 backend.")
+    prefix: Text = Field("", description='Prefix of the object names, e.g. "maildesk/".')
+    access_key_id_env: Annotated[Text, AfterValidator(checks.env_name)] = Field(
+        "AWS_ACCESS_KEY_ID",
+        description="Name of the environment variable holding the S3 access key id.",
+    )
+    secret_access_key_env: Annotated[Text, AfterValidator(checks.env_name)] = Field(
+        "AWS_SECRET_ACCESS_KEY",
+        description="Name of the environment variable holding the S3 secret access key.",
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
 class SmtpConfig:
     """Built-in SMTP/LMTP receiver for incoming mail."""
 
@@ -576,6 +607,7 @@ class Config:
 
     desk: DeskConfig
     database: DatabaseConfig
+    storage: StorageConfig
     smtp: SmtpConfig
     imap: tuple[ImapConfig, ...]
     outbound: OutboundConfig

@@ -35,7 +35,8 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # PostgreSQL lock_timeout), a full disk, an I/O error, a lost connection. peewee,
 # sqlite3 and psycopg all name them so (psycopg's lock, deadlock and
 # serialization failures are OperationalError subclasses).
-TRANSIENT_ERRORS = frozenset({"OperationalError", "InterfaceError"})
+# The database failing, and the byte store of [storage] failing (`store.blobs`).
+TRANSIENT_ERRORS = frozenset({"OperationalError", "InterfaceError", "BlobStoreDown"})
 
 log = logging.getLogger(__name__)
 

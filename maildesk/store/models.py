@@ -2,8 +2,9 @@
 
 Every model runs on the database of the current unit of work (`store.scope`:
 `store.db.using(db)` or `write_transaction(db)`); nothing here connects anywhere.
-Raw mail and attachment bytes live in `Blob`, addressed by their
-SHA-256, so the same bytes are stored once and any instance can serve them.
+Raw mail and attachment bytes are recorded in `Blob`, addressed by their
+SHA-256, so the same bytes are stored once and any instance can serve them; the
+bytes are in the row or, per `location`, in a folder or a bucket (`store.blobs`).
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ class BaseModel(peewee.Model):
 class Blob(BaseModel):
     sha256 = peewee.CharField(max_length=64, primary_key=True)
     size = peewee.BigIntegerField()
-    data = peewee.BlobField()
+    data = peewee.BlobField()  # empty when the bytes are elsewhere
     created_at = UTCDateTimeField()
+    location = peewee.CharField(max_length=16, default="database")  # store.blobs.BACKENDS
 
 
 class Contact(BaseModel):

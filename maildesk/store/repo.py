@@ -7,7 +7,6 @@ Every function here runs inside the caller's transaction (see
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -16,6 +15,7 @@ import peewee
 
 from maildesk.core.match import TicketFacts
 from maildesk.store import rows
+from maildesk.store.blobs import DATABASE, BlobError, blobs_of
 from maildesk.store.db import is_postgres, using
 from maildesk.store.models import (
     Agent,
@@ -37,15 +37,41 @@ MAX_MERGE_HOPS = 50
 
 
 def put_blob(data: bytes, now: dt.datetime) -> str:
-    """Store bytes once, addressed by their SHA-256; returns the hash."""
-    digest = hashlib.sha256(data).hexdigest()
-    values = {"sha256": digest, "size": len(data), "data": data, "created_at": now}
-    rows.insert(current(), Blob, values, ignore=True)
+    """Store bytes once, addressed by their SHA-256, where the database's byte store
+    keeps new bytes (written durably before this transaction commits); the hash."""
+    db = current()
+    digest, location = blobs_of(db).put(data)
+    stored = data if location == DATABASE else b""
+    values = {
+        "sha256": digest,
+        "size": len(data),
+        "data": stored,
+        "created_at": now,
+        "location": location,
+    }
+    rows.insert(db, Blob, values, ignore=True)
     return digest
 
 
 def blob_bytes(sha256: str) -> bytes:
-    return bytes(Blob.select(Blob.data).where(Blob.sha256 == sha256).scalar())
+    """The bytes stored under `sha256`, wherever they are, checked against the hash."""
+    data, location = _blob_row(sha256)
+    try:
+        return blobs_of(current()).read(sha256, location, data)
+    except BlobError:
+        # `storage migrate` may have moved them (and deleted the old copy) meanwhile.
+        moved_data, moved_to = _blob_row(sha256)
+        if moved_to == location:
+            raise
+        return blobs_of(current()).read(sha256, moved_to, moved_data)
+
+
+def _blob_row(sha256: str) -> tuple[bytes | None, str]:
+    row = Blob.select(Blob.data, Blob.location).where(Blob.sha256 == sha256).tuples().first()
+    if row is None:
+        raise BlobError(f"no blob {sha256}")
+    data, location = row
+    return data, location
 
 
 def stored_secret_key(db: peewee.Database) -> bytes:

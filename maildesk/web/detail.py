@@ -24,7 +24,6 @@ from maildesk.store import repo
 from maildesk.store.models import (
     Agent,
     Attachment,
-    Blob,
     Contact,
     Event,
     Message,
@@ -254,16 +253,15 @@ def controls(ticket_id: int) -> Controls:
 
 def attachment_file(attachment_id: int) -> File | None:
     row = (
-        Attachment.select(Attachment.filename, Attachment.content_type, Blob.data)
-        .join(Blob)
+        Attachment.select(Attachment.filename, Attachment.content_type, Attachment.blob)
         .where(Attachment.id == attachment_id)
         .tuples()
         .first()
     )
     if row is None:
         return None
-    filename, content_type, data = row
-    return File(filename, content_type, bytes(data))
+    filename, content_type, sha256 = row
+    return File(filename, content_type, repo.blob_bytes(sha256))
 
 
 # -- pure helpers ----------------------------------------------------------------------
