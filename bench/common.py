@@ -1,5 +1,5 @@
 """Helpers shared by the benchmark scripts (bench/ingest.py, bench/smtp.py, bench/sla.py,
-bench/web.py).
+bench/web.py, bench/peer.py).
 
 The scripts are run by path, so Python puts this folder first on sys.path and
 they import this module as plain `common`.

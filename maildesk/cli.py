@@ -963,6 +963,7 @@ def check_config(config: Config) -> None:
             f"database: ok, {redact_url(config.database.url)} "
             f"({type(runtime.db).__name__}, {tickets_count} tickets)"
         )
+        runtime.desk.renderer.check()  # the built-ins too (the start checks overrides only)
     click.echo(f"templates: ok ({config.outbound.templates or 'built-in'})")
     try:
         make_transport(config.outbound, read_environ(), Path.cwd()).close()
