@@ -16,7 +16,7 @@ import peewee
 import pytest
 
 from maildesk.config import load_config
-from maildesk.inbound.intake import Envelope, accept, pending_ids
+from maildesk.inbound.intake import Envelope, accept
 from maildesk.pipeline import worker as worker_module
 from maildesk.pipeline.flow import Outcome, Pipeline
 from maildesk.pipeline.worker import PipelineWorker, Share, Traffic
@@ -28,29 +28,6 @@ from tests.conftest import opened
 from tests.test_daemon import mail
 
 MESSAGES = 30
-
-
-def test_two_instances_never_process_a_message_twice(database_url: str) -> None:
-    with opened(database_url, migrate=True) as db:
-        _two_instances(db)
-
-
-def _two_instances(db: peewee.Database) -> None:
-    for n in range(MESSAGES):
-        raw = mail(f"Parallel {n}", sender=f"c{n}@customer.example", message_id=f"<p{n}@c>")
-        accept(db, raw, source="test", envelope=Envelope("c@customer.example"), now=utcnow())
-    ids = list(pending_ids())
-
-    def one_by_one(pipeline: Pipeline) -> Iterator[Outcome | None]:
-        return (pipeline.process_if_pending(intake_id) for intake_id in ids)
-
-    done = _in_two_instances(db, one_by_one)
-    assert Counter(o.intake_id for o in done) == Counter(ids)  # each exactly once
-    assert {o.action for o in done} == {"created"}
-    assert Ticket.select().count() == MESSAGES
-    assert Intake.select().where(Intake.state != "processed").count() == 0
-    again = Pipeline(Desk(db, load_config(None, {}))).process_if_pending(ids[0])
-    assert again is None  # done: skipped
 
 
 def test_worker_waits_while_a_transfer_is_in_flight_but_not_forever() -> None:

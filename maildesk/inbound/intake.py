@@ -204,14 +204,6 @@ def _insert(
     return int(cursor.fetchone()[0] if sql.returning else cursor.lastrowid)
 
 
-def pending_ids(limit: int | None = None) -> Sequence[int]:
-    """Committed messages the pipeline has not finished (oldest first)."""
-    query = Intake.select(Intake.id).where(Intake.state == "pending").order_by(Intake.id)
-    if limit is not None:
-        query = query.limit(limit)
-    return [row.id for row in query]
-
-
 def pending_among(intake_ids: Sequence[int]) -> set[int]:
     """Those of `intake_ids` the pipeline has not processed yet."""
     if not intake_ids:

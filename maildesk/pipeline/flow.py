@@ -140,17 +140,6 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - any failure must quarantine, not escape
             return self._failed(intake_id, exc)
 
-    def process_if_pending(self, intake_id: int) -> Outcome | None:
-        """The background worker's entry: like `process`, but None (nothing done) when
-        the message is already processed, quarantined, or held by another instance."""
-        try:
-            with write_transaction(self.db):
-                if not repo.claim_pending_intake(self.db, intake_id):
-                    return None
-                return self._process(intake_id, None)
-        except Exception as exc:  # noqa: BLE001 - any failure must quarantine, not escape
-            return self._failed(intake_id, exc)
-
     def process_batch(self, items: Sequence[tuple[int, bytes | None]]) -> list[Outcome | None]:
         """Several stored messages (id, raw bytes if at hand) in one transaction, each
         in a savepoint of its own: one disk sync for the batch, and a failing message

@@ -222,19 +222,6 @@ def lock_intake(db: peewee.Database, intake_id: int) -> Intake:
     return intake
 
 
-def claim_pending_intake(db: peewee.Database, intake_id: int) -> bool:
-    """Lock a still-pending intake row for processing in this transaction.
-
-    False when it is no longer pending, or (PostgreSQL) when another instance
-    holds it right now (SKIP LOCKED): that one processes it. On SQLite the
-    write transaction already excludes other writers.
-    """
-    query = Intake.select(Intake.id).where((Intake.id == intake_id) & (Intake.state == "pending"))
-    if is_postgres(db):
-        query = query.for_update(skip_locked=True)
-    return query.get_or_none() is not None
-
-
 def claim_pending_intakes(db: peewee.Database, limit: int) -> list[int]:
     """Up to `limit` pending intakes, oldest first, locked for processing in this
     transaction; on PostgreSQL those another instance holds are skipped (SKIP LOCKED),
