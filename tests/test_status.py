@@ -13,6 +13,7 @@ import pytest
 
 from maildesk.inbound.intake import Envelope, accept
 from maildesk.tickets.desk import utcnow
+from tests.conftest import opened
 from tests.test_daemon import mail
 from tests.web_support import Site, site
 
@@ -101,3 +102,19 @@ def test_status_without_a_database_fails_with_one_line(tmp_path: Path, running: 
 
 def _broken(raw: bytes) -> None:
     raise RuntimeError("parser bug")
+
+
+def test_healthz_answers_503_when_the_database_fails(running: Site) -> None:
+    """A monitoring check must see a broken database, not a cheerful 200."""
+    assert running.client.get("/healthz").status_code == 200
+    with opened(running.desk.database_url) as db:
+        db.execute_sql("ALTER TABLE intake RENAME TO intake_gone")  # the schema broken
+    try:
+        response = running.client.get("/healthz")
+        assert response.status_code == 503
+        body = response.json()
+        assert body["status"] == "error" and "backlog" not in body
+        assert body["error"].startswith("database error: ") and "intake" in body["error"]
+    finally:
+        with opened(running.desk.database_url) as db:
+            db.execute_sql("ALTER TABLE intake_gone RENAME TO intake")
