@@ -197,10 +197,6 @@ class Setting:
         return f"{self.section}.{self.name}"
 
     @property
-    def required(self) -> bool:
-        return self.default is REQUIRED
-
-    @property
     def env_names(self) -> tuple[str, ...]:
         """Environment variables that override this key, highest priority first.
 

@@ -6,11 +6,12 @@ Where it sits: the composition roots (`daemon.app` for `maildesk run`,
 and the CLI; nobody builds these services a second time or reaches through
 another part for them.
 
-    config -> templates (checked once)  -> mailer (compose mail into the outbox)
-           -> policies (SLA, routing)   -> SLA clock, automation, escalation
+    config -> templates (overrides checked) -> mailer (compose mail into the outbox)
+           -> policies (SLA, routing)       -> SLA clock, automation, escalation
     database -> secret key (signs links and reply addresses), read once, lazily
 
-A bad template or rule is a `ConfigError` here, at start-up, never on real mail.
+A bad override template or rule is a `ConfigError` here, at start-up, never on
+real mail (`maildesk check-config` renders the built-in templates too).
 """
 
 from __future__ import annotations
