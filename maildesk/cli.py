@@ -48,7 +48,13 @@ from maildesk.queries.ticket_list import TicketQuery, find_tickets
 from maildesk.store.blobs import BACKENDS as BLOB_BACKENDS
 from maildesk.store.blobs import BlobError, blobs_of
 from maildesk.store.blobs import migrate as migrate_blobs
-from maildesk.store.db import DatabaseUrlError, open_database, upgrade, write_transaction
+from maildesk.store.db import (
+    DatabaseUrlError,
+    open_database,
+    read_snapshot,
+    upgrade,
+    write_transaction,
+)
 from maildesk.store.models import Ticket
 from maildesk.tickets import agents
 
@@ -495,7 +501,7 @@ def tickets_show(config: Config, as_json: bool, number: str) -> None:
     parsed = parse_number(prefix, number)
     if parsed is None:
         raise UsageFailure(f"not a ticket number: {number!r} (expected {prefix}-00042 or 42)")
-    with runtime_for(config) as runtime:
+    with runtime_for(config) as runtime, read_snapshot(runtime.db):
         ticket = Ticket.get_or_none(Ticket.number == parsed)
         if ticket is None:
             raise Failure(f"no ticket {format_number(prefix, parsed)}")

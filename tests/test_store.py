@@ -16,6 +16,7 @@ from maildesk.store.db import (
     open_database,
     optimize,
     pending_migrations,
+    read_snapshot,
     upgrade,
     using,
     write_transaction,
@@ -140,6 +141,36 @@ def test_models_run_on_the_database_of_the_unit_of_work(tmp_path) -> None:
     assert seen == [["b@example.com"]]
     first.close()
     second.close()
+
+
+def test_a_snapshot_reader_never_sees_a_commit_between_its_queries(database_url: str) -> None:
+    """`tickets show`, the API's ticket and the ticket page read the ticket, then its
+    messages: a message committed in between must show in both or in neither (on
+    PostgreSQL READ COMMITTED gave the new message with the old status)."""
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    with opened(database_url, migrate=True) as reader, opened(database_url) as writer:
+        with write_transaction(writer):
+            Contact.create(email="a@example.com", created_at=now)
+        committed = threading.Event()
+
+        def commit_another() -> None:
+            try:
+                with write_transaction(writer):
+                    Contact.create(email="b@example.com", created_at=now)
+                committed.set()
+            finally:
+                writer.close()  # this thread's connection
+
+        with read_snapshot(reader):
+            before = Contact.select().count()
+            thread = threading.Thread(target=commit_another)
+            thread.start()
+            assert committed.wait(10), "the writer could not commit while a reader read"
+            during = Contact.select().count()
+        thread.join(10)
+        with using(reader):
+            after = Contact.select().count()
+    assert (before, during, after) == (1, 1, 2)
 
 
 def test_migrations_wait_only_for_the_same_schema(database_url: str) -> None:

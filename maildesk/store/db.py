@@ -114,6 +114,25 @@ def write_transaction(db: peewee.Database) -> Iterator[None]:
                 yield
 
 
+@contextlib.contextmanager
+def read_snapshot(db: peewee.Database) -> Iterator[None]:
+    """A reader that shows several queries' results together (a ticket with its
+    messages and events) sees one moment of the database, never a writer's commit
+    between two of its queries: one read transaction, REPEATABLE READ on PostgreSQL
+    (its first query fixes the snapshot; READ COMMITTED would take one per query),
+    a deferred transaction on SQLite (in WAL mode its first read fixes the snapshot).
+    Inside a transaction already, the block simply runs in it."""
+    with using(db):
+        if db.in_transaction():
+            yield
+        elif is_postgres(db):
+            with db.atomic(isolation_level="REPEATABLE READ"):
+                yield
+        else:
+            with db.atomic():
+                yield
+
+
 def advisory_key(name: str) -> int:
     """A PostgreSQL advisory lock key (signed 64-bit) for a name, the same in every
     instance."""

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from maildesk.core.vocabulary import ASSIGNABLE_ROLES, OPEN_STATUSES
 from maildesk.outbound.render import filesize_filter
 from maildesk.store import repo
+from maildesk.store.db import read_snapshot
 from maildesk.store.models import (
     Agent,
     Attachment,
@@ -134,6 +135,12 @@ def live_ticket(number: int) -> tuple[Ticket | None, Ticket | None]:
 
 
 def ticket_page(web: Web, ticket_id: int) -> TicketPage:
+    """Everything the ticket page shows, from one snapshot of the database."""
+    with read_snapshot(web.desk.db):
+        return _ticket_page(web, ticket_id)
+
+
+def _ticket_page(web: Web, ticket_id: int) -> TicketPage:
     ticket = Ticket.get_by_id(ticket_id)
     label = web.label(ticket.number)
     requester = Contact.get_by_id(ticket.requester_id)

@@ -29,6 +29,7 @@ from maildesk.core.match import parse_number
 from maildesk.core.vocabulary import STATUSES
 from maildesk.queries import serialize
 from maildesk.queries.ticket_list import TicketQuery, find_tickets
+from maildesk.store.db import read_snapshot
 from maildesk.store.models import Agent, Message, Ticket
 from maildesk.tickets.agents import agent_for_token
 from maildesk.web import actions
@@ -207,10 +208,11 @@ def ticket_or_404(web: Web, number: int) -> Ticket:
 
 
 def detail(web: Web, number: int) -> dict[str, Any]:
-    """The document of `maildesk tickets show --json`."""
-    ticket = ticket_or_404(web, number)
-    document = serialize.ticket_detail(ticket, web.prefix)
-    document["sla"] = web.desk.sla.view(ticket, web.clock())
+    """The document of `maildesk tickets show --json`, from one snapshot."""
+    with read_snapshot(web.desk.db):
+        ticket = ticket_or_404(web, number)
+        document = serialize.ticket_detail(ticket, web.prefix)
+        document["sla"] = web.desk.sla.view(ticket, web.clock())
     return document
 
 
