@@ -31,7 +31,13 @@ from maildesk.core.message import (
     parse_typed_address,
     sanitize_filename,
 )
-from maildesk.core.message.limits import MAX_ADDRESSES, MAX_HEADER_FIELD, MAX_NAME, MAX_SUBJECT
+from maildesk.core.message.limits import (
+    MAX_ADDRESSES,
+    MAX_BODY_CHARS,
+    MAX_HEADER_FIELD,
+    MAX_NAME,
+    MAX_SUBJECT,
+)
 
 try:
     from tests import mailfactory as mf
@@ -267,6 +273,24 @@ def test_huge_html_uses_fast_converter() -> None:
     assert time.perf_counter() - start < TIME_LIMIT
     assert parsed.text.count("value & more") == 8000
     assert any("simple converter" in defect for defect in parsed.defects)
+
+
+def test_bodies_beyond_the_limit_are_clipped_with_a_line_saying_so() -> None:
+    line = "0123456789 abcdefghij " * 4 + "\n"
+    whole = line * (MAX_BODY_CHARS // len(line) + 500)
+    last = "the very last line\n"
+    text = parse_message(mf.plain(body=whole + last))
+    assert len(text.text) <= MAX_BODY_CHARS + 200 and last.strip() not in text.text
+    assert text.text.startswith(line) and text.text.endswith("holds all of it.]")
+    assert line.strip() in text.text.splitlines()[-3]  # cut at a line break
+    assert any(f"longer than {MAX_BODY_CHARS:,} characters; clipped" in d for d in text.defects)
+    markup = "<p>" + whole.replace("\n", "</p>\n<p>") + "</p>"
+    html = parse_message(mf.html_only(html=markup + "<p>" + last + "</p>"))
+    assert html.html is not None and len(html.html) <= MAX_BODY_CHARS + 200
+    assert "holds all of it." in html.html and last.strip() not in html.html
+    assert html.text.endswith("holds all of it.]") and last.strip() not in html.text
+    short = parse_message(mf.plain(body=line * 10))
+    assert short.text == line * 10 and not short.defects
 
 
 def test_nul_bytes_are_removed_everywhere() -> None:

@@ -10,7 +10,9 @@ import peewee
 import psycopg
 import pytest
 
+from maildesk.inbound import intake
 from maildesk.store import repo, rows
+from maildesk.store.blobs import BIG_VALUE
 from maildesk.store.db import (
     migration_lock_key,
     open_database,
@@ -21,7 +23,7 @@ from maildesk.store.db import (
     using,
     write_transaction,
 )
-from maildesk.store.models import Blob, Contact, Event, Ticket
+from maildesk.store.models import Blob, Contact, Event, Intake, Ticket
 from maildesk.store.scope import NoDatabase
 from tests.conftest import PG_URL, opened
 
@@ -48,6 +50,24 @@ def test_blobs_are_stored_once(db: peewee.Database) -> None:
     assert first == second and len(first) == 64
     assert Blob.select().count() == 1
     assert repo.blob_bytes(first) == b"same bytes"
+
+
+def test_big_blobs_are_written_in_chunks_and_read_back_whole(db: peewee.Database) -> None:
+    """Over BIG_VALUE, SQLite gets the bytes a chunk at a time (incremental blob I/O)."""
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    big = bytes(range(256)) * (3 * BIG_VALUE // 256) + b"tail"
+    raw = b"From: a@example.com\nSubject: big\nMessage-ID: <big@example.com>\n\n" + big
+    with write_transaction(db):
+        digest = repo.put_blob(big, now)
+        assert repo.put_blob(big, now) == digest  # the same bytes again: stored once
+        first = intake.accept(db, raw, source="test", now=now)
+    again = intake.accept(db, raw, source="test", now=now)
+    assert again.duplicate and again.intake_id == first.intake_id
+    with using(db):
+        assert Blob.select().count() == 2
+        assert repo.blob_bytes(digest) == big  # checked against the SHA-256 on the way
+        stored = Intake.get_by_id(first.intake_id)
+        assert repo.blob_bytes(stored.raw_id) == raw
 
 
 def test_fast_insert_fills_defaults_and_returns_the_key(db: peewee.Database) -> None:

@@ -23,6 +23,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import expect, sync_playwright
 
+from maildesk.core.message import MAX_BODY_CHARS
 from maildesk.store.models import (
     Attachment,
     Event,
@@ -151,6 +152,7 @@ def test_every_route_needs_a_session(tmp_path: Path, database_url: str) -> None:
         gets = [
             f"/tickets/{label}",
             f"/tickets/{label}/messages/{message.id}/html",
+            f"/tickets/{label}/messages/{message.id}/original",
             f"/attachments/{attachment.id}/evil_.exe",
         ]
         for path in gets:
@@ -175,11 +177,38 @@ def test_unknown_tickets_messages_and_attachments_are_404(web: Site) -> None:
         f"/tickets/{first}/messages/{foreign}/html",  # a message of another ticket
         f"/tickets/{first}/messages/{messages_of(first)[0].id}/html",  # no HTML part
         f"/tickets/{first}/messages/99999999999999999999999/html",
+        f"/tickets/{first}/messages/{foreign}/original",  # a message of another ticket
+        f"/tickets/{first}/messages/99999999999999999999999/original",
         "/attachments/424242/x.bin",
         "/attachments/99999999999999999999999/x.bin",
     ):
         assert web.client.get(path).status_code == 404, path
     assert reply(web, "SUP-99999", "hello").status_code == 404
+
+
+def test_a_long_message_is_clipped_on_the_page_and_whole_in_its_original(web: Site) -> None:
+    lines = [f"log line {n:07d}: disk quota exceeded on volume {n % 7}" for n in range(40_000)]
+    msg = EmailMessage(policy=POLICY)
+    msg["From"] = "Carl Customer <carl@customer.test>"
+    msg["To"] = "support@example.com"
+    msg["Subject"] = "Our whole log"
+    msg["Message-ID"] = new_id()
+    msg.set_content("\n".join(lines) + "\n")
+    raw = msg.as_bytes()
+    assert len(raw) > MAX_BODY_CHARS
+    label = open_ticket(web, raw)
+    [message] = messages_of(label)
+    assert len(message.body_text) < MAX_BODY_CHARS + 200
+    assert lines[0] in message.body_text and lines[-1] not in message.body_text
+    assert message.body_text.endswith("The original message holds all of it.]")
+    page = web.client.get(f"/tickets/{label}").text
+    link = f"/tickets/{label}/messages/{message.id}/original"
+    assert f'<a href="{link}" download>Original message</a>' in page
+    original = web.client.get(link)
+    assert original.status_code == 200
+    assert original.headers["content-type"] == "message/rfc822"
+    assert original.headers["content-disposition"].startswith("attachment;")
+    assert original.content == raw  # every byte, the last log line included
 
 
 # -- the page --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import peewee
 
 from maildesk.core.message import header_message_id
 from maildesk.core.redelivery import dedupe_key
-from maildesk.store.blobs import DATABASE, blobs_of
+from maildesk.store.blobs import BIG_VALUE, DATABASE, blobs_of, insert_row
 from maildesk.store.db import is_postgres, write_transaction
 from maildesk.store.models import Blob, Intake
 
@@ -188,8 +188,11 @@ def _insert(
 ) -> int:
     sql = _sql(db)
     stamp = Intake.received_at.db_value(now)
-    data = Blob.data.db_value(blob.raw if blob.location == DATABASE else b"")
-    db.execute_sql(sql.put_blob, (blob.sha256, len(blob.raw), data, stamp, blob.location))
+    if blob.location == DATABASE and len(blob.raw) > BIG_VALUE:  # rare: no need for speed
+        insert_row(db, blob.sha256, blob.raw, now, blob.location)
+    else:
+        data = Blob.data.db_value(blob.raw if blob.location == DATABASE else b"")
+        db.execute_sql(sql.put_blob, (blob.sha256, len(blob.raw), data, stamp, blob.location))
     row = (
         blob.sha256,
         key,

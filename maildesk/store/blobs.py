@@ -25,6 +25,7 @@ with none attached keeps bytes in the database.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import secrets
@@ -40,7 +41,8 @@ import peewee
 
 from maildesk.config import ConfigError
 from maildesk.settings.sections import StorageConfig
-from maildesk.store.db import using, write_transaction
+from maildesk.store import rows
+from maildesk.store.db import is_postgres, using, write_transaction
 from maildesk.store.models import Blob
 
 DATABASE = "database"
@@ -50,6 +52,11 @@ BACKENDS = (DATABASE, "filesystem", "s3")
 # (the fsyncs overlap); to a local rclone S3 about the same (the server is
 # CPU-bound there; a remote store's latency is what overlapping PUTs hide).
 PARALLEL_WRITES = 8
+
+
+# Bytes kept in a SQLite row beyond this go in a chunk at a time (`insert_row`).
+BIG_VALUE = 1 << 20
+_CHUNK = 1 << 20
 
 
 class BlobError(RuntimeError):
@@ -348,3 +355,37 @@ def migrate(
         counts = Blob.select(Blob.location, count).group_by(Blob.location)
         locations = {row.location: int(getattr(row, "blobs")) for row in counts}  # noqa: B009
     return Moved(to, moved, locations)
+
+
+def insert_row(
+    db: peewee.Database, sha256: str, data: bytes, created_at: dt.datetime, location: str
+) -> None:
+    """The `Blob` row of `data`, once per SHA-256 (the same bytes again: nothing).
+
+    On SQLite, bytes kept in the row beyond BIG_VALUE are written into a zeroblob a
+    chunk at a time (incremental blob I/O): bound as one value, SQLite copies them
+    twice more (the bound value, then the record) before paging them out, which
+    made a 25 MB message cost its size four times over at intake."""
+    stored = data if location == DATABASE else b""
+    if len(stored) <= BIG_VALUE or is_postgres(db):
+        values = {
+            "sha256": sha256,
+            "size": len(data),
+            "data": stored,
+            "created_at": created_at,
+            "location": location,
+        }
+        rows.insert(db, Blob, values, ignore=True)
+        return
+    table = Blob._meta.table_name
+    cursor = db.execute_sql(
+        f'INSERT INTO "{table}" ("sha256", "size", "data", "created_at", "location") '
+        "VALUES (?, ?, zeroblob(?), ?, ?) ON CONFLICT DO NOTHING",
+        (sha256, len(data), len(data), Blob.created_at.db_value(created_at), location),
+    )
+    if cursor.rowcount != 1:  # stored already
+        return
+    view = memoryview(data)
+    with db.connection().blobopen(table, "data", cursor.lastrowid) as handle:
+        for start in range(0, len(view), _CHUNK):
+            handle.write(view[start : start + _CHUNK])

@@ -15,7 +15,7 @@ import peewee
 
 from maildesk.core.match import TicketFacts
 from maildesk.store import rows
-from maildesk.store.blobs import DATABASE, BlobError, blobs_of
+from maildesk.store.blobs import BlobError, blobs_of, insert_row
 from maildesk.store.db import is_postgres, using
 from maildesk.store.models import (
     Agent,
@@ -41,15 +41,7 @@ def put_blob(data: bytes, now: dt.datetime) -> str:
     keeps new bytes (written durably before this transaction commits); the hash."""
     db = current()
     digest, location = blobs_of(db).put(data)
-    stored = data if location == DATABASE else b""
-    values = {
-        "sha256": digest,
-        "size": len(data),
-        "data": stored,
-        "created_at": now,
-        "location": location,
-    }
-    rows.insert(db, Blob, values, ignore=True)
+    insert_row(db, digest, data, now, location)
     return digest
 
 

@@ -27,6 +27,7 @@ from maildesk.store.models import (
     Attachment,
     Contact,
     Event,
+    Intake,
     Message,
     Participant,
     Ticket,
@@ -74,6 +75,7 @@ class MessageView:
     cc: tuple[str, ...]
     body_text: str
     html_url: str | None  # the sanitised HTML, for the sandboxed frame
+    original_url: str | None  # the raw mail it came as (None: written without one)
     remote_images: int  # remote images the frame hides unless asked
     created_at: dt.datetime
     flag_reason: str | None  # set when flagged
@@ -205,6 +207,9 @@ def _message_view(
         cc=tuple(message.cc or ()),
         body_text=message.body_text,
         html_url=f"/tickets/{label}/messages/{message.id}/html" if has_html else None,
+        original_url=(
+            f"/tickets/{label}/messages/{message.id}/original" if message.intake_id else None
+        ),
         remote_images=clean_html(html, {}).remote_blocked if has_html else 0,
         created_at=message.created_at,
         flag_reason=(message.flag_reason or "flagged") if message.flagged else None,
@@ -245,6 +250,20 @@ def message_frame(
         if a.content_id and a.content_type.lower() in INLINE_TYPES
     }
     return clean_html(html, images, remote)
+
+
+def message_original(ticket_id: int, message_id: int) -> bytes | None:
+    """The raw mail message `message_id` came as, if it belongs to ticket `ticket_id`
+    and came as mail: every byte, whatever the ticket shows of it (headers, parts
+    not shown, a text clipped beyond `MAX_BODY_CHARS`)."""
+    row = (
+        Intake.select(Intake.raw)
+        .join(Message, on=Message.intake == Intake.id)
+        .where((Message.id == message_id) & (Message.ticket == ticket_id))
+        .tuples()
+        .first()
+    )
+    return None if row is None else repo.blob_bytes(row[0])
 
 
 def controls(ticket_id: int) -> Controls:

@@ -66,6 +66,7 @@ from maildesk.core.message.headers import (
     parse_address,
     parse_typed_address,
 )
+from maildesk.core.message.limits import MAX_BODY_CHARS as MAX_BODY_CHARS
 from maildesk.core.message.limits import MAX_BOUNDARY_LINES as MAX_BOUNDARY_LINES
 from maildesk.core.message.limits import MAX_DEFECTS as MAX_DEFECTS
 from maildesk.core.message.limits import MAX_DEPTH as MAX_DEPTH

@@ -45,6 +45,14 @@ MAX_SUBJECT = 10_000
 """Characters of Subject kept (the rest cut, noted): ten times any subject a person
 writes, small enough that the ticket, its search index and our replies stay small."""
 
+MAX_BODY_CHARS = 1_000_000
+"""Characters of a text or HTML body kept in the ticket (the rest clipped, with a
+line saying so, noted), as Gmail clips long messages: about 300 pages of text, far
+beyond any message a person writes, while a 25 MB log pasted into a mail would
+otherwise be copied several times over by the database (record, search index,
+pages) and shown in full on every ticket page. The raw message is always kept
+whole, and the ticket page links to it."""
+
 MAX_NAME = 200
 """Characters of a display name kept (the rest cut)."""
 

@@ -18,7 +18,7 @@ from maildesk.core.message.charsets import _decode_bytes
 from maildesk.core.message.feed import _POLICY
 from maildesk.core.message.filenames import sanitize_filename
 from maildesk.core.message.headers import _header_text
-from maildesk.core.message.limits import MAX_DEPTH
+from maildesk.core.message.limits import MAX_BODY_CHARS, MAX_DEPTH
 from maildesk.core.message.notes import _describe_defect, _Notes
 from maildesk.core.message.parts import (
     _content_id,
@@ -31,6 +31,21 @@ from maildesk.core.message.parts import (
 from maildesk.core.message.payload import _decode_payload
 from maildesk.core.message.text import _NEWLINE, _scrub
 from maildesk.core.message.values import Attachment
+
+CLIPPED_TEXT = (
+    f"\n\n[Message clipped: its text is longer than {MAX_BODY_CHARS:,} characters. "
+    "The original message holds all of it.]"
+)
+CLIPPED_HTML = f"\n<p>{CLIPPED_TEXT.strip()}</p>"
+
+
+def _clipped(body: str, notes: _Notes, what: str, marker: str) -> str:
+    """`body` up to MAX_BODY_CHARS (cut at a line break near there), with `marker`."""
+    if len(body) <= MAX_BODY_CHARS:
+        return body
+    end = body.rfind("\n", MAX_BODY_CHARS // 2, MAX_BODY_CHARS)
+    notes.add(f"{what} longer than {MAX_BODY_CHARS:,} characters; clipped")
+    return body[: end if end > 0 else MAX_BODY_CHARS].rstrip() + marker
 
 
 def _clean_body(text: str) -> str:
@@ -208,19 +223,20 @@ class _Walker:
             body_type = "text/plain"
         if body_type in ("text/plain", "text/html") and self._is_body_candidate(part):
             if body_type == "text/plain" and self.text is None:
-                self.text = self._text_of(part, where)
+                self.text = self._text_of(part, where, CLIPPED_TEXT)
                 return
             if body_type == "text/html" and self.html is None:
-                self.html = self._text_of(part, where)
+                self.html = self._text_of(part, where, CLIPPED_HTML)
                 return
         self._attachment(part, ctype, where, parent)
 
-    def _text_of(self, part: Message, where: str) -> str:
+    def _text_of(self, part: Message, where: str, clipped: str) -> str:
+        """The part's text, clipped (with the `clipped` line) beyond MAX_BODY_CHARS."""
         data = self._payload_bytes(part, where)
         charset = _get_param(part, "content-type", "charset", self.notes)
         text = _decode_bytes(data, charset, self.notes, f"{where} body")
         del data  # not needed beside the text and its cleaned copy
-        return _clean_body(text)
+        return _clean_body(_clipped(text, self.notes, f"{where} body", clipped))
 
     def _attachment(self, part: Message, ctype: str, where: str, parent: str) -> None:
         disposition = _disposition(part)

@@ -34,7 +34,7 @@ from maildesk.core.message.headers import (
 )
 from maildesk.core.message.html_text import _html_to_text
 from maildesk.core.message.limits import MAX_BOUNDARY_LINES, MAX_SUBJECT
-from maildesk.core.message.mime import _clean_body, _Walker
+from maildesk.core.message.mime import CLIPPED_TEXT, _clean_body, _clipped, _Walker
 from maildesk.core.message.notes import _Notes
 from maildesk.core.message.parts import _content_type, _first_raw, _get_param, _raw_values
 from maildesk.core.message.payload import _decode_payload
@@ -95,7 +95,9 @@ def _whole_body_as_text(top: Message, raw: bytes, notes: _Notes) -> str:
         first_break = _LINE_BREAK.match(body)
         data = body[first_break.end() :] if first_break is not None else body
     charset = _get_param(top, "content-type", "charset", notes)
-    return _clean_body(_decode_bytes(data, charset, notes, "message body"))
+    text = _decode_bytes(data, charset, notes, "message body")
+    del data
+    return _clean_body(_clipped(text, notes, "message body", CLIPPED_TEXT))
 
 
 def _build(raw: bytes, notes: _Notes) -> ParsedMessage:

@@ -270,6 +270,25 @@ async def message_html(request: Request) -> Response:
     return response
 
 
+async def message_original(request: Request) -> Response:
+    """The raw mail of one message, as a download (`message/rfc822`): headers, every
+    part, the whole text."""
+    require(request)
+    web = web_of(request)
+    message_id = _id(request)
+    ticket = await live_or_redirect(web, request, f"/messages/{message_id}/original")
+    raw = await web.call(detail.message_original, ticket.id, message_id)
+    if raw is None:
+        raise HTTPException(404, "no such message in this ticket")
+    filename = f"{web.label(ticket.number)}-message-{message_id}.eml"
+    headers = {
+        "content-disposition": content_disposition("attachment", filename),
+        "x-content-type-options": "nosniff",
+        "content-security-policy": ATTACHMENT_CSP,
+    }
+    return Response(raw, media_type="message/rfc822", headers=headers)
+
+
 def valid_image_token(web: Web, request: Request, attachment_id: int) -> bool:
     """Whether the query carries an unexpired `image_token` for this attachment."""
     params = request.query_params
@@ -355,6 +374,7 @@ async def update(request: Request) -> Response:
 routes = [
     Route("/tickets/{label}", show, methods=["GET"]),
     Route("/tickets/{label}/messages/{id:int}/html", message_html, methods=["GET"]),
+    Route("/tickets/{label}/messages/{id:int}/original", message_original, methods=["GET"]),
     Route("/attachments/{id:int}/{filename}", attachment, methods=["GET"]),
     Route("/tickets/{label}/reply", reply, methods=["POST"]),
     Route("/tickets/{label}/update", update, methods=["POST"]),
