@@ -949,7 +949,8 @@ def agents_list(config: Config, as_json: bool) -> None:
 @main.command("check-config")
 @with_config
 def check_config(config: Config) -> None:
-    """Validate the configuration, the TLS files and the templates; reach the database."""
+    """Validate the configuration, the TLS files and the templates; reach the database
+    and write to the [storage] backend."""
     from maildesk.inbound.smtp import starttls_context
 
     click.echo(f"configuration: {config.path}")
@@ -970,6 +971,11 @@ def check_config(config: Config) -> None:
             f"({type(runtime.db).__name__}, {tickets_count} tickets)"
         )
         runtime.desk.renderer.check()  # the built-ins too (the start checks overrides only)
+        try:
+            where = blobs_of(runtime.db).check()
+        except BlobError as exc:
+            raise Failure(f"storage error: {_one_line(exc)}") from exc
+    click.echo(f"storage: ok, {where}")
     click.echo(f"templates: ok ({config.outbound.templates or 'built-in'})")
     try:
         make_transport(config.outbound, read_environ(), Path.cwd()).close()

@@ -21,7 +21,15 @@ import pytest
 from maildesk.config import load_config, read_environ
 from maildesk.inbound import intake
 from maildesk.store import repo
-from maildesk.store.blobs import BlobError, Blobs, BlobStoreDown, attach, blobs_of, migrate
+from maildesk.store.blobs import (
+    BlobError,
+    Blobs,
+    BlobStoreDown,
+    FilesystemStore,
+    attach,
+    blobs_of,
+    migrate,
+)
 from maildesk.store.db import is_transient
 from maildesk.store.models import Attachment, Blob, Intake, Ticket
 from tests.conftest import Install, opened, write_config
@@ -168,6 +176,8 @@ def test_smtp_intake_stores_in_the_backend_before_the_250(
             place = storage.place(row.raw_id)
             assert place is None or hashlib.sha256(place.read_bytes()).hexdigest() == row.raw_id
         daemon.wait_for_line("created SUP-00001")
+        where = "in the database" if storage.backend == "database" else storage.backend
+        assert f"storage: {where}" in daemon.log  # checked at the start
     finally:
         assert daemon.stop() == 0, daemon.log
     [attachment] = stored.json("tickets", "show", "1")["messages"][0]["attachments"]
@@ -234,9 +244,55 @@ def test_s3_down_nothing_is_acknowledged_and_the_retry_stores_it(
         server.stop()
 
 
-def test_a_store_that_is_down_is_a_transient_failure() -> None:
+def test_check_config_writes_to_the_store(stored: Install, storage: Storage) -> None:
+    result = stored.run("check-config")
+    assert result.exit_code == 0, result.output
+    [line] = [x for x in result.stdout.splitlines() if x.startswith("storage:")]
+    expected = {
+        "database": "storage: ok, in the database",
+        "filesystem": f"storage: ok, filesystem {storage.folder}",
+        "s3": f"storage: ok, s3 bucket {BUCKET} at ",
+    }[storage.backend]
+    assert line.startswith(expected)
+    if storage.folder is not None:  # the probe file is gone again
+        assert [p.name for p in storage.folder.iterdir()] == []
+
+
+def test_a_store_that_cannot_be_written_is_reported_at_the_start(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    section = f'[storage]\nbackend = "filesystem"\npath = "{tmp_path / "a-file" / "blobs"}"\n'
+    desk = Install(write_config(tmp_path, database_url, section), database_url, tmp_path)
+    result = desk.run("check-config")
+    assert result.exit_code == 1
+    assert "storage error: cannot write in" in result.stderr and "a-file" in result.stderr
+    server = S3Server(tmp_path / "s3").start()
+    endpoint = server.endpoint
+    server.stop()  # an S3 store that does not answer
+    monkeypatch.setenv(KEY_ENV, KEY)
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    section = (
+        f'[storage]\nbackend = "s3"\nendpoint = "{endpoint}"\nbucket = "{BUCKET}"\n'
+        f'access_key_id_env = "{KEY_ENV}"\nsecret_access_key_env = "{SECRET_ENV}"\n'
+    )
+    write_config(tmp_path, database_url, section + daemon_config())
+    result = desk.run("check-config")
+    assert result.exit_code == 1 and "storage error: s3 head bucket" in result.stderr
+    daemon = Daemon(desk.config_path, tmp_path).start()  # runs on; says why mail waits
+    try:
+        daemon.wait_for_line("storage cannot be written")
+    finally:
+        assert daemon.stop() == 0, daemon.log
+
+
+def test_a_store_that_is_down_is_a_transient_failure(tmp_path: Path) -> None:
     assert is_transient(BlobStoreDown("s3 put x: connection refused"))
     assert not is_transient(BlobError("blob x does not match its SHA-256"))
+    (tmp_path / "a-file").write_text("not a folder")
+    store = FilesystemStore(tmp_path / "a-file" / "blobs")  # an unmounted share, say
+    with pytest.raises(BlobStoreDown, match="cannot write"):
+        store.put(hashlib.sha256(b"x").hexdigest(), b"x")
 
 
 @pytest.mark.parametrize("backend", ["database"], indirect=True)

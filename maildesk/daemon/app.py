@@ -53,9 +53,9 @@ from maildesk.inbound.smtp import Credentials, Handler, Listener, starttls_conte
 from maildesk.jobs.runner import JobRunner, Jobs
 from maildesk.outbound.transport import make_transport
 from maildesk.outbound.worker import OutboxWorker
-from maildesk.pipeline.flow import Pipeline
+from maildesk.pipeline.flow import Pipeline, describe
 from maildesk.pipeline.worker import PipelineWorker, Traffic
-from maildesk.store.blobs import attach, open_blobs
+from maildesk.store.blobs import BlobError, Blobs, attach, open_blobs
 from maildesk.store.db import is_postgres, open_database, upgrade
 from maildesk.store.executor import DbExecutor
 from maildesk.tickets.desk import Desk, utcnow
@@ -98,7 +98,9 @@ class Daemon:
         self._ready_file = ready_file
         self.db = open_database(config.database.url)
         # What a bad config breaks comes first (ConfigError), before any thread starts.
-        attach(self.db, open_blobs(config.storage, environ))
+        blobs = open_blobs(config.storage, environ)
+        attach(self.db, blobs)
+        _check_storage(blobs)
         self.desk = Desk(self.db, config, utcnow)
         pipeline = Pipeline(self.desk)
         transport = make_transport(config.outbound, environ, Path.cwd())
@@ -432,3 +434,18 @@ async def _finish(task: asyncio.Task[None], timeout: float, what: str) -> None:
         await asyncio.wait_for(asyncio.shield(task), timeout)
     except TimeoutError:
         log.warning("%s still busy after %.0f s; leaving them", what, timeout)
+
+
+def _check_storage(blobs: Blobs) -> None:
+    """Say at the start when the byte store cannot be written: the daemon runs on (the
+    store may come back), but until it does, mail is refused with a temporary error
+    (nothing is acknowledged that is not stored) and the log says why."""
+    try:
+        where = blobs.check()
+    except BlobError as exc:
+        log.error(
+            "storage cannot be written (mail is refused with a temporary error until it can): %s",
+            describe(exc),
+        )
+        return
+    log.info("storage: %s", where)

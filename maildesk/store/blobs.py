@@ -25,6 +25,7 @@ with none attached keeps bytes in the database.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -81,6 +82,10 @@ class ExternalStore(Protocol):
 
     def delete(self, sha256: str) -> None: ...
 
+    def check(self) -> str:
+        """Whether the store can be written now (BlobStoreDown, BlobError if not); what
+        it is, in a few words, if it can."""
+
 
 class FilesystemStore:
     """Files `PATH/ab/cd/<sha256>`: the first two byte pairs spread them over folders."""
@@ -110,7 +115,8 @@ class FilesystemStore:
             for folder in (target.parent, *new_entries):
                 sync_folder(folder)
         except OSError as exc:  # disk full, read-only, unmounted share
-            temp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # there may be no folder to hold it
+                temp.unlink(missing_ok=True)
             raise BlobStoreDown(f"cannot write {target}: {exc.strerror or exc}") from exc
 
     def _make_folders(self, folder: Path) -> list[Path]:
@@ -138,6 +144,21 @@ class FilesystemStore:
 
     def delete(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
+
+    def check(self) -> str:
+        """A file written, synced and removed at the root (created if need be)."""
+        probe = self.root / f".check.{secrets.token_hex(6)}.tmp"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with open(probe, "wb") as file:
+                file.write(b"maildesk")
+                os.fsync(file.fileno())
+        except OSError as exc:
+            raise BlobStoreDown(f"cannot write in {self.root}: {exc.strerror or exc}") from exc
+        finally:
+            with contextlib.suppress(OSError):  # there may be no folder to hold it
+                probe.unlink(missing_ok=True)
+        return f"filesystem {self.root}"
 
 
 def sync_folder(folder: Path) -> None:
@@ -198,6 +219,14 @@ class S3Store:
         except Exception as exc:
             raise _s3_error("delete", self.key(sha256), exc) from exc
 
+    def check(self) -> str:
+        """The bucket answers (HEAD), with these credentials."""
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:
+            raise _s3_error("head bucket", self.bucket, exc) from exc
+        return f"s3 bucket {self.bucket} at {self._client.meta.endpoint_url}"
+
 
 def _s3_error(action: str, key: str, exc: Exception) -> BlobError:
     """A 4xx answer is about this object or these settings (missing, denied); anything
@@ -238,6 +267,13 @@ class Blobs:
             else:
                 raise BlobError(f"unknown blob location {name!r}")
         return self._stores[name]
+
+    def check(self) -> str:
+        """Whether the store new bytes go to can be written now (BlobError if not); what
+        it is, in a few words."""
+        if self.backend == DATABASE:
+            return "in the database"
+        return self.store(self.backend).check()
 
     def put(self, data: bytes, backend: str | None = None) -> tuple[str, str]:
         """Write `data` durably where `backend` (default: the configured one) keeps
