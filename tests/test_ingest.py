@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from maildesk.config import load_config
 from maildesk.core.msgid import make_message_id
+from maildesk.pipeline.ingest import open_runtime
 from tests.conftest import Install, opened
 
 SECRET = b"test-secret-key"
@@ -159,6 +161,20 @@ def test_redelivery_is_stored_once(desk: Install) -> None:
     assert lines[1]["ticket"] == "SUP-00001" and lines[3]["ticket"] == "SUP-00002"
     assert len(desk.json("tickets", "list")) == 2
     assert len(show(desk, "1")["messages"]) == 1
+
+
+def test_a_runtime_reports_a_redelivery_in_a_unit_of_work_of_its_own(desk: Install) -> None:
+    """`Runtime.ingest` names its database for each step, the duplicate's report too,
+    so a caller outside any unit of work (a script, a bench) gets the outcome."""
+    runtime = open_runtime(load_config(desk.config_path))
+    try:
+        raw = mail()
+        first = runtime.ingest(raw, source="test")
+        again = runtime.ingest(raw, source="test")
+    finally:
+        runtime.close()
+    assert (first.action, again.action) == ("created", "duplicate")
+    assert again.ticket == first.ticket == "SUP-00001"
 
 
 def test_reused_message_id_with_another_body_is_not_dropped(desk: Install) -> None:

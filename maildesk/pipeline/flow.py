@@ -54,7 +54,7 @@ from maildesk.core.reply_address import ReplyToken, base_address, is_our_address
 from maildesk.core.routing import MailFacts
 from maildesk.core.vocabulary import AGENT_REPLIED, RESOLVED, replied_status
 from maildesk.store import repo, rows
-from maildesk.store.db import is_transient, keeping_cause, write_transaction
+from maildesk.store.db import is_transient, keeping_cause, using, write_transaction
 from maildesk.store.models import (
     Agent,
     Attachment,
@@ -183,11 +183,13 @@ class Pipeline:
 
     def duplicate(self, intake_id: int, message_id: str | None) -> Outcome:
         """The outcome to report for a redelivered message (already stored)."""
-        intake = Intake.get_by_id(intake_id)
+        with using(self.db):
+            intake = Intake.get_by_id(intake_id)
+            ticket = self._ticket_of(intake)
         return Outcome(
             intake_id,
             "duplicate",
-            self._label(self._ticket_of(intake)),
+            self._label(ticket),
             message_id,
             f"already stored (intake {intake_id}, {intake.state})",
         )
