@@ -17,10 +17,11 @@ next delivery of the same bytes reuses. Reads follow the row's `location`, so
 blobs written before a change of backend (or during `maildesk storage migrate`)
 stay readable, and every read checks the SHA-256.
 
-The `Blobs` of a database is attached to it once by the composition root
-(`attach`), next to opening it; a unit of work already names its database, so
-`repo.put_blob` and `repo.blob_bytes` find the store through it. A database
-with none attached keeps bytes in the database.
+The `Blobs` of a database is attached to the database object once by the
+composition root (`attach`), next to opening it, and travels with it: a unit of
+work already names its database, so `repo.put_blob` and `repo.blob_bytes` find
+the store through it, with no registry on the side. A database with none
+attached keeps bytes in the database.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import hashlib
 import os
 import secrets
 import threading
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -322,19 +322,24 @@ def open_blobs(config: StorageConfig, environ: Mapping[str, str]) -> Blobs:
     return blobs
 
 
-_attached: weakref.WeakKeyDictionary[peewee.Database, Blobs] = weakref.WeakKeyDictionary()
+# The attribute of a database object that holds its byte store: the store belongs to
+# the database it serves (no registry beside it), so whatever names the database
+# (a unit of work, the intake) reaches its store too.
+_STORE_ATTRIBUTE = "maildesk_blobs"
 
 
 def attach(db: peewee.Database, blobs: Blobs) -> None:
-    """Make `blobs` the byte store of `db` (the composition root does, once)."""
-    _attached[db] = blobs
+    """Make `blobs` the byte store of `db` (the composition root does, once, next to
+    opening the database)."""
+    setattr(db, _STORE_ATTRIBUTE, blobs)
 
 
 def blobs_of(db: peewee.Database) -> Blobs:
     """The byte store of `db`; bytes in the database when none was attached."""
-    blobs = _attached.get(db)
+    blobs = getattr(db, _STORE_ATTRIBUTE, None)
     if blobs is None:
-        blobs = _attached.setdefault(db, Blobs())
+        blobs = Blobs()
+        attach(db, blobs)
     return blobs
 
 
