@@ -17,6 +17,7 @@ from maildesk.core.links import (
     verify_token,
 )
 from maildesk.core.message import Address, parse_message
+from maildesk.core.message.limits import MAX_SUBJECT
 from maildesk.core.outgoing import (
     MAX_REFERENCES,
     HeaderInjection,
@@ -24,6 +25,7 @@ from maildesk.core.outgoing import (
     Part,
     Unsendable,
     build_mail,
+    check_headers,
     tagged_subject,
     thread_headers,
 )
@@ -66,6 +68,29 @@ def test_round_trip_through_our_parser() -> None:
     [attachment] = parsed.attachments
     assert (attachment.filename, attachment.data) == ("résumé.pdf", b"%PDF-1.4 \x00\xff")
     assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        ("Re: [SUP-00042] " + "Drucker brennt, bitte schnell! 打印机着火了 🔥 " * 240).strip(),
+        ("Re: [SUP-00042] " + "a long ascii subject " * 60).strip(),  # over MAX_HEADER_CHARS
+        "Ä",
+    ],
+)
+def test_long_and_non_ascii_headers_are_folded_encoded_words(
+    subject: str,
+) -> None:
+    raw = build_mail(mail(subject=subject, extra_headers=(("X-Ticket-Subject", subject),)))
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    words = [line for line in head.split(b"\r\n") if b"=?utf-8?b?" in line]
+    assert words and max(len(line) for line in words) <= 78  # folded, as RFC 5322 asks
+    assert head.isascii()
+    parsed = parse_message(raw)
+    assert len(subject) < MAX_SUBJECT and parsed.subject == subject
+    [extra] = parsed.headers["x-ticket-subject"]
+    assert extra == subject
+    check_headers(mail(subject=subject))  # the queue-time check takes it as it is
 
 
 def test_automatic_mail_is_marked() -> None:

@@ -112,8 +112,8 @@ def thread_headers(chain: Sequence[str]) -> tuple[str | None, tuple[str, ...]]:
 
 def check_headers(mail: Outgoing) -> None:
     """Raise Unsendable (HeaderInjection for line breaks) if the headers cannot be sent:
-    the same checks `build_mail` makes, without building anything."""
-    _headers(mail)
+    the same checks `build_mail` makes, without building or encoding anything."""
+    _headers(mail, encode=False)
 
 
 def build_mail(mail: Outgoing) -> bytes:
@@ -144,8 +144,10 @@ def build_mail(mail: Outgoing) -> bytes:
     return msg.as_bytes(policy=_POLICY)
 
 
-def _headers(mail: Outgoing) -> list[tuple[str, str]]:
-    """The header fields, checked and encoded, in the order they are written."""
+def _headers(mail: Outgoing, encode: bool = True) -> list[tuple[str, str]]:
+    """The header fields, checked and (`encode`) encoded, in the order they are
+    written."""
+    encoded = _encoded if encode else _as_is
     if mail.auto_submitted is not None and mail.auto_submitted not in AUTO_SUBMITTED:
         raise ValueError(f"Auto-Submitted must be one of {AUTO_SUBMITTED}")
     if not mail.to and not mail.cc:
@@ -159,7 +161,7 @@ def _headers(mail: Outgoing) -> list[tuple[str, str]]:
     if mail.reply_to is not None:
         fields.append(("Reply-To", _address(mail.reply_to, "Reply-To")))
     fields += [
-        ("Subject", _encoded(_value(mail.subject, "Subject"))),
+        ("Subject", encoded(_value(mail.subject, "Subject"), "Subject")),
         ("Date", email.utils.format_datetime(mail.date.astimezone(dt.UTC))),
         ("Message-ID", _message_id(mail.message_id, "Message-ID")),
     ]
@@ -177,7 +179,7 @@ def _headers(mail: Outgoing) -> list[tuple[str, str]]:
     if mail.loop:
         fields.append(("X-Loop", _value(mail.loop, "X-Loop")))
     for name, value in mail.extra_headers:
-        fields.append((_value(name, "header name"), _encoded(_value(value, name))))
+        fields.append((_value(name, "header name"), encoded(_value(value, name), name)))
     return fields
 
 
@@ -223,11 +225,16 @@ def _text(text: str) -> str:
     return text.rstrip("\n") + "\n"
 
 
-def _encoded(value: str) -> str:
-    """A header value: as it is when short ASCII, else folded RFC 2047 encoded words."""
+def _encoded(value: str, name: str) -> str:
+    """The value of header `name`: as it is when short ASCII, else folded RFC 2047
+    encoded words."""
     if value.isascii() and len(value) < MAX_HEADER_CHARS:
         return value
-    return Header(value, "utf-8", header_name="Subject").encode(linesep="\r\n")
+    return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+
+
+def _as_is(value: str, name: str) -> str:
+    return value
 
 
 def _value(value: str, field: str) -> str:
