@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import smtplib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from tests.storage import (  # noqa: F401
 )
 from tests.test_daemon import SUPPORT
 from tests.test_ingest import mail
+from tests.web_support import site
 
 PDF = b"%PDF-1.4 not really a pdf " * 200
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
@@ -282,8 +284,49 @@ def test_a_store_that_cannot_be_written_is_reported_at_the_start(
     daemon = Daemon(desk.config_path, tmp_path).start()  # runs on; says why mail waits
     try:
         daemon.wait_for_line("storage cannot be written")
+        with daemon.smtp() as smtp, pytest.raises(smtplib.SMTPDataError) as refused:
+            smtp.sendmail("alice@customer.example", [SUPPORT], with_attachment())
+        assert 400 <= refused.value.smtp_code < 500  # the sender's server tries again
     finally:
         assert daemon.stop() == 0, daemon.log
+
+
+def test_unreadable_stored_bytes_are_a_clear_web_error(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bytes gone from the folder, damaged, or a store that does not answer: the
+    download says so (500, or 503 with Retry-After), never a traceback."""
+    folder = tmp_path / "blobs"
+    section = f'[storage]\nbackend = "filesystem"\npath = "{folder}"\n'
+    with site(tmp_path, database_url, section) as web:
+        web.add_agent("ann@example.com", "Ann")
+        assert web.sign_in("ann@example.com").status_code == 303
+        outcome = web.runtime.ingest(with_attachment(), source="test")
+        assert outcome.ticket == "SUP-00001"
+        with opened(database_url):
+            [attachment] = Attachment.select()
+            [message] = Intake.get_by_id(outcome.intake_id).messages
+        download = f"/attachments/{attachment.id}/quote.pdf"
+        original = f"/tickets/SUP-00001/messages/{message.id}/original"
+        assert web.client.get(download).content == PDF
+        place = folder / attachment.blob_id[:2] / attachment.blob_id[2:4] / attachment.blob_id
+        place.write_bytes(PDF[:-1] + b"!")  # damaged
+        damaged = web.client.get(download)
+        assert damaged.status_code == 500 and "missing or damaged" in damaged.text
+        assert "Traceback" not in damaged.text and str(folder) not in damaged.text
+        place.unlink()  # gone
+        assert web.client.get(download).status_code == 500
+        raw_place = next(p for p in folder.rglob("*") if p.is_file())
+        raw_place.unlink()
+        assert web.client.get(original).status_code == 500
+
+        def down(self: FilesystemStore, sha256: str) -> bytes:
+            raise BlobStoreDown(f"cannot read {self.path(sha256)}: Input/output error")
+
+        monkeypatch.setattr(FilesystemStore, "get", down)  # an unmounted share, say
+        unreachable = web.client.get(original)
+        assert unreachable.status_code == 503 and unreachable.headers["retry-after"] == "60"
+        assert "cannot be reached" in unreachable.text
 
 
 def test_a_store_that_is_down_is_a_transient_failure(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ Handlers find the `Web` in the application's state (`context.web_of`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,11 +28,14 @@ from starlette.staticfiles import StaticFiles
 
 from maildesk.pipeline.flow import Pipeline
 from maildesk.queries import backlog
+from maildesk.store.blobs import BlobError, BlobStoreDown
 from maildesk.store.executor import DbExecutor
 from maildesk.tickets.desk import Desk
 from maildesk.web import api, pages
 from maildesk.web.context import Web, web_of
 from maildesk.web.middleware import BoundedBodies, SecurityHeaders, SignedInAgent
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "maildesk_session"
@@ -62,7 +66,7 @@ def create_app(web: Web) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, BlobError: stored_bytes_error},
     )
     app.state.web = web
     return app
@@ -89,6 +93,19 @@ async def http_error(request: Request, exc: Exception) -> Response:
     )
     response.headers.update(headers)
     return response
+
+
+async def stored_bytes_error(request: Request, exc: Exception) -> Response:
+    """A file or raw message whose bytes cannot be read (`store.blobs`): 503 while its
+    store is down (try again), 500 when the bytes are missing or damaged, answered
+    like any other error; the details (paths, keys) go to the log, not the page."""
+    assert isinstance(exc, BlobError)
+    log.error("%s %s: stored bytes unreadable: %s", request.method, request.url.path, exc)
+    if isinstance(exc, BlobStoreDown):
+        detail = "the file store cannot be reached just now; try again in a minute"
+        return await http_error(request, HTTPException(503, detail, {"Retry-After": "60"}))
+    detail = "the stored bytes of this file are missing or damaged (see the server log)"
+    return await http_error(request, HTTPException(500, detail))
 
 
 async def healthz(request: Request) -> Response:
