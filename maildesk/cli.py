@@ -44,6 +44,7 @@ from maildesk.outbound.transport import make_transport
 from maildesk.pipeline import quarantine as quarantined
 from maildesk.pipeline.ingest import NotProcessed, Runtime, open_runtime
 from maildesk.queries import backlog, serialize
+from maildesk.queries import contacts as contact_queries
 from maildesk.queries.ticket_list import TicketQuery, find_tickets
 from maildesk.store.blobs import BACKENDS as BLOB_BACKENDS
 from maildesk.store.blobs import BlobError, blobs_of
@@ -56,7 +57,8 @@ from maildesk.store.db import (
     write_transaction,
 )
 from maildesk.store.models import Ticket
-from maildesk.tickets import agents
+from maildesk.store.repo import organization_domains
+from maildesk.tickets import agents, contacts
 
 EXIT_FAILURE = 1
 # `ingest` commits messages in groups: one disk sync per group, not per message.
@@ -944,6 +946,232 @@ def agents_list(config: Config, as_json: bool) -> None:
     for row in rows:
         state = ("active" if row["active"] else "inactive") + (" away" if row["away"] else "")
         click.echo(f"{row['email']:<32} {row['role']:<8} {state:<13} {row['name']}")
+
+
+@main.group("contacts")
+def contacts_group() -> None:
+    """Customer records: every address a person writes from, their organization,
+    internal notes and tickets."""
+
+
+def _contact_error(exc: contacts.ContactError) -> click.ClickException:
+    """A contact or organization that is not there is a failure (1); a value the
+    command cannot take is a usage error (2)."""
+    return Failure(str(exc)) if isinstance(exc, contacts.NotFound) else UsageFailure(str(exc))
+
+
+@contextmanager
+def _records(config: Config) -> Iterator[Runtime]:
+    """`runtime_for`, with the errors of customer records turned into exit statuses."""
+    with runtime_for(config) as runtime:
+        try:
+            yield runtime
+        except contacts.ContactError as exc:
+            raise _contact_error(exc) from exc
+
+
+@contacts_group.command("list")
+@with_config
+@json_option
+@click.option("--org", "org", metavar="NAME|ID", help="Only the members of this organization.")
+@click.option("--search", metavar="TEXT", help="Text in an address or a name.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True,
+              help="At most this many persons.")  # fmt: skip
+def contacts_list(
+    config: Config, as_json: bool, org: str | None, search: str | None, limit: int
+) -> None:
+    """Customers (one line per person, by primary address)."""
+    with _records(config):
+        organization = None if org is None else contacts.find_organization(org).id
+        spec = contact_queries.ContactQuery(
+            search=search, organization_id=organization, limit=limit
+        )
+        rows = [contact_queries.contact_summary(c) for c in contact_queries.find_contacts(spec)]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        member = row["organization"]["name"] if row["organization"] else "-"
+        more = f" (+{len(row['addresses']) - 1} more)" if len(row["addresses"]) > 1 else ""
+        click.echo(f"{row['email']:<32} {row['name'] or '-':<24} {member}{more}")
+    if not rows:
+        click.echo("no contacts", err=True)
+
+
+@contacts_group.command("show")
+@with_config
+@json_option
+@click.argument("email")
+def contacts_show(config: Config, as_json: bool, email: str) -> None:
+    """A person's record (EMAIL: any of their addresses): addresses, organization,
+    notes, and every ticket they are part of, latest first."""
+    with _records(config) as runtime, read_snapshot(runtime.db):
+        found = contacts.contact_by_email(email)
+        record = contact_queries.contact_detail(found, runtime.desk.label)
+    if as_json:
+        _print_json(record)
+        return
+    click.echo(f"{record['name'] or '-'} <{record['email']}>")
+    for address in record["addresses"][1:]:
+        click.echo(f"  also {address}")
+    organization = record["organization"]
+    how = " (by mail domain)" if record["organization_by_domain"] else ""
+    click.echo(f"  organization {organization['name'] if organization else '-'}{how}")
+    if record["notes"]:
+        click.echo("  notes: " + record["notes"].replace("\n", "\n    "))
+    for t in record["tickets"]:
+        click.echo(f"  {t['label']}  {t['status']:<19} {t['role']:<9} {t['subject'][:60]}")
+
+
+MEMBERSHIP_HELP = "Their organization; none: no organization; auto: by their mail domain."
+
+
+@contacts_group.command("set")
+@with_config
+@click.argument("email")
+@click.option("--name", help="The person's name.")
+@click.option("--org", "org", metavar="NAME|ID|none|auto", help=MEMBERSHIP_HELP)
+@click.option("--notes", help="Internal notes (replaces them; agents only ever see them).")
+def contacts_set(
+    config: Config, email: str, name: str | None, org: str | None, notes: str | None
+) -> None:
+    """Change a person's name, organization or notes (EMAIL: any of their addresses)."""
+    if name is None and org is None and notes is None:
+        raise click.UsageError("nothing to change (see --help)")
+    with _records(config) as runtime:
+        found = contacts.contact_by_email(email)
+        membership = None if org is None else contacts.membership_named(org)
+        person = contacts.update_contact(
+            runtime.db, found.id, name=name, notes=notes, membership=membership
+        )
+        summary = contact_queries.contact_summary(person)
+    organization = summary["organization"]
+    click.echo(f"{summary['email']}: organization {organization['name'] if organization else '-'}")
+
+
+@contacts_group.command("merge")
+@with_config
+@click.argument("into_email", metavar="INTO_EMAIL")
+@click.argument("other_email", metavar="OTHER_EMAIL")
+def contacts_merge(config: Config, into_email: str, other_email: str) -> None:
+    """Make OTHER_EMAIL (and every address merged into it) an address of the person
+    INTO_EMAIL is: one record, their tickets together. Notes are kept, joined."""
+    with _records(config) as runtime:
+        into = contacts.contact_by_email(into_email)
+        other = contacts.contact_by_email(other_email)
+        person = contacts.merge_contacts(runtime.db, into.id, other.id)
+        addresses = contact_queries.contact_summary(person)["addresses"]
+    click.echo(f"{person.email}: {', '.join(addresses)}")
+
+
+@main.group("orgs")
+def orgs_group() -> None:
+    """Customer organizations: members by hand or by mail domain, notes, shared tickets."""
+
+
+DOMAIN_HELP = (
+    "A mail domain of the organization (repeat for more): contacts at it, or below it, "
+    "belong to it unless set elsewhere by hand."
+)
+SHARED_HELP = "Members see each other's tickets listed on their status pages."
+
+
+@orgs_group.command("list")
+@with_config
+@json_option
+def orgs_list(config: Config, as_json: bool) -> None:
+    """All organizations, by name."""
+    with _records(config):
+        rows = contact_queries.list_organizations()
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        shared = "shared tickets" if row["shared_tickets"] else ""
+        click.echo(
+            f"{row['id']:>4} {row['name']:<32} {row['members']:>5} members  "
+            f"{', '.join(row['domains']) or '-'}  {shared}".rstrip()
+        )
+    if not rows:
+        click.echo("no organizations", err=True)
+
+
+@orgs_group.command("show")
+@with_config
+@json_option
+@click.argument("org", metavar="NAME|ID")
+def orgs_show(config: Config, as_json: bool, org: str) -> None:
+    """An organization: domains, notes, members, and every ticket its members requested."""
+    with _records(config) as runtime, read_snapshot(runtime.db):
+        found = contacts.find_organization(org)
+        record = contact_queries.organization_detail(found, runtime.desk.label)
+    if as_json:
+        _print_json(record)
+        return
+    shared = ", shared tickets" if record["shared_tickets"] else ""
+    click.echo(f"{record['name']} (id {record['id']}{shared})")
+    click.echo(f"  domains {', '.join(record['domains']) or '-'}")
+    if record["notes"]:
+        click.echo("  notes: " + record["notes"].replace("\n", "\n    "))
+    for member in record["contacts"]:
+        click.echo(f"  member {member['name'] or '-'} <{member['email']}>")
+    for t in record["tickets"]:
+        click.echo(
+            f"  {t['label']}  {t['status']:<19} {t['requester']['email']:<28} {t['subject'][:50]}"
+        )
+
+
+@orgs_group.command("add")
+@with_config
+@click.argument("name")
+@click.option("--domain", "domains", multiple=True, metavar="DOMAIN", help=DOMAIN_HELP)
+@click.option("--shared-tickets/--no-shared-tickets", default=False, show_default=True,
+              help=SHARED_HELP)  # fmt: skip
+@click.option("--notes", default="", help="Internal notes (agents only).")
+def orgs_add(
+    config: Config, name: str, domains: tuple[str, ...], shared_tickets: bool, notes: str
+) -> None:
+    """Add an organization named NAME."""
+    with _records(config) as runtime:
+        added = contacts.add_organization(
+            runtime.db, name, runtime.clock(), domains=domains, notes=notes,
+            shared_tickets=shared_tickets,
+        )  # fmt: skip
+    click.echo(f"added organization {added.id} {added.name}")
+
+
+@orgs_group.command("set")
+@with_config
+@click.argument("org", metavar="NAME|ID")
+@click.option("--name", help="A new name.")
+@click.option("--domain", "domains", multiple=True, metavar="DOMAIN",
+              help=DOMAIN_HELP + " Replaces the list.")  # fmt: skip
+@click.option("--no-domains", is_flag=True, help="Remove every domain: members by hand only.")
+@click.option("--shared-tickets/--no-shared-tickets", default=None, help=SHARED_HELP)
+@click.option("--notes", help="Internal notes (replaces them).")
+def orgs_set(
+    config: Config,
+    org: str,
+    name: str | None,
+    domains: tuple[str, ...],
+    no_domains: bool,
+    shared_tickets: bool | None,
+    notes: str | None,
+) -> None:
+    """Change an organization (NAME or ID)."""
+    if domains and no_domains:
+        raise click.UsageError("give --domain or --no-domains, not both")
+    listed = () if no_domains else (domains or None)
+    if name is None and listed is None and shared_tickets is None and notes is None:
+        raise click.UsageError("nothing to change (see --help)")
+    with _records(config) as runtime:
+        found = contacts.find_organization(org)
+        changed = contacts.update_organization(
+            runtime.db, found.id, runtime.clock(), name=name, domains=listed, notes=notes,
+            shared_tickets=shared_tickets,
+        )  # fmt: skip
+        domains_now = organization_domains(changed.id)
+    click.echo(f"{changed.name}: domains {', '.join(domains_now) or '-'}")
 
 
 @main.command("check-config")

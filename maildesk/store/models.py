@@ -37,11 +37,27 @@ class Blob(BaseModel):
 
 
 class Contact(BaseModel):
-    """A customer (or anyone who wrote to us): one row per lower-cased address."""
+    """A customer (or anyone who wrote to us): one row per lower-cased address.
+
+    One person writing from several addresses is a primary row and the rows merged
+    into it (`merged_into`); the person's notes live on the primary, and every row of
+    the person carries the person's organization: the one an agent set
+    (`organization_explicit`, NULL for none), else the one owning their mail domain
+    (`tickets.contacts` keeps this in step)."""
 
     email = peewee.CharField(max_length=320, unique=True)
     name = peewee.CharField(max_length=500, default="")
     created_at = UTCDateTimeField()
+    organization = peewee.DeferredForeignKey(
+        "Organization", null=True, backref="contacts", index=True
+    )
+    organization_explicit = peewee.BooleanField(default=False)  # set by hand, not by domain
+    notes = peewee.TextField(default="")  # internal: agents only
+    merged_into = peewee.ForeignKeyField("self", null=True, backref="merged", index=True)
+
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        organization_id: int | None
+        merged_into_id: int | None
 
 
 class Agent(BaseModel):
@@ -349,6 +365,31 @@ class ImapState(BaseModel):
         indexes = ((("host", "port", "username", "folder"), True),)
 
 
+class Organization(BaseModel):
+    """A customer organization: its contacts (`Contact.organization`), the mail domains
+    it owns, internal notes, and whether its members see each other's tickets on their
+    status pages."""
+
+    name = peewee.CharField(max_length=200)
+    name_key = peewee.CharField(max_length=200, unique=True)  # core.organizations.name_key
+    notes = peewee.TextField(default="")  # internal: agents only
+    shared_tickets = peewee.BooleanField(default=False)
+    created_at = UTCDateTimeField()
+    updated_at = UTCDateTimeField()
+
+
+class OrganizationDomain(BaseModel):
+    """A mail domain an organization owns (and its subdomains, unless another one owns a
+    more specific one): one owner per domain."""
+
+    organization = peewee.ForeignKeyField(
+        Organization, backref="domain_rows", index=True, on_delete="CASCADE"
+    )
+    domain = peewee.CharField(max_length=253, unique=True)
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        organization_id: int
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Blob,
     Contact,
@@ -369,4 +410,6 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     ApiToken,
     Satisfaction,
     WebSession,
+    Organization,
+    OrganizationDomain,
 )

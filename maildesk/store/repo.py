@@ -13,7 +13,9 @@ from typing import Any
 
 import peewee
 
+from maildesk.core.addresses import domain_of
 from maildesk.core.match import TicketFacts
+from maildesk.core.organizations import domain_candidates, organization_by_domain
 from maildesk.store import rows
 from maildesk.store.blobs import BlobError, blobs_of, insert_row
 from maildesk.store.db import is_postgres, using
@@ -26,6 +28,7 @@ from maildesk.store.models import (
     Intake,
     KeyValue,
     Message,
+    OrganizationDomain,
     Participant,
     Ticket,
     TicketTag,
@@ -105,12 +108,51 @@ def contact_for(email: str, name: str, now: dt.datetime) -> Contact:
     contact = rows.get(current(), Contact, "email", email)
     if contact is None:
         values = {"email": email, "name": name, "created_at": now}
+        owner = domain_owner(email)
+        if owner is not None:
+            values["organization"] = owner
         created = rows.create(current(), Contact, values, ignore=True)
         return created or Contact.get(Contact.email == email)  # None: a concurrent writer won
     if name and not contact.name:
         contact.name = name
         contact.save()
     return contact
+
+
+def domain_owners(domains: Iterable[str] | None = None) -> dict[str, int]:
+    """Which organization owns each mail domain (only `domains`, when given)."""
+    query = OrganizationDomain.select(OrganizationDomain.domain, OrganizationDomain.organization)
+    if domains is not None:
+        query = query.where(OrganizationDomain.domain.in_(list(domains)))
+    return {domain: owner for domain, owner in rows.tuples(query)}
+
+
+def domain_owner(email: str) -> int | None:
+    """The organization a new address belongs to by its mail domain (None: none)."""
+    candidates = domain_candidates(domain_of(email))
+    if not candidates:
+        return None
+    return organization_by_domain([email], domain_owners(candidates))
+
+
+def primary(contact: Contact) -> Contact:
+    """The person's primary row (the contact itself unless merged into another)."""
+    if contact.merged_into_id is None:
+        return contact
+    return Contact.get_by_id(contact.merged_into_id)
+
+
+def person_rows(person: Contact) -> list[Contact]:
+    """Every address of the person whose primary row is `person`, primary first."""
+    merged = Contact.select().where(Contact.merged_into == person.id).order_by(Contact.id)
+    return [person, *merged]
+
+
+def organization_domains(organization_id: int) -> list[str]:
+    query = OrganizationDomain.select(OrganizationDomain.domain).where(
+        OrganizationDomain.organization == organization_id
+    )
+    return sorted(row.domain for row in query)
 
 
 def survivor(ticket: Ticket) -> Ticket:

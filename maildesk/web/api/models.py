@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StrictStr,
     ValidationError,
     field_validator,
@@ -28,6 +29,7 @@ from starlette.exceptions import HTTPException
 from maildesk.core.commands import STATUSES
 
 M = TypeVar("M", bound=BaseModel)
+B = TypeVar("B", bound=BaseModel)
 
 
 def _no_default(schema: dict[str, Any]) -> None:
@@ -128,6 +130,52 @@ class NewMessage(Body):
         if not value.strip():
             raise ValueError("write something")
         return value
+
+
+class ContactChange(Body):
+    """PATCH /api/contacts/{contact_id}: the person's name, internal notes, organization."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    name: StrictStr = optional()
+    notes: StrictStr = optional(description="internal: agents only ever see them")
+    organization: StrictInt | Literal["auto"] | None = Field(
+        None, description="an organization's id; null: none; auto: by mail domain"
+    )
+
+    @model_validator(mode="after")
+    def something(self) -> ContactChange:
+        return _something(self)
+
+
+class NewOrganization(Body):
+    """POST /api/orgs: a customer organization."""
+
+    name: StrictStr
+    domains: list[StrictStr] = Field([], description="mail domains; contacts at them belong")
+    notes: StrictStr = ""
+    shared_tickets: StrictBool = Field(
+        False, description="members see each other's tickets listed on their status pages"
+    )
+
+
+class OrganizationChange(Body):
+    """PATCH /api/orgs/{org_id}: what to change; `domains` replaces the list."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    name: StrictStr = optional()
+    domains: list[StrictStr] = optional()
+    notes: StrictStr = optional()
+    shared_tickets: StrictBool = optional()
+
+    @model_validator(mode="after")
+    def something(self) -> OrganizationChange:
+        return _something(self)
+
+
+def _something(body: B) -> B:
+    if not body.model_fields_set:
+        raise ValueError(f"nothing to change (fields: {', '.join(type(body).model_fields)})")
+    return body
 
 
 class Error(BaseModel):

@@ -18,9 +18,9 @@ from starlette.routing import Route
 
 from maildesk import __version__
 from maildesk.core.commands import STATUSES
-from maildesk.web.api import models
+from maildesk.web.api import models, records
 from maildesk.web.api.routes import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, ApiRoute
-from maildesk.web.api.routes import routes as api_routes
+from maildesk.web.api.routes import routes as ticket_routes
 from maildesk.web.context import Web, web_of
 
 PATH = "/api/openapi.json"
@@ -29,7 +29,7 @@ SCHEME = "bearerToken"
 ERRORS = {
     400: "a malformed request: not JSON, the wrong fields or types",
     401: "no token, or not a live token of an active agent",
-    404: "no such ticket",
+    404: "no such ticket, contact or organization",
     413: "the body is too large",
     422: "a value the desk refuses (each problem a line of errors)",
 }
@@ -37,8 +37,20 @@ DOCUMENT_MODELS: tuple[type[BaseModel], ...] = (
     models.NewTicket,
     models.TicketChange,
     models.NewMessage,
+    models.ContactChange,
+    models.NewOrganization,
+    models.OrganizationChange,
     models.Error,
 )
+PATH_PARAMETERS = {
+    "label": "the ticket, SUP-00042 or 42",
+    "contact_id": "the contact's id (any of a person's addresses has one)",
+    "org_id": "the organization's id",
+}
+
+
+def api_routes() -> list[ApiRoute]:
+    return [*ticket_routes, *records.routes]
 
 
 def query_schemas(priorities: tuple[str, ...]) -> dict[str, dict[str, Any]]:
@@ -51,6 +63,7 @@ def query_schemas(priorities: tuple[str, ...]) -> dict[str, dict[str, Any]]:
         "category": text,
         "tag": text,
         "q": {"type": "string", "description": "words to search for"},
+        "org": {"type": "integer", "minimum": 1, "description": "an organization's id"},
         "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
         "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
     }
@@ -77,7 +90,7 @@ def operation(route: ApiRoute, queries: dict[str, dict[str, Any]]) -> dict[str, 
     spec = route.operation
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"},
-         "description": "the ticket, SUP-00042 or 42"}
+         "description": PATH_PARAMETERS[name]}
         for name in route.param_convertors
     ] + [{"name": name, "in": "query", "schema": queries[name]} for name in spec.query]  # fmt: skip
     document: dict[str, Any] = {
@@ -106,7 +119,7 @@ def document(web: Web) -> dict[str, Any]:
     priorities = web.config.tickets.priorities
     queries = query_schemas(priorities)
     paths: dict[str, dict[str, Any]] = {}
-    for route in api_routes:
+    for route in api_routes():
         paths.setdefault(route.path, {})[route.method.lower()] = operation(route, queries)
     paths[PATH] = {
         "get": {

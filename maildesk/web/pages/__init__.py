@@ -2,7 +2,8 @@
 
 For agents (a session): `signin` (/login, /logout), `queue` (/ and /bulk), `ticket`
 (/tickets/SUP-00042, its messages, attachments, reply and controls), `reports`
-(/reports and the CSV exports), `admin` (/admin/agents), `quarantine`
+(/reports and the CSV exports), `contacts` (/contacts, a customer's record), `orgs`
+(/orgs, an organization with its tickets), `admin` (/admin/agents), `quarantine`
 (/admin/quarantine). For customers (no session): `status` (/t/SUP-00042/<token>),
 `rating` (/t/.../rate), `submit` (/submit). Handlers are plain functions of the
 request; the `Web` they work with is `context.web_of(request)`.
@@ -14,6 +15,8 @@ from starlette.routing import BaseRoute
 
 from maildesk.web.pages import (
     admin,
+    contacts,
+    orgs,
     quarantine,
     queue,
     rating,
@@ -29,6 +32,8 @@ routes: list[BaseRoute] = [
     *queue.routes,
     *ticket.routes,
     *reports.routes,
+    *contacts.routes,
+    *orgs.routes,
     *admin.routes,
     *quarantine.routes,
     *status.routes,

@@ -3,7 +3,9 @@
 No sign-in and no session: the link is the key (`links`), and the page knows who is
 viewing. It shows only the public thread (customer mail and agents' replies, never
 notes, flagged mail or the event log) and names agents the way their relayed mail
-does. A reply from the page is that person's (From them), never the requester's
+does. Where the viewer's organization shares tickets, the other members' tickets of
+the same desk are listed too (reference, subject, status, who: never their messages).
+A reply from the page is that person's (From them), never the requester's
 unless the link is theirs; it becomes mail through `actions` and the pipeline,
 exactly as if mailed. Any other path under /t/ is the links' 404.
 """
@@ -23,6 +25,7 @@ from starlette.routing import Route
 from maildesk.core.quoting import split_reply
 from maildesk.core.vocabulary import DONE_STATUSES, OnReply, on_customer_reply
 from maildesk.outbound.render import filesize_filter
+from maildesk.queries.contacts import SharedTicket, shared_tickets
 from maildesk.store.models import Agent, Attachment, Message, Ticket
 from maildesk.web import actions
 from maildesk.web.actions import Refused
@@ -75,6 +78,8 @@ class StatusView:
     rateable: bool
     reply_hint: str
     viewer: str  # who holds the link, as the page greets them
+    # Other members' tickets, when the viewer's organization shares them (else none).
+    shared: tuple[SharedTicket, ...] = ()
 
 
 def when(value: dt.datetime) -> str:
@@ -170,6 +175,7 @@ def status_view(web: Web, link: Link, now: dt.datetime) -> StatusView:
         rateable=ticket.status in RATEABLE,
         reply_hint=reply_hint(web, ticket, now),
         viewer=person.name or person.email,
+        shared=tuple(shared_tickets(person, ticket, web.desk.label)),
     )
 
 

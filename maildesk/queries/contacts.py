@@ -1,0 +1,262 @@
+"""Customer records as plain dicts: contacts (persons with all their addresses), their
+organizations and every ticket they are part of -- the JSON of `maildesk contacts show
+--json` and `maildesk orgs show --json`, of `/api/contacts` and `/api/orgs`, and what
+the contact and organization pages show.
+
+Ticket lists take `desks`: the desks whose tickets the reader may see (None: every
+desk, for operators and admins). A ticket of another desk is simply not there.
+Merged tickets are never listed (they live on in their survivor). Times are ISO 8601
+with offset; ticket numbers are labels (`SUP-00042`), as in `tickets list --json`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import peewee
+
+from maildesk.queries.serialize import iso
+from maildesk.store import rows
+from maildesk.store.models import Contact, Organization, OrganizationDomain, Participant, Ticket
+from maildesk.store.repo import organization_domains, person_rows, primary
+
+Desks = frozenset[str] | None
+Label = Callable[[Ticket], str]  # `SUP-00042`: the ticket's number with its desk's prefix
+MAX_SHARED = 50  # other members' tickets listed on a status page, latest first
+
+
+@dataclass(frozen=True)
+class ContactQuery:
+    """Which persons a list shows: words in an address or name, an organization."""
+
+    search: str | None = None
+    organization_id: int | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+def in_desks(desks: Desks) -> tuple[peewee.Expression, ...]:
+    """The condition for tickets of `desks` (none: every desk)."""
+    return () if desks is None else (Ticket.desk.in_(sorted(desks)),)
+
+
+# -- contacts ---------------------------------------------------------------------------
+
+
+def find_contacts(spec: ContactQuery) -> list[Contact]:
+    """Primary rows of the persons `spec` asks for, by address; a search matches any
+    of a person's addresses, or their name."""
+    query = Contact.select().where(Contact.merged_into.is_null())
+    if spec.organization_id is not None:
+        query = query.where(Contact.organization == spec.organization_id)
+    if spec.search and spec.search.strip():
+        words = spec.search.strip()
+        other = Contact.alias()
+        merged_match = other.select(other.merged_into).where(
+            other.merged_into.is_null(False) & other.email.contains(words.lower())
+        )
+        query = query.where(
+            Contact.email.contains(words.lower())
+            | Contact.name.contains(words)
+            | Contact.id.in_(merged_match)
+        )
+    return list(query.order_by(Contact.email).limit(spec.limit).offset(spec.offset))
+
+
+def organization_ref(organization_id: int | None) -> dict[str, Any] | None:
+    if organization_id is None:
+        return None
+    organization = Organization.get_by_id(organization_id)
+    return {"id": organization.id, "name": organization.name}
+
+
+def contact_summary(person: Contact) -> dict[str, Any]:
+    """A person in a list: their primary address, name, every address, organization."""
+    return {
+        "id": person.id,
+        "email": person.email,
+        "name": person.name,
+        "addresses": [c.email for c in person_rows(person)],
+        "organization": organization_ref(person.organization_id),
+        "organization_by_domain": not person.organization_explicit,
+        "created_at": iso(person.created_at),
+    }
+
+
+def contact_detail(contact: Contact, label: Label, desks: Desks = None) -> dict[str, Any]:
+    """The record of the person `contact` is an address of: `contact_summary`, their
+    internal notes, custom fields (none are defined for contacts yet: `{}`), and every
+    ticket they are part of through any of their addresses."""
+    person = primary(contact)
+    ids = [c.id for c in person_rows(person)]
+    return {
+        **contact_summary(person),
+        "notes": person.notes,
+        "fields": {},
+        "tickets": person_tickets(ids, label, desks),
+    }
+
+
+def person_tickets(contact_ids: Sequence[int], label: Label, desks: Desks) -> list[dict[str, Any]]:
+    """The tickets any of `contact_ids` is the requester or a CC of, latest first."""
+    roles: dict[int, str] = {}
+    joined = (
+        Participant.select(Participant.ticket, Participant.role)
+        .where(Participant.contact.in_(list(contact_ids)))
+        .tuples()
+    )
+    for ticket_id, role in rows.tuples(joined):
+        if roles.get(ticket_id) != "requester":
+            roles[ticket_id] = role
+    found = (
+        Ticket.select()
+        .where(
+            Ticket.id.in_(list(roles)) | Ticket.requester.in_(list(contact_ids)),
+            Ticket.unmerged(),
+            *in_desks(desks),
+        )
+        .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+    )
+    return [
+        ticket_row(t, label, "requester" if t.requester_id in contact_ids else roles[t.id])
+        for t in found
+    ]
+
+
+def ticket_row(ticket: Ticket, label: Label, role: str | None = None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "number": ticket.number,
+        "label": label(ticket),
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "desk": ticket.desk,
+        "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at),
+    }
+    if role is not None:
+        row["role"] = role
+    return row
+
+
+# -- organizations ----------------------------------------------------------------------
+
+
+def list_organizations() -> list[dict[str, Any]]:
+    counts = dict(
+        rows.tuples(
+            Contact.select(Contact.organization, peewee.fn.COUNT(Contact.id))
+            .where(Contact.organization.is_null(False) & Contact.merged_into.is_null())
+            .group_by(Contact.organization)
+        )
+    )
+    domains: dict[int, list[str]] = {}
+    for row in OrganizationDomain.select().order_by(OrganizationDomain.domain):
+        domains.setdefault(row.organization_id, []).append(row.domain)
+    return [
+        organization_summary(o, domains.get(o.id, []), counts.get(o.id, 0))
+        for o in Organization.select().order_by(Organization.name_key)
+    ]
+
+
+def organization_summary(
+    organization: Organization, domains: list[str], members: int
+) -> dict[str, Any]:
+    return {
+        "id": organization.id,
+        "name": organization.name,
+        "domains": domains,
+        "shared_tickets": organization.shared_tickets,
+        "members": members,
+        "created_at": iso(organization.created_at),
+        "updated_at": iso(organization.updated_at),
+    }
+
+
+def organization_detail(
+    organization: Organization, label: Label, desks: Desks = None, limit: int | None = None
+) -> dict[str, Any]:
+    """The organization, its members (persons), internal notes, and its tickets: every
+    ticket a member requested, latest first (`limit`: the first so many)."""
+    members = list(
+        Contact.select()
+        .where((Contact.organization == organization.id) & Contact.merged_into.is_null())
+        .order_by(Contact.email)
+    )
+    summary = organization_summary(organization, organization_domains(organization.id), 0)
+    return {
+        **summary,
+        "members": len(members),
+        "notes": organization.notes,
+        "contacts": [contact_summary(m) for m in members],
+        "tickets": organization_tickets(organization.id, label, desks, limit),
+    }
+
+
+def organization_tickets(
+    organization_id: int, label: Label, desks: Desks, limit: int | None = None
+) -> list[dict[str, Any]]:
+    query = (
+        Ticket.select(Ticket, Contact)
+        .join(Contact, on=Ticket.requester == Contact.id)
+        .where((Contact.organization == organization_id) & Ticket.unmerged(), *in_desks(desks))
+        .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        {
+            **ticket_row(t, label),
+            "requester": {"email": t.requester.email, "name": t.requester.name},
+        }
+        for t in query
+    ]
+
+
+# -- the status page --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SharedTicket:
+    """Another member's ticket, as a status page lists it: no messages, no notes."""
+
+    label: str
+    subject: str
+    status: str
+    requester: str
+    created_at: Any
+
+
+def shared_tickets(viewer: Contact, ticket: Ticket, label: Label) -> list[SharedTicket]:
+    """The tickets of the viewer's organization's members, when the organization shares
+    them, besides `ticket` itself: those of `ticket`'s desk, latest first. Without an
+    organization, or one that does not share, nothing."""
+    if viewer.organization_id is None:
+        return []
+    organization = Organization.get_or_none(Organization.id == viewer.organization_id)
+    if organization is None or not organization.shared_tickets:
+        return []
+    query = (
+        Ticket.select(Ticket, Contact)
+        .join(Contact, on=Ticket.requester == Contact.id)
+        .where(
+            (Contact.organization == organization.id)
+            & Ticket.unmerged()
+            & (Ticket.id != ticket.id)
+            & (Ticket.desk == ticket.desk)
+        )
+        .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+        .limit(MAX_SHARED)
+    )
+    return [
+        SharedTicket(
+            label=label(t),
+            subject=t.subject,
+            status=t.status,
+            requester=t.requester.name or t.requester.email,
+            created_at=t.created_at,
+        )
+        for t in query
+    ]

@@ -1,0 +1,208 @@
+"""The API's customer records: /api/contacts and /api/orgs, with the token rules of
+every API route (`routes.signed`).
+
+  GET   /api/contacts              persons, by primary address (q, org, limit, offset)
+  GET   /api/contacts/{contact_id} a person's record, as `maildesk contacts show --json`
+  PATCH /api/contacts/{contact_id} name, notes, organization (`models.ContactChange`)
+  GET   /api/orgs                  organizations, as `maildesk orgs list --json`
+  POST  /api/orgs                  a new organization (`models.NewOrganization`)
+  GET   /api/orgs/{org_id}         one, as `maildesk orgs show --json`
+  PATCH /api/orgs/{org_id}         change it (`models.OrganizationChange`)
+
+Tickets in a record are those of the token's agent's desks (`web.records`). Writes go
+through `tickets.contacts`, as the CLI's do; a value it refuses is a 422.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from maildesk.queries import contacts as queries
+from maildesk.store.models import Agent
+from maildesk.tickets import contacts
+from maildesk.web.api.models import ContactChange, NewOrganization, OrganizationChange
+from maildesk.web.api.routes import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_OFFSET,
+    ApiRoute,
+    Operation,
+    Rejected,
+    bad,
+    body_of,
+    number_param,
+    signed,
+)
+from maildesk.web.context import Web, web_of
+from maildesk.web.records import (
+    MAX_ID,
+    contact_or_404,
+    contact_record,
+    organization_or_404,
+    organization_record,
+    row_id,
+)
+
+CONTACT_PARAMS = ("q", "org", "limit", "offset")
+
+
+def contact_listing(params: QueryParams) -> queries.ContactQuery:
+    """GET /api/contacts: which persons, by primary address."""
+    unknown = sorted(set(params) - set(CONTACT_PARAMS))
+    if unknown:
+        raise bad(f"unknown parameter {unknown[0]!r} (parameters: {', '.join(CONTACT_PARAMS)})")
+    org = params.get("org")
+    return queries.ContactQuery(
+        search=params.get("q") or None,
+        organization_id=None if not org else number_param(params, "org", 0, 1, MAX_ID),
+        limit=number_param(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        offset=number_param(params, "offset", 0, 0, MAX_OFFSET),
+    )
+
+
+def find_contacts(spec: queries.ContactQuery) -> list[dict[str, Any]]:
+    return [queries.contact_summary(c) for c in queries.find_contacts(spec)]
+
+
+def change_contact(web: Web, agent: Agent, contact_id: int, change: ContactChange) -> Any:
+    contact_or_404(contact_id)
+    given = change.model_fields_set
+    membership = None
+    if "organization" in given:
+        value = change.organization
+        if value == "auto":
+            membership = contacts.BY_MAIL_DOMAIN
+        else:
+            membership = contacts.Membership.of(value) if isinstance(value, int) else contacts.NONE
+    try:
+        contacts.update_contact(
+            web.db,
+            contact_id,
+            name=change.name if "name" in given else None,
+            notes=change.notes if "notes" in given else None,
+            membership=membership,
+        )
+    except contacts.ContactError as exc:  # an unknown organization in the body too
+        raise Rejected([str(exc)]) from exc
+    return contact_record(web, contact_id, agent)
+
+
+def add_organization(web: Web, agent: Agent, spec: NewOrganization) -> dict[str, Any]:
+    try:
+        added = contacts.add_organization(
+            web.db,
+            spec.name,
+            web.clock(),
+            domains=spec.domains,
+            notes=spec.notes,
+            shared_tickets=spec.shared_tickets,
+        )
+    except contacts.ContactError as exc:
+        raise Rejected([str(exc)]) from exc
+    return organization_record(web, added.id, agent)
+
+
+def change_organization(
+    web: Web, agent: Agent, organization_id: int, change: OrganizationChange
+) -> dict[str, Any]:
+    organization_or_404(organization_id)
+    given = change.model_fields_set
+    try:
+        contacts.update_organization(
+            web.db,
+            organization_id,
+            web.clock(),
+            name=change.name if "name" in given else None,
+            domains=change.domains if "domains" in given else None,
+            notes=change.notes if "notes" in given else None,
+            shared_tickets=change.shared_tickets if "shared_tickets" in given else None,
+        )
+    except contacts.ContactError as exc:
+        raise Rejected([str(exc)]) from exc
+    return organization_record(web, organization_id, agent)
+
+
+# -- routes ---------------------------------------------------------------------------
+
+
+async def list_contacts(request: Request) -> Response:
+    web = web_of(request)
+    await signed(web, request)
+    spec = contact_listing(request.query_params)
+    found = await web.call(find_contacts, spec)
+    return JSONResponse({"contacts": found, "limit": spec.limit, "offset": spec.offset})
+
+
+async def show_contact(request: Request) -> Response:
+    web = web_of(request)
+    agent = await signed(web, request)
+    contact_id = row_id(request.path_params["contact_id"], "contact")
+    return JSONResponse(await web.call(contact_record, web, contact_id, agent))
+
+
+async def patch_contact(request: Request) -> Response:
+    web = web_of(request)
+    agent = await signed(web, request)
+    contact_id = row_id(request.path_params["contact_id"], "contact")
+    change = await body_of(web, request, ContactChange)
+    return JSONResponse(await web.call(change_contact, web, agent, contact_id, change))
+
+
+async def list_orgs(request: Request) -> Response:
+    web = web_of(request)
+    await signed(web, request)
+    if request.query_params:
+        raise bad("GET /api/orgs takes no parameters")
+    return JSONResponse({"organizations": await web.call(queries.list_organizations)})
+
+
+async def post_org(request: Request) -> Response:
+    web = web_of(request)
+    agent = await signed(web, request)
+    spec = await body_of(web, request, NewOrganization)
+    return JSONResponse(await web.call(add_organization, web, agent, spec), 201)
+
+
+async def show_org(request: Request) -> Response:
+    web = web_of(request)
+    agent = await signed(web, request)
+    organization_id = row_id(request.path_params["org_id"], "organization")
+    return JSONResponse(await web.call(organization_record, web, organization_id, agent))
+
+
+async def patch_org(request: Request) -> Response:
+    web = web_of(request)
+    agent = await signed(web, request)
+    organization_id = row_id(request.path_params["org_id"], "organization")
+    change = await body_of(web, request, OrganizationChange)
+    document = await web.call(change_organization, web, agent, organization_id, change)
+    return JSONResponse(document)
+
+
+routes = [
+    ApiRoute("/api/contacts", "GET", list_contacts, Operation(
+        "List customers (persons, by primary address)", 200, query=CONTACT_PARAMS,
+    )),
+    ApiRoute("/api/contacts/{contact_id}", "GET", show_contact, Operation(
+        "A customer's record, as `maildesk contacts show --json`", 200,
+    )),
+    ApiRoute("/api/contacts/{contact_id}", "PATCH", patch_contact, Operation(
+        "Change a customer's name, notes or organization", 200, ContactChange,
+    )),
+    ApiRoute("/api/orgs", "GET", list_orgs, Operation(
+        "List organizations, as `maildesk orgs list --json`", 200,
+    )),
+    ApiRoute("/api/orgs", "POST", post_org, Operation(
+        "Add an organization", 201, NewOrganization,
+    )),
+    ApiRoute("/api/orgs/{org_id}", "GET", show_org, Operation(
+        "An organization with its members and tickets, as `maildesk orgs show --json`", 200,
+    )),
+    ApiRoute("/api/orgs/{org_id}", "PATCH", patch_org, Operation(
+        "Change an organization; domains replace the list", 200, OrganizationChange,
+    )),
+]  # fmt: skip

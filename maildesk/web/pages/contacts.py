@@ -1,0 +1,118 @@
+"""The customer pages (agents): the list of customers and one customer's record.
+
+Routes (agents, a session):
+  GET  /contacts               customers by primary address (`?q=` words, `?offset=`)
+  GET  /contacts/<id>          a person's record: addresses, organization, notes, tickets
+  POST /contacts/<id>          change name, organization, notes (CSRF token)
+
+The record is `web.records.contact_record` (tickets of the agent's desks only); a
+change goes through `tickets.contacts`, as `maildesk contacts set` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from maildesk.queries import contacts as queries
+from maildesk.store.models import Agent, Organization
+from maildesk.tickets import contacts
+from maildesk.web.context import Web, checked_form, redirect, require, text_field, web_of
+from maildesk.web.records import contact_or_404, contact_record, row_id
+
+PAGE = 50
+MAX_OFFSET = 1_000_000
+
+
+def _organizations() -> list[Organization]:
+    return list(Organization.select().order_by(Organization.name_key))
+
+
+def _listing(spec: queries.ContactQuery) -> list[dict[str, Any]]:
+    return [queries.contact_summary(c) for c in queries.find_contacts(spec)]
+
+
+async def contact_list(request: Request) -> Response:
+    require(request)
+    web = web_of(request)
+    words = request.query_params.get("q", "").strip()[:200]
+    offset = request.query_params.get("offset", "0")
+    start = int(offset) if offset.isdecimal() and int(offset) <= MAX_OFFSET else 0
+    spec = queries.ContactQuery(search=words or None, limit=PAGE + 1, offset=start)
+    found = await web.call(_listing, spec)
+    return web.page(
+        request, "contacts.html", active="contacts", contacts=found[:PAGE], q=words,
+        offset=start, more=len(found) > PAGE, page_size=PAGE,
+    )  # fmt: skip
+
+
+def _record_page(web: Web, contact_id: int, agent: Agent) -> dict[str, Any]:
+    return {
+        "record": contact_record(web, contact_id, agent),
+        "organizations": _organizations(),
+    }
+
+
+async def show(request: Request, error: str = "", status: int = 200) -> Response:
+    agent = require(request)
+    web = web_of(request)
+    contact_id = row_id(request.path_params["contact_id"], "contact")
+    data = await web.call(_record_page, web, contact_id, agent)
+    notice = request.session.pop("flash", "")
+    return web.page(
+        request, "contact.html", status_code=status, active="contacts", error=error,
+        notice=notice if isinstance(notice, str) else "", **data,
+    )  # fmt: skip
+
+
+async def page(request: Request) -> Response:
+    return await show(request)
+
+
+def membership_of(form: FormData) -> contacts.Membership | None:
+    """The organization chosen in the form: an id, none, auto; nothing when absent."""
+    value = text_field(form, "organization").strip()
+    if not value:
+        return None
+    if value == "auto":
+        return contacts.BY_MAIL_DOMAIN
+    if value == "none":
+        return contacts.NONE
+    if not value.isdecimal() or len(value) > 18:
+        raise contacts.ContactError(f"not an organization: {value[:40]!r}")
+    return contacts.Membership.of(int(value))
+
+
+def _change(web: Web, contact_id: int, form: FormData) -> None:
+    contact_or_404(contact_id)
+    contacts.update_contact(
+        web.db,
+        contact_id,
+        name=text_field(form, "name") if "name" in form else None,
+        notes=text_field(form, "notes") if "notes" in form else None,
+        membership=membership_of(form),
+    )
+
+
+async def change(request: Request) -> Response:
+    require(request)
+    web = web_of(request)
+    contact_id = row_id(request.path_params["contact_id"], "contact")
+    form = await checked_form(request)
+    try:
+        await web.call(_change, web, contact_id, form)
+    except contacts.ContactError as exc:
+        return await show(request, error=str(exc), status=422)
+    request.session["flash"] = "Saved."
+    return redirect(f"/contacts/{contact_id}")
+
+
+routes = [
+    Route("/contacts", contact_list, methods=["GET"]),
+    Route("/contacts/{contact_id}", page, methods=["GET"]),
+    Route("/contacts/{contact_id}", change, methods=["POST"]),
+]

@@ -1,0 +1,57 @@
+"""Customer records on the web, for the pages (`pages.contacts`, `pages.orgs`) and the
+API (`api.records`): reading a contact's or an organization's record for one agent,
+in the web's database threads.
+
+An agent reads the tickets of their desks only (`Web.desks_of`); the contact and
+the organization themselves are shared by every desk, as customers are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.exceptions import HTTPException
+
+from maildesk.queries import contacts as records
+from maildesk.store.db import read_snapshot
+from maildesk.store.models import Agent, Contact, Organization
+from maildesk.web.context import Web
+
+MAX_ID = 2**63 - 1  # larger ids are no row's (and would overflow PostgreSQL's bigint)
+
+
+def row_id(value: str, what: str) -> int:
+    """A row id from a path segment; anything else is no such row (404)."""
+    if not (value.isascii() and value.isdecimal()) or not 1 <= int(value) <= MAX_ID:
+        raise HTTPException(404, f"no such {what}")
+    return int(value)
+
+
+def contact_or_404(contact_id: int) -> Contact:
+    contact = Contact.get_or_none(Contact.id == contact_id)
+    if contact is None:
+        raise HTTPException(404, f"no contact {contact_id}")
+    return contact
+
+
+def organization_or_404(organization_id: int) -> Organization:
+    organization = Organization.get_or_none(Organization.id == organization_id)
+    if organization is None:
+        raise HTTPException(404, f"no organization {organization_id}")
+    return organization
+
+
+def contact_record(web: Web, contact_id: int, agent: Agent) -> dict[str, Any]:
+    """The record of the person `contact_id` is an address of, from one snapshot."""
+    with read_snapshot(web.desk.db):
+        contact = contact_or_404(contact_id)
+        return records.contact_detail(contact, web.desk.label, web.desks_of(agent))
+
+
+def organization_record(
+    web: Web, organization_id: int, agent: Agent, limit: int | None = None
+) -> dict[str, Any]:
+    """The organization with its members and tickets, from one snapshot."""
+    with read_snapshot(web.desk.db):
+        organization = organization_or_404(organization_id)
+        return records.organization_detail(organization, web.desk.label, web.desks_of(agent), limit)
