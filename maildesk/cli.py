@@ -14,7 +14,7 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -36,7 +36,7 @@ from maildesk.config import (
     security_warnings,
 )
 from maildesk.core.addresses import plain_address
-from maildesk.core.match import format_number, parse_number
+from maildesk.core.match import parse_number
 from maildesk.core.vocabulary import ROLES, STATUSES
 from maildesk.inbound.sources import batched, read_sources
 from maildesk.outbound import outbox as outbox_store
@@ -46,6 +46,7 @@ from maildesk.pipeline.ingest import NotProcessed, Runtime, open_runtime
 from maildesk.queries import backlog, serialize
 from maildesk.queries import contacts as contact_queries
 from maildesk.queries.ticket_list import TicketQuery, find_tickets
+from maildesk.settings.fields import FieldError
 from maildesk.store.blobs import BACKENDS as BLOB_BACKENDS
 from maildesk.store.blobs import BlobError, blobs_of
 from maildesk.store.blobs import migrate as migrate_blobs
@@ -56,7 +57,7 @@ from maildesk.store.db import (
     upgrade,
     write_transaction,
 )
-from maildesk.store.models import Ticket
+from maildesk.store.models import Agent, Ticket
 from maildesk.store.repo import organization_domains
 from maildesk.tickets import agents, contacts
 
@@ -467,6 +468,16 @@ def tickets() -> None:
 @click.option("--priority", help="Only this priority.")
 @click.option("--assignee", metavar="EMAIL", help="Only this agent's tickets ('none': unassigned).")
 @click.option("--category", help="Only this category.")
+@click.option(
+    "--desk", "desks", metavar="SLUG", multiple=True, help="Only this desk's (repeat for several)."
+)
+@click.option(
+    "--field",
+    "fields",
+    metavar="NAME=VALUE",
+    multiple=True,
+    help="Only tickets whose custom field has this value (repeat: all must match).",
+)
 @click.option("--search", metavar="TEXT", help="Text in subject, requester or messages.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 def tickets_list(config: Config, as_json: bool, **filters: Any) -> None:
@@ -475,11 +486,18 @@ def tickets_list(config: Config, as_json: bool, **filters: Any) -> None:
     if priority and priority not in config.tickets.priorities:
         allowed = ", ".join(config.tickets.priorities)
         raise UsageFailure(f"invalid value for '--priority': {priority!r} (one of {allowed})")
-    prefix = config.desk.ticket_prefix
     status = filters.pop("status")
-    spec = TicketQuery(statuses=(status,) if status else (), **filters)
+    given = filters.pop("fields")
     with runtime_for(config) as runtime:
-        rows = [serialize.ticket_summary(t, prefix) for t in find_tickets(runtime.db, spec)]
+        try:
+            fields = runtime.desk.fields.filters(given)
+        except FieldError as exc:
+            raise UsageFailure(f"invalid value for '--field': {exc}") from exc
+        spec = TicketQuery(statuses=(status,) if status else (), fields=fields, **filters)
+        desks = runtime.desk.desks
+        if spec.desks and not all(desks.known(slug) for slug in spec.desks):
+            raise UsageFailure(f"invalid value for '--desk': one of {', '.join(desks.slugs)}")
+        rows = [serialize.ticket_summary(t, desks) for t in find_tickets(runtime.db, spec)]
     if as_json:
         _print_json(rows)
         return
@@ -499,15 +517,16 @@ def tickets_list(config: Config, as_json: bool, **filters: Any) -> None:
 @click.argument("number")
 def tickets_show(config: Config, as_json: bool, number: str) -> None:
     """One ticket with its messages and event log (NUMBER: SUP-00042 or 42)."""
-    prefix = config.desk.ticket_prefix
-    parsed = parse_number(prefix, number)
-    if parsed is None:
-        raise UsageFailure(f"not a ticket number: {number!r} (expected {prefix}-00042 or 42)")
     with runtime_for(config) as runtime, read_snapshot(runtime.db):
+        desks = runtime.desk.desks
+        parsed = parse_number(desks.prefixes, number)
+        if parsed is None:
+            example = desks.default.label(42)
+            raise UsageFailure(f"not a ticket number: {number!r} (expected {example} or 42)")
         ticket = Ticket.get_or_none(Ticket.number == parsed)
         if ticket is None:
-            raise Failure(f"no ticket {format_number(prefix, parsed)}")
-        detail = serialize.ticket_detail(ticket, prefix)
+            raise Failure(f"no ticket {number.strip()}")
+        detail = serialize.ticket_detail(ticket, desks, runtime.desk.fields)
         detail["sla"] = runtime.desk.sla.view(ticket, runtime.clock())
     if as_json:
         _print_json(detail)
@@ -527,6 +546,11 @@ def _print_ticket(t: dict[str, Any]) -> None:
         click.echo(f"  cc {', '.join(t['cc'])}")
     if t["merged_into"]:
         click.echo(f"  merged into {t['merged_into']}")
+    for name, value in t["fields"].items():
+        if value not in (None, []):
+            shown = ", ".join(value) if isinstance(value, list) else json.dumps(value)
+            link = t["field_links"].get(name)
+            click.echo(f"  {name}: {shown}" + (f" <{link}>" if link else ""))
     for message in t["messages"]:
         flag = f"  [flagged: {message['flag_reason']}]" if message["flagged"] else ""
         click.echo(f"\n--- {message['created_at']} {message['kind']} from {message['from']}{flag}")
@@ -646,9 +670,9 @@ def outbox() -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True)
 def outbox_list(config: Config, as_json: bool, status: str | None, limit: int) -> None:
     """Outgoing mail, newest first."""
-    with runtime_for(config):
+    with runtime_for(config) as runtime:
         entries = [
-            serialize.outbox_entry(row, config.desk.ticket_prefix)
+            serialize.outbox_entry(row, runtime.desk.desks)
             for row in outbox_store.list_rows(status, limit)
         ]
     if as_json:
@@ -738,9 +762,15 @@ def digest() -> None:
 @click.option("--now", type=ISO_TIME, help=NOW_HELP)
 @click.option("--dry-run", is_flag=True, help="Print the digest mail instead of queuing it.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the figures as JSON.")
-def digest_send(config: Config, now: dt.datetime | None, dry_run: bool, as_json: bool) -> None:
+@click.option(
+    "--desk", "desk", metavar="SLUG", help="With --dry-run: the digest of this desk only."
+)
+def digest_send(
+    config: Config, now: dt.datetime | None, dry_run: bool, as_json: bool, desk: str | None
+) -> None:
     """Queue today's digest for every manager who has not had it yet (once the local
-    [sla] digest_time has come); --dry-run prints it and changes nothing."""
+    [sla] digest_time has come; with several desks, one per desk a manager works);
+    --dry-run prints it and changes nothing."""
     from maildesk.jobs.runner import Jobs
 
     with runtime_for(config) as runtime:
@@ -748,14 +778,20 @@ def digest_send(config: Config, now: dt.datetime | None, dry_run: bool, as_json:
         at = _now(runtime, now)
         if as_json and not dry_run:
             raise click.UsageError("--json goes with --dry-run")
+        if desk is not None and not dry_run:
+            raise click.UsageError("--desk goes with --dry-run")
+        if desk is not None:
+            _check_desks(runtime, [desk])
         if dry_run and as_json:
             from maildesk.queries import sla_report
 
-            _print_json(sla_report.digest_json(jobs.figures(at)))
+            _print_json(sla_report.digest_json(jobs.figures(at, desk)))
             return
         if dry_run:
             day, _ = jobs.local_day(at)
-            click.echo(runtime.desk.mailer.preview_digest(jobs.figures(at), day, at))
+            profile = None if desk is None else runtime.desk.desks.get(desk)
+            preview = runtime.desk.mailer.preview_digest(jobs.figures(at, desk), day, at, profile)
+            click.echo(preview)
             return
         sent = jobs.send_digests(at)
     if sent:
@@ -774,14 +810,22 @@ def report() -> None:
 @json_option
 @click.option("--since", type=ISO_TIME, help="Start (default: 30 days before --until).")
 @click.option("--until", type=ISO_TIME, help="End, exclusive (default: now).")
+@click.option(
+    "--desk", "desks", metavar="SLUG", multiple=True, help="Only this desk's tickets (repeat)."
+)
 def report_sla(
-    config: Config, as_json: bool, since: dt.datetime | None, until: dt.datetime | None
+    config: Config,
+    as_json: bool,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    desks: tuple[str, ...],
 ) -> None:
     """SLA compliance, average and median times, by priority, category and agent, for
     tickets created in the period."""
     from maildesk.queries import sla_report
 
     with runtime_for(config) as runtime:
+        _check_desks(runtime, desks)
         end = _now(runtime, until)
         start = since.astimezone(dt.UTC) if since else end - dt.timedelta(days=30)
         if start >= end:
@@ -792,6 +836,7 @@ def report_sla(
             runtime.clock(),
             runtime.desk.sla.clock_seconds,
             priorities=config.tickets.priorities,
+            scope=runtime.desk.desks.scope(desks) if desks else None,
         )
     if as_json:
         _print_json(result)
@@ -804,13 +849,27 @@ def agents_group() -> None:
     """Manage agents (and admins, managers)."""
 
 
+DESK_HELP = (
+    "A desk (slug) the agent works; repeat for several. None: the default desk. "
+    "Admins see every desk."
+)
+
+
 @agents_group.command("add")
 @with_config
 @click.argument("email")
 @click.option("--name", required=True, help="Display name.")
 @click.option("--role", type=click.Choice(ROLES), default="agent", show_default=True)
 @click.option("--password-stdin", is_flag=True, help="Read a web sign-in password from stdin.")
-def agents_add(config: Config, email: str, name: str, role: str, password_stdin: bool) -> None:
+@click.option("--desk", "desks", metavar="SLUG", multiple=True, help=DESK_HELP)
+def agents_add(
+    config: Config,
+    email: str,
+    name: str,
+    role: str,
+    password_stdin: bool,
+    desks: tuple[str, ...],
+) -> None:
     """Add an agent by e-mail address."""
     if plain_address(email) is None:
         raise UsageFailure(f"not an e-mail address: {email.strip()!r} (e.g. ann@example.com)")
@@ -818,11 +877,29 @@ def agents_add(config: Config, email: str, name: str, role: str, password_stdin:
         raise UsageFailure("--name must not be empty")
     password = _read_password(True) if password_stdin else None
     with runtime_for(config) as runtime:
+        _check_desks(runtime, desks)
         try:
             agent = agents.add_agent(runtime.db, email, name, role, password, runtime.clock())
+            if desks:
+                agents.set_desks(runtime.db, agent, desks)
         except agents.AgentError as exc:
             raise Failure(str(exc)) from exc
-    click.echo(f"added {agent.role} {agent.email}")
+        shown = _desks_shown(runtime, agent)
+    click.echo(f"added {agent.role} {agent.email} ({shown})")
+
+
+def _check_desks(runtime: Runtime, slugs: Sequence[str]) -> None:
+    known = runtime.desk.desks
+    for slug in slugs:
+        if not known.known(slug):
+            raise UsageFailure(
+                f"invalid value for '--desk': {slug!r} (one of {', '.join(known.slugs)})"
+            )
+
+
+def _desks_shown(runtime: Runtime, agent: Agent) -> str:
+    desks = agents.desks_of(agent, runtime.desk.desks.default.slug)
+    return "every desk" if desks is None else "desks " + ", ".join(sorted(desks))
 
 
 @agents_group.command("set")
@@ -834,6 +911,13 @@ def agents_add(config: Config, email: str, name: str, role: str, password_stdin:
     "--active/--inactive", default=None, help="Inactive: no mail as an agent, no sign-in."
 )
 @click.option("--away/--back", default=None, help="Away: no notifications and no auto-assignment.")
+@click.option(
+    "--desk",
+    "desks",
+    metavar="SLUG",
+    multiple=True,
+    help="The desks the agent works from now on (repeat for several; replaces the old ones).",
+)
 def agents_set(
     config: Config,
     email: str,
@@ -841,19 +925,24 @@ def agents_set(
     role: str | None,
     active: bool | None,
     away: bool | None,
+    desks: tuple[str, ...],
 ) -> None:
-    """Change an agent: name, role, active or away."""
-    if name is None and role is None and active is None and away is None:
+    """Change an agent: name, role, active, away or desks."""
+    if name is None and role is None and active is None and away is None and not desks:
         raise click.UsageError("nothing to change (see --help)")
     with runtime_for(config) as runtime:
+        _check_desks(runtime, desks)
         try:
             agent = agents.update_agent(
                 runtime.db, email, name=name, role=role, active=active, away=away
             )
+            if desks:
+                agents.set_desks(runtime.db, agent, desks)
         except agents.AgentError as exc:
             raise Failure(str(exc)) from exc
+        shown = _desks_shown(runtime, agent)
     state = ("active" if agent.active else "inactive") + (", away" if agent.away else "")
-    click.echo(f"{agent.email}: {agent.role}, {state}")
+    click.echo(f"{agent.email}: {agent.role}, {state}, {shown}")
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -935,9 +1024,17 @@ def agents_tokens(config: Config, as_json: bool, revoke_id: int | None) -> None:
 @json_option
 def agents_list(config: Config, as_json: bool) -> None:
     """All agents."""
-    with runtime_for(config):
+    with runtime_for(config) as runtime:
+        default = runtime.desk.desks.default.slug
         rows = [
-            {"email": a.email, "name": a.name, "role": a.role, "active": a.active, "away": a.away}
+            {
+                "email": a.email,
+                "name": a.name,
+                "role": a.role,
+                "active": a.active,
+                "away": a.away,
+                "desks": _desk_list(agents.desks_of(a, default), runtime.desk.desks.slugs),
+            }
             for a in agents.list_agents()
         ]
     if as_json:
@@ -945,7 +1042,14 @@ def agents_list(config: Config, as_json: bool) -> None:
         return
     for row in rows:
         state = ("active" if row["active"] else "inactive") + (" away" if row["away"] else "")
-        click.echo(f"{row['email']:<32} {row['role']:<8} {state:<13} {row['name']}")
+        listed = row["desks"]
+        desks = ",".join(listed) if isinstance(listed, list) else ""
+        click.echo(f"{row['email']:<32} {row['role']:<8} {state:<13} {desks:<16} {row['name']}")
+
+
+def _desk_list(desks: frozenset[str] | None, every: Sequence[str]) -> list[str]:
+    """The desks an agent sees, sorted (an admin: every desk)."""
+    return sorted(every if desks is None else desks)
 
 
 @main.group("contacts")
@@ -1182,10 +1286,6 @@ def check_config(config: Config) -> None:
     from maildesk.inbound.smtp import starttls_context
 
     click.echo(f"configuration: {config.path}")
-    click.echo(
-        f"desk: {config.desk.name} <{', '.join(config.desk.addresses)}>, "
-        f"prefix {config.desk.ticket_prefix}"
-    )
     try:
         tls = starttls_context(config.smtp)
     except ConfigError as exc:
@@ -1198,13 +1298,19 @@ def check_config(config: Config) -> None:
             f"database: ok, {redact_url(config.database.url)} "
             f"({type(runtime.db).__name__}, {tickets_count} tickets)"
         )
-        runtime.desk.renderer.check()  # the built-ins too (the start checks overrides only)
+        for desk in runtime.desk.desks.all:
+            click.echo(
+                f"desk {desk.slug}: {desk.name} <{', '.join(desk.addresses)}>, prefix {desk.prefix}"
+            )
+            # the built-ins too (the start checks overrides only)
+            runtime.desk.renderers[desk.slug].check()
         try:
             where = blobs_of(runtime.db).check()
         except BlobError as exc:
             raise Failure(f"storage error: {_one_line(exc)}") from exc
     click.echo(f"storage: ok, {where}")
-    click.echo(f"templates: ok ({config.outbound.templates or 'built-in'})")
+    folders = sorted({d.templates for d in runtime.desk.desks.all if d.templates})
+    click.echo(f"templates: ok ({', '.join(folders) or 'built-in'})")
     try:
         make_transport(config.outbound, read_environ(), Path.cwd()).close()
     except ConfigError as exc:

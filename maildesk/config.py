@@ -57,7 +57,9 @@ from maildesk.settings.sections import (
     DaemonConfig,
     DatabaseConfig,
     DeskConfig,
+    DesksConfig,
     Env,
+    FieldConfig,
     ImapConfig,
     LoggingConfig,
     OneOf,
@@ -83,6 +85,8 @@ __all__ = [
     "DaemonConfig",
     "DatabaseConfig",
     "DeskConfig",
+    "DesksConfig",
+    "FieldConfig",
     "ImapConfig",
     "LoggingConfig",
     "OutboundConfig",
@@ -398,7 +402,7 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], path: Path | None) ->
                 prefix = f"{section.name}[{index}]"
                 if not isinstance(entry, dict):
                     raise ConfigError(prefix, f"expected a table, got {_describe(entry)}")
-                items.append(_build_section(section, prefix, entry, {}))
+                items.append(_build_section(section, prefix, entry, {}, base))
             parts[section.name] = tuple(items)
         else:
             parts[section.name] = _build_section(
@@ -557,6 +561,8 @@ def _check_config(config: Config, env: Mapping[str, str]) -> None:
         raise ConfigError("outbound.maildir", f"must not be empty when mode is maildir{source}")
     _check_smtp(config.smtp, env)
     _check_storage(config.storage, env)
+    _check_desks(config)
+    _check_fields(config)
     seen: dict[tuple[str, int, str, str], int] = {}
     for index, mailbox in enumerate(config.imap):
         if mailbox.processed_folder == mailbox.folder:
@@ -571,6 +577,88 @@ def _check_config(config: Config, env: Mapping[str, str]) -> None:
                 f"same host, port, username and folder as imap[{seen[ident]}]",
             )
         seen[ident] = index
+
+
+def _check_desks(config: Config) -> None:
+    """Every desk's slug, prefix and addresses are its own; whatever names a desk names
+    one that exists."""
+    slugs: dict[str, int] = {}
+    prefixes: dict[str, int] = {}
+    addresses: dict[str, int] = {}
+    for index, desk in enumerate(config.desks):
+        where = f"desks[{index}]"
+        if desk.slug in slugs:
+            raise ConfigError(
+                f"{where}.slug", f"{desk.slug!r} is already desks[{slugs[desk.slug]}]"
+            )
+        slugs[desk.slug] = index
+        if desk.ticket_prefix in prefixes:
+            raise ConfigError(
+                f"{where}.ticket_prefix",
+                f"{desk.ticket_prefix!r} is already the prefix of "
+                f"desks[{prefixes[desk.ticket_prefix]}]",
+            )
+        prefixes[desk.ticket_prefix] = index
+        for address in desk.addresses:
+            if address in addresses:
+                raise ConfigError(
+                    f"{where}.addresses",
+                    f"{address} is already an address of desks[{addresses[address]}]",
+                )
+            addresses[address] = index
+    known = list(slugs) or ["default"]
+    for section in ("rule", "category", "sla_policy", "field"):
+        for index, entry in enumerate(getattr(config, section)):
+            for slug in entry.desks:
+                if slug not in known:
+                    raise ConfigError(
+                        f"{section}[{index}].desks", _unknown(f"desk {slug!r}", slug, known)
+                    )
+
+
+# Names a ticket's own keys have (JSON, CSV columns): no custom field takes one.
+_TICKET_KEYS = frozenset(
+    {
+        "number", "subject", "status", "priority", "category", "tags", "requester",
+        "assignee", "cc", "desk", "created_at", "updated_at", "first_response_at",
+        "resolved_at", "closed_at", "sla_breached", "fields",
+    }
+)  # fmt: skip
+
+
+def _check_fields(config: Config) -> None:
+    seen: dict[str, int] = {}
+    for index, field in enumerate(config.field):
+        where = f"field[{index}]"
+        if field.name in _TICKET_KEYS:
+            raise ConfigError(f"{where}.name", f"{field.name!r} is a ticket's own; choose another")
+        if field.name in seen:
+            raise ConfigError(
+                f"{where}.name", f"{field.name!r} is already field[{seen[field.name]}]"
+            )
+        seen[field.name] = index
+        if field.type in ("select", "multiselect"):
+            if not field.options:
+                raise ConfigError(f"{where}.options", f"a {field.type} field needs options")
+            if len(set(field.options)) != len(field.options):
+                raise ConfigError(f"{where}.options", "lists an option twice")
+        elif field.options:
+            raise ConfigError(f"{where}.options", "only select and multiselect fields have options")
+        if field.type == "link":
+            if field.link_template.count("{value}") != 1 or not field.link_template.startswith(
+                ("http://", "https://")
+            ):
+                raise ConfigError(
+                    f"{where}.link_template",
+                    "a link field needs an http(s) URL with {value} once, e.g. "
+                    '"https://crm.example.com/orders/{value}"',
+                )
+        elif field.link_template:
+            raise ConfigError(f"{where}.link_template", "only link fields have a link_template")
+        if field.required and not field.submit:
+            raise ConfigError(
+                f"{where}.required", "only fields the form asks for (submit) can be required"
+            )
 
 
 def _check_smtp(smtp: SmtpConfig, env: Mapping[str, str]) -> None:

@@ -16,9 +16,13 @@ from typing import Any
 import peewee
 import pytest
 
+from maildesk.config import load_config
 from maildesk.queries import analytics, sla_report
 from maildesk.queries.analytics import Day, Period
+from maildesk.settings.desks import Desks
 from maildesk.store.models import Agent, Contact, Satisfaction, Ticket
+
+DESKS = Desks.from_config(load_config(None, {}))  # one desk, prefix SUP
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 PERIOD = Period(dt.date(2026, 3, 27), dt.date(2026, 3, 30), BERLIN)
@@ -200,7 +204,7 @@ def test_the_sla_report_keeps_its_keys_without_p90(desk: dict[int, Ticket]) -> N
 
 
 def test_satisfaction(desk: dict[int, Ticket]) -> None:
-    found = analytics.ratings(PERIOD, "SUP")
+    found = analytics.ratings(PERIOD, DESKS)
     assert found.count == 4  # 3 5 7 11 (2 before, 8 merged)
     assert found.average == 3.5
     assert found.distribution == {1: 0, 2: 1, 3: 1, 4: 1, 5: 1}
@@ -214,8 +218,8 @@ def test_satisfaction(desk: dict[int, Ticket]) -> None:
         ("SUP-00003", 2, SCRIPT, "Ann"),
         ("SUP-00005", 5, "Great", "Ann"),
     ]  # newest first; 7 has no comment
-    assert [c.label for c in analytics.ratings(PERIOD, "SUP", comments=1).comments] == ["SUP-00011"]
-    nothing = analytics.ratings(Period(dt.date(2025, 1, 1), dt.date(2025, 1, 2), BERLIN), "SUP")
+    assert [c.label for c in analytics.ratings(PERIOD, DESKS, comments=1).comments] == ["SUP-00011"]
+    nothing = analytics.ratings(Period(dt.date(2025, 1, 1), dt.date(2025, 1, 2), BERLIN), DESKS)
     assert (nothing.count, nothing.average, nothing.comments) == (0, None, [])
 
 
@@ -235,18 +239,18 @@ def test_agents(desk: dict[int, Ticket]) -> None:
 
 
 def test_the_overview_holds_it_all(desk: dict[int, Ticket]) -> None:
-    found = analytics.overview(PERIOD, NOW, "SUP")
+    found = analytics.overview(PERIOD, NOW, DESKS)
     assert found.days == analytics.daily(PERIOD)
     assert found.report["created"] == 5 and found.ratings.count == 4
     assert [row.email for row in found.agents][:2] == ["ann@example.com", "bob@example.com"]
 
 
 def test_ticket_rows_come_in_chunks(desk: dict[int, Ticket]) -> None:
-    first, key = analytics.ticket_rows(PERIOD, "SUP", None, 2)
+    first, key = analytics.ticket_rows(PERIOD, DESKS, None, 2)
     assert [row.label for row in first] == ["SUP-00005", "SUP-00006"]
-    second, key = analytics.ticket_rows(PERIOD, "SUP", key, 2)
+    second, key = analytics.ticket_rows(PERIOD, DESKS, key, 2)
     assert [row.label for row in second] == ["SUP-00012", "SUP-00010"]  # 12 ties with 6
-    last, key = analytics.ticket_rows(PERIOD, "SUP", key, 2)
+    last, key = analytics.ticket_rows(PERIOD, DESKS, key, 2)
     assert [row.label for row in last] == ["SUP-00007"] and key is None
     ten = second[1]
     assert (ten.requester, ten.assignee, ten.sla_breached) == (
@@ -263,12 +267,12 @@ def test_ticket_rows_come_in_chunks(desk: dict[int, Ticket]) -> None:
 
 
 def test_rating_rows_come_in_chunks(desk: dict[int, Ticket]) -> None:
-    first, key = analytics.rating_rows(PERIOD, "SUP", None, 3)
+    first, key = analytics.rating_rows(PERIOD, DESKS, None, 3)
     assert [(r.label, r.score, r.assignee) for r in first] == [
         ("SUP-00005", 5, "ann@example.com"),
         ("SUP-00003", 2, "ann@example.com"),
         ("SUP-00011", 3, "dave@example.com"),
     ]
-    rest, key = analytics.rating_rows(PERIOD, "SUP", key, 3)
+    rest, key = analytics.rating_rows(PERIOD, DESKS, key, 3)
     assert [(r.label, r.comment, r.rated_at) for r in rest] == [("SUP-00007", "", at(3, 30, 1))]
     assert key is None

@@ -178,6 +178,7 @@ def test_agents_add_with_password_and_list(desk: Install) -> None:
         "role": "admin",
         "active": True,
         "away": False,
+        "desks": ["default"],
     }
     from maildesk.store.models import Agent
 

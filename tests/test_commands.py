@@ -324,6 +324,7 @@ def test_command_table() -> None:
         "note",
         "template",
         "merge",
+        "set",
         "resolve",
         "close",
     }

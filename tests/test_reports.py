@@ -18,9 +18,13 @@ from typing import Any
 import peewee
 import pytest
 
+from maildesk.config import load_config
 from maildesk.outbound.render import Renderer, sample_context
 from maildesk.queries import sla_report
+from maildesk.settings.desks import Desks
 from maildesk.store.models import Agent, Contact, Ticket
+
+DESKS = Desks.from_config(load_config(None, {}))  # one desk, prefix SUP
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 PRIORITIES = ("low", "medium", "high", "urgent")
@@ -449,7 +453,7 @@ def who(name: str | None) -> dict[str, Any]:
 
 
 def test_digest_figures(desk: dict[int, Ticket]) -> None:
-    figures = sla_report.digest(NOW, "SUP", oldest=3, priorities=PRIORITIES)
+    figures = sla_report.digest(NOW, DESKS, oldest=3, priorities=PRIORITIES)
     assert figures["now"] == NOW
     # Open (not resolved/closed, not merged): new 13; open 2 3 4 8 10; in_progress 14;
     # waiting_on_customer 5 16.
@@ -582,15 +586,15 @@ def test_digest_figures(desk: dict[int, Ticket]) -> None:
 
 
 def test_digest_lists_ten_oldest_by_default(desk: dict[int, Ticket]) -> None:
-    figures = sla_report.digest(NOW, "SUP")
+    figures = sla_report.digest(NOW, DESKS)
     labels = [entry["label"] for entry in figures["oldest_open"]]
     # All nine open tickets, by creation: 10 16 8 5 14 2 3 13 4
     assert labels == [f"SUP-{n:05d}" for n in (10, 16, 8, 5, 14, 2, 3, 13, 4)]
-    assert sla_report.digest(NOW, "SUP", oldest=0)["oldest_open"] == []
+    assert sla_report.digest(NOW, DESKS, oldest=0)["oldest_open"] == []
 
 
 def test_digest_json_is_the_digest_with_iso_times(desk: dict[int, Ticket]) -> None:
-    figures = sla_report.digest(NOW, "SUP", oldest=3)
+    figures = sla_report.digest(NOW, DESKS, oldest=3)
     plain = sla_report.digest_json(figures)
     assert json.loads(json.dumps(plain)) == plain
     assert plain["now"] == "2026-11-22T12:00:00+00:00"
@@ -612,7 +616,7 @@ def shape(value: Any) -> Any:
 def test_the_sample_digest_has_the_real_shape(
     desk: dict[int, Ticket],
 ) -> None:
-    real = shape(sla_report.digest(NOW, "SUP", priorities=PRIORITIES))
+    real = shape(sla_report.digest(NOW, DESKS, priorities=PRIORITIES))
     sample = shape(sample_context("digest")["digest"])
     assert sample == real
 
@@ -623,7 +627,7 @@ def test_the_sample_digest_has_the_real_shape(
 
 
 def test_digest_mail_shows_the_figures(desk: dict[int, Ticket]) -> None:
-    figures = sla_report.digest(NOW, "SUP", oldest=3, priorities=PRIORITIES)
+    figures = sla_report.digest(NOW, DESKS, oldest=3, priorities=PRIORITIES)
     context = {
         "desk": {"name": "Test Support", "address": "support@example.com", "base_url": "x"},
         "digest": figures,
@@ -744,7 +748,7 @@ def test_oldest_open_reads_a_few_rows_per_status(
         return original(sql, params, *args, **kwargs)
 
     monkeypatch.setattr(db, "execute_sql", logged)
-    sla_report._oldest_open(NOW, "SUP", 3, {})
+    sla_report._oldest_open(NOW, DESKS, 3, {})
     monkeypatch.undo()
     assert len(queries) == 4  # one per open status
     for status in ("new", "open", "in_progress", "waiting_on_customer"):
@@ -782,7 +786,7 @@ def test_oldest_open_breaks_ties_by_ticket_across_statuses(
             (19, "in_progress", False),
         )
     ]
-    figures = sla_report.digest(NOW, "SUP", oldest=4)
+    figures = sla_report.digest(NOW, DESKS, oldest=4)
     labels = [entry["label"] for entry in figures["oldest_open"]]
     assert labels == ["SUP-00010", "SUP-00017", "SUP-00019", "SUP-00016"]
     assert [t.id for t in extra] == sorted(t.id for t in extra)

@@ -118,6 +118,7 @@ def test_header_tricks_in_names_and_subjects_stay_text(web: Site) -> None:
         subject="Hello\r\nBcc: victim@example.com",
         text="body",
         uploads=[actions.Upload("../../etc/passwd", "text/html; x\r\nEvil: 1", b"<b>x</b>")],
+        to="support@example.com",
     )
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed["Bcc"] is None and parsed["Evil"] is None

@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import ClassVar, TypeAlias
 
 from maildesk.core.addresses import plain_address
-from maildesk.core.match import parse_number
+from maildesk.core.match import Prefixes, parse_number
 from maildesk.core.vocabulary import STATUSES
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "Note",
     "ParsedReply",
     "SetCategory",
+    "SetField",
     "SetPriority",
     "SetStatus",
     "Tag",
@@ -132,8 +133,30 @@ class Merge:
     slot: ClassVar[str] = "merge"
 
 
+@dataclass(frozen=True)
+class SetField:
+    """`#set NAME VALUE`: a custom field (`none` clears it). The value is checked
+    against the field's definition when the commands are checked for the ticket."""
+
+    name: str
+    value: str  # as typed; "" clears
+
+    @property
+    def slot(self) -> str:
+        return f"field {self.name}"
+
+
 Command: TypeAlias = (
-    SetStatus | SetPriority | Assign | SetCategory | Tag | Cc | Note | UseTemplate | Merge
+    SetStatus
+    | SetPriority
+    | Assign
+    | SetCategory
+    | Tag
+    | Cc
+    | Note
+    | UseTemplate
+    | Merge
+    | SetField
 )
 
 # --------------------------------------------------------------------------
@@ -145,7 +168,7 @@ Command: TypeAlias = (
 class Context:
     """What parsing needs from the configuration."""
 
-    prefix: str  # ticket prefix, `SUP`
+    prefix: Prefixes  # the ticket's desk's prefix, `SUP` (or every desk's)
     priorities: tuple[str, ...]
 
 
@@ -163,8 +186,9 @@ class CommandSpec:
 
     def usage(self, ctx: Context) -> str:
         """The syntax line, with the configured values filled in."""
+        prefix = ctx.prefix if isinstance(ctx.prefix, str) else ctx.prefix[0]
         return self.syntax.format(
-            statuses="|".join(STATUSES), priorities="|".join(ctx.priorities), prefix=ctx.prefix
+            statuses="|".join(STATUSES), priorities="|".join(ctx.priorities), prefix=prefix
         )
 
     def parse(self, value: str, ctx: Context) -> Command | str:
@@ -297,8 +321,23 @@ def _template(value: str, ctx: Context) -> Command | str:
 def _merge(value: str, ctx: Context) -> Command | str:
     number = parse_number(ctx.prefix, value)
     if not number:  # None, or 0: no ticket
-        return f"needs a ticket like {ctx.prefix}-00017 (got {value.strip()[:40]!r})"
+        prefix = ctx.prefix if isinstance(ctx.prefix, str) else ctx.prefix[0]
+        return f"needs a ticket like {prefix}-00017 (got {value.strip()[:40]!r})"
     return Merge(number)
+
+
+_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def _set(value: str, ctx: Context) -> Command | str:
+    name, _, rest = value.strip().partition(" ")
+    name = name.lower()
+    if not _FIELD_NAME.fullmatch(name):
+        return "needs a field name and a value (or `none`)"
+    rest = rest.strip()
+    if not rest:
+        return f"needs a value for {name} (or `none`)"
+    return SetField(name, "" if rest.lower() == "none" else rest)
 
 
 def _resolve(value: str, ctx: Context) -> Command | str:
@@ -319,6 +358,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("note", "keep the whole reply as an internal note", "#note", _note),
     CommandSpec("template", "send a canned response", "#template NAME", _template),
     CommandSpec("merge", "merge this ticket into another", "#merge {prefix}-00017", _merge),
+    CommandSpec("set", "set (or clear) a custom field", "#set FIELD VALUE|none", _set),
     CommandSpec("resolve", "same as #status resolved", "#resolve", _resolve),
     CommandSpec("close", "same as #status closed", "#close", _close),
 )
@@ -419,7 +459,7 @@ def _unknown(name: str, ctx: Context) -> tuple[str, str]:
     return f"unknown command #{name}; did you mean #{spec.name}?", spec.usage(ctx)
 
 
-def parse_reply(text: str, *, prefix: str, priorities: Sequence[str]) -> ParsedReply:
+def parse_reply(text: str, *, prefix: Prefixes, priorities: Sequence[str]) -> ParsedReply:
     """Split an agent's reply into its commands and its body. Never raises."""
     lines = _LINE_BREAK.split(text)
     end = _block_end(lines)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,32 +31,47 @@ def format_number(prefix: str, number: int) -> str:
     return f"{prefix}-{number:0{NUMBER_WIDTH}d}"
 
 
-def _tag_pattern(prefix: str) -> re.Pattern[str]:
+Prefixes = str | Sequence[str]
+"""One desk's ticket prefix, or every desk's: ticket numbers are one sequence, so a
+tag of any desk names one ticket."""
+
+
+def _alternatives(prefix: Prefixes) -> str:
+    names = [prefix] if isinstance(prefix, str) else list(prefix)
+    return "(?:" + "|".join(re.escape(name) for name in names) + ")"
+
+
+@functools.lru_cache(maxsize=32)
+def _tag_pattern(prefix: str | tuple[str, ...]) -> re.Pattern[str]:
     # Tolerates missing zero padding, any case, and whitespace left by unfolding.
-    return re.compile(rf"\[\s*{re.escape(prefix)}\s*-\s*0*(\d{{1,18}})\s*\]", re.IGNORECASE)
+    return re.compile(rf"\[\s*{_alternatives(prefix)}\s*-\s*0*(\d{{1,18}})\s*\]", re.IGNORECASE)
 
 
-def parse_number(prefix: str, text: str) -> int | None:
+def _key(prefix: Prefixes) -> str | tuple[str, ...]:
+    return prefix if isinstance(prefix, str) else tuple(prefix)
+
+
+def parse_number(prefix: Prefixes, text: str) -> int | None:
     """`SUP-00042`, `sup-42`, `[SUP-42]` or `42` -> 42; anything else -> None.
     At most 18 ASCII digits: every number fits the database's 64-bit integers."""
     text = text.strip()
     if re.fullmatch(r"\d{1,18}", text, re.ASCII):
         return int(text)
     match = re.fullmatch(
-        rf"\[?\s*{re.escape(prefix)}\s*-\s*(\d{{1,18}})\s*\]?", text, re.I | re.ASCII
+        rf"\[?\s*{_alternatives(prefix)}\s*-\s*(\d{{1,18}})\s*\]?", text, re.I | re.ASCII
     )
     return int(match.group(1)) if match else None
 
 
-def subject_tags(subject: str, prefix: str) -> list[int]:
+def subject_tags(subject: str, prefix: Prefixes) -> list[int]:
     """Ticket numbers tagged in a subject, in order of appearance, without repeats."""
-    numbers = [int(n) for n in _tag_pattern(prefix).findall(subject)]
+    numbers = [int(n) for n in _tag_pattern(_key(prefix)).findall(subject)]
     return list(dict.fromkeys(n for n in numbers if n > 0))
 
 
-def strip_tags(subject: str, prefix: str) -> str:
+def strip_tags(subject: str, prefix: Prefixes) -> str:
     """The subject without our tags, for a new ticket's title."""
-    stripped = _tag_pattern(prefix).sub(" ", subject)
+    stripped = _tag_pattern(_key(prefix)).sub(" ", subject)
     return re.sub(r"\s+", " ", stripped).strip()
 
 
@@ -69,7 +85,11 @@ class ThreadRefs:
 
 
 def thread_refs(
-    in_reply_to: Sequence[str], references: Sequence[str], subject: str, prefix: str, secret: bytes
+    in_reply_to: Sequence[str],
+    references: Sequence[str],
+    subject: str,
+    prefix: Prefixes,
+    secret: bytes,
 ) -> ThreadRefs:
     ids = list(dict.fromkeys([*in_reply_to, *reversed(references)]))
     signed = (verify_message_id(mid, secret) for mid in ids)

@@ -55,6 +55,7 @@ from maildesk.outbound.transport import make_transport
 from maildesk.outbound.worker import OutboxWorker
 from maildesk.pipeline.flow import Pipeline, describe
 from maildesk.pipeline.worker import PipelineWorker, Traffic
+from maildesk.store import repo
 from maildesk.store.blobs import BlobError, Blobs, attach, open_blobs
 from maildesk.store.db import is_postgres, open_database, upgrade
 from maildesk.store.executor import DbExecutor
@@ -176,10 +177,16 @@ class Daemon:
         loop = asyncio.get_running_loop()
         try:
             applied = await loop.run_in_executor(self._pipeline_executor, upgrade, self.db)
+            slug = self.desk.desks.default.slug
+            adopted = await loop.run_in_executor(
+                self._pipeline_executor, repo.adopt_tickets, self.db, slug
+            )
         except peewee.PeeweeException as exc:
             raise StartupError(f"database error: {_one_line(exc)}") from exc
         if applied:
             log.info("database upgraded: %s", ", ".join(applied))
+        if adopted:
+            log.info("%d tickets from before desks joined the default desk %s", adopted, slug)
 
     async def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         addresses = await self._start_listeners()
@@ -279,7 +286,8 @@ class Daemon:
         smtp = self.config.smtp
         if not smtp.enabled:
             return []
-        handler = Handler(self.config.desk.addresses, self.commit, "lmtp" if smtp.lmtp else "smtp")
+        protocol = "lmtp" if smtp.lmtp else "smtp"
+        handler = Handler(self.desk.our_addresses, self.commit, protocol)  # every desk's
         listener = Listener(
             handler,
             self.traffic,
@@ -365,7 +373,7 @@ class Daemon:
             return
         logs.set_level(new.logging.level)
         for handler in self._handlers:
-            handler.addresses = frozenset(a.lower() for a in new.desk.addresses)
+            handler.addresses = pipeline.desk.our_addresses
         self.worker.pipeline = pipeline
         self.config = merged
         pending = [

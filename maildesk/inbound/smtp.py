@@ -3,7 +3,7 @@
 Where it sits in the flow: the first hop of mail delivered to `maildesk run`
 (directly, or relayed by Postfix over SMTP or LMTP). It does the minimum:
 
-    RCPT TO   our address ([desk] addresses), or a `local+anything@` subaddress
+    RCPT TO   our address (every desk's addresses), or a `local+anything@` subaddress
               of one (as Postfix's recipient_delimiter = + has it; the signed
               reply addresses in agents' notifications are such)? else 550 5.1.1
     DATA      size within [smtp] max_message_size? else 552

@@ -14,7 +14,7 @@ from typing import Any
 
 from maildesk.core.vocabulary import DIGEST_ROLES
 from maildesk.queries import sla_report
-from maildesk.store import rows
+from maildesk.store import repo, rows
 from maildesk.store.db import write_transaction
 from maildesk.store.models import Agent, JobMark
 from maildesk.tickets.desk import Desk
@@ -27,6 +27,7 @@ class Digest:
         self.mailer = desk.mailer
         self.sla = desk.sla
         self.policies = desk.policies
+        self.desks = desk.desks
 
     def local_day(self, now: dt.datetime) -> tuple[str, bool]:
         """The local date (ISO) at `now`, and whether the digest time has come."""
@@ -35,31 +36,50 @@ class Digest:
         at = self.policies.digest_time
         return local.date().isoformat(), at is not None and local.time() >= at
 
-    def figures(self, now: dt.datetime) -> dict[str, Any]:
+    def figures(self, now: dt.datetime, desk: str | None = None) -> dict[str, Any]:
+        """The digest's figures: of one desk (slug), or of every desk (None)."""
         return sla_report.digest(
             now,
-            self.mailer.prefix,
+            self.mailer.desks,
             self.sla.clock_seconds,
             priorities=self.config.tickets.priorities,
+            scope=None if desk is None else self.desks.scope([desk]),
         )
 
     def send(self, now: dt.datetime) -> list[str]:
-        """Queue today's digest for every manager who has not had it; their addresses."""
+        """Queue today's digest for every manager who has not had it; their addresses.
+        With several desks, each manager gets one digest per desk they work, of that
+        desk's tickets, from that desk."""
         day, time_has_come = self.local_day(now)
         if not time_has_come:
             return []
         sent: list[str] = []
-        figures: dict[str, Any] | None = None
+        figures: dict[str | None, dict[str, Any]] = {}
         with write_transaction(self.db):
             managers = list(
                 Agent.select().where(Agent.active & Agent.role.in_(DIGEST_ROLES)).order_by(Agent.id)
             )
+            works = repo.agent_desks(managers, self.desks.default.slug)
             for manager in managers:
-                mark = {"name": "digest", "key": f"{manager.email}:{day}", "created_at": now}
-                if rows.insert(self.db, JobMark, mark, ignore=True) is None:
-                    continue  # sent already, by this instance or another
-                if figures is None:
-                    figures = self.figures(now)
-                self.mailer.digest(manager, figures, day, now)
-                sent.append(manager.email)
+                for desk in self._desks_of(works[manager.id]):
+                    key = (
+                        f"{manager.email}:{day}"
+                        if desk is None
+                        else f"{manager.email}:{desk}:{day}"
+                    )
+                    mark = {"name": "digest", "key": key, "created_at": now}
+                    if rows.insert(self.db, JobMark, mark, ignore=True) is None:
+                        continue  # sent already, by this instance or another
+                    if desk not in figures:
+                        figures[desk] = self.figures(now, desk)
+                    profile = None if desk is None else self.desks.get(desk)
+                    self.mailer.digest(manager, figures[desk], day, now, profile)
+                    sent.append(manager.email if desk is None else f"{manager.email} ({desk})")
         return sent
+
+    def _desks_of(self, works: frozenset[str] | None) -> list[str | None]:
+        """The digests a manager gets: one of everything with a single desk (None), else
+        one per desk they work."""
+        if not self.desks.several:
+            return [None]
+        return [d.slug for d in self.desks.all if works is None or d.slug in works]

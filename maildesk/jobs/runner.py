@@ -66,9 +66,9 @@ class Jobs:
         with using(self._db):
             return self._digest.send(now)
 
-    def figures(self, now: dt.datetime) -> dict[str, Any]:
+    def figures(self, now: dt.datetime, desk: str | None = None) -> dict[str, Any]:
         with using(self._db):
-            return self._digest.figures(now)
+            return self._digest.figures(now, desk)
 
     def local_day(self, now: dt.datetime) -> tuple[str, bool]:
         return self._digest.local_day(now)

@@ -95,11 +95,12 @@ class SlaPass:
 
     def _workers(self, ticket: Ticket, agents: Sequence[Agent]) -> list[Agent]:
         """Who is told a target is at risk: the assignee, else the category's agents,
-        else everyone on duty."""
+        else everyone on duty: of the ticket's desk."""
+        agents = self.mailer.of_desk(ticket, agents)
         assignee = [a for a in agents if a.id == ticket.assignee_id]
         if assignee:
             return assignee
-        category = self.policies.category(ticket.category)
+        category = self.policies.category(ticket.category, ticket.desk)
         on_duty = self.mailer.on_duty(agents)
         if category is not None and category.agents:
             chosen = [a for a in on_duty if a.email in category.agents]

@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,6 @@ from maildesk.config import Config
 from maildesk.core.addresses import domain_of, rate_key
 from maildesk.core.commands import cheat_sheet
 from maildesk.core.links import agent_url, satisfaction_url, status_url
-from maildesk.core.match import format_number
 from maildesk.core.message import Address
 from maildesk.core.msgid import make_message_id
 from maildesk.core.outgoing import (
@@ -56,6 +55,7 @@ from maildesk.core.reply_address import is_our_address, reply_address
 from maildesk.core.vocabulary import ASSIGNABLE_ROLES
 from maildesk.outbound.draft import Draft, compose, from_json, to_json
 from maildesk.outbound.render import Renderer
+from maildesk.settings.desks import DeskProfile, Desks
 from maildesk.store import repo, rows
 from maildesk.store.models import Agent, Attachment, Contact, Message, Outbox, Participant, Ticket
 from maildesk.store.scope import current
@@ -93,13 +93,32 @@ class Shown:
 
 
 class Mailer:
-    def __init__(self, config: Config, renderer: Renderer, secret: Callable[[], bytes]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        desks: Desks,
+        renderers: Mapping[str, Renderer],
+        secret: Callable[[], bytes],
+    ) -> None:
+        """`renderers`: each desk's templates by slug; one under "" serves every desk."""
         self.config = config
-        self.renderer = renderer
+        self.desks = desks
+        self._renderers = dict(renderers)
         self._secret = secret
-        self.prefix = config.desk.ticket_prefix
-        self.our_addresses = frozenset(a.lower() for a in config.desk.addresses)
-        self.cheat_sheet = cheat_sheet(prefix=self.prefix, priorities=config.tickets.priorities)
+        self.our_addresses = desks.our_addresses
+        self._cheat_sheets = {
+            desk.slug: cheat_sheet(prefix=desk.prefix, priorities=config.tickets.priorities)
+            for desk in desks.all
+        }
+
+    def renderer(self, slug: str | None = None) -> Renderer:
+        """The templates of a desk (the default desk's for None)."""
+        renderers = self._renderers
+        return (
+            renderers.get(slug or self.desks.default.slug)
+            or renderers.get("")
+            or next(iter(renderers.values()))
+        )
 
     # -- to the customer ------------------------------------------------------------
 
@@ -131,7 +150,7 @@ class Mailer:
             "resolved": resolved,
             "satisfaction_url": self._satisfaction_url(ticket) if resolved else None,
         }  # the links: each recipient's own, filled in by `_to_customer`
-        name = self.config.desk.name
+        name = self.desks.get(ticket.desk).name
         sender = f"{agent.name} via {name}" if self.config.outbound.show_agent_name else name
         return self._to_customer(
             ticket,
@@ -300,16 +319,23 @@ class Mailer:
         self._to_staff(ticket, "sla_breach", to, context, now, log_)
 
     def digest(
-        self, manager: Agent, figures: dict[str, Any], day: str, now: dt.datetime
+        self,
+        manager: Agent,
+        figures: dict[str, Any],
+        day: str,
+        now: dt.datetime,
+        desk: DeskProfile | None = None,
     ) -> Outbox | None:
-        """The daily SLA digest to one manager (a mail about no single ticket)."""
-        desk_address = self.config.desk.addresses[0]
+        """The daily SLA digest of one desk (default: the default desk) to one manager
+        (a mail about no single ticket)."""
+        desk = desk or self.desks.default
+        desk_address = desk.address
         domain = desk_address.rpartition("@")[2]
-        subject = self._digest_subject(day)
+        subject = self._digest_subject(day, desk)
         headers = Outgoing(
-            from_=Address(self.config.desk.name, desk_address),
+            from_=Address(desk.name, desk_address),
             to=(Address(manager.name, manager.email),),
-            reply_to=Address(self.config.desk.name, desk_address),
+            reply_to=Address(desk.name, desk_address),
             subject=subject,
             message_id=f"<digest.{day}.{secrets.token_hex(8)}@{domain}>",
             date=now,
@@ -323,7 +349,7 @@ class Mailer:
         except Unsendable as exc:
             log.warning("digest to %s not sent: %s", manager.email, exc)
             return None
-        context = self._digest_context(figures, manager.name, day)
+        context = self._digest_context(figures, manager.name, day, desk)
         values = {
             "message_id": headers.message_id,
             "purpose": "digest",
@@ -342,22 +368,24 @@ class Mailer:
         }
         return rows.create(current(), Outbox, values)
 
-    def preview_digest(self, figures: dict[str, Any], day: str, now: dt.datetime) -> str:
+    def preview_digest(
+        self, figures: dict[str, Any], day: str, now: dt.datetime, desk: DeskProfile | None = None
+    ) -> str:
         """The digest's subject and text part, as `maildesk digest send --dry-run` shows it."""
-        context = self._digest_context(figures, "(manager)", day)
-        rendered = self.renderer.render("digest", context)
-        return f"Subject: {self._digest_subject(day)}\n\n{rendered.text}"
+        desk = desk or self.desks.default
+        context = self._digest_context(figures, "(manager)", day, desk)
+        rendered = self.renderer(desk.slug).render("digest", context)
+        return f"Subject: {self._digest_subject(day, desk)}\n\n{rendered.text}"
 
-    def _digest_subject(self, day: str) -> str:
-        return f"SLA digest {day}: {self.config.desk.name}"
+    @staticmethod
+    def _digest_subject(day: str, desk: DeskProfile) -> str:
+        return f"SLA digest {day}: {desk.name}"
 
-    def _digest_context(self, figures: dict[str, Any], name: str, day: str) -> dict[str, Any]:
+    def _digest_context(
+        self, figures: dict[str, Any], name: str, day: str, desk: DeskProfile
+    ) -> dict[str, Any]:
         return {
-            "desk": {
-                "name": self.config.desk.name,
-                "address": self.config.desk.addresses[0],
-                "base_url": self.config.desk.base_url,
-            },
+            "desk": _desk_context(desk, desk.address),
             "digest": figures,
             "manager_name": name,
             "date": day,
@@ -371,12 +399,14 @@ class Mailer:
         # status page: a status link in it would hand one person's key to the others.
         # Each copy's footer carries its own recipient's link instead.
         del context["status_url"]
-        return self.renderer.canned(name, context)
+        return self.renderer(ticket.desk).canned(name, context)
 
     def compose(self, draft: dict[str, Any]) -> bytes:
         """A queued mail's bytes, from the draft its outbox row keeps (see outbound.draft).
         Raises TemplateError or Unsendable."""
-        return compose(from_json(draft), self.renderer, _attachments)
+        desk = draft.get("context", {}).get("desk", {})
+        slug = desk.get("slug") if isinstance(desk, dict) else None
+        return compose(from_json(draft), self.renderer(slug), _attachments)
 
     @staticmethod
     def on_duty(agents: Sequence[Agent]) -> list[Agent]:
@@ -468,8 +498,18 @@ class Mailer:
         parent: str | None = None,
         rate: bool = False,
     ) -> None:
-        to = [Address(a.name, a.email) for a in agents]
+        to = [Address(a.name, a.email) for a in self.of_desk(ticket, agents)]
         self._to_staff(ticket, purpose, to, extra, now, log_, parent, rate)
+
+    def of_desk(self, ticket: Ticket, agents: Iterable[Agent]) -> list[Agent]:
+        """Those of `agents` who work the ticket's desk: nobody hears of another desk's
+        tickets."""
+        agents = list(agents)
+        if not self.desks.several:
+            return agents
+        slug = self.desks.get(ticket.desk).slug
+        desks = repo.agent_desks(agents, self.desks.default.slug)
+        return [a for a in agents if (seen := desks[a.id]) is None or slug in seen]
 
     def _to_staff(
         self,
@@ -492,7 +532,8 @@ class Mailer:
         chain = self._agents_chain(ticket)
         if parent:
             chain.append(parent)
-        extra = {"cheat_sheet": self.cheat_sheet, **extra}
+        cheat = self._cheat_sheets.get(ticket.desk) or self._cheat_sheets[self.desks.default.slug]
+        extra = {"cheat_sheet": cheat, **extra}
         agent_ids = _agent_ids(unique)
         # One mail per agent: nobody sees who else was told, a bounce names its address,
         # and each agent's Reply-To is theirs alone.
@@ -551,10 +592,10 @@ class Mailer:
         message_id = make_message_id(label, ticket.number, self._secret(), domain)
         subject = tagged_subject(ticket.subject, label, reply=bool(chain))
         headers = Outgoing(
-            from_=Address(sender_name or self.config.desk.name, desk_address),
+            from_=Address(sender_name or self.desks.get(ticket.desk).name, desk_address),
             to=tuple(to),
             cc=tuple(cc),
-            reply_to=Address(self.config.desk.name, reply_to),
+            reply_to=Address(self.desks.get(ticket.desk).name, reply_to),
             subject=subject,
             message_id=message_id,
             date=now,
@@ -594,27 +635,37 @@ class Mailer:
     # -- facts --------------------------------------------------------------------------
 
     def label(self, ticket: Ticket) -> str:
-        return format_number(self.prefix, ticket.number)
+        return self.desks.get(ticket.desk).label(ticket.number)
 
     def _ours(self, address: Address) -> bool:
         """One of our addresses, or a subaddress of one: we never mail ourselves."""
         return is_our_address(address.key, self.our_addresses)
 
     def desk_address(self, ticket: Ticket) -> str:
+        """Where the ticket's mail comes from: the address of its desk it came in on."""
+        desk = self.desks.get(ticket.desk)
         mailbox = ticket.mailbox
-        if mailbox and mailbox.lower() in self.our_addresses:
-            return str(mailbox)
-        return self.config.desk.addresses[0]
+        if mailbox and mailbox.lower() in desk.addresses:
+            return str(mailbox).lower()
+        return desk.address
 
     def status_url(self, ticket: Ticket, contact_id: int | None = None) -> str:
         """The status link signed for one participant (None: the requester's link of old)."""
         return status_url(
-            self.config.desk.base_url, self.label(ticket), ticket.number, self._secret(), contact_id
+            self.desks.get(ticket.desk).base_url,
+            self.label(ticket),
+            ticket.number,
+            self._secret(),
+            contact_id,
         )
 
     def _satisfaction_url(self, ticket: Ticket, contact_id: int | None = None) -> str:
         return satisfaction_url(
-            self.config.desk.base_url, self.label(ticket), ticket.number, self._secret(), contact_id
+            self.desks.get(ticket.desk).base_url,
+            self.label(ticket),
+            ticket.number,
+            self._secret(),
+            contact_id,
         )
 
     def _links_for(self, ticket: Ticket, contact_id: int, extra: dict[str, Any]) -> dict[str, Any]:
@@ -628,12 +679,9 @@ class Mailer:
     def _common(self, ticket: Ticket, label: str, desk_address: str) -> dict[str, Any]:
         requester = ticket.requester
         assignee = Agent.get_or_none(Agent.id == ticket.assignee_id) if ticket.assignee_id else None
+        desk = self.desks.get(ticket.desk)
         return {
-            "desk": {
-                "name": self.config.desk.name,
-                "address": desk_address,
-                "base_url": self.config.desk.base_url,
-            },
+            "desk": _desk_context(desk, desk_address),
             "ticket": {
                 "label": label,
                 "subject": ticket.subject,
@@ -647,7 +695,7 @@ class Mailer:
                 "created_at": ticket.created_at,
             },
             "status_url": self.status_url(ticket),
-            "ticket_url": agent_url(self.config.desk.base_url, label),
+            "ticket_url": agent_url(desk.base_url, label),
         }
 
     def _cc_of(self, ticket: Ticket) -> list[tuple[Address, int]]:
@@ -742,6 +790,17 @@ class Mailer:
             at=message.created_at,
             attachments=attachments,
         )
+
+
+def _desk_context(desk: DeskProfile, address: str) -> dict[str, Any]:
+    """What templates know of the desk (`desk.name`, `desk.address`, ...)."""
+    return {
+        "slug": desk.slug,
+        "name": desk.name,
+        "address": address,
+        "base_url": desk.base_url,
+        "signature": desk.signature,
+    }
 
 
 def _excerpt(text: str) -> str:

@@ -289,6 +289,8 @@ def sample_context(name: str) -> dict[str, Any]:
             "name": "Example Support",
             "address": "support@example.com",
             "base_url": "http://127.0.0.1:8080",
+            "slug": "default",
+            "signature": "The Example Support team",
         },
         "ticket": {
             "label": "SUP-00042",

@@ -44,7 +44,6 @@ from maildesk.core.match import (
     Sender,
     candidate_numbers,
     decide,
-    format_number,
     strip_tags,
     thread_refs,
 )
@@ -63,7 +62,7 @@ from maildesk.store.models import (
     Quarantine,
     Ticket,
 )
-from maildesk.tickets.changes import TicketChanges, set_stamps
+from maildesk.tickets.changes import set_stamps
 from maildesk.tickets.desk import Desk
 from maildesk.tickets.sla_clock import SLA_FIELDS
 
@@ -273,7 +272,7 @@ class Pipeline:
             parsed.in_reply_to,
             parsed.references,
             parsed.subject,
-            self.desk.prefix,
+            self.desk.desks.prefixes,
             self.desk.secret,
         )
         known = repo.tickets_of_message_ids(refs.message_ids)
@@ -409,10 +408,13 @@ class Pipeline:
         """The new ticket, routed (`[[rule]]`), with its SLA clocks set and, by its
         category, assigned."""
         requester = repo.contact_for(mail.author.key, mail.author.name, mail.now)
-        subject = strip_tags(mail.parsed.subject, self.desk.prefix) or NO_SUBJECT
-        routing = self.desk.automation.routed(self._facts(mail))
+        subject = strip_tags(mail.parsed.subject, self.desk.desks.prefixes) or NO_SUBJECT
+        envelope, headers = self._recipients(mail)
+        desk = self.desk.desks.for_mail(envelope, headers)
+        routing = self.desk.automation.routed(self._facts(mail), desk.slug)
         values = {
             "number": repo.next_ticket_number(self.db),
+            "desk": desk.slug,
             "subject": subject,
             "status": "new",
             "priority": routing.priority or self.desk.config.tickets.default_priority,
@@ -436,7 +438,7 @@ class Pipeline:
             data["automated"] = f"{mail.classification.kind}: {mail.classification.reason}"
         mail.event(ticket, mail.sender.email, "created", data)
         if decision.untrusted:
-            labels = [format_number(self.desk.prefix, n) for n in decision.untrusted]
+            labels = [self.desk.label_of(n) for n in decision.untrusted]
             mail.event(
                 ticket,
                 "system",
@@ -444,7 +446,7 @@ class Pipeline:
                 {"referenced": labels, "reason": "sender is not a participant"},
             )
         if decision.follows is not None:
-            label = format_number(self.desk.prefix, decision.follows)
+            label = self.desk.label_of(decision.follows)
             mail.event(ticket, "system", "follows", {"ticket": label})
         self.desk.automation.record(ticket, routing, mail.event)
         if self.desk.automation.auto_assign(ticket, mail.active_agents, mail.now, mail.event):
@@ -463,11 +465,16 @@ class Pipeline:
             body=parsed.text,
         )
 
+    @staticmethod
+    def _recipients(mail: _Mail) -> tuple[list[str], list[str]]:
+        """The envelope recipients and the addresses in To and Cc, lower-cased."""
+        envelope = [str(a).lower() for a in mail.intake.envelope_to or ()]
+        return envelope, [a.key for a in (*mail.parsed.to, *mail.parsed.cc)]
+
     def _mailbox(self, mail: _Mail) -> str | None:
         """Which of our addresses the mail came to (`support+x@` is `support@`): replies
-        go out from it."""
-        envelope = [str(a).lower() for a in mail.intake.envelope_to or ()]
-        headers = [a.key for a in (*mail.parsed.to, *mail.parsed.cc)]
+        go out from it. The same order as the desk is chosen in (`Desks.for_mail`)."""
+        envelope, headers = self._recipients(mail)
         for address in (*envelope, *headers):
             base = base_address(address, self.desk.our_addresses)
             if base is not None:
@@ -484,13 +491,12 @@ class Pipeline:
         if doubt:
             self._unverified(ticket, mail, agent, doubt)
             return
+        prefix = self.desk.desk_of(ticket).prefix
         reply = parse_reply(
-            mail.parsed.text,
-            prefix=self.desk.prefix,
-            priorities=self.desk.config.tickets.priorities,
+            mail.parsed.text, prefix=prefix, priorities=self.desk.config.tickets.priorities
         )
-        changes = TicketChanges(self.db, self.desk.prefix, mail.now, mail.event, self.desk.sla)
-        canned_names = self.desk.mailer.renderer.canned_names()
+        changes = self.desk.changes(prefix, mail.now, mail.event)
+        canned_names = self.desk.mailer.renderer(ticket.desk).canned_names()
         errors = [str(e) for e in reply.errors]
         errors += changes.check(ticket, reply.commands, canned_names)
         if errors:  # nothing applied, nothing relayed: kept as a note, the agent told why
@@ -739,7 +745,7 @@ class Pipeline:
     # -- helpers ------------------------------------------------------------------
 
     def _label(self, ticket: Ticket | None) -> str | None:
-        return None if ticket is None else format_number(self.desk.prefix, ticket.number)
+        return None if ticket is None else self.desk.label(ticket)
 
     def _ticket_of(self, intake: Intake) -> Ticket | None:
         return Ticket.get_by_id(intake.ticket_id) if intake.ticket_id else None

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from maildesk.config import Config, read_environ
 from maildesk.inbound.intake import Delivery, Envelope, accept, accept_all, pending_among
 from maildesk.pipeline.flow import Outcome, Pipeline, describe
+from maildesk.store import repo
 from maildesk.store.blobs import attach, open_blobs
 from maildesk.store.db import is_transient, open_database, upgrade, using
 from maildesk.tickets.desk import Desk, OnDesk, utcnow
@@ -102,6 +103,7 @@ def open_runtime(config: Config, clock: Callable[[], dt.datetime] = utcnow) -> R
         attach(db, open_blobs(config.storage, read_environ()))  # no boto3: ConfigError
         desk = Desk(db, config, clock)  # a bad template or rule: ConfigError
         upgrade(db)
+        repo.adopt_tickets(db, desk.desks.default.slug)
     except BaseException:
         db.close()
         raise

@@ -22,16 +22,17 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import peewee
 
-from maildesk.core.match import format_number
 from maildesk.core.vocabulary import OPEN_STATUSES
 from maildesk.queries import sla_report
+from maildesk.queries.sla_report import in_scope
+from maildesk.settings.desks import Desks, Scope
 from maildesk.store.db import is_postgres
-from maildesk.store.models import Agent, Contact, Satisfaction, Ticket
+from maildesk.store.models import Agent, Contact, Satisfaction, Ticket, TicketField
 from maildesk.store.rows import tuples
 from maildesk.store.scope import current
 
@@ -45,11 +46,13 @@ COMMENTS = 10  # latest satisfaction comments shown
 
 @dataclass(frozen=True)
 class Period:
-    """The local days `first` to `last`, both included, in time zone `zone`."""
+    """The local days `first` to `last`, both included, in time zone `zone`; the tickets
+    of `scope`'s desks only, with one (a manager's desks)."""
 
     first: dt.date
     last: dt.date
     zone: dt.tzinfo
+    scope: Scope | None = None
 
     def __post_init__(self) -> None:
         if self.last < self.first:
@@ -79,7 +82,8 @@ class Period:
 
 
 def _in(field: peewee.Field, period: Period) -> peewee.Expression:
-    return (field >= period.since) & (field < period.until)
+    """`field` in the period, of a ticket of the period's desks."""
+    return (field >= period.since) & (field < period.until) & in_scope(period.scope)
 
 
 # --------------------------------------------------------------------------
@@ -123,10 +127,10 @@ def _per_day(field: peewee.Field, period: Period) -> list[int]:
     return counts
 
 
-def open_at(moment: dt.datetime) -> int:
+def open_at(moment: dt.datetime, scope: Scope | None = None) -> int:
     """Unmerged tickets open at `moment`: created before it, and open now or resolved
     since (each part read by an index: the open statuses, `resolved_at`)."""
-    earlier = (Ticket.created_at < moment) & Ticket.unmerged()
+    earlier = (Ticket.created_at < moment) & Ticket.unmerged() & in_scope(scope)
     still_open = earlier & Ticket.status.in_(OPEN_STATUSES)
     done_since = earlier & (Ticket.resolved_at >= moment) & Ticket.status.not_in(OPEN_STATUSES)
     return _count(still_open) + _count(done_since)
@@ -140,7 +144,7 @@ def daily(period: Period) -> list[Day]:
     """Every day of the period, zeros included: created, resolved, and the backlog."""
     created = _per_day(Ticket.created_at, period)
     resolved = _per_day(Ticket.resolved_at, period)
-    backlog = open_at(period.since)
+    backlog = open_at(period.since, period.scope)
     days = []
     for day, made, done in zip(period.days, created, resolved, strict=True):
         backlog += made - done
@@ -161,7 +165,13 @@ def sla(
 ) -> dict[str, Any]:
     """`sla_report.sla_report` over the period, every STAT with its "p90_seconds"."""
     return sla_report.sla_report(
-        period.since, period.until, now, duration, priorities=priorities, p90=True
+        period.since,
+        period.until,
+        now,
+        duration,
+        priorities=priorities,
+        p90=True,
+        scope=period.scope,
     )
 
 
@@ -202,7 +212,7 @@ def _rated(period: Period) -> peewee.Expression:
     )
 
 
-def ratings(period: Period, prefix: str, comments: int = COMMENTS) -> Ratings:
+def ratings(period: Period, desks: Desks, comments: int = COMMENTS) -> Ratings:
     """The ratings given in the period: two GROUP BYs and the latest comments."""
     by_score = (
         Satisfaction.select(Satisfaction.score, peewee.fn.COUNT(peewee.SQL("*")))
@@ -220,7 +230,7 @@ def ratings(period: Period, prefix: str, comments: int = COMMENTS) -> Ratings:
         average=points / total if total else None,
         distribution=distribution,
         by_agent=agent_scores(period),
-        comments=_comments(period, prefix, comments),
+        comments=_comments(period, desks, comments),
     )
 
 
@@ -243,10 +253,11 @@ def agent_scores(period: Period) -> dict[str, Score]:
     }
 
 
-def _comments(period: Period, prefix: str, limit: int) -> list[Comment]:
+def _comments(period: Period, desks: Desks, limit: int) -> list[Comment]:
     query = (
         Satisfaction.select(
             Ticket.number,
+            Ticket.desk,
             Satisfaction.score,
             Satisfaction.comment,
             Satisfaction.created_at,
@@ -260,8 +271,8 @@ def _comments(period: Period, prefix: str, limit: int) -> list[Comment]:
         .limit(limit)
     )
     return [
-        Comment(format_number(prefix, number), int(score), comment, at, name or email)
-        for number, score, comment, at, email, name in tuples(query)
+        Comment(desks.label(slug, number), int(score), comment, at, name or email)
+        for number, slug, score, comment, at, email, name in tuples(query)
     ]
 
 
@@ -324,13 +335,13 @@ class Overview:
 def overview(
     period: Period,
     now: dt.datetime,
-    prefix: str,
+    desks: Desks,
     duration: sla_report.Duration = sla_report.wall_clock,
     priorities: Sequence[str] = (),
 ) -> Overview:
     """Everything the reports page shows for the period."""
     report = sla(period, now, duration, priorities)
-    scores = ratings(period, prefix)
+    scores = ratings(period, desks)
     return Overview(period, daily(period), report, scores, agent_rows(report, scores.by_agent))
 
 
@@ -354,6 +365,8 @@ class TicketRow:
     first_response_at: dt.datetime | None
     resolved_at: dt.datetime | None
     sla_breached: bool
+    desk: str = ""
+    fields: dict[str, list[str]] = field(default_factory=dict)  # custom, canonical values
 
 
 @dataclass(frozen=True)
@@ -376,7 +389,7 @@ def _after(
 
 
 def ticket_rows(
-    period: Period, prefix: str, after: Key | None, limit: int
+    period: Period, desks: Desks, after: Key | None, limit: int
 ) -> tuple[list[TicketRow], Key | None]:
     """Up to `limit` tickets created in the period after `after`, oldest first, and the
     key to continue from (None when these were the last)."""
@@ -384,6 +397,7 @@ def ticket_rows(
         Ticket.select(
             Ticket.id,
             Ticket.number,
+            Ticket.desk,
             Ticket.subject,
             Ticket.status,
             Ticket.priority,
@@ -410,10 +424,13 @@ def ticket_rows(
         .order_by(Ticket.created_at, Ticket.id)
         .limit(limit)
     )
+    found = list(tuples(query))
+    values = _field_values([row[0] for row in found])
     rows, key = [], None
     for (
         ticket_id,
         number,
+        slug,
         subject,
         status,
         priority,
@@ -425,10 +442,10 @@ def ticket_rows(
         resolved,
         first_breach,
         resolution_breach,
-    ) in tuples(query):
+    ) in found:
         rows.append(
             TicketRow(
-                format_number(prefix, number),
+                desks.label(slug, number),
                 subject,
                 status,
                 priority,
@@ -439,14 +456,31 @@ def ticket_rows(
                 answered,
                 resolved,
                 first_breach is not None or resolution_breach is not None,
+                desks.get(slug).slug,
+                values.get(ticket_id, {}),
             )
         )
         key = (created, ticket_id)
     return rows, key if len(rows) == limit else None
 
 
+def _field_values(ticket_ids: list[int]) -> dict[int, dict[str, list[str]]]:
+    """The custom field values of these tickets, by ticket id and name: one query."""
+    values: dict[int, dict[str, list[str]]] = {}
+    if not ticket_ids:
+        return values
+    query = (
+        TicketField.select(TicketField.ticket, TicketField.name, TicketField.value)
+        .where(TicketField.ticket.in_(ticket_ids))
+        .order_by(TicketField.id)
+    )
+    for ticket_id, name, value in tuples(query):
+        values.setdefault(ticket_id, {}).setdefault(name, []).append(value)
+    return values
+
+
 def rating_rows(
-    period: Period, prefix: str, after: Key | None, limit: int
+    period: Period, desks: Desks, after: Key | None, limit: int
 ) -> tuple[list[RatingRow], Key | None]:
     """Up to `limit` ratings given in the period after `after`, oldest first, and the
     key to continue from (None when these were the last)."""
@@ -454,6 +488,7 @@ def rating_rows(
         Satisfaction.select(
             Satisfaction.id,
             Ticket.number,
+            Ticket.desk,
             Satisfaction.created_at,
             Satisfaction.score,
             Agent.email,
@@ -466,7 +501,7 @@ def rating_rows(
         .limit(limit)
     )
     rows, key = [], None
-    for rating_id, number, at, score, assignee, comment in tuples(query):
-        rows.append(RatingRow(format_number(prefix, number), at, int(score), assignee, comment))
+    for rating_id, number, slug, at, score, assignee, comment in tuples(query):
+        rows.append(RatingRow(desks.label(slug, number), at, int(score), assignee, comment))
         key = (at, rating_id)
     return rows, key if len(rows) == limit else None

@@ -8,7 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from maildesk.core.match import format_number
+from maildesk.settings.desks import Desks
+from maildesk.settings.fields import Fields
 from maildesk.store import repo
 from maildesk.store.models import Agent, Attachment, Event, Message, Outbox, Quarantine, Ticket
 
@@ -21,9 +22,10 @@ def _agent_email(agent_id: int | None) -> str | None:
     return None if agent_id is None else Agent.get_by_id(agent_id).email
 
 
-def ticket_summary(ticket: Ticket, prefix: str) -> dict[str, Any]:
+def ticket_summary(ticket: Ticket, desks: Desks) -> dict[str, Any]:
     return {
-        "number": format_number(prefix, ticket.number),
+        "number": desks.label(ticket.desk, ticket.number),
+        "desk": desks.get(ticket.desk).slug,
         "subject": ticket.subject,
         "status": ticket.status,
         "priority": ticket.priority,
@@ -37,13 +39,36 @@ def ticket_summary(ticket: Ticket, prefix: str) -> dict[str, Any]:
     }
 
 
-def ticket_detail(ticket: Ticket, prefix: str) -> dict[str, Any]:
+def ticket_fields(ticket: Ticket, fields: Fields) -> dict[str, Any]:
+    """The ticket's custom fields as JSON: every field its desk and category have (null
+    or [] when not set), and any other configured field that holds a value."""
+    stored = repo.ticket_fields(ticket.id)
+    shown = {}
+    for definition in fields.all:
+        values = stored.get(definition.name, [])
+        if values or definition.applies(ticket.desk, ticket.category):
+            shown[definition.name] = definition.typed(values)
+    return shown
+
+
+def field_links(ticket: Ticket, fields: Fields) -> dict[str, str]:
+    """The record URLs of the ticket's link fields that are set."""
+    links = {}
+    for name, values in repo.ticket_fields(ticket.id).items():
+        definition = fields.get(name)
+        url = definition.url(values[0]) if definition is not None and values else None
+        if url:
+            links[name] = url
+    return links
+
+
+def ticket_detail(ticket: Ticket, desks: Desks, fields: Fields | None = None) -> dict[str, Any]:
     merged = Ticket.get_by_id(ticket.merged_into_id) if ticket.merged_into_id else None
     cc = sorted(repo.participant_emails(ticket) - {ticket.requester.email})
     messages = Message.select().where(Message.ticket == ticket).order_by(Message.id)
     events = Event.select().where(Event.ticket == ticket).order_by(Event.id)
     return {
-        **ticket_summary(ticket, prefix),
+        **ticket_summary(ticket, desks),
         "cc": cc,
         "automated": ticket.automated,
         "first_response_at": iso(ticket.first_response_at),
@@ -55,11 +80,13 @@ def ticket_detail(ticket: Ticket, prefix: str) -> dict[str, Any]:
         "first_response_breached": ticket.first_response_breached_at is not None,
         "resolution_breached": ticket.resolution_breached_at is not None,
         "escalation_level": ticket.escalation_level,
-        "merged_into": format_number(prefix, merged.number) if merged else None,
+        "fields": ticket_fields(ticket, fields or Fields(())),
+        "field_links": field_links(ticket, fields or Fields(())),
+        "merged_into": desks.label(merged.desk, merged.number) if merged else None,
         "messages": [message_detail(m) for m in messages],
         "events": [event_detail(e) for e in events],
         "mail": [
-            {k: v for k, v in outbox_entry(row, prefix).items() if k != "ticket"}
+            {k: v for k, v in outbox_entry(row, desks).items() if k != "ticket"}
             for row in Outbox.select().where(Outbox.ticket == ticket).order_by(Outbox.id)
         ],
     }
@@ -127,14 +154,15 @@ def quarantine_state(entry: Quarantine) -> str:
     return "open" if entry.discarded_at is None else "discarded"
 
 
-def outbox_entry(row: Outbox, prefix: str) -> dict[str, Any]:
+def outbox_entry(row: Outbox, desks: Desks) -> dict[str, Any]:
     number = getattr(row, "ticket_number", None)  # see outbound.outbox.list_rows
+    slug = getattr(row, "ticket_desk", None)
     return {
         "id": row.id,
         "message_id": row.message_id,
         "purpose": row.purpose,
         "audience": row.audience,
-        "ticket": None if number is None else format_number(prefix, number),
+        "ticket": None if number is None else desks.label(slug, number),
         "to": list(row.recipients),
         "subject": row.subject,
         "status": row.status,

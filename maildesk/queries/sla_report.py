@@ -23,9 +23,9 @@ from typing import Any
 
 import peewee
 
-from maildesk.core.match import format_number
 from maildesk.core.vocabulary import ASSIGNABLE_ROLES, DONE_STATUSES, OPEN_STATUSES
-from maildesk.store.models import Agent, Ticket
+from maildesk.settings.desks import Desks, Scope
+from maildesk.store.models import Agent, AgentDesk, Ticket
 from maildesk.store.rows import tuples
 
 Duration = Callable[[Ticket, str, dt.datetime], float]
@@ -222,16 +222,46 @@ def _is_open() -> peewee.Expression:
     return Ticket.status.in_(OPEN_STATUSES) & Ticket.unmerged()
 
 
-def _load(since: dt.datetime, until: dt.datetime, now: dt.datetime, duration: Duration) -> _Data:
-    """Four queries: tickets created and resolved in [since, until), open counts, agents."""
+def in_scope(scope: Scope | None) -> peewee.ColumnBase:
+    """The tickets of the scope's desks (every ticket without a scope)."""
+    if scope is None:
+        return peewee.Value(True)
+    return Ticket.desk.in_(scope.stored)
+
+
+def _agents_of(scope: Scope | None) -> peewee.ColumnBase:
+    """The agents a scoped report lists: those working one of its desks, and admins."""
+    if scope is None:
+        return peewee.Value(True)
+    working = AgentDesk.select(AgentDesk.agent).where(AgentDesk.desk.in_(scope.slugs or ("",)))
+    condition = (Agent.role == "admin") | Agent.id.in_(working)
+    if scope.default in scope.slugs:
+        condition |= Agent.id.not_in(AgentDesk.select(AgentDesk.agent))
+    return condition
+
+
+def _load(
+    since: dt.datetime,
+    until: dt.datetime,
+    now: dt.datetime,
+    duration: Duration,
+    scope: Scope | None = None,
+) -> _Data:
+    """Four queries: tickets created and resolved in [since, until), open counts, agents
+    (of the scope's desks only, with one)."""
+    desks = in_scope(scope)
     created = (
         Ticket.select(*_SLA_COLUMNS)
-        .where((Ticket.created_at >= since) & (Ticket.created_at < until) & Ticket.unmerged())
+        .where(
+            (Ticket.created_at >= since) & (Ticket.created_at < until) & Ticket.unmerged() & desks
+        )
         .order_by(Ticket.created_at, Ticket.id)
     )
     resolved = Ticket.select(
         Ticket.resolved_at, Ticket.priority, Ticket.category, Ticket.assignee
-    ).where((Ticket.resolved_at >= since) & (Ticket.resolved_at < until) & Ticket.unmerged())
+    ).where(
+        (Ticket.resolved_at >= since) & (Ticket.resolved_at < until) & Ticket.unmerged() & desks
+    )
     # COUNT(*), not COUNT(id): then the partial index ticket_open_by_status (status,
     # priority, assignee_id) WHERE merged_into_id IS NULL covers the query, and PostgreSQL
     # counts the open tickets by an index-only scan instead of reading the table.
@@ -239,10 +269,12 @@ def _load(since: dt.datetime, until: dt.datetime, now: dt.datetime, duration: Du
         Ticket.select(
             Ticket.status, Ticket.priority, Ticket.assignee, peewee.fn.COUNT(peewee.SQL("*"))
         )
-        .where(_is_open())
+        .where(_is_open() & desks)
         .group_by(Ticket.status, Ticket.priority, Ticket.assignee)
     )
-    agents = Agent.select(Agent.id, Agent.email, Agent.name, Agent.role, Agent.active)
+    agents = Agent.select(Agent.id, Agent.email, Agent.name, Agent.role, Agent.active).where(
+        _agents_of(scope)
+    )
     return _Data(
         created=[_measure(ticket, now, duration) for ticket in created],
         resolved=[
@@ -372,8 +404,10 @@ def sla_report(
     *,
     priorities: Sequence[str] = (),
     p90: bool = False,
+    scope: Scope | None = None,
 ) -> dict[str, Any]:
-    """SLA compliance and times of the tickets created in [since, until), as of `now`.
+    """SLA compliance and times of the tickets created in [since, until), as of `now`
+    (of the desks of `scope` only, with one).
 
     First response, over the tickets created in the period that have a
     `first_response_due`: met when answered by the due time; breached when the
@@ -418,7 +452,7 @@ def sla_report(
                 "count": n}   # count: the durations averaged
         With `p90`, every STAT also has "p90_seconds": float or null (`percentile`).
     """
-    data = _load(since, until, now, duration)
+    data = _load(since, until, now, duration, scope)
     return _report(data, since, until, priorities, p90)
 
 
@@ -497,11 +531,12 @@ def human_duration(seconds: float) -> str:
 
 def digest(
     now: dt.datetime,
-    prefix: str,
+    desks: Desks,
     duration: Duration = wall_clock,
     oldest: int = 10,
     *,
     priorities: Sequence[str] = (),
+    scope: Scope | None = None,
 ) -> dict[str, Any]:
     """The daily SLA digest's figures as of `now`, for the `mail/digest` templates.
 
@@ -536,7 +571,7 @@ def digest(
     target. Compliance, times and agents: `sla_report` over [now - 7 d, now)
     and [now - 30 d, now). Oldest: the `oldest` open tickets created first.
     """
-    data = _load(now - 30 * DAY, now, now, duration)
+    data = _load(now - 30 * DAY, now, now, duration, scope)
     week = _report(data, now - 7 * DAY, now, priorities)
     month = _report(data, now - 30 * DAY, now, priorities)
 
@@ -561,8 +596,8 @@ def digest(
         "open_by_status_priority": {
             status: {p: cells.get((status, p), 0) for p in priority_order} for status in by_status
         },
-        "breaches_24h": _breaches(now - DAY, now, prefix, data.agents),
-        "at_risk_24h": _at_risk(now, now + DAY, prefix, data.agents),
+        "breaches_24h": _breaches(now - DAY, now, desks, data.agents, scope),
+        "at_risk_24h": _at_risk(now, now + DAY, desks, data.agents, scope),
         "compliance": {
             "7d": {target: week[target] for target in TARGETS},
             "30d": {target: month[target] for target in TARGETS},
@@ -574,7 +609,7 @@ def digest(
             for target in TARGETS
         },
         "agents": agents,
-        "oldest_open": _oldest_open(now, prefix, oldest, data.agents),
+        "oldest_open": _oldest_open(now, desks, oldest, data.agents, scope),
     }
 
 
@@ -598,12 +633,12 @@ def _who(ticket: Ticket, agents: Mapping[int, _Agent]) -> dict[str, Any]:
 
 
 # What `_listed` reads of a ticket.
-_LISTED = (Ticket.id, Ticket.number, Ticket.subject, Ticket.priority, Ticket.assignee)
+_LISTED = (Ticket.id, Ticket.number, Ticket.desk, Ticket.subject, Ticket.priority, Ticket.assignee)
 
 
-def _listed(ticket: Ticket, prefix: str, agents: Mapping[int, _Agent]) -> dict[str, Any]:
+def _listed(ticket: Ticket, desks: Desks, agents: Mapping[int, _Agent]) -> dict[str, Any]:
     return {
-        "label": format_number(prefix, ticket.number),
+        "label": desks.label(ticket.desk, ticket.number),
         "subject": ticket.subject,
         "priority": ticket.priority,
         **_who(ticket, agents),
@@ -611,13 +646,18 @@ def _listed(ticket: Ticket, prefix: str, agents: Mapping[int, _Agent]) -> dict[s
 
 
 def _breaches(
-    start: dt.datetime, end: dt.datetime, prefix: str, agents: Mapping[int, _Agent]
+    start: dt.datetime,
+    end: dt.datetime,
+    desks: Desks,
+    agents: Mapping[int, _Agent],
+    scope: Scope | None = None,
 ) -> list[dict[str, Any]]:
     first = Ticket.first_response_breached_at
     resolution = Ticket.resolution_breached_at
     query = Ticket.select(
         Ticket.id,
         Ticket.number,
+        Ticket.desk,
         Ticket.subject,
         Ticket.priority,
         Ticket.assignee,
@@ -628,6 +668,7 @@ def _breaches(
     ).where(
         (((first >= start) & (first < end)) | ((resolution >= start) & (resolution < end)))
         & Ticket.unmerged()
+        & in_scope(scope)
     )
     found = []
     for ticket in query:
@@ -636,20 +677,24 @@ def _breaches(
             ("resolution", ticket.resolution_due, ticket.resolution_breached_at),
         ):
             if at is not None and start <= at < end:
-                entry = _listed(ticket, prefix, agents)
+                entry = _listed(ticket, desks, agents)
                 found.append(entry | {"target": target, "due": due, "breached_at": at})
     found.sort(key=lambda entry: (entry["breached_at"], entry["label"], entry["target"]))
     return found
 
 
 def _at_risk(
-    now: dt.datetime, end: dt.datetime, prefix: str, agents: Mapping[int, _Agent]
+    now: dt.datetime,
+    end: dt.datetime,
+    desks: Desks,
+    agents: Mapping[int, _Agent],
+    scope: Scope | None = None,
 ) -> list[dict[str, Any]]:
     found = []
     for target in TARGETS:
-        for ticket in _running_due(target, now, end):
+        for ticket in _running_due(target, now, end).where(in_scope(scope)):
             due = getattr(ticket, f"{target}_due")
-            entry = _listed(ticket, prefix, agents)
+            entry = _listed(ticket, desks, agents)
             left = int((due - now).total_seconds())
             found.append(entry | {"target": target, "due": due, "time_left_seconds": left})
     found.sort(key=lambda entry: (entry["due"], entry["label"], entry["target"]))
@@ -677,7 +722,11 @@ def _running_due(target: str, now: dt.datetime, end: dt.datetime) -> peewee.Quer
 
 
 def _oldest_open(
-    now: dt.datetime, prefix: str, limit: int, agents: Mapping[int, _Agent]
+    now: dt.datetime,
+    desks: Desks,
+    limit: int,
+    agents: Mapping[int, _Agent],
+    scope: Scope | None = None,
 ) -> list[dict[str, Any]]:
     if limit <= 0:
         return []
@@ -689,13 +738,13 @@ def _oldest_open(
     for status in OPEN_STATUSES:
         candidates.extend(
             Ticket.select(*_LISTED, Ticket.status, Ticket.created_at)
-            .where((Ticket.status == status) & Ticket.unmerged())
+            .where((Ticket.status == status) & Ticket.unmerged() & in_scope(scope))
             .order_by(Ticket.created_at, Ticket.id)
             .limit(limit)
         )
     candidates.sort(key=lambda ticket: (ticket.created_at, ticket.id))
     return [
-        _listed(ticket, prefix, agents)
+        _listed(ticket, desks, agents)
         | {
             "status": ticket.status,
             "created_at": ticket.created_at,

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from maildesk.core.addresses import plain_address
 
 _PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,9}")
+_SLUG_RE = re.compile(r"[a-z][a-z0-9-]{0,31}", re.ASCII)
+_FIELD_RE = re.compile(r"[a-z][a-z0-9_]{0,39}", re.ASCII)
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -40,6 +42,10 @@ def single_line(value: str) -> str:
     return value
 
 
+def optional_line(value: str) -> str:
+    return single_line(value) if value else value
+
+
 def token(value: str) -> str:
     if any(ch.isspace() for ch in value):
         raise ValueError(f"must not contain whitespace, got {short(value)}")
@@ -52,6 +58,24 @@ def ticket_prefix(value: str) -> str:
             f"must be 1-10 letters or digits starting with a letter, got {short(value)}"
         )
     return value.upper()
+
+
+def slug(value: str) -> str:
+    if not _SLUG_RE.fullmatch(value):
+        raise ValueError(
+            "must be 1-32 lower-case letters, digits or '-', starting with a letter, "
+            f"got {short(value)}"
+        )
+    return value
+
+
+def field_name(value: str) -> str:
+    if not _FIELD_RE.fullmatch(value):
+        raise ValueError(
+            "must be 1-40 lower-case letters, digits or '_', starting with a letter, "
+            f"got {short(value)}"
+        )
+    return value
 
 
 def addresses(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -82,6 +106,10 @@ def base_url(value: str) -> str:
     if parts.query or parts.fragment:
         raise ValueError(f"must not contain a query or fragment, got {short(value)}")
     return value.rstrip("/")
+
+
+def optional_base_url(value: str) -> str:
+    return base_url(value) if value else value
 
 
 def database_url(value: str) -> str:

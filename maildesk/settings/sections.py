@@ -144,6 +144,40 @@ class DeskConfig:
 
 
 @dataclass(frozen=True, config=SECTION)
+class DesksConfig:
+    """Several desks in one instance, each with its own name, addresses and ticket
+    prefix; repeat [[desks]] for each (default: none, [desk] is the only desk). The
+    first is the default desk: it takes mail that came to no desk's address."""
+
+    slug: Annotated[Text, AfterValidator(checks.slug)] = Field(
+        description="Short name of the desk in URLs, commands and rules (required).",
+        examples=["billing"],
+    )
+    name: Annotated[Text, AfterValidator(checks.single_line)] = Field(
+        description="Display name of the desk in its mail and pages (required).",
+        examples=["Example Billing"],
+    )
+    ticket_prefix: Annotated[Text, AfterValidator(checks.ticket_prefix)] = Field(
+        description="Prefix of this desk's ticket references (required; as [desk] ticket_prefix).",
+        examples=["BIL"],
+    )
+    addresses: Annotated[Strings, AfterValidator(checks.addresses)] = Field(
+        description="Addresses customers write to for this desk (required; each desk its own).",
+        examples=[("billing@example.com",)],
+    )
+    base_url: Annotated[Text, AfterValidator(checks.optional_base_url)] = Field(
+        "", description="Public URL of this desk's web pages in its mail; empty: [desk] base_url."
+    )
+    templates: Annotated[Text, PATH] = Field(
+        "", description="Folder of this desk's own templates; empty: [outbound] templates."
+    )
+    signature: Text = Field(
+        "",
+        description="Text under the desk's mail to customers (templates: desk.signature).",
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
 class DatabaseConfig:
     """Where tickets and messages are stored."""
 
@@ -538,11 +572,15 @@ class SlaConfig:
 
 @dataclass(frozen=True, config=SECTION)
 class SlaPolicyConfig:
-    """Per-category SLA targets or business hours; repeat [[sla_policy]] for each
-    category (default: none, [sla] applies)."""
+    """Per-category (or per-desk) SLA targets, business hours or holidays; repeat
+    [[sla_policy]] for each (default: none, [sla] applies)."""
 
     category: Annotated[Text, AfterValidator(checks.not_empty)] = Field(
-        description="The category this policy applies to (required).", examples=["billing"]
+        description=(
+            'The category this policy applies to (required); "*" with desks: every '
+            "category of those desks (a desk's own SLA)."
+        ),
+        examples=["billing"],
     )
     targets: Strings = Field(
         (), description="Targets for this category, as in [sla] targets; empty: those of [sla]."
@@ -550,6 +588,10 @@ class SlaPolicyConfig:
     business_hours: Strings = Field(
         (), description="Business hours for this category, as in [sla]; empty: those of [sla]."
     )
+    holidays: Strings = Field(
+        (), description="Holidays for this category, as in [sla]; empty: those of [sla]."
+    )
+    desks: Strings = Field((), description="Desks (slugs) this applies to; empty: every desk.")
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -577,6 +619,7 @@ class RuleConfig:
     set_priority: Text = Field("", description="Priority to set (one of [tickets] priorities).")
     add_tags: Strings = Field((), description="Tags to add.")
     stop: Flag = Field(False, description="When this rule matches, skip the rules after it.")
+    desks: Strings = Field((), description="Desks (slugs) this applies to; empty: every desk.")
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -598,6 +641,44 @@ class CategoryConfig:
         Strategy.NONE,
         description="Auto-assign new tickets of this category: round_robin, least_open or none.",
     )
+    desks: Strings = Field((), description="Desks (slugs) this applies to; empty: every desk.")
+
+
+FIELD_TYPES = ("text", "number", "date", "select", "multiselect", "checkbox", "link")
+
+
+@dataclass(frozen=True, config=SECTION)
+class FieldConfig:
+    """Custom ticket fields; repeat [[field]] for each (default: none). Agents set them
+    on the ticket page, by API and by mail (#set NAME VALUE)."""
+
+    name: Annotated[Text, AfterValidator(checks.field_name)] = Field(
+        description="Field name in commands, the API and exports (required).",
+        examples=["order"],
+    )
+    label: Annotated[Text, AfterValidator(checks.optional_line)] = Field(
+        "", description="What people see; empty: the name."
+    )
+    type: Annotated[Text, OneOf(*FIELD_TYPES)] = Field(
+        "text", description="One of " + ", ".join(FIELD_TYPES) + "."
+    )
+    options: Strings = Field((), description="The choices of a select or multiselect field.")
+    link_template: Text = Field(
+        "",
+        description=(
+            "For a link field: the record's URL with {value}, e.g. "
+            '"https://fleet.example.com/vehicles/{value}".'
+        ),
+    )
+    desks: Strings = Field(
+        (), description="Desks (slugs) whose tickets have it; empty: every desk."
+    )
+    categories: Strings = Field(
+        (), description="Categories whose tickets have it; empty: every ticket."
+    )
+    submit: Flag = Field(False, description="Ask for it on the /submit form.")
+    required: Flag = Field(False, description="With submit: the form needs a value.")
+    public: Flag = Field(False, description="Show it to the customer on the status page.")
 
 
 @plain_dataclass(frozen=True)
@@ -606,6 +687,7 @@ class Config:
     order of the file; ``[[array]]`` sections are tuples."""
 
     desk: DeskConfig
+    desks: tuple[DesksConfig, ...]
     database: DatabaseConfig
     storage: StorageConfig
     smtp: SmtpConfig
@@ -620,4 +702,5 @@ class Config:
     sla_policy: tuple[SlaPolicyConfig, ...]
     rule: tuple[RuleConfig, ...]
     category: tuple[CategoryConfig, ...]
+    field: tuple[FieldConfig, ...]
     path: Path | None  # the file it was read from; None when defaults only

@@ -104,6 +104,7 @@ class Ticket(BaseModel):
     escalation_level = peewee.IntegerField(default=0)
     merged_into = peewee.ForeignKeyField("self", null=True, backref="merged", index=False)
     mailbox = peewee.CharField(max_length=320, null=True)  # our address it came in on
+    desk = peewee.CharField(max_length=64, default="")  # slug of its desk (tickets.desks)
     # What the hourly caps on new tickets count (core.addresses): the requester's address
     # without its +tag, and its domain.
     rate_key = peewee.CharField(max_length=320, null=True)
@@ -324,6 +325,32 @@ class WebSession(BaseModel):
     expires_at = UTCDateTimeField(index=True)
 
 
+class AgentDesk(BaseModel):
+    """A desk an agent works; an agent without any works the default desk."""
+
+    agent = peewee.ForeignKeyField(Agent, backref="desk_rows", on_delete="CASCADE")
+    desk = peewee.CharField(max_length=64)
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        agent_id: int
+
+    class Meta:
+        indexes = ((("agent", "desk"), True),)
+
+
+class TicketField(BaseModel):
+    """A custom field's value on a ticket, in canonical text (`tickets.fields`); a
+    multiselect keeps one row per chosen option."""
+
+    ticket = peewee.ForeignKeyField(Ticket, backref="field_rows", on_delete="CASCADE", index=False)
+    name = peewee.CharField(max_length=64)
+    value = peewee.TextField()
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        ticket_id: int
+
+    class Meta:
+        indexes = ((("ticket", "name", "value"), True), (("name", "value", "ticket"), False))
+
+
 class JobMark(BaseModel):
     """A job done once per key (the daily digest per manager and day): the unique row
     decides, so a restart or a second instance never repeats it."""
@@ -410,6 +437,8 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     ApiToken,
     Satisfaction,
     WebSession,
+    AgentDesk,
+    TicketField,
     Organization,
     OrganizationDomain,
 )

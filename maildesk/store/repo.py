@@ -21,6 +21,7 @@ from maildesk.store.blobs import BlobError, blobs_of, insert_row
 from maildesk.store.db import is_postgres, using
 from maildesk.store.models import (
     Agent,
+    AgentDesk,
     Blob,
     Contact,
     Counter,
@@ -31,6 +32,7 @@ from maildesk.store.models import (
     OrganizationDomain,
     Participant,
     Ticket,
+    TicketField,
     TicketTag,
 )
 from maildesk.store.scope import current
@@ -80,6 +82,62 @@ def stored_secret_key(db: peewee.Database) -> bytes:
             ).on_conflict_ignore().execute()
             row = KeyValue.get(KeyValue.name == SECRET_KEY_NAME)
     return str(row.value).encode()
+
+
+def ticket_fields(ticket_id: int) -> dict[str, list[str]]:
+    """A ticket's custom field values by name (canonical text; in stored order)."""
+    values: dict[str, list[str]] = {}
+    query = (
+        TicketField.select(TicketField.name, TicketField.value)
+        .where(TicketField.ticket == ticket_id)
+        .order_by(TicketField.id)
+    )
+    for name, value in rows.tuples(query):
+        values.setdefault(name, []).append(value)
+    return values
+
+
+def set_ticket_field(
+    ticket_id: int, name: str, values: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Replace a custom field's values on a ticket; (before, after)."""
+    where = (TicketField.ticket == ticket_id) & (TicketField.name == name)
+    before = [
+        v
+        for (v,) in rows.tuples(
+            TicketField.select(TicketField.value).where(where).order_by(TicketField.id)
+        )
+    ]
+    after = list(dict.fromkeys(values))
+    if before != after:
+        TicketField.delete().where(where).execute()
+        for value in after:
+            TicketField.create(ticket=ticket_id, name=name, value=value)
+    return before, after
+
+
+def agent_desks(agents: Iterable[Agent], default: str) -> dict[int, frozenset[str] | None]:
+    """The desks each agent works, by id: None for an admin (every desk); the default
+    desk for an agent who has none (`tickets.agents`)."""
+    agents = list(agents)
+    found: dict[int, set[str]] = {a.id: set() for a in agents}
+    ids = [a.id for a in agents if a.role != "admin"]
+    if ids:
+        query = AgentDesk.select(AgentDesk.agent, AgentDesk.desk).where(AgentDesk.agent.in_(ids))
+        for agent_id, slug in rows.tuples(query):
+            found[agent_id].add(slug)
+    return {
+        a.id: None if a.role == "admin" else frozenset(found[a.id] or {default}) for a in agents
+    }
+
+
+def adopt_tickets(db: peewee.Database, slug: str) -> int:
+    """Tickets without a desk (from before there were desks, migration 0011) join the
+    desk `slug`, the default desk; how many did. One indexed lookup when none is left."""
+    cursor = db.execute_sql(
+        f'UPDATE "ticket" SET "desk" = {db.param} WHERE "desk" = {db.param}', (slug, "")
+    )
+    return int(cursor.rowcount or 0)
 
 
 def next_ticket_number(db: peewee.Database) -> int:

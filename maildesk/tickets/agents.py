@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Iterable
 
 import peewee
 from argon2 import PasswordHasher
 
 from maildesk.core.addresses import plain_address
 from maildesk.core.vocabulary import ROLES
+from maildesk.store import repo
 from maildesk.store.db import write_transaction
-from maildesk.store.models import Agent, ApiToken, WebSession
+from maildesk.store.models import Agent, AgentDesk, ApiToken, WebSession
 
 MIN_PASSWORD = 8
 TOKEN_PREFIX = "mdk_"
@@ -20,6 +22,22 @@ TOKEN_PREFIX = "mdk_"
 
 class AgentError(ValueError):
     """An agent cannot be added or changed as asked."""
+
+
+def desks_of(agent: Agent, default: str) -> frozenset[str] | None:
+    """The desks (slugs) whose tickets the agent sees: None for every desk (an admin).
+    An agent or manager without any desk works the default desk; tickets of any other
+    desk are not there for them (404, never 403)."""
+    return repo.agent_desks([agent], default)[agent.id]
+
+
+def set_desks(db: peewee.Database, agent: Agent, slugs: Iterable[str]) -> None:
+    """The agent works exactly these desks from now on."""
+    slugs = sorted(set(slugs))
+    with write_transaction(db):
+        AgentDesk.delete().where(AgentDesk.agent == agent).execute()
+        for slug in slugs:
+            AgentDesk.create(agent=agent, desk=slug)
 
 
 def add_agent(

@@ -32,8 +32,9 @@ class Automation:
         self.db = db
         self.policies = policies
 
-    def routed(self, facts: MailFacts) -> Routing:
-        return route(self.policies.rules, facts)
+    def routed(self, facts: MailFacts, desk: str = "") -> Routing:
+        """What the rules of the new ticket's desk make of the mail."""
+        return route(self.policies.rules_for(desk), facts)
 
     def record(self, ticket: Ticket, routing: Routing, log: EventLog) -> None:
         """The routed ticket exists: its tags, and the event naming the rules."""
@@ -52,7 +53,7 @@ class Automation:
         self, ticket: Ticket, agents: Sequence[Agent], now: dt.datetime, log: EventLog
     ) -> Agent | None:
         """Assign by the ticket's category's strategy; the agent, or None."""
-        category = self.policies.category(ticket.category)
+        category = self.policies.category(ticket.category, ticket.desk)
         if category is None or category.strategy is Strategy.NONE or not category.agents:
             return None
         active = {a.email: a for a in agents if a.role in ASSIGNABLE_ROLES}

@@ -25,6 +25,7 @@ from maildesk.core.commands import (
     Merge,
     Note,
     SetCategory,
+    SetField,
     SetPriority,
     SetStatus,
     Tag,
@@ -32,6 +33,7 @@ from maildesk.core.commands import (
 )
 from maildesk.core.match import format_number
 from maildesk.core.vocabulary import ASSIGNABLE_ROLES, RESOLVED, Stamps, stamps
+from maildesk.settings.fields import FieldError, Fields
 from maildesk.store import repo
 from maildesk.store.models import (
     Agent,
@@ -72,12 +74,17 @@ class TicketChanges:
         now: dt.datetime,
         log: EventLog,
         sla: SlaTracker | None = None,
+        fields: Fields | None = None,
+        default_desk: str | None = None,
     ) -> None:
         self.db = db
         self.prefix = prefix
         self.now = now
         self.log = log
         self.sla = sla  # told about status, priority and category changes
+        self.fields = fields or Fields(())  # the custom fields `#set` may set
+        # The default desk, for whom `#assign` may name (None: anyone, one desk only).
+        self.default_desk = default_desk
 
     # -- validation ---------------------------------------------------------------------
 
@@ -92,12 +99,18 @@ class TicketChanges:
         for command in commands:
             match command:
                 case Assign(email=str() as email):
-                    if _assignable(email) is None:
-                        errors.append(f"#assign {email}: not an active agent")
+                    agent = _assignable(email)
+                    if agent is None or not self._works(agent, ticket):
+                        errors.append(f"#assign {email}: not an active agent of this desk")
                 case Merge(into=number):
                     problem = self._merge_problem(ticket, number)
                     if problem:
                         errors.append(f"#merge {format_number(self.prefix, number)}: {problem}")
+                case SetField(name=name, value=value):
+                    try:
+                        self.fields.for_ticket(name, ticket.desk, ticket.category).parse(value)
+                    except FieldError as exc:
+                        errors.append(f"#set {exc}")
                 case UseTemplate(name=name):
                     if name not in canned_names:
                         known = ", ".join(canned_names) or "none"
@@ -114,9 +127,18 @@ class TicketChanges:
         if target is None:
             return "no such ticket"
         target = repo.survivor(target)
+        if target.desk != ticket.desk:  # another desk's ticket is not there for its agents
+            return "no such ticket"
         if target.id == ticket.id:
             return "that is this ticket"
         return ""
+
+    def _works(self, agent: Agent, ticket: Ticket) -> bool:
+        """Whether `agent` works the ticket's desk (always, without several desks)."""
+        if self.default_desk is None:
+            return True
+        desks = repo.agent_desks([agent], self.default_desk)[agent.id]
+        return desks is None or (ticket.desk or self.default_desk) in desks
 
     # -- changes ------------------------------------------------------------------------
 
@@ -145,6 +167,9 @@ class TicketChanges:
                     applied.canned.append(name)
                 case Merge(into=number):
                     applied.merge_target = repo.lock_ticket(self.db, number)
+                case SetField(name=name, value=value):
+                    definition = self.fields.for_ticket(name, ticket.desk, ticket.category)
+                    self.set_custom(ticket, name, definition.parse(value), actor.email)
                 case Note():
                     pass
         applied.resolved = ticket.status == RESOLVED and applied.status_set
@@ -170,6 +195,15 @@ class TicketChanges:
         if self.sla is not None and name in ("priority", "category"):
             self.sla.changed(ticket, name, before, self.now)  # the time elapsed kept
         self.log(ticket, actor, f"{name}_changed", {"before": before, "after": value})
+
+    def set_custom(self, ticket: Ticket, name: str, values: Sequence[str], actor: str) -> bool:
+        """A custom field's canonical values (empty: cleared); True when they changed.
+        The event log keeps before and after."""
+        before, after = repo.set_ticket_field(ticket.id, name, values)
+        if before == after:
+            return False
+        self.log(ticket, actor, "field_changed", {"field": name, "before": before, "after": after})
+        return True
 
     def assign(self, ticket: Ticket, agent: Agent | None, actor: str) -> bool:
         """True when the assignee changed."""

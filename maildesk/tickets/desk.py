@@ -26,8 +26,12 @@ import peewee
 from maildesk.config import Config, ConfigError
 from maildesk.outbound.compose import Mailer
 from maildesk.outbound.render import Renderer, TemplateError
+from maildesk.settings.desks import DeskProfile, Desks
+from maildesk.settings.fields import Fields
 from maildesk.store import repo
+from maildesk.store.models import Ticket
 from maildesk.tickets.automation import Automation
+from maildesk.tickets.changes import TicketChanges
 from maildesk.tickets.escalation import Escalation
 from maildesk.tickets.policies import Policies, build_policies
 from maildesk.tickets.sla_clock import SlaTracker
@@ -50,14 +54,46 @@ class Desk:
         self.db = db
         self.config = config
         self.clock = clock
-        self.prefix = config.desk.ticket_prefix
-        self.our_addresses = frozenset(a.lower() for a in config.desk.addresses)
-        self.renderer = load_renderer(config) if renderer is None else renderer
+        self.desks = Desks.from_config(config)
+        self.fields = Fields.from_config(config)
+        self.our_addresses = self.desks.our_addresses
+        self.renderers = (
+            load_renderers(self.desks)
+            if renderer is None
+            else {desk.slug: renderer for desk in self.desks.all}
+        )
+        self.renderer = self.renderers[self.desks.default.slug]
         self.policies: Policies = build_policies(config)
         self.sla = SlaTracker(self.policies)
         self.automation = Automation(db, self.policies)
-        self.mailer = Mailer(config, self.renderer, lambda: self.secret)
+        self.mailer = Mailer(config, self.desks, self.renderers, lambda: self.secret)
         self.escalation = Escalation(db, config, self.mailer, self.sla)
+
+    def desk_of(self, ticket: Ticket) -> DeskProfile:
+        return self.desks.get(ticket.desk)
+
+    def label(self, ticket: Ticket) -> str:
+        """`SUP-00042`: the ticket's number with its desk's prefix."""
+        return self.desks.get(ticket.desk).label(ticket.number)
+
+    def changes(
+        self, prefix: str, now: dt.datetime, log: Callable[..., None], with_sla: bool = True
+    ) -> TicketChanges:
+        """`TicketChanges` on this desk's database, SLA clocks, custom fields and desks."""
+        return TicketChanges(
+            self.db,
+            prefix,
+            now,
+            log,
+            self.sla if with_sla else None,
+            self.fields,
+            self.desks.default.slug if self.desks.several else None,
+        )
+
+    def label_of(self, number: int) -> str:
+        """The label of the ticket of this number (its desk looked up)."""
+        slug = Ticket.select(Ticket.desk).where(Ticket.number == number).scalar()
+        return self.desks.label(slug, number)
 
     @functools.cached_property
     def secret(self) -> bytes:
@@ -87,24 +123,29 @@ class OnDesk:
         return self.desk.clock
 
 
-def load_renderer(config: Config) -> Renderer:
-    """The templates; with the admin's overrides, every one of them rendered once with
-    sample values, so a broken override stops the start (ConfigError) instead of
-    failing on real mail later. The built-ins alone are not checked again: the tests
-    check them, and rendering them all cost every command (`maildesk ingest` of one
-    message) about 0.16 s of CPU."""
-    folder = template_dir(config)
+def load_renderers(desks: Desks) -> dict[str, Renderer]:
+    """Each desk's templates, by slug (desks with the same folder share one renderer)."""
+    by_folder: dict[str, Renderer] = {}
+    renderers = {}
+    for index, desk in enumerate(desks.all):
+        if desk.templates not in by_folder:
+            key = "outbound.templates" if not desks.several else f"desks[{index}].templates"
+            by_folder[desk.templates] = load_renderer(desk.templates, key)
+        renderers[desk.slug] = by_folder[desk.templates]
+    return renderers
+
+
+def load_renderer(folder: str, key: str = "outbound.templates") -> Renderer:
+    """The templates; with the admin's overrides (`folder`; empty: none), every one of
+    them rendered once with sample values, so a broken override stops the start
+    (ConfigError) instead of failing on real mail later. The built-ins alone are not
+    checked again: the tests check them, and rendering them all cost every command
+    (`maildesk ingest` of one message) about 0.16 s of CPU."""
+    path = Path(folder) if folder else None
     try:
-        renderer = Renderer(folder)
-        if folder is not None:
+        renderer = Renderer(path)
+        if path is not None:
             renderer.check()
     except TemplateError as exc:
-        raise ConfigError("outbound.templates", str(exc)) from exc
+        raise ConfigError(key, str(exc)) from exc
     return renderer
-
-
-def template_dir(config: Config) -> Path | None:
-    """The admin's own templates (`[outbound] templates`; the config made a relative
-    folder from the file relative to the file's folder)."""
-    folder = config.outbound.templates
-    return Path(folder) if folder else None

@@ -90,7 +90,8 @@ class Escalation:
             index = priorities.index(ticket.priority) if ticket.priority in priorities else -1
             if 0 <= index < len(priorities) - 1:
                 bumped_from = ticket.priority
-                changes = TicketChanges(self.db, self.mailer.prefix, now, log_, self.sla)
+                prefix = self.mailer.desks.get(ticket.desk).prefix
+                changes = TicketChanges(self.db, prefix, now, log_, self.sla)
                 changes.set_field(ticket, "priority", priorities[index + 1], "system")
                 ticket.save()
         log_(
@@ -99,7 +100,9 @@ class Escalation:
             "sla_breached",
             {"target": target, "due": due_at.isoformat(), "level": ticket.escalation_level},
         )
-        managers = Agent.select().where(Agent.active & (Agent.role == "manager"))
+        managers = self.mailer.of_desk(
+            ticket, Agent.select().where(Agent.active & (Agent.role == "manager"))
+        )  # the managers of the ticket's desk
         to = [Address("", a) for a in sla.escalation_addresses] + [
             Address(m.name, m.email) for m in managers
         ]

@@ -13,10 +13,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from maildesk.config import CategoryConfig, Config, ConfigError, RuleConfig, SlaConfig
 from maildesk.core.routing import Rule, RuleError, Strategy
 from maildesk.core.sla import Calendar, SlaConfigError, Target, parse_duration
+
+T = TypeVar("T")
+ANY_CATEGORY = "*"  # a [[sla_policy]] for every category of its desks
 
 
 @dataclass(frozen=True)
@@ -36,23 +40,44 @@ class Category:
 class Policies:
     enabled: bool
     default: Policy
-    by_category: Mapping[str, Policy]  # lower-cased category name
+    # Keyed by (desk slug, lower-cased category name); the slug "" is every desk's:
+    # an entry naming desks applies to their tickets only, and wins over one naming none.
+    by_category: Mapping[tuple[str, str], Policy]
     warn_share: float
     rules: tuple[Rule, ...]
-    categories: Mapping[str, Category]  # lower-cased name
+    categories: Mapping[tuple[str, str], Category]
     digest_time: dt.time | None
+    rule_desks: tuple[frozenset[str], ...] = ()  # per rule: its desks; empty: every desk
 
-    def policy(self, category: str | None) -> Policy:
-        if category is not None:
-            return self.by_category.get(category.lower(), self.default)
-        return self.default
+    def policy(self, category: str | None, desk: str = "") -> Policy:
+        """The category's policy (of the desk, else of every desk), else the desk's own
+        (`category = "*"`), else [sla]'s."""
+        found = None if category is None else _of_desk(self.by_category, category, desk)
+        return found or self.by_category.get((desk, ANY_CATEGORY)) or self.default
 
-    def target(self, priority: str, category: str | None) -> tuple[Calendar, Target | None]:
-        policy = self.policy(category)
+    def target(
+        self, priority: str, category: str | None, desk: str = ""
+    ) -> tuple[Calendar, Target | None]:
+        policy = self.policy(category, desk)
         return policy.calendar, policy.targets.get(priority)
 
-    def category(self, name: str | None) -> Category | None:
-        return None if name is None else self.categories.get(name.lower())
+    def category(self, name: str | None, desk: str = "") -> Category | None:
+        return None if name is None else _of_desk(self.categories, name, desk)
+
+    def rules_for(self, desk: str) -> tuple[Rule, ...]:
+        """The routing rules that apply to new tickets of this desk, in order."""
+        if not any(self.rule_desks):
+            return self.rules
+        return tuple(
+            rule
+            for rule, desks in zip(self.rules, self.rule_desks, strict=True)
+            if not desks or desk in desks
+        )
+
+
+def _of_desk(table: Mapping[tuple[str, str], T], name: str, desk: str) -> T | None:
+    key = name.lower()
+    return table.get((desk, key)) or table.get(("", key))
 
 
 def build_policies(config: Config) -> Policies:
@@ -61,19 +86,26 @@ def build_policies(config: Config) -> Policies:
     priorities = config.tickets.priorities
     calendar = _calendar(sla, sla.business_hours, "sla.business_hours")
     default = Policy(calendar, _targets(sla.targets, priorities, "sla.targets"))
-    by_category: dict[str, Policy] = {}
+    by_category: dict[tuple[str, str], Policy] = {}
     for index, entry in enumerate(config.sla_policy):
         key = f"sla_policy[{index}]"
         name = entry.category.strip().lower()
-        if name in by_category:
-            raise ConfigError(f"{key}.category", f"{entry.category!r} has a policy already")
         hours = entry.business_hours
-        by_category[name] = Policy(
-            _calendar(sla, hours, f"{key}.business_hours") if hours else calendar,
+        if name == ANY_CATEGORY and not entry.desks:
+            raise ConfigError(f"{key}.category", '"*" (every category) needs desks: use [sla]')
+        own_calendar = hours or entry.holidays
+        policy = Policy(
+            _calendar(sla, hours or sla.business_hours, f"{key}.business_hours", entry.holidays)
+            if own_calendar
+            else calendar,
             _targets(entry.targets, priorities, f"{key}.targets")
             if entry.targets
             else default.targets,
         )
+        for desk in entry.desks or ("",):
+            if (desk, name) in by_category:
+                raise ConfigError(f"{key}.category", f"{entry.category!r} has a policy already")
+            by_category[desk, name] = policy
     return Policies(
         enabled=sla.enabled,
         default=default,
@@ -82,12 +114,15 @@ def build_policies(config: Config) -> Policies:
         rules=tuple(_rule(rule, index, priorities) for index, rule in enumerate(config.rule)),
         categories=_categories(config.category),
         digest_time=_digest_time(sla.digest_time),
+        rule_desks=tuple(frozenset(rule.desks) for rule in config.rule),
     )
 
 
-def _calendar(sla: SlaConfig, hours: tuple[str, ...], key: str) -> Calendar:
+def _calendar(
+    sla: SlaConfig, hours: tuple[str, ...], key: str, holidays: tuple[str, ...] = ()
+) -> Calendar:
     try:
-        return Calendar.parse(sla.timezone, hours, sla.holidays)
+        return Calendar.parse(sla.timezone, hours, holidays or sla.holidays)
     except SlaConfigError as exc:
         message = str(exc)
         if "zone" in message.lower():
@@ -140,14 +175,15 @@ def _rule(rule: RuleConfig, index: int, priorities: tuple[str, ...]) -> Rule:
         raise ConfigError(f"rule[{index}]", str(exc)) from None
 
 
-def _categories(entries: tuple[CategoryConfig, ...]) -> dict[str, Category]:
-    categories: dict[str, Category] = {}
+def _categories(entries: tuple[CategoryConfig, ...]) -> dict[tuple[str, str], Category]:
+    categories: dict[tuple[str, str], Category] = {}
     for index, entry in enumerate(entries):
         name = entry.name.strip()
-        if name.lower() in categories:
-            raise ConfigError(f"category[{index}].name", f"{name!r} is defined twice")
         agents = tuple(a.strip().lower() for a in entry.agents if a.strip())
-        categories[name.lower()] = Category(name, agents, entry.assign)
+        for desk in entry.desks or ("",):
+            if (desk, name.lower()) in categories:
+                raise ConfigError(f"category[{index}].name", f"{name!r} is defined twice")
+            categories[desk, name.lower()] = Category(name, agents, entry.assign)
     return categories
 
 

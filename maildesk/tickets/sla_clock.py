@@ -49,7 +49,7 @@ class SlaTracker:
         self.policies = policies
 
     def _policy(self, ticket: Ticket) -> tuple[Calendar, Target | None]:
-        return self.policies.target(ticket.priority, ticket.category)
+        return self.policies.target(ticket.priority, ticket.category, ticket.desk)
 
     # -- changes ------------------------------------------------------------------------
 
@@ -63,8 +63,9 @@ class SlaTracker:
         elapsed so far (on the old calendar) is kept and the rest of the new target
         counts on the new calendar from `now` on."""
         old_category = before if name == "category" else ticket.category
-        old = self.policies.policy(old_category).calendar
-        if self.policies.enabled and old != self.policies.policy(ticket.category).calendar:
+        old = self.policies.policy(old_category, ticket.desk).calendar
+        new = self.policies.policy(ticket.category, ticket.desk).calendar
+        if self.policies.enabled and old != new:
             self._rebase(ticket, old, now)
         self.retarget(ticket)
 

@@ -27,8 +27,8 @@ from maildesk.core.reply_address import is_our_address
 from maildesk.inbound.intake import Envelope
 from maildesk.pipeline.flow import Outcome
 from maildesk.pipeline.ingest import Runtime
+from maildesk.settings.desks import DeskProfile
 from maildesk.store.models import Agent, Contact, Ticket
-from maildesk.tickets.changes import TicketChanges
 from maildesk.web.context import Web
 
 
@@ -55,9 +55,11 @@ def compose(
     subject: str,
     text: str,
     uploads: Sequence[Upload] = (),
+    to: str,
 ) -> bytes:
-    """A plain mail from `name <email>` to the desk, with `uploads` attached."""
-    desk = web.config.desk.addresses[0]
+    """A plain mail from `name <email>` to the desk address `to`, with `uploads`
+    attached."""
+    desk = to
     email = email.strip()
     message = EmailMessage()
     try:
@@ -83,15 +85,13 @@ def compose(
     return bytes(message)
 
 
-def _ingest(web: Web, raw: bytes, source: str, sender: str) -> Outcome:
+def _ingest(web: Web, raw: bytes, source: str, sender: str, to: str) -> Outcome:
     runtime = Runtime(web.desk, web.pipeline)
-    return runtime.ingest(
-        raw, source=source, envelope=Envelope(sender, (web.config.desk.addresses[0],))
-    )
+    return runtime.ingest(raw, source=source, envelope=Envelope(sender, (to,)))
 
 
 def _tagged(web: Web, ticket: Ticket) -> str:
-    return f"Re: [{web.label(ticket.number)}] {ticket.subject}"
+    return f"Re: [{web.label(ticket)}] {ticket.subject}"
 
 
 # -- agents --------------------------------------------------------------------------
@@ -100,13 +100,12 @@ def _tagged(web: Web, ticket: Ticket) -> str:
 def command_errors(web: Web, ticket: Ticket, text: str) -> list[str]:
     """What is wrong with the #command block of `text` for this ticket (empty: fine),
     the same checks the pipeline makes of mail."""
-    config = web.config
-    reply = parse_reply(
-        text, prefix=config.desk.ticket_prefix, priorities=config.tickets.priorities
-    )
+    prefix = web.desk.desk_of(ticket).prefix
+    reply = parse_reply(text, prefix=prefix, priorities=web.config.tickets.priorities)
     errors = [str(e) for e in reply.errors]
-    changes = TicketChanges(web.db, config.desk.ticket_prefix, web.clock(), lambda *a: None)
-    return errors + changes.check(ticket, reply.commands, web.desk.mailer.renderer.canned_names())
+    changes = web.desk.changes(prefix, web.clock(), lambda *a: None, with_sla=False)
+    canned = web.desk.mailer.renderer(ticket.desk).canned_names()
+    return errors + changes.check(ticket, reply.commands, canned)
 
 
 def agent_mail(
@@ -135,8 +134,9 @@ def agent_mail(
         subject=_tagged(web, ticket),
         text=body,
         uploads=uploads,
+        to=web.desk.mailer.desk_address(ticket),
     )
-    return _ingest(web, raw, source, agent.email)
+    return _ingest(web, raw, source, agent.email, web.desk.mailer.desk_address(ticket))
 
 
 # -- customers -----------------------------------------------------------------------
@@ -156,8 +156,9 @@ def customer_reply(
         subject=_tagged(web, ticket),
         text=text.strip(),
         uploads=uploads,
+        to=web.desk.mailer.desk_address(ticket),
     )
-    return _ingest(web, raw, "web:status", person.email)
+    return _ingest(web, raw, "web:status", person.email, web.desk.mailer.desk_address(ticket))
 
 
 def new_ticket(
@@ -169,9 +170,12 @@ def new_ticket(
     text: str,
     uploads: Sequence[Upload] = (),
     source: str = "web:submit",
+    desk: DeskProfile | None = None,
 ) -> Outcome:
-    """A new ticket from a form or a program. Ticket tags in the subject are removed:
-    this way in never writes into an existing ticket."""
+    """A new ticket (of `desk`; default: the default desk) from a form or a program.
+    Ticket tags in the subject are removed: this way in never writes into an existing
+    ticket."""
+    to = (desk or web.desks.default).address
     if not text.strip():
         raise Refused("describe the problem first")
     # Read as mail reads a From header, so `bob@example.com(x)`, `<BOB@Example.com>` or
@@ -191,8 +195,9 @@ def new_ticket(
         web,
         name=name,
         email=address.email,
-        subject=strip_tags(subject, web.config.desk.ticket_prefix),
+        subject=strip_tags(subject, web.desks.prefixes),
         text=text.strip(),
         uploads=uploads,
+        to=to,
     )
-    return _ingest(web, raw, source, address.email)
+    return _ingest(web, raw, source, address.email, to)

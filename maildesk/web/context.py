@@ -20,11 +20,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
-from maildesk.core.match import format_number, parse_number
+from maildesk.core.match import parse_number
 from maildesk.core.vocabulary import ADMIN_ROLES, REPORT_ROLES, ROLES
 from maildesk.pipeline.flow import Pipeline
+from maildesk.settings.desks import Desks
 from maildesk.store.executor import DbExecutor
 from maildesk.store.models import Agent, Ticket
+from maildesk.tickets.agents import desks_of
 from maildesk.tickets.desk import Desk, OnDesk
 from maildesk.web.limits import FORM_OVERHEAD, BodyBudget, RateLimit
 
@@ -58,6 +60,8 @@ class Web(OnDesk):
         self.templates.globals.update(
             desk=self.config.desk,
             label=self.label,
+            example_label=self.desk.desks.default.label(42),
+            several_desks=self.desk.desks.several,
             report_roles=REPORT_ROLES,
             admin_roles=ADMIN_ROLES,
         )
@@ -82,15 +86,32 @@ class Web(OnDesk):
         return self.desk.secret
 
     @property
-    def prefix(self) -> str:
-        return self.config.desk.ticket_prefix
+    def desks(self) -> Desks:
+        return self.desk.desks
 
-    def label(self, number: int) -> str:
-        return format_number(self.prefix, number)
+    @property
+    def prefixes(self) -> tuple[str, ...]:
+        """Every desk's ticket prefix: ticket numbers are one sequence."""
+        return self.desk.desks.prefixes
+
+    def label(self, ticket: Ticket) -> str:
+        """`SUP-00042`: the ticket's number with its desk's prefix."""
+        return self.desk.label(ticket)
+
+    def desks_of(self, agent: Agent) -> frozenset[str] | None:
+        """The desks whose tickets `agent` sees; None for every desk (an admin, anyone
+        with a single desk): nothing to filter on. In the web's database threads."""
+        scope = self.desks.scope(desks_of(agent, self.desks.default.slug))
+        return None if scope is None else frozenset(scope.stored)
+
+    def sees(self, agent: Agent, ticket: Ticket) -> bool:
+        """Whether `agent` may see `ticket` (in the web's database threads)."""
+        desks = self.desks_of(agent)
+        return desks is None or ticket.desk in desks
 
     def ticket_number(self, label: str) -> int:
-        """The number in a `SUP-00042` path segment, else 404."""
-        number = parse_number(self.prefix, label)
+        """The number in a `SUP-00042` path segment (any desk's prefix), else 404."""
+        number = parse_number(self.prefixes, label)
         if number is None:
             raise HTTPException(404, "no such ticket")
         return number

@@ -10,6 +10,7 @@ summaries, target states) are pure and sit at the end.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from maildesk.core.vocabulary import ASSIGNABLE_ROLES, OPEN_STATUSES
 from maildesk.outbound.render import filesize_filter
+from maildesk.settings.fields import Fields
 from maildesk.store import repo
 from maildesk.store.db import read_snapshot
 from maildesk.store.models import (
@@ -91,9 +93,37 @@ class EventView:
 
 
 @dataclass(frozen=True)
+class FieldView:
+    """A custom field on the ticket page: what it shows and what its control needs."""
+
+    name: str
+    label: str
+    type: str
+    options: tuple[str, ...]
+    values: tuple[str, ...]  # canonical; empty: not set
+    url: str | None  # a link field's record
+
+    @property
+    def shown(self) -> str:
+        if not self.values:
+            return ""
+        if self.type == "checkbox":
+            return "yes" if self.values[0] == "true" else "no"
+        return ", ".join(self.values)
+
+    @property
+    def control(self) -> str:
+        """What the control shows (and `was_field_NAME` says was shown)."""
+        return ",".join(self.values)
+
+
+@dataclass(frozen=True)
 class TicketPage:
     ticket: Ticket  # its own columns only; people and lists are below
     label: str
+    prefix: str  # its desk's ticket prefix
+    desk_name: str
+    fields: tuple[FieldView, ...]
     requester: Person
     assignee: Person | None
     cc: tuple[str, ...]
@@ -114,6 +144,7 @@ class Controls:
     priority: str
     category: str  # "" for none
     assignee: str  # an agent's address, or `none`
+    fields: dict[str, str] = dataclasses.field(default_factory=dict)  # canonical, joined by ,
 
 
 @dataclass(frozen=True)
@@ -144,13 +175,22 @@ def ticket_page(web: Web, ticket_id: int) -> TicketPage:
 
 def _ticket_page(web: Web, ticket_id: int) -> TicketPage:
     ticket = Ticket.get_by_id(ticket_id)
-    label = web.label(ticket.number)
+    label = web.label(ticket)
     requester = Contact.get_by_id(ticket.requester_id)
     assignee = Agent.get_or_none(Agent.id == ticket.assignee_id) if ticket.assignee_id else None
     now = web.clock()
+    desk = web.desk.desk_of(ticket)
+    assignable = (
+        Agent.select()
+        .where(Agent.active & Agent.role.in_(ASSIGNABLE_ROLES))
+        .order_by(Agent.name, Agent.email)
+    )
     return TicketPage(
         ticket=ticket,
         label=label,
+        prefix=desk.prefix,
+        desk_name=desk.name,
+        fields=field_views(web.desk.fields, ticket),
         requester=Person(requester.email, requester.name),
         assignee=None if assignee is None else Person(assignee.email, assignee.name),
         cc=_ccs(ticket),
@@ -162,13 +202,8 @@ def _ticket_page(web: Web, ticket_id: int) -> TicketPage:
             EventView(e.at, e.actor, e.type, summarise(e.data))
             for e in Event.select().where(Event.ticket == ticket).order_by(Event.at, Event.id)
         ),
-        agents=tuple(
-            Person(a.email, a.name)
-            for a in Agent.select()
-            .where(Agent.active & Agent.role.in_(ASSIGNABLE_ROLES))
-            .order_by(Agent.name, Agent.email)
-        ),
-        canned=tuple(web.desk.mailer.renderer.canned_names()),
+        agents=tuple(Person(a.email, a.name) for a in web.desk.mailer.of_desk(ticket, assignable)),
+        canned=tuple(web.desk.mailer.renderer(ticket.desk).canned_names()),
     )
 
 
@@ -266,7 +301,28 @@ def message_original(ticket_id: int, message_id: int) -> bytes | None:
     return None if row is None else repo.blob_bytes(row[0])
 
 
-def controls(ticket_id: int) -> Controls:
+def field_views(fields: Fields, ticket: Ticket) -> tuple[FieldView, ...]:
+    """The ticket's custom fields: those its desk and category have, and any other
+    that holds a value."""
+    stored = repo.ticket_fields(ticket.id)
+    views = []
+    for definition in fields.all:
+        values = tuple(stored.get(definition.name, ()))
+        if values or definition.applies(ticket.desk, ticket.category):
+            views.append(
+                FieldView(
+                    definition.name,
+                    definition.label,
+                    definition.type,
+                    definition.options,
+                    values,
+                    definition.url(values[0]) if values else None,
+                )
+            )
+    return tuple(views)
+
+
+def controls(ticket_id: int, fields: Fields | None = None) -> Controls:
     ticket = Ticket.get_by_id(ticket_id)
     assignee = Agent.get_or_none(Agent.id == ticket.assignee_id) if ticket.assignee_id else None
     return Controls(
@@ -274,16 +330,22 @@ def controls(ticket_id: int) -> Controls:
         ticket.priority,
         ticket.category or "",
         "none" if assignee is None else assignee.email,
+        {view.name: view.control for view in field_views(fields or Fields(()), ticket)},
     )
 
 
-def attachment_file(attachment_id: int) -> File | None:
-    row = (
+def attachment_file(attachment_id: int, desks: frozenset[str] | None = None) -> File | None:
+    """The attachment's file; None when there is none, or when its ticket is not of
+    `desks` (None: any desk)."""
+    query = (
         Attachment.select(Attachment.filename, Attachment.content_type, Attachment.blob)
+        .join(Message)
+        .join(Ticket)
         .where(Attachment.id == attachment_id)
-        .tuples()
-        .first()
     )
+    if desks is not None:
+        query = query.where(Ticket.desk.in_(desks))
+    row = query.tuples().first()
     if row is None:
         return None
     filename, content_type, sha256 = row

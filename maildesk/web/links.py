@@ -41,13 +41,14 @@ class Link:
 
 def parse_link(web: Web, label: str, token: str) -> Link:
     """The link's number and holder, if its token is one we made for it; else 404."""
-    number = parse_number(web.prefix, label)
-    if number is None or not TOKEN.fullmatch(token):
+    number = parse_number(web.prefixes, label)
+    shown = web.desks.read_label(label)
+    if number is None or shown is None or not TOKEN.fullmatch(token):
         raise HTTPException(404, NOT_FOUND)
     holder = links.link_holder(web.secret, number, token)
     if holder is None:
         raise HTTPException(404, NOT_FOUND)
-    return Link(number, token.lower(), web.label(number), holder.contact_id)
+    return Link(number, token.lower(), shown, holder.contact_id)
 
 
 def linked_ticket(link: Link) -> Ticket:

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from maildesk.core.addresses import plain_address
-from maildesk.core.match import parse_number
+from maildesk.core.match import Prefixes, parse_number
 from maildesk.core.vocabulary import STATUS_GROUPS, STATUSES
 from maildesk.queries.ticket_list import (
     SLA_STATES,
@@ -33,6 +33,8 @@ from maildesk.queries.ticket_list import (
     count_tickets,
     find_tickets,
 )
+from maildesk.settings.fields import FieldError, Fields
+from maildesk.store import repo
 from maildesk.store.models import Agent, Ticket, TicketTag
 from maildesk.store.rows import tuples
 from maildesk.web.badges import Badge, sla_badge
@@ -49,6 +51,7 @@ TAG = re.compile(r"[\w][\w.-]{0,49}")  # as `#tag` accepts them (core.commands)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 CATEGORY = re.compile(r"[^\x00-\x1f\x7f]{1,100}")  # rules may set any name
 LABEL_HASH = re.compile(r"#(\d{1,18})")
+SLUG = re.compile(r"[a-z][a-z0-9-]{0,31}")
 
 
 class BadFilter(ValueError):
@@ -67,6 +70,8 @@ class Filters:
     tag: str = ""
     sla: str = ""  # breached | at_risk
     q: str = ""
+    desk: str = ""  # one of the agent's desks (slug); "": all of them
+    field: str = ""  # NAME=VALUE: a custom field's value
     sort: str = "updated"
     dir: str = ""  # "" : the sort's own default (DEFAULT_DIRECTION)
     page: int = 1
@@ -141,13 +146,26 @@ def _assignee(params: Mapping[str, str]) -> str:
     return value
 
 
-def parse_filters(params: Mapping[str, str], priorities: tuple[str, ...]) -> Filters:
+def parse_filters(
+    params: Mapping[str, str], priorities: tuple[str, ...], fields: Fields | None = None
+) -> Filters:
     """The view the query parameters ask for; empty values mean "any" and unknown
     parameters are ignored, but an unknown value of a known one is a `BadFilter`."""
     q = " ".join(params.get("q", "").split())
     if len(q) > MAX_SEARCH or CONTROL.search(q):
         raise BadFilter(f"not a search: at most {MAX_SEARCH} characters, no control characters")
+    field = params.get("field", "").strip()
+    if field:
+        try:
+            (fields or Fields(())).filters([field])
+        except FieldError as exc:
+            raise BadFilter(f"not a field filter: {exc}") from None
+    desk = params.get("desk", "").strip()
+    if desk and not SLUG.fullmatch(desk):
+        raise BadFilter(f"not a desk: {desk[:40]!r}")
     return Filters(
+        desk=desk,
+        field=field,
         status=_choice(params, "status", (*STATUS_GROUPS, *STATUSES)) or "open",
         priority=_choice(params, "priority", priorities),
         category=_pattern(params, "category", CATEGORY, "category"),
@@ -161,7 +179,7 @@ def parse_filters(params: Mapping[str, str], priorities: tuple[str, ...]) -> Fil
     )
 
 
-def label_number(q: str, prefix: str) -> int | None:
+def label_number(q: str, prefix: Prefixes) -> int | None:
     """The ticket a search names by itself (`SUP-00042`, `[SUP-42]`, `#42`), else None.
     A bare number is searched for as a word."""
     hashed = LABEL_HASH.fullmatch(q)
@@ -186,8 +204,12 @@ def age(since: dt.datetime, now: dt.datetime) -> str:
 def ticket_query(web: Web, filters: Filters, agent: Agent, now: dt.datetime) -> TicketQuery:
     """`filters` as the ticket-list query, for one page and one more row (`has_next`)."""
     size = web.config.web.page_size
+    visible = web.desks_of(agent)
+    desks = visible if not filters.desk else frozenset({filters.desk}) & (visible or {filters.desk})
     return TicketQuery(
         statuses=STATUS_GROUPS.get(filters.status, (filters.status,)),
+        desks=() if desks is None else tuple(sorted(desks)) or ("",),
+        fields=web.desk.fields.filters([filters.field]) if filters.field else (),
         priority=filters.priority,
         category=filters.category,
         assignee=_assignee_id(filters.assignee, agent),
@@ -235,6 +257,7 @@ class Row:
     age: str
     tags: tuple[str, ...]
     badge: Badge
+    desk: str = ""  # its desk's name, with several desks
 
 
 @dataclass(frozen=True)
@@ -245,6 +268,7 @@ class Options:
     priorities: tuple[str, ...]
     categories: tuple[str, ...]
     agents: tuple[tuple[str, str], ...]  # (email, name) of the active agents
+    desks: tuple[tuple[str, str], ...] = ()  # (slug, name) to choose among; none: one desk
 
 
 @dataclass(frozen=True)
@@ -277,7 +301,7 @@ def _rows(web: Web, tickets: list[Ticket], now: dt.datetime) -> list[Row]:
     return [
         Row(
             id=t.id,
-            label=web.label(t.number),
+            label=web.label(t),
             subject=t.subject,
             requester_name=t.requester.name,
             requester_email=t.requester.email,
@@ -289,14 +313,21 @@ def _rows(web: Web, tickets: list[Ticket], now: dt.datetime) -> list[Row]:
             age=age(t.created_at, now),
             tags=tuple(tags.get(t.id, ())),
             badge=sla_badge(t, now),
+            desk=web.desks.get(t.desk).name if web.desks.several else "",
         )
         for t in tickets
     ]
 
 
-def categories(web: Web) -> tuple[str, ...]:
+def categories(web: Web, desks: frozenset[str] | None = None) -> tuple[str, ...]:
     """The configured categories and those in use. In use: walked through the category
-    index one distinct value at a time, so it costs what there are, not the tickets."""
+    index one distinct value at a time, so it costs what there are, not the tickets.
+    For an agent of some desks only (`desks`) among several: the categories configured
+    for those desks, never names another desk uses."""
+    if desks is not None and web.desks.several:
+        table = web.desk.policies.categories
+        mine = {c.name for (slug, _), c in table.items() if slug == "" or slug in desks}
+        return tuple(sorted(mine, key=str.lower))
     sql = (
         'WITH RECURSIVE "c"("name") AS ('
         ' SELECT MIN("category") FROM "ticket" WHERE "category" IS NOT NULL'
@@ -309,13 +340,22 @@ def categories(web: Web) -> tuple[str, ...]:
     return tuple(sorted(set(configured + used), key=str.lower))
 
 
-def options(web: Web) -> Options:
-    agents = Agent.select(Agent.email, Agent.name).where(Agent.active == True)  # noqa: E712
+def options(web: Web, agent: Agent | None = None) -> Options:
+    """What the forms offer `agent`: with several desks, only their desks' agents,
+    categories and desks."""
+    desks = None if agent is None else web.desks_of(agent)
+    agents = list(Agent.select().where(Agent.active == True))  # noqa: E712
+    if desks is not None and web.desks.several:
+        works = repo.agent_desks(agents, web.desks.default.slug)
+        agents = [a for a in agents if (seen := works[a.id]) is None or seen & desks]
     return Options(
         statuses=STATUSES,
         priorities=web.config.tickets.priorities,
-        categories=categories(web),
+        categories=categories(web, desks),
         agents=tuple(sorted(((a.email, a.name) for a in agents), key=lambda a: a[1].lower())),
+        desks=tuple((d.slug, d.name) for d in web.desks.all if desks is None or d.slug in desks)
+        if web.desks.several
+        else (),
     )
 
 
@@ -330,5 +370,5 @@ def queue_view(web: Web, filters: Filters, agent: Agent) -> QueueView:
         rows=_rows(web, tickets[:size], now),
         count=count,
         has_next=len(tickets) > size,
-        options=options(web),
+        options=options(web, agent),
     )

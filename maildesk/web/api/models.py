@@ -81,6 +81,8 @@ class NewTicket(Body):
     priority: StrictStr | None = None
     category: StrictStr | None = None
     tags: list[StrictStr] = []
+    desk: StrictStr | None = Field(None, description="the desk's slug; null: the default desk")
+    fields: dict[str, Any] = Field({}, description="custom fields by name")
 
     @field_validator("transcript")
     @classmethod
@@ -108,6 +110,7 @@ class TicketChange(Body):
     tags_remove: list[StrictStr] = []
     cc_add: list[StrictStr] = []
     cc_remove: list[StrictStr] = []
+    fields: dict[str, Any] = Field({}, description="custom fields by name; null clears one")
 
     @model_validator(mode="after")
     def something(self) -> TicketChange:

@@ -53,7 +53,9 @@ def api_routes() -> list[ApiRoute]:
     return [*ticket_routes, *records.routes]
 
 
-def query_schemas(priorities: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+def query_schemas(
+    priorities: tuple[str, ...], desks: tuple[str, ...] = ()
+) -> dict[str, dict[str, Any]]:
     """The query parameters of GET /api/tickets, as `routes.listing_of` reads them."""
     text = {"type": "string"}
     return {
@@ -62,6 +64,16 @@ def query_schemas(priorities: tuple[str, ...]) -> dict[str, dict[str, Any]]:
         "assignee": {"type": "string", "description": "an agent's address, me, or none"},
         "category": text,
         "tag": text,
+        "desk": {
+            "type": "string",
+            "enum": list(desks),
+            "description": "a desk's slug (repeat for several)",
+        },
+        "field": {
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9_]*=",
+            "description": "NAME=VALUE: a custom field's value (repeat: all must match)",
+        },
         "q": {"type": "string", "description": "words to search for"},
         "org": {"type": "integer", "minimum": 1, "description": "an organization's id"},
         "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
@@ -117,7 +129,7 @@ def operation(route: ApiRoute, queries: dict[str, dict[str, Any]]) -> dict[str, 
 def document(web: Web) -> dict[str, Any]:
     """The OpenAPI 3.1 description of the API this desk serves."""
     priorities = web.config.tickets.priorities
-    queries = query_schemas(priorities)
+    queries = query_schemas(priorities, web.desks.slugs)
     paths: dict[str, dict[str, Any]] = {}
     for route in api_routes():
         paths.setdefault(route.path, {})[route.method.lower()] = operation(route, queries)

@@ -12,6 +12,7 @@ relayed to the customer, a note stays internal.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from maildesk.core.match import parse_number
 from maildesk.core.vocabulary import STATUSES
 from maildesk.queries import serialize
 from maildesk.queries.ticket_list import TicketQuery, find_tickets
+from maildesk.settings.fields import FieldError, Fields
 from maildesk.store.db import read_snapshot
 from maildesk.store.models import Agent, Message, Ticket
 from maildesk.tickets.agents import agent_for_token
@@ -42,7 +44,18 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 MAX_OFFSET = 1_000_000
 MAX_NUMBER = 2**63 - 1  # beyond a BIGINT: no such ticket
-LIST_PARAMS = ("status", "priority", "assignee", "category", "tag", "q", "limit", "offset")
+LIST_PARAMS = (
+    "status",
+    "priority",
+    "assignee",
+    "category",
+    "tag",
+    "desk",
+    "field",
+    "q",
+    "limit",
+    "offset",
+)
 T = TypeVar("T")
 
 
@@ -116,7 +129,30 @@ def patch_commands(change: TicketChange) -> list[str]:
     commands += tag_line(change.tags_add, change.tags_remove)
     for name, action in (("cc_add", "add"), ("cc_remove", "remove")):
         commands += [f"#cc {action} {one_line(name, email)}" for email in getattr(change, name)]
-    return commands
+    return commands + field_lines(change.fields)
+
+
+def field_lines(fields: dict[str, Any]) -> list[str]:
+    """`#set NAME VALUE` lines for custom fields given as JSON (null clears one); the
+    values are checked against the fields' definitions with the other commands."""
+    lines = []
+    for name, value in fields.items():
+        if isinstance(value, bool):
+            text = "yes" if value else "no"
+        elif value is None or value == []:
+            text = "none"
+        elif isinstance(value, list):
+            if not all(isinstance(item, str) for item in value):
+                raise Rejected([f"fields.{name}: expected a list of strings"])
+            text = ",".join(value)
+        elif isinstance(value, str | int | float):
+            text = str(value)
+        else:
+            raise Rejected([f"fields.{name}: expected a string, number, boolean or list"])
+        if text.strip().lower() == "none" and value is not None and value != []:
+            raise Rejected([f"fields.{name}: use null to clear a field"])
+        lines.append(f"#set {one_line('fields.' + name, name)} {one_line('fields.' + name, text)}")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -128,6 +164,7 @@ class Creation:
     subject: str
     text: str
     commands: tuple[str, ...]
+    desk: str | None = None
 
 
 def creation_of(spec: NewTicket, agent_name: str) -> Creation:
@@ -141,8 +178,9 @@ def creation_of(spec: NewTicket, agent_name: str) -> Creation:
         value = getattr(spec, field)
         if value is not None:
             commands.append(f"#{field} {one_line(field, value)}")
-    commands += tag_line(spec.tags, ())
-    return Creation(spec.requester.email, name, spec.subject or "", text, tuple(commands))
+    commands += tag_line(spec.tags, ()) + field_lines(spec.fields)
+    subject = spec.subject or ""
+    return Creation(spec.requester.email, name, subject, text, tuple(commands), spec.desk)
 
 
 def transcript_text(entries: Sequence[TranscriptEntry], customer: str, agent: str) -> str:
@@ -173,45 +211,67 @@ def choice_param(params: QueryParams, name: str, choices: Sequence[str]) -> str 
     return value
 
 
-def listing_of(params: QueryParams, priorities: Sequence[str], agent: Agent) -> TicketQuery:
+def listing_of(
+    params: QueryParams,
+    priorities: Sequence[str],
+    agent: Agent,
+    fields: Fields,
+    desks: Sequence[str] = (),
+) -> TicketQuery:
     """GET /api/tickets: which tickets, most recently updated first."""
     unknown = sorted(set(params) - set(LIST_PARAMS))
     if unknown:
         raise bad(f"unknown parameter {unknown[0]!r} (parameters: {', '.join(LIST_PARAMS)})")
     assignee = (params.get("assignee") or "").strip().lower() or None
     status = choice_param(params, "status", STATUSES)
+    for slug in params.getlist("desk"):
+        if slug not in desks:
+            raise bad(f"desk: one of {', '.join(desks)}")
+    try:
+        field_filters = fields.filters(params.getlist("field"))
+    except FieldError as exc:
+        raise bad(f"field: {exc}") from None
     return TicketQuery(
         statuses=(status,) if status else (),
         priority=choice_param(params, "priority", priorities),
         assignee=agent.email if assignee == "me" else assignee,
         category=params.get("category") or None,
         tag=(params.get("tag") or "").strip().lower() or None,
+        desks=tuple(params.getlist("desk")),
+        fields=field_filters,
         search=params.get("q") or None,
         limit=number_param(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
         offset=number_param(params, "offset", 0, 0, MAX_OFFSET),
     )
 
 
-def find(web: Web, spec: TicketQuery) -> list[dict[str, Any]]:
-    """The summaries of the tickets `spec` asks for (merged tickets left out)."""
-    return [serialize.ticket_summary(t, web.prefix) for t in find_tickets(web.db, spec)]
+def find(web: Web, spec: TicketQuery, agent: Agent) -> list[dict[str, Any]]:
+    """The summaries of the tickets `spec` asks for (merged tickets left out), of the
+    agent's desks only."""
+    visible = web.desks_of(agent)
+    if visible is not None:
+        asked = set(spec.desks) & visible if spec.desks else visible
+        spec = dataclasses.replace(spec, desks=tuple(sorted(asked)) or ("",))
+    return [serialize.ticket_summary(t, web.desks) for t in find_tickets(web.db, spec)]
 
 
 # -- the work, in the web's database threads ------------------------------------------
 
 
-def ticket_or_404(web: Web, number: int) -> Ticket:
+def ticket_or_404(web: Web, number: int, agent: Agent) -> Ticket:
+    """The ticket, if there is one of that number in the agent's desks: another desk's
+    ticket answers as one that does not exist."""
     ticket = find_ticket(number)
-    if ticket is None:
-        raise HTTPException(404, f"no ticket {web.label(number)}")
+    if ticket is None or not web.sees(agent, ticket):
+        raise HTTPException(404, f"no ticket {number}")
     return ticket
 
 
-def detail(web: Web, number: int) -> dict[str, Any]:
+def detail(web: Web, number: int, agent: Agent) -> dict[str, Any]:
     """The document of `maildesk tickets show --json`, from one snapshot."""
     with read_snapshot(web.desk.db):
-        ticket = ticket_or_404(web, number)
-        document = serialize.ticket_detail(ticket, web.prefix)
+        ticket = ticket_or_404(web, number, agent)
+        document = serialize.ticket_detail(ticket, web.desks, web.desk.fields)
         document["sla"] = web.desk.sla.view(ticket, web.clock())
     return document
 
@@ -221,36 +281,49 @@ def create(web: Web, agent: Agent, spec: Creation) -> tuple[int, dict[str, Any]]
     commands. 202 when the intake did not make a new ticket (the requester's hourly
     limit of new tickets: the message joined their latest one)."""
     errors = [str(e) for e in parse_reply("\n".join(spec.commands), **command_context(web)).errors]
+    desk = web.desks.get(spec.desk)
+    visible = web.desks_of(agent)
+    if spec.desk is not None and (
+        not web.desks.known(spec.desk) or (visible is not None and spec.desk not in visible)
+    ):
+        errors.append(f"desk: no desk {spec.desk[:40]!r} of yours")
     if errors:
         raise Rejected(errors)
     outcome = actions.new_ticket(
-        web, name=spec.name, email=spec.email, subject=spec.subject, text=spec.text, source="api"
+        web,
+        name=spec.name,
+        email=spec.email,
+        subject=spec.subject,
+        text=spec.text,
+        source="api",
+        desk=desk,
     )
-    number = parse_number(web.prefix, outcome.ticket or "")
+    number = parse_number(web.prefixes, outcome.ticket or "")
     if outcome.action != "created" or number is None:
         return 202, {"ticket": outcome.ticket, "action": outcome.action, "reason": outcome.reason}
     if spec.commands:
         actions.agent_mail(
-            web, agent, ticket_or_404(web, number), "", commands=spec.commands, source="api"
+            web, agent, ticket_or_404(web, number, agent), "", commands=spec.commands, source="api"
         )
-    return 201, {"ticket": outcome.ticket, "action": outcome.action, **detail(web, number)}
+    document = detail(web, number, agent)
+    return 201, {"ticket": outcome.ticket, "action": outcome.action, **document}
 
 
 def command_context(web: Web) -> dict[str, Any]:
-    return {"prefix": web.prefix, "priorities": web.config.tickets.priorities}
+    return {"prefix": web.prefixes, "priorities": web.config.tickets.priorities}
 
 
 def update(web: Web, agent: Agent, number: int, commands: list[str]) -> dict[str, Any]:
-    ticket = ticket_or_404(web, number)
+    ticket = ticket_or_404(web, number, agent)
     errors = actions.command_errors(web, ticket, "\n".join(commands))
     if errors:
         raise Rejected(errors)
     actions.agent_mail(web, agent, ticket, "", commands=commands, source="api")
-    return detail(web, number)
+    return detail(web, number, agent)
 
 
 def add_message(web: Web, agent: Agent, number: int, text: str, note: bool) -> dict[str, Any]:
-    ticket = ticket_or_404(web, number)
+    ticket = ticket_or_404(web, number, agent)
     errors = actions.command_errors(web, ticket, text)
     if errors:
         raise Rejected(errors)
@@ -317,15 +390,21 @@ async def changed(web: Web, fn: Callable[..., T], *args: Any) -> T:
 async def list_tickets(request: Request) -> Response:
     web = web_of(request)
     agent = await signed(web, request)
-    spec = listing_of(request.query_params, web.config.tickets.priorities, agent)
-    tickets = await web.call(find, web, spec)
+    spec = listing_of(
+        request.query_params,
+        web.config.tickets.priorities,
+        agent,
+        web.desk.fields,
+        web.desks.slugs,
+    )
+    tickets = await web.call(find, web, spec, agent)
     return JSONResponse({"tickets": tickets, "limit": spec.limit, "offset": spec.offset})
 
 
 async def show(request: Request) -> Response:
     web = web_of(request)
-    await signed(web, request)
-    return JSONResponse(await web.call(detail, web, number_of(web, request)))
+    agent = await signed(web, request)
+    return JSONResponse(await web.call(detail, web, number_of(web, request), agent))
 
 
 async def open_ticket(request: Request) -> Response:

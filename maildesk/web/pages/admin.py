@@ -17,16 +17,35 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from maildesk.core.vocabulary import ADMIN_ROLES, ROLES
+from maildesk.store import repo
 from maildesk.store.models import Agent, ApiToken
 from maildesk.tickets import agents
 from maildesk.web import sessions
 from maildesk.web.context import Web, checked_form, redirect, require, web_of
 
 
-def _overview() -> dict[str, Any]:
+def _overview(web: Web) -> dict[str, Any]:
     listed = agents.list_agents()
     tokens = agents.list_tokens()
-    return {"agents": listed, "tokens": [t for t in tokens if t.revoked_at is None]}
+    works = repo.agent_desks(listed, web.desks.default.slug)
+    return {
+        "agents": listed,
+        "tokens": [t for t in tokens if t.revoked_at is None],
+        "works": {a.id: works[a.id] or frozenset(web.desks.slugs) for a in listed},
+        "desk_choices": [(d.slug, d.name) for d in web.desks.all] if web.desks.several else [],
+    }
+
+
+def _desks(web: Web, form: FormData) -> list[str] | None:
+    """The desks ticked on a form with the desk boxes (None: the form has none); an
+    unknown slug is an error."""
+    if "has_desks" not in form:
+        return None
+    slugs = [v for v in form.getlist("desk") if isinstance(v, str)]
+    for slug in slugs:
+        if not web.desks.known(slug):
+            raise agents.AgentError(f"no desk {slug[:40]!r}")
+    return slugs
 
 
 def _other_active_admins(agent_id: int) -> int:
@@ -57,7 +76,7 @@ def done(request: Request, flash: str) -> Response:
 async def show(request: Request, error: str = "", token: str = "", status: int = 200) -> Response:
     require(request, ADMIN_ROLES)
     web = web_of(request)
-    data = await web.call(_overview)
+    data = await web.call(_overview, web)
     notice = request.session.pop("flash", "")
     return web.page(
         request,
@@ -80,6 +99,7 @@ async def add(request: Request) -> Response:
     _, web, form = await posted(request)
     password = _field(form, "password") or None
     try:
+        desks = _desks(web, form)
         added = await web.call(
             agents.add_agent,
             web.db,
@@ -89,6 +109,8 @@ async def add(request: Request) -> Response:
             password,
             web.clock(),
         )
+        if desks:
+            await web.call(agents.set_desks, web.db, added, desks)
     except agents.AgentError as exc:
         return await show(request, error=str(exc), status=422)
     return done(request, f"Added {added.role} {added.email}.")
@@ -107,9 +129,14 @@ async def change(request: Request) -> Response:
     if losing_admin and await web.call(_other_active_admins, target.id) == 0:
         return await show(request, error="The desk needs at least one active admin.", status=422)
     try:
+        desks = _desks(web, form)
+        if desks == []:
+            raise agents.AgentError("tick at least one desk")
         changed = await web.call(
             agents.update_agent, web.db, email, role=role, active=active, away=away
         )
+        if desks is not None:
+            await web.call(agents.set_desks, web.db, changed, desks)
     except agents.AgentError as exc:
         return await show(request, error=str(exc), status=422)
     request.session["flash"] = f"Saved {changed.email}."

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from maildesk.core.addresses import plain_address
 from maildesk.core.vocabulary import STATUSES
+from maildesk.settings.fields import Fields
 from maildesk.store.models import Agent, Ticket
 from maildesk.web import actions, listing
 from maildesk.web.context import Web, checked_form, find_ticket, redirect, require, web_of
@@ -101,13 +102,17 @@ def is_active_agent(email: str) -> bool:
 def apply_bulk(web: Web, agent: Agent, ids: list[int], commands: list[str]) -> BulkResult:
     """Mail `commands` into each ticket as `agent` (runs in the web's database threads)."""
     result = BulkResult()
-    tickets = {t.id: t for t in Ticket.select().where(Ticket.id.in_(ids))}
+    desks = web.desks_of(agent)
+    query = Ticket.select().where(Ticket.id.in_(ids))
+    if desks is not None:  # another desk's ticket is as good as none
+        query = query.where(Ticket.desk.in_(desks))
+    tickets = {t.id: t for t in query}
     for ticket_id in ids:
         ticket = tickets.get(ticket_id)
         if ticket is None:
             result.errors.append(f"no ticket with id {ticket_id}")
             continue
-        label = web.label(ticket.number)
+        label = web.label(ticket)
         if ticket.merged_into_id is not None:  # its mail would go to the survivor
             result.errors.append(f"{label} was merged into another ticket")
             continue
@@ -126,12 +131,12 @@ def apply_bulk(web: Web, agent: Agent, ids: list[int], commands: list[str]) -> B
 async def queue(request: Request) -> Response:
     agent = require(request)
     web = web_of(request)
-    filters = _filters(request.query_params, web.config.tickets.priorities)
-    number = listing.label_number(filters.q, web.prefix) if filters.q else None
+    filters = _filters(request.query_params, web.config.tickets.priorities, web.desk.fields)
+    number = listing.label_number(filters.q, web.prefixes) if filters.q else None
     if number is not None:
         ticket = await web.call(find_ticket, number)
-        if ticket is not None:
-            return redirect(f"/tickets/{web.label(ticket.number)}")
+        if ticket is not None and await web.call(web.sees, agent, ticket):
+            return redirect(f"/tickets/{web.label(ticket)}")
     try:
         view = await web.call(listing.queue_view, web, filters, agent)
     except listing.BadFilter as exc:
@@ -145,12 +150,15 @@ async def queue(request: Request) -> Response:
         view=view,
         page_size=web.config.web.page_size,
         flash=flash if isinstance(flash, str) else "",
+        custom_fields=web.desk.fields.all,
     )
 
 
-def _filters(params: Mapping[str, str], priorities: tuple[str, ...]) -> listing.Filters:
+def _filters(
+    params: Mapping[str, str], priorities: tuple[str, ...], fields: Fields
+) -> listing.Filters:
     try:
-        return listing.parse_filters(params, priorities)
+        return listing.parse_filters(params, priorities, fields)
     except listing.BadFilter as exc:
         raise HTTPException(400, str(exc)) from exc
 

@@ -37,6 +37,7 @@ SCORES = {1: "Very poor", 2: "Poor", 3: "OK", 4: "Good", 5: "Excellent"}
 @dataclass(frozen=True)
 class RatingView:
     label: str
+    desk: str  # the ticket's desk (slug): its name heads the page
     subject: str
     rateable: bool  # the ticket is resolved or closed
     score: int | None  # the rating given, if any
@@ -61,7 +62,8 @@ def rating_view(web: Web, link: Link, now: dt.datetime) -> RatingView:
     row = Satisfaction.get_or_none(Satisfaction.ticket == ticket)
     rateable = ticket.status in RATEABLE
     return RatingView(
-        label=web.label(ticket.number),
+        label=web.label(ticket),
+        desk=ticket.desk,
         subject=ticket.subject,
         rateable=rateable,
         score=None if row is None else row.score,
@@ -121,6 +123,7 @@ def show_rating(
         request,
         "rate.html",
         status_code,
+        desk=web.desks.get(view.desk),
         csrf=web.customer_csrf(link.token),
         link=link,
         view=view,

@@ -18,6 +18,7 @@ leading single quote.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import re
@@ -35,6 +36,8 @@ from starlette.routing import Route
 from maildesk.core.vocabulary import REPORT_ROLES
 from maildesk.queries import analytics, sla_report
 from maildesk.queries.analytics import Key, Period
+from maildesk.settings.desks import Desks, Scope
+from maildesk.store.models import Agent
 from maildesk.web.charts import Series, bar_chart, hbar_chart, line_chart
 from maildesk.web.context import Web, require, web_of
 
@@ -281,22 +284,27 @@ TABLES: dict[str, Callable[[Export], list[Row]]] = {
 
 @dataclass(frozen=True)
 class Stream:
-    """A long export: its header, a chunk reader (period, prefix, after, limit) ->
-    (rows, key to go on from), and the cells of a row."""
+    """A long export: its header, a chunk reader (period, desks, after, limit) ->
+    (rows, key to go on from), and the cells of a row; `fields`: the custom fields,
+    one column each after the header's."""
 
     header: Row
-    fetch: Callable[[Period, str, Key | None, int], tuple[list[Any], Key | None]]
-    cells: Callable[[Any], Row]
+    fetch: Callable[[Period, Desks, Key | None, int], tuple[list[Any], Key | None]]
+    cells: Callable[[Any, Sequence[str]], Row]
+    fields: bool = False
 
 
-def _ticket_cells(row: analytics.TicketRow) -> Row:
+def _ticket_cells(row: analytics.TicketRow, extra: Sequence[str]) -> Row:
+    """`extra`: the columns after the fixed ones: `desk` (with several desks), then each
+    custom field's (its values joined by commas)."""
     return (
         row.label, row.subject, row.status, row.priority, row.category, row.requester,
         row.assignee, row.created_at, row.first_response_at, row.resolved_at, row.sla_breached,
+        *(row.desk if name == "desk" else ",".join(row.fields.get(name, ())) for name in extra),
     )  # fmt: skip
 
 
-def _rating_cells(row: analytics.RatingRow) -> Row:
+def _rating_cells(row: analytics.RatingRow, fields: Sequence[str]) -> Row:
     return (row.label, row.rated_at, row.score, row.assignee, row.comment)
 
 
@@ -316,6 +324,7 @@ TICKETS = Stream(
     ),
     analytics.ticket_rows,
     _ticket_cells,
+    fields=True,
 )
 STREAMS = {
     "satisfaction": Stream(
@@ -354,27 +363,56 @@ def _export(web: Web, period: Period) -> Export:
     return Export(period, web.clock(), duration, web.config.tickets.priorities)
 
 
-def _period_of(web: Web, request: Request) -> Period:
-    """The request's period, else 400 with the reason."""
+def _period_of(web: Web, request: Request, scope: Scope | None = None) -> Period:
+    """The request's period (of the desks of `scope`), else 400 with the reason."""
     try:
-        return _requested(request, _today(web), _zone(web))
+        period = _requested(request, _today(web), _zone(web))
     except PeriodError as exc:
         raise HTTPException(400, str(exc)) from None
+    return dataclasses.replace(period, scope=scope)
+
+
+async def _scope_of(web: Web, request: Request, agent: Agent) -> Scope | None:
+    """The desks the report covers: those the viewer works (an admin: every desk), or
+    the one `?desk=` names among them. Another desk's is not there (404)."""
+    visible = await web.call(web.desks_of, agent)
+    chosen = request.query_params.get("desk", "")
+    if chosen:
+        if not web.desks.known(chosen) or (visible is not None and chosen not in visible):
+            raise HTTPException(404, "no such desk")
+        return web.desks.scope([chosen])
+    return None if visible is None else web.desks.scope(visible - {""})
+
+
+def _desk_choices(web: Web, agent_desks: frozenset[str] | None) -> list[tuple[str, str]]:
+    """(slug, name) of the desks the viewer may choose among (none: only one)."""
+    desks = [d for d in web.desks.all if agent_desks is None or d.slug in agent_desks]
+    return [(d.slug, d.name) for d in desks] if len(desks) > 1 else []
 
 
 async def page(request: Request) -> Response:
-    require(request, REPORT_ROLES)
+    agent = require(request, REPORT_ROLES)
     web = web_of(request)
     zone, day = _zone(web), _today(web)
-    base: dict[str, Any] = {"active": "reports", "presets": presets(day), "zone": zone}
+    scope = await _scope_of(web, request, agent)
+    chosen = request.query_params.get("desk", "")
+    choices = _desk_choices(web, await web.call(web.desks_of, agent))
+    base: dict[str, Any] = {
+        "active": "reports",
+        "presets": presets(day),
+        "zone": zone,
+        "desk_choices": choices,
+        "desk_chosen": chosen,
+        "desk_query": f"&desk={chosen}" if chosen else "",
+    }
     try:
-        period = _requested(request, day, zone)
+        period = dataclasses.replace(_requested(request, day, zone), scope=scope)
     except PeriodError as exc:
         form = {key: request.query_params.get(key, "")[:10] for key in ("since", "until")}
         return web.page(request, "reports.html", 400, error=str(exc), form=form, **base)
     export = _export(web, period)
     found = await web.call(
-        analytics.overview, period, export.now, web.prefix, export.duration, export.priorities
+        analytics.overview, period, export.now, web.desks, export.duration, export.priorities
     )
     return web.page(
         request,
@@ -392,12 +430,12 @@ async def page(request: Request) -> Response:
 
 
 async def table_csv(request: Request) -> Response:
-    require(request, REPORT_ROLES)
+    agent = require(request, REPORT_ROLES)
     web = web_of(request)
     name = request.path_params["table"]
     if name not in NAMES:
         raise HTTPException(404, "no such report table")
-    period = _period_of(web, request)
+    period = _period_of(web, request, await _scope_of(web, request, agent))
     if name in STREAMS:
         return _csv_response(_streamed(web, STREAMS[name], period), name, period)
     rows = await web.call(TABLES[name], _export(web, period))
@@ -405,9 +443,9 @@ async def table_csv(request: Request) -> Response:
 
 
 async def tickets_csv(request: Request) -> Response:
-    require(request, REPORT_ROLES)
+    agent = require(request, REPORT_ROLES)
     web = web_of(request)
-    period = _period_of(web, request)
+    period = _period_of(web, request, await _scope_of(web, request, agent))
     return _csv_response(_streamed(web, TICKETS, period), "tickets", period)
 
 
@@ -427,10 +465,14 @@ def _requested(request: Request, today: dt.date, zone: dt.tzinfo) -> Period:
 
 async def _streamed(web: Web, stream: Stream, period: Period) -> AsyncIterator[str]:
     """The header, then chunk after chunk, each read in the database threads."""
-    yield csv_text([stream.header])
+    fields = []
+    if stream.fields:  # with several desks, the desk's column, then the custom fields'
+        fields = ["desk"] if web.desks.several else []
+        fields += [f.name for f in web.desk.fields.all]
+    yield csv_text([[*stream.header, *fields]])
     after: Key | None = None
     while True:
-        rows, after = await web.call(stream.fetch, period, web.prefix, after, CHUNK)
-        yield csv_text(stream.cells(row) for row in rows)
+        rows, after = await web.call(stream.fetch, period, web.desks, after, CHUNK)
+        yield csv_text(stream.cells(row, fields) for row in rows)
         if after is None:
             return

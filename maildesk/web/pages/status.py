@@ -26,10 +26,12 @@ from maildesk.core.quoting import split_reply
 from maildesk.core.vocabulary import DONE_STATUSES, OnReply, on_customer_reply
 from maildesk.outbound.render import filesize_filter
 from maildesk.queries.contacts import SharedTicket, shared_tickets
+from maildesk.settings.desks import DeskProfile
 from maildesk.store.models import Agent, Attachment, Message, Ticket
 from maildesk.web import actions
 from maildesk.web.actions import Refused
 from maildesk.web.context import Web, checked_form, redirect, text_field, web_of
+from maildesk.web.detail import FieldView, field_views
 from maildesk.web.links import NOT_FOUND, Link, link_of, linked_ticket, viewer
 from maildesk.web.uploads import FORM_OVERHEAD, bounded, read_uploads, too_large, total_size
 
@@ -80,6 +82,8 @@ class StatusView:
     viewer: str  # who holds the link, as the page greets them
     # Other members' tickets, when the viewer's organization shares them (else none).
     shared: tuple[SharedTicket, ...] = ()
+    desk: DeskProfile | None = None  # whose page it is: its name heads it
+    fields: tuple[FieldView, ...] = ()  # the custom fields marked public, that are set
 
 
 def when(value: dt.datetime) -> str:
@@ -116,20 +120,22 @@ def files_of(messages: Sequence[Message]) -> dict[int, list[File]]:
     return found
 
 
-def agent_names(web: Web, messages: Sequence[Message]) -> dict[str, str]:
+def agent_names(web: Web, messages: Sequence[Message], desk: str) -> dict[str, str]:
     """How agents' replies are signed, by the agent's address: as their relayed mail
-    names them (`outbound.compose.Mailer.relay`), never by the address itself."""
+    names them (`outbound.compose.Mailer.relay`, `desk`: the ticket's desk's name),
+    never by the address itself."""
     addresses = {m.from_email for m in messages if m.kind == "agent"}
     if not addresses or not web.config.outbound.show_agent_name:
         return {}
-    desk = web.config.desk.name
     query = Agent.select(Agent.email, Agent.name).where(Agent.email.in_(sorted(addresses)))
     return {a.email: f"{a.name} via {desk}" for a in query if a.name}
 
 
-def entry(web: Web, message: Message, files: list[File], names: dict[str, str]) -> Entry:
+def entry(
+    web: Web, message: Message, files: list[File], names: dict[str, str], desk: str
+) -> Entry:
     if message.kind == "agent":
-        author, text = names.get(message.from_email, web.config.desk.name), message.body_text
+        author, text = names.get(message.from_email, desk), message.body_text
     else:  # the customer's words, without the history their mail client quoted
         author = message.from_name or message.from_email
         text = split_reply(message.body_text).visible or message.body_text
@@ -163,20 +169,32 @@ def status_view(web: Web, link: Link, now: dt.datetime) -> StatusView:
     person = viewer(link)
     messages = public_messages(ticket)
     files = files_of(messages)
-    names = agent_names(web, messages)
+    desk = web.desk.desk_of(ticket)
+    names = agent_names(web, messages, desk.name)
     return StatusView(
-        label=web.label(ticket.number),
+        label=web.label(ticket),
         subject=ticket.subject,
         status=ticket.status,
         status_text=STATUS_WORDS.get(ticket.status, ticket.status),
         priority=ticket.priority.replace("_", " ").capitalize(),
         created=when(ticket.created_at),
-        entries=tuple(entry(web, m, files.get(m.id, []), names) for m in messages),
+        entries=tuple(entry(web, m, files.get(m.id, []), names, desk.name) for m in messages),
         rateable=ticket.status in RATEABLE,
         reply_hint=reply_hint(web, ticket, now),
         viewer=person.name or person.email,
         shared=tuple(shared_tickets(person, ticket, web.desk.label)),
+        desk=desk,
+        fields=tuple(
+            view
+            for view in field_views(web.desk.fields, ticket)
+            if view.values and _public(web, view.name)
+        ),
     )
+
+
+def _public(web: Web, name: str) -> bool:
+    definition = web.desk.fields.get(name)
+    return definition is not None and definition.public
 
 
 # -- the handlers ---------------------------------------------------------------------
@@ -188,6 +206,8 @@ def show_status(
     web = web_of(request)
     context = {"notice": "", "error": "", "text": ""} | context
     csrf = web.customer_csrf(link.token)
+    if view.desk is not None:
+        context["desk"] = view.desk  # the ticket's desk names the page, not the instance
     return web.page(request, "status.html", status_code, csrf=csrf, link=link, view=view, **context)
 
 
@@ -217,7 +237,7 @@ async def reply(request: Request) -> Response:
         view = await web.call(status_view, web, link, web.clock())
         return show_status(request, link, view, 422, error=str(exc), text=text)
     web.on_mail()
-    same = outcome.ticket in (None, web.label(ticket.number))
+    same = outcome.ticket in (None, web.label(ticket))
     return redirect(f"{link.path}?sent={'1' if same else 'new'}")
 
 

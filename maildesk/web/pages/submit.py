@@ -12,7 +12,7 @@ since there is no session to keep one in. Posts are limited per client
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
@@ -25,10 +25,11 @@ from starlette.routing import Route
 from maildesk.core.addresses import deliverable_address
 from maildesk.core.match import parse_number
 from maildesk.core.message import parse_typed_address
+from maildesk.settings.desks import DeskProfile
+from maildesk.settings.fields import FieldDef, FieldError
 from maildesk.store import repo
 from maildesk.store.db import write_transaction
 from maildesk.store.models import Ticket
-from maildesk.tickets.changes import TicketChanges
 from maildesk.tickets.escalation import event_collector
 from maildesk.web import actions
 from maildesk.web.actions import Refused, Upload
@@ -79,6 +80,7 @@ class SubmitFields:
     subject: str
     category: str
     description: str
+    custom: dict[str, str] = field(default_factory=dict)  # custom fields, as typed
 
 
 NO_FIELDS = SubmitFields(name="", email="", subject="", category="", description="")
@@ -92,22 +94,73 @@ class Submitted:
     email: str
 
 
-def read_request(form: FormData) -> SubmitFields:
+def read_request(form: FormData, asked: Sequence[FieldDef] = ()) -> SubmitFields:
+    custom = {}
+    for definition in asked:
+        key = f"field_{definition.name}"
+        values = [v.strip() for v in form.getlist(key) if isinstance(v, str) and v.strip()]
+        custom[definition.name] = ",".join(values)
     return SubmitFields(
         name=text_field(form, "name").strip(),
         email=text_field(form, "email").strip(),
         subject=text_field(form, "subject").strip(),
         category=text_field(form, "category").strip(),
         description=text_field(form, "description"),
+        custom=custom,
     )
 
 
-def categories(web: Web) -> list[str]:
-    """The configured category names, for the form's select (empty: no select)."""
-    return [c.name for c in web.desk.policies.categories.values()]
+def desk_of_path(web: Web, request: Request) -> DeskProfile:
+    """The desk a /submit/{desk} path names (/submit: the default desk); else 404."""
+    slug = request.path_params.get("desk")
+    if slug is None:
+        return web.desks.default
+    if not web.desks.known(slug):
+        raise HTTPException(404, "no such form")
+    return web.desks.get(slug)
 
 
-def request_problem(web: Web, fields: SubmitFields) -> str:
+def categories(web: Web, desk: DeskProfile) -> list[str]:
+    """The desk's category names, for the form's select (empty: no select)."""
+    found = web.desk.policies.categories
+    return list(dict.fromkeys(c.name for (slug, _), c in found.items() if slug in ("", desk.slug)))
+
+
+def asked_fields(web: Web, desk: DeskProfile) -> tuple[FieldDef, ...]:
+    """The custom fields the desk's form asks for."""
+    return tuple(
+        f for f in web.desk.fields.all if f.submit and (not f.desks or desk.slug in f.desks)
+    )
+
+
+def field_problem(web: Web, desk: DeskProfile, fields: SubmitFields) -> str:
+    """What is wrong with the custom fields of a filled-in form ("" if nothing). A field
+    limited to categories counts only with one of them chosen."""
+    for definition in asked_fields(web, desk):
+        if not definition.applies(desk.slug, fields.category or None):
+            continue
+        raw = fields.custom.get(definition.name, "")
+        if not raw and definition.required:
+            return f"Please fill in {definition.label}."
+        try:
+            definition.parse(raw)
+        except FieldError:
+            return f"Please check {definition.label}: {_expected(definition)}."
+    return ""
+
+
+def _expected(definition: FieldDef) -> str:
+    return {
+        "number": "a number",
+        "date": "a date (YYYY-MM-DD)",
+        "select": "one of the choices",
+        "multiselect": "the listed choices",
+        "checkbox": "yes or no",
+        "link": "one word, without spaces",
+    }.get(definition.type, "one line of text")
+
+
+def request_problem(web: Web, fields: SubmitFields, desk: DeskProfile | None = None) -> str:
     """What is wrong with a filled-in form ("" if nothing)."""
     address = parse_typed_address(fields.email)
     if address is None or deliverable_address(address.email) is None:
@@ -116,14 +169,17 @@ def request_problem(web: Web, fields: SubmitFields) -> str:
         return "Please give your request a subject."
     if not fields.description.strip():
         return "Please describe the problem."
-    if fields.category and fields.category not in categories(web):
+    desk = desk or web.desks.default
+    if fields.category and fields.category not in categories(web, desk):
         return "Please choose one of the listed categories."
-    return ""
+    return field_problem(web, desk, fields)
 
 
-def open_request(web: Web, fields: SubmitFields, uploads: Sequence[Upload]) -> actions.Outcome:
-    """A new ticket from the form (runs in the web's database threads), then its
-    chosen category, as a change of the requester's."""
+def open_request(
+    web: Web, fields: SubmitFields, uploads: Sequence[Upload], desk: DeskProfile | None = None
+) -> actions.Outcome:
+    """A new ticket of the form's desk (runs in the web's database threads), then its
+    chosen category and fields, as changes of the requester's."""
     outcome = actions.new_ticket(
         web,
         name=fields.name,
@@ -132,26 +188,35 @@ def open_request(web: Web, fields: SubmitFields, uploads: Sequence[Upload]) -> a
         text=fields.description,
         uploads=uploads,
         source="web:submit",
+        desk=desk,
     )
-    if fields.category and outcome.action == "created" and outcome.ticket:
-        set_category(web, outcome.ticket, fields.category, fields.email.lower())
+    given = {name: value for name, value in fields.custom.items() if value}
+    if (fields.category or given) and outcome.action == "created" and outcome.ticket:
+        set_requested(web, outcome.ticket, fields.category, given, fields.email.lower())
     return outcome
 
 
-def set_category(web: Web, label: str, category: str, actor: str) -> None:
+def set_requested(web: Web, label: str, category: str, custom: dict[str, str], actor: str) -> None:
     """The category, with its SLA targets, and auto-assignment by it when nobody is
-    assigned yet: what a routing rule setting it would have done."""
+    assigned yet (what a routing rule setting it would have done), then the custom
+    fields the form gave that the ticket has."""
     now = web.clock()
     events: list[dict[str, Any]] = []
     log = event_collector(events, now)
     with write_transaction(web.db):
-        ticket = repo.lock_ticket(web.db, parse_number(web.prefix, label) or 0)
+        ticket = repo.lock_ticket(web.db, parse_number(web.prefixes, label) or 0)
         if ticket is None:
             raise Ticket.DoesNotExist(label)
-        changes = TicketChanges(web.db, web.prefix, now, log, web.desk.sla)
-        changes.set_field(ticket, "category", category, actor)
-        if ticket.assignee_id is None:
-            web.desk.automation.auto_assign(ticket, repo.active_agents(), now, log)
+        prefix = web.desk.desk_of(ticket).prefix
+        changes = web.desk.changes(prefix, now, log)
+        if category:
+            changes.set_field(ticket, "category", category, actor)
+            if ticket.assignee_id is None:
+                web.desk.automation.auto_assign(ticket, repo.active_agents(), now, log)
+        for name, raw in custom.items():
+            definition = web.desk.fields.get(name)
+            if definition is not None and definition.applies(ticket.desk, ticket.category):
+                changes.set_custom(ticket, name, definition.parse(raw), actor)
         ticket.updated_at = now
         ticket.save()
         repo.record_events(events)
@@ -162,14 +227,18 @@ def set_category(web: Web, label: str, category: str, actor: str) -> None:
 
 def show_submit(request: Request, status_code: int = 200, **context: Any) -> HTMLResponse:
     web = web_of(request)
+    desk = desk_of_path(web, request)
     context = {"error": "", "fields": NO_FIELDS, "submitted": None} | context
     response = web.page(
         request,
         "submit.html",
         status_code,
         csrf=form_token(web),
-        categories=categories(web),
+        categories=categories(web, desk),
+        asked=asked_fields(web, desk),
         honeypot=HONEYPOT,
+        desk=desk,
+        action=request.url.path,
         **context,
     )
     response.headers.update(frame_headers(web))
@@ -192,9 +261,10 @@ async def submit(request: Request) -> Response:
 async def take_submission(request: Request) -> Response:
     web = web_of(request)
     limit = web.config.web.max_upload_size
+    desk = desk_of_path(web, request)
     async with bounded(request, limit + FORM_OVERHEAD, too_large(limit)) as body:
         form = await body.form()
-        fields = read_request(form)
+        fields = read_request(form, asked_fields(web, desk))
         refused = turned_away(request, form, fields)
         if refused is not None:
             return refused
@@ -202,7 +272,7 @@ async def take_submission(request: Request) -> Response:
         if total_size(uploads) > limit:
             raise HTTPException(413, too_large(limit))
     try:
-        outcome = await web.call(open_request, web, fields, uploads)
+        outcome = await web.call(open_request, web, fields, uploads, desk)
     except Refused as exc:
         return show_submit(request, 422, error=str(exc), fields=fields)
     web.on_mail()
@@ -222,7 +292,7 @@ def turned_away(request: Request, form: FormData, fields: SubmitFields) -> Respo
     web.submit_limit.hit(client)
     if text_field(form, HONEYPOT):  # a bot: it learns nothing
         return show_submit(request, submitted=Submitted(None, fields.email))
-    problem = request_problem(web, fields)
+    problem = request_problem(web, fields, desk_of_path(web, request))
     if problem:
         return show_submit(request, 422, error=problem, fields=fields)
     return None
@@ -238,4 +308,6 @@ def too_many(request: Request, wait: int, fields: SubmitFields) -> Response:
 routes = [
     Route("/submit", submit_page, methods=["GET"]),
     Route("/submit", submit, methods=["POST"]),
+    Route("/submit/{desk}", submit_page, methods=["GET"]),
+    Route("/submit/{desk}", submit, methods=["POST"]),
 ]

@@ -123,6 +123,26 @@ def control_commands(form: FormData, now: detail.Controls, me: str) -> list[str]
     merge = _text(form, "merge")
     if merge:
         lines.append(f"#merge {merge}")
+    return lines + _field_commands(form, now)
+
+
+def _field_commands(form: FormData, now: detail.Controls) -> list[str]:
+    """`#set` lines for the custom fields the agent changed. A multiselect's options
+    are checkboxes named alike (`has_field_NAME` marks the group, so none checked
+    clears it); an empty value clears a field."""
+    lines = []
+    for name, current in now.fields.items():
+        key = f"field_{name}"
+        if f"has_{key}" in form:
+            value = ",".join(v for v in form.getlist(key) if isinstance(v, str))
+        elif key in form:
+            value = _text(form, key)
+        else:
+            continue
+        shown = _text(form, f"was_{key}") if f"was_{key}" in form else current
+        value = " ".join(value.split())  # one line: a value never starts another command
+        if value not in (shown, current):
+            lines.append(f"#set {name} {value or 'none'}")
     return lines
 
 
@@ -158,7 +178,7 @@ def send(
     ticket = Ticket.get_by_id(ticket_id)
     lines = list(commands or [])
     if template:
-        if template not in web.desk.mailer.renderer.canned_names():
+        if template not in web.desk.mailer.renderer(ticket.desk).canned_names():
             raise Refused(f"no canned response {template!r}")
         lines.append(f"#template {template}")
     outcome = agent_mail(web, agent, ticket, text, commands=lines, note=note, uploads=uploads or [])
@@ -181,10 +201,12 @@ def _id(request: Request) -> int:
 
 async def located(web: Web, request: Request) -> tuple[Ticket, Ticket]:
     """(the ticket named in the path, the one it lives on in); 404 if none."""
+    agent = require(request)
     number = web.ticket_number(request.path_params["label"])
     ticket, live = await web.call(detail.live_ticket, number)
-    if ticket is None or live is None:
-        raise HTTPException(404, "no such ticket")
+    desks = await web.call(web.desks_of, agent)
+    if ticket is None or live is None or (desks is not None and live.desk not in desks):
+        raise HTTPException(404, "no such ticket")  # another desk's: not there, not forbidden
     return ticket, live
 
 
@@ -193,9 +215,7 @@ async def live_or_redirect(web: Web, request: Request, rest: str = "") -> Ticket
     ticket, live = await located(web, request)
     if live.id != ticket.id:
         query = f"?{request.url.query}" if request.url.query else ""
-        raise HTTPException(
-            303, headers={"Location": f"/tickets/{web.label(live.number)}{rest}{query}"}
-        )
+        raise HTTPException(303, headers={"Location": f"/tickets/{web.label(live)}{rest}{query}"})
     return ticket
 
 
@@ -231,7 +251,7 @@ async def render(
 async def merged_away(request: Request, ticket: Ticket, live: Ticket, text: str) -> Response:
     label = web_of(request).label
     error = (
-        f"{label(ticket.number)} was merged into {label(live.number)}: "
+        f"{label(ticket)} was merged into {label(live)}: "
         "nothing was sent or changed. Check here and try again."
     )
     return await render(request, live.id, 409, error=error, text=text)
@@ -280,7 +300,7 @@ async def message_original(request: Request) -> Response:
     raw = await web.call(detail.message_original, ticket.id, message_id)
     if raw is None:
         raise HTTPException(404, "no such message in this ticket")
-    filename = f"{web.label(ticket.number)}-message-{message_id}.eml"
+    filename = f"{web.label(ticket)}-message-{message_id}.eml"
     headers = {
         "content-disposition": content_disposition("attachment", filename),
         "x-content-type-options": "nosniff",
@@ -305,9 +325,8 @@ async def attachment(request: Request) -> Response:
     web = web_of(request)
     attachment_id = _id(request)
     by_token = signed_in(request) is None and valid_image_token(web, request, attachment_id)
-    if not by_token:
-        require(request)
-    found = await web.call(detail.attachment_file, attachment_id)
+    desks = None if by_token else await web.call(web.desks_of, require(request))
+    found = await web.call(detail.attachment_file, attachment_id, desks)
     if found is None:
         raise HTTPException(404, "no such attachment")
     shown = request.query_params.get("inline") == "1"
@@ -347,7 +366,7 @@ async def reply(request: Request) -> Response:
     except Refused as exc:
         return await render(request, ticket.id, 422, error=str(exc), text=text, template=template)
     web.on_mail()
-    return redirect(f"/tickets/{web.label(ticket.number)}")
+    return redirect(f"/tickets/{web.label(ticket)}")
 
 
 async def update(request: Request) -> Response:
@@ -360,7 +379,7 @@ async def update(request: Request) -> Response:
         await request.close()  # files nobody asked for
     if live.id != ticket.id:
         return await merged_away(request, ticket, live, "")
-    now = await web.call(detail.controls, ticket.id)
+    now = await web.call(detail.controls, ticket.id, web.desk.fields)
     commands = control_commands(form, now, agent.email)
     if commands:
         try:
@@ -368,7 +387,7 @@ async def update(request: Request) -> Response:
         except Refused as exc:
             return await render(request, ticket.id, 422, error=str(exc))
         web.on_mail()
-    return redirect(f"/tickets/{web.label(ticket.number)}")
+    return redirect(f"/tickets/{web.label(ticket)}")
 
 
 routes = [

@@ -1,0 +1,199 @@
+"""Custom ticket fields, as the configuration defines them (`[[field]]`).
+
+A field's values are kept as canonical text (`store.models.TicketField`, one row per
+value): a number without exponent or trailing zeros, a date as YYYY-MM-DD, a
+checkbox as `true`/`false`, a select as its option's own spelling. Equal values are
+equal text, so filtering a queue on a field is one indexed lookup. `parse` turns what
+people give (a mail's `#set order 12345`, a form, an API's JSON) into canonical text
+or a `FieldError` saying what is wrong; `typed` turns it back into JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from maildesk.settings.sections import Config
+
+MAX_TEXT = 1000  # characters of a text value
+MAX_TOKEN = 200  # characters of a link's value (a record's id in another system)
+_TRUE = frozenset({"true", "yes", "on", "1", "x"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+
+class FieldError(ValueError):
+    """A value a field cannot take, or a field that does not exist (for this ticket)."""
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    name: str
+    label: str
+    type: str  # settings.sections.FIELD_TYPES
+    options: tuple[str, ...] = ()
+    link_template: str = ""
+    desks: frozenset[str] = frozenset()  # empty: every desk
+    categories: frozenset[str] = frozenset()  # lower-case; empty: every ticket
+    submit: bool = False
+    required: bool = False
+    public: bool = False
+
+    def applies(self, desk: str, category: str | None) -> bool:
+        """Whether tickets of this desk and category have the field."""
+        if self.desks and desk not in self.desks:
+            return False
+        return not self.categories or (category or "").lower() in self.categories
+
+    def parse(self, raw: Any) -> tuple[str, ...]:
+        """Canonical values of `raw` (text as typed, or JSON); () clears the field."""
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return ()
+        if self.type == "multiselect":
+            items = raw if isinstance(raw, list) else str(raw).split(",")
+            chosen = {self._option(item) for item in items if str(item).strip()}
+            return tuple(o for o in self.options if o in chosen)
+        if isinstance(raw, list | dict):
+            raise FieldError(f"{self.name}: expected one value, got a list")
+        return (self._one(raw),)
+
+    def _one(self, raw: Any) -> str:
+        text = str(raw).strip() if not isinstance(raw, bool) else ""
+        match self.type:
+            case "number":
+                return self._number(raw, text)
+            case "date":
+                try:
+                    return dt.date.fromisoformat(text).isoformat() if len(text) == 10 else _bad()
+                except ValueError:
+                    raise FieldError(f"{self.name}: not a date YYYY-MM-DD: {text[:40]!r}") from None
+            case "select":
+                return self._option(raw)
+            case "checkbox":
+                word = str(raw).strip().lower()
+                if isinstance(raw, bool):
+                    return "true" if raw else "false"
+                if word in _TRUE or word in _FALSE:
+                    return "true" if word in _TRUE else "false"
+                raise FieldError(f"{self.name}: yes or no, got {word[:40]!r}")
+            case "link":
+                if any(ch.isspace() for ch in text) or len(text) > MAX_TOKEN:
+                    raise FieldError(
+                        f"{self.name}: one word of at most {MAX_TOKEN} characters, "
+                        f"got {text[:40]!r}"
+                    )
+                return text
+            case _:
+                if "\n" in text or "\r" in text or len(text) > MAX_TEXT:
+                    raise FieldError(f"{self.name}: one line of at most {MAX_TEXT} characters")
+                return text
+
+    def _number(self, raw: Any, text: str) -> str:
+        if isinstance(raw, bool):
+            raise FieldError(f"{self.name}: not a number: {raw!r}")
+        try:
+            number = decimal.Decimal(text)
+        except decimal.InvalidOperation:
+            raise FieldError(f"{self.name}: not a number: {text[:40]!r}") from None
+        if not number.is_finite() or abs(number.adjusted()) > 30:
+            raise FieldError(f"{self.name}: not a usable number: {text[:40]!r}")
+        canonical = format(number.normalize(), "f")
+        return "0" if canonical in ("-0", "0") else canonical
+
+    def _option(self, raw: Any) -> str:
+        word = str(raw).strip()
+        for option in self.options:
+            if option.lower() == word.lower():
+                return option
+        raise FieldError(f"{self.name}: {word[:40]!r} is not one of {', '.join(self.options)}")
+
+    def typed(self, values: Sequence[str]) -> Any:
+        """The JSON value of canonical `values` (None: not set)."""
+        if self.type == "multiselect":
+            return list(values)
+        if not values:
+            return None
+        value = values[0]
+        if self.type == "number":
+            number = decimal.Decimal(value)
+            return int(number) if number == number.to_integral_value() else float(number)
+        if self.type == "checkbox":
+            return value == "true"
+        return value
+
+    def url(self, value: str) -> str | None:
+        """A link field's record URL for `value`."""
+        if self.type != "link" or not value:
+            return None
+        return self.link_template.replace("{value}", quote(value, safe=""))
+
+
+def _bad() -> str:
+    raise ValueError
+
+
+class Fields:
+    """The configured custom fields, in the order of the file."""
+
+    def __init__(self, defs: Iterable[FieldDef]) -> None:
+        self.all: tuple[FieldDef, ...] = tuple(defs)
+        self._by_name = {f.name: f for f in self.all}
+
+    @classmethod
+    def from_config(cls, config: Config) -> Fields:
+        return cls(
+            FieldDef(
+                name=f.name,
+                label=f.label or f.name,
+                type=f.type,
+                options=tuple(f.options),
+                link_template=f.link_template,
+                desks=frozenset(f.desks),
+                categories=frozenset(c.strip().lower() for c in f.categories),
+                submit=f.submit,
+                required=f.required,
+                public=f.public,
+            )
+            for f in config.field
+        )
+
+    def get(self, name: str) -> FieldDef | None:
+        return self._by_name.get(name)
+
+    def of(self, desk: str, category: str | None) -> tuple[FieldDef, ...]:
+        """The fields tickets of this desk and category have."""
+        return tuple(f for f in self.all if f.applies(desk, category))
+
+    def for_ticket(self, name: str, desk: str, category: str | None) -> FieldDef:
+        """The field `name` of a ticket of this desk and category; FieldError if it has none."""
+        found = self._by_name.get(name)
+        if found is None or not found.applies(desk, category):
+            known = ", ".join(f.name for f in self.of(desk, category)) or "none"
+            raise FieldError(f"{name}: no such field (fields: {known})")
+        return found
+
+    def filter(self, name: str, raw: str) -> tuple[str, str]:
+        """(name, canonical value) for a list filter `NAME=VALUE`; FieldError if bad."""
+        found = self._by_name.get(name)
+        if found is None:
+            known = ", ".join(f.name for f in self.all) or "none"
+            raise FieldError(f"{name}: no such field (fields: {known})")
+        values = found.parse(raw)
+        if len(values) != 1:
+            raise FieldError(f"{name}: filter on one value")
+        return name, values[0]
+
+    def filters(self, given: Iterable[str]) -> tuple[tuple[str, str], ...]:
+        """List filters written `NAME=VALUE`, as (name, canonical value); FieldError if
+        one is not."""
+        found = []
+        for item in given:
+            name, equals, value = item.partition("=")
+            if not equals:
+                raise FieldError(f"{item[:40]!r}: write a field filter as NAME=VALUE")
+            found.append(self.filter(name.strip(), value))
+        return tuple(found)
