@@ -112,7 +112,7 @@ CONTACTS_PER_TICKET = 0.25
 SHARED_CONTACTS_SHARE = 0.2  # of the small side: the present's requesters are among these
 DAY = dt.timedelta(days=1)
 REPORT_PERIOD = dt.timedelta(days=30)  # the reports page's default: the last 30 days
-DATA_VERSION = 1  # bump when the planned data change: a kept database is then refilled
+DATA_VERSION = 2  # bump when the planned data change: a kept database is then refilled
 CHUNK = 10_000  # rows per executemany / COPY
 REQUESTS = 40  # timed requests per page and side: the 95th percentile is the 3rd slowest
 
@@ -477,8 +477,16 @@ TICKET_FIELDS = _words(
     "first_response_warn_at resolution_warn_at resolved_at closed_at sla_paused_at "
     "sla_paused_seconds first_response_warned_at resolution_warned_at "
     "first_response_breached_at resolution_breached_at escalation_level merged_into "
-    "mailbox"
+    "mailbox desk"
 )
+# Two desks: the support desk, and a billing desk with about a third of the tickets. Every
+# ticket has a custom `plan` (a select) and, where it names one, an `order` (a link).
+DESKS = (
+    ("support", "Bench Support", "SUP", DESK_ADDRESS, 0.7),
+    ("billing", "Bench Billing", "BIL", "billing@example.com", 0.3),
+)
+PLANS = (("Basic", 60), ("Pro", 30), ("Enterprise", 10))
+FIELD_FIELDS = ("id", "ticket", "name", "value")
 MESSAGE_FIELDS = _words(
     "id ticket message_id in_reply_to references direction kind from_email from_name "
     "to cc subject body_text sent_at created_at"
@@ -592,6 +600,8 @@ def rows_of(
         m for m in (last, t["first_response_at"], t["sla_paused_at"], t["closed_at"]) if m
     )
     row = {f: t.get(f) for f in TICKET_FIELDS}
+    picked = random.Random(f"{seed}/{t['key']}/desk")  # apart: the content stays as it was
+    desk = DESKS[0][0] if picked.random() < DESKS[0][4] else DESKS[1][0]
     row.update(
         id=ticket_id,
         number=number,
@@ -599,8 +609,12 @@ def rows_of(
         updated_at=updated,
         merged_into=ticket_id - 1 if t["merged"] else None,
         mailbox=DESK_ADDRESS,
+        desk=desk,
     )
     yield "ticket", tuple(naive(v) if isinstance(v, dt.datetime) else v for v in row.values())
+    yield "ticket_field", (ids("ticket_field"), ticket_id, "plan", pick(picked, PLANS))
+    if "order" in subject:
+        yield "ticket_field", (ids("ticket_field"), ticket_id, "order", order)
     yield "participant", (ids("participant"), ticket_id, t["requester"], "requester")
     if rng.random() < 0.1 and t["requester"] > 2:
         cc = rng.randrange(2, t["requester"])  # an earlier contact: one that exists
@@ -663,6 +677,7 @@ TABLES = (
     ("agent", AGENT_FIELDS),
     ("blob", BLOB_FIELDS),
     ("ticket", TICKET_FIELDS),
+    ("ticket_field", FIELD_FIELDS),
     ("participant", PARTICIPANT_FIELDS),
     ("ticket_tag", TAG_FIELDS),
     ("message", MESSAGE_FIELDS),
@@ -671,6 +686,20 @@ TABLES = (
     ("satisfaction", SATISFACTION_FIELDS),
 )
 FILLED = tuple(name for name, _ in TABLES)
+
+
+def bind(db: Any) -> Any:
+    """Make `db` the database of the models' queries here until `unbind` (maildesk's
+    `store.db.using`, entered by hand around a function's try/finally)."""
+    from maildesk.store.db import using
+
+    context = using(db)
+    context.__enter__()
+    return context
+
+
+def unbind(context: Any) -> None:
+    context.__exit__(None, None, None)
 
 
 def model_of(table: str) -> Any:
@@ -744,6 +773,7 @@ def fill(url: str, plan: Plan, n: int) -> dict[str, Any]:
     from maildesk.tickets.agents import hash_password
 
     db = open_database(url)
+    bound = bind(db)  # the models' unit of work: this database, until `unbind`
     steps: dict[str, float] = {}
     started = time.perf_counter()
     upgrade(db)
@@ -778,6 +808,7 @@ def fill(url: str, plan: Plan, n: int) -> dict[str, Any]:
     started = time.perf_counter()
     finish(db, postgres, plan.fingerprint(n))
     steps["finish"] = time.perf_counter() - started
+    unbind(bound)
     db.close()
     return {"counts": dict(loader.counts), "steps": steps}
 
@@ -852,7 +883,7 @@ def set_sequences(db: Any, postgres: bool, tickets: int) -> None:
 def finish(db: Any, postgres: bool, fingerprint: str) -> None:
     """Mark the database as filled (a kept one is reused only when the mark matches),
     then leave it as maildesk would find it: SQLite back in WAL mode and checkpointed,
-    not analysed (maildesk never runs ANALYZE); PostgreSQL vacuumed and analysed, as
+    not analysed (a bulk load leaves no statistics); PostgreSQL vacuumed and analysed, as
     autovacuum does soon after a bulk load."""
     from maildesk.store.models import KeyValue
 
@@ -874,11 +905,13 @@ def stamp_of(url: str) -> str | None:
     from maildesk.store.models import KeyValue
 
     db = open_database(url)
+    bound = bind(db)
     try:
         return KeyValue.select(KeyValue.value).where(KeyValue.name == STAMP).scalar()
     except peewee.PeeweeException:
         return None
     finally:
+        unbind(bound)
         db.close()
 
 
@@ -906,7 +939,16 @@ class Side:
             "[smtp]\nenabled = false\n\n"
             '[web]\nenabled = true\nhost = "127.0.0.1"\nport = 0\n\n'
             f'[outbound]\nmaildir = "{self.directory / "outbox"}"\n\n'
-            '[logging]\nlevel = "warning"\n',
+            '[logging]\nlevel = "warning"\n\n'
+            + "".join(
+                f'[[desks]]\nslug = "{slug}"\nname = "{name}"\nticket_prefix = "{prefix}"\n'
+                f'addresses = ["{address}"]\n\n'
+                for slug, name, prefix, address, _ in DESKS
+            )
+            + '[[field]]\nname = "plan"\ntype = "select"\n'
+            f"options = [{', '.join(repr(p) for p, _ in PLANS)}]\n\n"
+            '[[field]]\nname = "order"\ntype = "link"\n'
+            'link_template = "https://shop.example/orders/{value}"\n',
             encoding="utf-8",
         )
 
@@ -1204,7 +1246,10 @@ class Browser:
 
 # -- the pages ---------------------------------------------------------------------------
 
-PAGES = ("queue", "filter", "search order", "search address", "far page", "ticket", "reports")
+PAGES = (
+    "queue", "filter", "search order", "search address", "far page", "ticket", "reports",
+    "desk queue", "field filter", "customer",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -1234,41 +1279,50 @@ def far_page(side: Side, page_size: int) -> int:
     from maildesk.store.models import Ticket
 
     db = open_database(side.url)
+    bound = bind(db)
     try:
         shown = Ticket.select().where(Ticket.merged_into.is_null()).count()
     finally:
+        unbind(bound)
         db.close()
     return max(1, min(FAR_PAGE, shown // page_size))
 
 
-def pages_of(side: Side, plan: Plan, prefix: str, far: int) -> dict[str, Page]:
+def pages_of(side: Side, plan: Plan, far: int) -> dict[str, Page]:
     """The pages measured on `side`, each with what it must show, read from the database
     by plain queries (the order the queue documents: updated, newest first)."""
     import peewee
 
     from maildesk.core.match import format_number
     from maildesk.store.db import open_database
-    from maildesk.store.models import Contact, Message, Ticket
+    from maildesk.store.models import Contact, Message, Ticket, TicketField
+
+    prefixes = {slug: prefix for slug, _, prefix, _, _ in DESKS}
+
+    def label(number: int, desk: str) -> str:
+        return format_number(prefixes[desk], number)
 
     db = open_database(side.url)
+    bound = bind(db)
     try:
 
         def first(*where: Any, offset: int = 0) -> str:
-            number = (
-                Ticket.select(Ticket.number)
+            row = (
+                Ticket.select(Ticket.number, Ticket.desk)
                 .where(Ticket.merged_into.is_null(), *where)
                 .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
                 .limit(1)
                 .offset(offset)
-                .scalar()
+                .tuples()
+                .first()
             )
-            if number is None:
+            if row is None:
                 raise BenchError(f"{side.role} {side.label}: no ticket for a page's check")
-            return format_number(prefix, number)
+            return label(*row)
 
         searched = tuple(
-            format_number(prefix, n)
-            for (n,) in Ticket.select(Ticket.number)
+            label(n, desk)
+            for (n, desk) in Ticket.select(Ticket.number, Ticket.desk)
             .join(Contact, on=Ticket.requester == Contact.id)
             .where(Contact.email == SEARCH_ADDRESS)
             .tuples()
@@ -1277,7 +1331,7 @@ def pages_of(side: Side, plan: Plan, prefix: str, far: int) -> dict[str, Page]:
             raise BenchError(f"{side.role} {side.label}: {len(searched)} searched tickets")
         shown = shown_ticket(plan)
         row = (
-            Ticket.select(Ticket.number, Ticket.subject)
+            Ticket.select(Ticket.number, Ticket.desk, Ticket.subject)
             .join(Message, on=Message.ticket == Ticket.id)
             .where(Message.message_id == f"<{shown['key']}.0.{plan.seed}@bench-web.example>")
             .tuples()
@@ -1285,8 +1339,14 @@ def pages_of(side: Side, plan: Plan, prefix: str, far: int) -> dict[str, Page]:
         )
         if row is None:
             raise BenchError(f"{side.role} {side.label}: the shown ticket is missing")
+        shown_label = label(row[0], row[1])
         open_ = Ticket.status.in_(OPEN)
         unassigned_high = (Ticket.priority == "high") & Ticket.assignee.is_null()
+        enterprise = Ticket.id.in_(
+            TicketField.select(TicketField.ticket).where(
+                (TicketField.name == "plan") & (TicketField.value == "Enterprise")
+            )
+        )
         pages = [
             Page("queue", "/", (first(open_),)),
             Page("filter", "/?priority=high&assignee=unassigned", (first(open_, unassigned_high),)),
@@ -1297,11 +1357,14 @@ def pages_of(side: Side, plan: Plan, prefix: str, far: int) -> dict[str, Page]:
                 f"/?status=all&page={far}",
                 (first(peewee.SQL("1 = 1"), offset=(far - 1) * plan.page_size),),
             ),
-            Page("ticket", f"/tickets/{format_number(prefix, row[0])}",
-                 (format_number(prefix, row[0]), row[1])),
+            Page("ticket", f"/tickets/{shown_label}", (shown_label, row[2])),
             Page("reports", "/reports", ("Reports", f"{NOW - REPORT_PERIOD + DAY:%Y-%m-%d}")),
+            Page("desk queue", "/?desk=billing", (first(open_, Ticket.desk == "billing"),)),
+            Page("field filter", "/?field=plan%3DEnterprise", (first(open_, enterprise),)),
+            Page("customer", f"/contacts/{SEARCH_CONTACT}", (SEARCH_ADDRESS, *searched)),
         ]  # fmt: skip
     finally:
+        unbind(bound)
         db.close()
     return {p.name: p for p in pages}
 
@@ -1316,7 +1379,10 @@ def check(answer: Answer, page: Page, side: Side) -> None:
 
 
 # Pages that show the present only: the same on both sides but for the ticket numbers.
-SAME_ON_BOTH = ("queue", "filter", "search order", "search address", "reports")
+SAME_ON_BOTH = (
+    "queue", "filter", "search order", "search address", "reports", "desk queue",
+    "field filter",
+)  # fmt: skip  # the customer page shows since when the contact is known: not the same
 VARYING = (
     (re.compile(r'name="csrf" value="[^"]*"'), 'name="csrf"'),  # a token per session
     (re.compile(r"\b[A-Z][A-Z0-9]*-\d{5,}\b"), "LABEL"),  # ticket labels
@@ -1620,10 +1686,12 @@ def prepare(side: Side, plan: Plan, reuse: bool) -> None:
         say(f"  {side.role}: {side.n:,} tickets filled in {took:.1f} s ({steps})")
         say("    rows: " + ", ".join(f"{k} {v:,}" for k, v in filled["counts"].items()))
     db = open_database(side.url)
+    bound = bind(db)
     try:
         started = time.perf_counter()
         applied = upgrade(db)
     finally:
+        unbind(bound)
         db.close()
     if applied:
         say(f"    migrations applied: {', '.join(applied)} ({time.perf_counter() - started:.1f} s)")
@@ -1680,9 +1748,8 @@ def run(args: argparse.Namespace, work: Path, sides: list[Side]) -> int:
         say(f"\n[{step}] {backend}: fill")
         for side in pair:
             prepare(side, plan, reuse)
-        prefix = config.desk.ticket_prefix
         far = far_page(pair[0], plan.page_size)
-        pages = {side.role: pages_of(side, plan, prefix, far) for side in pair}
+        pages = {side.role: pages_of(side, plan, far) for side in pair}
         say(
             f"  measure: {args.warmup} warm-up and {args.requests} timed requests per page "
             "and database, alternating the databases"
