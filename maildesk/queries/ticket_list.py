@@ -148,9 +148,7 @@ def _has_field(name: str, value: str, bounded: bool, postgres: bool) -> peewee.E
     once rather than by walking every ticket."""
     match = (TicketField.name == name) & (TicketField.value == value)
     if bounded:
-        probe = TicketField.select(peewee.SQL("1")).where(
-            (TicketField.ticket == Ticket.id) & match
-        )
+        probe = TicketField.select(peewee.SQL("1")).where((TicketField.ticket == Ticket.id) & match)
         if postgres:
             # OFFSET 0 keeps PostgreSQL from turning the probe into a join, which it
             # plans as a hash of every ticket with the value (measured: bench/web).

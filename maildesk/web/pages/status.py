@@ -131,9 +131,7 @@ def agent_names(web: Web, messages: Sequence[Message], desk: str) -> dict[str, s
     return {a.email: f"{a.name} via {desk}" for a in query if a.name}
 
 
-def entry(
-    web: Web, message: Message, files: list[File], names: dict[str, str], desk: str
-) -> Entry:
+def entry(web: Web, message: Message, files: list[File], names: dict[str, str], desk: str) -> Entry:
     if message.kind == "agent":
         author, text = names.get(message.from_email, desk), message.body_text
     else:  # the customer's words, without the history their mail client quoted
