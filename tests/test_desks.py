@@ -24,6 +24,7 @@ from maildesk.tickets import agents
 from tests.conftest import Install, write_config
 from tests.conversation import customer_mail, maildir_mails, recipients, reply, text_of
 from tests.daemon import Daemon, daemon_config
+from tests.mailfactory import with_attachments
 from tests.web_support import Site, site
 
 TWO_DESKS = """
@@ -713,3 +714,69 @@ def test_the_listener_takes_every_desks_addresses_and_the_envelope_decides(
         assert daemon.stop() == 0, daemon.log
     listed = {t["subject"]: t["number"] for t in install.json("tickets", "list")}
     assert listed == {"Invoice twice": "BIL-00001", "Printer on fire": "SUP-00002"}
+
+
+def test_another_desks_files_and_raw_mail_are_not_there(two: Site) -> None:
+    raw = with_attachments(
+        to="billing@example.com",
+        subject="Invoice copy",
+        attachments=(("invoice.pdf", "application/pdf", b"%PDF-1.4 secret invoice"),),
+    )
+    two.ingest(raw)
+    ticket = Ticket.get(Ticket.subject == "Invoice copy")
+    label = f"BIL-{ticket.number:05d}"
+    message = ticket.messages.get()
+    attachment = message.attachments.get()
+    paths = (
+        f"/attachments/{attachment.id}/invoice.pdf",
+        f"/tickets/{label}/messages/{message.id}/original",
+        f"/tickets/{label}/messages/{message.id}/html",
+    )
+    bill = two.another_browser()
+    bill.sign_in("bill@example.com")
+    assert bill.client.get(paths[0]).content == b"%PDF-1.4 secret invoice"
+    assert bill.client.get(paths[1]).status_code == 200
+    two.sign_in("sam@example.com")
+    for path in paths:
+        answer = two.client.get(path)
+        assert answer.status_code == 404, path
+        assert b"secret invoice" not in answer.content
+
+
+def test_sla_warnings_and_breaches_go_to_the_tickets_desk(room: Room) -> None:
+    sla = """
+[sla]
+timezone = "Europe/Berlin"
+targets = ["urgent 1h 8h", "high 4h 24h", "medium 8h 72h", "low 24h 168h"]
+warn_percent = 75
+escalation_addresses = ["boss@example.com"]
+"""
+    write_config(room.desk.root, room.desk.database_url, TWO_DESKS + sla)
+    for email, name, desk in (
+        ("mia@example.com", "Mia", "support"),
+        ("ola@example.com", "Ola", "billing"),
+    ):
+        added = room.desk.run(
+            "agents", "add", email, "--name", name, "--role", "manager", "--desk", desk
+        )
+        assert added.exit_code == 0, added.output
+    friday = "2025-11-21T17:30:00+01:00"
+    for raw in (
+        customer_mail(DORA, subject="Invoice twice", to="billing@example.com"),
+        customer_mail(CARL, subject="Printer on fire"),
+    ):
+        result = room.desk.run("ingest", "--now", friday, "-", input=raw)
+        assert result.exit_code == 0, result.output
+    for now in ("2025-11-24T15:30:00+01:00", "2025-11-24T18:00:00+01:00"):  # warn, breach
+        scan = room.desk.run("sla", "scan", "--now", now)
+        assert scan.exit_code == 0, scan.output
+    told: dict[tuple[str, str], set[str]] = {}
+    for row in room.desk.json("outbox", "list"):
+        if row["purpose"] in ("sla_warning", "sla_breach"):
+            told.setdefault((row["ticket"][:3], row["purpose"]), set()).update(row["to"])
+    assert told == {
+        ("BIL", "sla_warning"): {"bill@example.com", "max@example.com"},
+        ("BIL", "sla_breach"): {"boss@example.com", "ola@example.com"},
+        ("SUP", "sla_warning"): {"sam@example.com", "max@example.com"},
+        ("SUP", "sla_breach"): {"boss@example.com", "mia@example.com"},
+    }
