@@ -19,7 +19,7 @@ import pytest
 
 from maildesk.config import ConfigError, load_config
 from maildesk.inbound.intake import Envelope
-from maildesk.store.models import Ticket
+from maildesk.store.models import Contact, Ticket
 from maildesk.tickets import agents
 from tests.conftest import Install, write_config
 from tests.conversation import customer_mail, maildir_mails, recipients, reply, text_of
@@ -780,3 +780,27 @@ escalation_addresses = ["boss@example.com"]
         ("SUP", "sla_warning"): {"sam@example.com", "max@example.com"},
         ("SUP", "sla_breach"): {"boss@example.com", "mia@example.com"},
     }
+
+
+def test_a_customer_known_only_to_another_desk_is_not_there(two: Site) -> None:
+    two.ingest(customer_mail("Gus Only-Billing <gus@elsewhere.test>", to="billing@example.com"))
+    gus = Contact.get(Contact.email == "gus@elsewhere.test").id
+    dora = Contact.get(Contact.email == "dora@customer.test").id
+    sam, bill = bearer(two, "sam@example.com"), bearer(two, "bill@example.com")
+    listed = two.client.get("/api/contacts", headers=sam).json()["contacts"]
+    assert {c["email"] for c in listed} == {"carl@customer.test"}  # of support's tickets
+    searched = two.client.get("/api/contacts", params={"q": "gus"}, headers=sam).json()
+    assert searched["contacts"] == []
+    for contact in (gus, dora):
+        assert two.client.get(f"/api/contacts/{contact}", headers=sam).status_code == 404
+        changed = two.client.patch(f"/api/contacts/{contact}", json={"notes": "x"}, headers=sam)
+        assert changed.status_code == 404
+    assert Contact.get_by_id(gus).notes == ""
+    assert two.client.get(f"/api/contacts/{gus}", headers=bill).status_code == 200
+    two.sign_in("sam@example.com")
+    assert "gus@elsewhere.test" not in two.client.get("/contacts", params={"q": "gus"}).text
+    assert two.client.get(f"/contacts/{gus}").status_code == 404
+    assert two.post(f"/contacts/{gus}", {"notes": "x"}).status_code == 404
+    # Once the person writes to support too, support's agents meet them.
+    two.ingest(customer_mail("Gus <gus@elsewhere.test>", subject="Now support"))
+    assert two.client.get(f"/contacts/{gus}").status_code == 200

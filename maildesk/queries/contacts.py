@@ -35,6 +35,7 @@ class ContactQuery:
     organization_id: int | None = None
     limit: int = 100
     offset: int = 0
+    desks: Desks = None  # persons known to these desks only (None: everyone)
 
 
 def in_desks(desks: Desks) -> tuple[peewee.Expression, ...]:
@@ -45,10 +46,38 @@ def in_desks(desks: Desks) -> tuple[peewee.Expression, ...]:
 # -- contacts ---------------------------------------------------------------------------
 
 
+def known_to(desks: frozenset[str]) -> peewee.Expression:
+    """The persons (primary rows) who are part of a ticket of `desks` through any of
+    their addresses: an agent of some desks only never meets another desk's customers.
+    A probe per person (participant's contact index, then the ticket), so a list costs
+    its page, not every participation."""
+    rows = Contact.alias()
+    addresses = rows.select(rows.id).where(
+        (rows.id == Contact.id) | (rows.merged_into == Contact.id)
+    )
+    probe = (
+        Participant.select(peewee.SQL("1"))
+        .join(Ticket, on=Participant.ticket == Ticket.id)
+        .where(Participant.contact.in_(addresses) & Ticket.desk.in_(sorted(desks)))
+    )
+    return peewee.Expression(peewee.SQL("EXISTS"), "", probe)
+
+
+def is_known_to(person: Contact, desks: Desks) -> bool:
+    """Whether `person` (a primary row) is part of a ticket of `desks` (None: yes)."""
+    if desks is None:
+        return True
+    return bool(
+        Contact.select(Contact.id).where((Contact.id == person.id) & known_to(desks)).exists()
+    )
+
+
 def find_contacts(spec: ContactQuery) -> list[Contact]:
     """Primary rows of the persons `spec` asks for, by address; a search matches any
     of a person's addresses, or their name."""
     query = Contact.select().where(Contact.merged_into.is_null())
+    if spec.desks is not None:
+        query = query.where(known_to(spec.desks))
     if spec.organization_id is not None:
         query = query.where(Contact.organization == spec.organization_id)
     if spec.search and spec.search.strip():

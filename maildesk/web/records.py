@@ -2,8 +2,10 @@
 API (`api.records`): reading a contact's or an organization's record for one agent,
 in the web's database threads.
 
-An agent reads the tickets of their desks only (`Web.desks_of`); the contact and
-the organization themselves are shared by every desk, as customers are.
+An agent reads the tickets of their desks only (`Web.desks_of`), and the customers
+who are part of them: with several desks, a person known only to another desk is
+not there (404, absent from lists). Organizations are shared by every desk, as a
+company may be a customer of several; their tickets are the agent's desks' only.
 """
 
 from __future__ import annotations
@@ -41,10 +43,20 @@ def organization_or_404(organization_id: int) -> Organization:
     return organization
 
 
+def visible_contact(web: Web, contact_id: int, agent: Agent) -> Contact:
+    """The contact, if the agent may see them: anyone for an agent of every desk, else
+    a person who is part of a ticket of the agent's desks; otherwise 404, as if there
+    were none."""
+    contact = contact_or_404(contact_id)
+    if not records.is_known_to(records.primary(contact), web.desks_of(agent)):
+        raise HTTPException(404, f"no contact {contact_id}")
+    return contact
+
+
 def contact_record(web: Web, contact_id: int, agent: Agent) -> dict[str, Any]:
     """The record of the person `contact_id` is an address of, from one snapshot."""
     with read_snapshot(web.desk.db):
-        contact = contact_or_404(contact_id)
+        contact = visible_contact(web, contact_id, agent)
         return records.contact_detail(contact, web.desk.label, web.desks_of(agent))
 
 

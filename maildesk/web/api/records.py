@@ -15,6 +15,7 @@ through `tickets.contacts`, as the CLI's do; a value it refuses is a 422.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -40,11 +41,11 @@ from maildesk.web.api.routes import (
 from maildesk.web.context import Web, web_of
 from maildesk.web.records import (
     MAX_ID,
-    contact_or_404,
     contact_record,
     organization_or_404,
     organization_record,
     row_id,
+    visible_contact,
 )
 
 CONTACT_PARAMS = ("q", "org", "limit", "offset")
@@ -64,12 +65,14 @@ def contact_listing(params: QueryParams) -> queries.ContactQuery:
     )
 
 
-def find_contacts(spec: queries.ContactQuery) -> list[dict[str, Any]]:
+def find_contacts(web: Web, agent: Agent, spec: queries.ContactQuery) -> list[dict[str, Any]]:
+    """The persons of `spec` the agent may see (those of their desks' tickets)."""
+    spec = dataclasses.replace(spec, desks=web.desks_of(agent))
     return [queries.contact_summary(c) for c in queries.find_contacts(spec)]
 
 
 def change_contact(web: Web, agent: Agent, contact_id: int, change: ContactChange) -> Any:
-    contact_or_404(contact_id)
+    visible_contact(web, contact_id, agent)
     given = change.model_fields_set
     membership = None
     if "organization" in given:
@@ -131,9 +134,9 @@ def change_organization(
 
 async def list_contacts(request: Request) -> Response:
     web = web_of(request)
-    await signed(web, request)
+    agent = await signed(web, request)
     spec = contact_listing(request.query_params)
-    found = await web.call(find_contacts, spec)
+    found = await web.call(find_contacts, web, agent, spec)
     return JSONResponse({"contacts": found, "limit": spec.limit, "offset": spec.offset})
 
 

@@ -11,6 +11,7 @@ change goes through `tickets.contacts`, as `maildesk contacts set` does.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -22,7 +23,7 @@ from maildesk.queries import contacts as queries
 from maildesk.store.models import Agent, Organization
 from maildesk.tickets import contacts
 from maildesk.web.context import Web, checked_form, redirect, require, text_field, web_of
-from maildesk.web.records import contact_or_404, contact_record, row_id
+from maildesk.web.records import contact_record, row_id, visible_contact
 
 PAGE = 50
 MAX_OFFSET = 1_000_000
@@ -32,18 +33,20 @@ def _organizations() -> list[Organization]:
     return list(Organization.select().order_by(Organization.name_key))
 
 
-def _listing(spec: queries.ContactQuery) -> list[dict[str, Any]]:
+def _listing(web: Web, agent: Agent, spec: queries.ContactQuery) -> list[dict[str, Any]]:
+    """The persons of `spec` the agent may see (those of their desks' tickets)."""
+    spec = dataclasses.replace(spec, desks=web.desks_of(agent))
     return [queries.contact_summary(c) for c in queries.find_contacts(spec)]
 
 
 async def contact_list(request: Request) -> Response:
-    require(request)
+    agent = require(request)
     web = web_of(request)
     words = request.query_params.get("q", "").strip()[:200]
     offset = request.query_params.get("offset", "0")
     start = int(offset) if offset.isdecimal() and int(offset) <= MAX_OFFSET else 0
     spec = queries.ContactQuery(search=words or None, limit=PAGE + 1, offset=start)
-    found = await web.call(_listing, spec)
+    found = await web.call(_listing, web, agent, spec)
     return web.page(
         request, "contacts.html", active="contacts", contacts=found[:PAGE], q=words,
         offset=start, more=len(found) > PAGE, page_size=PAGE,
@@ -87,8 +90,8 @@ def membership_of(form: FormData) -> contacts.Membership | None:
     return contacts.Membership.of(int(value))
 
 
-def _change(web: Web, contact_id: int, form: FormData) -> None:
-    contact_or_404(contact_id)
+def _change(web: Web, agent: Agent, contact_id: int, form: FormData) -> None:
+    visible_contact(web, contact_id, agent)
     contacts.update_contact(
         web.db,
         contact_id,
@@ -99,12 +102,12 @@ def _change(web: Web, contact_id: int, form: FormData) -> None:
 
 
 async def change(request: Request) -> Response:
-    require(request)
+    agent = require(request)
     web = web_of(request)
     contact_id = row_id(request.path_params["contact_id"], "contact")
     form = await checked_form(request)
     try:
-        await web.call(_change, web, contact_id, form)
+        await web.call(_change, web, agent, contact_id, form)
     except contacts.ContactError as exc:
         return await show(request, error=str(exc), status=422)
     request.session["flash"] = "Saved."
