@@ -607,6 +607,11 @@ def _check_desks(config: Config) -> None:
                 )
             addresses[address] = index
     known = list(slugs) or ["default"]
+    for index, mailbox in enumerate(config.imap):
+        if mailbox.desk and mailbox.desk not in known:
+            raise ConfigError(
+                f"imap[{index}].desk", _unknown(f"desk {mailbox.desk!r}", mailbox.desk, known)
+            )
     for section in ("rule", "category", "sla_policy", "field"):
         for index, entry in enumerate(getattr(config, section)):
             for slug in entry.desks:

@@ -21,9 +21,11 @@ from maildesk.config import ConfigError, load_config
 from maildesk.inbound.intake import Envelope
 from maildesk.store.models import Contact, Ticket
 from maildesk.tickets import agents
+from tests import dovecot
 from tests.conftest import Install, write_config
 from tests.conversation import customer_mail, maildir_mails, recipients, reply, text_of
 from tests.daemon import Daemon, daemon_config
+from tests.dovecot import Dovecot
 from tests.mailfactory import with_attachments
 from tests.web_support import Site, site
 
@@ -804,3 +806,55 @@ def test_a_customer_known_only_to_another_desk_is_not_there(two: Site) -> None:
     # Once the person writes to support too, support's agents meet them.
     two.ingest(customer_mail("Gus <gus@elsewhere.test>", subject="Now support"))
     assert two.client.get(f"/contacts/{gus}").status_code == 200
+
+
+def test_an_imap_mailbox_of_one_desk(tmp_path: Path) -> None:
+    """`[[imap]] desk`: the mailbox's mail is that desk's, whatever its To says (mail
+    forwarded or Bcc'd into the billing mailbox); another mailbox's To decides."""
+    if not dovecot.available():
+        pytest.skip("dovecot not installed (scripts/setup --test installs it)")
+    url = f"sqlite:///{tmp_path}/maildesk.db"
+    server = Dovecot({"support": "support-pw", "billing": "billing-pw"})
+    server.start()
+    try:
+        forwarded = customer_mail(DORA, subject="Forwarded invoice", to="dora-boss@customer.test")
+        server.append("billing", "INBOX", forwarded)
+        server.append("support", "INBOX", customer_mail(CARL, subject="Printer on fire"))
+        mailboxes = "".join(
+            f"""
+[[imap]]
+host = "127.0.0.1"
+port = {server.port}
+tls = "none"
+username = "{user}"
+password_env = "TEST_IMAP_PASSWORD_{user.upper()}"
+desk = "{desk}"
+"""
+            for user, desk in (("support", ""), ("billing", "billing"))
+        )
+        config = write_config(tmp_path, url, TWO_DESKS + daemon_config() + mailboxes)
+        install = Install(config, url, tmp_path)
+        env = {
+            "TEST_IMAP_PASSWORD_SUPPORT": "support-pw",
+            "TEST_IMAP_PASSWORD_BILLING": "billing-pw",
+        }
+        running = Daemon(config, tmp_path, env).start()
+        try:
+            deadline = time.monotonic() + 20
+            while len(install.json("tickets", "list")) < 2 and time.monotonic() < deadline:
+                running.wait_for_line("imap: polling")
+                time.sleep(0.05)
+        finally:
+            assert running.stop() == 0, running.log
+        listed = {t["subject"]: t["number"] for t in install.json("tickets", "list")}
+        assert listed["Forwarded invoice"].startswith("BIL-")
+        assert listed["Printer on fire"].startswith("SUP-")
+    finally:
+        server.close()
+
+
+def test_an_imap_mailbox_names_a_desk_that_exists(tmp_path: Path) -> None:
+    extra = TWO_DESKS + '[[imap]]\nhost = "h"\nusername = "u"\npassword_env = "P"\ndesk = "bill"\n'
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, "sqlite:///x.db", extra))
+    assert caught.value.key == "imap[0].desk" and "did you mean 'billing'" in str(caught.value)

@@ -260,13 +260,20 @@ class Daemon:
         """One thread per [[imap]] mailbox; each commits through `accept` on its own
         connection and wakes the pipeline worker on the loop."""
 
-        def commit(raw: bytes, source: str) -> Accepted:
-            accepted = accept(self.db, raw, source=source, now=utcnow())
-            if not accepted.duplicate:
-                loop.call_soon_threadsafe(self.worker.wake)
-            return accepted
+        def committer(envelope: Envelope | None) -> Callable[[bytes, str], Accepted]:
+            def commit(raw: bytes, source: str) -> Accepted:
+                accepted = accept(self.db, raw, source=source, envelope=envelope, now=utcnow())
+                if not accepted.duplicate:
+                    loop.call_soon_threadsafe(self.worker.wake)
+                return accepted
+
+            return commit
 
         for index, mailbox in enumerate(self.config.imap):
+            # A mailbox of one desk: its mail is for that desk, as if delivered there.
+            desk = self.desk.desks.get(mailbox.desk) if mailbox.desk else None
+            envelope = None if desk is None else Envelope(None, (desk.address,))
+            commit = committer(envelope)
             poller = ImapPoller(mailbox, commit, db=self.db, environ=self._environ)
             thread = threading.Thread(
                 target=poller.run, args=(self._pollers_stop,), name=f"imap-{index}", daemon=True

@@ -293,6 +293,13 @@ class ImapConfig:
     poll_interval: Annotated[Int, Field(ge=1)] = Field(
         60, description="Seconds between polls when the server does not support IDLE."
     )
+    desk: Text = Field(
+        "",
+        description=(
+            "The desk (slug) this mailbox's mail is for, as if delivered to its first address; "
+            "empty: the addresses in To and Cc decide."
+        ),
+    )
 
 
 @dataclass(frozen=True, config=SECTION)
