@@ -858,3 +858,10 @@ def test_an_imap_mailbox_names_a_desk_that_exists(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(tmp_path, "sqlite:///x.db", extra))
     assert caught.value.key == "imap[0].desk" and "did you mean 'billing'" in str(caught.value)
+
+
+def test_check_config_lists_the_desks(room: Room) -> None:
+    result = room.desk.run("check-config")
+    assert result.exit_code == 0, result.output
+    assert "desk support: Acme Support <support@example.com>, prefix SUP" in result.stdout
+    assert "desk billing: Acme Billing <billing@example.com>, prefix BIL" in result.stdout
