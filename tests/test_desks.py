@@ -612,6 +612,22 @@ def test_each_manager_gets_a_digest_per_desk(room: Room) -> None:
 # -- tickets from before there were desks ---------------------------------------------------
 
 
+def test_a_single_desk_install_moving_to_several_desks_keeps_its_tickets(
+    tmp_path: Path, database_url: str
+) -> None:
+    write_config(tmp_path, database_url)
+    install = Install(tmp_path / "maildesk.toml", database_url, tmp_path)
+    install.ingest(customer_mail(CARL, subject="Before the desks"))
+    assert install.json("tickets", "show", "1")["desk"] == "default"
+    with site(tmp_path, database_url, extra=TWO_DESKS) as s:  # the desks added
+        s.add_agent("sam@example.com", "Sam Support")
+        assert s.cli("agents", "set", "sam@example.com", "--desk", "support").exit_code == 0
+        listed = s.client.get("/api/tickets", headers=bearer(s, "sam@example.com")).json()
+        assert [t["number"] for t in listed["tickets"]] == ["SUP-00001"]
+        ticket = s.desk.json("tickets", "show", "1")
+        assert ticket["desk"] == "support"
+
+
 def test_tickets_from_before_desks_join_the_default_desk(tmp_path: Path, database_url: str) -> None:
     write_config(tmp_path, database_url)
     install = Install(tmp_path / "maildesk.toml", database_url, tmp_path)

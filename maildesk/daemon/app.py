@@ -177,16 +177,17 @@ class Daemon:
         loop = asyncio.get_running_loop()
         try:
             applied = await loop.run_in_executor(self._pipeline_executor, upgrade, self.db)
-            slug = self.desk.desks.default.slug
+            desks = self.desk.desks
+            slug = desks.default.slug
             adopted = await loop.run_in_executor(
-                self._pipeline_executor, repo.adopt_tickets, self.db, slug
+                self._pipeline_executor, repo.adopt_tickets, self.db, slug, desks.slugs
             )
         except peewee.PeeweeException as exc:
             raise StartupError(f"database error: {_one_line(exc)}") from exc
         if applied:
             log.info("database upgraded: %s", ", ".join(applied))
         if adopted:
-            log.info("%d tickets from before desks joined the default desk %s", adopted, slug)
+            log.info("%d tickets of no configured desk joined the default desk %s", adopted, slug)
 
     async def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         addresses = await self._start_listeners()

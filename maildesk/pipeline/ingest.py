@@ -103,7 +103,7 @@ def open_runtime(config: Config, clock: Callable[[], dt.datetime] = utcnow) -> R
         attach(db, open_blobs(config.storage, read_environ()))  # no boto3: ConfigError
         desk = Desk(db, config, clock)  # a bad template or rule: ConfigError
         upgrade(db)
-        repo.adopt_tickets(db, desk.desks.default.slug)
+        repo.adopt_tickets(db, desk.desks.default.slug, desk.desks.slugs)
     except BaseException:
         db.close()
         raise

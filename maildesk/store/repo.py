@@ -131,13 +131,37 @@ def agent_desks(agents: Iterable[Agent], default: str) -> dict[int, frozenset[st
     }
 
 
-def adopt_tickets(db: peewee.Database, slug: str) -> int:
-    """Tickets without a desk (from before there were desks, migration 0011) join the
-    desk `slug`, the default desk; how many did. One indexed lookup when none is left."""
-    cursor = db.execute_sql(
-        f'UPDATE "ticket" SET "desk" = {db.param} WHERE "desk" = {db.param}', (slug, "")
-    )
-    return int(cursor.rowcount or 0)
+ADOPTED = "desks_adopted"  # KeyValue: the desks the tickets were last adopted for
+
+
+def adopt_tickets(db: peewee.Database, slug: str, slugs: Sequence[str]) -> int:
+    """Tickets of no configured desk join the default desk `slug`; how many did. Those
+    are the tickets from before there were desks (migration 0011 leaves them without a
+    slug) and those of the one desk of a single-desk install (`default`) once
+    `[[desks]]` are configured without it. Runs (one pass over the tickets) only when
+    the configured desks changed since the last time, which a mark in `key_value` says;
+    every other start costs one lookup. A slug that is neither stays as it is (a desk
+    renamed or removed: its tickets wait for it, shown to admins)."""
+    mark = ",".join([slug, *sorted(slugs)])
+    done = db.execute_sql(
+        f'SELECT "value" FROM "key_value" WHERE "name" = {db.param}', (ADOPTED,)
+    ).fetchone()
+    if done is not None and done[0] == mark:
+        return 0
+    orphans = [""] if "default" in slugs else ["", "default"]
+    with db.atomic():
+        marks = ", ".join(db.param for _ in orphans)
+        cursor = db.execute_sql(
+            f'UPDATE "ticket" SET "desk" = {db.param} WHERE "desk" IN ({marks})',
+            (slug, *orphans),
+        )
+        adopted = int(cursor.rowcount or 0)
+        rows.insert(db, KeyValue, {"name": ADOPTED, "value": mark}, ignore=True)
+        db.execute_sql(
+            f'UPDATE "key_value" SET "value" = {db.param} WHERE "name" = {db.param}',
+            (mark, ADOPTED),
+        )
+    return adopted
 
 
 def next_ticket_number(db: peewee.Database) -> int:
