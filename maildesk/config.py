@@ -647,6 +647,8 @@ def _check_fields(config: Config) -> None:
                 raise ConfigError(f"{where}.options", f"a {field.type} field needs options")
             if len(set(field.options)) != len(field.options):
                 raise ConfigError(f"{where}.options", "lists an option twice")
+            if field.type == "multiselect" and any("," in o for o in field.options):
+                raise ConfigError(f"{where}.options", "a multiselect's options have no commas")
         elif field.options:
             raise ConfigError(f"{where}.options", "only select and multiselect fields have options")
         if field.type == "link":

@@ -288,6 +288,11 @@ def test_filter_tickets_on_a_field(room: Room) -> None:
         ),
         (TWO_DESKS.replace('slug = "billing"', 'slug = "Bill ing"'), "desks[1].slug", "lower-case"),
         ('[[field]]\nname = "x"\ntype = "select"\n', "field[0].options", "needs options"),
+        (
+            '[[field]]\nname = "x"\ntype = "multiselect"\noptions = ["a,b"]\n',
+            "field[0].options",
+            "no commas",
+        ),
         ('[[field]]\nname = "x"\ntype = "link"\n', "field[0].link_template", "{value}"),
         ('[[field]]\nname = "x"\ntype = "colour"\n', "field[0].type", "one of"),
         ('[[field]]\nname = "x"\n[[field]]\nname = "x"\n', "field[1].name", "already"),
@@ -395,9 +400,19 @@ def test_fields_through_the_api(two: Site) -> None:
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["fields"] == {"order": "X9", "amount": 99, "plan": "Basic", "vip": False}
-    for bad in ({"amount": "lots"}, {"plan": "Gold"}, {"nosuch": 1}, {"vip": [1]}, {"amount": {}}):
+    for bad in (
+        {"amount": "lots"},
+        {"plan": "Gold"},
+        {"nosuch": 1},
+        {"vip": [1]},
+        {"amount": {}},
+        {"order note": "x"},  # never the field `order` with the value "note x"
+        {"Order": "x"},
+    ):
         answer = two.client.patch("/api/tickets/BIL-00002", json={"fields": bad}, headers=bill)
         assert answer.status_code == 422, bad
+    unchanged = two.client.get("/api/tickets/BIL-00002", headers=bill).json()["fields"]
+    assert unchanged["order"] == "X9" and unchanged["amount"] == 99
     cleared = two.client.patch(
         "/api/tickets/BIL-00002", json={"fields": {"amount": None}}, headers=bill
     )

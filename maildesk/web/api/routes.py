@@ -30,6 +30,7 @@ from maildesk.core.match import parse_number
 from maildesk.core.vocabulary import STATUSES
 from maildesk.queries import serialize
 from maildesk.queries.ticket_list import TicketQuery, find_tickets
+from maildesk.settings import checks
 from maildesk.settings.fields import FieldError, Fields
 from maildesk.store.db import read_snapshot
 from maildesk.store.models import Agent, Message, Ticket
@@ -137,6 +138,10 @@ def field_lines(fields: dict[str, Any]) -> list[str]:
     values are checked against the fields' definitions with the other commands."""
     lines = []
     for name, value in fields.items():
+        try:
+            checks.field_name(name)  # one word: never read as a name and a value
+        except ValueError:
+            raise Rejected([f"fields.{name[:40]}: no such field"]) from None
         if isinstance(value, bool):
             text = "yes" if value else "no"
         elif value is None or value == []:
@@ -151,7 +156,7 @@ def field_lines(fields: dict[str, Any]) -> list[str]:
             raise Rejected([f"fields.{name}: expected a string, number, boolean or list"])
         if text.strip().lower() == "none" and value is not None and value != []:
             raise Rejected([f"fields.{name}: use null to clear a field"])
-        lines.append(f"#set {one_line('fields.' + name, name)} {one_line('fields.' + name, text)}")
+        lines.append(f"#set {name} {one_line('fields.' + name, text)}")
     return lines
 
 
