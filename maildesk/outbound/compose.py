@@ -100,7 +100,7 @@ class Mailer:
         renderers: Mapping[str, Renderer],
         secret: Callable[[], bytes],
     ) -> None:
-        """`renderers`: each desk's templates by slug; one under "" serves every desk."""
+        """`renderers`: each desk's templates, by slug (every desk has one)."""
         self.config = config
         self.desks = desks
         self._renderers = dict(renderers)
@@ -112,13 +112,9 @@ class Mailer:
         }
 
     def renderer(self, slug: str | None = None) -> Renderer:
-        """The templates of a desk (the default desk's for None)."""
-        renderers = self._renderers
-        return (
-            renderers.get(slug or self.desks.default.slug)
-            or renderers.get("")
-            or next(iter(renderers.values()))
-        )
+        """The templates of a desk (the default desk's for None or a slug no longer
+        configured, as `Desks.get` reads it)."""
+        return self._renderers[self.desks.get(slug).slug]
 
     # -- to the customer ------------------------------------------------------------
 
@@ -532,7 +528,7 @@ class Mailer:
         chain = self._agents_chain(ticket)
         if parent:
             chain.append(parent)
-        cheat = self._cheat_sheets.get(ticket.desk) or self._cheat_sheets[self.desks.default.slug]
+        cheat = self._cheat_sheets[self.desks.get(ticket.desk).slug]
         extra = {"cheat_sheet": cheat, **extra}
         agent_ids = _agent_ids(unique)
         # One mail per agent: nobody sees who else was told, a bounce names its address,

@@ -67,10 +67,7 @@ class FieldDef:
             case "number":
                 return self._number(raw, text)
             case "date":
-                try:
-                    return dt.date.fromisoformat(text).isoformat() if len(text) == 10 else _bad()
-                except ValueError:
-                    raise FieldError(f"{self.name}: not a date YYYY-MM-DD: {text[:40]!r}") from None
+                return self._date(text)
             case "select":
                 return self._option(raw)
             case "checkbox":
@@ -91,6 +88,15 @@ class FieldDef:
                 if "\n" in text or "\r" in text or len(text) > MAX_TEXT:
                     raise FieldError(f"{self.name}: one line of at most {MAX_TEXT} characters")
                 return text
+
+    def _date(self, text: str) -> str:
+        problem = FieldError(f"{self.name}: not a date YYYY-MM-DD: {text[:40]!r}")
+        if len(text) != 10:  # fromisoformat takes other ISO forms too
+            raise problem
+        try:
+            return dt.date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise problem from None
 
     def _number(self, raw: Any, text: str) -> str:
         if isinstance(raw, bool):
@@ -130,10 +136,6 @@ class FieldDef:
         if self.type != "link" or not value:
             return None
         return self.link_template.replace("{value}", quote(value, safe=""))
-
-
-def _bad() -> str:
-    raise ValueError
 
 
 class Fields:

@@ -1,4 +1,6 @@
-"""The desk: the services every part of maildesk shares, built once per process.
+"""The desk: the services every part of maildesk shares, built once per process, for
+every configured desk (`settings.desks`: each one's identity, templates and policies
+are looked up by the ticket's desk).
 
 Where it sits: the composition roots (`daemon.app` for `maildesk run`,
 `pipeline.ingest.open_runtime` for the other commands) build one `Desk` from the
@@ -6,7 +8,8 @@ Where it sits: the composition roots (`daemon.app` for `maildesk run`,
 and the CLI; nobody builds these services a second time or reaches through
 another part for them.
 
-    config -> templates (overrides checked) -> mailer (compose mail into the outbox)
+    config -> desks, custom fields
+           -> templates per desk (overrides checked) -> mailer (compose into the outbox)
            -> policies (SLA, routing)       -> SLA clock, automation, escalation
     database -> secret key (signs links and reply addresses), read once, lazily
 
@@ -42,7 +45,7 @@ def utcnow() -> dt.datetime:
 
 
 class Desk:
-    """The configured desk's services, on one database."""
+    """The services of the configured desks, on one database."""
 
     def __init__(
         self,
