@@ -896,3 +896,32 @@ def test_check_config_lists_the_desks(room: Room) -> None:
     assert result.exit_code == 0, result.output
     assert "desk support: Acme Support <support@example.com>, prefix SUP" in result.stdout
     assert "desk billing: Acme Billing <billing@example.com>, prefix BIL" in result.stdout
+
+
+def test_date_and_multiselect_fields_by_mail(room: Room) -> None:
+    extra = (
+        '\n[[field]]\nname = "renewal"\ntype = "date"\n'
+        '\n[[field]]\nname = "modules"\ntype = "multiselect"\noptions = ["Mail", "Chat", "Voice"]\n'
+    )
+    write_config(room.desk.root, room.desk.database_url, TWO_DESKS + extra)
+    room.send(customer_mail(CARL, subject="Renewal"))
+    notice = only(room.out(), "sam@example.com")
+    room.send(
+        reply(
+            notice,
+            "Sam Support <sam@example.com>",
+            "#set renewal 2027-03-01\n#set modules voice, mail\n#note",
+        )
+    )
+    fields = room.desk.json("tickets", "show", "1")["fields"]
+    assert fields["renewal"] == "2027-03-01" and fields["modules"] == ["Mail", "Voice"]
+    for bad in ("#set renewal 2027-3-1", "#set renewal 2027-02-30", "#set modules Fax"):
+        room.send(reply(notice, "Sam Support <sam@example.com>", f"{bad}\n#note"))
+    fields = room.desk.json("tickets", "show", "1")["fields"]
+    assert fields["renewal"] == "2027-03-01" and fields["modules"] == ["Mail", "Voice"]
+    rejected = [
+        e
+        for e in room.desk.json("tickets", "show", "1")["events"]
+        if e["type"] == "commands_rejected"
+    ]
+    assert len(rejected) == 3
