@@ -117,6 +117,7 @@ PHASES = ("sla_pass", "figures", "send_digests")
 TICKET_FIELDS = (
     "id",
     "number",
+    "seq",
     "subject",
     "status",
     "priority",
@@ -333,11 +334,11 @@ def plan_tickets(n: int, recent: int, seed: int, sla: Any) -> Plan:
     plan = Plan([], contacts, [], [], 0, 0, 0, dict.fromkeys(OPEN_STATUSES + DONE, 0))
     plan.recent = len(fresh)
     plan.fingerprint = hash(
-        tuple(sorted(tuple((k, str(r[k])) for k in TICKET_FIELDS[3:]) for r in fresh))
+        tuple(sorted(tuple((k, str(r[k])) for k in TICKET_FIELDS[4:]) for r in fresh))
     )
     for index, row in enumerate(everything, start=1):
         action = row.pop("action", None)
-        row["id"] = row["number"] = index
+        row["id"] = row["number"] = row["seq"] = index
         row["subject"] = f"Planned ticket {index}"
         row["updated_at"] = max(
             t

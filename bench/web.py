@@ -477,7 +477,7 @@ TICKET_FIELDS = _words(
     "first_response_warn_at resolution_warn_at resolved_at closed_at sla_paused_at "
     "sla_paused_seconds first_response_warned_at resolution_warned_at "
     "first_response_breached_at resolution_breached_at escalation_level merged_into "
-    "mailbox desk"
+    "mailbox desk seq"
 )
 # Two desks: the support desk, and a billing desk with about a third of the tickets. Every
 # ticket has a custom `plan` (a select) and, where it names one, an `order` (a link).
@@ -605,6 +605,7 @@ def rows_of(
     row.update(
         id=ticket_id,
         number=number,
+        seq=number,  # one number sequence for both desks
         subject=subject,
         updated_at=updated,
         merged_into=ticket_id - 1 if t["merged"] else None,

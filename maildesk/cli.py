@@ -36,7 +36,7 @@ from maildesk.config import (
     security_warnings,
 )
 from maildesk.core.addresses import plain_address
-from maildesk.core.match import parse_number
+from maildesk.core.match import parse_label
 from maildesk.core.vocabulary import ROLES, STATUSES
 from maildesk.inbound.sources import batched, read_sources
 from maildesk.outbound import outbox as outbox_store
@@ -519,11 +519,12 @@ def tickets_show(config: Config, as_json: bool, number: str) -> None:
     """One ticket with its messages and event log (NUMBER: SUP-00042 or 42)."""
     with runtime_for(config) as runtime, read_snapshot(runtime.db):
         desks = runtime.desk.desks
-        parsed = parse_number(desks.prefixes, number)
-        if parsed is None:
+        label = parse_label(desks.prefixes, number)
+        if label is None:
             example = desks.default.label(42)
             raise UsageFailure(f"not a ticket number: {number!r} (expected {example} or 42)")
-        ticket = Ticket.get_or_none(Ticket.number == parsed)
+        found = runtime.desk.labels.numbers([label])
+        ticket = Ticket.get_or_none(Ticket.number == found[0]) if found else None
         if ticket is None:
             raise Failure(f"no ticket {number.strip()}")
         detail = serialize.ticket_detail(ticket, desks, runtime.desk.fields)

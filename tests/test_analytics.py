@@ -50,6 +50,7 @@ def desk(db: peewee.Database) -> dict[int, Ticket]:
     ) -> None:
         made[number] = Ticket.create(
             number=number,
+            seq=number,
             subject=f"Question {number}",
             status=status,
             priority="high",

@@ -35,6 +35,7 @@ from maildesk.core.commands import (
     cheat_sheet,
     parse_reply,
 )
+from maildesk.core.match import TicketLabel
 
 
 def parse(text: str, priorities: tuple[str, ...] = DEFAULT_PRIORITIES) -> ParsedReply:
@@ -95,10 +96,10 @@ def only_error(text: str) -> CommandError:
         ("#note", Note()),
         ("#template refund_policy", UseTemplate("refund_policy")),
         ("#template Password-Reset", UseTemplate("password-reset")),
-        ("#merge SUP-00017", Merge(17)),
-        ("#merge sup-17", Merge(17)),
-        ("#merge [SUP-00017]", Merge(17)),
-        ("#merge 17", Merge(17)),
+        ("#merge SUP-00017", Merge(TicketLabel("SUP", 17))),
+        ("#merge sup-17", Merge(TicketLabel("SUP", 17))),
+        ("#merge [SUP-00017]", Merge(TicketLabel("SUP", 17))),
+        ("#merge 17", Merge(TicketLabel(None, 17))),
     ],
 )
 def test_each_command(line: str, command: Command) -> None:

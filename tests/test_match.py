@@ -13,11 +13,13 @@ from maildesk.core.match import (
     Action,
     Sender,
     TicketFacts,
+    TicketLabel,
     decide,
     format_number,
+    parse_label,
     parse_number,
     strip_tags,
-    subject_tags,
+    subject_labels,
     thread_refs,
 )
 from maildesk.core.msgid import make_message_id, verify_message_id
@@ -50,8 +52,13 @@ def test_format_number_pads_to_five_digits(number: int, label: str) -> None:
         ("[SUPPORT-00042] longer prefix", []),
     ],
 )
-def test_subject_tags(subject: str, expected: list[int]) -> None:
-    assert subject_tags(subject, "SUP") == expected
+def test_subject_labels(subject: str, expected: list[int]) -> None:
+    assert subject_labels(subject, "SUP") == [TicketLabel("SUP", n) for n in expected]
+
+
+def test_subject_labels_of_several_desks_in_their_configured_spelling() -> None:
+    found = subject_labels("Re: [it-7] [HR-00007] [Sup-7] [OPS-9]", ("IT", "HR", "SUP"))
+    assert found == [TicketLabel("IT", 7), TicketLabel("HR", 7), TicketLabel("SUP", 7)]
 
 
 def test_strip_tags_keeps_the_rest_of_the_subject() -> None:
@@ -73,6 +80,20 @@ def test_strip_tags_keeps_the_rest_of_the_subject() -> None:
 )
 def test_parse_number(text: str, expected: int | None) -> None:
     assert parse_number("SUP", text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("it-00042", TicketLabel("IT", 42)),
+        ("[HR-7]", TicketLabel("HR", 7)),
+        ("42", TicketLabel(None, 42)),
+        ("OPS-1", None),
+        ("IT-1234567890123456789", None),  # more than 18 digits
+    ],
+)
+def test_parse_label_keeps_the_desk_prefix(text: str, expected: TicketLabel | None) -> None:
+    assert parse_label(("IT", "HR"), text) == expected
 
 
 def test_signed_message_id_round_trip_and_tampering() -> None:
@@ -107,7 +128,9 @@ def _sender(email: str, agent: bool = False, ours: bool = False) -> Sender:
 
 
 def _refs(subject: str = "", in_reply_to: tuple[str, ...] = (), refs: tuple[str, ...] = ()):
-    return thread_refs(in_reply_to, refs, subject, "SUP", SECRET)
+    # With one number sequence, a tag's number is the ticket's (`tickets.labels`).
+    tagged = [label.number for label in subject_labels(subject, "SUP")]
+    return thread_refs(in_reply_to, refs, tagged, SECRET)
 
 
 def test_participant_with_tag_appends() -> None:

@@ -81,6 +81,7 @@ def desk(db: peewee.Database) -> dict[int, Ticket]:
     ) -> None:
         made[number] = Ticket.create(
             number=number,
+            seq=number,
             subject=f"Question {number}",
             status=status,
             priority=priority,
@@ -772,6 +773,7 @@ def test_oldest_open_breaks_ties_by_ticket_across_statuses(
     extra = [
         Ticket.create(
             number=number,
+            seq=number,
             subject=f"Question {number}",
             status=status,
             priority="low",

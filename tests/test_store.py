@@ -228,6 +228,7 @@ def _tickets(count: int) -> None:
         status = ("new", "open", "resolved")[number % 3]
         Ticket.create(
             number=number,
+            seq=number,
             subject="s",
             status=status,
             priority="low",

@@ -66,14 +66,14 @@ def populate() -> None:
     common = {"requester": customer, "status": "open", "priority": "low", "updated_at": NOW}
     one = Ticket.create(
         **common | {"status": "resolved", "priority": "high"},
-        number=1, subject=SUBJECT, category=CATEGORY, assignee=ann, created_at=at(27, 9),
+        number=1, seq=1, subject=SUBJECT, category=CATEGORY, assignee=ann, created_at=at(27, 9),
         first_response_at=at(27, 10), first_response_due=at(27, 11), resolved_at=at(28, 9),
     )  # fmt: skip
     Satisfaction.create(
         ticket=one, score=4, comment=COMMENT, created_at=at(28, 10), updated_at=at(28, 10)
     )
-    Ticket.create(**common, number=2, subject="Printer", created_at=at(29, 10))
-    Ticket.create(**common, number=3, subject="Dup", created_at=at(29, 11), merged_into=one)
+    Ticket.create(**common, number=2, seq=2, subject="Printer", created_at=at(29, 10))
+    Ticket.create(**common, number=3, seq=3, subject="Dup", created_at=at(29, 11), merged_into=one)
 
 
 def rows(text: str) -> list[list[str]]:
@@ -218,6 +218,7 @@ def test_tickets_export_streams_every_ticket_once(
         status="new",
         priority="low",
         number=4,
+        seq=4,
         subject="-2+3",
         category="@cat",
         created_at=at(29, 10),

@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import ClassVar, TypeAlias
 
 from maildesk.core.addresses import plain_address
-from maildesk.core.match import Prefixes, parse_number
+from maildesk.core.match import Prefixes, TicketLabel, parse_label
 from maildesk.core.vocabulary import STATUSES
 
 __all__ = [
@@ -127,9 +127,9 @@ class UseTemplate:
 
 @dataclass(frozen=True)
 class Merge:
-    """Merge this ticket into ticket number `into`."""
+    """Merge this ticket into the ticket labelled `into` (bare digits: of this desk)."""
 
-    into: int
+    into: TicketLabel
     slot: ClassVar[str] = "merge"
 
 
@@ -319,11 +319,11 @@ def _template(value: str, ctx: Context) -> Command | str:
 
 
 def _merge(value: str, ctx: Context) -> Command | str:
-    number = parse_number(ctx.prefix, value)
-    if not number:  # None, or 0: no ticket
+    label = parse_label(ctx.prefix, value)
+    if label is None or not label.number:  # 0: no ticket
         prefix = ctx.prefix if isinstance(ctx.prefix, str) else ctx.prefix[0]
         return f"needs a ticket like {prefix}-00017 (got {value.strip()[:40]!r})"
-    return Merge(number)
+    return Merge(label)
 
 
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")

@@ -32,41 +32,72 @@ def format_number(prefix: str, number: int) -> str:
 
 
 Prefixes = str | Sequence[str]
-"""One desk's ticket prefix, or every desk's: ticket numbers are one sequence, so a
-tag of any desk names one ticket."""
+"""One desk's ticket prefix, or every desk's (a tag of any desk is recognised)."""
 
 
 def _alternatives(prefix: Prefixes) -> str:
-    names = [prefix] if isinstance(prefix, str) else list(prefix)
-    return "(?:" + "|".join(re.escape(name) for name in names) + ")"
+    return "(?:" + "|".join(re.escape(name) for name in _names(prefix)) + ")"
 
 
 @functools.lru_cache(maxsize=32)
 def _tag_pattern(prefix: str | tuple[str, ...]) -> re.Pattern[str]:
     # Tolerates missing zero padding, any case, and whitespace left by unfolding.
-    return re.compile(rf"\[\s*{_alternatives(prefix)}\s*-\s*0*(\d{{1,18}})\s*\]", re.IGNORECASE)
+    return re.compile(rf"\[\s*({_alternatives(prefix)})\s*-\s*0*(\d{{1,18}})\s*\]", re.IGNORECASE)
 
 
 def _key(prefix: Prefixes) -> str | tuple[str, ...]:
     return prefix if isinstance(prefix, str) else tuple(prefix)
 
 
-def parse_number(prefix: Prefixes, text: str) -> int | None:
-    """`SUP-00042`, `sup-42`, `[SUP-42]` or `42` -> 42; anything else -> None.
-    At most 18 ASCII digits: every number fits the database's 64-bit integers."""
+@dataclass(frozen=True)
+class TicketLabel:
+    """A ticket as someone wrote it: `BIL-42` is ("BIL", 42) in the spelling of the
+    configured prefix; bare digits have no prefix. Which ticket it names is the
+    store's question (`tickets.labels`): with one number sequence the number alone
+    says it, with one sequence per desk the prefix says whose."""
+
+    prefix: str | None
+    number: int
+
+
+def _names(prefix: Prefixes) -> list[str]:
+    return [prefix] if isinstance(prefix, str) else list(prefix)
+
+
+def parse_label(prefix: Prefixes, text: str) -> TicketLabel | None:
+    """`SUP-00042`, `sup-42`, `[SUP-42]` -> ("SUP", 42); `42` -> (None, 42); anything
+    else -> None. At most 18 ASCII digits: every number fits the database's 64-bit
+    integers."""
     text = text.strip()
     if re.fullmatch(r"\d{1,18}", text, re.ASCII):
-        return int(text)
+        return TicketLabel(None, int(text))
     match = re.fullmatch(
-        rf"\[?\s*{_alternatives(prefix)}\s*-\s*(\d{{1,18}})\s*\]?", text, re.I | re.ASCII
+        rf"\[?\s*({_alternatives(prefix)})\s*-\s*(\d{{1,18}})\s*\]?", text, re.I | re.ASCII
     )
-    return int(match.group(1)) if match else None
+    if match is None:
+        return None
+    return TicketLabel(_spelled(prefix, match.group(1)), int(match.group(2)))
 
 
-def subject_tags(subject: str, prefix: Prefixes) -> list[int]:
-    """Ticket numbers tagged in a subject, in order of appearance, without repeats."""
-    numbers = [int(n) for n in _tag_pattern(_key(prefix)).findall(subject)]
-    return list(dict.fromkeys(n for n in numbers if n > 0))
+def _spelled(prefix: Prefixes, written: str) -> str:
+    """The configured spelling of a prefix written in any case."""
+    folded = written.casefold()
+    return next((name for name in _names(prefix) if name.casefold() == folded), written)
+
+
+def parse_number(prefix: Prefixes, text: str) -> int | None:
+    """The number a label is written with (see `parse_label`), whatever its prefix."""
+    label = parse_label(prefix, text)
+    return None if label is None else label.number
+
+
+def subject_labels(subject: str, prefix: Prefixes) -> list[TicketLabel]:
+    """Ticket labels tagged in a subject (`[SUP-00042]`), in order, without repeats."""
+    found = (
+        TicketLabel(_spelled(prefix, name), int(number))
+        for name, number in _tag_pattern(_key(prefix)).findall(subject)
+    )
+    return list(dict.fromkeys(label for label in found if label.number > 0))
 
 
 def strip_tags(subject: str, prefix: Prefixes) -> str:
@@ -87,16 +118,17 @@ class ThreadRefs:
 def thread_refs(
     in_reply_to: Sequence[str],
     references: Sequence[str],
-    subject: str,
-    prefix: Prefixes,
+    tagged: Iterable[int],
     secret: bytes,
 ) -> ThreadRefs:
+    """`tagged`: the numbers of the tickets the subject's labels name (`subject_labels`,
+    looked up by the store)."""
     ids = list(dict.fromkeys([*in_reply_to, *reversed(references)]))
     signed = (verify_message_id(mid, secret) for mid in ids)
     return ThreadRefs(
         signed_numbers=tuple(dict.fromkeys(n for n in signed if n is not None)),
         message_ids=tuple(ids),
-        tagged_numbers=tuple(subject_tags(subject, prefix)),
+        tagged_numbers=tuple(dict.fromkeys(tagged)),
     )
 
 

@@ -631,7 +631,7 @@ class Mailer:
     # -- facts --------------------------------------------------------------------------
 
     def label(self, ticket: Ticket) -> str:
-        return self.desks.get(ticket.desk).label(ticket.number)
+        return self.desks.get(ticket.desk).label(ticket.seq)
 
     def _ours(self, address: Address) -> bool:
         """One of our addresses, or a subaddress of one: we never mail ourselves."""

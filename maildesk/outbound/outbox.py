@@ -231,10 +231,10 @@ def retry(
 
 
 def list_rows(status: str | None = None, limit: int = 1000) -> list[Outbox]:
-    """Newest first; each row also has `ticket_number` and `ticket_desk` (None without a
+    """Newest first; each row also has `ticket_seq` and `ticket_desk` (None without a
     ticket)."""
     query = Outbox.select(
-        Ticket.number.alias("ticket_number"),
+        Ticket.seq.alias("ticket_seq"),
         Ticket.desk.alias("ticket_desk"),
         Outbox.id,
         Outbox.message_id,

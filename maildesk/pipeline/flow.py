@@ -45,6 +45,7 @@ from maildesk.core.match import (
     candidate_numbers,
     decide,
     strip_tags,
+    subject_labels,
     thread_refs,
 )
 from maildesk.core.message import Address, ParsedMessage, parse_message
@@ -268,13 +269,8 @@ class Pipeline:
         if signed is not None:
             return signed
         parsed = mail.parsed
-        refs = thread_refs(
-            parsed.in_reply_to,
-            parsed.references,
-            parsed.subject,
-            self.desk.desks.prefixes,
-            self.desk.secret,
-        )
+        tagged = self.desk.labels.numbers(subject_labels(parsed.subject, self.desk.desks.prefixes))
+        refs = thread_refs(parsed.in_reply_to, parsed.references, tagged, self.desk.secret)
         known = repo.tickets_of_message_ids(refs.message_ids)
         facts = repo.ticket_facts(candidate_numbers(refs, known.values()))
         return decide(
@@ -412,8 +408,10 @@ class Pipeline:
         envelope, headers = self._recipients(mail)
         desk = self.desk.desks.for_mail(envelope, headers)
         routing = self.desk.automation.routed(self._facts(mail), desk.slug)
+        number = repo.next_ticket_number(self.db)
         values = {
-            "number": repo.next_ticket_number(self.db),
+            "number": number,
+            "seq": self.desk.labels.seq_for(self.db, desk.slug, number),
             "desk": desk.slug,
             "subject": subject,
             "status": "new",
@@ -495,7 +493,7 @@ class Pipeline:
         reply = parse_reply(
             mail.parsed.text, prefix=prefix, priorities=self.desk.config.tickets.priorities
         )
-        changes = self.desk.changes(prefix, mail.now, mail.event)
+        changes = self.desk.changes(mail.now, mail.event)
         canned_names = self.desk.mailer.renderer(ticket.desk).canned_names()
         errors = [str(e) for e in reply.errors]
         errors += changes.check(ticket, reply.commands, canned_names)

@@ -256,7 +256,7 @@ def agent_scores(period: Period) -> dict[str, Score]:
 def _comments(period: Period, desks: Desks, limit: int) -> list[Comment]:
     query = (
         Satisfaction.select(
-            Ticket.number,
+            Ticket.seq,
             Ticket.desk,
             Satisfaction.score,
             Satisfaction.comment,
@@ -271,8 +271,8 @@ def _comments(period: Period, desks: Desks, limit: int) -> list[Comment]:
         .limit(limit)
     )
     return [
-        Comment(desks.label(slug, number), int(score), comment, at, name or email)
-        for number, slug, score, comment, at, email, name in tuples(query)
+        Comment(desks.label(slug, seq), int(score), comment, at, name or email)
+        for seq, slug, score, comment, at, email, name in tuples(query)
     ]
 
 
@@ -396,7 +396,7 @@ def ticket_rows(
     query = (
         Ticket.select(
             Ticket.id,
-            Ticket.number,
+            Ticket.seq,
             Ticket.desk,
             Ticket.subject,
             Ticket.status,
@@ -429,7 +429,7 @@ def ticket_rows(
     rows, key = [], None
     for (
         ticket_id,
-        number,
+        seq,
         slug,
         subject,
         status,
@@ -445,7 +445,7 @@ def ticket_rows(
     ) in found:
         rows.append(
             TicketRow(
-                desks.label(slug, number),
+                desks.label(slug, seq),
                 subject,
                 status,
                 priority,
@@ -487,7 +487,7 @@ def rating_rows(
     query = (
         Satisfaction.select(
             Satisfaction.id,
-            Ticket.number,
+            Ticket.seq,
             Ticket.desk,
             Satisfaction.created_at,
             Satisfaction.score,
@@ -501,7 +501,7 @@ def rating_rows(
         .limit(limit)
     )
     rows, key = [], None
-    for rating_id, number, slug, at, score, assignee, comment in tuples(query):
-        rows.append(RatingRow(desks.label(slug, number), at, int(score), assignee, comment))
+    for rating_id, seq, slug, at, score, assignee, comment in tuples(query):
+        rows.append(RatingRow(desks.label(slug, seq), at, int(score), assignee, comment))
         key = (at, rating_id)
     return rows, key if len(rows) == limit else None

@@ -24,7 +24,7 @@ def _agent_email(agent_id: int | None) -> str | None:
 
 def ticket_summary(ticket: Ticket, desks: Desks) -> dict[str, Any]:
     return {
-        "number": desks.label(ticket.desk, ticket.number),
+        "number": desks.label(ticket.desk, ticket.seq),
         "desk": desks.get(ticket.desk).slug,
         "subject": ticket.subject,
         "status": ticket.status,
@@ -82,7 +82,7 @@ def ticket_detail(ticket: Ticket, desks: Desks, fields: Fields | None = None) ->
         "escalation_level": ticket.escalation_level,
         "fields": ticket_fields(ticket, fields or Fields(())),
         "field_links": field_links(ticket, fields or Fields(())),
-        "merged_into": desks.label(merged.desk, merged.number) if merged else None,
+        "merged_into": desks.label(merged.desk, merged.seq) if merged else None,
         "messages": [message_detail(m) for m in messages],
         "events": [event_detail(e) for e in events],
         "mail": [
@@ -155,14 +155,14 @@ def quarantine_state(entry: Quarantine) -> str:
 
 
 def outbox_entry(row: Outbox, desks: Desks) -> dict[str, Any]:
-    number = getattr(row, "ticket_number", None)  # see outbound.outbox.list_rows
+    seq = getattr(row, "ticket_seq", None)  # see outbound.outbox.list_rows
     slug = getattr(row, "ticket_desk", None)
     return {
         "id": row.id,
         "message_id": row.message_id,
         "purpose": row.purpose,
         "audience": row.audience,
-        "ticket": None if number is None else desks.label(slug, number),
+        "ticket": None if seq is None else desks.label(slug, seq),
         "to": list(row.recipients),
         "subject": row.subject,
         "status": row.status,

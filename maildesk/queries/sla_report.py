@@ -633,12 +633,12 @@ def _who(ticket: Ticket, agents: Mapping[int, _Agent]) -> dict[str, Any]:
 
 
 # What `_listed` reads of a ticket.
-_LISTED = (Ticket.id, Ticket.number, Ticket.desk, Ticket.subject, Ticket.priority, Ticket.assignee)
+_LISTED = (Ticket.id, Ticket.seq, Ticket.desk, Ticket.subject, Ticket.priority, Ticket.assignee)
 
 
 def _listed(ticket: Ticket, desks: Desks, agents: Mapping[int, _Agent]) -> dict[str, Any]:
     return {
-        "label": desks.label(ticket.desk, ticket.number),
+        "label": desks.label(ticket.desk, ticket.seq),
         "subject": ticket.subject,
         "priority": ticket.priority,
         **_who(ticket, agents),
@@ -656,7 +656,7 @@ def _breaches(
     resolution = Ticket.resolution_breached_at
     query = Ticket.select(
         Ticket.id,
-        Ticket.number,
+        Ticket.seq,
         Ticket.desk,
         Ticket.subject,
         Ticket.priority,

@@ -43,8 +43,9 @@ class DeskProfile:
     def address(self) -> str:
         return self.addresses[0]
 
-    def label(self, number: int) -> str:
-        return format_number(self.prefix, number)
+    def label(self, seq: int) -> str:
+        """`SUP-00042`: a ticket's label from the number it shows (`ticket.seq`)."""
+        return format_number(self.prefix, seq)
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,8 @@ class Desks:
         chosen = tuple(sorted(set(slugs)))
         return None if set(chosen) >= set(self.slugs) else Scope(chosen, self.default.slug)
 
-    def label(self, slug: str | None, number: int) -> str:
-        return self.get(slug).label(number)
+    def label(self, slug: str | None, seq: int) -> str:
+        return self.get(slug).label(seq)
 
     def read_label(self, text: str) -> str | None:
         """`bil-42` -> `BIL-00042`: a label as written, in its desk's spelling (bare

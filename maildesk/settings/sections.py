@@ -470,6 +470,14 @@ class TicketsConfig:
     default_priority: Text = Field(
         "medium", description="Priority of new tickets; must be one of priorities."
     )
+    numbering: Annotated[Text, OneOf("shared", "desk")] = Field(
+        "shared",
+        description=(
+            "Ticket numbers: shared (one sequence for every desk: IT-00041, HR-00042) or desk (one "
+            "sequence per desk: IT-00001 and HR-00001 are two tickets). Labels written with any "
+            "desk's prefix are recognised either way."
+        ),
+    )
     reopen_days: Annotated[Int, Field(ge=0)] = Field(
         14,
         description=(

@@ -105,6 +105,11 @@ class Ticket(BaseModel):
     merged_into = peewee.ForeignKeyField("self", null=True, backref="merged", index=False)
     mailbox = peewee.CharField(max_length=320, null=True)  # our address it came in on
     desk = peewee.CharField(max_length=64, default="")  # slug of its desk (tickets.desks)
+    # The number its label shows (`IT-00007`): `number` itself with one sequence for
+    # every desk, else its desk's own count ([tickets] numbering). Unique per desk
+    # (index `ticket_desk_seq`); `number` stays the ticket's identity inside maildesk
+    # (Message-IDs, reply addresses, links between tickets).
+    seq = peewee.BigIntegerField(default=0)
     # What the hourly caps on new tickets count (core.addresses): the requester's address
     # without its +tag, and its domain.
     rate_key = peewee.CharField(max_length=320, null=True)
@@ -129,6 +134,7 @@ class Ticket(BaseModel):
             (("requester", "created_at"), False),
             (("rate_key", "created_at"), False),
             (("rate_domain", "created_at"), False),
+            (("desk", "seq"), True),
         )
 
 

@@ -173,6 +173,31 @@ def next_ticket_number(db: peewee.Database) -> int:
     return int(row.fetchone()[0])
 
 
+def next_desk_seq(db: peewee.Database, slug: str, stored: Sequence[str]) -> int:
+    """The next number of a desk's own sequence (`ticket.seq`), unique under concurrent
+    writers on both databases: its counter row is the lock (PostgreSQL waits on the row;
+    SQLite's write transaction excludes every other writer). Never below what the
+    desk's tickets already show (`stored`: its `ticket.desk` values), so numbers given
+    while the desks shared one sequence are never given again."""
+    name = f"ticket_seq:{slug}"
+    shown = max(
+        (
+            Ticket.select(peewee.fn.MAX(Ticket.seq)).where(Ticket.desk == value).scalar() or 0
+            for value in stored
+        ),
+        default=0,
+    )
+    with using(db):
+        Counter.insert(name=name, value=0).on_conflict_ignore().execute()
+    greatest = "GREATEST" if is_postgres(db) else "MAX"
+    row = db.execute_sql(
+        f'UPDATE "counter" SET "value" = {greatest}("value", {db.param}) + 1 '
+        f'WHERE "name" = {db.param} RETURNING "value"',
+        (shown, name),
+    )
+    return int(row.fetchone()[0])
+
+
 def next_counter(db: peewee.Database, name: str) -> int:
     """The next value of a named counter (created at 1), within the caller's transaction."""
     with using(db):

@@ -31,7 +31,7 @@ from maildesk.core.commands import (
     Tag,
     UseTemplate,
 )
-from maildesk.core.match import format_number
+from maildesk.core.match import TicketLabel
 from maildesk.core.vocabulary import ASSIGNABLE_ROLES, RESOLVED, Stamps, stamps
 from maildesk.settings.fields import FieldError, Fields
 from maildesk.store import repo
@@ -44,6 +44,7 @@ from maildesk.store.models import (
     Ticket,
     TicketTag,
 )
+from maildesk.tickets.labels import Labels
 from maildesk.tickets.sla_clock import SlaTracker
 
 EventLog = Callable[[Ticket, str, str, dict[str, Any]], None]
@@ -70,7 +71,7 @@ class TicketChanges:
     def __init__(
         self,
         db: peewee.Database,
-        prefix: str,
+        labels: Labels,
         now: dt.datetime,
         log: EventLog,
         sla: SlaTracker | None = None,
@@ -78,7 +79,7 @@ class TicketChanges:
         default_desk: str | None = None,
     ) -> None:
         self.db = db
-        self.prefix = prefix
+        self.labels = labels
         self.now = now
         self.log = log
         self.sla = sla  # told about status, priority and category changes
@@ -102,10 +103,11 @@ class TicketChanges:
                     agent = _assignable(email)
                     if agent is None or not self._works(agent, ticket):
                         errors.append(f"#assign {email}: not an active agent of this desk")
-                case Merge(into=number):
-                    problem = self._merge_problem(ticket, number)
+                case Merge(into=label):
+                    problem = self._merge_problem(ticket, self._merge_number(ticket, label))
                     if problem:
-                        errors.append(f"#merge {format_number(self.prefix, number)}: {problem}")
+                        written = self.labels.written(label, ticket.desk)
+                        errors.append(f"#merge {written}: {problem}")
                 case SetField(name=name, value=value):
                     try:
                         self.fields.for_ticket(name, ticket.desk, ticket.category).parse(value)
@@ -121,6 +123,9 @@ class TicketChanges:
                 case _:
                     pass
         return errors
+
+    def _merge_number(self, ticket: Ticket, label: TicketLabel) -> int:
+        return next(iter(self.labels.numbers([label], ticket.desk)), 0)
 
     def _merge_problem(self, ticket: Ticket, number: int) -> str:
         target = Ticket.get_or_none(Ticket.number == number)
@@ -165,7 +170,8 @@ class TicketChanges:
                     self.cc(ticket, action, email, actor.email)
                 case UseTemplate(name=name):
                     applied.canned.append(name)
-                case Merge(into=number):
+                case Merge(into=label):
+                    number = self._merge_number(ticket, label)
                     applied.merge_target = repo.lock_ticket(self.db, number)
                 case SetField(name=name, value=value):
                     definition = self.fields.for_ticket(name, ticket.desk, ticket.category)
@@ -258,8 +264,8 @@ class TicketChanges:
     def merge(self, ticket: Ticket, target: Ticket, actor: str) -> None:
         """`ticket` joins `target`: its messages and people move there, and later mail
         to either lands in `target` (matching follows `merged_into`)."""
-        source_label = format_number(self.prefix, ticket.number)
-        target_label = format_number(self.prefix, target.number)
+        source_label = self.labels.of(ticket)
+        target_label = self.labels.of(target)
         moved = Message.update(ticket=target).where(Message.ticket == ticket).execute()
         Intake.update(ticket=target).where(Intake.ticket == ticket).execute()
         for participant in Participant.select().where(Participant.ticket == ticket):

@@ -36,6 +36,7 @@ from maildesk.store.models import Ticket
 from maildesk.tickets.automation import Automation
 from maildesk.tickets.changes import TicketChanges
 from maildesk.tickets.escalation import Escalation
+from maildesk.tickets.labels import Labels
 from maildesk.tickets.policies import Policies, build_policies
 from maildesk.tickets.sla_clock import SlaTracker
 
@@ -59,6 +60,7 @@ class Desk:
         self.clock = clock
         self.desks = Desks.from_config(config)
         self.fields = Fields.from_config(config)
+        self.labels = Labels(self.desks, per_desk=config.tickets.numbering == "desk")
         self.our_addresses = self.desks.our_addresses
         self.renderers = (
             load_renderers(self.desks)
@@ -70,22 +72,22 @@ class Desk:
         self.sla = SlaTracker(self.policies)
         self.automation = Automation(db, self.policies)
         self.mailer = Mailer(config, self.desks, self.renderers, lambda: self.secret)
-        self.escalation = Escalation(db, config, self.mailer, self.sla)
+        self.escalation = Escalation(db, config, self.mailer, self.sla, self.labels)
 
     def desk_of(self, ticket: Ticket) -> DeskProfile:
         return self.desks.get(ticket.desk)
 
     def label(self, ticket: Ticket) -> str:
-        """`SUP-00042`: the ticket's number with its desk's prefix."""
-        return self.desks.get(ticket.desk).label(ticket.number)
+        """`SUP-00042`: the number the ticket shows, with its desk's prefix."""
+        return self.labels.of(ticket)
 
     def changes(
-        self, prefix: str, now: dt.datetime, log: Callable[..., None], with_sla: bool = True
+        self, now: dt.datetime, log: Callable[..., None], with_sla: bool = True
     ) -> TicketChanges:
         """`TicketChanges` on this desk's database, SLA clocks, custom fields and desks."""
         return TicketChanges(
             self.db,
-            prefix,
+            self.labels,
             now,
             log,
             self.sla if with_sla else None,
@@ -95,8 +97,7 @@ class Desk:
 
     def label_of(self, number: int) -> str:
         """The label of the ticket of this number (its desk looked up)."""
-        slug = Ticket.select(Ticket.desk).where(Ticket.number == number).scalar()
-        return self.desks.label(slug, number)
+        return self.labels.of_number(number)
 
     @functools.cached_property
     def secret(self) -> bytes:

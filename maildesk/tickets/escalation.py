@@ -29,6 +29,7 @@ from maildesk.outbound.compose import Mailer
 from maildesk.store import repo
 from maildesk.store.models import Agent, Ticket
 from maildesk.tickets.changes import TicketChanges
+from maildesk.tickets.labels import Labels
 from maildesk.tickets.sla_clock import SlaTracker
 
 FIRST_RESPONSE = "first_response"
@@ -38,12 +39,13 @@ TARGETS = (FIRST_RESPONSE, RESOLUTION)
 
 class Escalation:
     def __init__(
-        self, db: peewee.Database, config: Config, mailer: Mailer, sla: SlaTracker
+        self, db: peewee.Database, config: Config, mailer: Mailer, sla: SlaTracker, labels: Labels
     ) -> None:
         self.db = db
         self.config = config
         self.mailer = mailer
         self.sla = sla
+        self.labels = labels
 
     def breach(self, ticket: Ticket, target: str, now: dt.datetime) -> bool:
         """Record `target`'s breach at its due time and escalate, unless recorded
@@ -90,8 +92,7 @@ class Escalation:
             index = priorities.index(ticket.priority) if ticket.priority in priorities else -1
             if 0 <= index < len(priorities) - 1:
                 bumped_from = ticket.priority
-                prefix = self.mailer.desks.get(ticket.desk).prefix
-                changes = TicketChanges(self.db, prefix, now, log_, self.sla)
+                changes = TicketChanges(self.db, self.labels, now, log_, self.sla)
                 changes.set_field(ticket, "priority", priorities[index + 1], "system")
                 ticket.save()
         log_(

@@ -103,7 +103,7 @@ def command_errors(web: Web, ticket: Ticket, text: str) -> list[str]:
     prefix = web.desk.desk_of(ticket).prefix
     reply = parse_reply(text, prefix=prefix, priorities=web.config.tickets.priorities)
     errors = [str(e) for e in reply.errors]
-    changes = web.desk.changes(prefix, web.clock(), lambda *a: None, with_sla=False)
+    changes = web.desk.changes(web.clock(), lambda *a: None, with_sla=False)
     canned = web.desk.mailer.renderer(ticket.desk).canned_names()
     return errors + changes.check(ticket, reply.commands, canned)
 

@@ -20,7 +20,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
-from maildesk.core.match import parse_number
 from maildesk.core.vocabulary import ADMIN_ROLES, REPORT_ROLES, ROLES
 from maildesk.pipeline.flow import Pipeline
 from maildesk.settings.desks import Desks
@@ -91,7 +90,7 @@ class Web(OnDesk):
 
     @property
     def prefixes(self) -> tuple[str, ...]:
-        """Every desk's ticket prefix: ticket numbers are one sequence."""
+        """Every desk's ticket prefix."""
         return self.desk.desks.prefixes
 
     def label(self, ticket: Ticket) -> str:
@@ -109,9 +108,9 @@ class Web(OnDesk):
         desks = self.desks_of(agent)
         return desks is None or ticket.desk in desks
 
-    def ticket_number(self, label: str) -> int:
-        """The number in a `SUP-00042` path segment (any desk's prefix), else 404."""
-        number = parse_number(self.prefixes, label)
+    async def ticket_number(self, label: str) -> int:
+        """The number of the ticket a `SUP-00042` path segment names, else 404."""
+        number = await self.call(self.desk.labels.find, label)
         if number is None:
             raise HTTPException(404, "no such ticket")
         return number

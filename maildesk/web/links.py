@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from starlette.exceptions import HTTPException
 
 from maildesk.core import links
-from maildesk.core.match import parse_number
 from maildesk.store import repo
 from maildesk.store.models import Contact, Participant, Ticket
 from maildesk.web.context import Web, find_ticket
@@ -41,7 +40,7 @@ class Link:
 
 def parse_link(web: Web, label: str, token: str) -> Link:
     """The link's number and holder, if its token is one we made for it; else 404."""
-    number = parse_number(web.prefixes, label)
+    number = web.desk.labels.find(label)
     shown = web.desks.read_label(label)
     if number is None or shown is None or not TOKEN.fullmatch(token):
         raise HTTPException(404, NOT_FOUND)
@@ -77,6 +76,7 @@ def viewer(link: Link) -> Contact:
     return Contact.get_by_id(link.contact_id)
 
 
-def link_of(web: Web, path_params: dict[str, str]) -> Link:
-    """The link in a `/t/{label}/{token}...` path."""
-    return parse_link(web, path_params["label"], path_params["token"])
+async def link_of(web: Web, path_params: dict[str, str]) -> Link:
+    """The link in a `/t/{label}/{token}...` path (its label looked up in the web's
+    database threads)."""
+    return await web.call(parse_link, web, path_params["label"], path_params["token"])

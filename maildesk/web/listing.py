@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from maildesk.core.addresses import plain_address
-from maildesk.core.match import Prefixes, parse_number
 from maildesk.core.vocabulary import STATUS_GROUPS, STATUSES
 from maildesk.queries.ticket_list import (
     SLA_STATES,
@@ -37,6 +36,7 @@ from maildesk.settings.fields import FieldError, Fields
 from maildesk.store import repo
 from maildesk.store.models import Agent, Ticket, TicketTag
 from maildesk.store.rows import tuples
+from maildesk.tickets.labels import Labels
 from maildesk.web.badges import Badge, sla_badge
 from maildesk.web.context import Web
 
@@ -179,14 +179,13 @@ def parse_filters(
     )
 
 
-def label_number(q: str, prefix: Prefixes) -> int | None:
+def label_number(q: str, labels: Labels) -> int | None:
     """The ticket a search names by itself (`SUP-00042`, `[SUP-42]`, `#42`), else None.
     A bare number is searched for as a word."""
     hashed = LABEL_HASH.fullmatch(q)
-    number = int(hashed.group(1)) if hashed else None
-    if number is None and not q.isdecimal():
-        number = parse_number(prefix, q)
-    return number or None
+    if hashed is None and q.isdecimal():
+        return None
+    return labels.find(hashed.group(1) if hashed else q) or None
 
 
 def age(since: dt.datetime, now: dt.datetime) -> str:

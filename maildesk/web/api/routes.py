@@ -26,7 +26,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from maildesk.core.commands import parse_reply
-from maildesk.core.match import parse_number
 from maildesk.core.vocabulary import STATUSES
 from maildesk.queries import serialize
 from maildesk.queries.ticket_list import TicketQuery, find_tickets
@@ -303,7 +302,7 @@ def create(web: Web, agent: Agent, spec: Creation) -> tuple[int, dict[str, Any]]
         source="api",
         desk=desk,
     )
-    number = parse_number(web.prefixes, outcome.ticket or "")
+    number = web.desk.labels.find(outcome.ticket or "")
     if outcome.action != "created" or number is None:
         return 202, {"ticket": outcome.ticket, "action": outcome.action, "reason": outcome.reason}
     if spec.commands:
@@ -372,8 +371,8 @@ async def signed(web: Web, request: Request) -> Agent:
     return agent
 
 
-def number_of(web: Web, request: Request) -> int:
-    number = web.ticket_number(request.path_params["label"])
+async def number_of(web: Web, request: Request) -> int:
+    number = await web.ticket_number(request.path_params["label"])
     if number > MAX_NUMBER:
         raise HTTPException(404, "no such ticket")
     return number
@@ -409,7 +408,7 @@ async def list_tickets(request: Request) -> Response:
 async def show(request: Request) -> Response:
     web = web_of(request)
     agent = await signed(web, request)
-    return JSONResponse(await web.call(detail, web, number_of(web, request), agent))
+    return JSONResponse(await web.call(detail, web, await number_of(web, request), agent))
 
 
 async def open_ticket(request: Request) -> Response:
@@ -423,7 +422,7 @@ async def open_ticket(request: Request) -> Response:
 async def change(request: Request) -> Response:
     web = web_of(request)
     agent = await signed(web, request)
-    number = number_of(web, request)
+    number = await number_of(web, request)
     commands = patch_commands(await body_of(web, request, TicketChange))
     return JSONResponse(await changed(web, update, agent, number, commands))
 
@@ -431,7 +430,7 @@ async def change(request: Request) -> Response:
 async def post_message(request: Request) -> Response:
     web = web_of(request)
     agent = await signed(web, request)
-    number = number_of(web, request)
+    number = await number_of(web, request)
     message = await body_of(web, request, NewMessage)
     document = await changed(web, add_message, agent, number, message.text, message.note)
     return JSONResponse(document, 201)

@@ -132,7 +132,7 @@ async def queue(request: Request) -> Response:
     agent = require(request)
     web = web_of(request)
     filters = _filters(request.query_params, web.config.tickets.priorities, web.desk.fields)
-    number = listing.label_number(filters.q, web.prefixes) if filters.q else None
+    number = await web.call(listing.label_number, filters.q, web.desk.labels) if filters.q else None
     if number is not None:
         ticket = await web.call(find_ticket, number)
         if ticket is not None and await web.call(web.sees, agent, ticket):

@@ -136,7 +136,7 @@ def show_rating(
 
 async def rate_page(request: Request) -> Response:
     web = web_of(request)
-    link = link_of(web, request.path_params)
+    link = await link_of(web, request.path_params)
     view = await web.call(rating_view, web, link, web.clock())
     notice = "Thank you for your rating." if request.query_params.get("saved") else ""
     picked = parse_score(request.query_params.get("score")) or view.score
@@ -145,7 +145,7 @@ async def rate_page(request: Request) -> Response:
 
 async def rate(request: Request) -> Response:
     web = web_of(request)
-    link = link_of(web, request.path_params)
+    link = await link_of(web, request.path_params)
     async with bounded(request, FORM_OVERHEAD, "The form is too large.") as body:
         form = await checked_form(body, expected=web.customer_csrf(link.token))
     score = parse_score(form.get("score"))

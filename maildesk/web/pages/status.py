@@ -211,7 +211,7 @@ def show_status(
 
 async def status_page(request: Request) -> Response:
     web = web_of(request)
-    link = link_of(web, request.path_params)
+    link = await link_of(web, request.path_params)
     view = await web.call(status_view, web, link, web.clock())
     notice = SENT.get(request.query_params.get("sent", ""), "")
     return show_status(request, link, view, notice=notice)
@@ -219,7 +219,7 @@ async def status_page(request: Request) -> Response:
 
 async def reply(request: Request) -> Response:
     web = web_of(request)
-    link = link_of(web, request.path_params)
+    link = await link_of(web, request.path_params)
     ticket = await web.call(linked_ticket, link)
     person = await web.call(viewer, link)
     limit = web.config.web.max_upload_size

@@ -23,7 +23,6 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from maildesk.core.addresses import deliverable_address
-from maildesk.core.match import parse_number
 from maildesk.core.message import parse_typed_address
 from maildesk.settings.desks import DeskProfile
 from maildesk.settings.fields import FieldDef, FieldError
@@ -204,11 +203,10 @@ def set_requested(web: Web, label: str, category: str, custom: dict[str, str], a
     events: list[dict[str, Any]] = []
     log = event_collector(events, now)
     with write_transaction(web.db):
-        ticket = repo.lock_ticket(web.db, parse_number(web.prefixes, label) or 0)
+        ticket = repo.lock_ticket(web.db, web.desk.labels.find(label) or 0)
         if ticket is None:
             raise Ticket.DoesNotExist(label)
-        prefix = web.desk.desk_of(ticket).prefix
-        changes = web.desk.changes(prefix, now, log)
+        changes = web.desk.changes(now, log)
         if category:
             changes.set_field(ticket, "category", category, actor)
             if ticket.assignee_id is None:

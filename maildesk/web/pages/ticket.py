@@ -202,7 +202,7 @@ def _id(request: Request) -> int:
 async def located(web: Web, request: Request) -> tuple[Ticket, Ticket]:
     """(the ticket named in the path, the one it lives on in); 404 if none."""
     agent = require(request)
-    number = web.ticket_number(request.path_params["label"])
+    number = await web.ticket_number(request.path_params["label"])
     ticket, live = await web.call(detail.live_ticket, number)
     desks = await web.call(web.desks_of, agent)
     if ticket is None or live is None or (desks is not None and live.desk not in desks):
