@@ -4,10 +4,6 @@ ticket at once each start from what the one before wrote."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from pathlib import Path
@@ -41,21 +37,7 @@ def test_two_processes_ingesting_at_once(desk: Install, tmp_path: Path) -> None:
         # The same message reaches both processes: it must be stored once.
         (folder / "shared.eml").write_bytes(mail(message_id="<shared@x.example>"))
         folders.append(folder)
-    env = {**os.environ, "MAILDESK_CONFIG": str(desk.config_path)}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "maildesk", "ingest", "--json", str(folder)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            text=True,
-        )
-        for folder in folders
-    ]
-    outputs = [p.communicate(timeout=180) for p in procs]
-    for proc, (_, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err
-    lines = [json.loads(x) for out, _ in outputs for x in out.splitlines()]
+    lines = desk.ingest_at_once(*folders)
     assert len(lines) == 2 * (PER_PROCESS + 1)
     created = [x["ticket"] for x in lines if x["action"] == "created"]
     assert sorted(x["action"] for x in lines if x["message_id"] == "<shared@x.example>") == [

@@ -9,10 +9,6 @@ Through the real entry points, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -228,21 +224,7 @@ def test_two_processes_numbering_two_desks_at_once(tmp_path: Path, database_url:
             frm = f"{worker}{i}@customer.test"
             (folder / f"{i:03d}.eml").write_bytes(customer_mail(frm, subject=f"{i}", to=to))
         folders.append(folder)
-    env = {**os.environ, "MAILDESK_CONFIG": str(desk.config_path)}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "maildesk", "ingest", "--json", str(folder)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            text=True,
-        )
-        for folder in folders
-    ]
-    outputs = [p.communicate(timeout=180) for p in procs]
-    for proc, (_, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err
-    created = [json.loads(x)["ticket"] for out, _ in outputs for x in out.splitlines()]
+    created = [line["ticket"] for line in desk.ingest_at_once(*folders)]
     for prefix in ("SUP", "BIL"):
         numbers = sorted(int(t.split("-")[1]) for t in created if t.startswith(prefix))
         assert numbers == list(range(1, PER_PROCESS + 1)), prefix  # unique and gapless

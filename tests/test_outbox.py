@@ -164,7 +164,7 @@ def test_two_workers_never_claim_the_same_row(runtime: Runtime) -> None:
 def test_list_rows_shows_the_ticket(runtime: Runtime) -> None:
     queue(runtime)
     [row] = outbox.list_rows()
-    assert row.ticket_number == 1 and row.purpose == "ack"
+    assert (row.ticket_seq, row.ticket_desk, row.purpose) == (1, "default", "ack")
     assert outbox.list_rows("sent") == []
 
 

@@ -12,9 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import peewee
 import pytest
 
+from maildesk.settings.desks import DeskProfile, Desks
 from maildesk.store.models import Agent, Event, Outbox, Ticket, TicketTag
+from maildesk.tickets.labels import Labels
 from maildesk.web import listing
 from tests.conversation import customer_mail
 from tests.web_support import Site, site
@@ -409,11 +412,13 @@ def test_ages_are_humanised() -> None:
         assert listing.age(now - delta, now) == text
 
 
-def test_labels_that_jump_to_a_ticket() -> None:
+def test_labels_that_jump_to_a_ticket(db: peewee.Database) -> None:
+    desk = DeskProfile("default", "Support", "SUP", ("support@example.com",), "", "", "")
+    labels = Labels(Desks([desk]), per_desk=False)  # a number names its ticket
     for q, number in (("SUP-00042", 42), ("sup-7", 7), ("[SUP-12]", 12), ("#42", 42)):
-        assert listing.label_number(q, "SUP") == number
+        assert listing.label_number(q, labels) == number
     for q in ("42", "#0", "SUP-0", "hello", "ABC-00042", "#42 printer"):
-        assert listing.label_number(q, "SUP") is None
+        assert listing.label_number(q, labels) is None
 
 
 def test_links_keep_the_other_filters() -> None:
