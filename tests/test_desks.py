@@ -253,6 +253,117 @@ def test_set_custom_fields_by_mail(room: Room) -> None:
     assert "amount: no such field" in rejected["data"]["errors"][0]
 
 
+FIELD_RULES = """
+[[rule]]
+name = "pro customers"
+field = ["plan=pro"]
+set_priority = "urgent"
+set_category = "priority-care"
+add_tags = ["pro"]
+desks = ["billing"]
+
+[[rule]]
+name = "vip"
+field = ["vip=yes"]
+add_tags = ["vip"]
+"""
+
+
+def test_routing_rules_on_custom_fields(tmp_path: Path, database_url: str) -> None:
+    path = write_config(tmp_path, database_url, TWO_DESKS + FIELD_RULES)
+    desk = Install(path, database_url, tmp_path)
+    added = desk.run("agents", "add", "bill@example.com", "--name", "Bill", "--desk", "billing")
+    assert added.exit_code == 0, added.output
+    room = Room(desk)
+    room.send(customer_mail(DORA, subject="Invoice twice", to="billing@example.com"))
+    notice = only(room.out(), "bill@example.com")
+    bill = "Bill Billing <bill@example.com>"
+
+    # Setting the field makes the rule act: priority, category (with its SLA) and tags.
+    room.send(reply(notice, bill, "#set plan pro\n\nChecking."))
+    ticket = desk.json("tickets", "show", "BIL-1")
+    assert (ticket["priority"], ticket["category"]) == ("urgent", "priority-care")
+    assert ticket["tags"] == ["invoice", "pro"]  # the mail rule's, then the field rule's
+    routed = [e for e in ticket["events"] if e["type"] == "routed"][-1]  # after the mail's
+    assert routed["actor"] == "system"
+    assert routed["data"]["rules"] == ["pro customers"] and routed["data"]["field"] == "plan"
+
+    # The agent lowers the priority; later field changes do not raise it again.
+    room.send(reply(notice, bill, "#priority low\n#set order A-1\n\nOk."))
+    assert desk.json("tickets", "show", "BIL-1")["priority"] == "low"
+    # In one reply, the agent's own command wins over what a rule sets.
+    room.send(reply(notice, bill, "#set plan basic\n\nDowngraded."))
+    room.send(reply(notice, bill, "#priority medium\n#set plan pro\n#set vip yes\n\nBack."))
+    ticket = desk.json("tickets", "show", "BIL-1")
+    assert ticket["priority"] == "medium" and ticket["tags"] == ["invoice", "pro", "vip"]
+
+    # A rule limited to the billing desk does nothing on a support ticket.
+    desk.run("agents", "add", "sam@example.com", "--name", "Sam", "--desk", "support")
+    room.send(customer_mail(CARL, subject="Printer on fire"))
+    notice = only(room.out(), "sam@example.com")
+    room.send(reply(notice, "Sam <sam@example.com>", "#set plan pro\n\nHm."))
+    ticket = desk.json("tickets", "show", "SUP-2")
+    assert ticket["fields"]["plan"] == "Pro" and ticket["priority"] == "medium"
+    assert ticket["tags"] == []
+
+
+def dora_asks(form: str) -> dict[str, str]:
+    """What Dora fills in on the billing desk's /submit form (`form`: the page)."""
+    token = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert token
+    return {
+        "csrf": token.group(1),
+        "name": "Dora",
+        "email": "dora@customer.test",
+        "subject": "Charged twice",
+        "description": "Please refund.",
+        "field_plan": "Pro",
+    }
+
+
+def test_a_routing_rule_on_a_field_from_the_submit_form_and_the_api(
+    tmp_path: Path, database_url: str
+) -> None:
+    extra = TWO_DESKS.replace(
+        'name = "plan"\ntype = "select"', 'name = "plan"\ntype = "select"\nsubmit = true'
+    )
+    with site(tmp_path, database_url, extra=extra + FIELD_RULES) as s:
+        s.add_agent("root@example.com", "Root", role="admin")
+        form = s.client.get("/submit/billing")
+        done = s.client.post("/submit/billing", data=dora_asks(form.text))
+        assert done.status_code == 200 and "BIL-00001" in done.text
+        ticket = s.desk.json("tickets", "show", "BIL-1")
+        assert (ticket["priority"], ticket["category"], ticket["tags"]) == (
+            "urgent",
+            "priority-care",
+            ["pro"],
+        )
+
+        s.ingest(customer_mail(CARL, subject="Question", to="billing@example.com"))
+        headers = bearer(s, "root@example.com")
+        changed = s.client.patch(
+            "/api/tickets/BIL-00002", json={"fields": {"vip": True}}, headers=headers
+        )
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["tags"] == ["vip"]
+
+
+def test_a_rule_on_a_field_that_does_not_exist_or_a_value_it_cannot_take(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path}/maildesk.db"
+    for condition, message in (
+        ('"colour=red"', "colour: no such field"),
+        ('"plan=Platinum"', "Platinum"),
+        ('"plan"', "NAME=VALUE"),
+    ):
+        extra = TWO_DESKS + f'[[rule]]\nfield = [{condition}]\nadd_tags = ["x"]\n'
+        desk = Install(write_config(tmp_path, url, extra), url, tmp_path)
+        result = desk.run("check-config")
+        assert result.exit_code != 0 and "rule[1].field" in result.stderr, result.stderr
+        assert message in result.stderr
+
+
 def test_filter_tickets_on_a_field(room: Room) -> None:
     for subject in ("One", "Two", "Three"):
         room.send(customer_mail(CARL, subject=subject))
@@ -538,16 +649,7 @@ def test_submit_form_per_desk_with_fields(tmp_path: Path, database_url: str) -> 
         assert "Acme Billing" in form.text
         assert 'name="field_amount"' not in s.client.get("/submit").text  # billing only
         assert s.client.get("/submit/nosuch").status_code == 404
-        token = re.search(r'name="csrf" value="([^"]+)"', form.text)
-        assert token
-        fields = {
-            "csrf": token.group(1),
-            "name": "Dora",
-            "email": "dora@customer.test",
-            "subject": "Charged twice",
-            "description": "Please refund.",
-            "field_plan": "Pro",
-        }
+        fields = dora_asks(form.text)
         missing = s.client.post("/submit/billing", data=fields)
         assert missing.status_code == 422 and "amount" in missing.text
         bad = s.client.post("/submit/billing", data={**fields, "field_amount": "lots"})

@@ -30,6 +30,7 @@ from maildesk.core.routing import (
     Strategy,
     pick_assignee,
     route,
+    route_fields,
 )
 
 
@@ -565,3 +566,61 @@ def test_strategy_accepts_configured_spelling() -> None:
     assert Strategy("round_robin") is Strategy.ROUND_ROBIN
     with pytest.raises(ValueError):
         pick_assignee("random", candidates)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------
+# Rules on custom fields
+# --------------------------------------------------------------------------
+
+
+def field_rule(index: int = 1, **data: object) -> Rule:
+    return rule(index, **data)
+
+
+def test_a_field_rule_acts_when_its_condition_becomes_true() -> None:
+    rules = [
+        field_rule(1, name="enterprise", field=["plan=Enterprise"], set_priority="urgent"),
+        field_rule(2, name="vip", field=["vip=true", "plan=Enterprise"], add_tags=["vip"]),
+    ]
+    routed = route_fields(rules, {}, {"plan": ["Enterprise"]})
+    assert routed == Routing(None, "urgent", ("vip",), ("enterprise", "vip"))
+    # Already true before the change (another field changed): nothing acts again.
+    same = route_fields(rules, {"plan": ["Enterprise"]}, {"plan": ["Enterprise"], "order": ["7"]})
+    assert same.matched == ()
+    # Only the rule whose condition became true acts.
+    vip = route_fields(rules, {"plan": ["Basic"]}, {"plan": ["Basic"], "vip": ["true"]})
+    assert vip.matched == ("vip",)
+    # A multiselect holds a value when it is one of those chosen.
+    tagged = field_rule(3, field=["regions=EU"], add_tags=["eu"])
+    assert route_fields([tagged], {"regions": ["US"]}, {"regions": ["US", "EU"]}).tags == ("eu",)
+    assert route_fields([tagged], {"regions": ["US", "EU"]}, {"regions": ["EU"]}).matched == ()
+
+
+def test_field_rules_are_not_tried_on_new_mail_and_mail_rules_not_on_fields() -> None:
+    on_field = field_rule(1, field=["plan=Enterprise"], set_category="sales")
+    on_mail = rule(2, keyword=["invoice"], set_category="billing")
+    assert route([on_field, on_mail], facts(subject="Enterprise invoice")).matched == ("rule 2",)
+    assert not on_field.matches(facts(subject="plan=Enterprise"))
+    assert route_fields([on_field, on_mail], {}, {"plan": ["Enterprise"]}).matched == ("rule 1",)
+
+
+def test_field_rules_stop_and_first_wins_as_mail_rules_do() -> None:
+    rules = [
+        field_rule(1, field=["plan=Pro"], set_priority="high", stop=True),
+        field_rule(2, field=["plan=Pro"], set_priority="low", add_tags=["never"]),
+    ]
+    assert route_fields(rules, {}, {"plan": ["Pro"]}) == Routing(None, "high", (), ("rule 1",))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"field": ["plan=Pro"], "keyword": ["x"]}, "not on new mail"),
+        ({"field": ["plan"]}, "write NAME=VALUE"),
+        ({"field": ["=Pro"]}, "write NAME=VALUE"),
+        ({"field": []}, "empty list"),
+    ],
+)
+def test_bad_field_conditions(data: Mapping[str, object], message: str) -> None:
+    with pytest.raises(RuleError, match=message):
+        rule(4, **data)

@@ -15,6 +15,12 @@ decides the category, and likewise for the priority: later rules only fill what
 is still unset. Tags accumulate, without repeats, in order. A matching rule with
 `stop` ends the evaluation.
 
+A rule may instead have `field` conditions (a custom field takes one of the given
+values). New mail has no custom fields yet, so those rules are not tried by `route`:
+`route_fields` tries them each time a ticket's fields change (an agent's `#set`,
+the web, the API, the `/submit` form), and a rule acts when its condition becomes
+true. A rule has either kind of condition, never both.
+
 Pure: configuration values and mail facts in, values out. Keyword regexes are
 compiled once per rule, run in linear time, and are fine on bodies of megabytes.
 """
@@ -24,7 +30,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -40,11 +46,18 @@ __all__ = [
     "Strategy",
     "pick_assignee",
     "route",
+    "route_fields",
 ]
 
 
 class RuleError(ValueError):
     """A routing rule in the configuration is invalid; the message names rule and key."""
+
+
+_FIELD_WITH_MAIL = (
+    "field is tried when a ticket's field is set, not on new mail: a rule has either "
+    "field or recipient/sender/sender_domain/keyword conditions"
+)
 
 
 # --------------------------------------------------------------------------
@@ -113,6 +126,7 @@ KEYS = (
     "sender_domain",
     "keyword",
     "subject_only",
+    "field",
     "set_category",
     "set_priority",
     "add_tags",
@@ -120,7 +134,8 @@ KEYS = (
 )
 """The keys a rule may have in the configuration."""
 
-CONDITION_KEYS = ("recipient", "sender", "sender_domain", "keyword")
+CONDITION_KEYS = ("recipient", "sender", "sender_domain", "keyword", "field")
+MAIL_CONDITION_KEYS = CONDITION_KEYS[:4]
 
 _DOMAIN = re.compile(r"[^@\s.]+(?:\.[^@\s.]+)*")
 _TAG = re.compile(r"[\w][\w.-]{0,49}")  # as the `#tag` command accepts
@@ -168,6 +183,9 @@ class Rule:
     sender_domains: tuple[str, ...] = ()  # `example.com`: also `sub.example.com`
     keywords: tuple[str, ...] = ()  # words or phrases, in the subject or the body
     subject_only: bool = False  # keywords count only in the subject
+    # (custom field, canonical value): a ticket's field takes any of these values.
+    # Tried when a field is set (`route_fields`), never on new mail.
+    fields: tuple[tuple[str, str], ...] = ()
     category: str | None = None
     priority: str | None = None
     tags: tuple[str, ...] = ()
@@ -175,8 +193,11 @@ class Rule:
     _matcher: _Matcher = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not (self.recipients or self.senders or self.sender_domains or self.keywords):
+        mail = self.recipients or self.senders or self.sender_domains or self.keywords
+        if not (mail or self.fields):
             raise RuleError(f"rule {self.name!r}: has no condition")
+        if mail and self.fields:
+            raise RuleError(f"rule {self.name!r}: {_FIELD_WITH_MAIL}")
         if self.subject_only and not self.keywords:
             raise RuleError(f"rule {self.name!r}: subject_only without keyword")
         if not all(keyword.split() for keyword in self.keywords):
@@ -191,8 +212,9 @@ class Rule:
         object.__setattr__(self, "_matcher", matcher)
 
     def matches(self, mail: MailFacts) -> bool:
-        """Whether this rule's conditions all hold for `mail`."""
-        return self._matcher.matches(mail, _Text(mail.subject, mail.body))
+        """Whether this rule's conditions all hold for `mail` (never for a rule on
+        custom fields: see `route_fields`)."""
+        return not self.fields and self._matcher.matches(mail, _Text(mail.subject, mail.body))
 
     @classmethod
     def parse(
@@ -206,6 +228,7 @@ class Rule:
         sender_domains: Sequence[str] = (),
         keywords: Sequence[str] = (),
         subject_only: bool = False,
+        fields: Sequence[tuple[str, str]] = (),
         category: str | None = None,
         priority: str | None = None,
         tags: Sequence[str] = (),
@@ -217,8 +240,10 @@ class Rule:
         None; empty sequences mean the condition is absent. Raises
         `RuleError("rule 3: ...")` naming the offending key.
         """
-        if not (recipients or senders or sender_domains or keywords):
+        if not (recipients or senders or sender_domains or keywords or fields):
             raise RuleError(f"{where}: has no condition (needs one of {', '.join(CONDITION_KEYS)})")
+        if fields and (recipients or senders or sender_domains or keywords):
+            raise RuleError(f"{where}: {_FIELD_WITH_MAIL}")
         text = _text(name, "name", where)
         keywords = _strings(keywords, "keyword", where)
         if subject_only and not keywords:
@@ -230,6 +255,7 @@ class Rule:
             sender_domains=_domains(sender_domains, "sender_domain", where),
             keywords=keywords,
             subject_only=subject_only,
+            fields=tuple(dict.fromkeys(fields)),
             category=_text(category, "set_category", where),
             priority=_priority(priority, "set_priority", where, priorities),
             tags=_tags(tags, "add_tags", where),
@@ -262,6 +288,7 @@ class Rule:
             sender_domains=_typed_strings(data, "sender_domain", where),
             keywords=_typed_strings(data, "keyword", where),
             subject_only=_typed_flag(data, "subject_only", where),
+            fields=_typed_fields(data, "field", where),
             category=_typed_text(data, "set_category", where),
             priority=_typed_text(data, "set_priority", where),
             tags=_typed_tags(data, "add_tags", where),
@@ -299,6 +326,17 @@ def _typed_strings(data: Mapping[str, object], key: str, where: str) -> tuple[st
     if not items:
         raise RuleError(f"{where}: {key} is an empty list")
     return tuple(str(item) for item in items)
+
+
+def _typed_fields(data: Mapping[str, object], key: str, where: str) -> tuple[tuple[str, str], ...]:
+    """`NAME=VALUE` conditions, as written (the caller knows the fields' definitions)."""
+    found = []
+    for item in _typed_strings(data, key, where):
+        name, equals, value = item.partition("=")
+        if not (equals and name.strip() and value.strip()):
+            raise RuleError(f"{where}: {key} {item!r}: write NAME=VALUE")
+        found.append((name.strip(), value.strip()))
+    return tuple(found)
 
 
 def _typed_tags(data: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
@@ -397,13 +435,35 @@ def route(rules: Sequence[Rule], mail: MailFacts) -> Routing:
     """Evaluate `rules` in order: the first rule setting a category (a priority)
     decides it, tags accumulate, and a matching rule with `stop` ends it all."""
     text = _Text(mail.subject, mail.body)
+    return _apply(rule for rule in rules if not rule.fields and rule._matcher.matches(mail, text))
+
+
+def route_fields(
+    rules: Sequence[Rule],
+    before: Mapping[str, Sequence[str]],
+    after: Mapping[str, Sequence[str]],
+) -> Routing:
+    """The rules with field conditions that a change of a ticket's custom fields
+    (canonical values by name, `before` and `after` it) makes true: a rule acts once,
+    when its condition becomes true, not again at every later change (an agent who
+    lowered the priority it raised keeps their choice). Evaluated as `route`."""
+    return _apply(
+        rule for rule in rules if rule.fields and _holds(rule, after) and not _holds(rule, before)
+    )
+
+
+def _holds(rule: Rule, values: Mapping[str, Sequence[str]]) -> bool:
+    return any(value in values.get(name, ()) for name, value in rule.fields)
+
+
+def _apply(matching: Iterable[Rule]) -> Routing:
+    """The first matching rule setting a category (a priority) decides it, tags
+    accumulate, and a matching rule with `stop` ends it all."""
     category: str | None = None
     priority: str | None = None
     tags: dict[str, None] = {}  # keeps order without repeats
     matched: list[str] = []
-    for rule in rules:
-        if not rule._matcher.matches(mail, text):
-            continue
+    for rule in matching:
         matched.append(rule.name)
         category = category if category is not None else rule.category
         priority = priority if priority is not None else rule.priority

@@ -630,6 +630,16 @@ class RuleConfig:
         ),
     )
     subject_only: Flag = Field(False, description="Look for keywords in the subject only.")
+    field: Strings = Field(
+        (),
+        description=(
+            "Matches when a ticket's custom field takes any of these values, NAME=VALUE "
+            '("plan=Enterprise"). Tried each time a field is set (#set, the web, the API, '
+            "/submit), not on new mail: a rule has either field or the other conditions. It acts "
+            "when its condition becomes true, and then sets category and priority even if set."
+        ),
+        examples=[["plan=Enterprise"]],
+    )
     set_category: Text = Field("", description="Category to set.")
     set_priority: Text = Field("", description="Priority to set (one of [tickets] priorities).")
     add_tags: Strings = Field((), description="Tags to add.")

@@ -32,6 +32,7 @@ from maildesk.core.commands import (
     UseTemplate,
 )
 from maildesk.core.match import TicketLabel
+from maildesk.core.routing import route_fields
 from maildesk.core.vocabulary import ASSIGNABLE_ROLES, RESOLVED, Stamps, stamps
 from maildesk.settings.fields import FieldError, Fields
 from maildesk.store import repo
@@ -45,6 +46,7 @@ from maildesk.store.models import (
     TicketTag,
 )
 from maildesk.tickets.labels import Labels
+from maildesk.tickets.policies import Policies
 from maildesk.tickets.sla_clock import SlaTracker
 
 EventLog = Callable[[Ticket, str, str, dict[str, Any]], None]
@@ -77,6 +79,7 @@ class TicketChanges:
         sla: SlaTracker | None = None,
         fields: Fields | None = None,
         default_desk: str | None = None,
+        policies: Policies | None = None,
     ) -> None:
         self.db = db
         self.labels = labels
@@ -86,6 +89,7 @@ class TicketChanges:
         self.fields = fields or Fields(())  # the custom fields `#set` may set
         # The default desk, for whom `#assign` may name (None: anyone, one desk only).
         self.default_desk = default_desk
+        self.policies = policies  # routing rules on custom fields (None: none tried)
 
     # -- validation ---------------------------------------------------------------------
 
@@ -149,9 +153,10 @@ class TicketChanges:
 
     def apply(self, ticket: Ticket, commands: Sequence[Command], actor: Agent) -> Applied:
         """Apply checked commands except `#merge`, whose target is returned: the caller
-        merges after it has stored and relayed the reply."""
+        merges after it has stored and relayed the reply. Custom fields first: what the
+        routing rules on them set, the agent's own commands of the same reply override."""
         applied = Applied()
-        for command in commands:
+        for command in sorted(commands, key=lambda c: not isinstance(c, SetField)):
             match command:
                 case SetStatus(status=status):
                     applied.status_set = True
@@ -209,7 +214,32 @@ class TicketChanges:
         if before == after:
             return False
         self.log(ticket, actor, "field_changed", {"field": name, "before": before, "after": after})
+        self._route_fields(ticket, name, before)
         return True
+
+    def _route_fields(self, ticket: Ticket, name: str, before: list[str]) -> None:
+        """The `[[rule]]`s on custom fields that this change makes true act: category
+        and priority set (with their SLA targets), tags added, logged as `routed`."""
+        rules = () if self.policies is None else self.policies.rules_for(ticket.desk)
+        if not any(rule.fields for rule in rules):
+            return
+        values = repo.ticket_fields(ticket.id)
+        routing = route_fields(rules, {**values, name: before}, values)
+        if not routing.matched:
+            return
+        data = {
+            "rules": list(routing.matched),
+            "field": name,
+            "category": routing.category,
+            "priority": routing.priority,
+            "tags": list(routing.tags),
+        }
+        self.log(ticket, "system", "routed", data)
+        if routing.category is not None:
+            self.set_field(ticket, "category", routing.category, "system")
+        if routing.priority is not None:
+            self.set_field(ticket, "priority", routing.priority, "system")
+        self.tag(ticket, routing.tags, (), "system")
 
     def assign(self, ticket: Ticket, agent: Agent | None, actor: str) -> bool:
         """True when the assignee changed."""

@@ -93,6 +93,7 @@ class Desk:
             self.sla if with_sla else None,
             self.fields,
             self.desks.default.slug if self.desks.several else None,
+            self.policies,
         )
 
     def label_of(self, number: int) -> str:

@@ -18,6 +18,7 @@ from typing import TypeVar
 from maildesk.config import CategoryConfig, Config, ConfigError, RuleConfig, SlaConfig
 from maildesk.core.routing import Rule, RuleError, Strategy
 from maildesk.core.sla import Calendar, SlaConfigError, Target, parse_duration
+from maildesk.settings.fields import FieldError, Fields
 
 T = TypeVar("T")
 ANY_CATEGORY = "*"  # a [[sla_policy]] for every category of its desks
@@ -84,6 +85,7 @@ def build_policies(config: Config) -> Policies:
     """Raises ConfigError naming the key of the first problem."""
     sla = config.sla
     priorities = config.tickets.priorities
+    fields = Fields.from_config(config)
     calendar = _calendar(sla, sla.business_hours, "sla.business_hours")
     default = Policy(calendar, _targets(sla.targets, priorities, "sla.targets"))
     by_category: dict[tuple[str, str], Policy] = {}
@@ -111,7 +113,9 @@ def build_policies(config: Config) -> Policies:
         default=default,
         by_category=by_category,
         warn_share=sla.warn_percent / 100,
-        rules=tuple(_rule(rule, index, priorities) for index, rule in enumerate(config.rule)),
+        rules=tuple(
+            _rule(rule, index, priorities, fields) for index, rule in enumerate(config.rule)
+        ),
         categories=_categories(config.category),
         digest_time=_digest_time(sla.digest_time),
         rule_desks=tuple(frozenset(rule.desks) for rule in config.rule),
@@ -153,9 +157,14 @@ def _targets(entries: tuple[str, ...], priorities: tuple[str, ...], key: str) ->
     return targets
 
 
-def _rule(rule: RuleConfig, index: int, priorities: tuple[str, ...]) -> Rule:
+def _rule(rule: RuleConfig, index: int, priorities: tuple[str, ...], fields: Fields) -> Rule:
     """The core rule of a `[[rule]]` entry; empty settings are conditions and actions
-    not given."""
+    not given. Field conditions are checked against `[[field]]` (a value a field
+    cannot take would never match)."""
+    try:
+        conditions = fields.filters(rule.field)
+    except FieldError as exc:
+        raise ConfigError(f"rule[{index}].field", str(exc)) from None
     try:
         return Rule.parse(
             f"rule {index}",
@@ -166,6 +175,7 @@ def _rule(rule: RuleConfig, index: int, priorities: tuple[str, ...]) -> Rule:
             sender_domains=rule.sender_domain,
             keywords=rule.keyword,
             subject_only=rule.subject_only,
+            fields=conditions,
             category=rule.set_category or None,
             priority=rule.set_priority or None,
             tags=rule.add_tags,

@@ -196,9 +196,9 @@ def open_request(
 
 
 def set_requested(web: Web, label: str, category: str, custom: dict[str, str], actor: str) -> None:
-    """The category, with its SLA targets, and auto-assignment by it when nobody is
-    assigned yet (what a routing rule setting it would have done), then the custom
-    fields the form gave that the ticket has."""
+    """The custom fields the form gave that the ticket has (with what the routing
+    rules on them set), the category, with its SLA targets, and auto-assignment by it
+    when nobody is assigned yet (what a routing rule setting it would have done)."""
     now = web.clock()
     events: list[dict[str, Any]] = []
     log = event_collector(events, now)
@@ -207,14 +207,18 @@ def set_requested(web: Web, label: str, category: str, custom: dict[str, str], a
         if ticket is None:
             raise Ticket.DoesNotExist(label)
         changes = web.desk.changes(now, log)
-        if category:
-            changes.set_field(ticket, "category", category, actor)
-            if ticket.assignee_id is None:
-                web.desk.automation.auto_assign(ticket, repo.active_agents(), now, log)
+        # The fields first (the routing rules on them may set the category), then
+        # the category the form asked for, which wins.
         for name, raw in custom.items():
             definition = web.desk.fields.get(name)
-            if definition is not None and definition.applies(ticket.desk, ticket.category):
+            if definition is not None and definition.applies(
+                ticket.desk, category or ticket.category
+            ):
                 changes.set_custom(ticket, name, definition.parse(raw), actor)
+        if category:
+            changes.set_field(ticket, "category", category, actor)
+        if ticket.category and ticket.assignee_id is None:
+            web.desk.automation.auto_assign(ticket, repo.active_agents(), now, log)
         ticket.updated_at = now
         ticket.save()
         repo.record_events(events)
