@@ -547,11 +547,7 @@ def _print_ticket(t: dict[str, Any]) -> None:
         click.echo(f"  cc {', '.join(t['cc'])}")
     if t["merged_into"]:
         click.echo(f"  merged into {t['merged_into']}")
-    for name, value in t["fields"].items():
-        if value not in (None, []):
-            shown = ", ".join(value) if isinstance(value, list) else json.dumps(value)
-            link = t["field_links"].get(name)
-            click.echo(f"  {name}: {shown}" + (f" <{link}>" if link else ""))
+    _echo_fields(t)
     for message in t["messages"]:
         flag = f"  [flagged: {message['flag_reason']}]" if message["flagged"] else ""
         click.echo(f"\n--- {message['created_at']} {message['kind']} from {message['from']}{flag}")
@@ -1053,6 +1049,16 @@ def _desk_list(desks: frozenset[str] | None, every: Sequence[str]) -> list[str]:
     return sorted(every if desks is None else desks)
 
 
+def _echo_fields(record: dict[str, Any]) -> None:
+    """The custom fields of a ticket, contact or organization that are set, one a line
+    (a link field with its record's URL)."""
+    for name, value in record["fields"].items():
+        if value not in (None, []):
+            shown = ", ".join(value) if isinstance(value, list) else json.dumps(value)
+            link = record["field_links"].get(name)
+            click.echo(f"  {name}: {shown}" + (f" <{link}>" if link else ""))
+
+
 @main.group("contacts")
 def contacts_group() -> None:
     """Customer records: every address a person writes from, their organization,
@@ -1073,6 +1079,15 @@ def _records(config: Config) -> Iterator[Runtime]:
             yield runtime
         except contacts.ContactError as exc:
             raise _contact_error(exc) from exc
+        except FieldError as exc:
+            raise UsageFailure(f"invalid value for '--field': {exc}") from exc
+
+
+FIELD_FILTER_HELP = "Only those whose custom field has this value (repeat: all must match)."
+FIELD_SET_HELP = (
+    "Set a custom field (repeat for more; a multiselect takes its options separated by "
+    "commas); NAME= or NAME=none clears it."
+)
 
 
 @contacts_group.command("list")
@@ -1080,18 +1095,29 @@ def _records(config: Config) -> Iterator[Runtime]:
 @json_option
 @click.option("--org", "org", metavar="NAME|ID", help="Only the members of this organization.")
 @click.option("--search", metavar="TEXT", help="Text in an address or a name.")
+@click.option("--field", "fields", multiple=True, metavar="NAME=VALUE", help=FIELD_FILTER_HELP)
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True,
               help="At most this many persons.")  # fmt: skip
 def contacts_list(
-    config: Config, as_json: bool, org: str | None, search: str | None, limit: int
+    config: Config,
+    as_json: bool,
+    org: str | None,
+    search: str | None,
+    fields: tuple[str, ...],
+    limit: int,
 ) -> None:
-    """Customers (one line per person, by primary address)."""
-    with _records(config):
+    """Customers (one line per person, by primary address), with their custom fields
+    in --json."""
+    with _records(config) as runtime:
         organization = None if org is None else contacts.find_organization(org).id
+        defined = runtime.desk.contact_fields
         spec = contact_queries.ContactQuery(
-            search=search, organization_id=organization, limit=limit
+            search=search,
+            organization_id=organization,
+            fields=defined.filters(fields),
+            limit=limit,
         )
-        rows = [contact_queries.contact_summary(c) for c in contact_queries.find_contacts(spec)]
+        rows = contact_queries.contact_summaries(contact_queries.find_contacts(spec), defined)
     if as_json:
         _print_json(rows)
         return
@@ -1109,10 +1135,12 @@ def contacts_list(
 @click.argument("email")
 def contacts_show(config: Config, as_json: bool, email: str) -> None:
     """A person's record (EMAIL: any of their addresses): addresses, organization,
-    notes, and every ticket they are part of, latest first."""
+    notes, custom fields, and every ticket they are part of, latest first."""
     with _records(config) as runtime, read_snapshot(runtime.db):
         found = contacts.contact_by_email(email)
-        record = contact_queries.contact_detail(found, runtime.desk.label)
+        record = contact_queries.contact_detail(
+            found, runtime.desk.label, fields=runtime.desk.contact_fields
+        )
     if as_json:
         _print_json(record)
         return
@@ -1124,6 +1152,7 @@ def contacts_show(config: Config, as_json: bool, email: str) -> None:
     click.echo(f"  organization {organization['name'] if organization else '-'}{how}")
     if record["notes"]:
         click.echo("  notes: " + record["notes"].replace("\n", "\n    "))
+    _echo_fields(record)
     for t in record["tickets"]:
         click.echo(f"  {t['label']}  {t['status']:<19} {t['role']:<9} {t['subject'][:60]}")
 
@@ -1137,17 +1166,25 @@ MEMBERSHIP_HELP = "Their organization; none: no organization; auto: by their mai
 @click.option("--name", help="The person's name.")
 @click.option("--org", "org", metavar="NAME|ID|none|auto", help=MEMBERSHIP_HELP)
 @click.option("--notes", help="Internal notes (replaces them; agents only ever see them).")
+@click.option("--field", "fields", multiple=True, metavar="NAME=VALUE", help=FIELD_SET_HELP)
 def contacts_set(
-    config: Config, email: str, name: str | None, org: str | None, notes: str | None
+    config: Config,
+    email: str,
+    name: str | None,
+    org: str | None,
+    notes: str | None,
+    fields: tuple[str, ...],
 ) -> None:
-    """Change a person's name, organization or notes (EMAIL: any of their addresses)."""
-    if name is None and org is None and notes is None:
+    """Change a person's name, organization, notes or custom fields (EMAIL: any of
+    their addresses)."""
+    if name is None and org is None and notes is None and not fields:
         raise click.UsageError("nothing to change (see --help)")
     with _records(config) as runtime:
+        values = runtime.desk.contact_fields.assignments(fields)
         found = contacts.contact_by_email(email)
         membership = None if org is None else contacts.membership_named(org)
         person = contacts.update_contact(
-            runtime.db, found.id, name=name, notes=notes, membership=membership
+            runtime.db, found.id, name=name, notes=notes, membership=membership, fields=values
         )
         summary = contact_queries.contact_summary(person)
     organization = summary["organization"]
@@ -1160,7 +1197,8 @@ def contacts_set(
 @click.argument("other_email", metavar="OTHER_EMAIL")
 def contacts_merge(config: Config, into_email: str, other_email: str) -> None:
     """Make OTHER_EMAIL (and every address merged into it) an address of the person
-    INTO_EMAIL is: one record, their tickets together. Notes are kept, joined."""
+    INTO_EMAIL is: one record, their tickets together. Notes are kept, joined; custom
+    fields keep INTO's values, OTHER's where INTO has none."""
     with _records(config) as runtime:
         into = contacts.contact_by_email(into_email)
         other = contacts.contact_by_email(other_email)
@@ -1185,9 +1223,9 @@ SHARED_HELP = "Members see each other's tickets listed on their status pages."
 @with_config
 @json_option
 def orgs_list(config: Config, as_json: bool) -> None:
-    """All organizations, by name."""
-    with _records(config):
-        rows = contact_queries.list_organizations()
+    """All organizations, by name (with their custom fields in --json)."""
+    with _records(config) as runtime:
+        rows = contact_queries.list_organizations(runtime.desk.organization_fields)
     if as_json:
         _print_json(rows)
         return
@@ -1206,10 +1244,13 @@ def orgs_list(config: Config, as_json: bool) -> None:
 @json_option
 @click.argument("org", metavar="NAME|ID")
 def orgs_show(config: Config, as_json: bool, org: str) -> None:
-    """An organization: domains, notes, members, and every ticket its members requested."""
+    """An organization: domains, notes, custom fields, members, and every ticket its
+    members requested."""
     with _records(config) as runtime, read_snapshot(runtime.db):
         found = contacts.find_organization(org)
-        record = contact_queries.organization_detail(found, runtime.desk.label)
+        record = contact_queries.organization_detail(
+            found, runtime.desk.label, fields=runtime.desk.organization_fields
+        )
     if as_json:
         _print_json(record)
         return
@@ -1218,6 +1259,7 @@ def orgs_show(config: Config, as_json: bool, org: str) -> None:
     click.echo(f"  domains {', '.join(record['domains']) or '-'}")
     if record["notes"]:
         click.echo("  notes: " + record["notes"].replace("\n", "\n    "))
+    _echo_fields(record)
     for member in record["contacts"]:
         click.echo(f"  member {member['name'] or '-'} <{member['email']}>")
     for t in record["tickets"]:
@@ -1233,14 +1275,21 @@ def orgs_show(config: Config, as_json: bool, org: str) -> None:
 @click.option("--shared-tickets/--no-shared-tickets", default=False, show_default=True,
               help=SHARED_HELP)  # fmt: skip
 @click.option("--notes", default="", help="Internal notes (agents only).")
+@click.option("--field", "fields", multiple=True, metavar="NAME=VALUE", help=FIELD_SET_HELP)
 def orgs_add(
-    config: Config, name: str, domains: tuple[str, ...], shared_tickets: bool, notes: str
+    config: Config,
+    name: str,
+    domains: tuple[str, ...],
+    shared_tickets: bool,
+    notes: str,
+    fields: tuple[str, ...],
 ) -> None:
     """Add an organization named NAME."""
     with _records(config) as runtime:
+        values = runtime.desk.organization_fields.assignments(fields)
         added = contacts.add_organization(
             runtime.db, name, runtime.clock(), domains=domains, notes=notes,
-            shared_tickets=shared_tickets,
+            shared_tickets=shared_tickets, fields=values,
         )  # fmt: skip
     click.echo(f"added organization {added.id} {added.name}")
 
@@ -1254,6 +1303,7 @@ def orgs_add(
 @click.option("--no-domains", is_flag=True, help="Remove every domain: members by hand only.")
 @click.option("--shared-tickets/--no-shared-tickets", default=None, help=SHARED_HELP)
 @click.option("--notes", help="Internal notes (replaces them).")
+@click.option("--field", "fields", multiple=True, metavar="NAME=VALUE", help=FIELD_SET_HELP)
 def orgs_set(
     config: Config,
     org: str,
@@ -1262,18 +1312,20 @@ def orgs_set(
     no_domains: bool,
     shared_tickets: bool | None,
     notes: str | None,
+    fields: tuple[str, ...],
 ) -> None:
     """Change an organization (NAME or ID)."""
     if domains and no_domains:
         raise click.UsageError("give --domain or --no-domains, not both")
     listed = () if no_domains else (domains or None)
-    if name is None and listed is None and shared_tickets is None and notes is None:
+    if (name, listed, shared_tickets, notes) == (None, None, None, None) and not fields:
         raise click.UsageError("nothing to change (see --help)")
     with _records(config) as runtime:
+        values = runtime.desk.organization_fields.assignments(fields)
         found = contacts.find_organization(org)
         changed = contacts.update_organization(
             runtime.db, found.id, runtime.clock(), name=name, domains=listed, notes=notes,
-            shared_tickets=shared_tickets,
+            shared_tickets=shared_tickets, fields=values,
         )  # fmt: skip
         domains_now = organization_domains(changed.id)
     click.echo(f"{changed.name}: domains {', '.join(domains_now) or '-'}")

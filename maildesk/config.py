@@ -631,17 +631,32 @@ _TICKET_KEYS = frozenset(
 )  # fmt: skip
 
 
+# What only a ticket's fields can have: categories, and the /submit form and status page.
+_TICKET_ONLY = ("categories", "submit", "required", "public")
+
+
 def _check_fields(config: Config) -> None:
-    seen: dict[str, int] = {}
+    """Names unique per record; types, options and links consistent; the ticket-only
+    keys on ticket fields only."""
+    seen: dict[tuple[str, str], int] = {}
     for index, field in enumerate(config.field):
         where = f"field[{index}]"
-        if field.name in _TICKET_KEYS:
+        if field.record == "ticket" and field.name in _TICKET_KEYS:
             raise ConfigError(f"{where}.name", f"{field.name!r} is a ticket's own; choose another")
-        if field.name in seen:
+        if (field.record, field.name) in seen:
             raise ConfigError(
-                f"{where}.name", f"{field.name!r} is already field[{seen[field.name]}]"
+                f"{where}.name",
+                f"{field.name!r} is already field[{seen[field.record, field.name]}] "
+                f"of the {field.record} records",
             )
-        seen[field.name] = index
+        seen[field.record, field.name] = index
+        if field.record != "ticket":
+            for key in _TICKET_ONLY:
+                if getattr(field, key):
+                    raise ConfigError(
+                        f"{where}.{key}",
+                        f"only ticket fields have {key}; this is a {field.record} field",
+                    )
         if field.type in ("select", "multiselect"):
             if not field.options:
                 raise ConfigError(f"{where}.options", f"a {field.type} field needs options")

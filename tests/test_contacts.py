@@ -16,6 +16,7 @@ import pytest
 
 from maildesk.core.links import status_url
 from maildesk.queries import contacts as records
+from maildesk.settings.fields import Fields
 from maildesk.store.models import Contact, Organization, Ticket
 from maildesk.tickets import agents
 from tests.conftest import Install, opened
@@ -435,11 +436,13 @@ def test_ticket_lists_of_a_record_keep_to_the_desks_given(desk: Install, databas
         def labels(rows: list[dict[str, Any]]) -> list[str]:
             return [row["label"] for row in rows]
 
-        assert labels(records.contact_detail(carl, label)["tickets"]) == [second, first]
-        mine = records.contact_detail(carl, label, frozenset({ours}))
+        none = Fields(())
+        every = records.contact_detail(carl, label, fields=none)
+        assert labels(every["tickets"]) == [second, first]
+        mine = records.contact_detail(carl, label, frozenset({ours}), fields=none)
         assert labels(mine["tickets"]) == [first] and mine["email"] == "carl@customer.test"
-        assert records.contact_detail(carl, label, frozenset())["tickets"] == []
-        theirs = records.organization_detail(organization, label, frozenset({"other"}))
+        assert records.contact_detail(carl, label, frozenset(), fields=none)["tickets"] == []
+        theirs = records.organization_detail(organization, label, frozenset({"other"}), fields=none)
         assert labels(theirs["tickets"]) == [second] and theirs["members"] == 1
 
 

@@ -3,6 +3,9 @@ organizations and every ticket they are part of -- the JSON of `maildesk contact
 --json` and `maildesk orgs show --json`, of `/api/contacts` and `/api/orgs`, and what
 the contact and organization pages show.
 
+Custom fields are those of the `Fields` given: the contact or organization fields the
+reader may see (`Fields.visible`), each shown, null (or []) when not set.
+
 Ticket lists take `desks`: the desks whose tickets the reader may see (None: every
 desk, for operators and admins). A ticket of another desk is simply not there.
 Merged tickets are never listed (they live on in their survivor). Times are ISO 8601
@@ -18,9 +21,18 @@ from typing import Any
 import peewee
 
 from maildesk.queries.serialize import iso
+from maildesk.settings.fields import Fields
 from maildesk.store import rows
-from maildesk.store.models import Contact, Organization, OrganizationDomain, Participant, Ticket
-from maildesk.store.repo import organization_domains, person_rows, primary
+from maildesk.store.models import (
+    Contact,
+    ContactField,
+    Organization,
+    OrganizationDomain,
+    OrganizationField,
+    Participant,
+    Ticket,
+)
+from maildesk.store.repo import field_values, fields_of, organization_domains, person_rows, primary
 
 Desks = frozenset[str] | None
 Label = Callable[[Ticket], str]  # `SUP-00042`: the ticket's number with its desk's prefix
@@ -29,10 +41,12 @@ MAX_SHARED = 50  # other members' tickets listed on a status page, latest first
 
 @dataclass(frozen=True)
 class ContactQuery:
-    """Which persons a list shows: words in an address or name, an organization."""
+    """Which persons a list shows: words in an address or name, an organization,
+    custom field values (each must match)."""
 
     search: str | None = None
     organization_id: int | None = None
+    fields: tuple[tuple[str, str], ...] = ()  # (name, canonical value): `Fields.filters`
     limit: int = 100
     offset: int = 0
     desks: Desks = None  # persons known to these desks only (None: everyone)
@@ -80,6 +94,11 @@ def find_contacts(spec: ContactQuery) -> list[Contact]:
         query = query.where(known_to(spec.desks))
     if spec.organization_id is not None:
         query = query.where(Contact.organization == spec.organization_id)
+    for name, value in spec.fields:  # each reads the (name, value, contact) index only
+        having = ContactField.select(ContactField.contact).where(
+            (ContactField.name == name) & (ContactField.value == value)
+        )
+        query = query.where(Contact.id.in_(having))
     if spec.search and spec.search.strip():
         words = spec.search.strip()
         other = Contact.alias()
@@ -114,16 +133,29 @@ def contact_summary(person: Contact) -> dict[str, Any]:
     }
 
 
-def contact_detail(contact: Contact, label: Label, desks: Desks = None) -> dict[str, Any]:
+def contact_summaries(persons: Sequence[Contact], fields: Fields) -> list[dict[str, Any]]:
+    """Persons in a list, each `contact_summary` with their custom `fields`."""
+    stored = fields_of(ContactField.contact, [p.id for p in persons])
+    return [
+        {**contact_summary(person), "fields": fields.typed(stored.get(person.id, {}))}
+        for person in persons
+    ]
+
+
+def contact_detail(
+    contact: Contact, label: Label, desks: Desks = None, *, fields: Fields
+) -> dict[str, Any]:
     """The record of the person `contact` is an address of: `contact_summary`, their
-    internal notes, custom fields (none are defined for contacts yet: `{}`), and every
-    ticket they are part of through any of their addresses."""
+    internal notes, custom `fields` (with `field_links`, the record URLs of the link
+    fields set), and every ticket they are part of through any of their addresses."""
     person = primary(contact)
     ids = [c.id for c in person_rows(person)]
+    stored = field_values(ContactField.contact, person.id)
     return {
         **contact_summary(person),
         "notes": person.notes,
-        "fields": {},
+        "fields": fields.typed(stored),
+        "field_links": fields.links(stored),
         "tickets": person_tickets(ids, label, desks),
     }
 
@@ -173,7 +205,7 @@ def ticket_row(ticket: Ticket, label: Label, role: str | None = None) -> dict[st
 # -- organizations ----------------------------------------------------------------------
 
 
-def list_organizations() -> list[dict[str, Any]]:
+def list_organizations(fields: Fields) -> list[dict[str, Any]]:
     counts = dict(
         rows.tuples(
             Contact.select(Contact.organization, peewee.fn.COUNT(Contact.id))
@@ -184,9 +216,14 @@ def list_organizations() -> list[dict[str, Any]]:
     domains: dict[int, list[str]] = {}
     for row in OrganizationDomain.select().order_by(OrganizationDomain.domain):
         domains.setdefault(row.organization_id, []).append(row.domain)
+    found = list(Organization.select().order_by(Organization.name_key))
+    stored = fields_of(OrganizationField.organization, [o.id for o in found])
     return [
-        organization_summary(o, domains.get(o.id, []), counts.get(o.id, 0))
-        for o in Organization.select().order_by(Organization.name_key)
+        {
+            **organization_summary(o, domains.get(o.id, []), counts.get(o.id, 0)),
+            "fields": fields.typed(stored.get(o.id, {})),
+        }
+        for o in found
     ]
 
 
@@ -205,20 +242,29 @@ def organization_summary(
 
 
 def organization_detail(
-    organization: Organization, label: Label, desks: Desks = None, limit: int | None = None
+    organization: Organization,
+    label: Label,
+    desks: Desks = None,
+    limit: int | None = None,
+    *,
+    fields: Fields,
 ) -> dict[str, Any]:
-    """The organization, its members (persons), internal notes, and its tickets: every
-    ticket a member requested, latest first (`limit`: the first so many)."""
+    """The organization, its members (persons), internal notes, custom `fields` (with
+    `field_links`), and its tickets: every ticket a member requested, latest first
+    (`limit`: the first so many)."""
     members = list(
         Contact.select()
         .where((Contact.organization == organization.id) & Contact.merged_into.is_null())
         .order_by(Contact.email)
     )
     summary = organization_summary(organization, organization_domains(organization.id), 0)
+    stored = field_values(OrganizationField.organization, organization.id)
     return {
         **summary,
         "members": len(members),
         "notes": organization.notes,
+        "fields": fields.typed(stored),
+        "field_links": fields.links(stored),
         "contacts": [contact_summary(m) for m in members],
         "tickets": organization_tickets(organization.id, label, desks, limit),
     }

@@ -53,13 +53,7 @@ def ticket_fields(ticket: Ticket, fields: Fields) -> dict[str, Any]:
 
 def field_links(ticket: Ticket, fields: Fields) -> dict[str, str]:
     """The record URLs of the ticket's link fields that are set."""
-    links = {}
-    for name, values in repo.ticket_fields(ticket.id).items():
-        definition = fields.get(name)
-        url = definition.url(values[0]) if definition is not None and values else None
-        if url:
-            links[name] = url
-    return links
+    return fields.links(repo.ticket_fields(ticket.id))
 
 
 def ticket_detail(ticket: Ticket, desks: Desks, fields: Fields | None = None) -> dict[str, Any]:

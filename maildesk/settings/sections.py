@@ -670,16 +670,29 @@ class CategoryConfig:
 
 
 FIELD_TYPES = ("text", "number", "date", "select", "multiselect", "checkbox", "link")
+FIELD_RECORDS = ("ticket", "contact", "organization")
 
 
 @dataclass(frozen=True, config=SECTION)
 class FieldConfig:
-    """Custom ticket fields; repeat [[field]] for each (default: none). Agents set them
-    on the ticket page, by API and by mail (#set NAME VALUE)."""
+    """Custom fields of tickets, customers (contacts) or organizations; repeat [[field]]
+    for each (default: none). Agents set a ticket's on the ticket page, by API and by
+    mail (#set NAME VALUE); a customer's or an organization's on its page, by API and
+    with `maildesk contacts set` / `orgs set --field NAME=VALUE`."""
 
     name: Annotated[Text, AfterValidator(checks.field_name)] = Field(
-        description="Field name in commands, the API and exports (required).",
+        description=(
+            "Field name in commands, the API and exports (required; unique among the fields "
+            "of one kind of record)."
+        ),
         examples=["order"],
+    )
+    record: Annotated[Text, OneOf(*FIELD_RECORDS)] = Field(
+        "ticket",
+        description=(
+            "Which records have it: ticket, contact (a customer, one value per person) or "
+            "organization. Only ticket fields take categories, submit, required and public."
+        ),
     )
     label: Annotated[Text, AfterValidator(checks.optional_line)] = Field(
         "", description="What people see; empty: the name."
@@ -696,7 +709,11 @@ class FieldConfig:
         ),
     )
     desks: Strings = Field(
-        (), description="Desks (slugs) whose tickets have it; empty: every desk."
+        (),
+        description=(
+            "Desks (slugs) whose tickets have it (for a contact or organization field: whose "
+            "agents see it); empty: every desk."
+        ),
     )
     categories: Strings = Field(
         (), description="Categories whose tickets have it; empty: every ticket."

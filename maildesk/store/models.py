@@ -423,6 +423,40 @@ class OrganizationDomain(BaseModel):
         organization_id: int
 
 
+class ContactField(BaseModel):
+    """A custom field's value on a person (their primary `Contact` row), as
+    `TicketField` keeps a ticket's."""
+
+    contact = peewee.ForeignKeyField(
+        Contact, backref="field_rows", on_delete="CASCADE", index=False
+    )
+    name = peewee.CharField(max_length=64)
+    value = peewee.TextField()
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        contact_id: int
+
+    class Meta:
+        indexes = ((("contact", "name", "value"), True), (("name", "value", "contact"), False))
+
+
+class OrganizationField(BaseModel):
+    """A custom field's value on an organization, as `TicketField` keeps a ticket's."""
+
+    organization = peewee.ForeignKeyField(
+        Organization, backref="field_rows", on_delete="CASCADE", index=False
+    )
+    name = peewee.CharField(max_length=64)
+    value = peewee.TextField()
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        organization_id: int
+
+    class Meta:
+        indexes = (
+            (("organization", "name", "value"), True),
+            (("name", "value", "organization"), False),
+        )
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Blob,
     Contact,
@@ -447,4 +481,6 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     TicketField,
     Organization,
     OrganizationDomain,
+    ContactField,
+    OrganizationField,
 )

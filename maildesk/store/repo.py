@@ -86,33 +86,54 @@ def stored_secret_key(db: peewee.Database) -> bytes:
 
 def ticket_fields(ticket_id: int) -> dict[str, list[str]]:
     """A ticket's custom field values by name (canonical text; in stored order)."""
-    values: dict[str, list[str]] = {}
-    query = (
-        TicketField.select(TicketField.name, TicketField.value)
-        .where(TicketField.ticket == ticket_id)
-        .order_by(TicketField.id)
-    )
-    for name, value in rows.tuples(query):
-        values.setdefault(name, []).append(value)
-    return values
+    return field_values(TicketField.ticket, ticket_id)
 
 
 def set_ticket_field(
     ticket_id: int, name: str, values: Sequence[str]
 ) -> tuple[list[str], list[str]]:
     """Replace a custom field's values on a ticket; (before, after)."""
-    where = (TicketField.ticket == ticket_id) & (TicketField.name == name)
-    before = [
-        v
-        for (v,) in rows.tuples(
-            TicketField.select(TicketField.value).where(where).order_by(TicketField.id)
-        )
-    ]
+    return set_field_values(TicketField.ticket, ticket_id, name, values)
+
+
+def field_values(owner: peewee.ForeignKeyField, owner_id: int) -> dict[str, list[str]]:
+    """The custom field values of one record by name (canonical text; in stored order):
+    `owner` is the record's column in its values' table (`TicketField.ticket`,
+    `ContactField.contact`, `OrganizationField.organization`)."""
+    return fields_of(owner, [owner_id]).get(owner_id, {})
+
+
+def fields_of(
+    owner: peewee.ForeignKeyField, owner_ids: Sequence[int]
+) -> dict[int, dict[str, list[str]]]:
+    """`field_values` of several records at once, by record id (absent: none set)."""
+    table = owner.model
+    found: dict[int, dict[str, list[str]]] = {}
+    if not owner_ids:
+        return found
+    query = (
+        table.select(owner, table.name, table.value)
+        .where(owner.in_(sorted(set(owner_ids))))
+        .order_by(table.id)
+    )
+    for owner_id, name, value in rows.tuples(query):
+        found.setdefault(owner_id, {}).setdefault(name, []).append(value)
+    return found
+
+
+def set_field_values(
+    owner: peewee.ForeignKeyField, owner_id: int, name: str, values: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Replace a custom field's values on one record (see `field_values`); (before,
+    after)."""
+    table = owner.model
+    where = (owner == owner_id) & (table.name == name)
+    before = [v for (v,) in rows.tuples(table.select(table.value).where(where).order_by(table.id))]
     after = list(dict.fromkeys(values))
     if before != after:
-        TicketField.delete().where(where).execute()
+        table.delete().where(where).execute()
         for value in after:
-            TicketField.create(ticket=ticket_id, name=name, value=value)
+            table.create(**{owner.name: owner_id, "name": name, "value": value})
     return before, after
 
 

@@ -1,5 +1,6 @@
-"""Changes to customer records: a contact's name, notes and organization, merging two
-contacts into one person, and organizations (name, mail domains, notes, shared tickets).
+"""Changes to customer records: a contact's name, notes, organization and custom fields,
+merging two contacts into one person, and organizations (name, mail domains, notes,
+shared tickets, custom fields).
 
 Where it sits: the writes behind `maildesk contacts ...`/`maildesk orgs ...`, the
 contact and organization pages and `/api/contacts`, `/api/orgs`. Each function is one
@@ -9,12 +10,17 @@ Every row of a person carries the person's organization (`Contact.organization`)
 list of an organization's tickets is one join: whenever what decides it changes (an
 agent sets it, contacts merge, an organization's domains change) the persons concerned
 are settled again here (`_settle`). Membership by domain follows `core.organizations`.
+
+Custom field values come here already checked against their definitions
+(`settings.fields.Fields.changes`, by the entry point, which knows the fields the agent
+may see), as canonical values by name; an empty tuple clears a field. Contacts keep no
+history of changes (an organization records when it last changed, `updated_at`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import peewee
@@ -30,11 +36,19 @@ from maildesk.core.organizations import (
 )
 from maildesk.store import repo
 from maildesk.store.db import write_transaction
-from maildesk.store.models import Contact, Organization, OrganizationDomain
+from maildesk.store.models import (
+    Contact,
+    ContactField,
+    Organization,
+    OrganizationDomain,
+    OrganizationField,
+)
 
 MAX_NOTES = 20_000
 MAX_CONTACT_NAME = 500
 MAX_DOMAINS = 100
+
+FieldValues = Mapping[str, Sequence[str]]  # canonical values by field name; () clears
 
 
 class ContactError(ValueError):
@@ -102,9 +116,11 @@ def update_contact(
     name: str | None = None,
     notes: str | None = None,
     membership: Membership | None = None,
+    fields: FieldValues | None = None,
 ) -> Contact:
     """Change what is given (None: keep it) on the person `contact_id` is an address of;
-    returns their primary row."""
+    `fields` sets the custom fields named, leaving the others. Returns their primary
+    row."""
     name = None if name is None else checked_name(name)
     notes = None if notes is None else checked_notes(notes)
     with write_transaction(db):
@@ -121,14 +137,16 @@ def update_contact(
         person.save()
         if membership is not None:
             _settle(person)
+        _set_fields(ContactField.contact, person.id, fields)
         return Contact.get_by_id(person.id)
 
 
 def merge_contacts(db: peewee.Database, into_id: int, other_id: int) -> Contact:
     """Make every address of the person `other_id` belongs to an address of the person
     `into_id` belongs to. The surviving person keeps their name (taking the other's
-    when they have none), both persons' notes, and their organization as set by hand
-    (else the other's as set by hand, else by domain). Returns their primary row."""
+    when they have none), both persons' notes, their custom fields (taking the other's
+    values of those they have not set), and their organization as set by hand (else the
+    other's as set by hand, else by domain). Returns their primary row."""
     with write_transaction(db):
         into = repo.primary(contact_by_id(into_id))
         other = repo.primary(contact_by_id(other_id))
@@ -145,8 +163,25 @@ def merge_contacts(db: peewee.Database, into_id: int, other_id: int) -> Contact:
         Contact.update(merged_into=into.id, notes="", organization_explicit=False).where(
             Contact.id == other.id
         ).execute()
+        _merge_fields(into.id, other.id)
         _settle(into)
         return Contact.get_by_id(into.id)
+
+
+def _merge_fields(into_id: int, other_id: int) -> None:
+    """The other person's field values move to the survivor, for the fields the survivor
+    has no value of; the rest are dropped."""
+    have = sorted(repo.field_values(ContactField.contact, into_id))
+    moved = ContactField.update(contact=into_id).where(ContactField.contact == other_id)
+    if have:
+        moved = moved.where(ContactField.name.not_in(have))
+    moved.execute()
+    ContactField.delete().where(ContactField.contact == other_id).execute()
+
+
+def _set_fields(owner: peewee.ForeignKeyField, owner_id: int, fields: FieldValues | None) -> None:
+    for name, values in (fields or {}).items():
+        repo.set_field_values(owner, owner_id, name, values)
 
 
 def _settle(person: Contact, owners: dict[str, int] | None = None) -> None:
@@ -224,8 +259,10 @@ def add_organization(
     domains: Sequence[str] = (),
     notes: str = "",
     shared_tickets: bool = False,
+    fields: FieldValues | None = None,
 ) -> Organization:
-    """A new organization; contacts at its domains join it (unless set elsewhere by hand)."""
+    """A new organization (with the custom fields given); contacts at its domains join
+    it (unless set elsewhere by hand)."""
     name = _checked_org_name(name)
     wanted = checked_domains(domains)
     notes = checked_notes(notes)
@@ -241,6 +278,7 @@ def add_organization(
             updated_at=now,
         )
         _set_domains(organization, wanted)
+        _set_fields(OrganizationField.organization, organization.id, fields)
         return organization
 
 
@@ -253,8 +291,10 @@ def update_organization(
     domains: Sequence[str] | None = None,
     notes: str | None = None,
     shared_tickets: bool | None = None,
+    fields: FieldValues | None = None,
 ) -> Organization:
-    """Change what is given (None: keep it); `domains` replaces the list."""
+    """Change what is given (None: keep it); `domains` replaces the list, `fields` sets
+    the custom fields named."""
     name = None if name is None else _checked_org_name(name)
     wanted = None if domains is None else checked_domains(domains)
     notes = None if notes is None else checked_notes(notes)
@@ -273,6 +313,7 @@ def update_organization(
         organization.save()
         if wanted is not None:
             _set_domains(organization, wanted)
+        _set_fields(OrganizationField.organization, organization.id, fields)
         return organization
 
 

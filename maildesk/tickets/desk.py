@@ -8,7 +8,7 @@ Where it sits: the composition roots (`daemon.app` for `maildesk run`,
 and the CLI; nobody builds these services a second time or reaches through
 another part for them.
 
-    config -> desks, custom fields
+    config -> desks, custom fields (of tickets, contacts, organizations)
            -> templates per desk (overrides checked) -> mailer (compose into the outbox)
            -> policies (SLA, routing)       -> SLA clock, automation, escalation
     database -> secret key (signs links and reply addresses), read once, lazily
@@ -59,7 +59,9 @@ class Desk:
         self.config = config
         self.clock = clock
         self.desks = Desks.from_config(config)
-        self.fields = Fields.from_config(config)
+        self.fields = Fields.from_config(config)  # the tickets'
+        self.contact_fields = Fields.from_config(config, "contact")
+        self.organization_fields = Fields.from_config(config, "organization")
         self.labels = Labels(self.desks, per_desk=config.tickets.numbering == "desk")
         self.our_addresses = self.desks.our_addresses
         self.renderers = (

@@ -36,6 +36,7 @@ from maildesk.store.models import (
 )
 from maildesk.web.badges import Badge, countdown, sla_badge
 from maildesk.web.context import Web
+from maildesk.web.field_forms import FieldView
 from maildesk.web.sanitize import Cleaned, clean_html, content_id_key
 
 SUMMARY_LIMIT = 200  # characters of one value in an event summary
@@ -90,31 +91,6 @@ class EventView:
     actor: str
     type: str
     summary: str
-
-
-@dataclass(frozen=True)
-class FieldView:
-    """A custom field on the ticket page: what it shows and what its control needs."""
-
-    name: str
-    label: str
-    type: str
-    options: tuple[str, ...]
-    values: tuple[str, ...]  # canonical; empty: not set
-    url: str | None  # a link field's record
-
-    @property
-    def shown(self) -> str:
-        if not self.values:
-            return ""
-        if self.type == "checkbox":
-            return "yes" if self.values[0] == "true" else "no"
-        return ", ".join(self.values)
-
-    @property
-    def control(self) -> str:
-        """What the control shows (and `was_field_NAME` says was shown)."""
-        return ",".join(self.values)
 
 
 @dataclass(frozen=True)
@@ -305,21 +281,11 @@ def field_views(fields: Fields, ticket: Ticket) -> tuple[FieldView, ...]:
     """The ticket's custom fields: those its desk and category have, and any other
     that holds a value."""
     stored = repo.ticket_fields(ticket.id)
-    views = []
-    for definition in fields.all:
-        values = tuple(stored.get(definition.name, ()))
-        if values or definition.applies(ticket.desk, ticket.category):
-            views.append(
-                FieldView(
-                    definition.name,
-                    definition.label,
-                    definition.type,
-                    definition.options,
-                    values,
-                    definition.url(values[0]) if values else None,
-                )
-            )
-    return tuple(views)
+    return tuple(
+        FieldView.of(definition, stored.get(definition.name, ()))
+        for definition in fields.all
+        if definition.name in stored or definition.applies(ticket.desk, ticket.category)
+    )
 
 
 def controls(ticket_id: int, fields: Fields | None = None) -> Controls:

@@ -6,6 +6,8 @@ An agent reads the tickets of their desks only (`Web.desks_of`), and the custome
 who are part of them: with several desks, a person known only to another desk is
 not there (404, absent from lists). Organizations are shared by every desk, as a
 company may be a customer of several; their tickets are the agent's desks' only.
+Custom fields limited to some desks (`[[field]] desks`) are there for those desks'
+agents only: shown, set and filtered on alike.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from maildesk.queries import contacts as records
+from maildesk.settings.fields import Fields
 from maildesk.store.db import read_snapshot
 from maildesk.store.models import Agent, Contact, Organization
 from maildesk.web.context import Web
@@ -53,11 +56,23 @@ def visible_contact(web: Web, contact_id: int, agent: Agent) -> Contact:
     return contact
 
 
+def contact_fields(web: Web, agent: Agent) -> Fields:
+    """The contact fields `agent` sees (in the web's database threads)."""
+    return web.desk.contact_fields.visible(web.desks_of(agent))
+
+
+def organization_fields(web: Web, agent: Agent) -> Fields:
+    """The organization fields `agent` sees (in the web's database threads)."""
+    return web.desk.organization_fields.visible(web.desks_of(agent))
+
+
 def contact_record(web: Web, contact_id: int, agent: Agent) -> dict[str, Any]:
     """The record of the person `contact_id` is an address of, from one snapshot."""
     with read_snapshot(web.desk.db):
         contact = visible_contact(web, contact_id, agent)
-        return records.contact_detail(contact, web.desk.label, web.desks_of(agent))
+        return records.contact_detail(
+            contact, web.desk.label, web.desks_of(agent), fields=contact_fields(web, agent)
+        )
 
 
 def organization_record(
@@ -66,4 +81,10 @@ def organization_record(
     """The organization with its members and tickets, from one snapshot."""
     with read_snapshot(web.desk.db):
         organization = organization_or_404(organization_id)
-        return records.organization_detail(organization, web.desk.label, web.desks_of(agent), limit)
+        return records.organization_detail(
+            organization,
+            web.desk.label,
+            web.desks_of(agent),
+            limit,
+            fields=organization_fields(web, agent),
+        )

@@ -135,8 +135,12 @@ class NewMessage(Body):
         return value
 
 
+RECORD_FIELDS = "custom fields by name (those named change, the others stay); null clears one"
+
+
 class ContactChange(Body):
-    """PATCH /api/contacts/{contact_id}: the person's name, internal notes, organization."""
+    """PATCH /api/contacts/{contact_id}: the person's name, internal notes, organization,
+    custom fields."""
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
     name: StrictStr = optional()
@@ -144,6 +148,7 @@ class ContactChange(Body):
     organization: StrictInt | Literal["auto"] | None = Field(
         None, description="an organization's id; null: none; auto: by mail domain"
     )
+    fields: dict[str, Any] = optional(description=RECORD_FIELDS)
 
     @model_validator(mode="after")
     def something(self) -> ContactChange:
@@ -159,6 +164,7 @@ class NewOrganization(Body):
     shared_tickets: StrictBool = Field(
         False, description="members see each other's tickets listed on their status pages"
     )
+    fields: dict[str, Any] = Field({}, description="custom fields by name")
 
 
 class OrganizationChange(Body):
@@ -169,6 +175,7 @@ class OrganizationChange(Body):
     domains: list[StrictStr] = optional()
     notes: StrictStr = optional()
     shared_tickets: StrictBool = optional()
+    fields: dict[str, Any] = optional(description=RECORD_FIELDS)
 
     @model_validator(mode="after")
     def something(self) -> OrganizationChange:

@@ -1,16 +1,17 @@
 """The API's customer records: /api/contacts and /api/orgs, with the token rules of
 every API route (`routes.signed`).
 
-  GET   /api/contacts              persons, by primary address (q, org, limit, offset)
+  GET   /api/contacts              persons, by primary address (q, org, field, limit, offset)
   GET   /api/contacts/{contact_id} a person's record, as `maildesk contacts show --json`
-  PATCH /api/contacts/{contact_id} name, notes, organization (`models.ContactChange`)
+  PATCH /api/contacts/{contact_id} name, notes, organization, fields (`models.ContactChange`)
   GET   /api/orgs                  organizations, as `maildesk orgs list --json`
   POST  /api/orgs                  a new organization (`models.NewOrganization`)
   GET   /api/orgs/{org_id}         one, as `maildesk orgs show --json`
   PATCH /api/orgs/{org_id}         change it (`models.OrganizationChange`)
 
-Tickets in a record are those of the token's agent's desks (`web.records`). Writes go
-through `tickets.contacts`, as the CLI's do; a value it refuses is a 422.
+Tickets in a record are those of the token's agent's desks (`web.records`), and so are
+the custom fields limited to some desks. Writes go through `tickets.contacts`, as the
+CLI's do; a value it refuses, or a field value its definition refuses, is a 422.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from maildesk.queries import contacts as queries
+from maildesk.settings.fields import FieldError, Fields, json_text
 from maildesk.store.models import Agent
 from maildesk.tickets import contacts
 from maildesk.web.api.models import ContactChange, NewOrganization, OrganizationChange
@@ -41,18 +43,20 @@ from maildesk.web.api.routes import (
 from maildesk.web.context import Web, web_of
 from maildesk.web.records import (
     MAX_ID,
+    contact_fields,
     contact_record,
+    organization_fields,
     organization_or_404,
     organization_record,
     row_id,
     visible_contact,
 )
 
-CONTACT_PARAMS = ("q", "org", "limit", "offset")
+CONTACT_PARAMS = ("q", "org", "field", "limit", "offset")
 
 
 def contact_listing(params: QueryParams) -> queries.ContactQuery:
-    """GET /api/contacts: which persons, by primary address."""
+    """GET /api/contacts: which persons, by primary address (field filters: `filters`)."""
     unknown = sorted(set(params) - set(CONTACT_PARAMS))
     if unknown:
         raise bad(f"unknown parameter {unknown[0]!r} (parameters: {', '.join(CONTACT_PARAMS)})")
@@ -65,15 +69,40 @@ def contact_listing(params: QueryParams) -> queries.ContactQuery:
     )
 
 
-def find_contacts(web: Web, agent: Agent, spec: queries.ContactQuery) -> list[dict[str, Any]]:
-    """The persons of `spec` the agent may see (those of their desks' tickets)."""
-    spec = dataclasses.replace(spec, desks=web.desks_of(agent))
-    return [queries.contact_summary(c) for c in queries.find_contacts(spec)]
+def find_contacts(
+    web: Web, agent: Agent, spec: queries.ContactQuery, filters: list[str]
+) -> list[dict[str, Any]]:
+    """The persons of `spec` the agent may see (those of their desks' tickets) whose
+    fields match `filters` (`NAME=VALUE`, of the fields the agent sees; else 400)."""
+    fields = contact_fields(web, agent)
+    try:
+        matching = fields.filters(filters)
+    except FieldError as exc:
+        raise bad(f"field: {exc}") from None
+    spec = dataclasses.replace(spec, desks=web.desks_of(agent), fields=matching)
+    return queries.contact_summaries(queries.find_contacts(spec), fields)
+
+
+def field_changes(fields: Fields, given: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """A body's `fields` as canonical values by name, checked against `fields` (those
+    the agent sees); Rejected (422) naming the first that is wrong."""
+    texts = {}
+    for name, value in given.items():
+        try:
+            texts[name] = json_text(value)
+        except FieldError as exc:
+            raise Rejected([f"fields.{name[:40]}: {exc}"]) from None
+    try:
+        return fields.changes(texts)
+    except FieldError as exc:
+        raise Rejected([f"fields.{exc}"]) from None
 
 
 def change_contact(web: Web, agent: Agent, contact_id: int, change: ContactChange) -> Any:
     visible_contact(web, contact_id, agent)
     given = change.model_fields_set
+    fields = change.fields if "fields" in given else None
+    values = None if fields is None else field_changes(contact_fields(web, agent), fields)
     membership = None
     if "organization" in given:
         value = change.organization
@@ -88,6 +117,7 @@ def change_contact(web: Web, agent: Agent, contact_id: int, change: ContactChang
             name=change.name if "name" in given else None,
             notes=change.notes if "notes" in given else None,
             membership=membership,
+            fields=values,
         )
     except contacts.ContactError as exc:  # an unknown organization in the body too
         raise Rejected([str(exc)]) from exc
@@ -95,6 +125,7 @@ def change_contact(web: Web, agent: Agent, contact_id: int, change: ContactChang
 
 
 def add_organization(web: Web, agent: Agent, spec: NewOrganization) -> dict[str, Any]:
+    values = field_changes(organization_fields(web, agent), spec.fields)
     try:
         added = contacts.add_organization(
             web.db,
@@ -103,6 +134,7 @@ def add_organization(web: Web, agent: Agent, spec: NewOrganization) -> dict[str,
             domains=spec.domains,
             notes=spec.notes,
             shared_tickets=spec.shared_tickets,
+            fields=values,
         )
     except contacts.ContactError as exc:
         raise Rejected([str(exc)]) from exc
@@ -114,6 +146,8 @@ def change_organization(
 ) -> dict[str, Any]:
     organization_or_404(organization_id)
     given = change.model_fields_set
+    fields = change.fields if "fields" in given else None
+    values = None if fields is None else field_changes(organization_fields(web, agent), fields)
     try:
         contacts.update_organization(
             web.db,
@@ -123,10 +157,15 @@ def change_organization(
             domains=change.domains if "domains" in given else None,
             notes=change.notes if "notes" in given else None,
             shared_tickets=change.shared_tickets if "shared_tickets" in given else None,
+            fields=values,
         )
     except contacts.ContactError as exc:
         raise Rejected([str(exc)]) from exc
     return organization_record(web, organization_id, agent)
+
+
+def organizations(web: Web, agent: Agent) -> list[dict[str, Any]]:
+    return queries.list_organizations(organization_fields(web, agent))
 
 
 # -- routes ---------------------------------------------------------------------------
@@ -136,7 +175,8 @@ async def list_contacts(request: Request) -> Response:
     web = web_of(request)
     agent = await signed(web, request)
     spec = contact_listing(request.query_params)
-    found = await web.call(find_contacts, web, agent, spec)
+    filters = request.query_params.getlist("field")
+    found = await web.call(find_contacts, web, agent, spec, filters)
     return JSONResponse({"contacts": found, "limit": spec.limit, "offset": spec.offset})
 
 
@@ -157,10 +197,10 @@ async def patch_contact(request: Request) -> Response:
 
 async def list_orgs(request: Request) -> Response:
     web = web_of(request)
-    await signed(web, request)
+    agent = await signed(web, request)
     if request.query_params:
         raise bad("GET /api/orgs takes no parameters")
-    return JSONResponse({"organizations": await web.call(queries.list_organizations)})
+    return JSONResponse({"organizations": await web.call(organizations, web, agent)})
 
 
 async def post_org(request: Request) -> Response:
@@ -194,7 +234,7 @@ routes = [
         "A customer's record, as `maildesk contacts show --json`", 200,
     )),
     ApiRoute("/api/contacts/{contact_id}", "PATCH", patch_contact, Operation(
-        "Change a customer's name, notes or organization", 200, ContactChange,
+        "Change a customer's name, notes, organization or custom fields", 200, ContactChange,
     )),
     ApiRoute("/api/orgs", "GET", list_orgs, Operation(
         "List organizations, as `maildesk orgs list --json`", 200,

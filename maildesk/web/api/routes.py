@@ -30,7 +30,7 @@ from maildesk.core.vocabulary import STATUSES
 from maildesk.queries import serialize
 from maildesk.queries.ticket_list import TicketQuery, find_tickets
 from maildesk.settings import checks
-from maildesk.settings.fields import FieldError, Fields
+from maildesk.settings.fields import FieldError, Fields, json_text
 from maildesk.store.db import read_snapshot
 from maildesk.store.models import Agent, Message, Ticket
 from maildesk.tickets.agents import agent_for_token
@@ -141,20 +141,10 @@ def field_lines(fields: dict[str, Any]) -> list[str]:
             checks.field_name(name)  # one word: never read as a name and a value
         except ValueError:
             raise Rejected([f"fields.{name[:40]}: no such field"]) from None
-        if isinstance(value, bool):
-            text = "yes" if value else "no"
-        elif value is None or value == []:
-            text = "none"
-        elif isinstance(value, list):
-            if not all(isinstance(item, str) for item in value):
-                raise Rejected([f"fields.{name}: expected a list of strings"])
-            text = ",".join(value)
-        elif isinstance(value, str | int | float):
-            text = str(value)
-        else:
-            raise Rejected([f"fields.{name}: expected a string, number, boolean or list"])
-        if text.strip().lower() == "none" and value is not None and value != []:
-            raise Rejected([f"fields.{name}: use null to clear a field"])
+        try:
+            text = json_text(value)
+        except FieldError as exc:
+            raise Rejected([f"fields.{name}: {exc}"]) from None
         lines.append(f"#set {name} {one_line('fields.' + name, text)}")
     return lines
 

@@ -31,7 +31,8 @@ from maildesk.store.models import Agent, Attachment, Message, Ticket
 from maildesk.web import actions
 from maildesk.web.actions import Refused
 from maildesk.web.context import Web, checked_form, redirect, text_field, web_of
-from maildesk.web.detail import FieldView, field_views
+from maildesk.web.detail import field_views
+from maildesk.web.field_forms import FieldView
 from maildesk.web.links import NOT_FOUND, Link, link_of, linked_ticket, viewer
 from maildesk.web.uploads import FORM_OVERHEAD, bounded, read_uploads, too_large, total_size
 

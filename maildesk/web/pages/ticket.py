@@ -35,6 +35,7 @@ from maildesk.store.models import Agent, Ticket
 from maildesk.web import detail
 from maildesk.web.actions import Refused, Upload, agent_mail
 from maildesk.web.context import Web, checked_form, redirect, require, signed_in, web_of
+from maildesk.web.field_forms import changed_fields
 from maildesk.web.uploads import FORM_OVERHEAD, read_uploads, too_large, total_size
 
 MAX_ID = 2**63 - 1  # larger ids are no row's (and would overflow PostgreSQL's bigint)
@@ -127,23 +128,10 @@ def control_commands(form: FormData, now: detail.Controls, me: str) -> list[str]
 
 
 def _field_commands(form: FormData, now: detail.Controls) -> list[str]:
-    """`#set` lines for the custom fields the agent changed. A multiselect's options
-    are checkboxes named alike (`has_field_NAME` marks the group, so none checked
-    clears it); an empty value clears a field."""
-    lines = []
-    for name, current in now.fields.items():
-        key = f"field_{name}"
-        if f"has_{key}" in form:
-            value = ",".join(v for v in form.getlist(key) if isinstance(v, str))
-        elif key in form:
-            value = _text(form, key)
-        else:
-            continue
-        shown = _text(form, f"was_{key}") if f"was_{key}" in form else current
-        value = " ".join(value.split())  # one line: a value never starts another command
-        if value not in (shown, current):
-            lines.append(f"#set {name} {value or 'none'}")
-    return lines
+    """`#set` lines for the custom fields the agent changed (`field_forms`); an empty
+    value clears a field."""
+    changed = changed_fields(form, now.fields)
+    return [f"#set {name} {value or 'none'}" for name, value in changed.items()]
 
 
 async def reply_form(request: Request) -> tuple[str, str, str, list[Upload]]:
