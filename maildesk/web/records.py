@@ -2,10 +2,11 @@
 API (`api.records`): reading a contact's or an organization's record for one agent,
 in the web's database threads.
 
-An agent reads the tickets of their desks only (`Web.desks_of`), and the customers
-who are part of them: with several desks, a person known only to another desk is
-not there (404, absent from lists). Organizations are shared by every desk, as a
-company may be a customer of several; their tickets are the agent's desks' only.
+An agent reads the tickets of their desks (and categories) only (`Web.scope_of`),
+and the customers who are part of them: a person known only to tickets the agent
+does not see is not there (404, absent from lists). Organizations are shared by
+every desk, as a company may be a customer of several; their tickets are those the
+agent sees only.
 """
 
 from __future__ import annotations
@@ -44,11 +45,11 @@ def organization_or_404(organization_id: int) -> Organization:
 
 
 def visible_contact(web: Web, contact_id: int, agent: Agent) -> Contact:
-    """The contact, if the agent may see them: anyone for an agent of every desk, else
-    a person who is part of a ticket of the agent's desks; otherwise 404, as if there
-    were none."""
+    """The contact, if the agent may see them: anyone for an agent who sees every
+    ticket, else a person who is part of a ticket the agent sees; otherwise 404, as if
+    there were none."""
     contact = contact_or_404(contact_id)
-    if not records.is_known_to(records.primary(contact), web.desks_of(agent)):
+    if not records.is_known_to(records.primary(contact), web.scope_of(agent)):
         raise HTTPException(404, f"no contact {contact_id}")
     return contact
 
@@ -57,7 +58,7 @@ def contact_record(web: Web, contact_id: int, agent: Agent) -> dict[str, Any]:
     """The record of the person `contact_id` is an address of, from one snapshot."""
     with read_snapshot(web.desk.db):
         contact = visible_contact(web, contact_id, agent)
-        return records.contact_detail(contact, web.desk.label, web.desks_of(agent))
+        return records.contact_detail(contact, web.desk.label, web.scope_of(agent))
 
 
 def organization_record(
@@ -66,4 +67,5 @@ def organization_record(
     """The organization with its members and tickets, from one snapshot."""
     with read_snapshot(web.desk.db):
         organization = organization_or_404(organization_id)
-        return records.organization_detail(organization, web.desk.label, web.desks_of(agent), limit)
+        scope = web.scope_of(agent)
+        return records.organization_detail(organization, web.desk.label, scope, limit)

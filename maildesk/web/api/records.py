@@ -9,7 +9,7 @@ every API route (`routes.signed`).
   GET   /api/orgs/{org_id}         one, as `maildesk orgs show --json`
   PATCH /api/orgs/{org_id}         change it (`models.OrganizationChange`)
 
-Tickets in a record are those of the token's agent's desks (`web.records`). Writes go
+Tickets in a record are those the token's agent sees (`web.records`). Writes go
 through `tickets.contacts`, as the CLI's do; a value it refuses is a 422.
 """
 
@@ -66,8 +66,8 @@ def contact_listing(params: QueryParams) -> queries.ContactQuery:
 
 
 def find_contacts(web: Web, agent: Agent, spec: queries.ContactQuery) -> list[dict[str, Any]]:
-    """The persons of `spec` the agent may see (those of their desks' tickets)."""
-    spec = dataclasses.replace(spec, desks=web.desks_of(agent))
+    """The persons of `spec` the agent may see (those of the tickets they see)."""
+    spec = dataclasses.replace(spec, scope=web.scope_of(agent))
     return [queries.contact_summary(c) for c in queries.find_contacts(spec)]
 
 

@@ -34,8 +34,8 @@ def _organizations() -> list[Organization]:
 
 
 def _listing(web: Web, agent: Agent, spec: queries.ContactQuery) -> list[dict[str, Any]]:
-    """The persons of `spec` the agent may see (those of their desks' tickets)."""
-    spec = dataclasses.replace(spec, desks=web.desks_of(agent))
+    """The persons of `spec` the agent may see (those of the tickets they see)."""
+    spec = dataclasses.replace(spec, scope=web.scope_of(agent))
     return [queries.contact_summary(c) for c in queries.find_contacts(spec)]
 
 
