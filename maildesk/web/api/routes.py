@@ -463,6 +463,7 @@ class Operation:
     body: type[BaseModel] | None = None  # the request body's model
     query: tuple[str, ...] = ()  # the query parameters
     also: tuple[int, ...] = ()  # other statuses of success
+    admin: bool = False  # an admin's token only (403 for another)
 
 
 routes = [
