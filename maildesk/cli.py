@@ -850,6 +850,11 @@ DESK_HELP = (
     "A desk (slug) the agent works; repeat for several. None: the default desk. "
     "Admins see every desk."
 )
+CATEGORY_HELP = (
+    "A category ([[category]] name) the agent is limited to: within their desks they "
+    "see, list, search, export and hear of the tickets of these categories only; "
+    "repeat for several. None: every category. Not for admins."
+)
 
 
 @agents_group.command("add")
@@ -859,6 +864,7 @@ DESK_HELP = (
 @click.option("--role", type=click.Choice(ROLES), default="agent", show_default=True)
 @click.option("--password-stdin", is_flag=True, help="Read a web sign-in password from stdin.")
 @click.option("--desk", "desks", metavar="SLUG", multiple=True, help=DESK_HELP)
+@click.option("--category", "categories", metavar="NAME", multiple=True, help=CATEGORY_HELP)
 def agents_add(
     config: Config,
     email: str,
@@ -866,22 +872,34 @@ def agents_add(
     role: str,
     password_stdin: bool,
     desks: tuple[str, ...],
+    categories: tuple[str, ...],
 ) -> None:
     """Add an agent by e-mail address."""
     if plain_address(email) is None:
         raise UsageFailure(f"not an e-mail address: {email.strip()!r} (e.g. ann@example.com)")
     if not name.strip():
         raise UsageFailure("--name must not be empty")
+    if categories and role == "admin":
+        raise UsageFailure("--category: an admin sees every category")
     password = _read_password(True) if password_stdin else None
     with runtime_for(config) as runtime:
         _check_desks(runtime, desks)
+        _check_categories(runtime, categories)
         try:
-            agent = agents.add_agent(runtime.db, email, name, role, password, runtime.clock())
-            if desks:
-                agents.set_desks(runtime.db, agent, desks)
+            agent = agents.add_agent(
+                runtime.db,
+                email,
+                name,
+                role,
+                password,
+                runtime.clock(),
+                desks=desks,
+                categories=categories,
+                known_categories=runtime.desk.category_names,
+            )
         except agents.AgentError as exc:
             raise Failure(str(exc)) from exc
-        shown = _desks_shown(runtime, agent)
+        shown = _reach_shown(runtime, agent)
     click.echo(f"added {agent.role} {agent.email} ({shown})")
 
 
@@ -894,9 +912,21 @@ def _check_desks(runtime: Runtime, slugs: Sequence[str]) -> None:
             )
 
 
-def _desks_shown(runtime: Runtime, agent: Agent) -> str:
-    desks = agents.desks_of(agent, runtime.desk.desks.default.slug)
-    return "every desk" if desks is None else "desks " + ", ".join(sorted(desks))
+def _check_categories(runtime: Runtime, names: Sequence[str]) -> None:
+    try:
+        agents.category_names(names, runtime.desk.category_names)
+    except agents.AgentError as exc:
+        raise UsageFailure(f"invalid value for '--category': {exc}") from None
+
+
+def _reach_shown(runtime: Runtime, agent: Agent) -> str:
+    """`desks billing, support; categories Refunds`: what the agent sees."""
+    [record] = agents.describe([agent], runtime.desk.desks.default.slug)
+    desks = record["desks"]
+    shown = "every desk" if desks is None else "desks " + ", ".join(desks)
+    if record["categories"] is not None:
+        shown += "; categories " + ", ".join(record["categories"])
+    return shown
 
 
 @agents_group.command("set")
@@ -915,6 +945,21 @@ def _desks_shown(runtime: Runtime, agent: Agent) -> str:
     multiple=True,
     help="The desks the agent works from now on (repeat for several; replaces the old ones).",
 )
+@click.option(
+    "--category",
+    "categories",
+    metavar="NAME",
+    multiple=True,
+    help=(
+        "The categories the agent is limited to from now on (repeat for several; replaces "
+        "the old ones). Not for admins."
+    ),
+)
+@click.option(
+    "--all-categories",
+    is_flag=True,
+    help="Lift the agent's limit to categories: they see every category of their desks.",
+)
 def agents_set(
     config: Config,
     email: str,
@@ -923,21 +968,33 @@ def agents_set(
     active: bool | None,
     away: bool | None,
     desks: tuple[str, ...],
+    categories: tuple[str, ...],
+    all_categories: bool,
 ) -> None:
-    """Change an agent: name, role, active, away or desks."""
-    if name is None and role is None and active is None and away is None and not desks:
+    """Change an agent: name, role, active, away, desks or categories."""
+    if categories and all_categories:
+        raise click.UsageError("--category and --all-categories exclude each other")
+    given = (name, role, active, away)
+    if all(v is None for v in given) and not (desks or categories or all_categories):
         raise click.UsageError("nothing to change (see --help)")
     with runtime_for(config) as runtime:
         _check_desks(runtime, desks)
+        _check_categories(runtime, categories)
         try:
             agent = agents.update_agent(
-                runtime.db, email, name=name, role=role, active=active, away=away
+                runtime.db,
+                email,
+                name=name,
+                role=role,
+                active=active,
+                away=away,
+                desks=desks or None,
+                categories=categories if categories or all_categories else None,
+                known_categories=runtime.desk.category_names,
             )
-            if desks:
-                agents.set_desks(runtime.db, agent, desks)
         except agents.AgentError as exc:
             raise Failure(str(exc)) from exc
-        shown = _desks_shown(runtime, agent)
+        shown = _reach_shown(runtime, agent)
     state = ("active" if agent.active else "inactive") + (", away" if agent.away else "")
     click.echo(f"{agent.email}: {agent.role}, {state}, {shown}")
 
@@ -1020,33 +1077,23 @@ def agents_tokens(config: Config, as_json: bool, revoke_id: int | None) -> None:
 @with_config
 @json_option
 def agents_list(config: Config, as_json: bool) -> None:
-    """All agents."""
+    """All agents, with the desks they work and the categories they are limited to
+    (null: every category)."""
     with runtime_for(config) as runtime:
-        default = runtime.desk.desks.default.slug
-        rows = [
-            {
-                "email": a.email,
-                "name": a.name,
-                "role": a.role,
-                "active": a.active,
-                "away": a.away,
-                "desks": _desk_list(agents.desks_of(a, default), runtime.desk.desks.slugs),
-            }
-            for a in agents.list_agents()
-        ]
+        rows = agents.describe(agents.list_agents(), runtime.desk.desks.default.slug)
+        for row in rows:  # an admin's desks: each of them
+            row["desks"] = row["desks"] or sorted(runtime.desk.desks.slugs)
     if as_json:
         _print_json(rows)
         return
     for row in rows:
         state = ("active" if row["active"] else "inactive") + (" away" if row["away"] else "")
-        listed = row["desks"]
-        desks = ",".join(listed) if isinstance(listed, list) else ""
-        click.echo(f"{row['email']:<32} {row['role']:<8} {state:<13} {desks:<16} {row['name']}")
-
-
-def _desk_list(desks: frozenset[str] | None, every: Sequence[str]) -> list[str]:
-    """The desks an agent sees, sorted (an admin: every desk)."""
-    return sorted(every if desks is None else desks)
+        desks = ",".join(row["desks"])
+        categories = ",".join(row["categories"] or ["*"])
+        click.echo(
+            f"{row['email']:<32} {row['role']:<8} {state:<13} {desks:<16} {categories:<16} "
+            f"{row['name']}"
+        )
 
 
 def _echo_fields(record: dict[str, Any]) -> None:

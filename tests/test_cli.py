@@ -179,6 +179,7 @@ def test_agents_add_with_password_and_list(desk: Install) -> None:
         "active": True,
         "away": False,
         "desks": ["default"],
+        "categories": None,
     }
     from maildesk.store.models import Agent
 

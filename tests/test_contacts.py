@@ -16,6 +16,7 @@ import pytest
 
 from maildesk.core.links import status_url
 from maildesk.queries import contacts as records
+from maildesk.settings.desks import Scope
 from maildesk.settings.fields import Fields
 from maildesk.store.models import Contact, Organization, Ticket
 from maildesk.tickets import agents
@@ -419,8 +420,9 @@ def test_members_see_each_others_tickets_only_when_their_org_shares(web: Site) -
 
 
 def test_ticket_lists_of_a_record_keep_to_the_desks_given(desk: Install, database_url: str) -> None:
-    """What the web and the API pass for an agent limited to some desks: the contact
-    and the organization stay readable, the tickets of other desks are not there."""
+    """What the web and the API pass for an agent limited to some desks (or
+    categories): the contact and the organization stay readable, the tickets of other
+    desks (or categories) are not there."""
     first = ingest(desk, CARL, "On our desk")
     second = ingest(desk, "carl@customer.test", "On the other desk")
     assert desk.run("orgs", "add", "Customer Inc", "--domain", "customer.test").exit_code == 0
@@ -439,10 +441,14 @@ def test_ticket_lists_of_a_record_keep_to_the_desks_given(desk: Install, databas
         none = Fields(())
         every = records.contact_detail(carl, label, fields=none)
         assert labels(every["tickets"]) == [second, first]
-        mine = records.contact_detail(carl, label, frozenset({ours}), fields=none)
+        mine = records.contact_detail(carl, label, Scope((ours,), ours), fields=none)
         assert labels(mine["tickets"]) == [first] and mine["email"] == "carl@customer.test"
-        assert records.contact_detail(carl, label, frozenset(), fields=none)["tickets"] == []
-        theirs = records.organization_detail(organization, label, frozenset({"other"}), fields=none)
+        assert records.contact_detail(carl, label, Scope((), ours), fields=none)["tickets"] == []
+        billing_only = Scope(None, ours, ("Billing",))
+        uncategorised = records.contact_detail(carl, label, billing_only, fields=none)
+        assert uncategorised["tickets"] == []  # of a category the reader is not limited to
+        other = Scope(("other",), ours)
+        theirs = records.organization_detail(organization, label, other, fields=none)
         assert labels(theirs["tickets"]) == [second] and theirs["members"] == 1
 
 

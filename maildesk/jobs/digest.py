@@ -36,30 +36,37 @@ class Digest:
         at = self.policies.digest_time
         return local.date().isoformat(), at is not None and local.time() >= at
 
-    def figures(self, now: dt.datetime, desk: str | None = None) -> dict[str, Any]:
-        """The digest's figures: of one desk (slug), or of every desk (None)."""
+    def figures(
+        self,
+        now: dt.datetime,
+        desk: str | None = None,
+        categories: frozenset[str] | None = None,
+    ) -> dict[str, Any]:
+        """The digest's figures: of one desk (slug), or of every desk (None); of these
+        categories only (a manager limited to some), or of all (None)."""
         return sla_report.digest(
             now,
             self.mailer.desks,
             self.sla.clock_seconds,
             priorities=self.config.tickets.priorities,
-            scope=None if desk is None else self.desks.scope([desk]),
+            scope=self.desks.scope(None if desk is None else [desk], categories),
         )
 
     def send(self, now: dt.datetime) -> list[str]:
         """Queue today's digest for every manager who has not had it; their addresses.
         With several desks, each manager gets one digest per desk they work, of that
-        desk's tickets, from that desk."""
+        desk's tickets, from that desk; a manager limited to categories, of those."""
         day, time_has_come = self.local_day(now)
         if not time_has_come:
             return []
         sent: list[str] = []
-        figures: dict[str | None, dict[str, Any]] = {}
+        figures: dict[tuple[str | None, frozenset[str] | None], dict[str, Any]] = {}
         with write_transaction(self.db):
             managers = list(
                 Agent.select().where(Agent.active & Agent.role.in_(DIGEST_ROLES)).order_by(Agent.id)
             )
             works = repo.agent_desks(managers, self.desks.default.slug)
+            limits = repo.agent_categories(managers)  # of their categories only, if limited
             for manager in managers:
                 for desk in self._desks_of(works[manager.id]):
                     key = (
@@ -70,10 +77,11 @@ class Digest:
                     mark = {"name": "digest", "key": key, "created_at": now}
                     if rows.insert(self.db, JobMark, mark, ignore=True) is None:
                         continue  # sent already, by this instance or another
-                    if desk not in figures:
-                        figures[desk] = self.figures(now, desk)
+                    seen = (desk, limits[manager.id])
+                    if seen not in figures:
+                        figures[seen] = self.figures(now, *seen)
                     profile = None if desk is None else self.desks.get(desk)
-                    self.mailer.digest(manager, figures[desk], day, now, profile)
+                    self.mailer.digest(manager, figures[seen], day, now, profile)
                     sent.append(manager.email if desk is None else f"{manager.email} ({desk})")
         return sent
 

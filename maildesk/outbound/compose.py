@@ -59,6 +59,7 @@ from maildesk.settings.desks import DeskProfile, Desks
 from maildesk.store import repo, rows
 from maildesk.store.models import Agent, Attachment, Contact, Message, Outbox, Participant, Ticket
 from maildesk.store.scope import current
+from maildesk.tickets.agents import scopes
 
 log = logging.getLogger(__name__)
 
@@ -498,14 +499,18 @@ class Mailer:
         self._to_staff(ticket, purpose, to, extra, now, log_, parent, rate)
 
     def of_desk(self, ticket: Ticket, agents: Iterable[Agent]) -> list[Agent]:
-        """Those of `agents` who work the ticket's desk: nobody hears of another desk's
-        tickets."""
+        """Those of `agents` who see the ticket (`tickets.agents.scopes`: of its desk,
+        and of its category for an agent limited to some): nobody hears of a ticket
+        that is not there for them. A ticket of a desk no longer configured is the
+        default desk's, as its label is."""
         agents = list(agents)
-        if not self.desks.several:
-            return agents
         slug = self.desks.get(ticket.desk).slug
-        desks = repo.agent_desks(agents, self.desks.default.slug)
-        return [a for a in agents if (seen := desks[a.id]) is None or slug in seen]
+        seen = scopes(agents, self.desks)
+        return [
+            a
+            for a in agents
+            if (scope := seen[a.id]) is None or scope.covers(slug, ticket.category)
+        ]
 
     def _to_staff(
         self,

@@ -496,7 +496,7 @@ class Pipeline:
         changes = self.desk.changes(mail.now, mail.event)
         canned_names = self.desk.mailer.renderer(ticket.desk).canned_names()
         errors = [str(e) for e in reply.errors]
-        errors += changes.check(ticket, reply.commands, canned_names)
+        errors += changes.check(ticket, reply.commands, canned_names, agent)
         if errors:  # nothing applied, nothing relayed: kept as a note, the agent told why
             self._add_message(ticket, mail, kind="note")
             mail.event(ticket, agent.email, "commands_rejected", {"errors": errors})

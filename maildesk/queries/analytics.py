@@ -29,7 +29,7 @@ import peewee
 
 from maildesk.core.vocabulary import OPEN_STATUSES
 from maildesk.queries import sla_report
-from maildesk.queries.sla_report import in_scope
+from maildesk.queries.ticket_list import in_scope
 from maildesk.settings.desks import Desks, Scope
 from maildesk.store.db import is_postgres
 from maildesk.store.models import Agent, Contact, Satisfaction, Ticket, TicketField

@@ -6,8 +6,9 @@ the contact and organization pages show.
 Custom fields are those of the `Fields` given: the contact or organization fields the
 reader may see (`Fields.visible`), each shown, null (or []) when not set.
 
-Ticket lists take `desks`: the desks whose tickets the reader may see (None: every
-desk, for operators and admins). A ticket of another desk is simply not there.
+Ticket lists take `scope`: the tickets the reader may see (their desks and categories,
+`settings.desks.Scope`; None: every ticket, for operators and admins). Any other
+ticket is simply not there.
 Merged tickets are never listed (they live on in their survivor). Times are ISO 8601
 with offset; ticket numbers are labels (`SUP-00042`), as in `tickets list --json`.
 """
@@ -21,6 +22,8 @@ from typing import Any
 import peewee
 
 from maildesk.queries.serialize import iso
+from maildesk.queries.ticket_list import in_scope
+from maildesk.settings.desks import Scope
 from maildesk.settings.fields import Fields
 from maildesk.store import rows
 from maildesk.store.models import (
@@ -34,7 +37,6 @@ from maildesk.store.models import (
 )
 from maildesk.store.repo import field_values, fields_of, organization_domains, person_rows, primary
 
-Desks = frozenset[str] | None
 Label = Callable[[Ticket], str]  # `SUP-00042`: the ticket's number with its desk's prefix
 MAX_SHARED = 50  # other members' tickets listed on a status page, latest first
 
@@ -49,20 +51,16 @@ class ContactQuery:
     fields: tuple[tuple[str, str], ...] = ()  # (name, canonical value): `Fields.filters`
     limit: int = 100
     offset: int = 0
-    desks: Desks = None  # persons known to these desks only (None: everyone)
-
-
-def in_desks(desks: Desks) -> tuple[peewee.Expression, ...]:
-    """The condition for tickets of `desks` (none: every desk)."""
-    return () if desks is None else (Ticket.desk.in_(sorted(desks)),)
+    scope: Scope | None = None  # persons known to these tickets only (None: everyone)
 
 
 # -- contacts ---------------------------------------------------------------------------
 
 
-def known_to(desks: frozenset[str]) -> peewee.Expression:
-    """The persons (primary rows) who are part of a ticket of `desks` through any of
-    their addresses: an agent of some desks only never meets another desk's customers.
+def known_to(scope: Scope) -> peewee.Expression:
+    """The persons (primary rows) who are part of a ticket `scope` covers through any
+    of their addresses: an agent of some desks (or categories) only never meets the
+    customers of the others.
     A probe per person (participant's contact index, then the ticket), so a list costs
     its page, not every participation."""
     rows = Contact.alias()
@@ -72,17 +70,17 @@ def known_to(desks: frozenset[str]) -> peewee.Expression:
     probe = (
         Participant.select(peewee.SQL("1"))
         .join(Ticket, on=Participant.ticket == Ticket.id)
-        .where(Participant.contact.in_(addresses) & Ticket.desk.in_(sorted(desks)))
+        .where(Participant.contact.in_(addresses) & in_scope(scope))
     )
     return peewee.Expression(peewee.SQL("EXISTS"), "", probe)
 
 
-def is_known_to(person: Contact, desks: Desks) -> bool:
-    """Whether `person` (a primary row) is part of a ticket of `desks` (None: yes)."""
-    if desks is None:
+def is_known_to(person: Contact, scope: Scope | None) -> bool:
+    """Whether `person` (a primary row) is part of a ticket `scope` covers (None: yes)."""
+    if scope is None:
         return True
     return bool(
-        Contact.select(Contact.id).where((Contact.id == person.id) & known_to(desks)).exists()
+        Contact.select(Contact.id).where((Contact.id == person.id) & known_to(scope)).exists()
     )
 
 
@@ -90,8 +88,8 @@ def find_contacts(spec: ContactQuery) -> list[Contact]:
     """Primary rows of the persons `spec` asks for, by address; a search matches any
     of a person's addresses, or their name."""
     query = Contact.select().where(Contact.merged_into.is_null())
-    if spec.desks is not None:
-        query = query.where(known_to(spec.desks))
+    if spec.scope is not None:
+        query = query.where(known_to(spec.scope))
     if spec.organization_id is not None:
         query = query.where(Contact.organization == spec.organization_id)
     for name, value in spec.fields:  # each reads the (name, value, contact) index only
@@ -143,7 +141,7 @@ def contact_summaries(persons: Sequence[Contact], fields: Fields) -> list[dict[s
 
 
 def contact_detail(
-    contact: Contact, label: Label, desks: Desks = None, *, fields: Fields
+    contact: Contact, label: Label, scope: Scope | None = None, *, fields: Fields
 ) -> dict[str, Any]:
     """The record of the person `contact` is an address of: `contact_summary`, their
     internal notes, custom `fields` (with `field_links`, the record URLs of the link
@@ -156,11 +154,13 @@ def contact_detail(
         "notes": person.notes,
         "fields": fields.typed(stored),
         "field_links": fields.links(stored),
-        "tickets": person_tickets(ids, label, desks),
+        "tickets": person_tickets(ids, label, scope),
     }
 
 
-def person_tickets(contact_ids: Sequence[int], label: Label, desks: Desks) -> list[dict[str, Any]]:
+def person_tickets(
+    contact_ids: Sequence[int], label: Label, scope: Scope | None
+) -> list[dict[str, Any]]:
     """The tickets any of `contact_ids` is the requester or a CC of, latest first."""
     roles: dict[int, str] = {}
     joined = (
@@ -176,7 +176,7 @@ def person_tickets(contact_ids: Sequence[int], label: Label, desks: Desks) -> li
         .where(
             Ticket.id.in_(list(roles)) | Ticket.requester.in_(list(contact_ids)),
             Ticket.unmerged(),
-            *in_desks(desks),
+            in_scope(scope),
         )
         .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
     )
@@ -244,7 +244,7 @@ def organization_summary(
 def organization_detail(
     organization: Organization,
     label: Label,
-    desks: Desks = None,
+    scope: Scope | None = None,
     limit: int | None = None,
     *,
     fields: Fields,
@@ -266,17 +266,17 @@ def organization_detail(
         "fields": fields.typed(stored),
         "field_links": fields.links(stored),
         "contacts": [contact_summary(m) for m in members],
-        "tickets": organization_tickets(organization.id, label, desks, limit),
+        "tickets": organization_tickets(organization.id, label, scope, limit),
     }
 
 
 def organization_tickets(
-    organization_id: int, label: Label, desks: Desks, limit: int | None = None
+    organization_id: int, label: Label, scope: Scope | None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     query = (
         Ticket.select(Ticket, Contact)
         .join(Contact, on=Ticket.requester == Contact.id)
-        .where((Contact.organization == organization_id) & Ticket.unmerged(), *in_desks(desks))
+        .where((Contact.organization == organization_id) & Ticket.unmerged(), in_scope(scope))
         .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
     )
     if limit is not None:

@@ -24,6 +24,7 @@ from typing import Any
 import peewee
 
 from maildesk.core.vocabulary import ASSIGNABLE_ROLES, DONE_STATUSES, OPEN_STATUSES
+from maildesk.queries.ticket_list import in_scope
 from maildesk.settings.desks import Desks, Scope
 from maildesk.store.models import Agent, AgentDesk, Ticket
 from maildesk.store.rows import tuples
@@ -222,16 +223,9 @@ def _is_open() -> peewee.Expression:
     return Ticket.status.in_(OPEN_STATUSES) & Ticket.unmerged()
 
 
-def in_scope(scope: Scope | None) -> peewee.ColumnBase:
-    """The tickets of the scope's desks (every ticket without a scope)."""
-    if scope is None:
-        return peewee.Value(True)
-    return Ticket.desk.in_(scope.stored)
-
-
 def _agents_of(scope: Scope | None) -> peewee.ColumnBase:
     """The agents a scoped report lists: those working one of its desks, and admins."""
-    if scope is None:
+    if scope is None or scope.slugs is None:
         return peewee.Value(True)
     working = AgentDesk.select(AgentDesk.agent).where(AgentDesk.desk.in_(scope.slugs or ("",)))
     condition = (Agent.role == "admin") | Agent.id.in_(working)

@@ -13,12 +13,16 @@ every skipped row), then those rows joined.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
+import operator
 from dataclasses import dataclass
 
 import peewee
 
 from maildesk.core.vocabulary import DONE_STATUSES, OPEN_STATUSES, STATUSES
+from maildesk.settings.desks import Scope
 from maildesk.store import search
 from maildesk.store.db import is_postgres
 from maildesk.store.models import Agent, Contact, Ticket, TicketField, TicketTag
@@ -32,6 +36,7 @@ SLA_STATES = ("breached", "at_risk")
 class TicketQuery:
     statuses: tuple[str, ...] = ()  # any of these; empty: any status
     desks: tuple[str, ...] = ()  # of any of these desks (slugs); empty: every desk
+    categories: tuple[str, ...] | None = None  # of one of these (case aside); None: any
     fields: tuple[tuple[str, str], ...] = ()  # (name, canonical value): custom fields
     priority: str | None = None
     category: str | None = None
@@ -45,6 +50,32 @@ class TicketQuery:
     priorities: tuple[str, ...] = ()  # lowest first: the order of sort "priority"
     limit: int = 100
     offset: int = 0
+
+
+def within(spec: TicketQuery, scope: Scope | None) -> TicketQuery:
+    """`spec` narrowed to the tickets `scope` covers (a reader's desks and categories;
+    None: every ticket). Desks asked for beyond the scope's select nothing of theirs."""
+    if scope is None:
+        return spec
+    desks = spec.desks
+    if scope.stored is not None:
+        asked = set(spec.desks) & set(scope.stored) if spec.desks else set(scope.stored)
+        desks = tuple(sorted(asked)) or ("",)
+    return dataclasses.replace(spec, desks=desks, categories=scope.categories)
+
+
+def in_scope(scope: Scope | None) -> peewee.ColumnBase:
+    """The tickets `scope` covers (every ticket without one): of its desks, in its
+    categories. For reports and for reads of tickets by id (an attachment, a bulk
+    change, a customer's tickets), where the desk index serves."""
+    if scope is None:
+        return peewee.Value(True)
+    conditions: list[peewee.ColumnBase] = []
+    if scope.stored is not None:
+        conditions.append(Ticket.desk.in_(scope.stored))
+    if scope.categories is not None:
+        conditions.append(_in_categories(scope.categories))
+    return functools.reduce(operator.and_, conditions)
 
 
 def find_tickets(db: peewee.Database, spec: TicketQuery) -> list[Ticket]:
@@ -100,6 +131,8 @@ def _where(db: peewee.Database, spec: TicketQuery) -> list[peewee.Expression]:
     for name, value in spec.fields:
         bounded = _open_only(spec.statuses)
         where.append(_has_field(name, value, bounded, is_postgres(db)))
+    if spec.categories is not None:
+        where.append(_in_categories(spec.categories))
     if spec.priority:
         where.append(Ticket.priority == spec.priority)
     if spec.category:
@@ -137,6 +170,20 @@ def _of_desks(desks: tuple[str, ...], bounded: bool) -> peewee.Expression:
         return Ticket.desk.in_(desks)
     unindexed = peewee.NodeList((peewee.SQL("+"), Ticket.desk), glue="")
     return peewee.Expression(unindexed, peewee.OP.IN, list(desks))
+
+
+def _in_categories(names: tuple[str, ...]) -> peewee.Expression:
+    """Tickets of these categories, regardless of case (as the policies compare them).
+    Through `LOWER`, which no index serves: a category never decides how a list is
+    read, the desk's or the sort order's index does (`_of_desks`), and a category is
+    one more test on each row read. SQLite's `LOWER` (and PostgreSQL's under the C
+    locale) lowers ASCII letters only, so each name is matched lowered both ways."""
+    lowered = {name.lower() for name in names} | {_ascii_lower(name) for name in names}
+    return peewee.fn.LOWER(Ticket.category).in_(sorted(lowered))
+
+
+def _ascii_lower(text: str) -> str:
+    return "".join(c.lower() if c.isascii() else c for c in text)
 
 
 def _has_field(name: str, value: str, bounded: bool, postgres: bool) -> peewee.Expression:

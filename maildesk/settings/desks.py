@@ -50,18 +50,40 @@ class DeskProfile:
 
 @dataclass(frozen=True)
 class Scope:
-    """Which desks a view or report covers: the tickets of `slugs` (a manager's desks,
-    or those an admin chose). `default`: the default desk, which agents without any
+    """Which tickets a view or report covers: those of the desks `slugs` (a manager's
+    desks, or those an admin chose; None: every desk) whose category is one of
+    `categories` (an agent limited to some, names as configured; None: any category,
+    and tickets without one). `default`: the default desk, which agents without any
     desk work."""
 
-    slugs: tuple[str, ...]
+    slugs: tuple[str, ...] | None
     default: str
+    categories: tuple[str, ...] | None = None
 
     @property
-    def stored(self) -> tuple[str, ...]:
-        """The `ticket.desk` values of its tickets: a ticket from before there were
-        desks (no slug yet) is the default desk's."""
+    def stored(self) -> tuple[str, ...] | None:
+        """The `ticket.desk` values of its tickets (None: any): a ticket from before
+        there were desks (no slug yet) is the default desk's."""
+        if self.slugs is None:
+            return None
         return (*self.slugs, "") if self.default in self.slugs else self.slugs or ("",)
+
+    def has_desk(self, slug: str) -> bool:
+        """Whether the scope covers (some of) the tickets of the desk `slug`."""
+        return self.slugs is None or slug in self.slugs
+
+    def covers(self, desk: str, category: str | None) -> bool:
+        """Whether a ticket of this desk (`ticket.desk`) and category is in the scope;
+        categories compare regardless of case, as the policies compare them."""
+        stored = self.stored
+        return (stored is None or desk in stored) and self.has_category(category)
+
+    def has_category(self, category: str | None) -> bool:
+        """Whether tickets of this category (None: none) are in the scope, regardless
+        of case, as the policies compare categories."""
+        if self.categories is None:
+            return True
+        return (category or "").lower() in {name.lower() for name in self.categories}
 
 
 class Desks:
@@ -135,12 +157,18 @@ class Desks:
                     return desk
         return self.default
 
-    def scope(self, slugs: Iterable[str] | None) -> Scope | None:
-        """The scope of these desks; None for every desk (nothing to filter on)."""
-        if slugs is None:
+    def scope(
+        self, slugs: Iterable[str] | None, categories: Iterable[str] | None = None
+    ) -> Scope | None:
+        """The scope of these desks (None: every desk) and categories (None: any);
+        None for every ticket (nothing to filter on)."""
+        chosen = None if slugs is None else tuple(sorted(set(slugs)))
+        if chosen is not None and set(chosen) >= set(self.slugs):
+            chosen = None
+        limited = None if categories is None else tuple(sorted(set(categories), key=str.lower))
+        if chosen is None and limited is None:
             return None
-        chosen = tuple(sorted(set(slugs)))
-        return None if set(chosen) >= set(self.slugs) else Scope(chosen, self.default.slug)
+        return Scope(chosen, self.default.slug, limited)
 
     def label(self, slug: str | None, seq: int) -> str:
         return self.get(slug).label(seq)

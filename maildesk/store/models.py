@@ -343,6 +343,19 @@ class AgentDesk(BaseModel):
         indexes = ((("agent", "desk"), True),)
 
 
+class AgentCategory(BaseModel):
+    """A category an agent (or manager) is limited to: with any, they see the tickets
+    of their desks in these categories only; without any, every category."""
+
+    agent = peewee.ForeignKeyField(Agent, backref="category_rows", on_delete="CASCADE")
+    category = peewee.CharField(max_length=100)  # as configured in [[category]]
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        agent_id: int
+
+    class Meta:
+        indexes = ((("agent", "category"), True),)
+
+
 class TicketField(BaseModel):
     """A custom field's value on a ticket, in canonical text (`tickets.fields`); a
     multiselect keeps one row per chosen option."""
@@ -478,6 +491,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Satisfaction,
     WebSession,
     AgentDesk,
+    AgentCategory,
     TicketField,
     Organization,
     OrganizationDomain,

@@ -21,6 +21,7 @@ from maildesk.store.blobs import BlobError, blobs_of, insert_row
 from maildesk.store.db import is_postgres, using
 from maildesk.store.models import (
     Agent,
+    AgentCategory,
     AgentDesk,
     Blob,
     Contact,
@@ -150,6 +151,21 @@ def agent_desks(agents: Iterable[Agent], default: str) -> dict[int, frozenset[st
     return {
         a.id: None if a.role == "admin" else frozenset(found[a.id] or {default}) for a in agents
     }
+
+
+def agent_categories(agents: Iterable[Agent]) -> dict[int, frozenset[str] | None]:
+    """The categories each agent is limited to (as configured), by id: None for every
+    category (an admin, or an agent limited to none: `tickets.agents`)."""
+    agents = list(agents)
+    found: dict[int, set[str]] = {a.id: set() for a in agents}
+    ids = [a.id for a in agents if a.role != "admin"]
+    if ids:
+        query = AgentCategory.select(AgentCategory.agent, AgentCategory.category).where(
+            AgentCategory.agent.in_(ids)
+        )
+        for agent_id, name in rows.tuples(query):
+            found[agent_id].add(name)
+    return {a.id: frozenset(found[a.id]) or None for a in agents}
 
 
 ADOPTED = "desks_adopted"  # KeyValue: the desks the tickets were last adopted for

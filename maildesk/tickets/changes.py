@@ -34,6 +34,7 @@ from maildesk.core.commands import (
 from maildesk.core.match import TicketLabel
 from maildesk.core.routing import route_fields
 from maildesk.core.vocabulary import ASSIGNABLE_ROLES, RESOLVED, Stamps, stamps
+from maildesk.settings.desks import Desks
 from maildesk.settings.fields import FieldError, Fields
 from maildesk.store import repo
 from maildesk.store.models import (
@@ -45,6 +46,7 @@ from maildesk.store.models import (
     Ticket,
     TicketTag,
 )
+from maildesk.tickets.agents import scope_of
 from maildesk.tickets.labels import Labels
 from maildesk.tickets.policies import Policies
 from maildesk.tickets.sla_clock import SlaTracker
@@ -78,7 +80,7 @@ class TicketChanges:
         log: EventLog,
         sla: SlaTracker | None = None,
         fields: Fields | None = None,
-        default_desk: str | None = None,
+        desks: Desks | None = None,
         policies: Policies | None = None,
     ) -> None:
         self.db = db
@@ -87,8 +89,8 @@ class TicketChanges:
         self.log = log
         self.sla = sla  # told about status, priority and category changes
         self.fields = fields or Fields(())  # the custom fields `#set` may set
-        # The default desk, for whom `#assign` may name (None: anyone, one desk only).
-        self.default_desk = default_desk
+        # The desks, for whom `#assign` may name (None: anyone).
+        self.desks = desks
         self.policies = policies  # routing rules on custom fields (None: none tried)
 
     # -- validation ---------------------------------------------------------------------
@@ -98,17 +100,21 @@ class TicketChanges:
         ticket: Ticket,
         commands: Sequence[Command],
         canned_names: Sequence[str],
+        actor: Agent | None = None,
     ) -> list[str]:
-        """What is wrong with the commands for this ticket (empty: all can be applied)."""
+        """What is wrong with the commands for this ticket (empty: all can be applied);
+        `actor`: the agent giving them, for whom a ticket they do not see is none."""
         errors: list[str] = []
+        category = _category_after(ticket, commands)
         for command in commands:
             match command:
                 case Assign(email=str() as email):
                     agent = _assignable(email)
-                    if agent is None or not self._works(agent, ticket):
+                    if agent is None or not self._works(agent, ticket, category):
                         errors.append(f"#assign {email}: not an active agent of this desk")
                 case Merge(into=label):
-                    problem = self._merge_problem(ticket, self._merge_number(ticket, label))
+                    number = self._merge_number(ticket, label)
+                    problem = self._merge_problem(ticket, number, actor)
                     if problem:
                         written = self.labels.written(label, ticket.desk)
                         errors.append(f"#merge {written}: {problem}")
@@ -131,23 +137,26 @@ class TicketChanges:
     def _merge_number(self, ticket: Ticket, label: TicketLabel) -> int:
         return next(iter(self.labels.numbers([label], ticket.desk)), 0)
 
-    def _merge_problem(self, ticket: Ticket, number: int) -> str:
+    def _merge_problem(self, ticket: Ticket, number: int, actor: Agent | None) -> str:
         target = Ticket.get_or_none(Ticket.number == number)
         if target is None:
             return "no such ticket"
         target = repo.survivor(target)
         if target.desk != ticket.desk:  # another desk's ticket is not there for its agents
             return "no such ticket"
+        if actor is not None and not self._works(actor, target, target.category):
+            return "no such ticket"  # nor one of a category the agent is not limited to
         if target.id == ticket.id:
             return "that is this ticket"
         return ""
 
-    def _works(self, agent: Agent, ticket: Ticket) -> bool:
-        """Whether `agent` works the ticket's desk (always, without several desks)."""
-        if self.default_desk is None:
+    def _works(self, agent: Agent, ticket: Ticket, category: str | None) -> bool:
+        """Whether `agent` sees the ticket, of `category` once the commands applied: of
+        their desks and categories (anyone, without desks)."""
+        if self.desks is None:
             return True
-        desks = repo.agent_desks([agent], self.default_desk)[agent.id]
-        return desks is None or (ticket.desk or self.default_desk) in desks
+        scope = scope_of(agent, self.desks)
+        return scope is None or scope.covers(ticket.desk, category)
 
     # -- changes ------------------------------------------------------------------------
 
@@ -311,6 +320,15 @@ class TicketChanges:
         target.save()
         ticket.updated_at = self.now
         ticket.save()
+
+
+def _category_after(ticket: Ticket, commands: Sequence[Command]) -> str | None:
+    """The ticket's category once `commands` are applied (the last `#category` wins)."""
+    category = ticket.category
+    for command in commands:
+        if isinstance(command, SetCategory):
+            category = command.name
+    return category
 
 
 def _assignable(email: str | None) -> Agent | None:

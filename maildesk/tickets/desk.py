@@ -76,6 +76,12 @@ class Desk:
         self.mailer = Mailer(config, self.desks, self.renderers, lambda: self.secret)
         self.escalation = Escalation(db, config, self.mailer, self.sla, self.labels)
 
+    @property
+    def category_names(self) -> tuple[str, ...]:
+        """The configured categories' names (`[[category]]`), each once: what an agent
+        may be limited to."""
+        return tuple(dict.fromkeys(entry.name.strip() for entry in self.config.category))
+
     def desk_of(self, ticket: Ticket) -> DeskProfile:
         return self.desks.get(ticket.desk)
 
@@ -86,7 +92,8 @@ class Desk:
     def changes(
         self, now: dt.datetime, log: Callable[..., None], with_sla: bool = True
     ) -> TicketChanges:
-        """`TicketChanges` on this desk's database, SLA clocks, custom fields and desks."""
+        """`TicketChanges` on this desk's database, SLA clocks, custom fields and desks
+        (whose agents `#assign` may name)."""
         return TicketChanges(
             self.db,
             self.labels,
@@ -94,7 +101,7 @@ class Desk:
             log,
             self.sla if with_sla else None,
             self.fields,
-            self.desks.default.slug if self.desks.several else None,
+            self.desks,
             self.policies,
         )
 

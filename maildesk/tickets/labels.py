@@ -84,4 +84,6 @@ class Labels:
         return None if number is None else int(number)
 
     def _stored(self, slug: str) -> tuple[str, ...]:
-        return Scope((slug,), self.desks.default.slug).stored
+        stored = Scope((slug,), self.desks.default.slug).stored
+        assert stored is not None  # a scope of named desks
+        return stored

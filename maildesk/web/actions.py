@@ -97,15 +97,15 @@ def _tagged(web: Web, ticket: Ticket) -> str:
 # -- agents --------------------------------------------------------------------------
 
 
-def command_errors(web: Web, ticket: Ticket, text: str) -> list[str]:
+def command_errors(web: Web, ticket: Ticket, text: str, agent: Agent | None = None) -> list[str]:
     """What is wrong with the #command block of `text` for this ticket (empty: fine),
-    the same checks the pipeline makes of mail."""
+    the same checks the pipeline makes of mail (of `agent`'s mail, when given)."""
     prefix = web.desk.desk_of(ticket).prefix
     reply = parse_reply(text, prefix=prefix, priorities=web.config.tickets.priorities)
     errors = [str(e) for e in reply.errors]
     changes = web.desk.changes(web.clock(), lambda *a: None, with_sla=False)
     canned = web.desk.mailer.renderer(ticket.desk).canned_names()
-    return errors + changes.check(ticket, reply.commands, canned)
+    return errors + changes.check(ticket, reply.commands, canned, agent)
 
 
 def agent_mail(
@@ -124,7 +124,7 @@ def agent_mail(
     body = "\n".join(block) + ("\n\n" if block and text.strip() else "") + text.strip()
     if not body:
         raise Refused("nothing to send: write a reply or change something")
-    errors = command_errors(web, ticket, body)
+    errors = command_errors(web, ticket, body, agent)
     if errors:
         raise Refused("; ".join(errors))
     raw = compose(

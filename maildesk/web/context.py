@@ -22,10 +22,10 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from maildesk.core.vocabulary import ADMIN_ROLES, REPORT_ROLES, ROLES
 from maildesk.pipeline.flow import Pipeline
-from maildesk.settings.desks import Desks
+from maildesk.settings.desks import Desks, Scope
 from maildesk.store.executor import DbExecutor
 from maildesk.store.models import Agent, Ticket
-from maildesk.tickets.agents import desks_of
+from maildesk.tickets.agents import scope_of
 from maildesk.tickets.desk import Desk, OnDesk
 from maildesk.web.limits import FORM_OVERHEAD, BodyBudget, RateLimit
 
@@ -97,16 +97,17 @@ class Web(OnDesk):
         """`SUP-00042`: the ticket's number with its desk's prefix."""
         return self.desk.label(ticket)
 
-    def desks_of(self, agent: Agent) -> frozenset[str] | None:
-        """The desks whose tickets `agent` sees; None for every desk (an admin, anyone
-        with a single desk): nothing to filter on. In the web's database threads."""
-        scope = self.desks.scope(desks_of(agent, self.desks.default.slug))
-        return None if scope is None else frozenset(scope.stored)
+    def scope_of(self, agent: Agent) -> Scope | None:
+        """The tickets `agent` sees: of their desks, in their categories; None for
+        every ticket (an admin; an agent of every desk and category): nothing to
+        filter on. Any other ticket is not there for them (404, never 403). In the
+        web's database threads."""
+        return scope_of(agent, self.desks)
 
     def sees(self, agent: Agent, ticket: Ticket) -> bool:
         """Whether `agent` may see `ticket` (in the web's database threads)."""
-        desks = self.desks_of(agent)
-        return desks is None or ticket.desk in desks
+        scope = self.scope_of(agent)
+        return scope is None or scope.covers(ticket.desk, ticket.category)
 
     async def ticket_number(self, label: str) -> int:
         """The number of the ticket a `SUP-00042` path segment names, else 404."""

@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from maildesk.core.vocabulary import ASSIGNABLE_ROLES, OPEN_STATUSES
 from maildesk.outbound.render import filesize_filter
+from maildesk.queries.ticket_list import in_scope
+from maildesk.settings.desks import Scope
 from maildesk.settings.fields import Fields
 from maildesk.store import repo
 from maildesk.store.db import read_snapshot
@@ -300,17 +302,15 @@ def controls(ticket_id: int, fields: Fields | None = None) -> Controls:
     )
 
 
-def attachment_file(attachment_id: int, desks: frozenset[str] | None = None) -> File | None:
-    """The attachment's file; None when there is none, or when its ticket is not of
-    `desks` (None: any desk)."""
+def attachment_file(attachment_id: int, scope: Scope | None = None) -> File | None:
+    """The attachment's file; None when there is none, or when its ticket is not one
+    `scope` covers (None: any ticket)."""
     query = (
         Attachment.select(Attachment.filename, Attachment.content_type, Attachment.blob)
         .join(Message)
         .join(Ticket)
-        .where(Attachment.id == attachment_id)
+        .where((Attachment.id == attachment_id) & in_scope(scope))
     )
-    if desks is not None:
-        query = query.where(Ticket.desk.in_(desks))
     row = query.tuples().first()
     if row is None:
         return None

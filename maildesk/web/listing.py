@@ -31,11 +31,13 @@ from maildesk.queries.ticket_list import (
     TicketQuery,
     count_tickets,
     find_tickets,
+    within,
 )
+from maildesk.settings.desks import Scope
 from maildesk.settings.fields import FieldError, Fields
-from maildesk.store import repo
 from maildesk.store.models import Agent, Ticket, TicketTag
 from maildesk.store.rows import tuples
+from maildesk.tickets.agents import colleagues
 from maildesk.tickets.labels import Labels
 from maildesk.web.badges import Badge, sla_badge
 from maildesk.web.context import Web
@@ -203,11 +205,9 @@ def age(since: dt.datetime, now: dt.datetime) -> str:
 def ticket_query(web: Web, filters: Filters, agent: Agent, now: dt.datetime) -> TicketQuery:
     """`filters` as the ticket-list query, for one page and one more row (`has_next`)."""
     size = web.config.web.page_size
-    visible = web.desks_of(agent)
-    desks = visible if not filters.desk else frozenset({filters.desk}) & (visible or {filters.desk})
-    return TicketQuery(
+    spec = TicketQuery(
         statuses=STATUS_GROUPS.get(filters.status, (filters.status,)),
-        desks=() if desks is None else tuple(sorted(desks)) or ("",),
+        desks=(filters.desk,) if filters.desk else (),
         fields=web.desk.fields.filters([filters.field]) if filters.field else (),
         priority=filters.priority,
         category=filters.category,
@@ -222,6 +222,7 @@ def ticket_query(web: Web, filters: Filters, agent: Agent, now: dt.datetime) -> 
         limit=size + 1,
         offset=(filters.page - 1) * size,
     )
+    return within(spec, web.scope_of(agent))  # the tickets the agent sees, of those
 
 
 def _assignee_id(assignee: str, agent: Agent) -> int | str | None:
@@ -318,14 +319,16 @@ def _rows(web: Web, tickets: list[Ticket], now: dt.datetime) -> list[Row]:
     ]
 
 
-def categories(web: Web, desks: frozenset[str] | None = None) -> tuple[str, ...]:
+def categories(web: Web, scope: Scope | None = None) -> tuple[str, ...]:
     """The configured categories and those in use. In use: walked through the category
     index one distinct value at a time, so it costs what there are, not the tickets.
-    For an agent of some desks only (`desks`) among several: the categories configured
-    for those desks, never names another desk uses."""
-    if desks is not None and web.desks.several:
+    For an agent limited to categories: theirs. For an agent of some desks only among
+    several: the categories configured for those desks, never names another desk uses."""
+    if scope is not None and scope.categories is not None:
+        return scope.categories
+    if scope is not None and scope.slugs is not None and web.desks.several:
         table = web.desk.policies.categories
-        mine = {c.name for (slug, _), c in table.items() if slug == "" or slug in desks}
+        mine = {c.name for (slug, _), c in table.items() if slug == "" or scope.has_desk(slug)}
         return tuple(sorted(mine, key=str.lower))
     sql = (
         'WITH RECURSIVE "c"("name") AS ('
@@ -340,19 +343,20 @@ def categories(web: Web, desks: frozenset[str] | None = None) -> tuple[str, ...]
 
 
 def options(web: Web, agent: Agent | None = None) -> Options:
-    """What the forms offer `agent`: with several desks, only their desks' agents,
-    categories and desks."""
-    desks = None if agent is None else web.desks_of(agent)
+    """What the forms offer `agent`: the agents who share a desk with them, the
+    categories and desks they see."""
+    scope = None if agent is None else web.scope_of(agent)
     agents = list(Agent.select().where(Agent.active == True))  # noqa: E712
-    if desks is not None and web.desks.several:
-        works = repo.agent_desks(agents, web.desks.default.slug)
-        agents = [a for a in agents if (seen := works[a.id]) is None or seen & desks]
+    if agent is not None:
+        agents = colleagues(agent, agents, web.desks.default.slug)
     return Options(
         statuses=STATUSES,
         priorities=web.config.tickets.priorities,
-        categories=categories(web, desks),
+        categories=categories(web, scope),
         agents=tuple(sorted(((a.email, a.name) for a in agents), key=lambda a: a[1].lower())),
-        desks=tuple((d.slug, d.name) for d in web.desks.all if desks is None or d.slug in desks)
+        desks=tuple(
+            (d.slug, d.name) for d in web.desks.all if scope is None or scope.has_desk(d.slug)
+        )
         if web.desks.several
         else (),
     )

@@ -2,12 +2,12 @@
 API (`api.records`): reading a contact's or an organization's record for one agent,
 in the web's database threads.
 
-An agent reads the tickets of their desks only (`Web.desks_of`), and the customers
-who are part of them: with several desks, a person known only to another desk is
-not there (404, absent from lists). Organizations are shared by every desk, as a
-company may be a customer of several; their tickets are the agent's desks' only.
-Custom fields limited to some desks (`[[field]] desks`) are there for those desks'
-agents only: shown, set and filtered on alike.
+An agent reads the tickets of their desks (and categories) only (`Web.scope_of`),
+and the customers who are part of them: a person known only to tickets the agent
+does not see is not there (404, absent from lists). Organizations are shared by
+every desk, as a company may be a customer of several; their tickets are those the
+agent sees only. Custom fields limited to some desks (`[[field]] desks`) are there
+for those desks' agents only: shown, set and filtered on alike.
 """
 
 from __future__ import annotations
@@ -47,23 +47,23 @@ def organization_or_404(organization_id: int) -> Organization:
 
 
 def visible_contact(web: Web, contact_id: int, agent: Agent) -> Contact:
-    """The contact, if the agent may see them: anyone for an agent of every desk, else
-    a person who is part of a ticket of the agent's desks; otherwise 404, as if there
-    were none."""
+    """The contact, if the agent may see them: anyone for an agent who sees every
+    ticket, else a person who is part of a ticket the agent sees; otherwise 404, as if
+    there were none."""
     contact = contact_or_404(contact_id)
-    if not records.is_known_to(records.primary(contact), web.desks_of(agent)):
+    if not records.is_known_to(records.primary(contact), web.scope_of(agent)):
         raise HTTPException(404, f"no contact {contact_id}")
     return contact
 
 
 def contact_fields(web: Web, agent: Agent) -> Fields:
     """The contact fields `agent` sees (in the web's database threads)."""
-    return web.desk.contact_fields.visible(web.desks_of(agent))
+    return web.desk.contact_fields.visible(_desks_seen(web, agent))
 
 
 def organization_fields(web: Web, agent: Agent) -> Fields:
     """The organization fields `agent` sees (in the web's database threads)."""
-    return web.desk.organization_fields.visible(web.desks_of(agent))
+    return web.desk.organization_fields.visible(_desks_seen(web, agent))
 
 
 def contact_record(web: Web, contact_id: int, agent: Agent) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def contact_record(web: Web, contact_id: int, agent: Agent) -> dict[str, Any]:
     with read_snapshot(web.desk.db):
         contact = visible_contact(web, contact_id, agent)
         return records.contact_detail(
-            contact, web.desk.label, web.desks_of(agent), fields=contact_fields(web, agent)
+            contact, web.desk.label, web.scope_of(agent), fields=contact_fields(web, agent)
         )
 
 
@@ -84,7 +84,14 @@ def organization_record(
         return records.organization_detail(
             organization,
             web.desk.label,
-            web.desks_of(agent),
+            web.scope_of(agent),
             limit,
             fields=organization_fields(web, agent),
         )
+
+
+def _desks_seen(web: Web, agent: Agent) -> frozenset[str] | None:
+    """The `ticket.desk` values of the tickets `agent` sees (None: every desk's)."""
+    scope = web.scope_of(agent)
+    stored = None if scope is None else scope.stored
+    return None if stored is None else frozenset(stored)

@@ -27,6 +27,7 @@ from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException
 
 from maildesk.core.commands import STATUSES
+from maildesk.core.vocabulary import ROLES
 
 M = TypeVar("M", bound=BaseModel)
 B = TypeVar("B", bound=BaseModel)
@@ -179,6 +180,43 @@ class OrganizationChange(Body):
 
     @model_validator(mode="after")
     def something(self) -> OrganizationChange:
+        return _something(self)
+
+
+CATEGORIES = (
+    "the categories the agent is limited to ([[category]] names); null or []: every category"
+)
+
+
+class NewAgent(Body):
+    """POST /api/agents (admins only): a new agent, admin or manager."""
+
+    email: StrictStr
+    name: StrictStr
+    role: StrictStr = Field("agent", json_schema_extra={"enum": list(ROLES)})
+    password: StrictStr = optional(
+        minLength=8, description="a web sign-in password; none: no web sign-in"
+    )
+    desks: list[StrictStr] = optional(
+        minItems=1, description="the desks' slugs the agent works; none: the default desk"
+    )
+    categories: list[StrictStr] | None = Field(None, description=CATEGORIES)
+
+
+class AgentChange(Body):
+    """PATCH /api/agents/{email} (admins only): what to change; `desks` and
+    `categories` replace the lists."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    name: StrictStr = optional()
+    role: StrictStr = optional(enum=list(ROLES))
+    active: StrictBool = optional(description="false: no mail as an agent, no sign-in")
+    away: StrictBool = optional(description="true: no notifications, no auto-assignment")
+    desks: list[StrictStr] = optional(minItems=1, description="the desks' slugs the agent works")
+    categories: list[StrictStr] | None = Field(None, description=CATEGORIES)
+
+    @model_validator(mode="after")
+    def something(self) -> AgentChange:
         return _something(self)
 
 

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from maildesk import __version__
 from maildesk.core.commands import STATUSES
-from maildesk.web.api import models, records
+from maildesk.web.api import agents, models, records
 from maildesk.web.api.routes import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, ApiRoute
 from maildesk.web.api.routes import routes as ticket_routes
 from maildesk.web.context import Web, web_of
@@ -29,7 +29,8 @@ SCHEME = "bearerToken"
 ERRORS = {
     400: "a malformed request: not JSON, the wrong fields or types",
     401: "no token, or not a live token of an active agent",
-    404: "no such ticket, contact or organization",
+    403: "the token's agent is not an admin",
+    404: "no such ticket, contact, organization or agent (or not one the token's agent sees)",
     413: "the body is too large",
     422: "a value the desk refuses (each problem a line of errors)",
 }
@@ -40,17 +41,20 @@ DOCUMENT_MODELS: tuple[type[BaseModel], ...] = (
     models.ContactChange,
     models.NewOrganization,
     models.OrganizationChange,
+    models.NewAgent,
+    models.AgentChange,
     models.Error,
 )
 PATH_PARAMETERS = {
     "label": "the ticket, SUP-00042 or 42",
     "contact_id": "the contact's id (any of a person's addresses has one)",
     "org_id": "the organization's id",
+    "email": "the agent's address",
 }
 
 
 def api_routes() -> list[ApiRoute]:
-    return [*ticket_routes, *records.routes]
+    return [*ticket_routes, *records.routes, *agents.routes]
 
 
 def query_schemas(
@@ -116,6 +120,8 @@ def operation(route: ApiRoute, queries: dict[str, dict[str, Any]]) -> dict[str, 
         },
     }
     failures = [400, 401]
+    if spec.admin:
+        failures.append(403)
     if route.param_convertors:
         failures.append(404)
     if spec.body is not None:

@@ -9,8 +9,8 @@ every API route (`routes.signed`).
   GET   /api/orgs/{org_id}         one, as `maildesk orgs show --json`
   PATCH /api/orgs/{org_id}         change it (`models.OrganizationChange`)
 
-Tickets in a record are those of the token's agent's desks (`web.records`), and so are
-the custom fields limited to some desks. Writes go through `tickets.contacts`, as the
+Tickets in a record are those the token's agent sees (`web.records`), and so are the
+custom fields limited to some desks. Writes go through `tickets.contacts`, as the
 CLI's do; a value it refuses, or a field value its definition refuses, is a 422.
 """
 
@@ -72,14 +72,14 @@ def contact_listing(params: QueryParams) -> queries.ContactQuery:
 def find_contacts(
     web: Web, agent: Agent, spec: queries.ContactQuery, filters: list[str]
 ) -> list[dict[str, Any]]:
-    """The persons of `spec` the agent may see (those of their desks' tickets) whose
+    """The persons of `spec` the agent may see (those of the tickets they see) whose
     fields match `filters` (`NAME=VALUE`, of the fields the agent sees; else 400)."""
     fields = contact_fields(web, agent)
     try:
         matching = fields.filters(filters)
     except FieldError as exc:
         raise bad(f"field: {exc}") from None
-    spec = dataclasses.replace(spec, desks=web.desks_of(agent), fields=matching)
+    spec = dataclasses.replace(spec, scope=web.scope_of(agent), fields=matching)
     return queries.contact_summaries(queries.find_contacts(spec), fields)
 
 

@@ -12,7 +12,6 @@ relayed to the customer, a note stays internal.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from starlette.routing import Route
 from maildesk.core.commands import parse_reply
 from maildesk.core.vocabulary import STATUSES
 from maildesk.queries import serialize
-from maildesk.queries.ticket_list import TicketQuery, find_tickets
+from maildesk.queries.ticket_list import TicketQuery, find_tickets, within
 from maildesk.settings import checks
 from maildesk.settings.fields import FieldError, Fields, json_text
 from maildesk.store.db import read_snapshot
@@ -159,6 +158,7 @@ class Creation:
     text: str
     commands: tuple[str, ...]
     desk: str | None = None
+    category: str | None = None
 
 
 def creation_of(spec: NewTicket, agent_name: str) -> Creation:
@@ -174,7 +174,9 @@ def creation_of(spec: NewTicket, agent_name: str) -> Creation:
             commands.append(f"#{field} {one_line(field, value)}")
     commands += tag_line(spec.tags, ()) + field_lines(spec.fields)
     subject = spec.subject or ""
-    return Creation(spec.requester.email, name, subject, text, tuple(commands), spec.desk)
+    return Creation(
+        spec.requester.email, name, subject, text, tuple(commands), spec.desk, spec.category
+    )
 
 
 def transcript_text(entries: Sequence[TranscriptEntry], customer: str, agent: str) -> str:
@@ -240,12 +242,9 @@ def listing_of(
 
 
 def find(web: Web, spec: TicketQuery, agent: Agent) -> list[dict[str, Any]]:
-    """The summaries of the tickets `spec` asks for (merged tickets left out), of the
-    agent's desks only."""
-    visible = web.desks_of(agent)
-    if visible is not None:
-        asked = set(spec.desks) & visible if spec.desks else visible
-        spec = dataclasses.replace(spec, desks=tuple(sorted(asked)) or ("",))
+    """The summaries of the tickets `spec` asks for (merged tickets left out), of those
+    the agent sees only."""
+    spec = within(spec, web.scope_of(agent))
     return [serialize.ticket_summary(t, web.desks) for t in find_tickets(web.db, spec)]
 
 
@@ -253,8 +252,8 @@ def find(web: Web, spec: TicketQuery, agent: Agent) -> list[dict[str, Any]]:
 
 
 def ticket_or_404(web: Web, number: int, agent: Agent) -> Ticket:
-    """The ticket, if there is one of that number in the agent's desks: another desk's
-    ticket answers as one that does not exist."""
+    """The ticket, if there is one of that number the agent sees: any other answers as
+    one that does not exist."""
     ticket = find_ticket(number)
     if ticket is None or not web.sees(agent, ticket):
         raise HTTPException(404, f"no ticket {number}")
@@ -276,11 +275,15 @@ def create(web: Web, agent: Agent, spec: Creation) -> tuple[int, dict[str, Any]]
     limit of new tickets: the message joined their latest one)."""
     errors = [str(e) for e in parse_reply("\n".join(spec.commands), **command_context(web)).errors]
     desk = web.desks.get(spec.desk)
-    visible = web.desks_of(agent)
+    visible = web.scope_of(agent)
     if spec.desk is not None and (
-        not web.desks.known(spec.desk) or (visible is not None and spec.desk not in visible)
+        not web.desks.known(spec.desk) or (visible is not None and not visible.has_desk(spec.desk))
     ):
         errors.append(f"desk: no desk {spec.desk[:40]!r} of yours")
+    if visible is not None and not visible.has_category(spec.category):
+        # An agent limited to categories opens tickets of theirs: any other would not
+        # be there for them the moment it exists.
+        errors.append(f"category: one of yours ({', '.join(visible.categories or ())})")
     if errors:
         raise Rejected(errors)
     outcome = actions.new_ticket(
@@ -295,10 +298,9 @@ def create(web: Web, agent: Agent, spec: Creation) -> tuple[int, dict[str, Any]]
     number = web.desk.labels.find(outcome.ticket or "")
     if outcome.action != "created" or number is None:
         return 202, {"ticket": outcome.ticket, "action": outcome.action, "reason": outcome.reason}
-    if spec.commands:
-        actions.agent_mail(
-            web, agent, ticket_or_404(web, number, agent), "", commands=spec.commands, source="api"
-        )
+    created = find_ticket(number)
+    if spec.commands and created is not None:  # its category is one the agent sees after them
+        actions.agent_mail(web, agent, created, "", commands=spec.commands, source="api")
     document = detail(web, number, agent)
     return 201, {"ticket": outcome.ticket, "action": outcome.action, **document}
 
@@ -309,7 +311,7 @@ def command_context(web: Web) -> dict[str, Any]:
 
 def update(web: Web, agent: Agent, number: int, commands: list[str]) -> dict[str, Any]:
     ticket = ticket_or_404(web, number, agent)
-    errors = actions.command_errors(web, ticket, "\n".join(commands))
+    errors = actions.command_errors(web, ticket, "\n".join(commands), agent)
     if errors:
         raise Rejected(errors)
     actions.agent_mail(web, agent, ticket, "", commands=commands, source="api")
@@ -318,7 +320,7 @@ def update(web: Web, agent: Agent, number: int, commands: list[str]) -> dict[str
 
 def add_message(web: Web, agent: Agent, number: int, text: str, note: bool) -> dict[str, Any]:
     ticket = ticket_or_404(web, number, agent)
-    errors = actions.command_errors(web, ticket, text)
+    errors = actions.command_errors(web, ticket, text, agent)
     if errors:
         raise Rejected(errors)
     outcome = actions.agent_mail(web, agent, ticket, text, note=note, source="api")
@@ -450,6 +452,7 @@ class Operation:
     body: type[BaseModel] | None = None  # the request body's model
     query: tuple[str, ...] = ()  # the query parameters
     also: tuple[int, ...] = ()  # other statuses of success
+    admin: bool = False  # an admin's token only (403 for another)
 
 
 routes = [

@@ -1,5 +1,5 @@
-"""The admin page, /admin/agents: the agents (add, role, active, away, password,
-sign-ins) and their API tokens.
+"""The admin page, /admin/agents: the agents (add, role, active, away, desks,
+categories, password, sign-ins) and their API tokens.
 
 Admins only. Each change is one POST with a CSRF token and goes through
 `maildesk.tickets.agents`, the same functions as `maildesk agents ...`. The last active
@@ -28,11 +28,14 @@ def _overview(web: Web) -> dict[str, Any]:
     listed = agents.list_agents()
     tokens = agents.list_tokens()
     works = repo.agent_desks(listed, web.desks.default.slug)
+    limits = repo.agent_categories(listed)
     return {
         "agents": listed,
         "tokens": [t for t in tokens if t.revoked_at is None],
         "works": {a.id: works[a.id] or frozenset(web.desks.slugs) for a in listed},
+        "limits": {a.id: limits[a.id] or frozenset() for a in listed},
         "desk_choices": [(d.slug, d.name) for d in web.desks.all] if web.desks.several else [],
+        "category_choices": web.desk.category_names,
     }
 
 
@@ -42,18 +45,15 @@ def _desks(web: Web, form: FormData) -> list[str] | None:
     if "has_desks" not in form:
         return None
     slugs = [v for v in form.getlist("desk") if isinstance(v, str)]
-    for slug in slugs:
-        if not web.desks.known(slug):
-            raise agents.AgentError(f"no desk {slug[:40]!r}")
-    return slugs
+    return agents.check_desks(slugs, web.desks)
 
 
-def _other_active_admins(agent_id: int) -> int:
-    return (
-        Agent.select()
-        .where((Agent.role == "admin") & Agent.active & (Agent.id != agent_id))
-        .count()
-    )
+def _categories(form: FormData) -> list[str] | None:
+    """The categories ticked on a form with the category boxes (None: the form has
+    none; none ticked: every category)."""
+    if "has_categories" not in form:
+        return None
+    return [v for v in form.getlist("category") if isinstance(v, str)]
 
 
 def _field(form: FormData, name: str) -> str:
@@ -99,7 +99,6 @@ async def add(request: Request) -> Response:
     _, web, form = await posted(request)
     password = _field(form, "password") or None
     try:
-        desks = _desks(web, form)
         added = await web.call(
             agents.add_agent,
             web.db,
@@ -108,9 +107,10 @@ async def add(request: Request) -> Response:
             _field(form, "role") or "agent",
             password,
             web.clock(),
+            desks=_desks(web, form) or (),
+            categories=_categories(form) or (),
+            known_categories=web.desk.category_names,
         )
-        if desks:
-            await web.call(agents.set_desks, web.db, added, desks)
     except agents.AgentError as exc:
         return await show(request, error=str(exc), status=422)
     return done(request, f"Added {added.role} {added.email}.")
@@ -119,24 +119,20 @@ async def add(request: Request) -> Response:
 async def change(request: Request) -> Response:
     me, web, form = await posted(request)
     email = _field(form, "email")
-    role = _field(form, "role") or None
-    active = {"yes": True, "no": False}.get(_field(form, "active"))
-    away = {"yes": True, "no": False}.get(_field(form, "away"))
-    target = await _agent(web, email)
-    losing_admin = target.role == "admin" and (
-        (role is not None and role != "admin") or active is False
-    )
-    if losing_admin and await web.call(_other_active_admins, target.id) == 0:
-        return await show(request, error="The desk needs at least one active admin.", status=422)
+    await _agent(web, email)
     try:
-        desks = _desks(web, form)
-        if desks == []:
-            raise agents.AgentError("tick at least one desk")
         changed = await web.call(
-            agents.update_agent, web.db, email, role=role, active=active, away=away
+            agents.update_agent,
+            web.db,
+            email,
+            role=_field(form, "role") or None,
+            active={"yes": True, "no": False}.get(_field(form, "active")),
+            away={"yes": True, "no": False}.get(_field(form, "away")),
+            desks=_desks(web, form),
+            categories=_categories(form),
+            known_categories=web.desk.category_names,
+            keep_an_admin=True,
         )
-        if desks is not None:
-            await web.call(agents.set_desks, web.db, changed, desks)
     except agents.AgentError as exc:
         return await show(request, error=str(exc), status=422)
     request.session["flash"] = f"Saved {changed.email}."

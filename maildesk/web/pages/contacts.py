@@ -47,9 +47,9 @@ class Listing:
 
 
 def _listing(web: Web, agent: Agent, spec: queries.ContactQuery, field: str) -> Listing:
-    """The persons of `spec` the agent may see (those of their desks' tickets), with
+    """The persons of `spec` the agent may see (those of the tickets they see), with
     the field filter `field` (NAME=VALUE) if it is one."""
-    spec = dataclasses.replace(spec, desks=web.desks_of(agent))
+    spec = dataclasses.replace(spec, scope=web.scope_of(agent))
     fields = contact_fields(web, agent)
     if field:
         try:

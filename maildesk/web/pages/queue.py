@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from maildesk.core.addresses import plain_address
 from maildesk.core.vocabulary import STATUSES
+from maildesk.queries.ticket_list import in_scope
 from maildesk.settings.fields import Fields
 from maildesk.store.models import Agent, Ticket
 from maildesk.web import actions, listing
@@ -102,10 +103,9 @@ def is_active_agent(email: str) -> bool:
 def apply_bulk(web: Web, agent: Agent, ids: list[int], commands: list[str]) -> BulkResult:
     """Mail `commands` into each ticket as `agent` (runs in the web's database threads)."""
     result = BulkResult()
-    desks = web.desks_of(agent)
-    query = Ticket.select().where(Ticket.id.in_(ids))
-    if desks is not None:  # another desk's ticket is as good as none
-        query = query.where(Ticket.desk.in_(desks))
+    # A ticket the agent does not see (another desk's, another category's) is as good
+    # as none.
+    query = Ticket.select().where(Ticket.id.in_(ids) & in_scope(web.scope_of(agent)))
     tickets = {t.id: t for t in query}
     for ticket_id in ids:
         ticket = tickets.get(ticket_id)

@@ -373,20 +373,21 @@ def _period_of(web: Web, request: Request, scope: Scope | None = None) -> Period
 
 
 async def _scope_of(web: Web, request: Request, agent: Agent) -> Scope | None:
-    """The desks the report covers: those the viewer works (an admin: every desk), or
-    the one `?desk=` names among them. Another desk's is not there (404)."""
-    visible = await web.call(web.desks_of, agent)
+    """The tickets the report covers: those the viewer sees (`Web.scope_of`: their
+    desks and categories; an admin: every ticket), of the one desk `?desk=` names
+    among theirs. Another desk's is not there (404)."""
+    visible = await web.call(web.scope_of, agent)
     chosen = request.query_params.get("desk", "")
     if chosen:
-        if not web.desks.known(chosen) or (visible is not None and chosen not in visible):
+        if not web.desks.known(chosen) or (visible is not None and not visible.has_desk(chosen)):
             raise HTTPException(404, "no such desk")
-        return web.desks.scope([chosen])
-    return None if visible is None else web.desks.scope(visible - {""})
+        return web.desks.scope([chosen], None if visible is None else visible.categories)
+    return visible
 
 
-def _desk_choices(web: Web, agent_desks: frozenset[str] | None) -> list[tuple[str, str]]:
+def _desk_choices(web: Web, visible: Scope | None) -> list[tuple[str, str]]:
     """(slug, name) of the desks the viewer may choose among (none: only one)."""
-    desks = [d for d in web.desks.all if agent_desks is None or d.slug in agent_desks]
+    desks = [d for d in web.desks.all if visible is None or visible.has_desk(d.slug)]
     return [(d.slug, d.name) for d in desks] if len(desks) > 1 else []
 
 
@@ -396,7 +397,7 @@ async def page(request: Request) -> Response:
     zone, day = _zone(web), _today(web)
     scope = await _scope_of(web, request, agent)
     chosen = request.query_params.get("desk", "")
-    choices = _desk_choices(web, await web.call(web.desks_of, agent))
+    choices = _desk_choices(web, await web.call(web.scope_of, agent))
     base: dict[str, Any] = {
         "active": "reports",
         "presets": presets(day),

@@ -192,9 +192,8 @@ async def located(web: Web, request: Request) -> tuple[Ticket, Ticket]:
     agent = require(request)
     number = await web.ticket_number(request.path_params["label"])
     ticket, live = await web.call(detail.live_ticket, number)
-    desks = await web.call(web.desks_of, agent)
-    if ticket is None or live is None or (desks is not None and live.desk not in desks):
-        raise HTTPException(404, "no such ticket")  # another desk's: not there, not forbidden
+    if ticket is None or live is None or not await web.call(web.sees, agent, live):
+        raise HTTPException(404, "no such ticket")  # not the agent's: not there, not forbidden
     return ticket, live
 
 
@@ -313,8 +312,8 @@ async def attachment(request: Request) -> Response:
     web = web_of(request)
     attachment_id = _id(request)
     by_token = signed_in(request) is None and valid_image_token(web, request, attachment_id)
-    desks = None if by_token else await web.call(web.desks_of, require(request))
-    found = await web.call(detail.attachment_file, attachment_id, desks)
+    scope = None if by_token else await web.call(web.scope_of, require(request))
+    found = await web.call(detail.attachment_file, attachment_id, scope)
     if found is None:
         raise HTTPException(404, "no such attachment")
     shown = request.query_params.get("inline") == "1"
