@@ -214,6 +214,42 @@ def test_merging_into_another_desks_ticket_is_refused(room: Room) -> None:
     assert ticket["merged_into"] is None
 
 
+def test_an_agent_cannot_write_into_another_desks_ticket_by_its_tag(
+    tmp_path: Path, database_url: str
+) -> None:
+    # Even where the From header alone is trusted, a tag is no way in for an agent of
+    # another desk: their mail is matched as anyone's, a new ticket of their own.
+    extra = TWO_DESKS + "[security]\ntrust_from_header = true\n"
+    desk = Install(write_config(tmp_path, database_url, extra), database_url, tmp_path)
+    for email, slug in (("sam@example.com", "support"), ("bill@example.com", "billing")):
+        assert desk.run("agents", "add", email, "--name", "A", "--desk", slug).exit_code == 0
+    room = Room(desk)
+    room.send(customer_mail(DORA, subject="Invoice twice", to="billing@example.com"))
+    room.out()
+    commands = "#status closed\n#priority urgent\n\nRefund done, Dora."
+    forged = customer_mail(
+        "Sam Support <sam@example.com>", subject="Re: [BIL-00001] Invoice twice", body=commands
+    )
+    line = room.send(forged)
+    assert line["action"] == "created" and line["ticket"].startswith("SUP-")
+    bil = desk.json("tickets", "show", "BIL-00001")
+    assert (bil["status"], bil["priority"]) == ("new", "medium")
+    assert [m["from"] for m in bil["messages"]] == ["dora@customer.test"]
+    mails = room.out()
+    assert not [m for m in mails if "dora@customer.test" in recipients(m)]
+    assert not [m for m in mails if "bill@example.com" in recipients(m)]
+    assert not [m for m in mails if "BIL-00001" in str(m)]  # sam's new ticket's mail only
+    events = desk.json("tickets", "show", line["ticket"])["events"]
+    assert "BIL-00001" not in str(events)  # not even as a label that exists
+
+    # The billing desk's agent is let in the same way.
+    own = customer_mail(
+        "Bill Billing <bill@example.com>", subject="Re: [BIL-00001] Invoice twice", body=commands
+    )
+    assert room.send(own)["ticket"] == "BIL-00001"
+    assert desk.json("tickets", "show", "BIL-00001")["status"] == "closed"
+
+
 # -- custom fields by mail ------------------------------------------------------------------
 
 

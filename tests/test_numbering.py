@@ -84,9 +84,12 @@ def test_a_tag_names_the_ticket_of_its_desk(room: Room) -> None:
     line = room.send(customer_mail(DORA, subject="Re: [BIL-00001] Invoice twice", body="Well?"))
     assert (line["ticket"], line["action"]) == ("BIL-00001", "appended")
     # Carl writing with Dora's tag is not let into her ticket: a new one, the tag noted.
-    line = room.send(customer_mail(CARL, subject="Re: [BIL-00001] Invoice twice", body="Hi"))
-    assert line["action"] == "created" and line["ticket"] == "SUP-00002"
-    events = room.desk.json("tickets", "show", "SUP-00002")["events"]
+    raw = customer_mail(
+        CARL, subject="Re: [BIL-00001] Invoice twice", body="Hi", to="billing@example.com"
+    )
+    line = room.send(raw)
+    assert line["action"] == "created" and line["ticket"] == "BIL-00002"
+    events = room.desk.json("tickets", "show", "BIL-00002")["events"]
     untrusted = [e["data"] for e in events if e["type"] == "reference_not_trusted"]
     assert untrusted and untrusted[0]["referenced"] == ["BIL-00001"]
     assert len(room.desk.json("tickets", "show", "BIL-00001")["messages"]) == 2

@@ -26,6 +26,7 @@ message stays pending, and the pipeline worker (or the next `ingest`) tries agai
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -63,6 +64,7 @@ from maildesk.store.models import (
     Quarantine,
     Ticket,
 )
+from maildesk.tickets.agents import scope_of
 from maildesk.tickets.changes import set_stamps
 from maildesk.tickets.desk import Desk
 from maildesk.tickets.sla_clock import SLA_FIELDS
@@ -265,6 +267,35 @@ class Pipeline:
         raise Unprocessable("no sender address (From, Reply-To and envelope sender all missing)")
 
     def _match(self, mail: _Mail) -> Decision:
+        """Which ticket the mail belongs to. An agent's mail joins only a ticket of a
+        desk they work: another desk's ticket is not there for them, so their mail is
+        matched as anyone else's would be (no commands, nothing relayed as theirs)."""
+        decision = self._match_as_sender(mail)
+        if decision.ticket is None or not mail.sender.is_agent:
+            return decision
+        if self._of_their_desks(self._agent_of(mail), decision.ticket):
+            return decision
+        mail.sender = dataclasses.replace(mail.sender, is_agent=False)
+        return self._match_as_sender(mail)
+
+    @staticmethod
+    def _of_desk(ticket: Ticket, numbers: Sequence[int]) -> list[int]:
+        """Those of the tickets `numbers` that are of `ticket`'s desk, in order."""
+        if not numbers:
+            return []
+        query = Ticket.select(Ticket.number).where(
+            Ticket.number.in_(list(numbers)) & (Ticket.desk == ticket.desk)
+        )
+        same = {number for (number,) in rows.tuples(query)}
+        return [n for n in numbers if n in same]
+
+    def _of_their_desks(self, agent: Agent, number: int) -> bool:
+        desk = Ticket.select(Ticket.desk).where(Ticket.number == number).scalar()
+        scope = scope_of(agent, self.desk.desks)
+        stored = None if scope is None else scope.stored
+        return desk is None or stored is None or desk in stored
+
+    def _match_as_sender(self, mail: _Mail) -> Decision:
         signed = self._reply_ticket(mail)
         if signed is not None:
             return signed
@@ -435,17 +466,21 @@ class Pipeline:
         if mail.classification.automated:
             data["automated"] = f"{mail.classification.kind}: {mail.classification.reason}"
         mail.event(ticket, mail.sender.email, "created", data)
-        if decision.untrusted:
-            labels = [self.desk.label_of(n) for n in decision.untrusted]
+        # The tickets it refers to, for its agents: those of its own desk only (another
+        # desk's are not there for them, not even as a label that exists).
+        untrusted = self._of_desk(ticket, decision.untrusted)
+        if untrusted:
             mail.event(
                 ticket,
                 "system",
                 "reference_not_trusted",
-                {"referenced": labels, "reason": "sender is not a participant"},
+                {
+                    "referenced": [self.desk.label_of(n) for n in untrusted],
+                    "reason": "sender is not a participant",
+                },
             )
-        if decision.follows is not None:
-            label = self.desk.label_of(decision.follows)
-            mail.event(ticket, "system", "follows", {"ticket": label})
+        for number in self._of_desk(ticket, [] if decision.follows is None else [decision.follows]):
+            mail.event(ticket, "system", "follows", {"ticket": self.desk.label_of(number)})
         self.desk.automation.record(ticket, routing, mail.event)
         if self.desk.automation.auto_assign(ticket, mail.active_agents, mail.now, mail.event):
             rows.update(self.db, ticket)
