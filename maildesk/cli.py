@@ -7,6 +7,7 @@ JSON only.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -39,6 +40,7 @@ from maildesk.core.addresses import plain_address
 from maildesk.core.match import parse_label
 from maildesk.core.vocabulary import ROLES, STATUSES
 from maildesk.inbound.sources import batched, read_sources
+from maildesk.knowledge import articles, library, render
 from maildesk.outbound import outbox as outbox_store
 from maildesk.outbound.transport import make_transport
 from maildesk.pipeline import quarantine as quarantined
@@ -1376,6 +1378,136 @@ def orgs_set(
         )  # fmt: skip
         domains_now = organization_domains(changed.id)
     click.echo(f"{changed.name}: domains {', '.join(domains_now) or '-'}")
+
+
+@main.group()
+def kb() -> None:
+    """The knowledge base: articles for the help center (/kb/) and the suggestions in
+    acknowledgements, status pages and agents' notices ([kb])."""
+
+
+def _desk_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--desk", metavar="SLUG", default=None, help=help_text)
+
+
+def _kb_desk(runtime: Runtime, slug: str | None) -> str:
+    desks = runtime.desk.desks
+    if slug is None:
+        return desks.default.slug
+    if not desks.known(slug):
+        raise UsageFailure(f"no desk {slug!r} (desks: {', '.join(desks.slugs)})")
+    return slug
+
+
+KB_IMPORT_HELP = """Read every DIR/*.md (and its subfolders') as an article: a front-matter
+header (title required; slug, default the file's name; category; tags; published,
+default false; desk) and a Markdown body. An article of the same desk and slug is
+updated, so importing a folder kept in git again is safe. Nothing is saved when any
+file is wrong (each problem is listed, exit 1)."""
+
+
+@kb.command("import", help=KB_IMPORT_HELP)
+@with_config
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_desk_option("Desk of articles whose header names none (default: the first desk).")
+@json_option
+def kb_import(config: Config, folder: Path, desk: str | None, as_json: bool) -> None:
+    with runtime_for(config) as runtime:
+        default = _kb_desk(runtime, desk)
+        drafts, problems = [], []
+        for path in sorted(folder.rglob("*.md")):
+            try:
+                text = path.read_text(encoding="utf-8")
+                found = articles.read(text, path.stem.lower())
+            except (OSError, UnicodeDecodeError, articles.ArticleError) as exc:
+                problems.append(f"{path}: {_one_line(exc)}")
+                continue
+            drafts.append(dataclasses.replace(found, desk=found.desk or default))
+        slugs = [(d.desk, d.slug) for d in drafts]
+        for twice in sorted({key for key in slugs if slugs.count(key) > 1}):
+            problems.append(f"slug {twice[1]!r} of desk {twice[0]!r} is in more than one file")
+        if problems:
+            raise Failure("nothing imported:\n" + "\n".join(problems))
+        try:
+            done = library.save(runtime.db, drafts, runtime.desk.desks, runtime.clock())
+        except articles.ArticleError as exc:
+            raise Failure(f"nothing imported: {exc}") from exc
+    report = {"created": done.created, "updated": done.updated, "unchanged": done.unchanged}
+    if as_json:
+        _print_json(report)
+        return
+    click.echo(", ".join(f"{len(slugs)} {what}" for what, slugs in report.items()))
+
+
+@kb.command("export")
+@with_config
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@_desk_option("Only this desk's articles (default: every desk's, one subfolder each).")
+def kb_export(config: Config, folder: Path, desk: str | None) -> None:
+    """Write every article to FOLDER as SLUG.md with its header (what `kb import`
+    reads back); with several desks, in a subfolder per desk."""
+    with runtime_for(config) as runtime, read_snapshot(runtime.db):
+        chosen = None if desk is None else [_kb_desk(runtime, desk)]
+        several = runtime.desk.desks.several and desk is None
+        found = library.listed(chosen)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Failure(f"cannot write {folder}: {_one_line(exc)}") from exc
+        written = 0
+        for article in found:
+            target = folder / article.desk if several else folder
+            try:
+                target.mkdir(parents=True, exist_ok=True)
+                draft = dataclasses.replace(library.as_draft(article), desk=None)
+                (target / f"{article.slug}.md").write_text(articles.write(draft), encoding="utf-8")
+            except OSError as exc:
+                raise Failure(f"cannot write {target}: {_one_line(exc)}") from exc
+            written += 1
+    click.echo(f"{written} articles written to {folder}")
+
+
+@kb.command("list")
+@with_config
+@json_option
+@_desk_option("Only this desk's articles.")
+@click.option("--published", is_flag=True, help="Only published articles.")
+def kb_list(config: Config, as_json: bool, desk: str | None, published: bool) -> None:
+    """The articles, by desk, category and title."""
+    with runtime_for(config) as runtime, read_snapshot(runtime.db):
+        chosen = None if desk is None else [_kb_desk(runtime, desk)]
+        rows = [library.summary(a) for a in library.listed(chosen, published_only=published)]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        state = "published" if row["published"] else "draft"
+        click.echo(
+            f"{row['desk']}/{row['slug']}  {state:<9} {row['category'] or '-':<16} {row['title']}"
+        )
+
+
+@kb.command("show")
+@with_config
+@json_option
+@click.argument("slug")
+@_desk_option("The desk whose article SLUG is (default: the first desk).")
+def kb_show(config: Config, as_json: bool, slug: str, desk: str | None) -> None:
+    """One article: its header and Markdown (--json: also its HTML)."""
+    with runtime_for(config) as runtime, read_snapshot(runtime.db):
+        article = library.find(_kb_desk(runtime, desk), slug, published_only=False)
+        if article is None:
+            raise Failure(f"no article {slug!r}")
+        document = {
+            **library.summary(article),
+            "body": article.body,
+            "html": render.to_html(article.body),
+        }
+        draft = library.as_draft(article)
+    if as_json:
+        _print_json(document)
+        return
+    click.echo(articles.write(dataclasses.replace(draft, desk=None)), nl=False)
 
 
 @main.command("check-config")

@@ -1,4 +1,5 @@
-"""Signed links in customer mail: a ticket's status page and its satisfaction form.
+"""Signed links in customer mail: a ticket's status page, its satisfaction form, and
+the knowledge-base articles suggested for it.
 
 Where it sits in the flow: `outbound.compose` puts these links in the
 acknowledgement and in later customer mail, each participant's copy carrying a
@@ -82,3 +83,27 @@ def satisfaction_url(
 def agent_url(base_url: str, label: str) -> str:
     """The ticket in the admin web view (needs a sign-in)."""
     return f"{base_url.rstrip('/')}/tickets/{label}"
+
+
+def article_token(secret: bytes, number: int, slug: str, contact_id: int) -> str:
+    """`<contact id>-<token>`: an article suggested on ticket `number` to one participant
+    (the link lets them close their request from the article)."""
+    return f"{contact_id}-{_hmac(secret, f'kb-link:{number}:{slug}:contact:{contact_id}')}"
+
+
+def article_holder(secret: bytes, number: int, slug: str, token: str) -> LinkHolder | None:
+    """Whom an article link's `token` was signed for; None if it is not one of ours."""
+    found = _PARTICIPANT.fullmatch(token.strip().lower())
+    if found is None:
+        return None
+    contact_id = int(found.group(1))
+    expected = article_token(secret, number, slug, contact_id)
+    return LinkHolder(contact_id) if hmac.compare_digest(expected, found.group(0)) else None
+
+
+def article_url(
+    base_url: str, slug: str, label: str, number: int, secret: bytes, contact_id: int
+) -> str:
+    """`https://help.example.com/kb/reset-password?ticket=SUP-00042&t=7-<token>`."""
+    token = article_token(secret, number, slug, contact_id)
+    return f"{base_url.rstrip('/')}/kb/{slug}?ticket={label}&t={token}"

@@ -39,7 +39,7 @@ from typing import Any
 from maildesk.config import Config
 from maildesk.core.addresses import domain_of, rate_key
 from maildesk.core.commands import cheat_sheet
-from maildesk.core.links import agent_url, satisfaction_url, status_url
+from maildesk.core.links import agent_url, article_url, satisfaction_url, status_url
 from maildesk.core.message import Address
 from maildesk.core.msgid import make_message_id
 from maildesk.core.outgoing import (
@@ -119,9 +119,20 @@ class Mailer:
 
     # -- to the customer ------------------------------------------------------------
 
-    def ack(self, ticket: Ticket, first: Message, now: dt.datetime, log_: EventLog) -> None:
-        """The acknowledgement of a new ticket, to whoever opened it."""
-        context = {"message_excerpt": _excerpt(first.body_text)}
+    def ack(
+        self,
+        ticket: Ticket,
+        first: Message,
+        now: dt.datetime,
+        log_: EventLog,
+        articles: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """The acknowledgement of a new ticket, to whoever opened it, with the articles
+        (slug, title) suggested for it, each a link signed for the recipient."""
+        context = {
+            "message_excerpt": _excerpt(first.body_text),
+            "articles": [{"slug": slug, "title": title} for slug, title in articles],
+        }
         chain = [first.message_id] if first.message_id else []  # the thread so far
         self._to_customer(
             ticket, "ack", context, now, log_, to_all=False, automatic="auto-replied", chain=chain
@@ -675,7 +686,19 @@ class Mailer:
         links: dict[str, Any] = {"status_url": self.status_url(ticket, contact_id)}
         if extra.get("satisfaction_url"):
             links["satisfaction_url"] = self._satisfaction_url(ticket, contact_id)
+        if extra.get("articles"):
+            links["articles"] = [
+                {**article, "url": self.article_url(ticket, article["slug"], contact_id)}
+                for article in extra["articles"]
+            ]
         return {**extra, **links}
+
+    def article_url(self, ticket: Ticket, slug: str, contact_id: int) -> str:
+        """A suggested article's link, signed for one participant of the ticket."""
+        base = self.desks.get(ticket.desk).base_url
+        return article_url(
+            base, slug, self.label(ticket), ticket.number, self._secret(), contact_id
+        )
 
     def _common(self, ticket: Ticket, label: str, desk_address: str) -> dict[str, Any]:
         requester = ticket.requester

@@ -317,7 +317,16 @@ def sample_context(name: str) -> dict[str, Any]:
     sheet = cheat_sheet()
     extra: dict[str, dict[str, Any]] = {
         "canned": {},
-        "ack": {"message_excerpt": message["text"]},
+        "ack": {
+            "message_excerpt": message["text"],
+            "articles": [
+                {
+                    "slug": "reset-password",
+                    "title": "Resetting your password",
+                    "url": "http://127.0.0.1:8080/kb/reset-password?ticket=SUP-00042&t=7-abc123",
+                }
+            ],
+        },
         "agent_reply": {
             "body": "Hello Ada,\n\nthank you for the screenshot. Please clear your browser's"
             " cookies\nand sign in again.\n\nDoes that help?",

@@ -54,6 +54,7 @@ from maildesk.core.quoting import split_reply
 from maildesk.core.reply_address import ReplyToken, base_address, is_our_address, reply_tokens
 from maildesk.core.routing import MailFacts
 from maildesk.core.vocabulary import AGENT_REPLIED, RESOLVED, replied_status
+from maildesk.knowledge import library
 from maildesk.store import repo, rows
 from maildesk.store.db import is_transient, keeping_cause, using, write_transaction
 from maildesk.store.models import (
@@ -406,7 +407,8 @@ class Pipeline:
         if classification.automated:
             automated = f"{classification.kind}: {classification.reason}"
         else:
-            self.desk.mailer.ack(ticket, message, mail.now, mail.event)
+            suggested = self._suggestions(ticket, message, mail)
+            self.desk.mailer.ack(ticket, message, mail.now, mail.event, suggested)
         if mail.quiet:
             log.warning("%s: %s", self._label(ticket), mail.quiet)
             mail.event(ticket, "system", "rate_limited", {"reason": mail.quiet})
@@ -513,6 +515,23 @@ class Pipeline:
             if base is not None:
                 return base
         return None
+
+    def _suggestions(self, ticket: Ticket, message: Message, mail: _Mail) -> list[tuple[str, str]]:
+        """The published articles of the ticket's desk that match the customer's mail
+        (`[kb]`), as (slug, title), logged as `kb_suggested`."""
+        kb = self.desk.config.kb
+        found = library.suggested(
+            self.db,
+            ticket.desk,
+            self.desk.desks.default.slug,
+            ticket.subject,
+            message.body_text,
+            kb.suggestions,
+            kb.min_words,
+        )
+        if found:
+            mail.event(ticket, "system", "kb_suggested", {"articles": [a.slug for a in found]})
+        return [(a.slug, a.title) for a in found]
 
     # -- agents -------------------------------------------------------------------
 

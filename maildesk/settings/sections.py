@@ -723,6 +723,28 @@ class FieldConfig:
     public: Flag = Field(False, description="Show it to the customer on the status page.")
 
 
+@dataclass(frozen=True, config=SECTION)
+class KbConfig:
+    """The knowledge base: articles (`maildesk kb import`), the help center at /kb/,
+    and the articles suggested to customers and agents."""
+
+    suggestions: Annotated[Int, Field(ge=0, le=10)] = Field(
+        3,
+        description=(
+            "Most published articles an acknowledgement (and the status page, and the agents' "
+            "notice of a new ticket) suggests; 0 suggests none."
+        ),
+    )
+    min_words: Annotated[Int, Field(ge=1, le=3)] = Field(
+        2,
+        description=(
+            "An article is suggested only when at least this many different words of the "
+            "customer's subject and text are in it (common words aside): weak matches are "
+            "left out."
+        ),
+    )
+
+
 @plain_dataclass(frozen=True)
 class Config:
     """The whole configuration, handed down from the CLI: one field per section, in the
@@ -745,4 +767,5 @@ class Config:
     rule: tuple[RuleConfig, ...]
     category: tuple[CategoryConfig, ...]
     field: tuple[FieldConfig, ...]
+    kb: KbConfig
     path: Path | None  # the file it was read from; None when defaults only

@@ -470,6 +470,25 @@ class OrganizationField(BaseModel):
         )
 
 
+class Article(BaseModel):
+    """A knowledge-base article: Markdown, of one desk, found by its slug there. Its
+    full-text index (SQLite FTS5 `article_fts`, PostgreSQL GIN `article_search`) is
+    made by migrations/0016_knowledge_base.py and kept in step by triggers (SQLite)."""
+
+    desk = peewee.CharField(max_length=64)
+    slug = peewee.CharField(max_length=100)
+    title = peewee.TextField()
+    body = peewee.TextField()  # Markdown
+    category = peewee.CharField(max_length=100, default="")
+    tags = peewee.TextField(default="")  # space-separated
+    published = peewee.BooleanField(default=False)
+    created_at = UTCDateTimeField()
+    updated_at = UTCDateTimeField()
+
+    class Meta:
+        indexes = ((("desk", "slug"), True),)
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Blob,
     Contact,
@@ -497,4 +516,5 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     OrganizationDomain,
     ContactField,
     OrganizationField,
+    Article,
 )

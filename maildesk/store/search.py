@@ -9,6 +9,7 @@ decide, so a search costs what it finds, not what the database holds.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import peewee
 
@@ -19,6 +20,10 @@ PG_DOCUMENT = (
     "to_tsvector('simple', \"subject\" || ' ' || \"from_name\" || ' ' || \"from_email\""
     " || ' ' || \"body_text\")"
 )
+
+
+# What the GIN index `article_search` is on (migrations/0016_knowledge_base.py).
+ARTICLE_DOCUMENT = "to_tsvector('english', \"title\" || ' ' || \"tags\" || ' ' || \"body\")"
 
 
 def words(text: str) -> list[str]:
@@ -60,3 +65,40 @@ def _run(db: peewee.Database, sql: str, params: tuple[object, ...]) -> list[tupl
     with db.atomic():
         db.execute_sql("SET LOCAL max_parallel_workers_per_gather = 0")
         return list(db.execute_sql(sql, params))
+
+
+def articles(
+    db: peewee.Database,
+    groups: Sequence[tuple[str, ...]],
+    desks: Sequence[str],
+    limit: int,
+    title_first: bool = True,
+) -> list[int]:
+    """Ids of the published articles of `desks` holding every word of at least one of
+    `groups` (words: letters and digits only, `knowledge.suggest`), best ranked first:
+    bm25 on SQLite (a title match weighs most, then tags), ts_rank_cd on PostgreSQL."""
+    if not groups or not desks or limit <= 0:
+        return []
+    marks = ", ".join([db.param] * len(desks))
+    if is_postgres(db):
+        query = " | ".join("(" + " & ".join(group) + ")" for group in groups)
+        sql = (
+            f'SELECT "id" FROM "article" WHERE {ARTICLE_DOCUMENT} @@ to_tsquery(\'english\', %s) '
+            f'AND "published" AND "desk" IN ({marks}) '
+            f"ORDER BY ts_rank_cd({ARTICLE_DOCUMENT}, to_tsquery('english', %s)) DESC, \"id\" "
+            "LIMIT %s"
+        )
+        params: tuple[object, ...] = (query, *desks, query, limit)
+    else:
+        query = " OR ".join(
+            "(" + " AND ".join(f'"{word}"' for word in group) + ")" for group in groups
+        )
+        weights = "10.0, 5.0, 1.0" if title_first else "1.0, 1.0, 1.0"
+        sql = (
+            'SELECT "a"."id" FROM "article_fts" JOIN "article" AS "a" '
+            'ON "a"."id" = "article_fts"."rowid" WHERE "article_fts" MATCH ? '
+            f'AND "a"."published" AND "a"."desk" IN ({marks}) '
+            f'ORDER BY bm25("article_fts", {weights}), "a"."id" LIMIT ?'
+        )
+        params = (query, *desks, limit)
+    return [article_id for (article_id,) in db.execute_sql(sql, params)]

@@ -1,0 +1,142 @@
+"""The knowledge base: articles imported from a folder of Markdown files (and exported
+back), listed and shown by the CLI, and suggested in the acknowledgement when they
+match the customer's mail well enough.
+
+Through the real entry points (`maildesk kb ...`, `maildesk ingest`, the outbox), on
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Install, write_config
+from tests.conversation import customer_mail, maildir_mails, text_of
+
+ARTICLES = {
+    "reset-password.md": """---
+title: Resetting your password
+tags: [login, password]
+category: Accounts
+published: true
+---
+Open **Settings**, choose *Password* and follow the link we mail you.
+""",
+    "printer.md": """---
+title: Printer shows error E42
+slug: printer-e42
+category: Hardware
+published: true
+---
+Error E42 means the paper tray of the printer is jammed. Open the tray and remove
+the paper, then switch the printer off and on.
+""",
+    "draft.md": """---
+title: Printer paper jams, the long story
+slug: jams-draft
+---
+Printer paper jams happen when the printer tray is overfull.
+""",
+}
+
+
+def folder_of(root: Path, files: dict[str, str]) -> Path:
+    folder = root / "articles"
+    folder.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_import_list_show_and_export_round_trip(desk: Install, tmp_path: Path) -> None:
+    folder = folder_of(tmp_path, ARTICLES)
+    first = desk.json("kb", "import", str(folder))
+    assert sorted(first["created"]) == ["jams-draft", "printer-e42", "reset-password"]
+    again = desk.json("kb", "import", str(folder))  # idempotent
+    assert again["created"] == [] and again["updated"] == [] and len(again["unchanged"]) == 3
+
+    listed = {a["slug"]: a for a in desk.json("kb", "list")}
+    assert listed["printer-e42"]["title"] == "Printer shows error E42"
+    assert listed["printer-e42"]["category"] == "Hardware"
+    assert listed["reset-password"]["tags"] == ["login", "password"]
+    assert listed["jams-draft"]["published"] is False  # published defaults to false
+    published = desk.json("kb", "list", "--published")
+    assert sorted(a["slug"] for a in published) == ["printer-e42", "reset-password"]
+
+    shown = desk.json("kb", "show", "reset-password")
+    assert "<strong>Settings</strong>" in shown["html"]
+
+    # A changed file updates its article (by slug); export writes what import reads.
+    (folder / "printer.md").write_text(
+        ARTICLES["printer.md"].replace("E42", "E43"), encoding="utf-8"
+    )
+    assert desk.json("kb", "import", str(folder))["updated"] == ["printer-e42"]
+    out = tmp_path / "out"
+    result = desk.run("kb", "export", str(out))
+    assert result.exit_code == 0 and "3 articles" in result.stdout
+    assert "title: Printer shows error E43" in (out / "printer-e42.md").read_text()
+    # What export wrote reads back as the same articles: nothing to change.
+    back = desk.json("kb", "import", str(out))
+    assert back["created"] == [] and back["updated"] == [] and len(back["unchanged"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("---\nslug: x\n---\nNo title.\n", "title: required"),
+        ("---\ntitle: T\nslug: Bad Slug\n---\nx\n", "slug:"),
+        ("---\ntitle: T\ncolour: red\n---\nx\n", "unknown front-matter key 'colour'"),
+        ("---\ntitle: [unclosed\n---\nx\n", "not valid YAML"),
+        ("---\ntitle: T\npublished: maybe\n---\nx\n", "published: true or false"),
+        ("---\ntitle: T\ndesk: nosuch\n---\nx\n", "no desk 'nosuch'"),
+    ],
+)
+def test_a_bad_file_imports_nothing(desk: Install, tmp_path: Path, text: str, problem: str) -> None:
+    folder = folder_of(tmp_path, {**ARTICLES, "bad.md": text})
+    result = desk.run("kb", "import", str(folder))
+    assert result.exit_code == 1 and problem in result.stderr, result.stderr
+    assert desk.json("kb", "list") == []  # all or nothing
+
+
+def test_the_same_slug_twice_is_refused(desk: Install, tmp_path: Path) -> None:
+    folder = folder_of(tmp_path, {"a.md": "---\ntitle: A\nslug: same\n---\nx\n"})
+    (folder / "sub").mkdir()
+    (folder / "sub" / "b.md").write_text("---\ntitle: B\nslug: same\n---\ny\n")
+    result = desk.run("kb", "import", str(folder))
+    assert result.exit_code == 1 and "'same'" in result.stderr
+
+
+def _ack(desk: Install, subject: str, body: str) -> str:
+    [line] = desk.ingest(customer_mail(subject=subject, body=body))
+    assert line["action"] == "created"
+    assert desk.run("outbox", "send").exit_code == 0
+    [ack] = [m for m in maildir_mails(desk.root / "outbox") if line["ticket"] in m["Subject"]]
+    return text_of(ack)
+
+
+def test_the_acknowledgement_suggests_matching_articles(desk: Install, tmp_path: Path) -> None:
+    desk.run("kb", "import", str(folder_of(tmp_path, ARTICLES)))
+    text = _ack(desk, "Printer error", "Hello, my printer shows error E42 since this morning.")
+    assert "These articles may answer your question" in text
+    assert "Printer shows error E42" in text
+    assert "/kb/printer-e42?ticket=SUP-00001&t=" in text
+    assert "long story" not in text  # a draft is never suggested
+    assert "Resetting your password" not in text  # one shared word is not enough
+    ticket = desk.json("tickets", "show", "SUP-00001")
+    [suggested] = [e["data"] for e in ticket["events"] if e["type"] == "kb_suggested"]
+    assert suggested == {"articles": ["printer-e42"]}
+
+
+def test_no_suggestion_when_nothing_matches_well(desk: Install, tmp_path: Path) -> None:
+    desk.run("kb", "import", str(folder_of(tmp_path, ARTICLES)))
+    text = _ack(desk, "Invoice", "Hello, I was charged twice for the printer.")
+    assert "These articles" not in text and "/kb/" not in text
+
+
+def test_suggestions_can_be_turned_off(tmp_path: Path, database_url: str) -> None:
+    config = write_config(tmp_path, database_url, "[kb]\nsuggestions = 0\n")
+    desk = Install(config, database_url, tmp_path)
+    desk.run("kb", "import", str(folder_of(tmp_path, ARTICLES)))
+    text = _ack(desk, "Printer error", "My printer shows error E42.")
+    assert "/kb/" not in text
