@@ -489,6 +489,42 @@ class Article(BaseModel):
         indexes = ((("desk", "slug"), True),)
 
 
+class ArticleVote(BaseModel):
+    """"Did this answer your question?": one answer per article and ticket (from a
+    signed suggestion link) or per article and visitor (a hashed cookie of the help
+    center), the later answer replacing the earlier one."""
+
+    article = peewee.ForeignKeyField(Article, on_delete="CASCADE", index=False)
+    ticket = peewee.ForeignKeyField(Ticket, null=True, on_delete="CASCADE", index=False)
+    visitor = peewee.CharField(max_length=64, null=True)  # without a ticket
+    helpful = peewee.BooleanField()
+    created_at = UTCDateTimeField(index=True)
+
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        article_id: int
+        ticket_id: int | None
+
+    class Meta:
+        indexes = (
+            (("article", "ticket"), True),
+            (("article", "visitor"), True),
+        )
+
+
+class ArticleView(BaseModel):
+    """How often an article was opened, per day (UTC)."""
+
+    article = peewee.ForeignKeyField(Article, on_delete="CASCADE", index=False)
+    day = peewee.DateField()
+    views = peewee.IntegerField(default=0)
+
+    if TYPE_CHECKING:
+        article_id: int
+
+    class Meta:
+        indexes = ((("article", "day"), True),)
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Blob,
     Contact,
@@ -517,4 +553,6 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     ContactField,
     OrganizationField,
     Article,
+    ArticleVote,
+    ArticleView,
 )
