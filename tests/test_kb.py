@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from maildesk.tickets import agents
 from tests.conftest import Install, write_config
-from tests.conversation import customer_mail, maildir_mails, text_of
+from tests.conversation import customer_mail, maildir_mails, reply, text_of
+from tests.web_support import site
 
 ARTICLES = {
     "reset-password.md": """---
@@ -140,3 +142,78 @@ def test_suggestions_can_be_turned_off(tmp_path: Path, database_url: str) -> Non
     desk.run("kb", "import", str(folder_of(tmp_path, ARTICLES)))
     text = _ack(desk, "Printer error", "My printer shows error E42.")
     assert "/kb/" not in text
+
+
+# -- agents: the suggestions in their notice, `#kb SLUG` in a reply -------------------------
+
+
+def _notice(desk: Install, subject: str, body: str) -> tuple[str, object]:
+    added = desk.run("agents", "add", "ann@example.com", "--name", "Ann")
+    assert added.exit_code == 0, added.output
+    [line] = desk.ingest(customer_mail(subject=subject, body=body))
+    assert desk.run("outbox", "send").exit_code == 0
+    mails = maildir_mails(desk.root / "outbox")
+    [notice] = [m for m in mails if "ann@example.com" in str(m["To"])]
+    return line["ticket"], notice
+
+
+def test_agents_see_the_suggestions_and_link_an_article_with_kb(
+    desk: Install, tmp_path: Path
+) -> None:
+    desk.run("kb", "import", str(folder_of(tmp_path, ARTICLES)))
+    label, notice = _notice(desk, "Printer error", "My printer shows error E42 again.")
+    assert "#kb printer-e42" in text_of(notice)
+
+    body = "#kb reset-password\n\nHello Carl, this may help with your account too."
+    desk.ingest(reply(notice, "Ann <ann@example.com>", body, headers=None))
+    assert desk.run("outbox", "send").exit_code == 0
+    relayed = [
+        m
+        for m in maildir_mails(desk.root / "outbox")
+        if "carl@customer.test" in str(m["To"]) and "this may help" in text_of(m)
+    ]
+    assert len(relayed) == 1
+    text = text_of(relayed[0]).replace("\r\n", "\n")
+    assert "Resetting your password\nhttp://127.0.0.1:8080/kb/reset-password" in text
+    assert "#kb" not in text
+    events = desk.json("tickets", "show", label)["events"]
+    assert {"article": "reset-password"} in [e["data"] for e in events if e["type"] == "kb_linked"]
+
+
+@pytest.mark.parametrize("slug", ["nosuch", "jams-draft"])
+def test_kb_with_an_unknown_or_draft_article_rejects_the_reply(
+    desk: Install, tmp_path: Path, slug: str
+) -> None:
+    desk.run("kb", "import", str(folder_of(tmp_path, ARTICLES)))
+    label, notice = _notice(desk, "Printer error", "My printer shows error E42 again.")
+    desk.ingest(reply(notice, "Ann <ann@example.com>", f"#kb {slug}\n\nSee this."))
+    events = desk.json("tickets", "show", label)["events"]
+    [rejected] = [e["data"] for e in events if e["type"] == "commands_rejected"]
+    assert rejected["errors"] == [f"#kb {slug}: no published article of this desk"]
+    assert desk.run("outbox", "send").exit_code == 0
+    sent = [m for m in maildir_mails(desk.root / "outbox") if "See this." in text_of(m)]
+    assert not [m for m in sent if "carl@customer.test" in str(m["To"])]
+
+
+def test_kb_from_the_api(tmp_path: Path, database_url: str) -> None:
+    with site(tmp_path, database_url) as s:
+        s.add_agent("ann@example.com", "Ann")
+        s.cli("kb", "import", str(folder_of(tmp_path, ARTICLES)))
+        s.ingest(customer_mail(subject="Login", body="I cannot log in."))
+        token = agents.create_token(s.runtime.db, "ann@example.com", "test", s.runtime.clock())
+        headers = {"Authorization": f"Bearer {token}"}
+        posted = s.client.post(
+            "/api/tickets/SUP-00001/messages",
+            json={"text": "#kb reset-password\n\nPlease follow this."},
+            headers=headers,
+        )
+        assert posted.status_code == 201, posted.text
+        bad = s.client.post(
+            "/api/tickets/SUP-00001/messages",
+            json={"text": "#kb nosuch\n\nPlease follow this."},
+            headers=headers,
+        )
+        assert bad.status_code == 422 and "#kb nosuch" in bad.text
+        shown = s.client.get("/api/tickets/SUP-00001", headers=headers).json()
+        [answer] = [m for m in shown["messages"] if m["kind"] == "agent"]
+        assert "Resetting your password" in answer["body_text"]

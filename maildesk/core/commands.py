@@ -39,6 +39,7 @@ __all__ = [
     "CommandError",
     "CommandSpec",
     "Context",
+    "LinkArticle",
     "Merge",
     "Note",
     "ParsedReply",
@@ -126,6 +127,17 @@ class UseTemplate:
 
 
 @dataclass(frozen=True)
+class LinkArticle:
+    """`#kb SLUG`: the knowledge-base article's title and link go into the reply."""
+
+    slug: str
+
+    @property
+    def slot(self) -> str:
+        return f"kb {self.slug}"
+
+
+@dataclass(frozen=True)
 class Merge:
     """Merge this ticket into the ticket labelled `into` (bare digits: of this desk)."""
 
@@ -157,6 +169,7 @@ Command: TypeAlias = (
     | UseTemplate
     | Merge
     | SetField
+    | LinkArticle
 )
 
 # --------------------------------------------------------------------------
@@ -318,6 +331,16 @@ def _template(value: str, ctx: Context) -> Command | str:
     return UseTemplate(name)
 
 
+ARTICLE_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")  # a knowledge-base article's name
+
+
+def _kb(value: str, ctx: Context) -> Command | str:
+    slug = value.strip().lower()
+    if not ARTICLE_SLUG.fullmatch(slug):
+        return "needs one article slug (letters a-z, digits, `-`)"
+    return LinkArticle(slug)
+
+
 def _merge(value: str, ctx: Context) -> Command | str:
     label = parse_label(ctx.prefix, value)
     if label is None or not label.number:  # 0: no ticket
@@ -357,6 +380,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("cc", "add or remove a CC of the ticket", "#cc add|remove EMAIL", _cc),
     CommandSpec("note", "keep the whole reply as an internal note", "#note", _note),
     CommandSpec("template", "send a canned response", "#template NAME", _template),
+    CommandSpec(
+        "kb", "put a knowledge-base article's title and link in the reply", "#kb SLUG", _kb
+    ),
     CommandSpec("merge", "merge this ticket into another", "#merge {prefix}-00017", _merge),
     CommandSpec("set", "set (or clear) a custom field", "#set FIELD VALUE|none", _set),
     CommandSpec("resolve", "same as #status resolved", "#resolve", _resolve),

@@ -24,7 +24,8 @@ from typing import Any
 import frontmatter
 import yaml
 
-SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
+from maildesk.core.commands import ARTICLE_SLUG
+
 TAG = re.compile(r"[\w][\w.-]{0,49}")
 MAX_TITLE = 200
 MAX_BODY = 200_000
@@ -82,7 +83,7 @@ def draft(
 ) -> Draft:
     """A checked `Draft` (for files, the web form and the API alike)."""
     slug = slug.strip().lower()
-    if not SLUG.fullmatch(slug):
+    if not ARTICLE_SLUG.fullmatch(slug):
         raise ArticleError(
             f"slug: 1-100 lower-case letters, digits or '-', starting with a letter or digit, "
             f"got {slug[:40]!r}"

@@ -53,6 +53,7 @@ from maildesk.core.outgoing import (
 from maildesk.core.quoting import split_reply
 from maildesk.core.reply_address import is_our_address, reply_address
 from maildesk.core.vocabulary import ASSIGNABLE_ROLES
+from maildesk.knowledge.library import public_url
 from maildesk.outbound.draft import Draft, compose, from_json, to_json
 from maildesk.outbound.render import Renderer
 from maildesk.settings.desks import DeskProfile, Desks
@@ -194,12 +195,26 @@ class Mailer:
         agents: Sequence[Agent],
         now: dt.datetime,
         log_: EventLog,
+        articles: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """A new ticket: tell everyone on duty (`agents`: the active ones)."""
+        """A new ticket: tell everyone on duty (`agents`: the active ones), with the
+        articles (slug, title) suggested to the customer, which `#kb SLUG` links."""
         on_duty = self.on_duty(agents)
         if not self.config.outbound.notify_agents or not on_duty:
             return
-        context = {"message": self._shown(message).context(), "automated": automated}
+        desk = self.desks.get(ticket.desk)
+        context = {
+            "message": self._shown(message).context(),
+            "automated": automated,
+            "articles": [
+                {
+                    "slug": slug,
+                    "title": title,
+                    "url": public_url(desk, self.desks.default.slug, slug),
+                }
+                for slug, title in articles
+            ],
+        }
         self._to_agents(ticket, "notify_new", on_duty, context, now, log_)
 
     def notify_reply(

@@ -342,7 +342,18 @@ def sample_context(name: str) -> dict[str, Any]:
             "resolved": False,
             "satisfaction_url": None,
         },
-        "notify_new": {"message": message, "cheat_sheet": sheet, "automated": None},
+        "notify_new": {
+            "message": message,
+            "cheat_sheet": sheet,
+            "automated": None,
+            "articles": [
+                {
+                    "slug": "reset-password",
+                    "title": "Resetting your password",
+                    "url": "http://127.0.0.1:8080/kb/reset-password",
+                }
+            ],
+        },
         "notify_reply": {
             "message": message,
             "cheat_sheet": sheet,

@@ -404,6 +404,7 @@ class Pipeline:
         if not classification.automated and not mail.sender.is_agent:
             self._add_recipients_as_cc(ticket, mail)
         automated = None
+        suggested: list[tuple[str, str]] = []
         if classification.automated:
             automated = f"{classification.kind}: {classification.reason}"
         else:
@@ -414,7 +415,7 @@ class Pipeline:
             mail.event(ticket, "system", "rate_limited", {"reason": mail.quiet})
             return ticket
         self.desk.mailer.notify_new(
-            ticket, message, automated, mail.active_agents, mail.now, mail.event
+            ticket, message, automated, mail.active_agents, mail.now, mail.event, suggested
         )
         return ticket
 
@@ -559,7 +560,7 @@ class Pipeline:
             )
             return
         applied = changes.apply(ticket, reply.commands, agent)
-        text = self._reply_text(ticket, reply, applied.canned)
+        text = self._reply_text(ticket, reply, applied.canned, applied.articles)
         relayed = False
         if reply.is_note:
             if text:
@@ -645,12 +646,21 @@ class Pipeline:
             ticket, agent, doubt, parsed.text, mail.now, mail.event, parsed.message_id
         )
 
-    def _reply_text(self, ticket: Ticket, reply: ParsedReply, canned: list[str]) -> str:
+    def _reply_text(
+        self, ticket: Ticket, reply: ParsedReply, canned: list[str], articles: list[str]
+    ) -> str:
         """What the customer reads: the agent's new text (without the quoted history
-        their mail client added), then any canned responses."""
+        their mail client added), then any canned responses, then the articles `#kb`
+        linked (title and address)."""
         parts = [split_reply(reply.body).visible.strip()]
         for name in canned:
             parts.append(self.desk.mailer.canned(ticket, name).strip())
+        for slug in articles:
+            article = library.find(ticket.desk, slug)
+            if article is not None:
+                desk = self.desk.desks.get(ticket.desk)
+                url = library.public_url(desk, self.desk.desks.default.slug, article.slug)
+                parts.append(f"{article.title}\n{url}")
         return "\n\n".join(part for part in parts if part)
 
     @staticmethod

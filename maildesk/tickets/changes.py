@@ -22,6 +22,7 @@ from maildesk.core.commands import (
     Cc,
     CcAction,
     Command,
+    LinkArticle,
     Merge,
     Note,
     SetCategory,
@@ -34,6 +35,7 @@ from maildesk.core.commands import (
 from maildesk.core.match import TicketLabel
 from maildesk.core.routing import route_fields
 from maildesk.core.vocabulary import ASSIGNABLE_ROLES, RESOLVED, Stamps, stamps
+from maildesk.knowledge import library
 from maildesk.settings.desks import Desks
 from maildesk.settings.fields import FieldError, Fields
 from maildesk.store import repo
@@ -69,6 +71,7 @@ class Applied:
     assigned_to: Agent | None = None  # the ticket got a new assignee
     merge_target: Ticket | None = None  # `#merge`: the caller merges last, see `merge`
     canned: list[str] = field(default_factory=list)  # template names, in order
+    articles: list[str] = field(default_factory=list)  # `#kb`: article slugs, in order
 
 
 class TicketChanges:
@@ -123,6 +126,9 @@ class TicketChanges:
                         self.fields.for_ticket(name, ticket.desk, ticket.category).parse(value)
                     except FieldError as exc:
                         errors.append(f"#set {exc}")
+                case LinkArticle(slug=slug):
+                    if library.find(ticket.desk, slug) is None:
+                        errors.append(f"#kb {slug}: no published article of this desk")
                 case UseTemplate(name=name):
                     if name not in canned_names:
                         known = ", ".join(canned_names) or "none"
@@ -184,6 +190,9 @@ class TicketChanges:
                     self.cc(ticket, action, email, actor.email)
                 case UseTemplate(name=name):
                     applied.canned.append(name)
+                case LinkArticle(slug=slug):
+                    applied.articles.append(slug)
+                    self.log(ticket, actor.email, "kb_linked", {"article": slug})
                 case Merge(into=label):
                     number = self._merge_number(ticket, label)
                     applied.merge_target = repo.lock_ticket(self.db, number)
