@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from maildesk.web.sanitize import REMOTE_PLACEHOLDER, clean_html, content_id_key
+from maildesk.core.sanitize import REMOTE_PLACEHOLDER, clean_html, content_id_key
 
 EVENT_HANDLER = re.compile(r"<[^>]*\son[a-z]+\s*=", re.I)
 

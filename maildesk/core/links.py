@@ -107,3 +107,10 @@ def article_url(
     """`https://help.example.com/kb/reset-password?ticket=SUP-00042&t=7-<token>`."""
     token = article_token(secret, number, slug, contact_id)
     return f"{base_url.rstrip('/')}/kb/{slug}?ticket={label}&t={token}"
+
+
+def article_page(base_url: str, desk: str, default: str, slug: str) -> str:
+    """An article's page in the help center, to anyone: `/kb/SLUG` for the default
+    desk's article, `/kb/d/DESK/SLUG` for another desk's."""
+    path = f"/kb/{slug}" if desk == default else f"/kb/d/{desk}/{slug}"
+    return base_url.rstrip("/") + path

@@ -19,7 +19,7 @@ import peewee
 from maildesk.knowledge.articles import ArticleError, Draft
 from maildesk.knowledge.suggest import groups, query_words
 from maildesk.queries.serialize import iso
-from maildesk.settings.desks import DeskProfile, Desks, Scope
+from maildesk.settings.desks import Desks, Scope
 from maildesk.store import search
 from maildesk.store.db import write_transaction
 from maildesk.store.models import Article
@@ -87,16 +87,6 @@ def listed(desks: Sequence[str] | None = None, *, published_only: bool = False) 
     if published_only:
         query = query.where(Article.published == True)  # noqa: E712
     return list(query.order_by(Article.desk, Article.category, Article.title, Article.id))
-
-
-def public_path(desk: str, default: str, slug: str) -> str:
-    """An article's page in the help center: `/kb/SLUG` for the default desk's,
-    `/kb/d/DESK/SLUG` for another desk's."""
-    return f"/kb/{slug}" if desk == default else f"/kb/d/{desk}/{slug}"
-
-
-def public_url(desk: DeskProfile, default: str, slug: str) -> str:
-    return desk.base_url.rstrip("/") + public_path(desk.slug, default, slug)
 
 
 def as_draft(article: Article) -> Draft:

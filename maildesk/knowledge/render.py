@@ -8,7 +8,7 @@ from __future__ import annotations
 import nh3
 from markdown_it import MarkdownIt
 
-from maildesk.web.sanitize import ATTRIBUTES, TAGS
+from maildesk.core.sanitize import ATTRIBUTES, TAGS
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 _SCHEMES = {"http", "https", "mailto"}

@@ -39,7 +39,7 @@ from typing import Any
 from maildesk.config import Config
 from maildesk.core.addresses import domain_of, rate_key
 from maildesk.core.commands import cheat_sheet
-from maildesk.core.links import agent_url, article_url, satisfaction_url, status_url
+from maildesk.core.links import agent_url, article_page, article_url, satisfaction_url, status_url
 from maildesk.core.message import Address
 from maildesk.core.msgid import make_message_id
 from maildesk.core.outgoing import (
@@ -53,7 +53,6 @@ from maildesk.core.outgoing import (
 from maildesk.core.quoting import split_reply
 from maildesk.core.reply_address import is_our_address, reply_address
 from maildesk.core.vocabulary import ASSIGNABLE_ROLES
-from maildesk.knowledge.library import public_url
 from maildesk.outbound.draft import Draft, compose, from_json, to_json
 from maildesk.outbound.render import Renderer
 from maildesk.settings.desks import DeskProfile, Desks
@@ -210,7 +209,7 @@ class Mailer:
                 {
                     "slug": slug,
                     "title": title,
-                    "url": public_url(desk, self.desks.default.slug, slug),
+                    "url": article_page(desk.base_url, desk.slug, self.desks.default.slug, slug),
                 }
                 for slug, title in articles
             ],

@@ -39,6 +39,7 @@ from maildesk.core.addresses import domain_of, rate_key
 from maildesk.core.authres import verify_sender
 from maildesk.core.autoreply import Classification, classify
 from maildesk.core.commands import ParsedReply, parse_reply
+from maildesk.core.links import article_page
 from maildesk.core.match import (
     Action,
     Decision,
@@ -659,7 +660,8 @@ class Pipeline:
             article = library.find(ticket.desk, slug)
             if article is not None:
                 desk = self.desk.desks.get(ticket.desk)
-                url = library.public_url(desk, self.desk.desks.default.slug, article.slug)
+                default = self.desk.desks.default.slug
+                url = article_page(desk.base_url, desk.slug, default, article.slug)
                 parts.append(f"{article.title}\n{url}")
         return "\n\n".join(part for part in parts if part)
 

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from maildesk.core.sanitize import Cleaned, clean_html, content_id_key
 from maildesk.core.vocabulary import ASSIGNABLE_ROLES, OPEN_STATUSES
 from maildesk.outbound.render import filesize_filter
 from maildesk.queries.ticket_list import in_scope
@@ -39,7 +40,6 @@ from maildesk.store.models import (
 from maildesk.web.badges import Badge, countdown, sla_badge
 from maildesk.web.context import Web
 from maildesk.web.field_forms import FieldView
-from maildesk.web.sanitize import Cleaned, clean_html, content_id_key
 
 SUMMARY_LIMIT = 200  # characters of one value in an event summary
 

@@ -1,7 +1,9 @@
 """Mail HTML made safe to show: nh3 (ammonia) with an allow-list, and a URL policy.
 
 Where it sits: the ticket page shows a message's HTML in a sandboxed frame
-(`ticket.message_html`), and this module decides what of that HTML survives.
+(`web.pages.ticket`), and this module decides what of that HTML survives; the same
+tag and attribute allow-list keeps knowledge-base articles safe
+(`knowledge.render`).
 Kept: formatting (text, lists, tables, images, links, a filtered set of inline
 style properties). Dropped: scripts, `style` elements, event handlers, forms,
 frames, objects, SVG/MathML, `javascript:` and every other scheme we do not
