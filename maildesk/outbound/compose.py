@@ -59,7 +59,6 @@ from maildesk.settings.desks import DeskProfile, Desks
 from maildesk.store import repo, rows
 from maildesk.store.models import Agent, Attachment, Contact, Message, Outbox, Participant, Ticket
 from maildesk.store.scope import current
-from maildesk.tickets.agents import scopes
 
 log = logging.getLogger(__name__)
 
@@ -524,13 +523,13 @@ class Mailer:
         self._to_staff(ticket, purpose, to, extra, now, log_, parent, rate)
 
     def of_desk(self, ticket: Ticket, agents: Iterable[Agent]) -> list[Agent]:
-        """Those of `agents` who see the ticket (`tickets.agents.scopes`: of its desk,
+        """Those of `agents` who see the ticket (`store.repo.agent_scopes`: of its desk,
         and of its category for an agent limited to some): nobody hears of a ticket
         that is not there for them. A ticket of a desk no longer configured is the
         default desk's, as its label is."""
         agents = list(agents)
         slug = self.desks.get(ticket.desk).slug
-        seen = scopes(agents, self.desks)
+        seen = repo.agent_scopes(agents, self.desks)
         return [
             a
             for a in agents

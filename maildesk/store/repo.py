@@ -16,6 +16,7 @@ import peewee
 from maildesk.core.addresses import domain_of
 from maildesk.core.match import TicketFacts
 from maildesk.core.organizations import domain_candidates, organization_by_domain
+from maildesk.settings.desks import Desks, Scope
 from maildesk.store import rows
 from maildesk.store.blobs import BlobError, blobs_of, insert_row
 from maildesk.store.db import is_postgres, using
@@ -136,6 +137,15 @@ def set_field_values(
         for value in after:
             table.create(**{owner.name: owner_id, "name": name, "value": value})
     return before, after
+
+
+def agent_scopes(agents: Iterable[Agent], desks: Desks) -> dict[int, Scope | None]:
+    """What each agent sees, by id: the tickets of their desks in their categories;
+    None for every ticket (an admin; an agent of every desk and category)."""
+    agents = list(agents)
+    works = agent_desks(agents, desks.default.slug)
+    limits = agent_categories(agents)
+    return {a.id: desks.scope(works[a.id], limits[a.id]) for a in agents}
 
 
 def agent_desks(agents: Iterable[Agent], default: str) -> dict[int, frozenset[str] | None]:

@@ -3,7 +3,8 @@
 What an agent sees is their `Scope`: the tickets of the desks they work (none given:
 the default desk) in the categories they are limited to (none given: every
 category). Admins see every ticket. Everything that reads tickets for an agent (the
-web view, the API, the reports, the notifications) asks `scope_of`/`scopes` here.
+web view, the API, the reports, the notifications) asks `scope_of` here (several
+agents at once: `store.repo.agent_scopes`).
 """
 
 from __future__ import annotations
@@ -32,18 +33,10 @@ class AgentError(ValueError):
     """An agent cannot be added or changed as asked."""
 
 
-def scopes(agents: Iterable[Agent], desks: Desks) -> dict[int, Scope | None]:
-    """What each agent sees, by id: the tickets of their desks in their categories;
-    None for every ticket (an admin; an agent of every desk and category)."""
-    agents = list(agents)
-    works = repo.agent_desks(agents, desks.default.slug)
-    limits = repo.agent_categories(agents)
-    return {a.id: desks.scope(works[a.id], limits[a.id]) for a in agents}
-
-
 def scope_of(agent: Agent, desks: Desks) -> Scope | None:
-    """What `agent` sees (`scopes`); another ticket is not there for them (404)."""
-    return scopes([agent], desks)[agent.id]
+    """What `agent` sees (`store.repo.agent_scopes`); another ticket is not there for
+    them (404)."""
+    return repo.agent_scopes([agent], desks)[agent.id]
 
 
 def colleagues(viewer: Agent, candidates: Iterable[Agent], default: str) -> list[Agent]:
