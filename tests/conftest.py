@@ -162,6 +162,22 @@ class Install:
         return [json.loads(line) for out, _ in outputs for line in out.splitlines()]
 
 
+SUPPORT_AND_BILLING = """
+[[desks]]
+slug = "support"
+name = "Acme Support"
+ticket_prefix = "SUP"
+addresses = ["support@example.com"]
+
+[[desks]]
+slug = "billing"
+name = "Acme Billing"
+ticket_prefix = "BIL"
+addresses = ["billing@example.com"]
+"""
+"""Two desks, support (the default) and billing, each with its address and prefix."""
+
+
 def write_config(root: Path, database_url: str, extra: str = "", outbound: str = "") -> Path:
     """`extra`: more sections; `outbound`: more keys of [outbound]."""
     path = root / "maildesk.toml"

@@ -20,23 +20,14 @@ import pytest
 
 from maildesk.store.models import Agent, AgentCategory, Contact, Ticket
 from maildesk.tickets import agents
-from tests.conftest import Install, write_config
+from tests.conftest import SUPPORT_AND_BILLING, Install, write_config
 from tests.conversation import customer_mail, maildir_mails, recipients, text_of
 from tests.mailfactory import with_attachments
 from tests.web_support import PASSWORD, Site, site
 
-DESKS = """
-[[desks]]
-slug = "support"
-name = "Acme Support"
-ticket_prefix = "SUP"
-addresses = ["support@example.com"]
-
-[[desks]]
-slug = "billing"
-name = "Acme Billing"
-ticket_prefix = "BIL"
-addresses = ["billing@example.com"]
+DESKS = (
+    SUPPORT_AND_BILLING
+    + """
 
 [[category]]
 name = "Refunds"
@@ -67,6 +58,7 @@ keyword = ["printer"]
 set_category = "Hardware"
 stop = true
 """
+)
 
 MAILS = (  # SUP-00001 .. BIL-00005, in this order
     ("Carl <carl@customer.test>", "support@example.com", "Printer on fire", "The printer burns."),

@@ -20,7 +20,7 @@ from maildesk.settings.desks import Scope
 from maildesk.settings.fields import Fields
 from maildesk.store.models import Contact, Organization, Ticket
 from maildesk.tickets import agents
-from tests.conftest import Install, opened
+from tests.conftest import SUPPORT_AND_BILLING, Install, opened
 from tests.conversation import customer_mail
 from tests.web_support import Site, site
 
@@ -452,19 +452,7 @@ def test_ticket_lists_of_a_record_keep_to_the_desks_given(desk: Install, databas
         assert labels(theirs["tickets"]) == [second] and theirs["members"] == 1
 
 
-TWO_DESKS = """
-[[desks]]
-slug = "support"
-name = "Acme Support"
-ticket_prefix = "SUP"
-addresses = ["support@example.com"]
-
-[[desks]]
-slug = "billing"
-name = "Acme Billing"
-ticket_prefix = "BIL"
-addresses = ["billing@example.com"]
-"""
+TWO_DESKS = SUPPORT_AND_BILLING
 
 
 @pytest.fixture

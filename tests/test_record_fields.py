@@ -17,22 +17,13 @@ import pytest
 from maildesk.config import ConfigError, load_config
 from maildesk.store.models import Contact, ContactField, Organization
 from maildesk.tickets import agents
-from tests.conftest import Install, opened, write_config
+from tests.conftest import SUPPORT_AND_BILLING, Install, opened, write_config
 from tests.conversation import customer_mail
 from tests.web_support import PASSWORD, Site, site
 
-DESKS_AND_FIELDS = """
-[[desks]]
-slug = "support"
-name = "Acme Support"
-ticket_prefix = "SUP"
-addresses = ["support@example.com"]
-
-[[desks]]
-slug = "billing"
-name = "Acme Billing"
-ticket_prefix = "BIL"
-addresses = ["billing@example.com"]
+DESKS_AND_FIELDS = (
+    SUPPORT_AND_BILLING
+    + """
 
 [[field]]
 name = "order"
@@ -97,6 +88,7 @@ record = "organization"
 type = "link"
 link_template = "https://erp.example.com/accounts/{value}"
 """
+)
 
 CARL = "Carl Customer <carl@customer.test>"
 EMPTY_CONTACT = {
