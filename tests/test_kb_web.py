@@ -19,17 +19,26 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from maildesk.core.links import article_token
+from maildesk.core.links import article_token, participant_token
 from maildesk.knowledge import feedback
 from maildesk.store.db import open_database, using
-from maildesk.store.models import Article, ArticleView, ArticleVote, Event, Message, Outbox, Ticket
+from maildesk.store.models import (
+    Article,
+    ArticleView,
+    ArticleVote,
+    Contact,
+    Event,
+    Message,
+    Outbox,
+    Ticket,
+)
 from maildesk.web.pages.article import VISITOR_COOKIE
 from tests.browser import launch
 from tests.conftest import Install, write_config
 from tests.conversation import POLICY, customer_mail, text_of
 from tests.daemon import Daemon, daemon_config
 from tests.test_kb import ARTICLES, folder_of
-from tests.test_web_customer import Clock, add_ann, status_path
+from tests.test_web_customer import Clock, add_ann, agent_says, status_path
 from tests.web_support import CSRF, Site, site
 
 PRINTER_MAIL = "Hello, my printer shows error E42 since this morning."
@@ -392,6 +401,32 @@ def test_answers_are_limited_per_client(tmp_path: Path, database_url: str) -> No
         limited = answer(s, "/kb/printer-e42", "no")
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
         assert [v.helpful for v in ArticleVote.select().order_by(ArticleVote.id)] == [True, True]
+
+
+# -- the status page ------------------------------------------------------------------------
+
+
+def test_the_status_page_links_the_suggested_articles(web: Site) -> None:
+    web.ingest(customer_mail(subject="Printer error", body=PRINTER_MAIL))
+    html = web.client.get(status_path(web, 1)).text
+    assert "Articles that may help" in html and "Printer shows error E42" in html
+    found = re.search(
+        r'href="http://testserver(/kb/printer-e42\?ticket=SUP-00001&amp;t=[^"]+)"', html
+    )
+    assert found, html
+    path = found.group(1).replace("&amp;", "&")
+    assert path == ack_link(web)  # the requester's own signed link
+    assert "Yes, close my request" in web.client.get(path).text
+
+    # A CC's status page links the articles for the CC.
+    agent_says(web, 1, "Adding Dora.", "#cc add dora@customer.test")
+    dora = Contact.get(Contact.email == "dora@customer.test").id
+    theirs = web.client.get(f"/t/SUP-00001/{participant_token(web.web.secret, 1, dora)}").text
+    assert f"ticket=SUP-00001&amp;t={dora}-" in theirs
+
+    # An article unpublished since is not offered any more.
+    Article.update(published=False).where(Article.slug == "printer-e42").execute()
+    assert "Articles that may help" not in web.client.get(status_path(web, 1)).text
 
 
 # -- in a real browser ----------------------------------------------------------------------
