@@ -1,4 +1,4 @@
-"""The mail HTML sanitiser (`maildesk.web.sanitize`) against hostile input.
+"""The mail HTML sanitiser (`maildesk.core.sanitize`) against hostile input.
 
 Pure: HTML in, HTML out. What must never come out: anything that runs (scripts,
 event handlers, `javascript:` and other unlisted schemes), anything that submits

@@ -1,5 +1,5 @@
 """The articles in the database: imported and exported as files, listed, found by
-slug, and suggested for a mail.
+slug, searched for on the help center, and suggested for a mail.
 
 Articles belong to a desk (`article.desk`, its slug); a slug names one article of a
 desk. Importing is idempotent: an article of the same desk and slug is updated (its
@@ -25,6 +25,7 @@ from maildesk.store.db import write_transaction
 from maildesk.store.models import Article
 
 _FIELDS = ("title", "body", "category", "tags", "published")
+SEARCH_LIMIT = 50  # the most articles one help-center search shows
 
 
 @dataclass
@@ -89,6 +90,27 @@ def listed(desks: Sequence[str] | None = None, *, published_only: bool = False) 
     return list(query.order_by(Article.desk, Article.category, Article.title, Article.id))
 
 
+def searched(db: peewee.Database, desk: str, text: str, limit: int = SEARCH_LIMIT) -> list[Article]:
+    """The help center's search: the published articles of the desk that hold every
+    telling word of `text` (`knowledge.suggest.query_words`), best ranked first; when
+    none holds them all, those holding any two of them. Every published article of
+    the desk (by category and title) when `text` has no telling words."""
+    words = query_words("", text)
+    if not words:
+        return listed([desk], published_only=True)
+    ids = search.articles(db, [tuple(words)], (desk,), limit)
+    if not ids and len(words) > 2:
+        ids = search.articles(db, groups(words, 2), (desk,), limit)
+    return _in_order(ids)
+
+
+def _in_order(ids: list[int]) -> list[Article]:
+    if not ids:
+        return []
+    found = {a.id: a for a in Article.select().where(Article.id.in_(ids))}
+    return [found[i] for i in ids if i in found]
+
+
 def as_draft(article: Article) -> Draft:
     return Draft(
         slug=article.slug,
@@ -130,8 +152,4 @@ def suggested(
         return []
     chosen = groups(query_words(subject, text), min_words)
     stored = Scope((desk,), default).stored or (desk,)
-    ids = search.articles(db, chosen, stored, count)
-    if not ids:
-        return []
-    found = {a.id: a for a in Article.select().where(Article.id.in_(ids))}
-    return [found[i] for i in ids if i in found]
+    return _in_order(search.articles(db, chosen, stored, count))

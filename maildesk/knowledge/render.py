@@ -1,7 +1,7 @@
 """An article's Markdown as HTML that is safe to show anywhere: CommonMark
 (markdown-it-py) with raw HTML escaped and only http(s)/mailto and relative links,
 then nh3 with the same tag and attribute allow-list as mail HTML
-(`web.sanitize`). Pure: text in, HTML out."""
+(`core.sanitize`). Pure: text in, HTML out."""
 
 from __future__ import annotations
 

@@ -743,6 +743,13 @@ class KbConfig:
             "left out."
         ),
     )
+    votes_per_hour: Annotated[Int, Field(ge=1, le=100000)] = Field(
+        30,
+        description=(
+            'Answers to "Did this answer your question?" one client (IP address) may give '
+            "on the help center in an hour."
+        ),
+    )
 
 
 @plain_dataclass(frozen=True)

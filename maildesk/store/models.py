@@ -490,7 +490,7 @@ class Article(BaseModel):
 
 
 class ArticleVote(BaseModel):
-    """ "Did this answer your question?": one answer per article and ticket (from a
+    """Answers to "Did this answer your question?": one per article and ticket (from a
     signed suggestion link) or per article and visitor (a hashed cookie of the help
     center), the later answer replacing the earlier one."""
 

@@ -4,7 +4,7 @@ Routes by audience (one module per page in `pages`):
   agents (a session):   /login (pages.signin), / (pages.queue), /tickets/... (pages.ticket),
                         /reports... (pages.reports), /admin/... (pages.admin, pages.quarantine)
   customers (no login): /t/SUP-00042/<token> (pages.status), .../rate (pages.rating),
-                        /submit (pages.submit)
+                        /submit (pages.submit), /kb/... (pages.help_center, pages.article)
   programs (a token):   /api/... (api), described at /api/openapi.json
 
 Handlers find the `Web` in the application's state (`context.web_of`).

@@ -34,7 +34,7 @@ T = TypeVar("T")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 LOGIN_WINDOW = 15 * 60.0
 # Paths without a session: static files, the API (tokens), customer pages (signed links).
-SESSION_FREE = ("/static/", "/api/", "/t/", "/submit", "/healthz")
+SESSION_FREE = ("/static/", "/api/", "/t/", "/submit", "/kb", "/healthz")
 
 
 @dataclass
@@ -46,6 +46,7 @@ class Web(OnDesk):
     templates: jinja2.Environment = field(init=False)
     login_limit: RateLimit = field(init=False)
     submit_limit: RateLimit = field(init=False)
+    kb_vote_limit: RateLimit = field(init=False)
     body_budget: BodyBudget = field(init=False)
 
     def __post_init__(self) -> None:
@@ -67,6 +68,7 @@ class Web(OnDesk):
         web = self.config.web
         self.login_limit = RateLimit(web.login_attempts, LOGIN_WINDOW)
         self.submit_limit = RateLimit(web.submit_per_hour, 3600.0)
+        self.kb_vote_limit = RateLimit(self.config.kb.votes_per_hour, 3600.0)
         # One request of the largest kind (files and their form) always fits.
         largest = web.max_upload_size + FORM_OVERHEAD
         self.body_budget = BodyBudget(max(web.max_body_memory, largest))

@@ -5,8 +5,10 @@ For agents (a session): `signin` (/login, /logout), `queue` (/ and /bulk), `tick
 (/reports and the CSV exports), `contacts` (/contacts, a customer's record), `orgs`
 (/orgs, an organization with its tickets), `admin` (/admin/agents), `quarantine`
 (/admin/quarantine). For customers (no session): `status` (/t/SUP-00042/<token>),
-`rating` (/t/.../rate), `submit` (/submit). Handlers are plain functions of the
-request; the `Web` they work with is `context.web_of(request)`.
+`rating` (/t/.../rate), `submit` (/submit), `help_center` (/kb/, another desk's
+/kb/d/DESK/) and `article` (/kb/SLUG, with "Did this answer your question?").
+Handlers are plain functions of the request; the `Web` they work with is
+`context.web_of(request)`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from starlette.routing import BaseRoute
 
 from maildesk.web.pages import (
     admin,
+    article,
     contacts,
+    help_center,
     orgs,
     quarantine,
     queue,
@@ -40,4 +44,6 @@ routes: list[BaseRoute] = [
     *rating.routes,
     *status.not_found_routes,  # after every other /t/ route
     *submit.routes,
+    *help_center.routes,
+    *article.routes,
 ]

@@ -4,7 +4,8 @@ No sign-in and no session: the link is the key (`links`), and the page knows who
 viewing. It shows only the public thread (customer mail and agents' replies, never
 notes, flagged mail or the event log) and names agents the way their relayed mail
 does. Where the viewer's organization shares tickets, the other members' tickets of
-the same desk are listed too (reference, subject, status, who: never their messages).
+the same desk are listed too (reference, subject, status, who: never their messages),
+and so are the articles the acknowledgement suggested, each linked for the viewer.
 A reply from the page is that person's (From them), never the requester's
 unless the link is theirs; it becomes mail through `actions` and the pipeline,
 exactly as if mailed. Any other path under /t/ is the links' 404.
@@ -27,7 +28,7 @@ from maildesk.core.vocabulary import DONE_STATUSES, OnReply, on_customer_reply
 from maildesk.outbound.render import filesize_filter
 from maildesk.queries.contacts import SharedTicket, shared_tickets
 from maildesk.settings.desks import DeskProfile
-from maildesk.store.models import Agent, Attachment, Message, Ticket
+from maildesk.store.models import Agent, Article, Attachment, Event, Message, Ticket
 from maildesk.web import actions
 from maildesk.web.actions import Refused
 from maildesk.web.context import Web, checked_form, redirect, text_field, web_of
@@ -70,6 +71,14 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Suggested:
+    """An article suggested for the ticket, linked for the viewer."""
+
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
 class StatusView:
     label: str
     subject: str
@@ -85,6 +94,7 @@ class StatusView:
     shared: tuple[SharedTicket, ...] = ()
     desk: DeskProfile | None = None  # whose page it is: its name heads it
     fields: tuple[FieldView, ...] = ()  # the custom fields marked public, that are set
+    articles: tuple[Suggested, ...] = ()  # what the acknowledgement suggested
 
 
 def when(value: dt.datetime) -> str:
@@ -162,6 +172,34 @@ def reply_hint(web: Web, ticket: Ticket, now: dt.datetime) -> str:
     return "Your message goes to the team working on this request, as if you had mailed it."
 
 
+def suggested_articles(web: Web, ticket: Ticket, contact_id: int) -> tuple[Suggested, ...]:
+    """The articles the acknowledgement suggested (`kb_suggested`) that are still
+    published in the ticket's desk, each with its link signed for the viewer, so that
+    "Yes, close my request" works from here too."""
+    slugs: dict[str, None] = {}
+    query = Event.select(Event.data).where(
+        (Event.ticket == ticket) & (Event.type == "kb_suggested")
+    )
+    for event in query.order_by(Event.id):
+        for slug in (event.data or {}).get("articles", ()):
+            slugs.setdefault(str(slug), None)
+    if not slugs:
+        return ()
+    desk = web.desk.desk_of(ticket).slug
+    found = {
+        a.slug: a
+        for a in Article.select(Article.slug, Article.title).where(
+            (Article.desk == desk) & Article.slug.in_(list(slugs)) & (Article.published == True)  # noqa: E712
+        )
+    }
+    mailer = web.desk.mailer
+    return tuple(
+        Suggested(found[slug].title, mailer.article_url(ticket, slug, contact_id))
+        for slug in slugs
+        if slug in found
+    )
+
+
 def status_view(web: Web, link: Link, now: dt.datetime) -> StatusView:
     """Everything the status page shows (runs in the web's database threads)."""
     ticket = linked_ticket(link)
@@ -188,6 +226,7 @@ def status_view(web: Web, link: Link, now: dt.datetime) -> StatusView:
             for view in field_views(web.desk.fields, ticket)
             if view.values and _public(web, view.name)
         ),
+        articles=suggested_articles(web, ticket, person.id),
     )
 
 
