@@ -217,3 +217,19 @@ def test_kb_from_the_api(tmp_path: Path, database_url: str) -> None:
         shown = s.client.get("/api/tickets/SUP-00001", headers=headers).json()
         [answer] = [m for m in shown["messages"] if m["kind"] == "agent"]
         assert "Resetting your password" in answer["body_text"]
+
+
+def test_the_reply_box_finds_articles_to_link(tmp_path: Path, database_url: str) -> None:
+    with site(tmp_path, database_url) as s:
+        s.add_agent("ann@example.com", "Ann")
+        s.cli("kb", "import", str(folder_of(tmp_path, ARTICLES)))
+        s.ingest(customer_mail(subject="Login", body="I cannot log in."))
+        assert s.sign_in("ann@example.com").status_code == 303
+        page = s.client.get("/tickets/SUP-00001", params={"kb": "printer tray"})
+        assert page.status_code == 200
+        assert "#kb printer-e42" in page.text and 'href="/kb/printer-e42"' in page.text
+        assert "jams-draft" not in page.text  # a draft is not there to link
+        none = s.client.get("/tickets/SUP-00001", params={"kb": "<b>zebra</b>"})
+        assert "No published article of this desk matches." in none.text
+        assert "<b>zebra</b>" not in none.text  # the query is shown escaped
+        assert "#kb" not in s.client.get("/tickets/SUP-00001").text.split('id="reply"')[1]

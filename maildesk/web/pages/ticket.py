@@ -29,7 +29,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from maildesk.core.links import article_page
 from maildesk.core.vocabulary import STATUSES
+from maildesk.knowledge import library
 from maildesk.pipeline.flow import Outcome
 from maildesk.store.models import Agent, Ticket
 from maildesk.web import detail
@@ -214,10 +216,14 @@ async def render(
     error: str = "",
     text: str = "",
     template: str = "",
+    kb_query: str = "",
 ) -> Response:
-    """The page; after a refused post, with the error and what the agent typed."""
+    """The page; after a refused post, with the error and what the agent typed; with
+    `kb_query`, the articles of the ticket's desk that match it (the reply box's
+    article search)."""
     web = web_of(request)
     page = await web.call(detail.ticket_page, web, ticket_id)
+    found = await web.call(_articles, web, ticket_id, kb_query) if kb_query else []
     return web.page(
         request,
         "ticket.html",
@@ -232,7 +238,22 @@ async def render(
         error=error,
         text=text,
         template=template,
+        kb_query=kb_query,
+        kb_found=found,
     )
+
+
+KB_RESULTS = 8
+
+
+def _articles(web: Web, ticket_id: int, words: str) -> list[dict[str, str]]:
+    """Published articles of the ticket's desk holding the words, for `#kb SLUG`."""
+    desk = Ticket.get_by_id(ticket_id).desk
+    default = web.desks.default.slug
+    return [
+        {"slug": a.slug, "title": a.title, "url": article_page("", a.desk, default, a.slug)}
+        for a in library.searched(web.db, desk, words, KB_RESULTS)
+    ]
 
 
 async def merged_away(request: Request, ticket: Ticket, live: Ticket, text: str) -> Response:
@@ -247,7 +268,8 @@ async def merged_away(request: Request, ticket: Ticket, live: Ticket, text: str)
 async def show(request: Request) -> Response:
     require(request)
     ticket = await live_or_redirect(web_of(request), request)
-    return await render(request, ticket.id)
+    kb_query = request.query_params.get("kb", "").strip()[:200]
+    return await render(request, ticket.id, kb_query=kb_query)
 
 
 async def message_html(request: Request) -> Response:
