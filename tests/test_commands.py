@@ -24,6 +24,7 @@ from maildesk.core.commands import (
     CcAction,
     Command,
     CommandError,
+    LinkArticle,
     Merge,
     Note,
     ParsedReply,
@@ -100,6 +101,7 @@ def only_error(text: str) -> CommandError:
         ("#merge sup-17", Merge(TicketLabel("SUP", 17))),
         ("#merge [SUP-00017]", Merge(TicketLabel("SUP", 17))),
         ("#merge 17", Merge(TicketLabel(None, 17))),
+        ("#kb Reset-Password", LinkArticle("reset-password")),
     ],
 )
 def test_each_command(line: str, command: Command) -> None:
@@ -324,6 +326,7 @@ def test_command_table() -> None:
         "cc",
         "note",
         "template",
+        "kb",
         "merge",
         "set",
         "resolve",

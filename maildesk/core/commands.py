@@ -380,9 +380,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("cc", "add or remove a CC of the ticket", "#cc add|remove EMAIL", _cc),
     CommandSpec("note", "keep the whole reply as an internal note", "#note", _note),
     CommandSpec("template", "send a canned response", "#template NAME", _template),
-    CommandSpec(
-        "kb", "put a knowledge-base article's title and link in the reply", "#kb SLUG", _kb
-    ),
+    CommandSpec("kb", "add an article's title and link", "#kb SLUG", _kb),
     CommandSpec("merge", "merge this ticket into another", "#merge {prefix}-00017", _merge),
     CommandSpec("set", "set (or clear) a custom field", "#set FIELD VALUE|none", _set),
     CommandSpec("resolve", "same as #status resolved", "#resolve", _resolve),
