@@ -1,16 +1,17 @@
-"""The articles in the database: imported and exported as files, listed, found by
-slug, and suggested for a mail.
+"""The articles in the database: imported and exported as files, written on the web
+(/admin/kb), listed, found by slug, and suggested for a mail.
 
-Articles belong to a desk (`article.desk`, its slug); a slug names one article of a
-desk. Importing is idempotent: an article of the same desk and slug is updated (its
-`updated_at` moves only when something changed), a new one created; nothing is ever
-deleted by an import.
+This is the one place that writes articles: `save` (an import), `create`, `update`
+and `delete` (the editor). Articles belong to a desk (`article.desk`, its slug); a
+slug names one article of a desk. Importing is idempotent: an article of the same
+desk and slug is updated (its `updated_at` moves only when something changed), a new
+one created; nothing is ever deleted by an import.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +24,6 @@ from maildesk.settings.desks import Desks, Scope
 from maildesk.store import search
 from maildesk.store.db import write_transaction
 from maildesk.store.models import Article
-
-_FIELDS = ("title", "body", "category", "tags", "published")
 
 
 @dataclass
@@ -42,10 +41,10 @@ def save(db: peewee.Database, drafts: Iterable[Draft], desks: Desks, now: dt.dat
     done = Imported()
     with write_transaction(db):
         for draft in drafts:
-            desk = draft.desk or desks.default.slug
-            if not desks.known(desk):
-                known = ", ".join(desks.slugs)
-                raise ArticleError(f"{draft.slug}: no desk {desk!r} (desks: {known})")
+            try:
+                desk = _desk_of(draft, desks)
+            except ArticleError as exc:
+                raise ArticleError(f"{draft.slug}: {exc}") from None
             values = _values(draft)
             article = find(desk, draft.slug, published_only=False)
             if article is None:
@@ -60,6 +59,77 @@ def save(db: peewee.Database, drafts: Iterable[Draft], desks: Desks, now: dt.dat
             else:
                 done.unchanged.append(draft.slug)
     return done
+
+
+class NoArticle(LookupError):
+    """No article has that id (deleted meanwhile, or never there)."""
+
+
+def create(db: peewee.Database, draft: Draft, desks: Desks, now: dt.datetime) -> Article:
+    """A new article (the editor's); its slug must be free in its desk."""
+    with write_transaction(db):
+        desk = _desk_of(draft, desks)
+        _slug_free(desk, draft.slug, None)
+        return _stored(
+            lambda: Article.create(
+                desk=desk, slug=draft.slug, created_at=now, updated_at=now, **_values(draft)
+            ),
+            desk,
+            draft.slug,
+        )
+
+
+def update(
+    db: peewee.Database, article_id: int, draft: Draft, desks: Desks, now: dt.datetime
+) -> Article:
+    """The article with its values (slug and desk included) replaced by `draft`'s;
+    `updated_at` moves only when something changed. NoArticle when it is gone."""
+    with write_transaction(db):
+        article = Article.get_or_none(Article.id == article_id)
+        if article is None:
+            raise NoArticle(article_id)
+        desk = _desk_of(draft, desks)
+        _slug_free(desk, draft.slug, article.id)
+        values = {"desk": desk, "slug": draft.slug, **_values(draft)}
+        if any(getattr(article, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(article, name, value)
+            article.updated_at = now
+            _stored(article.save, desk, draft.slug)
+        return article
+
+
+def delete(db: peewee.Database, article_id: int) -> Article:
+    """Delete the article (its votes and views go with it); NoArticle when it is gone.
+    The events that named it (suggestions, links) keep its slug."""
+    with write_transaction(db):
+        article = Article.get_or_none(Article.id == article_id)
+        if article is None:
+            raise NoArticle(article_id)
+        article.delete_instance()
+        return article
+
+
+def _desk_of(draft: Draft, desks: Desks) -> str:
+    desk = draft.desk or desks.default.slug
+    if not desks.known(desk):
+        raise ArticleError(f"desk: no desk {desk!r} (desks: {', '.join(desks.slugs)})")
+    return desk
+
+
+def _slug_free(desk: str, slug: str, article_id: int | None) -> None:
+    other = find(desk, slug, published_only=False)
+    if other is not None and other.id != article_id:
+        raise ArticleError(f"slug: {slug!r} is another article's in desk {desk!r}")
+
+
+def _stored(write: Callable[[], Any], desk: str, slug: str) -> Any:
+    """`write()`; the unique (desk, slug) index refusing it (another writer took the
+    slug meanwhile) is the same ArticleError as when the check saw it."""
+    try:
+        return write()
+    except peewee.IntegrityError:
+        raise ArticleError(f"slug: {slug!r} is another article's in desk {desk!r}") from None
 
 
 def _values(draft: Draft) -> dict[str, Any]:
@@ -79,14 +149,35 @@ def find(desk: str, slug: str, *, published_only: bool = True) -> Article | None
     return query.first()
 
 
-def listed(desks: Sequence[str] | None = None, *, published_only: bool = False) -> list[Article]:
-    """Articles by desk, category and title (`desks`: of these only)."""
+def listed(
+    desks: Sequence[str] | None = None,
+    *,
+    published_only: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[Article]:
+    """Articles by desk, category and title (`desks`: of these only; `limit` and
+    `offset`: one page of them)."""
+    query = _of(desks, published_only).order_by(
+        Article.desk, Article.category, Article.title, Article.id
+    )
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    return list(query)
+
+
+def counted(desks: Sequence[str] | None = None, *, published_only: bool = False) -> int:
+    """How many articles `listed` lists."""
+    return int(_of(desks, published_only).count())
+
+
+def _of(desks: Sequence[str] | None, published_only: bool) -> peewee.ModelSelect[Article]:
     query = Article.select()
     if desks is not None:
         query = query.where(Article.desk.in_(list(desks)))
     if published_only:
         query = query.where(Article.published == True)  # noqa: E712
-    return list(query.order_by(Article.desk, Article.category, Article.title, Article.id))
+    return query
 
 
 def as_draft(article: Article) -> Draft:
