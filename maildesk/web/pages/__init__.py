@@ -4,8 +4,9 @@ For agents (a session): `signin` (/login, /logout), `queue` (/ and /bulk), `tick
 (/tickets/SUP-00042, its messages, attachments, reply and controls), `reports`
 (/reports and the CSV exports), `contacts` (/contacts, a customer's record), `orgs`
 (/orgs, an organization with its tickets), `admin` (/admin/agents), `quarantine`
-(/admin/quarantine). For customers (no session): `status` (/t/SUP-00042/<token>),
-`rating` (/t/.../rate), `submit` (/submit). Handlers are plain functions of the
+(/admin/quarantine), `kb_admin` (/admin/kb, the knowledge base editor). For
+customers (no session): `status` (/t/SUP-00042/<token>), `rating` (/t/.../rate),
+`submit` (/submit). Handlers are plain functions of the
 request; the `Web` they work with is `context.web_of(request)`.
 """
 
@@ -16,6 +17,7 @@ from starlette.routing import BaseRoute
 from maildesk.web.pages import (
     admin,
     contacts,
+    kb_admin,
     orgs,
     quarantine,
     queue,
@@ -36,6 +38,7 @@ routes: list[BaseRoute] = [
     *orgs.routes,
     *admin.routes,
     *quarantine.routes,
+    *kb_admin.routes,
     *status.routes,
     *rating.routes,
     *status.not_found_routes,  # after every other /t/ route
