@@ -107,3 +107,9 @@ def article_url(
     """`https://help.example.com/kb/reset-password?ticket=SUP-00042&t=7-<token>`."""
     token = article_token(secret, number, slug, contact_id)
     return f"{base_url.rstrip('/')}/kb/{slug}?ticket={label}&t={token}"
+
+
+def public_article_path(slug: str, desk: str, default: str) -> str:
+    """An article's page in the help center: `/kb/SLUG` for the default desk's,
+    `/kb/SLUG?desk=DESK` for another desk's (a slug names one article of a desk)."""
+    return f"/kb/{slug}" if desk == default else f"/kb/{slug}?desk={desk}"
