@@ -107,7 +107,10 @@ def test_create_preview_publish_edit_and_delete(web: Site) -> None:
     assert article.desk == web.web.desks.default.slug
     listing = web.client.get(PAGE).text
     assert "Printer shows error E42" in listing and "draft" in listing
-    assert library.suggested(web.web.db, article.desk, article.desk, "printer error", "E42", 3, 2) == []
+    assert (
+        library.suggested(web.web.db, article.desk, article.desk, "printer error", "E42", 3, 2)
+        == []
+    )
 
     # Edit: publish it under a shorter slug.
     form_page = f"{PAGE}/{article.id}"
@@ -118,7 +121,11 @@ def test_create_preview_publish_edit_and_delete(web: Site) -> None:
     )
     assert edited.status_code == 303
     saved = only_article()
-    assert (saved.slug, saved.published, saved.body) == ("printer-e42", True, "Open the **tray**.\n")
+    assert (saved.slug, saved.published, saved.body) == (
+        "printer-e42",
+        True,
+        "Open the **tray**.\n",
+    )
     assert "Saved and published printer-e42." in web.client.get(form_page).text
     assert "published" in web.client.get(PAGE).text
     listed = web.desk.json("kb", "list", "--published")
@@ -321,8 +328,6 @@ def test_another_desks_articles_are_not_suggested(tmp_path: Path, database_url: 
         assert "SUP-00001" in sent.text  # the support desk's form: nothing of billing's
         token = CSRF.search(s.client.get("/submit/billing").text)
         assert token
-        checked = s.client.post(
-            "/submit/billing", data=request_form(s, csrf=token.group(1))
-        )
+        checked = s.client.post("/submit/billing", data=request_form(s, csrf=token.group(1)))
         assert "Check these first" in checked.text
         assert 'href="/kb/printer-e42?desk=billing"' in checked.text

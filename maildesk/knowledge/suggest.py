@@ -14,6 +14,7 @@ import re
 
 MAX_WORDS = 12
 _WORD = re.compile(r"[^\W_]{3,40}")
+_SENTENCE = re.compile(r"[.!?;:\n]+(?:\s|$)|\n")
 # Words that say nothing about what a mail is about (English and German, the languages
 # of the sample mail; the stemmer and the index do the rest).
 COMMON = frozenset(
@@ -38,13 +39,31 @@ COMMON = frozenset(
 def query_words(subject: str, text: str) -> list[str]:
     """The mail's telling words, lower-cased, subject first, without repeats."""
     found: dict[str, None] = {}
-    for word in _WORD.findall(f"{subject}\n{text}"):
-        lowered = word.lower()
-        if lowered not in COMMON and not lowered.isdigit():
-            found.setdefault(lowered, None)
+    for word in telling_words(f"{subject}\n{text}"):
+        found.setdefault(word, None)
         if len(found) == MAX_WORDS:
             break
     return list(found)
+
+
+def telling_words(text: str) -> list[str]:
+    """The words of `text` in order, lower-cased, without common words and numbers."""
+    lowered = (word.lower() for word in _WORD.findall(text))
+    return [word for word in lowered if word not in COMMON and not word.isdigit()]
+
+
+def topics(subject: str, text: str) -> tuple[set[str], set[str]]:
+    """What a mail is about, for the knowledge base's gaps (`queries.kb_report`): its
+    telling words, and its two-word phrases (telling words next to each other within
+    a sentence or line once common words are left out: "reset the password" is
+    `reset password`)."""
+    words: set[str] = set()
+    phrases: set[str] = set()
+    for part in _SENTENCE.split(f"{subject}\n{text}"):
+        found = telling_words(part)
+        words.update(found)
+        phrases.update(f"{a} {b}" for a, b in itertools.pairwise(found) if a != b)
+    return words, phrases
 
 
 def groups(words: list[str], min_words: int) -> list[tuple[str, ...]]:
