@@ -11,6 +11,7 @@ one created; nothing is ever deleted by an import.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,12 +19,12 @@ from typing import Any
 import peewee
 
 from maildesk.knowledge.articles import ArticleError, Draft
-from maildesk.knowledge.suggest import groups, query_words
+from maildesk.knowledge.index import STAMP, ArticleIndex, Entry
+from maildesk.knowledge.suggest import query_words
 from maildesk.queries.serialize import iso
 from maildesk.settings.desks import Desks, Scope
-from maildesk.store import search
 from maildesk.store.db import write_transaction
-from maildesk.store.models import Article
+from maildesk.store.models import Article, KeyValue
 
 
 @dataclass
@@ -58,6 +59,8 @@ def save(db: peewee.Database, drafts: Iterable[Draft], desks: Desks, now: dt.dat
                 done.updated.append(draft.slug)
             else:
                 done.unchanged.append(draft.slug)
+        if done.created or done.updated:
+            _stamp()
     return done
 
 
@@ -70,13 +73,15 @@ def create(db: peewee.Database, draft: Draft, desks: Desks, now: dt.datetime) ->
     with write_transaction(db):
         desk = _desk_of(draft, desks)
         _slug_free(desk, draft.slug, None)
-        return _stored(
+        made: Article = _stored(
             lambda: Article.create(
                 desk=desk, slug=draft.slug, created_at=now, updated_at=now, **_values(draft)
             ),
             desk,
             draft.slug,
         )
+        _stamp()
+        return made
 
 
 def update(
@@ -96,6 +101,7 @@ def update(
                 setattr(article, name, value)
             article.updated_at = now
             _stored(article.save, desk, draft.slug)
+            _stamp()
         return article
 
 
@@ -107,7 +113,17 @@ def delete(db: peewee.Database, article_id: int) -> Article:
         if article is None:
             raise NoArticle(article_id)
         article.delete_instance()
+        _stamp()
         return article
+
+
+def _stamp() -> None:
+    """The articles changed: `knowledge.index` reads them again (in the writer's
+    transaction, so the stamp moves exactly when the articles do)."""
+    token = secrets.token_hex(8)
+    KeyValue.insert(name=STAMP, value=token).on_conflict(
+        conflict_target=[KeyValue.name], update={KeyValue.value: token}
+    ).execute()
 
 
 def _desk_of(draft: Draft, desks: Desks) -> str:
@@ -208,21 +224,17 @@ def summary(article: Article) -> dict[str, Any]:
 
 def suggested(
     db: peewee.Database,
+    index: ArticleIndex,
     desk: str,
     default: str,
     subject: str,
     text: str,
     count: int,
     min_words: int,
-) -> list[Article]:
+) -> list[Entry]:
     """Up to `count` published articles of the desk that match the mail well enough
     (`knowledge.suggest`), best first."""
     if count <= 0:
         return []
-    chosen = groups(query_words(subject, text), min_words)
     stored = Scope((desk,), default).stored or (desk,)
-    ids = search.articles(db, chosen, stored, count)
-    if not ids:
-        return []
-    found = {a.id: a for a in Article.select().where(Article.id.in_(ids))}
-    return [found[i] for i in ids if i in found]
+    return index.suggested(db, query_words(subject, text), stored, min_words, count)

@@ -215,6 +215,7 @@ async def new_posted(request: Request) -> Response:
         made = await web.call(library.create, web.db, draft, web.desks, web.clock())
     except ArticleError as exc:
         return _form(request, web, desks, typed, None, error=str(exc), status=422)
+    web.desk.articles.forget()  # suggested from the next mail on
     request.session["flash"] = f"Created {_state(made)} {made.slug}."
     return redirect(f"{PAGE}/{made.id}")
 
@@ -233,6 +234,7 @@ async def edit_posted(request: Request) -> Response:
         return _form(request, web, desks, typed, article, error=str(exc), status=422)
     except library.NoArticle:
         raise HTTPException(404, "no such article (deleted meanwhile)") from None
+    web.desk.articles.forget()
     request.session["flash"] = f"Saved {_state(saved)} {saved.slug}."
     return redirect(f"{PAGE}/{saved.id}")
 
@@ -256,6 +258,7 @@ async def delete_posted(request: Request) -> Response:
         gone = await web.call(library.delete, web.db, article.id)
     except library.NoArticle:
         raise HTTPException(404, "no such article (deleted meanwhile)") from None
+    web.desk.articles.forget()
     request.session["flash"] = f"Deleted {gone.slug} ({gone.title})."
     return redirect(PAGE)
 

@@ -248,6 +248,7 @@ def suggestions(web: Web, desk: DeskProfile, fields: SubmitFields) -> list[Sugge
     kb = web.config.kb
     found = library.suggested(
         web.db,
+        web.desk.articles,
         desk.slug,
         web.desks.default.slug,
         fields.subject,
