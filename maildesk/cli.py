@@ -1424,7 +1424,9 @@ def orgs_set(
 @main.group()
 def kb() -> None:
     """The knowledge base: articles for the help center (/kb/) and the suggestions in
-    acknowledgements, status pages and agents' notices ([kb])."""
+    acknowledgements, the /submit form, status pages and agents' notices ([kb]). The
+    same articles are edited on the web at /admin/kb; `maildesk report kb` says how
+    they do."""
 
 
 def _desk_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
