@@ -801,7 +801,7 @@ def digest_send(
 
 @main.group()
 def report() -> None:
-    """Reports."""
+    """Reports: SLA compliance (sla), the knowledge base (kb)."""
 
 
 @report.command("sla")
@@ -841,6 +841,47 @@ def report_sla(
         _print_json(result)
         return
     click.echo(sla_report.report_text(result))
+
+
+@report.command("kb")
+@with_config
+@json_option
+@click.option("--since", type=ISO_TIME, help="Start (default: 30 days before --until).")
+@click.option("--until", type=ISO_TIME, help="End, exclusive (default: now).")
+@click.option(
+    "--desk",
+    "desks",
+    metavar="SLUG",
+    multiple=True,
+    help="Only this desk's articles and tickets (repeat).",
+)
+def report_kb(
+    config: Config,
+    as_json: bool,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    desks: tuple[str, ...],
+) -> None:
+    """The knowledge base in the period: per article, its views, suggestions, "Did this
+    answer your question?" answers (yes / no), tickets self-served and links by agents
+    (#kb); then the gaps: the most frequent words and two-word phrases of the new
+    tickets that got no suggestion (the latest 2,000 of them), what to write next."""
+    from maildesk.queries import kb_report
+
+    with runtime_for(config) as runtime, read_snapshot(runtime.db):
+        _check_desks(runtime, desks)
+        end = _now(runtime, until)
+        start = since.astimezone(dt.UTC) if since else end - dt.timedelta(days=30)
+        if start >= end:
+            raise UsageFailure("--since must be before --until")
+        known = runtime.desk.desks
+        result = kb_report.kb_report(
+            start, end, known.default.slug, known.scope(desks) if desks else None
+        )
+    if as_json:
+        _print_json(kb_report.as_dict(result))
+        return
+    click.echo(kb_report.report_text(result, known.several))
 
 
 @main.group("agents")
@@ -1383,7 +1424,9 @@ def orgs_set(
 @main.group()
 def kb() -> None:
     """The knowledge base: articles for the help center (/kb/) and the suggestions in
-    acknowledgements, status pages and agents' notices ([kb])."""
+    acknowledgements, the /submit form, status pages and agents' notices ([kb]). The
+    same articles are edited on the web at /admin/kb; `maildesk report kb` says how
+    they do."""
 
 
 def _desk_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -1,6 +1,7 @@
 """The knowledge base: articles imported from a folder of Markdown files (and exported
 back), listed and shown by the CLI, and suggested in the acknowledgement when they
-match the customer's mail well enough.
+match the customer's mail well enough (telling words, rarity and titles; the index
+of words kept current across processes).
 
 Through the real entry points (`maildesk kb ...`, `maildesk ingest`, the outbox), on
 SQLite and PostgreSQL."""
@@ -11,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from maildesk.knowledge import library
+from maildesk.knowledge.index import ArticleIndex
+from maildesk.knowledge.suggest import Postings, most_holding, ranked
 from maildesk.tickets import agents
-from tests.conftest import Install, write_config
+from tests.conftest import Install, opened, write_config
 from tests.conversation import customer_mail, maildir_mails, reply, text_of
 from tests.web_support import site
 
@@ -233,3 +237,72 @@ def test_the_reply_box_finds_articles_to_link(tmp_path: Path, database_url: str)
         assert "No published article of this desk matches." in none.text
         assert "<b>zebra</b>" not in none.text  # the query is shown escaped
         assert "#kb" not in s.client.get("/tickets/SUP-00001").text.split('id="reply"')[1]
+
+
+# -- how suggestions are chosen ---------------------------------------------------------
+
+
+def test_ranking_needs_two_telling_words_and_weighs_rarity_and_titles() -> None:
+    def held(*articles: int, titled: tuple[int, ...] = (), holding: int = 0) -> Postings:
+        return Postings(holding or len(articles), frozenset(articles), frozenset(titled))
+
+    postings = {
+        "gearbox": held(1, 2, 3, titled=(2,)),  # rare-ish, in article 2's title
+        "noise": held(1, 2, 3, 4),
+        "rattle": held(4, 5),  # the rarest
+        "common": Postings(900),  # in too many articles: not telling, counts nowhere
+        "nowhere": Postings(0),
+    }
+    words = ["gearbox", "noise", "rattle", "common", "nowhere"]
+    allowed = frozenset({1, 2, 3, 4, 5})
+    # 2 holds both words like 1 and 3, but one of them in its title; 4 holds the
+    # rarest word; 5 holds only one telling word; ties go to the older article.
+    assert ranked(words, postings, 1000, allowed, 2, 10) == [2, 4, 1, 3]
+    assert ranked(words, postings, 1000, allowed, 2, 2) == [2, 4]
+    assert ranked(words, postings, 1000, frozenset({1, 3, 5}), 2, 10) == [1, 3]  # drafts out
+    assert ranked(words, postings, 1000, allowed, 3, 10) == []
+    assert ranked(["gearbox", "common"], postings, 1000, allowed, 2, 10) == []
+    assert most_holding(20) == 10 and most_holding(5000) == 250
+
+
+def many_articles(root: Path, count: int) -> Path:
+    """`count` articles that all mention widgets; one of them also gearboxes and noise."""
+    files = {
+        f"a{n}.md": f"---\ntitle: Widget topic {n}\npublished: true\n---\nWidget care, part {n}.\n"
+        for n in range(count)
+    }
+    files["a0.md"] = (
+        "---\ntitle: Gearbox noise\npublished: true\n---\nA widget gearbox makes noise.\n"
+    )
+    return folder_of(root, files)
+
+
+def test_a_word_in_too_many_articles_does_not_count(desk: Install, tmp_path: Path) -> None:
+    desk.run("kb", "import", str(many_articles(tmp_path, 12)))  # widget: in 12 of 12 > 10
+    assert "/kb/" not in _ack(desk, "Widget gearbox", "My widget and its gearbox.")
+    assert "/kb/a0?" in _ack(desk, "Gearbox noise", "The gearbox makes noise.")
+
+
+def test_the_index_sees_articles_written_elsewhere(database_url: str, tmp_path: Path) -> None:
+    desk = Install(write_config(tmp_path, database_url), database_url, tmp_path)
+    desk.run("kb", "import", str(folder_of(tmp_path, {"p.md": ARTICLES["printer.md"]})))
+    now = [0.0]
+    index = ArticleIndex(clock=lambda: now[0])
+    with opened(database_url) as db:
+
+        def suggested(subject: str, text: str) -> list[str]:
+            found = library.suggested(db, index, "default", "default", subject, text, 3, 2)
+            return [entry.slug for entry in found]
+
+        assert suggested("Printer error", "E42 again") == ["printer-e42"]
+        assert suggested("Password reset", "I forgot my password, reset please") == []
+        # Another process imports an article: the stamp moves; read within a second.
+        more = folder_of(tmp_path, {"reset-password.md": ARTICLES["reset-password.md"]})
+        assert desk.run("kb", "import", str(more)).exit_code == 0
+        assert suggested("Password reset", "I forgot my password, reset please") == []
+        now[0] += 1.5
+        assert suggested("Password reset", "I forgot my password, reset please") == [
+            "reset-password"
+        ]
+        index.forget()  # this process's own writes: at once
+        assert suggested("Printer error", "E42 again") == ["printer-e42"]

@@ -100,4 +100,5 @@ ROLES = (AGENT, ADMIN, MANAGER)  # every role may sign in and work tickets on th
 ASSIGNABLE_ROLES = (AGENT, ADMIN)
 REPORT_ROLES = (ADMIN, MANAGER)  # the reports pages
 ADMIN_ROLES = (ADMIN,)  # agents, rules, quarantine
+KB_ROLES = (ADMIN, MANAGER)  # the knowledge base editor (a manager: their desks' articles)
 DIGEST_ROLES = (MANAGER,)  # who gets the daily SLA digest

@@ -18,6 +18,7 @@ with the safe loader. Pure: text in, values out.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +107,18 @@ def draft(
     )
 
 
+def slug_of(title: str) -> str:
+    """A slug made from a title (`Printer shows error E42` -> `printer-shows-error-e42`),
+    for a form that leaves the slug empty; "" when the title has no letter or digit."""
+    plain = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")[:100].rstrip("-")
+
+
+def tag_words(text: str) -> tuple[str, ...]:
+    """The tags typed in one line, separated by spaces or commas."""
+    return tuple(text.replace(",", " ").split())
+
+
 def write(article: Draft) -> str:
     """The article as a Markdown file with its header (what `read` reads back)."""
     meta: dict[str, Any] = {"title": article.title, "slug": article.slug}
@@ -130,7 +143,7 @@ def _text(value: Any, key: str) -> str:
 
 def _tags(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
-        return tuple(value.replace(",", " ").split())
+        return tag_words(value)
     if value is None:
         return ()
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):

@@ -524,6 +524,7 @@ class Pipeline:
         kb = self.desk.config.kb
         found = library.suggested(
             self.db,
+            self.desk.articles,
             ticket.desk,
             self.desk.desks.default.slug,
             ticket.subject,

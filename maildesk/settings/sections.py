@@ -739,8 +739,8 @@ class KbConfig:
         2,
         description=(
             "An article is suggested only when at least this many different words of the "
-            "customer's subject and text are in it (common words aside): weak matches are "
-            "left out."
+            "customer's subject and text are in it (common words, and words in more than 5% "
+            "of the articles, aside): weak matches are left out."
         ),
     )
     votes_per_hour: Annotated[Int, Field(ge=1, le=100000)] = Field(

@@ -244,7 +244,9 @@ class Attachment(BaseModel):
 
 
 class Event(BaseModel):
-    """The audit log: every change to a ticket, who made it, before and after."""
+    """The audit log: every change to a ticket, who made it, before and after. The
+    knowledge base's events are also indexed by time (`event_kb`, a partial index,
+    migrations/0018_kb_admin.py) for its report."""
 
     ticket = peewee.ForeignKeyField(Ticket, backref="events", index=True)
     at = UTCDateTimeField()
@@ -512,7 +514,8 @@ class ArticleVote(BaseModel):
 
 
 class ArticleView(BaseModel):
-    """How often an article was opened, per day (UTC)."""
+    """How often an article was opened, per day (UTC); also indexed by day
+    (`article_view_day`, migration 0018) for a period's sums."""
 
     article = peewee.ForeignKeyField(Article, on_delete="CASCADE", index=False)
     day = peewee.DateField()

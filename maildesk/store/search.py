@@ -1,9 +1,12 @@
-"""Full-text search over messages: which tickets mention some words.
+"""Full-text search over messages: which tickets mention some words; and over the
+knowledge base's articles: which hold a word.
 
 SQLite: the FTS5 table `message_fts` (migration 0005); PostgreSQL: the GIN index on
 the same text as a tsvector. Both match whole words, all of them, in the subject,
 the sender's name and address, or the body. The newest `limit` matching messages
-decide, so a search costs what it finds, not what the database holds.
+decide, so a search costs what it finds, not what the database holds. Articles:
+`article_fts` (FTS5, Porter stemmer) and the GIN index `article_search` (English)
+(migration 0016), one word at a time, for `knowledge.index`.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ PG_DOCUMENT = (
 )
 
 
-# What the GIN index `article_search` is on (migrations/0016_knowledge_base.py).
+# What the GIN index `article_search` is on (migrations/0016_knowledge_base.py); the
+# suggestions read, per word, the articles holding it (`knowledge.index`).
 ARTICLE_DOCUMENT = "to_tsvector('english', \"title\" || ' ' || \"tags\" || ' ' || \"body\")"
+# What the GIN index `article_title_search` is on (migrations/0018_kb_admin.py).
+ARTICLE_TITLE = "to_tsvector('english', \"title\" || ' ' || \"tags\")"
 
 
 def words(text: str) -> list[str]:
@@ -67,6 +73,48 @@ def _run(db: peewee.Database, sql: str, params: tuple[object, ...]) -> list[tupl
         return list(db.execute_sql(sql, params))
 
 
+def article_postings(
+    db: peewee.Database, words: Sequence[str], limit: int
+) -> dict[str, tuple[list[int], list[int]]]:
+    """For each of `words` (letters and digits, `knowledge.suggest`): the ids of up to
+    `limit` articles holding it as the full-text index reads it (English stemming;
+    drafts and every desk's included), and of those the ones holding it in their
+    title or tags. One statement for all of them."""
+    if not words:
+        return {}
+    if is_postgres(db):
+        anywhere = f'SELECT "id" FROM "article" WHERE {ARTICLE_DOCUMENT} @@ {_PG_WORD} LIMIT %s'
+        titled = f'SELECT "id" FROM "article" WHERE {ARTICLE_TITLE} @@ {_PG_WORD} LIMIT %s'
+        part = (
+            f'SELECT %s, "id", NULL::int FROM ({anywhere}) AS "a" '
+            f'UNION ALL SELECT %s, "id", 1 FROM ({titled}) AS "t"'
+        )
+        params: list[object] = []
+        for n, word in enumerate(words):
+            params += [n, word, limit, n, word, limit]
+    else:
+        match = 'SELECT "rowid" AS "id" FROM "article_fts" WHERE "article_fts" MATCH ? LIMIT ?'
+        part = f'SELECT ?, "id", NULL FROM ({match}) UNION ALL SELECT ?, "id", 1 FROM ({match})'
+        params = []
+        for n, word in enumerate(words):
+            phrase = '"' + word.replace('"', "") + '"'
+            params += [n, phrase, limit, n, "{title tags} : " + phrase, limit]
+    found: dict[str, tuple[list[int], list[int]]] = {word: ([], []) for word in words}
+    for n, article_id, in_title in db.execute_sql(" UNION ALL ".join([part] * len(words)), params):
+        anywhere_ids, titled_ids = found[words[n]]
+        (anywhere_ids if in_title is None else titled_ids).append(int(article_id))
+    return found
+
+
+def article_entries(db: peewee.Database) -> list[tuple[int, str, str, str, bool]]:
+    """(id, desk, slug, title, published) of every article."""
+    rows = db.execute_sql('SELECT "id", "desk", "slug", "title", "published" FROM "article"')
+    return [(int(i), desk, slug, title, bool(flag)) for i, desk, slug, title, flag in rows]
+
+
+_PG_WORD = "plainto_tsquery('english', %s)"
+
+
 def articles(
     db: peewee.Database,
     groups: Sequence[tuple[str, ...]],
@@ -74,8 +122,8 @@ def articles(
     limit: int,
     title_first: bool = True,
 ) -> list[int]:
-    """Ids of the published articles of `desks` holding every word of at least one of
-    `groups` (words: letters and digits only, `knowledge.suggest`), best ranked first:
+    """The help center's search: ids of the published articles of `desks` holding every
+    word of at least one of `groups` (words: letters and digits only), best first:
     bm25 on SQLite (a title match weighs most, then tags), ts_rank_cd on PostgreSQL."""
     if not groups or not desks or limit <= 0:
         return []

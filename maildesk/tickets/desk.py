@@ -12,6 +12,7 @@ another part for them.
            -> templates per desk (overrides checked) -> mailer (compose into the outbox)
            -> policies (SLA, routing)       -> SLA clock, automation, escalation
     database -> secret key (signs links and reply addresses), read once, lazily
+             -> the articles by word, for suggestions (`knowledge.index`), kept current
 
 A bad override template or rule is a `ConfigError` here, at start-up, never on
 real mail (`maildesk check-config` renders the built-in templates too).
@@ -27,6 +28,7 @@ from pathlib import Path
 import peewee
 
 from maildesk.config import Config, ConfigError
+from maildesk.knowledge.index import ArticleIndex
 from maildesk.outbound.compose import Mailer
 from maildesk.outbound.render import Renderer, TemplateError
 from maildesk.settings.desks import DeskProfile, Desks
@@ -75,6 +77,7 @@ class Desk:
         self.automation = Automation(db, self.policies)
         self.mailer = Mailer(config, self.desks, self.renderers, lambda: self.secret)
         self.escalation = Escalation(db, config, self.mailer, self.sla, self.labels)
+        self.articles = ArticleIndex()
 
     @property
     def category_names(self) -> tuple[str, ...]:

@@ -2,7 +2,8 @@
 
 Routes by audience (one module per page in `pages`):
   agents (a session):   /login (pages.signin), / (pages.queue), /tickets/... (pages.ticket),
-                        /reports... (pages.reports), /admin/... (pages.admin, pages.quarantine)
+                        /reports... (pages.reports), /admin/... (pages.admin, pages.quarantine,
+                        pages.kb_admin)
   customers (no login): /t/SUP-00042/<token> (pages.status), .../rate (pages.rating),
                         /submit (pages.submit), /kb/... (pages.help_center, pages.article)
   programs (a token):   /api/... (api), described at /api/openapi.json

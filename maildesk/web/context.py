@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
-from maildesk.core.vocabulary import ADMIN_ROLES, REPORT_ROLES, ROLES
+from maildesk.core.vocabulary import ADMIN_ROLES, KB_ROLES, REPORT_ROLES, ROLES
 from maildesk.pipeline.flow import Pipeline
 from maildesk.settings.desks import Desks, Scope
 from maildesk.store.executor import DbExecutor
@@ -64,6 +64,7 @@ class Web(OnDesk):
             several_desks=self.desk.desks.several,
             report_roles=REPORT_ROLES,
             admin_roles=ADMIN_ROLES,
+            kb_roles=KB_ROLES,
         )
         web = self.config.web
         self.login_limit = RateLimit(web.login_attempts, LOGIN_WINDOW)

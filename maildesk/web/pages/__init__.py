@@ -4,11 +4,11 @@ For agents (a session): `signin` (/login, /logout), `queue` (/ and /bulk), `tick
 (/tickets/SUP-00042, its messages, attachments, reply and controls), `reports`
 (/reports and the CSV exports), `contacts` (/contacts, a customer's record), `orgs`
 (/orgs, an organization with its tickets), `admin` (/admin/agents), `quarantine`
-(/admin/quarantine). For customers (no session): `status` (/t/SUP-00042/<token>),
-`rating` (/t/.../rate), `submit` (/submit), `help_center` (/kb/, another desk's
-/kb/d/DESK/) and `article` (/kb/SLUG, with "Did this answer your question?").
-Handlers are plain functions of the request; the `Web` they work with is
-`context.web_of(request)`.
+(/admin/quarantine), `kb_admin` (/admin/kb, the knowledge base editor). For
+customers (no session): `status` (/t/SUP-00042/<token>), `rating` (/t/.../rate),
+`submit` (/submit), `help_center` (/kb/, another desk's /kb/d/DESK/) and `article`
+(/kb/SLUG, with "Did this answer your question?"). Handlers are plain functions of
+the request; the `Web` they work with is `context.web_of(request)`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from maildesk.web.pages import (
     article,
     contacts,
     help_center,
+    kb_admin,
     orgs,
     quarantine,
     queue,
@@ -40,6 +41,7 @@ routes: list[BaseRoute] = [
     *orgs.routes,
     *admin.routes,
     *quarantine.routes,
+    *kb_admin.routes,
     *status.routes,
     *rating.routes,
     *status.not_found_routes,  # after every other /t/ route

@@ -3,9 +3,11 @@
 GET /reports?since=YYYY-MM-DD&until=YYYY-MM-DD shows a period of local days
 (both included; default the last 30; the SLA calendar's time zone): charts of
 tickets created and resolved per day, the backlog, SLA compliance by priority
-and category, and tables of times, categories, agents and satisfaction. The
-figures come from `maildesk.queries.analytics`, run in the web's database threads;
-times are business time on the SLA calendar, as in `maildesk report sla`.
+and category, and tables of times, categories, agents and satisfaction, then the
+knowledge base (per article, and the gaps, as `maildesk report kb`). The
+figures come from `maildesk.queries.analytics` and `queries.kb_report`, run in the
+web's database threads; times are business time on the SLA calendar, as in
+`maildesk report sla`.
 
 GET /reports/{table}.csv exports one table of the page for the same period
 (daily, priority, category, agents, satisfaction: one row per rating); GET
@@ -34,7 +36,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from maildesk.core.vocabulary import REPORT_ROLES
-from maildesk.queries import analytics, sla_report
+from maildesk.queries import analytics, kb_report, sla_report
 from maildesk.queries.analytics import Key, Period
 from maildesk.settings.desks import Desks, Scope
 from maildesk.store.models import Agent
@@ -42,6 +44,7 @@ from maildesk.web.charts import Series, bar_chart, hbar_chart, line_chart
 from maildesk.web.context import Web, require, web_of
 
 MAX_DAYS = 366
+KB_ARTICLES = 50  # the busiest articles the page lists; `maildesk report kb` lists all
 DEFAULT_DAYS = 30
 PRESETS = (7, 30, 90)
 EARLIEST = dt.date(1970, 1, 1)
@@ -415,6 +418,9 @@ async def page(request: Request) -> Response:
     found = await web.call(
         analytics.overview, period, export.now, web.desks, export.duration, export.priorities
     )
+    kb = await web.call(
+        kb_report.kb_report, period.since, period.until, web.desks.default.slug, period.scope
+    )
     return web.page(
         request,
         "reports.html",
@@ -423,6 +429,8 @@ async def page(request: Request) -> Response:
         query=f"since={period.first}&until={period.last}",
         found=found,
         charts=charts(found),
+        kb=kb,
+        kb_articles=kb.articles[:KB_ARTICLES],
         human=human,
         share=share,
         average=average,

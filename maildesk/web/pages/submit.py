@@ -7,6 +7,13 @@ events (`repo.record_events`), like any change to a ticket. /submit may be frame
 by the sites in `[web] frame_ancestors`; its CSRF token is a signed timestamp,
 since there is no session to keep one in. Posts are limited per client
 (`[web] submit_per_hour`), and a honeypot field turns bots away silently.
+
+Answers before an agent is needed: when the desk's published articles match the
+subject and description well (`knowledge.library.suggested`, as the acknowledgement
+would suggest them), Send first shows them ("Check these first") with the request
+kept in hidden fields, and "Send my request anyway" sends it. Nothing matching, a
+request with files (a browser cannot carry them over) or `[kb] suggestions = 0`:
+sent at once. That step opens no ticket, so it does not count against the limit.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from maildesk.core.addresses import deliverable_address
+from maildesk.core.links import article_page
 from maildesk.core.message import parse_typed_address
+from maildesk.knowledge import library
 from maildesk.settings.desks import DeskProfile
 from maildesk.settings.fields import FieldDef, FieldError
 from maildesk.store import repo
@@ -40,6 +49,7 @@ FORM_SALT = "maildesk.submit-form"
 FORM_MAX_AGE = 24 * 3600
 HONEYPOT = "website"  # hidden from people (class hp); bots fill it in
 STALE_FORM = "This form was open too long. Please check it and send it again."
+STEP = "step"  # "send": the customer saw the articles and sends anyway; "edit": back to the form
 
 
 def form_signer(web: Web) -> TimestampSigner:
@@ -83,6 +93,14 @@ class SubmitFields:
 
 
 NO_FIELDS = SubmitFields(name="", email="", subject="", category="", description="")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An article shown before sending: its title and its public page."""
+
+    title: str
+    path: str
 
 
 @dataclass(frozen=True)
@@ -224,13 +242,31 @@ def set_requested(web: Web, label: str, category: str, custom: dict[str, str], a
         repo.record_events(events)
 
 
+def suggestions(web: Web, desk: DeskProfile, fields: SubmitFields) -> list[Suggestion]:
+    """The published articles of the desk that match the request as the
+    acknowledgement's suggestions would (in the web's database threads)."""
+    kb = web.config.kb
+    found = library.suggested(
+        web.db,
+        web.desk.articles,
+        desk.slug,
+        web.desks.default.slug,
+        fields.subject,
+        fields.description,
+        kb.suggestions,
+        kb.min_words,
+    )
+    default = web.desks.default.slug
+    return [Suggestion(a.title, article_page("", a.desk, default, a.slug)) for a in found]
+
+
 # -- the handlers ---------------------------------------------------------------------
 
 
 def show_submit(request: Request, status_code: int = 200, **context: Any) -> HTMLResponse:
     web = web_of(request)
     desk = desk_of_path(web, request)
-    context = {"error": "", "fields": NO_FIELDS, "submitted": None} | context
+    context = {"error": "", "fields": NO_FIELDS, "submitted": None, "check": []} | context
     response = web.page(
         request,
         "submit.html",
@@ -273,6 +309,15 @@ async def take_submission(request: Request) -> Response:
         uploads = await read_uploads(form)
         if total_size(uploads) > limit:
             raise HTTPException(413, too_large(limit))
+    step = text_field(form, STEP)
+    if step == "edit":  # back from the articles to the form, as filled in
+        web.submit_limit.give_back(f"submit:{web.client(request)}")
+        return show_submit(request, fields=fields)
+    if step != "send" and not uploads:
+        found = await web.call(suggestions, web, desk, fields)
+        if found:  # "Check these first": nothing opened, nothing counted
+            web.submit_limit.give_back(f"submit:{web.client(request)}")
+            return show_submit(request, fields=fields, check=found)
     try:
         outcome = await web.call(open_request, web, fields, uploads, desk)
     except Refused as exc:
