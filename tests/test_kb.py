@@ -8,6 +8,7 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -306,3 +307,23 @@ def test_the_index_sees_articles_written_elsewhere(database_url: str, tmp_path: 
         ]
         index.forget()  # this process's own writes: at once
         assert suggested("Printer error", "E42 again") == ["printer-e42"]
+
+
+def test_kb_from_the_ticket_page(tmp_path: Path, database_url: str) -> None:
+    with site(tmp_path, database_url) as s:
+        s.add_agent("ann@example.com", "Ann")
+        s.cli("kb", "import", str(folder_of(tmp_path, ARTICLES)))
+        s.ingest(customer_mail(subject="Login", body="I cannot log in."))
+        assert s.sign_in("ann@example.com").status_code == 303
+        text = "#kb reset-password\n\nThis explains it."
+        sent = s.post("/tickets/SUP-00001/reply", {"text": text, "kind": "reply"})
+        assert sent.status_code == 303, sent.text
+        refused = s.post("/tickets/SUP-00001/reply", {"text": "#kb nosuch\n\nx", "kind": "reply"})
+        assert refused.status_code == 422 and "#kb nosuch" in refused.text
+        shown = s.cli("tickets", "show", "SUP-00001", "--json")
+        assert shown.exit_code == 0
+        [answer] = [m for m in json.loads(shown.stdout)["messages"] if m["kind"] == "agent"]
+        body = answer["body_text"].replace("\r\n", "\n")
+        assert body.endswith(
+            "This explains it.\n\nResetting your password\nhttp://testserver/kb/reset-password"
+        )
