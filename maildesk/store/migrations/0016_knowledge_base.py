@@ -4,7 +4,8 @@
 - Search: on SQLite the FTS5 table `article_fts` over title, body and tags, kept in
   step by triggers, with the Porter stemmer (`printers` finds `printer`); on
   PostgreSQL a GIN index `article_search` on the same text as an English tsvector
-  (`store.search.ARTICLE_DOCUMENT`). Suggestions rank by bm25 / ts_rank_cd.
+  (`store.search.ARTICLE_DOCUMENT`): the help center's search ranks by bm25 / ts_rank_cd,
+  suggestions read which articles hold each word from it (`knowledge.index`).
 
 The model below is a frozen copy of the table at this version.
 """
