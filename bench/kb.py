@@ -539,10 +539,10 @@ def suggested_by_ticket(side: Side) -> dict[int, list[str]]:
 
 
 def time_suggestions(side: Side, corpus: Sequence[Mail]) -> tuple[float, float, int]:
-    """Milliseconds per mail of `library.suggested` alone: with a fresh index (every
+    """Milliseconds per mail of `catalog.suggested` alone: with a fresh index (every
     word read from the database), then again (every word known); and the words the
     index then holds."""
-    from maildesk.knowledge import library
+    from maildesk.knowledge import catalog
     from maildesk.knowledge.index import ArticleIndex
     from maildesk.store.scope import using
 
@@ -553,7 +553,7 @@ def time_suggestions(side: Side, corpus: Sequence[Mail]) -> tuple[float, float, 
         for _ in range(2):
             start = time.perf_counter()
             for mail in corpus:
-                library.suggested(
+                catalog.suggested(
                     db, index, "default", "default", mail.subject, mail.body, 3, kb.min_words
                 )
             times.append(1000 * (time.perf_counter() - start) / len(corpus))

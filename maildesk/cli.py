@@ -40,7 +40,7 @@ from maildesk.core.addresses import plain_address
 from maildesk.core.match import parse_label
 from maildesk.core.vocabulary import ROLES, STATUSES
 from maildesk.inbound.sources import batched, read_sources
-from maildesk.knowledge import articles, library, render
+from maildesk.knowledge import articles, catalog, render
 from maildesk.outbound import outbox as outbox_store
 from maildesk.outbound.transport import make_transport
 from maildesk.pipeline import quarantine as quarantined
@@ -1472,7 +1472,7 @@ def kb_import(config: Config, folder: Path, desk: str | None, as_json: bool) -> 
         if problems:
             raise Failure("nothing imported:\n" + "\n".join(problems))
         try:
-            done = library.save(runtime.db, drafts, runtime.desk.desks, runtime.clock())
+            done = catalog.save(runtime.db, drafts, runtime.desk.desks, runtime.clock())
         except articles.ArticleError as exc:
             raise Failure(f"nothing imported: {exc}") from exc
     report = {"created": done.created, "updated": done.updated, "unchanged": done.unchanged}
@@ -1492,7 +1492,7 @@ def kb_export(config: Config, folder: Path, desk: str | None) -> None:
     with runtime_for(config) as runtime, read_snapshot(runtime.db):
         chosen = None if desk is None else [_kb_desk(runtime, desk)]
         several = runtime.desk.desks.several and desk is None
-        found = library.listed(chosen)
+        found = catalog.listed(chosen)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -1502,7 +1502,7 @@ def kb_export(config: Config, folder: Path, desk: str | None) -> None:
             target = folder / article.desk if several else folder
             try:
                 target.mkdir(parents=True, exist_ok=True)
-                draft = dataclasses.replace(library.as_draft(article), desk=None)
+                draft = dataclasses.replace(catalog.as_draft(article), desk=None)
                 (target / f"{article.slug}.md").write_text(articles.write(draft), encoding="utf-8")
             except OSError as exc:
                 raise Failure(f"cannot write {target}: {_one_line(exc)}") from exc
@@ -1519,7 +1519,7 @@ def kb_list(config: Config, as_json: bool, desk: str | None, published: bool) ->
     """The articles, by desk, category and title."""
     with runtime_for(config) as runtime, read_snapshot(runtime.db):
         chosen = None if desk is None else [_kb_desk(runtime, desk)]
-        rows = [library.summary(a) for a in library.listed(chosen, published_only=published)]
+        rows = [catalog.summary(a) for a in catalog.listed(chosen, published_only=published)]
     if as_json:
         _print_json(rows)
         return
@@ -1538,15 +1538,15 @@ def kb_list(config: Config, as_json: bool, desk: str | None, published: bool) ->
 def kb_show(config: Config, as_json: bool, slug: str, desk: str | None) -> None:
     """One article: its header and Markdown (--json: also its HTML)."""
     with runtime_for(config) as runtime, read_snapshot(runtime.db):
-        article = library.find(_kb_desk(runtime, desk), slug, published_only=False)
+        article = catalog.find(_kb_desk(runtime, desk), slug, published_only=False)
         if article is None:
             raise Failure(f"no article {slug!r}")
         document = {
-            **library.summary(article),
+            **catalog.summary(article),
             "body": article.body,
             "html": render.to_html(article.body),
         }
-        draft = library.as_draft(article)
+        draft = catalog.as_draft(article)
     if as_json:
         _print_json(document)
         return

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from maildesk.knowledge import library
+from maildesk.knowledge import catalog
 from maildesk.knowledge.index import ArticleIndex
 from maildesk.knowledge.suggest import Postings, most_holding, ranked
 from maildesk.tickets import agents
@@ -292,7 +292,7 @@ def test_the_index_sees_articles_written_elsewhere(database_url: str, tmp_path: 
     with opened(database_url) as db:
 
         def suggested(subject: str, text: str) -> list[str]:
-            found = library.suggested(db, index, "default", "default", subject, text, 3, 2)
+            found = catalog.suggested(db, index, "default", "default", subject, text, 3, 2)
             return [entry.slug for entry in found]
 
         assert suggested("Printer error", "E42 again") == ["printer-e42"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from maildesk.knowledge import articles, library
+from maildesk.knowledge import articles, catalog
 from maildesk.store.models import Article, Outbox, Ticket
 from tests.web_support import CSRF, Site, site
 
@@ -107,7 +107,7 @@ def test_create_preview_publish_edit_and_delete(web: Site) -> None:
     assert article.desk == web.web.desks.default.slug
     listing = web.client.get(PAGE).text
     assert "Printer shows error E42" in listing and "draft" in listing
-    found = library.suggested(
+    found = catalog.suggested(
         web.web.db, web.web.desk.articles, article.desk, article.desk, "Printer error", "E42", 3, 2
     )
     assert found == []  # a draft is never suggested
@@ -205,7 +205,7 @@ def test_managers_edit_the_articles_of_their_desks_only(tmp_path: Path, database
         now = s.runtime.clock()
         for desk, slug in (("support", "printer"), ("billing", "refunds")):
             draft = articles.draft(slug=slug, title=slug.title(), body="x", desk=desk)
-            library.create(s.runtime.db, draft, s.web.desks, now)
+            catalog.create(s.runtime.db, draft, s.web.desks, now)
         support = Article.get(Article.desk == "support")
 
         s.sign_in("ada@example.com")
@@ -232,7 +232,7 @@ def test_managers_edit_the_articles_of_their_desks_only(tmp_path: Path, database
 
 def publish(s: Site, slug: str, title: str, body: str, published: bool = True) -> None:
     draft = articles.draft(slug=slug, title=title, body=body, published=published)
-    library.create(s.runtime.db, draft, s.web.desks, s.runtime.clock())
+    catalog.create(s.runtime.db, draft, s.web.desks, s.runtime.clock())
 
 
 def request_form(s: Site, **values: Any) -> dict[str, Any]:
@@ -323,7 +323,7 @@ def test_another_desks_articles_are_not_suggested(tmp_path: Path, database_url: 
             slug="printer-e42", title="Printer error E42", body="Printer error E42.",
             published=True, desk="billing",
         )  # fmt: skip
-        library.create(s.runtime.db, draft, s.web.desks, s.runtime.clock())
+        catalog.create(s.runtime.db, draft, s.web.desks, s.runtime.clock())
         sent = s.client.post("/submit", data=request_form(s))
         assert "SUP-00001" in sent.text  # the support desk's form: nothing of billing's
         token = CSRF.search(s.client.get("/submit/billing").text)

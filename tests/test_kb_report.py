@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from maildesk.knowledge import articles, library
+from maildesk.knowledge import articles, catalog
 from maildesk.queries import kb_report
 from maildesk.store.models import (
     Agent,
@@ -100,7 +100,7 @@ def article(s: Site, slug: str, desk: str = "support", published: bool = True) -
     draft = articles.draft(
         slug=slug, title=f"Title of {slug}", body="x", published=published, desk=desk
     )
-    return library.create(s.runtime.db, draft, s.web.desks, at(1, 1))
+    return catalog.create(s.runtime.db, draft, s.web.desks, at(1, 1))
 
 
 def populate(s: Site) -> None:

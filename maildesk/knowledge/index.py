@@ -2,13 +2,13 @@
 read from the full-text index once and kept until an article changes.
 
 Where it sits: one `ArticleIndex` per process, built with the `Desk` (the services
-built once) and used by `library.suggested` for the acknowledgement and /submit.
+built once) and used by `catalog.suggested` for the acknowledgement and /submit.
 A word's articles come from `store.search` (SQLite FTS5, PostgreSQL GIN, each with
 its stemming), at most `TOO_COMMON` of them are kept (a word in more is not
 telling, `knowledge.suggest`), so the index holds little, and a mail's suggestions
 cost a lookup per word and some set arithmetic once its words were seen (bench/kb).
 
-Staying current: every write of articles (`library`) stamps the knowledge base anew
+Staying current: every write of articles (`catalog`) stamps the knowledge base anew
 in the database (`key_value` `kb_stamp`, in the same transaction); the index reads
 that stamp (one row) when it was last read more than `STAMP_SECONDS` ago and
 forgets everything when it moved, so an article saved by `kb import` in another
@@ -128,7 +128,7 @@ class ArticleIndex:
 
 
 def stamp_of(db: peewee.Database) -> str | None:
-    """The knowledge base's stamp (None: never written through `library`)."""
+    """The knowledge base's stamp (None: never written through `catalog`)."""
     row = db.execute_sql(
         f'SELECT "value" FROM "key_value" WHERE "name" = {db.param}', (STAMP,)
     ).fetchone()

@@ -55,7 +55,7 @@ from maildesk.core.quoting import split_reply
 from maildesk.core.reply_address import ReplyToken, base_address, is_our_address, reply_tokens
 from maildesk.core.routing import MailFacts
 from maildesk.core.vocabulary import AGENT_REPLIED, RESOLVED, replied_status
-from maildesk.knowledge import library
+from maildesk.knowledge import catalog
 from maildesk.store import repo, rows
 from maildesk.store.db import is_transient, keeping_cause, using, write_transaction
 from maildesk.store.models import (
@@ -522,7 +522,7 @@ class Pipeline:
         """The published articles of the ticket's desk that match the customer's mail
         (`[kb]`), as (slug, title), logged as `kb_suggested`."""
         kb = self.desk.config.kb
-        found = library.suggested(
+        found = catalog.suggested(
             self.db,
             self.desk.articles,
             ticket.desk,
@@ -658,7 +658,7 @@ class Pipeline:
         for name in canned:
             parts.append(self.desk.mailer.canned(ticket, name).strip())
         for slug in articles:
-            article = library.find(ticket.desk, slug)
+            article = catalog.find(ticket.desk, slug)
             if article is not None:
                 desk = self.desk.desks.get(ticket.desk)
                 default = self.desk.desks.default.slug

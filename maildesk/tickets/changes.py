@@ -35,7 +35,7 @@ from maildesk.core.commands import (
 from maildesk.core.match import TicketLabel
 from maildesk.core.routing import route_fields
 from maildesk.core.vocabulary import ASSIGNABLE_ROLES, RESOLVED, Stamps, stamps
-from maildesk.knowledge import library
+from maildesk.knowledge import catalog
 from maildesk.settings.desks import Desks
 from maildesk.settings.fields import FieldError, Fields
 from maildesk.store import repo
@@ -127,7 +127,7 @@ class TicketChanges:
                     except FieldError as exc:
                         errors.append(f"#set {exc}")
                 case LinkArticle(slug=slug):
-                    if library.find(ticket.desk, slug) is None:
+                    if catalog.find(ticket.desk, slug) is None:
                         errors.append(f"#kb {slug}: no published article of this desk")
                 case UseTemplate(name=name):
                     if name not in canned_names:

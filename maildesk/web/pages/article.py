@@ -36,7 +36,7 @@ from starlette.routing import Route
 
 from maildesk.core import links
 from maildesk.core.vocabulary import DONE_STATUSES
-from maildesk.knowledge import feedback, library
+from maildesk.knowledge import catalog, feedback
 from maildesk.knowledge.render import to_html
 from maildesk.settings.desks import DeskProfile
 from maildesk.store.models import Article, ArticleVote, Contact
@@ -148,7 +148,7 @@ def article_of(
         link = None
     if link is not None:
         desk = web.desks.get(link.desk)
-    article = library.find(desk.slug, slug)
+    article = catalog.find(desk.slug, slug)
     if article is None:
         raise HTTPException(404, NO_ARTICLE)
     return article, link

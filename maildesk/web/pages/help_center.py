@@ -2,7 +2,7 @@
 desk's), the published articles by category with a search box.
 
 No sign-in and no session, like the other customer pages. A search (`q`) goes to the
-full-text index (`knowledge.library.searched`): the best matches first; a search
+full-text index (`knowledge.catalog.searched`): the best matches first; a search
 with no telling words lists every article. With several desks each has its own help
 center, headed with its name, and each lists the others. Paths:
 
@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from maildesk.knowledge import library
+from maildesk.knowledge import catalog
 from maildesk.knowledge.suggest import query_words
 from maildesk.settings.desks import DeskProfile, Desks
 from maildesk.store.models import Article
@@ -97,7 +97,7 @@ def by_category(items: Sequence[Listed]) -> tuple[Section, ...]:
 
 def center(web: Web, desk: DeskProfile, query: str) -> Center:
     """The help center of `desk`, searched for `query` (in the web's database threads)."""
-    articles = library.searched(web.db, desk.slug, query)
+    articles = catalog.searched(web.db, desk.slug, query)
     items = [listed(web.desks, a) for a in articles]
     searched = bool(query_words("", query))
     return Center(

@@ -3,7 +3,7 @@ marked), a new article, an article's form with a preview, and deleting one.
 
 Admins (every desk) and managers (their desks; another desk's article is not there
 for them: 404). The form is checked by `knowledge.articles.draft`, as an imported
-file is, and saved through `knowledge.library`, the one place that writes articles;
+file is, and saved through `knowledge.catalog`, the one place that writes articles;
 a problem is shown on the form (422) with what was typed. Preview renders the body
 on the server with `knowledge.render.to_html` (the help center's renderer), so it
 needs no script. Every POST carries the session's CSRF token.
@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from maildesk.core.vocabulary import KB_ROLES
-from maildesk.knowledge import articles, library, render
+from maildesk.knowledge import articles, catalog, render
 from maildesk.knowledge.articles import ArticleError, Draft
 from maildesk.settings.desks import DeskProfile
 from maildesk.store.models import Agent, Article
@@ -133,10 +133,10 @@ async def listing(request: Request) -> Response:
     if chosen and chosen not in _slugs(desks):
         raise HTTPException(404, "no such desk")
     shown = [chosen] if chosen else _slugs(desks)
-    total = await web.call(library.counted, shown)
+    total = await web.call(catalog.counted, shown)
     pages = max(1, math.ceil(total / PER_PAGE))
     page = _page_number(request.query_params.get("page", "1"), pages)
-    found = await web.call(library.listed, shown, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+    found = await web.call(catalog.listed, shown, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
     return web.page(
         request,
         "admin_kb.html",
@@ -212,7 +212,7 @@ async def new_posted(request: Request) -> Response:
         return _form(request, web, desks, typed, None, preview=True)
     try:
         draft = _checked(typed, desks)
-        made = await web.call(library.create, web.db, draft, web.desks, web.clock())
+        made = await web.call(catalog.create, web.db, draft, web.desks, web.clock())
     except ArticleError as exc:
         return _form(request, web, desks, typed, None, error=str(exc), status=422)
     web.desk.articles.forget()  # suggested from the next mail on
@@ -229,10 +229,10 @@ async def edit_posted(request: Request) -> Response:
         return _form(request, web, desks, typed, article, preview=True)
     try:
         draft = _checked(typed, desks)
-        saved = await web.call(library.update, web.db, article.id, draft, web.desks, web.clock())
+        saved = await web.call(catalog.update, web.db, article.id, draft, web.desks, web.clock())
     except ArticleError as exc:
         return _form(request, web, desks, typed, article, error=str(exc), status=422)
-    except library.NoArticle:
+    except catalog.NoArticle:
         raise HTTPException(404, "no such article (deleted meanwhile)") from None
     web.desk.articles.forget()
     request.session["flash"] = f"Saved {_state(saved)} {saved.slug}."
@@ -255,8 +255,8 @@ async def delete_posted(request: Request) -> Response:
     article = await _article(web, desks, request.path_params["article"])
     await checked_form(request)
     try:
-        gone = await web.call(library.delete, web.db, article.id)
-    except library.NoArticle:
+        gone = await web.call(catalog.delete, web.db, article.id)
+    except catalog.NoArticle:
         raise HTTPException(404, "no such article (deleted meanwhile)") from None
     web.desk.articles.forget()
     request.session["flash"] = f"Deleted {gone.slug} ({gone.title})."

@@ -9,7 +9,7 @@ since there is no session to keep one in. Posts are limited per client
 (`[web] submit_per_hour`), and a honeypot field turns bots away silently.
 
 Answers before an agent is needed: when the desk's published articles match the
-subject and description well (`knowledge.library.suggested`, as the acknowledgement
+subject and description well (`knowledge.catalog.suggested`, as the acknowledgement
 would suggest them), Send first shows them ("Check these first") with the request
 kept in hidden fields, and "Send my request anyway" sends it. Nothing matching, a
 request with files (a browser cannot carry them over) or `[kb] suggestions = 0`:
@@ -32,7 +32,7 @@ from starlette.routing import Route
 from maildesk.core.addresses import deliverable_address
 from maildesk.core.links import article_page
 from maildesk.core.message import parse_typed_address
-from maildesk.knowledge import library
+from maildesk.knowledge import catalog
 from maildesk.settings.desks import DeskProfile
 from maildesk.settings.fields import FieldDef, FieldError
 from maildesk.store import repo
@@ -246,7 +246,7 @@ def suggestions(web: Web, desk: DeskProfile, fields: SubmitFields) -> list[Sugge
     """The published articles of the desk that match the request as the
     acknowledgement's suggestions would (in the web's database threads)."""
     kb = web.config.kb
-    found = library.suggested(
+    found = catalog.suggested(
         web.db,
         web.desk.articles,
         desk.slug,

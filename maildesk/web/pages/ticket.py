@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from maildesk.core.links import article_page
 from maildesk.core.vocabulary import STATUSES
-from maildesk.knowledge import library
+from maildesk.knowledge import catalog
 from maildesk.pipeline.flow import Outcome
 from maildesk.store.models import Agent, Ticket
 from maildesk.web import detail
@@ -252,7 +252,7 @@ def _articles(web: Web, ticket_id: int, words: str) -> list[dict[str, str]]:
     default = web.desks.default.slug
     return [
         {"slug": a.slug, "title": a.title, "url": article_page("", a.desk, default, a.slug)}
-        for a in library.searched(web.db, desk, words, KB_RESULTS)
+        for a in catalog.searched(web.db, desk, words, KB_RESULTS)
     ]
 
 
