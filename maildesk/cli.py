@@ -7,6 +7,7 @@ JSON only.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import functools
@@ -36,9 +37,15 @@ from maildesk.config import (
     resolve_config_path,
     security_warnings,
 )
+from maildesk.core import event_names
 from maildesk.core.addresses import plain_address
 from maildesk.core.match import parse_label
 from maildesk.core.vocabulary import ROLES, STATUSES
+from maildesk.events import deliveries as webhook_deliveries
+from maildesk.events import hooks as webhook_hooks
+from maildesk.events import targets
+from maildesk.events import worker as webhook_worker
+from maildesk.events.signing import new_secret
 from maildesk.inbound.sources import batched, read_sources
 from maildesk.knowledge import articles, catalog, render
 from maildesk.outbound import outbox as outbox_store
@@ -48,6 +55,7 @@ from maildesk.pipeline.ingest import NotProcessed, Runtime, open_runtime
 from maildesk.queries import backlog, serialize
 from maildesk.queries import contacts as contact_queries
 from maildesk.queries.ticket_list import TicketQuery, find_tickets
+from maildesk.settings import checks
 from maildesk.settings.fields import FieldError
 from maildesk.store.blobs import BACKENDS as BLOB_BACKENDS
 from maildesk.store.blobs import BlobError, blobs_of
@@ -1551,6 +1559,169 @@ def kb_show(config: Config, as_json: bool, slug: str, desk: str | None) -> None:
         _print_json(document)
         return
     click.echo(articles.write(dataclasses.replace(draft, desk=None)), nl=False)
+
+
+@main.group()
+def webhooks() -> None:
+    """Webhooks: endpoints that receive signed ticket events ([[webhook]] in the
+    configuration, or added here), and their deliveries. The daemon sends them."""
+
+
+def _hook_runtime(runtime: Runtime, config: Config) -> None:
+    """The [[webhook]] endpoints in the database as the file has them now."""
+    webhook_hooks.sync_config(runtime.db, config.webhook, runtime.clock())
+
+
+@webhooks.command("list")
+@with_config
+@json_option
+def webhooks_list(config: Config, as_json: bool) -> None:
+    """The endpoints, with their deliveries counted (pending, delivered, failed)."""
+    with runtime_for(config) as runtime:
+        _hook_runtime(runtime, config)
+        found = webhook_hooks.listing(runtime.db)
+    if as_json:
+        _print_json(found)
+        return
+    for hook in found:
+        counts = ", ".join(f"{n} {state}" for state, n in hook["deliveries"].items())
+        desk = f"  desk {hook['desk']}" if hook["desk"] else ""
+        click.echo(
+            f"{hook['id']}  {hook['name']}  {hook['url']}  {','.join(hook['events'])}{desk}  "
+            f"({hook['origin']}; {counts})"
+        )
+    if not found:
+        click.echo("no webhooks", err=True)
+
+
+@webhooks.command("deliveries")
+@with_config
+@json_option
+@click.option("--state", type=click.Choice(webhook_deliveries.STATES), help="Only these.")
+@click.option("--webhook", "webhook_id", type=ROW_ID, metavar="ID", help="Only this endpoint's.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=100, show_default=True)
+def webhooks_deliveries(
+    config: Config, as_json: bool, state: str | None, webhook_id: int | None, limit: int
+) -> None:
+    """Deliveries, newest first: each event for each endpoint, its state and the
+    receiver's last answer."""
+    with runtime_for(config) as runtime:
+        found = webhook_deliveries.listing(runtime.db, runtime.desk.desks, state, webhook_id, limit)
+    if as_json:
+        _print_json(found)
+        return
+    for d in found:
+        answer = d["last_error"] or (f"HTTP {d['last_status']}" if d["last_status"] else "")
+        click.echo(
+            f"{d['id']}  {d['state']:<9}  webhook {d['webhook']}  {d['type']}  "
+            f"{d['ticket'] or '-'}  {d['webhook_id']}  {d['attempts']} attempt(s)  {answer}"
+        )
+    if not found:
+        click.echo("no deliveries", err=True)
+
+
+@webhooks.command("add")
+@with_config
+@json_option
+@click.argument("url")
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    type=click.Choice((*event_names.EVENTS, event_names.ALL)),
+    help="An event to send (repeat; default: all).",
+)
+@click.option("--desk", metavar="SLUG", help="Only this desk's tickets.")
+@click.option("--internal", is_flag=True, help="Also internal notes and internal events.")
+def webhooks_add(
+    config: Config,
+    as_json: bool,
+    url: str,
+    events: tuple[str, ...],
+    desk: str | None,
+    internal: bool,
+) -> None:
+    """Add an endpoint; prints its ID and its signing secret (shown this once).
+
+    Private and loopback addresses are refused unless [webhooks] allowed_networks
+    lists them.
+    """
+    try:
+        checks.webhook_url(url)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="URL") from None
+    refused = targets.refusal(url, targets.Targets.of(config.webhooks.allowed_networks))
+    if refused:
+        raise Failure(f"webhook refused: {refused}")
+    with runtime_for(config) as runtime:
+        if desk and desk not in runtime.desk.desks.slugs:
+            raise click.BadParameter(f"no desk {desk!r}", param_hint="--desk")
+        endpoint, secret = webhook_hooks.add(
+            runtime.db, url, events or (event_names.ALL,), desk, internal, "cli", runtime.clock()
+        )
+    if as_json:
+        _print_json({"id": endpoint.id, "url": endpoint.url, "secret": secret})
+        return
+    click.echo(f"webhook {endpoint.id} added; its signing secret (shown once):")
+    click.echo(secret)
+
+
+@webhooks.command("remove")
+@with_config
+@click.argument("ident", metavar="ID")
+def webhooks_remove(config: Config, ident: str) -> None:
+    """Remove an endpoint added by an admin; its undelivered events are failed."""
+    with runtime_for(config) as runtime:
+        _hook_runtime(runtime, config)
+        try:
+            webhook_hooks.remove(runtime.db, ident, runtime.clock())
+        except webhook_hooks.HookError as exc:
+            raise Failure(str(exc)) from None
+    click.echo(f"webhook {ident} removed", err=True)
+
+
+@webhooks.command("retry")
+@with_config
+@click.argument("delivery_id", required=False, type=ROW_ID, metavar="ID")
+@click.option("--all", "retry_all", is_flag=True, help="Every failed delivery.")
+def webhooks_retry(config: Config, delivery_id: int | None, retry_all: bool) -> None:
+    """Send failed deliveries again (ID or --all), with the same webhook-id; the
+    daemon sends them at once."""
+    if (delivery_id is None) == (not retry_all):
+        raise click.UsageError("give either a delivery ID or --all")
+    with runtime_for(config) as runtime:
+        ids = [] if delivery_id is None else [delivery_id]
+        count = webhook_deliveries.retry(runtime.db, ids, runtime.clock(), all_failed=retry_all)
+    if delivery_id is not None and not count:
+        raise Failure(f"no failed delivery {delivery_id} (of an endpoint still there)")
+    click.echo(f"{count} deliveries queued again", err=True)
+
+
+@webhooks.command("test")
+@with_config
+@click.argument("ident", metavar="ID")
+def webhooks_test(config: Config, ident: str) -> None:
+    """POST a signed webhook.test event to an endpoint now and print its answer (exit
+    status 1 unless 2xx). ID: the endpoint's, or a [[webhook]]'s name or URL."""
+    with runtime_for(config) as runtime:
+        _hook_runtime(runtime, config)
+        try:
+            row = webhook_hooks.find(runtime.db, ident)
+            endpoint = webhook_hooks.endpoint_of(row)
+            key = endpoint.key(read_environ())
+        except webhook_hooks.HookError as exc:
+            raise Failure(str(exc)) from None
+        now = runtime.clock()
+    answer = asyncio.run(webhook_worker.test(endpoint, key, config.webhooks, now))
+    click.echo(f"{endpoint.url}: {answer.detail}")
+    if answer.outcome is not webhook_deliveries.Outcome.DELIVERED:
+        sys.exit(EXIT_FAILURE)
+
+
+@webhooks.command("secret")
+def webhooks_secret() -> None:
+    """Print a new signing secret (whsec_...), for a [[webhook]]'s secret_env."""
+    click.echo(new_secret())
 
 
 @main.command("check-config")

@@ -73,6 +73,8 @@ from maildesk.settings.sections import (
     StorageConfig,
     TicketsConfig,
     WebConfig,
+    WebhookConfig,
+    WebhooksConfig,
 )
 
 __all__ = [
@@ -102,6 +104,8 @@ __all__ = [
     "StorageConfig",
     "TicketsConfig",
     "WebConfig",
+    "WebhookConfig",
+    "WebhooksConfig",
     "load_config",
     "password_from_env",
     "read_environ",
@@ -565,6 +569,7 @@ def _check_config(config: Config, env: Mapping[str, str]) -> None:
     _check_storage(config.storage, env)
     _check_desks(config)
     _check_fields(config)
+    _check_webhooks(config)
     seen: dict[tuple[str, int, str, str], int] = {}
     for index, mailbox in enumerate(config.imap):
         if mailbox.processed_folder == mailbox.folder:
@@ -621,6 +626,23 @@ def _check_desks(config: Config) -> None:
                     raise ConfigError(
                         f"{section}[{index}].desks", _unknown(f"desk {slug!r}", slug, known)
                     )
+
+
+def _check_webhooks(config: Config) -> None:
+    """Each [[webhook]] is known by its name (or URL) alone, and names a desk that exists."""
+    known = [desk.slug for desk in config.desks] or ["default"]
+    seen: dict[str, int] = {}
+    for index, hook in enumerate(config.webhook):
+        where = f"webhook[{index}]"
+        key = hook.name or hook.url
+        if key in seen:
+            raise ConfigError(
+                f"{where}.name" if hook.name else f"{where}.url",
+                f"{key!r} is already webhook[{seen[key]}]; give each a name of its own",
+            )
+        seen[key] = index
+        if hook.desk and hook.desk not in known:
+            raise ConfigError(f"{where}.desk", _unknown(f"desk {hook.desk!r}", hook.desk, known))
 
 
 # Names a ticket's own keys have (JSON, CSV columns): no custom field takes one.

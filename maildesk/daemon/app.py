@@ -4,6 +4,7 @@
            -> pipeline (pipeline.flow) -> pipeline worker (pipeline.worker)
            -> outbox worker -> relay or maildir (outbound.worker)
            -> jobs: SLA pass, auto-close, daily digest (jobs.runner)
+           -> webhooks: the event log's cursor, signed deliveries (events.worker)
            -> web view (web.app), served by uvicorn (web.server)
            -> SMTP/LMTP listener (inbound.smtp)
            -> IMAP pollers, one thread per [[imap]] (inbound.imap)
@@ -46,6 +47,8 @@ from maildesk import __version__
 from maildesk.config import Config, ConfigError, password_from_env, security_warnings
 from maildesk.daemon import logs
 from maildesk.daemon.systemd import Notifier
+from maildesk.events import hooks
+from maildesk.events.worker import WebhookWorker
 from maildesk.inbound.group_commit import GroupCommit
 from maildesk.inbound.imap import ImapPoller
 from maildesk.inbound.intake import Accepted, Delivery, Envelope, accept
@@ -111,6 +114,19 @@ class Daemon:
         self._pipeline_executor = DbExecutor(self.db, 1, "pipeline")
         self._outbox_executor = DbExecutor(self.db, 1, "outbox")
         self._jobs_executor = DbExecutor(self.db, 1, "jobs")
+        self._webhooks_executor = DbExecutor(self.db, 1, "webhooks")
+        problems = hooks.check_secrets(config.webhook, environ)
+        if problems:
+            raise ConfigError(*problems[0])
+        self.webhooks = WebhookWorker(
+            self.db,
+            self._webhooks_executor,
+            self.desk.desks,
+            self.desk.fields,
+            config.webhooks,
+            environ,
+            utcnow,
+        )
         self.outbox = OutboxWorker(
             self.db,
             self._outbox_executor,
@@ -124,16 +140,16 @@ class Daemon:
             self._jobs_executor,
             float(config.sla.scan_interval),
             utcnow,
-            self.outbox.wake,
+            self._changed,
         )
-        self.web = open_web(self.desk, pipeline, self.outbox.wake)
+        self.web = open_web(self.desk, pipeline, self._changed)
         self._web_server: WebServer | None = None
         self.traffic = Traffic()
         self.worker = PipelineWorker(
             pipeline,
             self._pipeline_executor,
             self.traffic,
-            on_processed=self.outbox.wake,
+            on_processed=self._changed,
         )
         self._notifier = Notifier(os.environ)  # systemd's variables, not settings
         self._stop = asyncio.Event()
@@ -142,6 +158,11 @@ class Daemon:
         self._pollers_stop = threading.Event()
         self._poller_threads: list[threading.Thread] = []
         self._watchdog: asyncio.Task[None] | None = None
+
+    def _changed(self) -> None:
+        """Tickets changed: mail may be queued, events written."""
+        self.outbox.wake()
+        self.webhooks.wake()
 
     # -- the whole life --------------------------------------------------------------
 
@@ -156,6 +177,7 @@ class Daemon:
             worker = loop.create_task(self.worker.run(), name="pipeline-worker")
             sender = loop.create_task(self.outbox.run(), name="outbox-worker")
             jobs = loop.create_task(self.jobs.run(), name="jobs")
+            webhooks = loop.create_task(self.webhooks.run(), name="webhooks")
             try:
                 await self._stop.wait()
                 await self._shutdown()
@@ -164,6 +186,8 @@ class Daemon:
                 await self._stop_worker(worker)
                 await _finish(jobs, SHUTDOWN_GRACE, "scheduled jobs")
                 await self._stop_outbox(sender)
+                self.webhooks.stop()
+                await _finish(webhooks, float(self.config.webhooks.timeout) + 5, "webhooks")
         finally:
             self._pollers_stop.set()  # also when start-up failed half-way
             if self._watchdog is not None:
@@ -182,10 +206,15 @@ class Daemon:
             adopted = await loop.run_in_executor(
                 self._pipeline_executor, repo.adopt_tickets, self.db, slug, desks.slugs
             )
+            switched_off = await loop.run_in_executor(
+                self._pipeline_executor, hooks.sync_config, self.db, self.config.webhook, utcnow()
+            )
         except peewee.PeeweeException as exc:
             raise StartupError(f"database error: {_one_line(exc)}") from exc
         if applied:
             log.info("database upgraded: %s", ", ".join(applied))
+        if switched_off:
+            log.info("%d webhook(s) no longer in the configuration were switched off", switched_off)
         if adopted:
             log.info("%d tickets of no configured desk joined the default desk %s", adopted, slug)
 
@@ -241,6 +270,7 @@ class Daemon:
             self._pipeline_executor,
             self._outbox_executor,
             self._jobs_executor,
+            self._webhooks_executor,
             self.web.executor,
         )
         for executor in executors:

@@ -6,10 +6,12 @@ Each takes a value of the right type and returns it normalised, or raises
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import urlsplit
 
 from maildesk.core.addresses import plain_address
+from maildesk.core.event_names import ALL, EVENTS
 
 _PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,9}")
 _SLUG_RE = re.compile(r"[a-z][a-z0-9-]{0,31}", re.ASCII)
@@ -171,3 +173,41 @@ def priorities(value: tuple[str, ...]) -> tuple[str, ...]:
             raise ValueError(f"duplicate priority: {short(name)}")
         result.append(name)
     return tuple(result)
+
+
+def networks(value: tuple[str, ...]) -> tuple[str, ...]:
+    """CIDR blocks (an address alone is its own block)."""
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"must be a network such as 10.0.0.0/8, got {short(item)}") from None
+    return value
+
+
+def webhook_url(value: str) -> str:
+    """An http(s) URL with a host; a query is allowed (receivers often route by one)."""
+    problem = f"must be an http:// or https:// URL, got {short(value)}"
+    if not value or any(ch.isspace() for ch in value):
+        raise ValueError(problem)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(problem)
+    if parts.username or parts.password:
+        raise ValueError("must not carry a user name or password (sign with the secret)")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(f"invalid port in URL {short(value)}") from None
+    if parts.fragment:
+        raise ValueError(f"must not contain a fragment, got {short(value)}")
+    return value
+
+
+def webhook_events(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError('must name at least one event, or "*"')
+    for item in value:
+        if item != ALL and item not in EVENTS:
+            raise ValueError(f"unknown event {short(item)}; one of {', '.join(EVENTS)}, or *")
+    return tuple(dict.fromkeys(value))

@@ -27,6 +27,7 @@ from pydantic import AfterValidator, ConfigDict, Field, GetCoreSchemaHandler, St
 from pydantic.dataclasses import dataclass
 from pydantic_core import core_schema
 
+from maildesk.core.event_names import EVENTS
 from maildesk.core.routing import Strategy
 from maildesk.settings import checks
 
@@ -752,6 +753,77 @@ class KbConfig:
     )
 
 
+@dataclass(frozen=True, config=SECTION)
+class WebhooksConfig:
+    """How webhooks are delivered (the endpoints are [[webhook]], or added on
+    /admin/webhooks): signed per the Standard Webhooks specification, retried with
+    backoff and jitter, given up after a while and then retried by hand."""
+
+    allowed_networks: Annotated[Strings, AfterValidator(checks.networks)] = Field(
+        (),
+        description=(
+            'Private networks webhooks may reach, as CIDR blocks ("10.0.0.0/8", '
+            '"127.0.0.1/32"). Loopback, private, link-local and other non-public addresses '
+            "are refused unless listed here, so an admin page cannot be used to reach "
+            "internal services."
+        ),
+        examples=[["10.20.0.0/16"]],
+    )
+    timeout: Annotated[Int, Field(ge=1, le=120)] = Field(
+        10, description="Seconds a receiver has to answer one delivery."
+    )
+    concurrency: Annotated[Int, Field(ge=1, le=256)] = Field(
+        16, description="Deliveries in flight at once, per maildesk instance."
+    )
+    retry_base: Annotated[Int, Field(ge=1)] = Field(
+        5, description="Seconds before the first retry; each retry waits twice as long."
+    )
+    retry_max: Annotated[Int, Field(ge=1)] = Field(
+        3600, description="Most seconds between two retries."
+    )
+    give_up_hours: Annotated[Int, Field(ge=1)] = Field(
+        24,
+        description=(
+            "Hours after which an event no receiver took is failed (listed by `maildesk "
+            "webhooks list --failed`, sent again by `maildesk webhooks retry`)."
+        ),
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class WebhookConfig:
+    """An endpoint that receives ticket events as signed JSON; repeat [[webhook]] for
+    each (default: none)."""
+
+    url: Annotated[Text, AfterValidator(checks.webhook_url)] = Field(
+        description="Where events are POSTed, http:// or https:// (required).",
+        examples=["https://hooks.example.com/maildesk"],
+    )
+    events: Annotated[Strings, AfterValidator(checks.webhook_events)] = Field(
+        ("*",),
+        description="Events to send: any of " + ", ".join(EVENTS) + ', or "*" for all.',
+    )
+    secret_env: Annotated[Text, AfterValidator(checks.env_name_required)] = Field(
+        description=(
+            "Environment variable holding the signing secret, whsec_ and base64 as the "
+            "Standard Webhooks specification has it (`maildesk webhooks secret` makes one); "
+            "required."
+        ),
+        examples=["MAILDESK_WEBHOOK_SECRET"],
+    )
+    name: Annotated[Text, AfterValidator(checks.optional_line)] = Field(
+        "", description="Its name in lists and logs; empty: the URL. Unique."
+    )
+    desk: Text = Field("", description="Only this desk's tickets (a slug); empty: every desk.")
+    internal: Flag = Field(
+        False,
+        description=(
+            "Also send internal notes (their text included) and internal events (rejected "
+            "commands, held mail, ...), as ticket.message.added and ticket.updated."
+        ),
+    )
+
+
 @plain_dataclass(frozen=True)
 class Config:
     """The whole configuration, handed down from the CLI: one field per section, in the
@@ -775,4 +847,6 @@ class Config:
     category: tuple[CategoryConfig, ...]
     field: tuple[FieldConfig, ...]
     kb: KbConfig
+    webhooks: WebhooksConfig
+    webhook: tuple[WebhookConfig, ...]
     path: Path | None  # the file it was read from; None when defaults only

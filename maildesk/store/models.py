@@ -253,6 +253,9 @@ class Event(BaseModel):
     actor = peewee.CharField(max_length=320)
     type = peewee.CharField(max_length=64)
     data = JSONTextField(default="{}")
+    # PostgreSQL: the writing transaction's id, the database's default (no default
+    # here, so inserts leave it to the database); 0 on SQLite. migrations/0019.
+    tx = peewee.BigIntegerField(null=True)
     if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
         ticket_id: int
 
@@ -528,6 +531,54 @@ class ArticleView(BaseModel):
         indexes = ((("article", "day"), True),)
 
 
+class Webhook(BaseModel):
+    """An endpoint that receives signed events (`events`): from maildesk.toml (`origin`
+    config, `key` "config:" + its name or URL, kept in step at each start) or added by
+    an admin (`origin` admin, with a secret maildesk generated)."""
+
+    key = peewee.CharField(max_length=300, unique=True)
+    origin = peewee.CharField(max_length=16)  # config | admin
+    url = peewee.TextField()
+    events = JSONTextField(default="[]")  # public event names, or ["*"]
+    desk = peewee.CharField(max_length=64, null=True)  # a desk's slug; None: every desk
+    internal = peewee.BooleanField(default=False)  # internal notes and events too
+    secret_env = peewee.CharField(max_length=128, default="")  # the secret's variable, or
+    secret = peewee.TextField(null=True)  # the secret itself (whsec_...), admin hooks
+    active = peewee.BooleanField(default=True)
+    created_at = UTCDateTimeField()
+    created_by = peewee.CharField(max_length=320, default="")
+
+
+class WebhookDelivery(BaseModel):
+    """One event for one endpoint: written with the cursor's move (`events.fanout`),
+    sent and retried by `events.delivery` until delivered or given up (failed)."""
+
+    webhook = peewee.ForeignKeyField(Webhook, on_delete="CASCADE", index=False)
+    ticket = peewee.ForeignKeyField(Ticket, null=True, index=False)
+    event_id = peewee.BigIntegerField(index=True)
+    msg_id = peewee.CharField(max_length=64)  # webhook-id: the same for every attempt
+    type = peewee.CharField(max_length=64)  # ticket.created, ...
+    body = peewee.TextField()  # the JSON sent, fixed when written
+    state = peewee.CharField(max_length=16, default="pending")  # pending|delivered|failed
+    attempts = peewee.IntegerField(default=0)
+    next_at = UTCDateTimeField()
+    lease_until = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField()
+    delivered_at = UTCDateTimeField(null=True)
+    last_status = peewee.IntegerField(null=True)  # the receiver's HTTP status
+    last_error = peewee.TextField(default="")
+    if TYPE_CHECKING:
+        webhook_id: int
+        ticket_id: int | None
+
+    class Meta:
+        indexes = (
+            (("state", "next_at"), False),
+            (("webhook", "ticket", "id"), False),
+            (("webhook", "id"), False),
+        )
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Blob,
     Contact,
@@ -558,4 +609,6 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Article,
     ArticleVote,
     ArticleView,
+    Webhook,
+    WebhookDelivery,
 )

@@ -1,0 +1,209 @@
+"""The webhook cursor: new entries of the event log -> one delivery row per endpoint
+that wants each, written with the cursor's move in one transaction.
+
+Where it sits: the daemon's webhook worker (`events.worker`) runs a pass when the
+pipeline, the web or a job has written events, and every second for what other
+instances and the CLI wrote. The deliveries it writes are sent by `events.deliveries`.
+
+Nothing is lost and nothing is written twice: the rows and the cursor commit
+together, so a pass that dies leaves both as they were. The cursor is a position
+(tx, id) in the log's commit order (see migrations/0019): on PostgreSQL a pass reads
+only the events of transactions older than every transaction still running, so an
+event whose transaction commits late still comes after the cursor; and one instance
+at a time runs a pass (a transaction-level advisory lock; the others skip). On
+SQLite the single writer commits ids in order.
+
+A new installation's cursor starts at the end of the log: an endpoint receives what
+happens after it exists, not the history. Each body is fixed here (the ticket as it
+is at this pass), so every attempt sends the same bytes under the same webhook-id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import peewee
+
+from maildesk.core.event_names import MESSAGE_ADDED, PublicEvent, public_event, wanted
+from maildesk.core.links import agent_url
+from maildesk.events.hooks import Endpoint, active
+from maildesk.queries.serialize import iso, message_detail, ticket_fields, ticket_summary
+from maildesk.settings.desks import Desks
+from maildesk.settings.fields import Fields
+from maildesk.store import rows
+from maildesk.store.db import advisory_key, is_postgres, write_transaction
+from maildesk.store.models import Event, KeyValue, Message, Ticket, WebhookDelivery
+
+CURSOR = "webhooks.cursor"  # KeyValue: "tx:id", the last event a pass took
+BATCH = 500  # events per pass
+LOCK = advisory_key("maildesk webhooks cursor")
+# Message fields a receiver gets (the flags are the agents' business).
+MESSAGE_KEYS = (
+    "id", "message_id", "direction", "kind", "from", "from_name", "to", "cc", "subject",
+    "body_text", "created_at", "attachments",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    tx: int
+    id: int
+
+    def __str__(self) -> str:
+        return f"{self.tx}:{self.id}"
+
+    @classmethod
+    def parse(cls, text: str) -> Position:
+        tx, _, ident = text.partition(":")
+        return cls(int(tx), int(ident))
+
+
+def _visible(db: peewee.Database) -> str:
+    """SQL: the events every later commit comes after."""
+    if is_postgres(db):
+        return '"tx" < pg_snapshot_xmin(pg_current_snapshot())::text::bigint'
+    return "1 = 1"
+
+
+def _end(db: peewee.Database) -> Position:
+    row = db.execute_sql(
+        f'SELECT "tx", "id" FROM "event" WHERE {_visible(db)} ORDER BY "tx" DESC, "id" DESC LIMIT 1'
+    ).fetchone()
+    return Position(0, 0) if row is None else Position(int(row[0]), int(row[1]))
+
+
+def _after(db: peewee.Database, position: Position, limit: int) -> list[Event]:
+    p = db.param
+    sql = (
+        'SELECT "id", "ticket_id", "at", "actor", "type", "data", "tx" FROM "event" '
+        f'WHERE ("tx", "id") > ({p}, {p}) AND {_visible(db)} ORDER BY "tx", "id" LIMIT {p}'
+    )
+    return list(Event.raw(sql, position.tx, position.id, limit))
+
+
+def position(db: peewee.Database) -> Position | None:
+    row = KeyValue.get_or_none(KeyValue.name == CURSOR)
+    return None if row is None else Position.parse(row.value)
+
+
+def _move(db: peewee.Database, to: Position, new: bool) -> None:
+    if new:
+        rows.insert(db, KeyValue, {"name": CURSOR, "value": str(to)})
+    else:
+        KeyValue.update(value=str(to)).where(KeyValue.name == CURSOR).execute()
+
+
+@dataclass(frozen=True)
+class Pass:
+    events: int  # log entries the cursor moved past
+    deliveries: int  # rows written
+
+
+def fan_out(
+    db: peewee.Database, desks: Desks, fields: Fields, now: dt.datetime, limit: int = BATCH
+) -> Pass:
+    """One pass of the cursor (see the module's docstring)."""
+    with write_transaction(db):
+        if is_postgres(db):
+            row = db.execute_sql("SELECT pg_try_advisory_xact_lock(%s)", (LOCK,)).fetchone()
+            if not row[0]:
+                return Pass(0, 0)  # another instance is at it
+        at = position(db)
+        if at is None:
+            _move(db, _end(db), new=True)
+            return Pass(0, 0)
+        events = _after(db, at, limit)
+        if not events:
+            return Pass(0, 0)
+        endpoints = active(db)
+        written = _deliveries(events, endpoints, desks, fields, now) if endpoints else []
+        rows.insert_many(db, WebhookDelivery, written)
+        last = events[-1]
+        _move(db, Position(int(last.tx or 0), last.id), new=False)
+    return Pass(len(events), len(written))
+
+
+def _deliveries(
+    events: Sequence[Event],
+    endpoints: Sequence[Endpoint],
+    desks: Desks,
+    fields: Fields,
+    now: dt.datetime,
+) -> list[dict[str, Any]]:
+    tickets: dict[int, tuple[str, dict[str, Any]]] = {}
+    result = []
+    for event in events:
+        public = public_event(event.type, event.data)
+        if public is None:
+            continue
+        takers = [e for e in endpoints if _takes(e, public)]
+        if not takers:
+            continue
+        if event.ticket_id not in tickets:
+            tickets[event.ticket_id] = _ticket(event.ticket_id, desks, fields)
+        slug, ticket = tickets[event.ticket_id]
+        takers = [e for e in takers if e.desk is None or e.desk == slug]
+        if not takers:
+            continue
+        body = _body(public, event, ticket)
+        for endpoint in takers:
+            result.append(
+                {
+                    "webhook": endpoint.id,
+                    "ticket": event.ticket_id,
+                    "event_id": event.id,
+                    "msg_id": f"evt_{event.id}",
+                    "type": public.name,
+                    "body": body,
+                    "state": "pending",
+                    "attempts": 0,
+                    "last_error": "",
+                    "next_at": now,
+                    "created_at": now,
+                }
+            )
+    return result
+
+
+def _takes(endpoint: Endpoint, public: PublicEvent) -> bool:
+    return (endpoint.internal or not public.internal) and wanted(endpoint.events, public.name)
+
+
+def _ticket(ticket_id: int, desks: Desks, fields: Fields) -> tuple[str, dict[str, Any]]:
+    ticket = Ticket.get_by_id(ticket_id)
+    summary = ticket_summary(ticket, desks)
+    desk = desks.get(ticket.desk)
+    return desk.slug, {
+        **summary,
+        "first_response_at": iso(ticket.first_response_at),
+        "first_response_due": iso(ticket.first_response_due),
+        "resolution_due": iso(ticket.resolution_due),
+        "resolved_at": iso(ticket.resolved_at),
+        "closed_at": iso(ticket.closed_at),
+        "fields": ticket_fields(ticket, fields),
+        "url": agent_url(desk.base_url, summary["number"]),
+    }
+
+
+def _body(public: PublicEvent, event: Event, ticket: dict[str, Any]) -> str:
+    data: dict[str, Any] = {
+        "ticket": ticket,
+        "event": {
+            "id": event.id,
+            "type": event.type,
+            "actor": event.actor,
+            "at": iso(event.at),
+            "data": event.data,
+        },
+    }
+    if public.name == MESSAGE_ADDED:
+        message = Message.get_or_none(Message.id == event.data.get("message"))
+        if message is not None:
+            detail = message_detail(message)
+            data["message"] = {key: detail[key] for key in MESSAGE_KEYS}
+    document = {"type": public.name, "timestamp": iso(event.at), "data": data}
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)

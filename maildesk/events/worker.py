@@ -1,0 +1,281 @@
+"""The daemon's webhook worker: the cursor's passes, and the deliveries sent.
+
+Where it sits: the daemon builds one (`daemon.app`) and wakes it whenever its own
+pipeline, web view or jobs may have written events; it also looks every second, for
+what other instances and the CLI wrote. Two tasks on the daemon's loop share one
+database thread: the cursor (`events.fanout`) writes deliveries, the sender claims
+and POSTs them (`events.deliveries`), up to `[webhooks] concurrency` at once, each
+result recorded as it comes back, so a slow receiver holds up only its own rows.
+
+Every request goes to an address the targets check passed (`events.targets`), with
+no proxy from the environment and no redirect followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import email.utils
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import httpx2
+import peewee
+
+from maildesk import __version__
+from maildesk.config import WebhooksConfig
+from maildesk.events import deliveries, fanout, hooks
+from maildesk.events.deliveries import Claimed, Outcome, Result
+from maildesk.events.signing import headers
+from maildesk.events.targets import Refused, Targets, Unresolved, pin
+from maildesk.settings.desks import Desks
+from maildesk.settings.fields import Fields
+
+log = logging.getLogger(__name__)
+
+INTERVAL = 1.0  # seconds between the cursor's looks when nobody wakes it
+MAX_BACKOFF = 60.0  # seconds between tries while the database fails
+RETRY_STATUSES = frozenset({408, 425, 429})
+USER_AGENT = f"maildesk/{__version__} (webhooks)"
+
+
+def outcome_of(status: int) -> Outcome:
+    if 200 <= status < 300:
+        return Outcome.DELIVERED
+    if status >= 500 or status in RETRY_STATUSES:
+        return Outcome.RETRY
+    return Outcome.FAILED
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds a Retry-After header asks for (a number or an HTTP date)."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    with contextlib.suppress(TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(text)
+        return max(0.0, when.timestamp() - now)
+    return None
+
+
+class WebhookWorker:
+    def __init__(
+        self,
+        db: peewee.Database,
+        executor: Executor,
+        desks: Desks,
+        fields: Fields,
+        config: WebhooksConfig,
+        environ: Mapping[str, str],
+        clock: Callable[[], dt.datetime],
+        interval: float = INTERVAL,
+    ) -> None:
+        self.db = db
+        self._executor = executor
+        self._desks = desks
+        self._fields = fields
+        self._config = config
+        self._environ = environ
+        self._clock = clock
+        self._interval = interval
+        self._targets = Targets.of(config.allowed_networks)
+        self._events = asyncio.Event()  # new events may be in the log
+        self._due = asyncio.Event()  # new deliveries may be due
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Events were written: run the cursor soon."""
+        self._events.set()
+
+    def stop(self) -> None:
+        """Finish the deliveries in flight, then return from `run`."""
+        self._stopping = True
+        self._events.set()
+        self._due.set()
+
+    async def run(self) -> None:
+        await asyncio.gather(self._cursor(), self._sender())
+
+    async def _db(self, fn: Callable[..., object], *args: object) -> object:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # -- the cursor ----------------------------------------------------------------
+
+    async def _cursor(self) -> None:
+        pause = self._interval
+        while not self._stopping:
+            self._events.clear()
+            try:
+                done = await self._db(
+                    fanout.fan_out, self.db, self._desks, self._fields, self._clock()
+                )
+            except Exception as exc:  # noqa: BLE001 - the log says why; the pass is retried
+                pause = min(MAX_BACKOFF, pause * 2)
+                log.error("webhooks: cursor pass failed (retrying in %.0f s): %s", pause, exc)
+                await self._wait(self._events, pause)
+                continue
+            pause = self._interval
+            assert isinstance(done, fanout.Pass)
+            if done.deliveries:
+                self._due.set()
+            if done.events >= fanout.BATCH:
+                continue  # more are waiting
+            await self._wait(self._events, self._interval)
+
+    # -- the sender ----------------------------------------------------------------
+
+    async def _sender(self) -> None:
+        async with client(self._config) as http:
+            await self._send_all(http)
+
+    async def _send_all(self, http: httpx2.AsyncClient) -> None:
+        inflight: set[asyncio.Task[Result]] = set()
+        pause = self._interval
+        while not self._stopping or inflight:
+            room = 0 if self._stopping else self._config.concurrency - len(inflight)
+            self._due.clear()
+            try:
+                claimed = await self._db(
+                    deliveries.claim_due, self.db, self._clock(), room, self._config
+                )
+                endpoints = {e.id: e for e in await self._endpoints()} if claimed else {}
+            except Exception as exc:  # noqa: BLE001 - the log says why; the claim is retried
+                pause = min(MAX_BACKOFF, pause * 2)
+                log.error("webhooks: cannot claim deliveries (retrying in %.0f s): %s", pause, exc)
+                claimed, endpoints = [], {}
+                if not inflight:
+                    await self._wait(self._due, pause)
+                    continue
+            else:
+                pause = self._interval
+            assert isinstance(claimed, list)
+            for row in claimed:
+                task = asyncio.create_task(self._send(http, row, endpoints.get(row.webhook_id)))
+                inflight.add(task)
+            if not inflight:
+                due = await self._db(deliveries.next_due, self.db)
+                await self._wait(self._due, self._until(due))
+                continue
+            waker = asyncio.create_task(self._due.wait())
+            await asyncio.wait(
+                {*inflight, waker}, timeout=self._interval, return_when=asyncio.FIRST_COMPLETED
+            )
+            waker.cancel()
+            done = [task for task in inflight if task.done()]
+            inflight.difference_update(done)
+            if done:
+                await self._record([task.result() for task in done])
+
+    async def _endpoints(self) -> list[hooks.Endpoint]:
+        found = await self._db(hooks.active, self.db)
+        assert isinstance(found, list)
+        return found
+
+    def _until(self, due: object) -> float:
+        if not isinstance(due, dt.datetime):
+            return self._interval
+        return min(self._interval, max(0.0, (due - self._clock()).total_seconds()))
+
+    async def _record(self, results: list[Result]) -> None:
+        for result in results:
+            level = logging.INFO if result.outcome is Outcome.DELIVERED else logging.WARNING
+            log.log(level, "webhook delivery %d %s: %s", result.id, result.outcome, result.detail)
+        try:
+            await self._db(deliveries.record, self.db, results, self._clock(), self._config)
+        except Exception as exc:  # noqa: BLE001 - the leases run out, the rows go again
+            # The leases run out and the rows are sent again (the same webhook-id).
+            log.error("webhooks: cannot record %d results: %s", len(results), exc)
+
+    async def _send(
+        self, client: httpx2.AsyncClient, row: Claimed, endpoint: hooks.Endpoint | None
+    ) -> Result:
+        if endpoint is None:
+            return Result(row.id, Outcome.FAILED, None, hooks.REMOVED)
+        try:
+            key = endpoint.key(self._environ)
+        except hooks.HookError as exc:
+            return Result(row.id, Outcome.RETRY, None, str(exc))
+        answer = await post(client, endpoint.url, key, row.msg_id, row.body, self._targets)
+        detail = f"{endpoint.name}: {answer.detail} ({row.type} {row.msg_id})"
+        return Result(row.id, answer.outcome, answer.status, detail, answer.retry_after)
+
+    async def _wait(self, event: asyncio.Event, seconds: float) -> None:
+        if self._stopping:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+
+
+@dataclass(frozen=True)
+class Answer:
+    outcome: Outcome
+    status: int | None
+    detail: str
+    retry_after: float | None = None
+
+
+async def post(
+    client: httpx2.AsyncClient, url: str, key: bytes, msg_id: str, body: str, targets: Targets
+) -> Answer:
+    """One signed attempt (also `maildesk webhooks test`). The receiver's answer body
+    is never read: only its status counts."""
+    try:
+        target = await pin(url, targets)
+    except Unresolved as exc:
+        return Answer(Outcome.RETRY, None, str(exc))
+    except Refused as exc:
+        return Answer(Outcome.FAILED, None, str(exc))
+    data = body.encode()
+    sent = headers(key, msg_id, int(time.time()), data)
+    sent.update({"host": target.host_header, "user-agent": USER_AGENT})
+    extensions = {"sni_hostname": target.server_name}
+    try:
+        async with client.stream(
+            "POST", target.url, content=data, headers=sent, extensions=extensions
+        ) as response:
+            status = response.status_code
+            wait = retry_after(response.headers.get("retry-after"), time.time())
+    except httpx2.TimeoutException:
+        return Answer(Outcome.RETRY, None, "no answer in time")
+    except httpx2.HTTPError as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        return Answer(Outcome.RETRY, None, detail[:300])
+    return Answer(outcome_of(status), status, f"HTTP {status}", wait)
+
+
+def client(config: WebhooksConfig) -> httpx2.AsyncClient:
+    """The HTTP client webhooks are sent with: no proxy from the environment, no
+    redirects, the configured timeout and concurrency."""
+    return httpx2.AsyncClient(
+        timeout=httpx2.Timeout(float(config.timeout)),
+        limits=httpx2.Limits(max_connections=config.concurrency),
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+async def test(
+    endpoint: hooks.Endpoint, key: bytes, config: WebhooksConfig, now: dt.datetime
+) -> Answer:
+    """One signed `webhook.test` event to the endpoint, now (not recorded)."""
+    body = json.dumps(
+        {
+            "type": "webhook.test",
+            "timestamp": now.isoformat(),
+            "data": {"webhook": endpoint.id, "url": endpoint.url},
+        },
+        separators=(",", ":"),
+    )
+    msg_id = f"test_{uuid.uuid4().hex}"
+    async with client(config) as http:
+        return await post(
+            http, endpoint.url, key, msg_id, body, Targets.of(config.allowed_networks)
+        )

@@ -1,0 +1,110 @@
+"""The webhook cursor over the event log (`events.fanout`): a new installation starts
+at the end, each event becomes one delivery per endpoint that wants it, and on
+PostgreSQL an event whose transaction commits after a later-numbered one's is still
+delivered (the cursor follows commit order, not ids)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import peewee
+import pytest
+
+from maildesk.config import load_config
+from maildesk.events import deliveries, fanout, hooks
+from maildesk.settings.desks import Desks
+from maildesk.settings.fields import Fields
+from maildesk.store.db import open_database
+from maildesk.store.models import Event, Ticket, WebhookDelivery
+from maildesk.store.scope import using
+from tests.conftest import Install
+from tests.conversation import customer_mail
+
+NOW = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def ticketed(desk: Install) -> Install:
+    [outcome] = desk.ingest(customer_mail())
+    assert outcome["action"] == "created"
+    return desk
+
+
+@pytest.fixture
+def connections(ticketed: Install) -> Iterator[list[peewee.Database]]:
+    opened = [open_database(ticketed.database_url) for _ in range(3)]
+    yield opened
+    for db in opened:
+        db.close()
+
+
+def _pass(db: peewee.Database, desk: Install) -> fanout.Pass:
+    config = load_config(desk.config_path)
+    return fanout.fan_out(db, Desks.from_config(config), Fields.from_config(config), NOW)
+
+
+def _event(kind: str = "tags_changed") -> None:
+    ticket = Ticket.select().first()
+    Event.create(ticket=ticket, at=NOW, actor="test", type=kind, data={"added": ["x"]})
+
+
+def _delivered_events(db: peewee.Database) -> list[int]:
+    with using(db):
+        return [d.event_id for d in WebhookDelivery.select().order_by(WebhookDelivery.id)]
+
+
+def test_the_cursor_starts_at_the_end_and_takes_each_event_once(
+    ticketed: Install, connections: list[peewee.Database]
+) -> None:
+    db = connections[0]
+    hooks.add(db, "https://hooks.example.com/", ["*"], None, False, "test", NOW)
+    assert _pass(db, ticketed) == fanout.Pass(0, 0)  # the history is not sent
+    with using(db), db.atomic():
+        _event()
+        _event("commands_rejected")  # internal: no delivery for this endpoint
+    assert _pass(db, ticketed) == fanout.Pass(2, 1)
+    assert _pass(db, ticketed) == fanout.Pass(0, 0)
+    with using(db):
+        [row] = WebhookDelivery.select()
+        assert row.type == "ticket.updated" and row.msg_id == f"evt_{row.event_id}"
+    claimed = deliveries.claim_due(db, NOW, 10, load_config(ticketed.config_path).webhooks)
+    assert [c.id for c in claimed] == [row.id]
+    # leased: not claimed again until the lease runs out
+    assert deliveries.claim_due(db, NOW, 10, load_config(ticketed.config_path).webhooks) == []
+
+
+def test_an_event_of_a_transaction_that_took_its_id_early_is_delivered(
+    ticketed: Install, connections: list[peewee.Database], database_url: str
+) -> None:
+    """Transaction B writes first (older xid), A takes event id N, B takes N+1 and
+    commits; a pass then takes B's events; A commits; the next pass takes N."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: ids commit in order")
+    a, b, reader = connections
+    hooks.add(reader, "https://hooks.example.com/", ["*"], None, False, "test", NOW)
+    _pass(reader, ticketed)
+    b.begin()
+    a.begin()
+    try:
+        with using(b):
+            _event()
+        with using(a):
+            _event()
+            a_id = Event.select(peewee.fn.MAX(Event.id)).scalar()
+        with using(b):
+            _event()
+            b_id = Event.select(peewee.fn.MAX(Event.id)).scalar()
+        b.commit()
+        assert b_id > a_id
+        first = _pass(reader, ticketed)
+        assert first.events == 2  # b's two: older than every transaction still running
+        assert a_id not in _delivered_events(reader)
+        assert b_id in _delivered_events(reader)
+        a.commit()
+    finally:
+        for db in (a, b):
+            if db.in_transaction():
+                db.rollback()
+    assert _pass(reader, ticketed).events == 1
+    assert a_id in _delivered_events(reader)  # an id-only cursor would have passed it
