@@ -17,14 +17,18 @@ MAX_KEYS = 100_000  # beyond this the oldest keys are forgotten (memory stays bo
 FORM_OVERHEAD = 256 * 1024  # the text fields and multipart framing, beyond the files
 SIGN_IN_BODY = 16 * 1024  # an address, a password and two tokens
 SIGN_IN_PATHS = ("/login", "/logout", "/logout/everywhere")
-# Forms that carry files: a customer's or an agent's reply, and /submit.
-UPLOAD_PATHS = re.compile(r"/submit|/t/[^/]+/[^/]+/reply|/tickets/[^/]+/reply")
+# Forms that carry files: a customer's or an agent's reply (on the web or the API),
+# and /submit.
+UPLOAD_PATHS = re.compile(
+    r"/submit|/t/[^/]+/[^/]+/reply|/tickets/[^/]+/reply|/api/tickets/[^/]+/messages"
+)
 
 
 def body_limit(max_upload_size: int, path: str) -> int:
     """The largest request body `path` takes: its files and a form around them where
-    uploads are posted, the upload limit for the JSON API, a few KB to sign in, and
-    room for a form (a bulk selection, a note) anywhere else."""
+    uploads are posted (the API's messages too), the upload limit for the rest of the
+    JSON API, a few KB to sign in, and room for a form (a bulk selection, a note)
+    anywhere else."""
     if UPLOAD_PATHS.fullmatch(path):
         return max_upload_size + FORM_OVERHEAD
     if path.startswith("/api/"):

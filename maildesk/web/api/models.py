@@ -121,6 +121,29 @@ class TicketChange(Body):
         return self
 
 
+MAX_BULK = 100  # tickets per bulk change: each is a mail through the pipeline
+
+
+class BulkChange(Body):
+    """POST /api/tickets/bulk: the change of PATCH /api/tickets/{label}, made to each
+    of `tickets` in turn."""
+
+    tickets: list[StrictStr] = Field(
+        description="the tickets, SUP-00042 or 42",
+        json_schema_extra={"minItems": 1, "maxItems": MAX_BULK},
+    )
+    changes: TicketChange
+
+    @field_validator("tickets")
+    @classmethod
+    def bounded(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one ticket")
+        if len(value) > MAX_BULK:
+            raise ValueError(f"at most {MAX_BULK} tickets at once (not {len(value)})")
+        return value
+
+
 class NewMessage(Body):
     """POST /api/tickets/{label}/messages: a reply to the customer, or an internal note.
     `#command` lines at the top apply, as in mail."""
@@ -134,6 +157,20 @@ class NewMessage(Body):
         if not value.strip():
             raise ValueError("write something")
         return value
+
+
+def _files(schema: dict[str, Any]) -> None:
+    """Binary parts, as OpenAPI 3.1 writes them (a file name and a type of their own)."""
+    _no_default(schema)
+    schema["items"] = {"type": "string", "contentMediaType": "application/octet-stream"}
+    schema["description"] = "a file to attach (repeat the part for several)"
+
+
+class NewMessageForm(NewMessage):
+    """POST /api/tickets/{label}/messages as multipart/form-data: the fields of
+    `NewMessage` as text parts (`note`: true or false), and the files to attach."""
+
+    file: list[bytes] = Field([], json_schema_extra=_files)
 
 
 RECORD_FIELDS = "custom fields by name (those named change, the others stay); null clears one"

@@ -34,8 +34,17 @@ from maildesk.store.db import read_snapshot
 from maildesk.store.models import Agent, Message, Ticket
 from maildesk.tickets.agents import agent_for_token
 from maildesk.web import actions
-from maildesk.web.actions import Refused
-from maildesk.web.api.models import M, NewMessage, NewTicket, TicketChange, TranscriptEntry, parsed
+from maildesk.web.actions import Refused, Upload
+from maildesk.web.api.forms import message_form
+from maildesk.web.api.models import (
+    M,
+    NewMessage,
+    NewMessageForm,
+    NewTicket,
+    TicketChange,
+    TranscriptEntry,
+    parsed,
+)
 from maildesk.web.context import Web, find_ticket, web_of
 from maildesk.web.uploads import read_body
 
@@ -78,10 +87,14 @@ def unauthorized(message: str, error: str = "") -> HTTPException:
 # -- request bodies: JSON, checked strictly -------------------------------------------
 
 
+def media_type(request: Request) -> str:
+    """The request's Content-Type without its parameters, in lower case."""
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
 async def json_object(request: Request, limit: int) -> dict[str, Any]:
     """The body as a JSON object; 400 for another content type or malformed JSON."""
-    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if kind != "application/json":
+    if media_type(request) != "application/json":
         raise bad("send a JSON object with Content-Type: application/json")
     raw = await read_body(request, limit, f"the body is larger than {limit} bytes")
     try:
@@ -318,12 +331,16 @@ def update(web: Web, agent: Agent, number: int, commands: list[str]) -> dict[str
     return detail(web, number, agent)
 
 
-def add_message(web: Web, agent: Agent, number: int, text: str, note: bool) -> dict[str, Any]:
+def add_message(
+    web: Web, agent: Agent, number: int, text: str, note: bool, uploads: Sequence[Upload] = ()
+) -> dict[str, Any]:
+    """The agent's reply or note, with `uploads` attached as the web's reply box attaches
+    them (`actions.agent_mail`): stored as the same mail's attachments would be."""
     ticket = ticket_or_404(web, number, agent)
     errors = actions.command_errors(web, ticket, text, agent)
     if errors:
         raise Rejected(errors)
-    outcome = actions.agent_mail(web, agent, ticket, text, note=note, source="api")
+    outcome = actions.agent_mail(web, agent, ticket, text, note=note, uploads=uploads, source="api")
     stored = (
         Message.select()
         .where(Message.intake == outcome.intake_id)
@@ -423,8 +440,13 @@ async def post_message(request: Request) -> Response:
     web = web_of(request)
     agent = await signed(web, request)
     number = await number_of(web, request)
-    message = await body_of(web, request, NewMessage)
-    document = await changed(web, add_message, agent, number, message.text, message.note)
+    uploads: list[Upload] = []
+    message: NewMessage
+    if media_type(request) == "multipart/form-data":
+        message, uploads = await message_form(request, web.config.web.max_upload_size)
+    else:
+        message = await body_of(web, request, NewMessage)
+    document = await changed(web, add_message, agent, number, message.text, message.note, uploads)
     return JSONResponse(document, 201)
 
 
@@ -449,10 +471,14 @@ class Operation:
 
     summary: str
     status: int  # the status of success
-    body: type[BaseModel] | None = None  # the request body's model
+    body: type[BaseModel] | None = None  # the request body's model (JSON)
     query: tuple[str, ...] = ()  # the query parameters
     also: tuple[int, ...] = ()  # other statuses of success
     admin: bool = False  # an admin's token only (403 for another)
+    answer: type[BaseModel] | None = None  # the model of the body of success
+    form: type[BaseModel] | None = None  # also taken as multipart/form-data, of this model
+    roles: tuple[str, ...] = ()  # the roles whose tokens it serves (403 for another)
+    description: str = ""  # more than the summary says, for people
 
 
 routes = [
@@ -469,6 +495,9 @@ routes = [
         "Change a ticket's fields, as #command lines", 200, TicketChange,
     )),
     ApiRoute("/api/tickets/{label}/messages", "POST", post_message, Operation(
-        "Reply to the customer, or add an internal note", 201, NewMessage,
+        "Reply to the customer, or add an internal note", 201, NewMessage, form=NewMessageForm,
+        description="As JSON, or as multipart/form-data with the same fields and one or more"
+        " `file` parts, attached as a mail's attachments are (at most [web] max_upload_size"
+        " in all: 413 beyond).",
     )),
 ]  # fmt: skip
