@@ -130,3 +130,93 @@ def test_an_agents_day_in_the_browser(
         assert not errors, errors  # no CSP violations, no script errors
     finally:
         context.close()
+
+
+def sign_in(page: Page, base: str, email: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
+    expect(page).to_have_url(f"{base}/")
+
+
+def open_live(page: Page, url: str) -> None:
+    """Open `url` and wait until its live stream is open (live.js marks it)."""
+    page.goto(url)
+    expect(page.locator("#live")).to_have_attribute("data-ready", "1")
+    page.evaluate("window.notReloaded = true")  # gone if the page were loaded again
+
+
+def test_two_agents_on_one_ticket_see_each_other_and_a_reply_live(
+    browser: Browser, daemon: Daemon, sink: Sink
+) -> None:
+    submit(daemon, customer_mail(subject="Printer on fire"))
+    sink.wait_for(3)  # the acknowledgement, Ann's and Bob's notifications
+    base = f"http://127.0.0.1:{daemon.web_port}"
+    ticket = f"{base}/tickets/SUP-00001"
+    ann_context, bob_context = browser.new_context(), browser.new_context()
+    ann, bob = ann_context.new_page(), bob_context.new_page()
+    errors: list[str] = []
+    for page in (ann, bob):
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        sign_in(ann, base, "ann@example.com")
+        sign_in(bob, base, "bob@example.com")
+        open_live(ann, ticket)
+        open_live(bob, ticket)
+        expect(ann.locator("[data-live=presence]")).to_have_text("Bob Agent is viewing")
+        expect(bob.locator("[data-live=presence]")).to_have_text("Ann Agent is viewing")
+
+        # Ann starts a reply: Bob sees her writing
+        ann_reply = ann.locator("form[action='/tickets/SUP-00001/reply']")
+        ann_reply.locator("textarea[name=text]").fill("Hi Carl,\nstand back from it.")
+        expect(bob.locator("[data-live=presence]")).to_have_text("Ann Agent is replying")
+
+        # Bob replies first: his reply appears on Ann's page, with a warning, her draft kept
+        bob_reply = bob.locator("form[action='/tickets/SUP-00001/reply']")
+        bob_reply.locator("textarea[name=text]").fill("Carl, a new printer is on its way.")
+        bob_reply.locator("button[value=reply]").click()
+        expect(ann.locator(".entry.agent")).to_contain_text("a new printer is on its way")
+        expect(ann.locator("[data-live=arrived]")).to_contain_text("a reply from Bob Agent")
+        expect(ann_reply.locator("textarea[name=text]")).to_have_value(
+            "Hi Carl,\nstand back from it."
+        )
+        assert ann.evaluate("window.notReloaded") is True
+
+        # sending holds her reply once; one more click sends it
+        ann_reply.locator("button[value=reply]").click()
+        expect(ann.locator("[data-live=arrived]")).to_contain_text("Your reply was not sent")
+        expect(ann.locator(".entry.agent")).to_have_count(1)
+        ann.locator("form[action='/tickets/SUP-00001/reply'] button[value=reply]").click()
+        expect(ann.locator(".entry.agent")).to_have_count(2)
+        expect(ann.locator(".entry.agent").last).to_contain_text("stand back from it")
+        # and Bob sees hers without reloading
+        expect(bob.locator(".entry.agent")).to_have_count(2)
+        # no CSP violations, no script errors (but the held reply's answer, 409)
+        assert [e for e in errors if "409 (Conflict)" not in e] == [], errors
+    finally:
+        ann_context.close()
+        bob_context.close()
+
+
+def test_a_second_browsers_queue_updates_live(browser: Browser, daemon: Daemon, sink: Sink) -> None:
+    submit(daemon, customer_mail(subject="Printer on fire"))
+    sink.wait_for(3)
+    base = f"http://127.0.0.1:{daemon.web_port}"
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        sign_in(page, base, "bob@example.com")
+        open_live(page, f"{base}/")
+        expect(page.locator("tbody tr")).to_have_count(1)
+        page.locator("input[name=ticket]").first.check()  # a selection survives updates
+        submit(daemon, customer_mail("Dora <dora@customer.test>", subject="Invoice question"))
+        expect(page.locator("tbody tr")).to_have_count(2)
+        expect(page.locator("tbody")).to_contain_text("Invoice question")
+        expect(page.locator("tr[data-ticket=SUP-00001] input[name=ticket]")).to_be_checked()
+        assert page.evaluate("window.notReloaded") is True
+        assert not errors, errors
+    finally:
+        context.close()

@@ -5,6 +5,7 @@
            -> outbox worker -> relay or maildir (outbound.worker)
            -> jobs: SLA pass, auto-close, daily digest (jobs.runner)
            -> webhooks: the event log's cursor, signed deliveries (events.worker)
+           -> live updates: event log follower, streams, presence (events.live)
            -> web view (web.app), served by uvicorn (web.server)
            -> SMTP/LMTP listener (inbound.smtp)
            -> IMAP pollers, one thread per [[imap]] (inbound.imap)
@@ -49,6 +50,7 @@ from maildesk.daemon import logs
 from maildesk.daemon.systemd import Notifier
 from maildesk.events import hooks
 from maildesk.events.worker import WebhookWorker
+from maildesk.events.live import Live
 from maildesk.inbound.group_commit import GroupCommit
 from maildesk.inbound.imap import ImapPoller
 from maildesk.inbound.intake import Accepted, Delivery, Envelope, accept
@@ -135,21 +137,22 @@ class Daemon:
             config.outbound,
             utcnow,
         )
+        self.live = Live(self.desk)
         self.jobs = JobRunner(
             Jobs(self.desk),
             self._jobs_executor,
             float(config.sla.scan_interval),
             utcnow,
-            self._changed,
+            self._committed,
         )
-        self.web = open_web(self.desk, pipeline, self._changed)
+        self.web = open_web(self.desk, pipeline, self._committed, self.live)
         self._web_server: WebServer | None = None
         self.traffic = Traffic()
         self.worker = PipelineWorker(
             pipeline,
             self._pipeline_executor,
             self.traffic,
-            on_processed=self._changed,
+            on_processed=self._committed,
         )
         self._notifier = Notifier(os.environ)  # systemd's variables, not settings
         self._stop = asyncio.Event()
@@ -158,11 +161,6 @@ class Daemon:
         self._pollers_stop = threading.Event()
         self._poller_threads: list[threading.Thread] = []
         self._watchdog: asyncio.Task[None] | None = None
-
-    def _changed(self) -> None:
-        """Tickets changed: mail may be queued, events written."""
-        self.outbox.wake()
-        self.webhooks.wake()
 
     # -- the whole life --------------------------------------------------------------
 
@@ -192,6 +190,7 @@ class Daemon:
             self._pollers_stop.set()  # also when start-up failed half-way
             if self._watchdog is not None:
                 self._watchdog.cancel()
+            await self.live.stop()
             await self._close_executors()
             self._remove_signal_handlers(loop)
             self._remove_ready_file()
@@ -220,6 +219,8 @@ class Daemon:
 
     async def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         addresses = await self._start_listeners()
+        if self.config.web.enabled:
+            await self.live.start()
         addresses += await self._start_web()
         self._start_pollers(loop)
         self._write_ready_file(addresses)
@@ -242,6 +243,7 @@ class Daemon:
         log.info("shutting down (up to %.0f s for transfers in flight)", timeout)
         self._notifier.stopping("shutting down")
         self._pollers_stop.set()
+        await self.live.stop()  # ends the open streams, so the web server stops at once
         await asyncio.gather(
             *(listener.shutdown(timeout) for listener in self._listeners),
             self._join_pollers(timeout),
@@ -277,6 +279,14 @@ class Daemon:
             executor.shutdown(wait=False)
             if not await asyncio.to_thread(executor.join, SHUTDOWN_GRACE):
                 log.warning("database threads still busy after %.0f s", SHUTDOWN_GRACE)
+
+    def _committed(self) -> None:
+        """Ticket changes were committed here (the pipeline, the web, a job): send
+        their mail and their webhooks, and tell the open pages without waiting for the
+        next poll."""
+        self.outbox.wake()
+        self.webhooks.wake()
+        self.live.wake()
 
     # -- inbound ---------------------------------------------------------------------
 

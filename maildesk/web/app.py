@@ -2,6 +2,7 @@
 
 Routes by audience (one module per page in `pages`):
   agents (a session):   /login (pages.signin), / (pages.queue), /tickets/... (pages.ticket),
+                        /events/stream and presence (pages.live),
                         /reports... (pages.reports), /admin/... (pages.admin, pages.quarantine,
                         pages.kb_admin)
   customers (no login): /t/SUP-00042/<token> (pages.status), .../rate (pages.rating),
@@ -27,6 +28,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from maildesk.events.live import Live
 from maildesk.pipeline.flow import Pipeline
 from maildesk.queries import backlog
 from maildesk.store.blobs import BlobError, BlobStoreDown
@@ -121,9 +123,15 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "backlog": figures})
 
 
-def open_web(desk: Desk, pipeline: Pipeline, on_mail: Callable[[], None] = lambda: None) -> Web:
-    """A `Web` with database threads of its own (closed by `close_web`)."""
-    return Web(desk, pipeline, DbExecutor(desk.db, WEB_THREADS, "web"), on_mail)
+def open_web(
+    desk: Desk,
+    pipeline: Pipeline,
+    on_mail: Callable[[], None] = lambda: None,
+    live: Live | None = None,
+) -> Web:
+    """A `Web` with database threads of its own (closed by `close_web`); `live`: the
+    process's live updates (started and stopped by whoever built them)."""
+    return Web(desk, pipeline, DbExecutor(desk.db, WEB_THREADS, "web"), on_mail, live)
 
 
 def close_web(web: Web) -> None:

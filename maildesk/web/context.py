@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from maildesk.core.vocabulary import ADMIN_ROLES, KB_ROLES, REPORT_ROLES, ROLES
+from maildesk.events.live import Live
 from maildesk.pipeline.flow import Pipeline
 from maildesk.settings.desks import Desks, Scope
 from maildesk.store.executor import DbExecutor
@@ -43,6 +44,9 @@ class Web(OnDesk):
     pipeline: Pipeline  # the web's own mail (replies, notes, /submit) goes through it
     executor: DbExecutor
     on_mail: Callable[[], None] = lambda: None  # mail was queued: wake the outbox worker
+    live: Live | None = (
+        None  # live updates (events.live); None: the pages never change by themselves
+    )
     templates: jinja2.Environment = field(init=False)
     login_limit: RateLimit = field(init=False)
     submit_limit: RateLimit = field(init=False)

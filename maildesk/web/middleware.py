@@ -1,8 +1,9 @@
 """ASGI middleware: security headers on every response, bounded request bodies, and
 the signed-in agent.
 
-Headers: a strict Content-Security-Policy (only our own scripts, styles and images;
-no framing except where a route says so), `nosniff`, no referrer (customer links
+Headers: a strict Content-Security-Policy (only our own scripts, styles and images,
+requests from script to this site only: the live updates; no framing except where a
+route says so), `nosniff`, no referrer (customer links
 carry their token in the path), and no caching of pages that show tickets.
 """
 
@@ -20,7 +21,8 @@ from maildesk.web.limits import body_limit
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    "connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
 )
 # Pages other sites may frame: their own CSP frame-ancestors says which sites.
 EMBEDDABLE = ("/submit",)

@@ -151,6 +151,7 @@ async def queue(request: Request) -> Response:
         page_size=web.config.web.page_size,
         flash=flash if isinstance(flash, str) else "",
         custom_fields=web.desk.fields.all,
+        live_stream="/events/stream" if web.live else "",
     )
 
 

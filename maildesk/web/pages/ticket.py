@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from markupsafe import Markup
@@ -38,6 +39,7 @@ from maildesk.web import detail
 from maildesk.web.actions import Refused, Upload, agent_mail
 from maildesk.web.context import Web, checked_form, redirect, require, signed_in, web_of
 from maildesk.web.field_forms import changed_fields
+from maildesk.web.pages import live
 from maildesk.web.uploads import FORM_OVERHEAD, read_uploads, too_large, total_size
 
 MAX_ID = 2**63 - 1  # larger ids are no row's (and would overflow PostgreSQL's bigint)
@@ -136,8 +138,21 @@ def _field_commands(form: FormData, now: detail.Controls) -> list[str]:
     return [f"#set {name} {value or 'none'}" for name, value in changed.items()]
 
 
-async def reply_form(request: Request) -> tuple[str, str, str, list[Upload]]:
-    """The reply box's text, canned response, kind and files (after the CSRF check)."""
+@dataclass(frozen=True)
+class ReplyForm:
+    """The reply box, as posted."""
+
+    text: str
+    template: str
+    kind: str  # reply | note
+    uploads: list[Upload]
+    seen: int | None  # the newest message the page showed (None: a form without it)
+    anyway: bool  # "send anyway", after being told of what arrived meanwhile
+
+
+async def reply_form(request: Request) -> ReplyForm:
+    """The reply box's text, canned response, kind, files and what the page had shown
+    (after the CSRF check)."""
     try:
         form = await checked_form(request)
         kind = _text(form, "kind") or "reply"
@@ -145,7 +160,15 @@ async def reply_form(request: Request) -> tuple[str, str, str, list[Upload]]:
             raise HTTPException(400, "kind must be reply or note")
         text = form.get("text")
         text = text if isinstance(text, str) else ""
-        return text, _text(form, "template"), kind, await read_uploads(form)
+        seen = _text(form, "seen")
+        return ReplyForm(
+            text,
+            _text(form, "template"),
+            kind,
+            await read_uploads(form),
+            int(seen) if seen.isdecimal() and len(seen) <= 18 else None,
+            _text(form, "anyway") == "1",
+        )
     finally:
         await request.close()  # the uploads' temporary files
 
@@ -217,13 +240,21 @@ async def render(
     text: str = "",
     template: str = "",
     kb_query: str = "",
+    arrived: tuple[detail.Arrival, ...] = (),
+    files_dropped: bool = False,
 ) -> Response:
     """The page; after a refused post, with the error and what the agent typed; with
     `kb_query`, the articles of the ticket's desk that match it (the reply box's
-    article search)."""
+    article search); with `arrived`, the messages that came while the agent wrote the
+    reply that was therefore not sent (a collision: they may send it anyway)."""
     web = web_of(request)
+    agent = signed_in(request)
     page = await web.call(detail.ticket_page, web, ticket_id)
     found = await web.call(_articles, web, ticket_id, kb_query) if kb_query else []
+    seen = request.query_params.get("seen", "")
+    if not arrived and agent is not None and seen.isdecimal() and len(seen) <= 18:
+        # The live page asks what came since the page it is writing on (maildesk.js).
+        arrived = await web.call(detail.arrived_since, ticket_id, int(seen), agent.email)
     return web.page(
         request,
         "ticket.html",
@@ -240,6 +271,12 @@ async def render(
         template=template,
         kb_query=kb_query,
         kb_found=found,
+        seen=detail.newest_message(page),
+        arrived=arrived,
+        collision=status_code == 409 and bool(arrived),
+        files_dropped=files_dropped,
+        present=live.others(web, ticket_id, agent),
+        live_stream="/events/stream?" + urlencode({"ticket": page.label}) if web.live else "",
     )
 
 
@@ -362,15 +399,23 @@ async def reply(request: Request) -> Response:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
         return await render(request, live.id, 413, error=too_big)
-    text, template, kind, uploads = await reply_form(request)
+    form = await reply_form(request)
+    text, template = form.text, form.template
     if live.id != ticket.id:
         return await merged_away(request, ticket, live, text)
-    if total_size(uploads) > limit:
+    if total_size(form.uploads) > limit:
         return await render(request, ticket.id, 413, error=too_big, text=text)
+    if form.kind == "reply" and form.seen is not None and not form.anyway:
+        arrived = await web.call(detail.arrived_since, ticket.id, form.seen, agent.email)
+        if arrived:  # someone wrote since the agent's page was loaded: they read it first
+            return await render(
+                request, ticket.id, 409, text=text, template=template,
+                arrived=arrived, files_dropped=bool(form.uploads),
+            )  # fmt: skip
     try:
         await web.call(
             send, web, agent, ticket.id, text,
-            template=template, note=kind == "note", uploads=uploads,
+            template=template, note=form.kind == "note", uploads=form.uploads,
         )  # fmt: skip
     except Refused as exc:
         return await render(request, ticket.id, 422, error=str(exc), text=text, template=template)
