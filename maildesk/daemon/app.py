@@ -49,8 +49,8 @@ from maildesk.config import Config, ConfigError, password_from_env, security_war
 from maildesk.daemon import logs
 from maildesk.daemon.systemd import Notifier
 from maildesk.events import hooks
-from maildesk.events.worker import WebhookWorker
 from maildesk.events.live import Live
+from maildesk.events.worker import WebhookWorker
 from maildesk.inbound.group_commit import GroupCommit
 from maildesk.inbound.imap import ImapPoller
 from maildesk.inbound.intake import Accepted, Delivery, Envelope, accept
