@@ -1767,5 +1767,13 @@ def check_config(config: Config) -> None:
         else (f"{config.outbound.host}:{config.outbound.port} ({config.outbound.tls})")
     )
     click.echo(f"imap mailboxes: {len(config.imap)}; outbound: {config.outbound.mode} to {target}")
+    for key, problem in webhook_hooks.check_secrets(config.webhook, read_environ()):
+        raise UsageFailure(f"config error: {key}: {problem}")
+    allowed = targets.Targets.of(config.webhooks.allowed_networks)
+    for index, hook in enumerate(config.webhook):
+        refused = targets.refusal(hook.url, allowed)
+        if refused:
+            click.echo(f"warning: webhook[{index}].url: deliveries will fail: {refused}", err=True)
+    click.echo(f"webhooks: {len(config.webhook)} in the file")
     for warning in security_warnings(config):
         click.echo(f"warning: {warning}", err=True)

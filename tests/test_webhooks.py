@@ -407,3 +407,58 @@ def test_two_instances_on_postgresql_send_each_event_once(
             second.stop()
     counts = Counter(r.id for r in receiver.snapshot())
     assert len(counts) == 30 and set(counts.values()) == {1}, counts.most_common(3)
+
+
+def test_a_change_on_the_web_is_sent(agents: Install, sink: Sink) -> None:
+    from tests.test_web_daemon import PASSWORD, Browser
+
+    passwd = agents.run("agents", "passwd", "ann@example.com", "--password-stdin",
+                        input=PASSWORD + "\n")  # fmt: skip
+    assert passwd.exit_code == 0
+    with Receiver() as receiver:
+        hooks = hook_config(receiver, '["ticket.updated", "ticket.assigned"]')
+        write_config(agents.root, agents.database_url, daemon_config(hooks, web=True),
+                     outbound(sink))  # fmt: skip
+        daemon = Daemon(agents.config_path, agents.root, env=ENV).start()
+        try:
+            submit(daemon, customer_mail(CARL, subject="Printer on fire"))
+            sink.wait_for(2)
+            browser = Browser(daemon.web_port)
+            status, _, _ = browser.request(
+                "/login",
+                {"csrf": browser.csrf("/login"), "email": "ann@example.com", "password": PASSWORD},
+            )
+            assert status == 303
+            form = {
+                "csrf": browser.csrf("/tickets/SUP-00001"),
+                "was_status": "new", "status": "new",
+                "was_priority": "medium", "priority": "urgent",
+                "was_category": "", "category": "",
+                "was_assignee": "none", "assignee": "me",
+            }  # fmt: skip
+            status, _, _ = browser.request("/tickets/SUP-00001/update", form)
+            assert status == 303
+            [assigned] = receiver.wait_for(1, of_type("ticket.assigned"))
+            [updated] = receiver.wait_for(1, of_type("ticket.updated"))
+        finally:
+            daemon.stop()
+    change = updated.verify(SECRET)["data"]
+    assert change["event"]["type"] == "priority_changed"
+    assert change["event"]["data"] == {"before": "medium", "after": "urgent"}
+    assert change["event"]["actor"] == "ann@example.com"
+    assert assigned.verify(SECRET)["data"]["ticket"]["assignee"] == "ann@example.com"
+
+
+def test_check_config_names_a_missing_secret_and_a_private_url(
+    desk: Install, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = '[[webhook]]\nurl = "http://127.0.0.1:9/"\nsecret_env = "HOOK_SECRET"\n'
+    write_config(desk.root, desk.database_url, hook)
+    missing = desk.run("check-config")
+    assert missing.exit_code == 2
+    assert "webhook[0].secret_env" in missing.output and "unset" in missing.output
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    checked = desk.run("check-config")
+    assert checked.exit_code == 0, checked.output
+    assert "webhook[0].url: deliveries will fail" in checked.output
+    assert "allowed_networks" in checked.output

@@ -102,14 +102,25 @@ def _pinned(url: str, scheme: str, host: str, port: int, address: Address) -> Pi
     return Pinned(pinned, header, host)
 
 
+def _literal(host: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
 async def pin(url: str, targets: Targets) -> Pinned:
     """The URL resolved and checked (raises Refused)."""
     scheme, host, port = _parts(url)
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise Unresolved(f"cannot resolve {host}: {exc}") from None
+    literal = _literal(host)
+    if literal is not None:
+        infos: Iterable[tuple[object, ...]] = [(0, 0, 0, "", (str(literal), port))]
+    else:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise Unresolved(f"cannot resolve {host}: {exc}") from None
     return _pinned(url, scheme, host, port, _checked(host, infos, targets))
 
 

@@ -785,7 +785,7 @@ class WebhooksConfig:
         24,
         description=(
             "Hours after which an event no receiver took is failed (listed by `maildesk "
-            "webhooks list --failed`, sent again by `maildesk webhooks retry`)."
+            "webhooks deliveries --state failed`, sent again by `maildesk webhooks retry`)."
         ),
     )
 
