@@ -108,3 +108,24 @@ def test_an_event_of_a_transaction_that_took_its_id_early_is_delivered(
                 db.rollback()
     assert _pass(reader, ticketed).events == 1
     assert a_id in _delivered_events(reader)  # an id-only cursor would have passed it
+
+
+def test_a_long_transaction_of_another_database_does_not_hold_the_log_back(
+    ticketed: Install, connections: list[peewee.Database], database_url: str
+) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL only")
+    reader = connections[0]
+    hooks.add(reader, "https://hooks.example.com/", ["*"], None, False, "test", NOW)
+    _pass(reader, ticketed)
+    elsewhere = peewee.PostgresqlDatabase("postgres", host="127.0.0.1", user="postgres")
+    elsewhere.connect()
+    try:
+        elsewhere.begin()
+        elsewhere.execute_sql("SELECT pg_current_xact_id()")  # holds a transaction id
+        with using(reader), reader.atomic():
+            _event()
+        assert _pass(reader, ticketed).events == 1
+    finally:
+        elsewhere.rollback()
+        elsewhere.close()

@@ -6,12 +6,10 @@ pipeline, the web or a job has written events, and every second for what other
 instances and the CLI wrote. The deliveries it writes are sent by `events.deliveries`.
 
 Nothing is lost and nothing is written twice: the rows and the cursor commit
-together, so a pass that dies leaves both as they were. The cursor is a position
-(tx, id) in the log's commit order (see migrations/0019): on PostgreSQL a pass reads
-only the events of transactions older than every transaction still running, so an
-event whose transaction commits late still comes after the cursor; and one instance
-at a time runs a pass (a transaction-level advisory lock; the others skip). On
-SQLite the single writer commits ids in order.
+together, so a pass that dies leaves both as they were. The cursor is a position in
+the log's commit order (`events.log`), so an event whose transaction commits late
+still comes after it; and on PostgreSQL one instance at a time runs a pass (a
+transaction-level advisory lock; the others skip).
 
 A new installation's cursor starts at the end of the log: an endpoint receives what
 happens after it exists, not the history. Each body is fixed here (the ticket as it
@@ -30,7 +28,9 @@ import peewee
 
 from maildesk.core.event_names import MESSAGE_ADDED, PublicEvent, public_event, wanted
 from maildesk.core.links import agent_url
+from maildesk.events import log
 from maildesk.events.hooks import Endpoint, active
+from maildesk.events.log import Position
 from maildesk.queries.serialize import iso, message_detail, ticket_fields, ticket_summary
 from maildesk.settings.desks import Desks
 from maildesk.settings.fields import Fields
@@ -46,43 +46,6 @@ MESSAGE_KEYS = (
     "id", "message_id", "direction", "kind", "from", "from_name", "to", "cc", "subject",
     "body_text", "created_at", "attachments",
 )  # fmt: skip
-
-
-@dataclass(frozen=True, order=True)
-class Position:
-    tx: int
-    id: int
-
-    def __str__(self) -> str:
-        return f"{self.tx}:{self.id}"
-
-    @classmethod
-    def parse(cls, text: str) -> Position:
-        tx, _, ident = text.partition(":")
-        return cls(int(tx), int(ident))
-
-
-def _visible(db: peewee.Database) -> str:
-    """SQL: the events every later commit comes after."""
-    if is_postgres(db):
-        return '"tx" < pg_snapshot_xmin(pg_current_snapshot())::text::bigint'
-    return "1 = 1"
-
-
-def _end(db: peewee.Database) -> Position:
-    row = db.execute_sql(
-        f'SELECT "tx", "id" FROM "event" WHERE {_visible(db)} ORDER BY "tx" DESC, "id" DESC LIMIT 1'
-    ).fetchone()
-    return Position(0, 0) if row is None else Position(int(row[0]), int(row[1]))
-
-
-def _after(db: peewee.Database, position: Position, limit: int) -> list[Event]:
-    p = db.param
-    sql = (
-        'SELECT "id", "ticket_id", "at", "actor", "type", "data", "tx" FROM "event" '
-        f'WHERE ("tx", "id") > ({p}, {p}) AND {_visible(db)} ORDER BY "tx", "id" LIMIT {p}'
-    )
-    return list(Event.raw(sql, position.tx, position.id, limit))
 
 
 def position(db: peewee.Database) -> Position | None:
@@ -114,16 +77,16 @@ def fan_out(
                 return Pass(0, 0)  # another instance is at it
         at = position(db)
         if at is None:
-            _move(db, _end(db), new=True)
+            _move(db, log.end(db), new=True)
             return Pass(0, 0)
-        events = _after(db, at, limit)
+        events = log.after(db, at, limit)
         if not events:
             return Pass(0, 0)
         endpoints = active(db)
         written = _deliveries(events, endpoints, desks, fields, now) if endpoints else []
         rows.insert_many(db, WebhookDelivery, written)
         last = events[-1]
-        _move(db, Position(int(last.tx or 0), last.id), new=False)
+        _move(db, Position.of(last), new=False)
     return Pass(len(events), len(written))
 
 

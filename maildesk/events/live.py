@@ -3,9 +3,10 @@ pages (`web.pages.live` streams each page's share to its browser as Server-Sent 
 
 One `Live` per process, built and started by the composition root (`daemon.app`):
 
-* the follower reads the `Event` rows after the last id it saw (one query on the
-  primary key) whenever it is woken: on PostgreSQL by LISTEN (`events.notify`, the
-  event table's trigger), so every instance sees every instance's changes; on SQLite
+* the follower reads the `Event` rows after the last one it saw, in commit order
+  (`events.log`: one indexed query) whenever it is woken: on PostgreSQL by LISTEN
+  (`events.notify`, the event table's trigger), so every instance sees every
+  instance's changes; on SQLite
   by this process's own commits (`wake`) and by a poll every second (other processes
   such as `maildesk ingest` write there too);
 * each open page has a `Stream`: a bounded queue of notes, filtered by the agent's
@@ -32,6 +33,7 @@ from typing import Any, TypeVar
 
 import peewee
 
+from maildesk.events import log as event_log
 from maildesk.events import notify
 from maildesk.events.presence import Board, Present
 from maildesk.settings.desks import Scope
@@ -49,11 +51,6 @@ TICK = 0.5  # seconds between sweeps of the presence board
 BATCH = 500  # events read at once
 QUEUE_SIZE = 200  # notes a stream may hold before its browser is told to reload
 PRESENCE_SECONDS = 30.0  # a mark not renewed for this long is gone
-# An id below the highest seen that was not there yet: on PostgreSQL a transaction
-# that took its ids before another one may commit after it. Such ids are looked for
-# again for this long (ids of rolled-back transactions never come), at most MAX_GAPS.
-GAP_SECONDS = 10.0
-MAX_GAPS = 1000
 
 
 @dataclass(frozen=True)
@@ -139,42 +136,33 @@ class Stream:
 
 
 class Cursor:
-    """Where the follower is in the log; used from the follower's thread only."""
+    """Where the follower is in the log (commit order, `events.log`); used from the
+    follower's thread only."""
 
-    def __init__(self, desk: Desk, after: int, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, desk: Desk, after: event_log.Position):
         self.desk = desk
         self.last = after
-        self.gaps: dict[int, float] = {}  # id -> until when it is looked for
-        self._clock = clock
 
     def read(self, batch: int = BATCH) -> list[Change]:
-        """The events after the last one read (and any late ones of the gaps)."""
-        now = self._clock()
-        self.gaps = {i: until for i, until in self.gaps.items() if until > now}
-        where = Event.id > self.last
-        if self.gaps:
-            where = where | Event.id.in_(list(self.gaps))
-        rows = (
-            Event.select(Event.id, Event.type, Event.data, Ticket.id, Ticket.number)
-            .select_extend(Ticket.desk, Ticket.seq, Ticket.category)
-            .join(Ticket)
-            .where(where)
-            .order_by(Event.id)
-            .limit(batch)
-        )
-        changes = []
-        for event in rows:
-            self.gaps.pop(event.id, None)
-            if event.id > self.last:
-                missing = range(self.last + 1, event.id)
-                if len(missing) + len(self.gaps) <= MAX_GAPS:
-                    self.gaps.update(dict.fromkeys(missing, now + GAP_SECONDS))
-                self.last = event.id
-            changes.append(self._change(event))
-        return changes
+        """The events after the last one read."""
+        events = event_log.after(self.desk.db, self.last, batch)
+        if not events:
+            return []
+        self.last = event_log.Position.of(events[-1])
+        ids = {event.ticket_id for event in events}
+        tickets = {
+            t.id: t
+            for t in Ticket.select(
+                Ticket.id, Ticket.number, Ticket.desk, Ticket.seq, Ticket.category
+            ).where(Ticket.id.in_(list(ids)))
+        }
+        return [
+            self._change(event, tickets[event.ticket_id])
+            for event in events
+            if event.ticket_id in tickets
+        ]
 
-    def _change(self, event: Event) -> Change:
-        ticket = event.ticket
+    def _change(self, event: Event, ticket: Ticket) -> Change:
         data = event.data if isinstance(event.data, dict) else {}
         message = data.get("message") if event.type == "message_added" else None
         return Change(
@@ -186,10 +174,6 @@ class Cursor:
             type=event.type,
             message_id=message if isinstance(message, int) else None,
         )
-
-
-def last_event_id() -> int:
-    return int(Event.select(peewee.fn.MAX(Event.id)).scalar() or 0)
 
 
 class Live:
@@ -224,7 +208,7 @@ class Live:
         """Follow the log from its end (on the running loop); on PostgreSQL, listen."""
         self._loop = asyncio.get_running_loop()
         self._executor = DbExecutor(self.desk.db, 1, "live")
-        cursor = Cursor(self.desk, await self._call(last_event_id))
+        cursor = Cursor(self.desk, await self._call(lambda: event_log.end(self.desk.db)))
         self._tasks.append(asyncio.create_task(self._follow(cursor), name="live-follower"))
         db = self.desk.db
         if isinstance(db, peewee.PostgresqlDatabase):
