@@ -145,7 +145,7 @@ class Daemon:
             utcnow,
             self._committed,
         )
-        self.web = open_web(self.desk, pipeline, self._committed, self.live)
+        self.web = open_web(self.desk, pipeline, self._committed, self.live, environ)
         self._web_server: WebServer | None = None
         self.traffic = Traffic()
         self.worker = PipelineWorker(

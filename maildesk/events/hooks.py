@@ -20,6 +20,8 @@ import peewee
 
 from maildesk.config import WebhookConfig
 from maildesk.events.signing import SecretError, new_secret, secret_bytes
+from maildesk.events.targets import Targets, refusal
+from maildesk.settings import checks
 from maildesk.store.db import read_snapshot, write_transaction
 from maildesk.store.models import Webhook, WebhookDelivery
 from maildesk.store.scope import using
@@ -31,6 +33,14 @@ REMOVED = "the endpoint was removed"
 
 class HookError(Exception):
     """A webhook that cannot be added, removed or signed for: one line."""
+
+
+class Refused(HookError):
+    """A new endpoint the desk refuses: each problem a line."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,48 @@ def add(
             created_by=by,
         )
     return endpoint_of(row), secret
+
+
+def problems(
+    url: str, events: Sequence[str], desk: str | None, desks: Sequence[str], targets: Targets
+) -> list[str]:
+    """What is wrong with a new endpoint (nothing: an empty list), for the admin page
+    and the API: the URL's form, its addresses (resolved now, `targets.refusal`), the
+    event names and the desk."""
+    found = []
+    try:
+        checks.webhook_url(url)
+    except ValueError as exc:
+        found.append(f"url: {exc}")
+    else:
+        refused = refusal(url, targets)
+        if refused:
+            found.append(f"url: {refused}")
+    try:
+        checks.webhook_events(tuple(events))
+    except ValueError as exc:
+        found.append(f"events: {exc}")
+    if desk and desk not in desks:
+        found.append(f"desk: no desk {desk[:40]!r} (desks: {', '.join(desks)})")
+    return found
+
+
+def add_checked(
+    db: peewee.Database,
+    url: str,
+    events: Sequence[str],
+    desk: str | None,
+    internal: bool,
+    by: str,
+    now: dt.datetime,
+    desks: Sequence[str],
+    targets: Targets,
+) -> tuple[Endpoint, str]:
+    """`add`, once `problems` finds none (else Refused)."""
+    found = problems(url, events, desk, desks, targets)
+    if found:
+        raise Refused(found)
+    return add(db, url, tuple(dict.fromkeys(events)), desk, internal, by, now)
 
 
 def find(db: peewee.Database, ident: str) -> Webhook:

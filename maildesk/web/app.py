@@ -15,7 +15,7 @@ Handlers find the `Web` in the application's state (`context.web_of`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import peewee
@@ -128,10 +128,13 @@ def open_web(
     pipeline: Pipeline,
     on_mail: Callable[[], None] = lambda: None,
     live: Live | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Web:
     """A `Web` with database threads of its own (closed by `close_web`); `live`: the
-    process's live updates (started and stopped by whoever built them)."""
-    return Web(desk, pipeline, DbExecutor(desk.db, WEB_THREADS, "web"), on_mail, live)
+    process's live updates (started and stopped by whoever built them); `environ`: the
+    environment the daemon reads secrets from (a [[webhook]]'s, for its test)."""
+    executor = DbExecutor(desk.db, WEB_THREADS, "web")
+    return Web(desk, pipeline, executor, on_mail, live, dict(environ or {}))
 
 
 def close_web(web: Web) -> None:

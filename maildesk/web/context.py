@@ -8,7 +8,7 @@ import functools
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,6 +47,7 @@ class Web(OnDesk):
     live: Live | None = (
         None  # live updates (events.live); None: the pages never change by themselves
     )
+    environ: Mapping[str, str] = field(default_factory=dict)  # [[webhook]] secret_env
     templates: jinja2.Environment = field(init=False)
     login_limit: RateLimit = field(init=False)
     submit_limit: RateLimit = field(init=False)

@@ -8,7 +8,7 @@ change to one that the description does not follow fails the tests.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
@@ -111,3 +111,88 @@ class SlaReport(Answer):
     by_priority: dict[str, SlaSection] = Field(description="highest priority first")
     by_category: dict[str, SlaSection] = Field(description='"(none)": no category')
     by_agent: dict[str, SlaAgent] = Field(description="by the agent's address")
+
+
+# -- webhooks -----------------------------------------------------------------------------
+
+
+class DeliveryCounts(Answer):
+    pending: int
+    delivered: int
+    failed: int
+
+
+class WebhookEntry(Answer):
+    """An endpoint, as in `maildesk webhooks list --json` (never its secret)."""
+
+    id: int
+    name: str = Field(description="a [[webhook]]'s name, or #id")
+    origin: Literal["config", "admin"] = Field(
+        description="config: a [[webhook]] of maildesk.toml (removed there); admin: added"
+    )
+    url: str
+    events: list[str]
+    desk: str | None
+    internal: bool
+    secret_env: str | None = Field(description="where a [[webhook]]'s secret is read from")
+    created_at: str = Field(json_schema_extra=TIME)
+    created_by: str
+    deliveries: DeliveryCounts
+
+
+class WebhookList(Answer):
+    """GET /api/webhooks: the active endpoints, oldest first."""
+
+    webhooks: list[WebhookEntry]
+
+
+class NewWebhookAnswer(WebhookEntry):
+    """POST /api/webhooks: the new endpoint and its signing secret, answered this once."""
+
+    secret: str = Field(description="whsec_ and base64, per the Standard Webhooks specification")
+
+
+class WebhookRemoved(Answer):
+    """DELETE /api/webhooks/{webhook_id}: the endpoint is off; its undelivered events
+    failed."""
+
+    removed: int
+
+
+class WebhookTest(Answer):
+    """POST /api/webhooks/{webhook_id}/test: what the receiver answered a signed
+    webhook.test event sent now (not recorded as a delivery)."""
+
+    url: str
+    delivered: bool = Field(description="true: the receiver answered 2xx")
+    status: int | None = Field(description="the receiver's HTTP status; null: no answer")
+    detail: str
+
+
+class DeliveryEntry(Answer):
+    """A delivery, as in `maildesk webhooks deliveries --json`."""
+
+    id: int
+    webhook: int = Field(description="the endpoint's id")
+    webhook_id: str = Field(description="the webhook-id header: the same for every attempt")
+    type: str
+    ticket: str | None
+    state: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_at: str | None = Field(json_schema_extra=TIME, description="when pending: next try")
+    last_status: int | None
+    last_error: str | None
+    created_at: str = Field(json_schema_extra=TIME)
+    delivered_at: str | None = Field(json_schema_extra=TIME)
+
+
+class DeliveryList(Answer):
+    """GET /api/webhooks/deliveries: newest first."""
+
+    deliveries: list[DeliveryEntry]
+
+
+class Retried(Answer):
+    """POST .../retry: how many failed deliveries were queued again."""
+
+    retried: int

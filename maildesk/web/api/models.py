@@ -27,6 +27,7 @@ from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException
 
 from maildesk.core.commands import STATUSES
+from maildesk.core.event_names import ALL, EVENTS
 from maildesk.core.vocabulary import ROLES
 
 M = TypeVar("M", bound=BaseModel)
@@ -255,6 +256,24 @@ class AgentChange(Body):
     @model_validator(mode="after")
     def something(self) -> AgentChange:
         return _something(self)
+
+
+class NewWebhook(Body):
+    """POST /api/webhooks (admins only): an endpoint that receives ticket events, signed
+    with a secret maildesk makes (answered once)."""
+
+    url: StrictStr = Field(
+        description="http:// or https://; a private or loopback address only where "
+        "[webhooks] allowed_networks lists its network"
+    )
+    events: list[StrictStr] = Field(
+        [ALL],
+        min_length=1,
+        json_schema_extra={"items": {"type": "string", "enum": [*EVENTS, ALL]}},
+        description='the events to send; "*": all',
+    )
+    desk: StrictStr | None = Field(None, description="only this desk's tickets (a slug)")
+    internal: StrictBool = Field(False, description="internal notes and events too")
 
 
 def _something(body: B) -> B:

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from maildesk import __version__
 from maildesk.core.commands import STATUSES
+from maildesk.events.deliveries import STATES
 from maildesk.web.api import models, table
 from maildesk.web.api.routes import DEFAULT_LIMIT, MAX_LIMIT, MAX_NUMBER, MAX_OFFSET, ApiRoute
 from maildesk.web.context import Web, web_of
@@ -32,7 +33,9 @@ ERRORS = {
     400: "a malformed request: not JSON, the wrong fields or types",
     401: "no token, or not a live token of an active agent",
     403: "the token's agent's role may not do this",
-    404: "no such ticket, contact, organization or agent (or not one the token's agent sees)",
+    404: "no such ticket, contact, organization, agent, webhook or delivery (or not one the"
+    " token's agent sees)",
+    409: "not here: a webhook of maildesk.toml is changed in the file",
     413: "the body is too large",
     422: "a value the desk refuses (each problem a line of errors)",
 }
@@ -41,6 +44,8 @@ PATH_PARAMETERS = {
     "contact_id": "the contact's id (any of a person's addresses has one)",
     "org_id": "the organization's id",
     "email": "the agent's address",
+    "webhook_id": "the webhook endpoint's id",
+    "delivery_id": "the webhook delivery's id",
 }
 
 
@@ -98,6 +103,8 @@ def query_schemas(
             "description": "ISO 8601, UTC without an offset; exclusive (default: now)",
         },
         "org": {"type": "integer", "minimum": 1, "description": "an organization's id"},
+        "state": {"type": "string", "enum": list(STATES)},
+        "webhook": {"type": "integer", "minimum": 1, "description": "a webhook endpoint's id"},
         "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
         "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
     }
@@ -161,6 +168,7 @@ def operation(route: ApiRoute, queries: dict[str, dict[str, Any]]) -> dict[str, 
             content["multipart/form-data"] = {"schema": _ref(spec.form)}
         document["requestBody"] = {"required": True, "content": content}
         failures += [413, 422]
+    failures += [status for status in spec.failures if status not in failures]
     document["responses"] |= {str(status): _error(status) for status in failures}
     if 403 in failures:
         document["responses"]["403"]["description"] = _forbidden(route)

@@ -479,6 +479,7 @@ class Operation:
     form: type[BaseModel] | None = None  # also taken as multipart/form-data, of this model
     roles: tuple[str, ...] = ()  # the roles whose tokens it serves (403 for another)
     description: str = ""  # more than the summary says, for people
+    failures: tuple[int, ...] = ()  # statuses of failure beyond those the shape implies
 
 
 routes = [

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from maildesk.web.api import agents, bulk, event_log, records, reports
+from maildesk.web.api import agents, bulk, event_log, records, reports, webhooks
 from maildesk.web.api import routes as tickets
 from maildesk.web.api.routes import ApiRoute
 
 # bulk before tickets: /api/tickets/bulk is not a ticket's label.
-ROUTERS: tuple[ModuleType, ...] = (bulk, tickets, event_log, records, agents, reports)
+ROUTERS: tuple[ModuleType, ...] = (
+    bulk,
+    tickets,
+    event_log,
+    records,
+    agents,
+    reports,
+    webhooks,
+)
 
 
 def api_routes() -> list[ApiRoute]:

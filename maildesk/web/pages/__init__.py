@@ -5,7 +5,8 @@ For agents (a session): `signin` (/login, /logout), `queue` (/ and /bulk), `tick
 (/events/stream, who else is on a ticket), `reports`
 (/reports and the CSV exports), `contacts` (/contacts, a customer's record), `orgs`
 (/orgs, an organization with its tickets), `admin` (/admin/agents), `quarantine`
-(/admin/quarantine), `kb_admin` (/admin/kb, the knowledge base editor). For
+(/admin/quarantine), `kb_admin` (/admin/kb, the knowledge base editor), `webhooks`
+(/admin/webhooks, the endpoints and their deliveries). For
 customers (no session): `status` (/t/SUP-00042/<token>), `rating` (/t/.../rate),
 `submit` (/submit), `help_center` (/kb/, another desk's /kb/d/DESK/) and `article`
 (/kb/SLUG, with "Did this answer your question?"). Handlers are plain functions of
@@ -32,6 +33,7 @@ from maildesk.web.pages import (
     status,
     submit,
     ticket,
+    webhooks,
 )
 
 routes: list[BaseRoute] = [
@@ -45,6 +47,7 @@ routes: list[BaseRoute] = [
     *admin.routes,
     *quarantine.routes,
     *kb_admin.routes,
+    *webhooks.routes,
     *status.routes,
     *rating.routes,
     *status.not_found_routes,  # after every other /t/ route
