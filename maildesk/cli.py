@@ -1650,15 +1650,23 @@ def webhooks_add(
         checks.webhook_url(url)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="URL") from None
-    refused = targets.refusal(url, targets.Targets.of(config.webhooks.allowed_networks))
-    if refused:
-        raise Failure(f"webhook refused: {refused}")
     with runtime_for(config) as runtime:
         if desk and desk not in runtime.desk.desks.slugs:
             raise click.BadParameter(f"no desk {desk!r}", param_hint="--desk")
-        endpoint, secret = webhook_hooks.add(
-            runtime.db, url, events or (event_names.ALL,), desk, internal, "cli", runtime.clock()
-        )
+        try:
+            endpoint, secret = webhook_hooks.add_checked(
+                runtime.db,
+                url,
+                events or (event_names.ALL,),
+                desk,
+                internal,
+                "cli",
+                runtime.clock(),
+                runtime.desk.desks.slugs,
+                targets.Targets.of(config.webhooks.allowed_networks),
+            )
+        except webhook_hooks.Refused as exc:
+            raise Failure(f"webhook refused: {exc}") from None
     if as_json:
         _print_json({"id": endpoint.id, "url": endpoint.url, "secret": secret})
         return
