@@ -89,7 +89,7 @@ def session_text(s: Site) -> str:
 def send_due(s: Site, expected: int) -> list[Result]:
     """What the daemon's webhook worker does, by its pieces: the cursor's passes and
     the claims until `expected` deliveries are due (on PostgreSQL an event is seen
-    once every older transaction of the server has ended), each signed POST, the
+    once every older transaction of its database has ended), each signed POST, the
     results recorded."""
     db, config = s.runtime.db, s.web.config.webhooks
     claimed: list[deliveries.Claimed] = []

@@ -71,45 +71,23 @@ def lease(config: WebhooksConfig) -> dt.timedelta:
     return dt.timedelta(seconds=2 * config.timeout) + MARGIN
 
 
+_CLAIM = (
+    'SELECT d."id" FROM "webhook_delivery" AS d '
+    'WHERE d."state" = \'pending\' AND d."next_at" <= {p} '
+    'AND (d."lease_until" IS NULL OR d."lease_until" < {p}) '
+    'AND NOT EXISTS (SELECT 1 FROM "webhook_delivery" AS e '
+    'WHERE e."webhook_id" = d."webhook_id" AND e."ticket_id" = d."ticket_id" '
+    'AND e."state" = \'pending\' AND e."id" < d."id") '
+    'ORDER BY d."id" LIMIT {p}'
+)
+
+
 def claim_due(
     db: peewee.Database, now: dt.datetime, limit: int, config: WebhooksConfig
 ) -> list[Claimed]:
     """Lease up to `limit` due rows, each the oldest undelivered of its (endpoint,
     ticket), oldest first."""
-    if limit <= 0:
-        return []
-    p = db.param
-    sql = (
-        'SELECT d."id" FROM "webhook_delivery" AS d '
-        f'WHERE d."state" = \'pending\' AND d."next_at" <= {p} '
-        f'AND (d."lease_until" IS NULL OR d."lease_until" < {p}) '
-        'AND NOT EXISTS (SELECT 1 FROM "webhook_delivery" AS e '
-        'WHERE e."webhook_id" = d."webhook_id" AND e."ticket_id" = d."ticket_id" '
-        'AND e."state" = \'pending\' AND e."id" < d."id") '
-        f'ORDER BY d."id" LIMIT {p}'
-    )
-    if is_postgres(db):
-        sql += " FOR UPDATE SKIP LOCKED"
-    stamp = WebhookDelivery.next_at.db_value(now)
-    with write_transaction(db):
-        ids = [row[0] for row in db.execute_sql(sql, (stamp, stamp, limit)).fetchall()]
-        if not ids:
-            return []
-        WebhookDelivery.update(lease_until=now + lease(config)).where(
-            WebhookDelivery.id.in_(ids)
-        ).execute()
-        rows = WebhookDelivery.select(
-            WebhookDelivery.id,
-            WebhookDelivery.webhook,
-            WebhookDelivery.msg_id,
-            WebhookDelivery.type,
-            WebhookDelivery.body,
-            WebhookDelivery.attempts,
-        ).where(WebhookDelivery.id.in_(ids))
-        found = {
-            r.id: Claimed(r.id, r.webhook_id, r.msg_id, r.type, r.body, r.attempts) for r in rows
-        }
-    return [found[i] for i in ids if i in found]
+    return exchange(db, (), now, limit, config)
 
 
 def record(
@@ -120,39 +98,104 @@ def record(
     rand: Callable[[], float] = random.random,
 ) -> None:
     """What each attempt left its row in (one transaction for all of them)."""
-    if not results:
+    exchange(db, results, now, 0, config, rand)
+
+
+def exchange(
+    db: peewee.Database,
+    results: Sequence[Result],
+    now: dt.datetime,
+    limit: int,
+    config: WebhooksConfig,
+    rand: Callable[[], float] = random.random,
+) -> list[Claimed]:
+    """Record `results`, then claim up to `limit` due rows: the sender's one
+    transaction per round."""
+    if not results and limit <= 0:
+        return []
+    with write_transaction(db):
+        _record(results, now, config, rand)
+        return _claim(db, now, limit, config) if limit > 0 else []
+
+
+def _claim(
+    db: peewee.Database, now: dt.datetime, limit: int, config: WebhooksConfig
+) -> list[Claimed]:
+    sql = _CLAIM.format(p=db.param)
+    if is_postgres(db):
+        sql += " FOR UPDATE SKIP LOCKED"
+    stamp = WebhookDelivery.next_at.db_value(now)
+    ids = [row[0] for row in db.execute_sql(sql, (stamp, stamp, limit)).fetchall()]
+    if not ids:
+        return []
+    WebhookDelivery.update(lease_until=now + lease(config)).where(
+        WebhookDelivery.id.in_(ids)
+    ).execute()
+    rows = WebhookDelivery.select(
+        WebhookDelivery.id,
+        WebhookDelivery.webhook,
+        WebhookDelivery.msg_id,
+        WebhookDelivery.type,
+        WebhookDelivery.body,
+        WebhookDelivery.attempts,
+    ).where(WebhookDelivery.id.in_(ids))
+    found = {r.id: Claimed(r.id, r.webhook_id, r.msg_id, r.type, r.body, r.attempts) for r in rows}
+    return [found[i] for i in ids if i in found]
+
+
+def _record(
+    results: Sequence[Result],
+    now: dt.datetime,
+    config: WebhooksConfig,
+    rand: Callable[[], float],
+) -> None:
+    pending = WebhookDelivery.state == "pending"
+    delivered: dict[int | None, list[int]] = {}
+    others = []
+    for result in results:
+        if result.outcome is Outcome.DELIVERED:
+            delivered.setdefault(result.status, []).append(result.id)
+        else:
+            others.append(result)
+    for status, ids in delivered.items():  # most rounds: one statement
+        WebhookDelivery.update(
+            state="delivered",
+            delivered_at=now,
+            attempts=WebhookDelivery.attempts + 1,
+            lease_until=None,
+            last_status=status,
+            last_error="",
+        ).where(WebhookDelivery.id.in_(ids) & pending).execute()
+    if not others:
         return
     give_up = dt.timedelta(hours=config.give_up_hours)
-    with write_transaction(db):
-        rows = {
-            r.id: r
-            for r in WebhookDelivery.select(
-                WebhookDelivery.id, WebhookDelivery.attempts, WebhookDelivery.created_at
-            ).where(WebhookDelivery.id.in_([result.id for result in results]))
+    rows = {
+        r.id: r
+        for r in WebhookDelivery.select(
+            WebhookDelivery.id, WebhookDelivery.attempts, WebhookDelivery.created_at
+        ).where(WebhookDelivery.id.in_([result.id for result in others]))
+    }
+    for result in others:
+        row = rows.get(result.id)
+        if row is None:
+            continue
+        attempts = row.attempts + 1
+        values: dict[str, Any] = {
+            "attempts": attempts,
+            "lease_until": None,
+            "last_status": result.status,
+            "last_error": result.detail[:500],
         }
-        for result in results:
-            row = rows.get(result.id)
-            if row is None:
-                continue
-            attempts = row.attempts + 1
-            values: dict[str, Any] = {
-                "attempts": attempts,
-                "lease_until": None,
-                "last_status": result.status,
-                "last_error": "" if result.outcome is Outcome.DELIVERED else result.detail[:500],
-            }
-            if result.outcome is Outcome.DELIVERED:
-                values.update(state="delivered", delivered_at=now)
-            elif result.outcome is Outcome.FAILED or now - row.created_at >= give_up:
-                values.update(state="failed")
-            else:
-                wait = backoff(attempts, config.retry_base, config.retry_max, rand)
-                if result.retry_after is not None:
-                    wait = min(float(config.retry_max), max(wait, result.retry_after))
-                values.update(next_at=now + dt.timedelta(seconds=wait))
-            WebhookDelivery.update(**values).where(
-                (WebhookDelivery.id == result.id) & (WebhookDelivery.state == "pending")
-            ).execute()
+        if result.outcome is Outcome.FAILED or now - row.created_at >= give_up:
+            values.update(state="failed")
+        else:
+            wait = backoff(attempts, config.retry_base, config.retry_max, rand)
+            if result.retry_after is not None:
+                wait = min(float(config.retry_max), max(wait, result.retry_after))
+            values.update(next_at=now + dt.timedelta(seconds=wait))
+        WebhookDelivery.update(**values).where(
+            (WebhookDelivery.id == result.id) & pending
+        ).execute()
 
 
 def next_due(db: peewee.Database) -> dt.datetime | None:

@@ -11,8 +11,9 @@ the log's commit order (`events.log`), so an event whose transaction commits lat
 still comes after it; and on PostgreSQL one instance at a time runs a pass (a
 transaction-level advisory lock; the others skip).
 
-A new installation's cursor starts at the end of the log: an endpoint receives what
-happens after it exists, not the history. Each body is fixed here (the ticket as it
+The cursor was set after the events of the time of migrations/0019 (a new
+installation: before its first event) and moves with the log whether or not there
+are endpoints: an endpoint receives what happens after it exists, not the history. Each body is fixed here (the ticket as it
 is at this pass), so every attempt sends the same bytes under the same webhook-id.
 """
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-import httpx2
+import aiohttp
 import peewee
 
 from maildesk import __version__
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 INTERVAL = 1.0  # seconds between the cursor's looks when nobody wakes it
 MAX_BACKOFF = 60.0  # seconds between tries while the database fails
+GATHER = 0.01  # seconds the sender waits for more answers to record in one transaction
 RETRY_STATUSES = frozenset({408, 425, 429})
 USER_AGENT = f"maildesk/{__version__} (webhooks)"
 
@@ -136,27 +137,39 @@ class WebhookWorker:
         async with client(self._config) as http:
             await self._send_all(http)
 
-    async def _send_all(self, http: httpx2.AsyncClient) -> None:
+    async def _send_all(self, http: aiohttp.ClientSession) -> None:
+        """Rounds of one transaction each: record what came back, claim what fits."""
         inflight: set[asyncio.Task[Result]] = set()
+        results: list[Result] = []
+        endpoints: dict[int, hooks.Endpoint] = {}
+        read_at = -1.0
         pause = self._interval
-        while not self._stopping or inflight:
+        while not self._stopping or inflight or results:
             room = 0 if self._stopping else self._config.concurrency - len(inflight)
             self._due.clear()
             try:
                 claimed = await self._db(
-                    deliveries.claim_due, self.db, self._clock(), room, self._config
+                    deliveries.exchange, self.db, results, self._clock(), room, self._config
                 )
-                endpoints = {e.id: e for e in await self._endpoints()} if claimed else {}
-            except Exception as exc:  # noqa: BLE001 - the log says why; the claim is retried
+                assert isinstance(claimed, list)
+                if claimed and (
+                    time.monotonic() - read_at > self._interval
+                    or any(row.webhook_id not in endpoints for row in claimed)
+                ):
+                    endpoints = {e.id: e for e in await self._endpoints()}
+                    read_at = time.monotonic()
+            except Exception as exc:  # noqa: BLE001 - the log says why; the round is retried
                 pause = min(MAX_BACKOFF, pause * 2)
-                log.error("webhooks: cannot claim deliveries (retrying in %.0f s): %s", pause, exc)
-                claimed, endpoints = [], {}
+                log.error("webhooks: database error (retrying in %.0f s): %s", pause, exc)
+                if self._stopping and not inflight:
+                    return  # the leases run out; the rows are sent again after a restart
                 if not inflight:
                     await self._wait(self._due, pause)
                     continue
+                claimed = []
             else:
                 pause = self._interval
-            assert isinstance(claimed, list)
+                results = []
             for row in claimed:
                 task = asyncio.create_task(self._send(http, row, endpoints.get(row.webhook_id)))
                 inflight.add(task)
@@ -169,10 +182,19 @@ class WebhookWorker:
                 {*inflight, waker}, timeout=self._interval, return_when=asyncio.FIRST_COMPLETED
             )
             waker.cancel()
+            if len([t for t in inflight if t.done()]) * 4 < len(inflight):
+                # a few back only: give the rest a moment, to record them together
+                await asyncio.wait(inflight, timeout=GATHER)
             done = [task for task in inflight if task.done()]
             inflight.difference_update(done)
-            if done:
-                await self._record([task.result() for task in done])
+            for task in done:
+                result = task.result()
+                results.append(result)
+                if result.outcome is Outcome.DELIVERED:
+                    log.debug("webhook delivery %d delivered: %s", result.id, result.detail)
+                else:
+                    log.warning("webhook delivery %d %s: %s", result.id, result.outcome,
+                                result.detail)  # fmt: skip
 
     async def _endpoints(self) -> list[hooks.Endpoint]:
         found = await self._db(hooks.active, self.db)
@@ -184,18 +206,8 @@ class WebhookWorker:
             return self._interval
         return min(self._interval, max(0.0, (due - self._clock()).total_seconds()))
 
-    async def _record(self, results: list[Result]) -> None:
-        for result in results:
-            level = logging.INFO if result.outcome is Outcome.DELIVERED else logging.WARNING
-            log.log(level, "webhook delivery %d %s: %s", result.id, result.outcome, result.detail)
-        try:
-            await self._db(deliveries.record, self.db, results, self._clock(), self._config)
-        except Exception as exc:  # noqa: BLE001 - the leases run out, the rows go again
-            # The leases run out and the rows are sent again (the same webhook-id).
-            log.error("webhooks: cannot record %d results: %s", len(results), exc)
-
     async def _send(
-        self, client: httpx2.AsyncClient, row: Claimed, endpoint: hooks.Endpoint | None
+        self, client: aiohttp.ClientSession, row: Claimed, endpoint: hooks.Endpoint | None
     ) -> Result:
         if endpoint is None:
             return Result(row.id, Outcome.FAILED, None, hooks.REMOVED)
@@ -223,7 +235,7 @@ class Answer:
 
 
 async def post(
-    client: httpx2.AsyncClient, url: str, key: bytes, msg_id: str, body: str, targets: Targets
+    client: aiohttp.ClientSession, url: str, key: bytes, msg_id: str, body: str, targets: Targets
 ) -> Answer:
     """One signed attempt (also `maildesk webhooks test`). The receiver's answer body
     is never read: only its status counts."""
@@ -235,30 +247,35 @@ async def post(
         return Answer(Outcome.FAILED, None, str(exc))
     data = body.encode()
     sent = headers(key, msg_id, int(time.time()), data)
-    sent.update({"host": target.host_header, "user-agent": USER_AGENT})
-    extensions = {"sni_hostname": target.server_name}
+    sent.update({"Host": target.host_header, "User-Agent": USER_AGENT})
+    https = target.url.startswith("https:")
     try:
-        async with client.stream(
-            "POST", target.url, content=data, headers=sent, extensions=extensions
+        async with client.post(
+            target.url,
+            data=data,
+            headers=sent,
+            allow_redirects=False,
+            server_hostname=target.server_name if https else None,
         ) as response:
-            status = response.status_code
+            status = response.status
             wait = retry_after(response.headers.get("retry-after"), time.time())
-    except httpx2.TimeoutException:
+    except TimeoutError:
         return Answer(Outcome.RETRY, None, "no answer in time")
-    except httpx2.HTTPError as exc:
+    except aiohttp.ClientError as exc:
         detail = " ".join(str(exc).split()) or type(exc).__name__
         return Answer(Outcome.RETRY, None, detail[:300])
     return Answer(outcome_of(status), status, f"HTTP {status}", wait)
 
 
-def client(config: WebhooksConfig) -> httpx2.AsyncClient:
+def client(config: WebhooksConfig) -> aiohttp.ClientSession:
     """The HTTP client webhooks are sent with: no proxy from the environment, no
-    redirects, the configured timeout and concurrency."""
-    return httpx2.AsyncClient(
-        timeout=httpx2.Timeout(float(config.timeout)),
-        limits=httpx2.Limits(max_connections=config.concurrency),
-        follow_redirects=False,
+    redirects, the configured timeout and concurrency, connections kept open."""
+    connector = aiohttp.TCPConnector(limit=config.concurrency, use_dns_cache=False)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=float(config.timeout)),
         trust_env=False,
+        auto_decompress=False,
     )
 
 

@@ -9,8 +9,12 @@
   time commits ids in order; the column stays 0 there.
 - `webhook`: every endpoint, whether from maildesk.toml (`origin` config, kept in step
   at each start) or added on /admin/webhooks, the API or the CLI (`origin` admin).
+- the cursor (`key_value` "webhooks.cursor") starts after the events already there.
 - `webhook_delivery`: one row per (endpoint, event), written with the cursor's move
   in one transaction; the body is fixed then, so every attempt sends the same bytes.
+  Indexed by state and id (the sender's claims, in order; the lists by state), by
+  endpoint, and, for the pending rows only, by (endpoint, ticket, id) (a ticket's
+  line) and by due time.
 
 The models below are frozen copies of the tables at this version.
 """
@@ -59,13 +63,20 @@ def up(migrator, db):
         last_error = peewee.TextField(default="")
 
         class Meta:
-            indexes = (
-                (("state", "next_at"), False),
-                (("webhook", "ticket", "id"), False),
-                (("webhook", "id"), False),
-            )
+            indexes = ((("state", "id"), False), (("webhook", "id"), False))
 
     db.create_tables([Webhook, WebhookDelivery])
+    # The sender's queue: the pending rows only, so a claim walks them in id order and
+    # checks each one's place in its (endpoint, ticket) line on a few index entries,
+    # however many deliveries were made before.
+    db.execute_sql(
+        'CREATE INDEX "webhook_delivery_line" ON "webhook_delivery" '
+        '("webhook_id", "ticket_id", "id") WHERE "state" = \'pending\''
+    )
+    db.execute_sql(
+        'CREATE INDEX "webhook_delivery_due" ON "webhook_delivery" ("next_at") '
+        "WHERE \"state\" = 'pending'"
+    )
     if isinstance(db, peewee.PostgresqlDatabase):
         db.execute_sql('ALTER TABLE "event" ADD COLUMN "tx" BIGINT NOT NULL DEFAULT 0')
         db.execute_sql(
@@ -74,3 +85,11 @@ def up(migrator, db):
         db.execute_sql('CREATE INDEX "event_tx" ON "event" ("tx", "id")')
     else:
         db.execute_sql('ALTER TABLE "event" ADD COLUMN "tx" INTEGER NOT NULL DEFAULT 0')
+    # The cursor starts after the events there are now (all of tx 0): an endpoint gets
+    # what happens from here on, and from the first event of a new installation, even
+    # one taken in before the daemon's first pass.
+    last = db.execute_sql('SELECT MAX("id") FROM "event"').fetchone()[0] or 0
+    db.execute_sql(
+        'INSERT INTO "key_value" ("name", "value") VALUES (%s, %s)'.replace("%s", db.param),
+        ("webhooks.cursor", f"0:{last}"),
+    )
