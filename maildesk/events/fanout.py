@@ -13,8 +13,9 @@ transaction-level advisory lock; the others skip).
 
 The cursor was set after the events of the time of migrations/0019 (a new
 installation: before its first event) and moves with the log whether or not there
-are endpoints: an endpoint receives what happens after it exists, not the history. Each body is fixed here (the ticket as it
-is at this pass), so every attempt sends the same bytes under the same webhook-id.
+are endpoints: an endpoint receives what happens after it exists, not the history.
+Each body is fixed here (the ticket as it is at this pass), so every attempt sends
+the same bytes under the same webhook-id.
 """
 
 from __future__ import annotations
