@@ -1726,6 +1726,16 @@ def webhooks_test(config: Config, ident: str) -> None:
         sys.exit(EXIT_FAILURE)
 
 
+@webhooks.command("work", hidden=True)
+@with_config
+def webhooks_work(config: Config) -> None:
+    """The daemon's webhook sender, in a process of its own: started by `maildesk run`,
+    woken through its stdin, stopped when stdin closes."""
+    from maildesk.daemon.webhooks import work
+
+    work(config, read_environ())
+
+
 @webhooks.command("secret")
 def webhooks_secret() -> None:
     """Print a new signing secret (whsec_...), for a [[webhook]]'s secret_env."""

@@ -7,11 +7,15 @@ SIGKILL, and two instances on one PostgreSQL database sending each event once.""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
+import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -67,6 +71,11 @@ def sink() -> Iterator[Sink]:
 def agents(desk: Install) -> Install:
     assert desk.run("agents", "add", "ann@example.com", "--name", "Ann Agent").exit_code == 0
     return desk
+
+
+def children(pid: int) -> list[int]:
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(p) for p in found]
 
 
 def of_type(kind: str):  # noqa: ANN201 - a predicate
@@ -297,6 +306,11 @@ def test_at_least_once_across_a_sigkill(agents: Install, sink: Sink) -> None:
         for n in range(4):
             submit(daemon, customer_mail(CARL, subject=f"Request {n}"))
         receiver.wait_for(1)  # deliveries are in flight now
+        sender = children(daemon.pid)
+        assert sender, "the webhook sender runs in a process of its own"
+        for pid in sender:  # the machine goes down: the sender with the daemon
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         daemon.kill()
         slow["on"] = False
         daemon = Daemon(agents.config_path, agents.root, env=ENV).start()
@@ -462,3 +476,22 @@ def test_check_config_names_a_missing_secret_and_a_private_url(
     assert checked.exit_code == 0, checked.output
     assert "webhook[0].url: deliveries will fail" in checked.output
     assert "allowed_networks" in checked.output
+
+
+def test_the_sender_process_is_restarted_and_ends_with_the_daemon(
+    agents: Install, sink: Sink
+) -> None:
+    with Receiver() as receiver:
+        daemon = start(agents, sink, hook_config(receiver, '["ticket.created"]'))
+        [first] = children(daemon.pid)
+        os.kill(first, signal.SIGKILL)  # the sender dies: the daemon starts another
+        daemon.wait_for_line("starting another")
+        second = wait_until(lambda: children(daemon.pid), what="a new sender")[0]
+        assert second != first
+        submit(daemon, customer_mail(CARL))
+        receiver.wait_for(1, of_type("ticket.created"))
+        assert daemon.proc is not None
+        daemon.proc.kill()  # the daemon dies: its sender sees stdin close and ends
+        daemon.proc.wait(30)
+        wait_until(lambda: not Path(f"/proc/{second}").exists(), what="the sender gone")
+        daemon.stop()

@@ -4,7 +4,8 @@
            -> pipeline (pipeline.flow) -> pipeline worker (pipeline.worker)
            -> outbox worker -> relay or maildir (outbound.worker)
            -> jobs: SLA pass, auto-close, daily digest (jobs.runner)
-           -> webhooks: the event log's cursor, signed deliveries (events.worker)
+           -> webhooks: the event log's cursor, signed deliveries (events.worker),
+              in a process of its own (daemon.webhooks)
            -> live updates: event log follower, streams, presence (events.live)
            -> web view (web.app), served by uvicorn (web.server)
            -> SMTP/LMTP listener (inbound.smtp)
@@ -48,6 +49,7 @@ from maildesk import __version__
 from maildesk.config import Config, ConfigError, password_from_env, security_warnings
 from maildesk.daemon import logs
 from maildesk.daemon.systemd import Notifier
+from maildesk.daemon.webhooks import WebhookProcess
 from maildesk.events import hooks
 from maildesk.events.live import Live
 from maildesk.events.worker import WebhookWorker
@@ -120,15 +122,21 @@ class Daemon:
         problems = hooks.check_secrets(config.webhook, environ)
         if problems:
             raise ConfigError(*problems[0])
-        self.webhooks = WebhookWorker(
-            self.db,
-            self._webhooks_executor,
-            self.desk.desks,
-            self.desk.fields,
-            config.webhooks,
-            environ,
-            utcnow,
-        )
+        # A delivery in flight may take its timeout, connecting and reading included.
+        self._webhooks_grace = 2.0 * config.webhooks.timeout + 5
+        self.webhooks: WebhookWorker | WebhookProcess
+        if config.path is not None:  # a process of its own, with the same file
+            self.webhooks = WebhookProcess(config.path, environ, self._webhooks_grace)
+        else:  # defaults only: the child could not read the same settings
+            self.webhooks = WebhookWorker(
+                self.db,
+                self._webhooks_executor,
+                self.desk.desks,
+                self.desk.fields,
+                config.webhooks,
+                environ,
+                utcnow,
+            )
         self.outbox = OutboxWorker(
             self.db,
             self._outbox_executor,
@@ -185,7 +193,9 @@ class Daemon:
                 await _finish(jobs, SHUTDOWN_GRACE, "scheduled jobs")
                 await self._stop_outbox(sender)
                 self.webhooks.stop()
-                await _finish(webhooks, float(self.config.webhooks.timeout) + 5, "webhooks")
+                await _finish(webhooks, self._webhooks_grace, "webhooks")
+                if isinstance(self.webhooks, WebhookProcess):
+                    await self.webhooks.finish()
         finally:
             self._pollers_stop.set()  # also when start-up failed half-way
             if self._watchdog is not None:
