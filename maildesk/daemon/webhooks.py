@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from concurrent.futures import Executor
 from pathlib import Path
 
+import peewee
+
 from maildesk.config import Config
 from maildesk.daemon import logs
 from maildesk.events.worker import WebhookWorker
@@ -109,6 +111,13 @@ def work(config: Config, environ: Mapping[str, str]) -> None:
     """The child: the webhook worker until stdin closes or SIGTERM."""
     logs.configure(config.logging.level)
     db = open_database(config.database.url)
+    if isinstance(db, peewee.SqliteDatabase):
+        # Everything this process writes follows from what the daemon wrote with a
+        # full sync (the event log): a delivery row, a cursor move, a lease or a
+        # result that a power cut takes back is written again (the pass runs again, the
+        # row is sent again under its webhook-id). So its commits need not wait for
+        # the disk, and do not.
+        db.pragma("synchronous", "normal", permanent=True)
     executor = DbExecutor(db, 1, "webhooks")
     worker = WebhookWorker(
         db,

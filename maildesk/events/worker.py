@@ -146,6 +146,8 @@ class WebhookWorker:
         pause = self._interval
         while not self._stopping or inflight or results:
             room = 0 if self._stopping else self._config.concurrency - len(inflight)
+            if inflight and room < self._config.concurrency // 4:
+                room = 0  # claim in larger rounds: one transaction for many rows
             self._due.clear()
             try:
                 claimed = await self._db(

@@ -773,7 +773,7 @@ class WebhooksConfig:
         10, description="Seconds a receiver has to answer one delivery."
     )
     concurrency: Annotated[Int, Field(ge=1, le=256)] = Field(
-        16, description="Deliveries in flight at once, per maildesk instance."
+        64, description="Deliveries in flight at once, per maildesk instance."
     )
     retry_base: Annotated[Int, Field(ge=1)] = Field(
         5, description="Seconds before the first retry; each retry waits twice as long."
