@@ -483,7 +483,7 @@ def test_the_sender_process_is_restarted_and_ends_with_the_daemon(
 ) -> None:
     with Receiver() as receiver:
         daemon = start(agents, sink, hook_config(receiver, '["ticket.created"]'))
-        [first] = children(daemon.pid)
+        [first] = wait_until(lambda: children(daemon.pid), what="the sender")
         os.kill(first, signal.SIGKILL)  # the sender dies: the daemon starts another
         daemon.wait_for_line("starting another")
         second = wait_until(lambda: children(daemon.pid), what="a new sender")[0]
