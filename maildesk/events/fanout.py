@@ -38,7 +38,7 @@ from maildesk.settings.desks import Desks
 from maildesk.settings.fields import Fields
 from maildesk.store import rows
 from maildesk.store.db import advisory_key, is_postgres, write_transaction
-from maildesk.store.models import Event, KeyValue, Message, Ticket, WebhookDelivery
+from maildesk.store.models import Contact, Event, KeyValue, Message, Ticket, WebhookDelivery
 
 CURSOR = "webhooks.cursor"  # KeyValue: "tx:id", the last event a pass took
 BATCH = 500  # events per pass
@@ -99,22 +99,35 @@ def _deliveries(
     fields: Fields,
     now: dt.datetime,
 ) -> list[dict[str, Any]]:
-    tickets: dict[int, tuple[str, dict[str, Any]]] = {}
-    result = []
+    wanted_by = []
     for event in events:
         public = public_event(event.type, event.data)
         if public is None:
             continue
         takers = [e for e in endpoints if _takes(e, public)]
-        if not takers:
-            continue
+        if takers:
+            wanted_by.append((event, public, takers))
+    if not wanted_by:
+        return []
+    # What the bodies show, read once per pass: the tickets (with their requesters)
+    # and the messages, a query each.
+    tickets = _tickets({event.ticket_id for event, _, _ in wanted_by}, desks, fields)
+    messages = _messages(
+        [
+            event.data.get("message")
+            for event, public, _ in wanted_by
+            if public.name == MESSAGE_ADDED
+        ]
+    )
+    result = []
+    for event, public, takers in wanted_by:
         if event.ticket_id not in tickets:
-            tickets[event.ticket_id] = _ticket(event.ticket_id, desks, fields)
+            continue
         slug, ticket = tickets[event.ticket_id]
         takers = [e for e in takers if e.desk is None or e.desk == slug]
         if not takers:
             continue
-        body = _body(public, event, ticket)
+        body = _body(public, event, ticket, messages)
         for endpoint in takers:
             result.append(
                 {
@@ -138,23 +151,42 @@ def _takes(endpoint: Endpoint, public: PublicEvent) -> bool:
     return (endpoint.internal or not public.internal) and wanted(endpoint.events, public.name)
 
 
-def _ticket(ticket_id: int, desks: Desks, fields: Fields) -> tuple[str, dict[str, Any]]:
-    ticket = Ticket.get_by_id(ticket_id)
-    summary = ticket_summary(ticket, desks)
-    desk = desks.get(ticket.desk)
-    return desk.slug, {
-        **summary,
-        "first_response_at": iso(ticket.first_response_at),
-        "first_response_due": iso(ticket.first_response_due),
-        "resolution_due": iso(ticket.resolution_due),
-        "resolved_at": iso(ticket.resolved_at),
-        "closed_at": iso(ticket.closed_at),
-        "fields": ticket_fields(ticket, fields),
-        "url": agent_url(desk.base_url, summary["number"]),
-    }
+def _tickets(ids: set[int], desks: Desks, fields: Fields) -> dict[int, tuple[str, dict[str, Any]]]:
+    found = {}
+    query = (
+        Ticket.select(Ticket, Contact)
+        .join(Contact, on=(Ticket.requester == Contact.id))
+        .where(Ticket.id.in_(list(ids)))
+    )
+    for ticket in query:
+        summary = ticket_summary(ticket, desks)
+        desk = desks.get(ticket.desk)
+        found[ticket.id] = (
+            desk.slug,
+            {
+                **summary,
+                "first_response_at": iso(ticket.first_response_at),
+                "first_response_due": iso(ticket.first_response_due),
+                "resolution_due": iso(ticket.resolution_due),
+                "resolved_at": iso(ticket.resolved_at),
+                "closed_at": iso(ticket.closed_at),
+                "fields": ticket_fields(ticket, fields),
+                "url": agent_url(desk.base_url, summary["number"]),
+            },
+        )
+    return found
 
 
-def _body(public: PublicEvent, event: Event, ticket: dict[str, Any]) -> str:
+def _messages(ids: Sequence[object]) -> dict[int, Message]:
+    wanted_ids = [i for i in ids if isinstance(i, int)]
+    if not wanted_ids:
+        return {}
+    return {m.id: m for m in Message.select().where(Message.id.in_(wanted_ids))}
+
+
+def _body(
+    public: PublicEvent, event: Event, ticket: dict[str, Any], messages: dict[int, Message]
+) -> str:
     data: dict[str, Any] = {
         "ticket": ticket,
         "event": {
@@ -166,7 +198,7 @@ def _body(public: PublicEvent, event: Event, ticket: dict[str, Any]) -> str:
         },
     }
     if public.name == MESSAGE_ADDED:
-        message = Message.get_or_none(Message.id == event.data.get("message"))
+        message = messages.get(event.data.get("message"))  # type: ignore[arg-type]
         if message is not None:
             detail = message_detail(message)
             data["message"] = {key: detail[key] for key in MESSAGE_KEYS}

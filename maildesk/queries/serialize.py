@@ -42,6 +42,8 @@ def ticket_summary(ticket: Ticket, desks: Desks) -> dict[str, Any]:
 def ticket_fields(ticket: Ticket, fields: Fields) -> dict[str, Any]:
     """The ticket's custom fields as JSON: every field its desk and category have (null
     or [] when not set), and any other configured field that holds a value."""
+    if not fields.all:
+        return {}  # only configured fields are shown
     stored = repo.ticket_fields(ticket.id)
     shown = {}
     for definition in fields.all:
