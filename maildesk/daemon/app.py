@@ -52,7 +52,6 @@ from maildesk.daemon.systemd import Notifier
 from maildesk.daemon.webhooks import WebhookProcess
 from maildesk.events import hooks
 from maildesk.events.live import Live
-from maildesk.events.worker import WebhookWorker
 from maildesk.inbound.group_commit import GroupCommit
 from maildesk.inbound.imap import ImapPoller
 from maildesk.inbound.intake import Accepted, Delivery, Envelope, accept
@@ -118,25 +117,16 @@ class Daemon:
         self._pipeline_executor = DbExecutor(self.db, 1, "pipeline")
         self._outbox_executor = DbExecutor(self.db, 1, "outbox")
         self._jobs_executor = DbExecutor(self.db, 1, "jobs")
-        self._webhooks_executor = DbExecutor(self.db, 1, "webhooks")
         problems = hooks.check_secrets(config.webhook, environ)
         if problems:
             raise ConfigError(*problems[0])
         # A delivery in flight may take its timeout, connecting and reading included.
         self._webhooks_grace = 2.0 * config.webhooks.timeout + 5
-        self.webhooks: WebhookWorker | WebhookProcess
-        if config.path is not None:  # a process of its own, with the same file
-            self.webhooks = WebhookProcess(config.path, environ, self._webhooks_grace)
-        else:  # defaults only: the child could not read the same settings
-            self.webhooks = WebhookWorker(
-                self.db,
-                self._webhooks_executor,
-                self.desk.desks,
-                self.desk.fields,
-                config.webhooks,
-                environ,
-                utcnow,
+        if config.path is None:  # `maildesk run` always has one
+            raise StartupError(
+                "the daemon needs a configuration file (its webhook sender reads it)"
             )
+        self.webhooks = WebhookProcess(config.path, environ, self._webhooks_grace)
         self.outbox = OutboxWorker(
             self.db,
             self._outbox_executor,
@@ -194,8 +184,7 @@ class Daemon:
                 await self._stop_outbox(sender)
                 self.webhooks.stop()
                 await _finish(webhooks, self._webhooks_grace, "webhooks")
-                if isinstance(self.webhooks, WebhookProcess):
-                    await self.webhooks.finish()
+                await self.webhooks.finish()
         finally:
             self._pollers_stop.set()  # also when start-up failed half-way
             if self._watchdog is not None:
@@ -282,7 +271,6 @@ class Daemon:
             self._pipeline_executor,
             self._outbox_executor,
             self._jobs_executor,
-            self._webhooks_executor,
             self.web.executor,
         )
         for executor in executors:

@@ -80,15 +80,18 @@ class WebhookProcess:
     async def run(self) -> None:
         pause = RESTART_PAUSE
         while not self._stopping.is_set():
-            self._proc = await asyncio.create_subprocess_exec(
-                *self._command, stdin=asyncio.subprocess.PIPE, env=self._environ
-            )
-            log.info("webhooks: sender started, pid %d", self._proc.pid)
-            code = await self._proc.wait()
+            try:
+                self._proc = await asyncio.create_subprocess_exec(
+                    *self._command, stdin=asyncio.subprocess.PIPE, env=self._environ
+                )
+            except OSError as exc:
+                outcome = f"could not be started ({exc.strerror or exc})"
+            else:
+                log.info("webhooks: sender started, pid %d", self._proc.pid)
+                outcome = f"exited with {await self._proc.wait()}"
             if self._stopping.is_set():
                 break
-            log.error("webhooks: the sender exited with %s; starting another in %.0f s",
-                      code, pause)  # fmt: skip
+            log.error("webhooks: the sender %s; starting another in %.0f s", outcome, pause)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), pause)
             pause = min(RESTART_MAX, pause * 2)

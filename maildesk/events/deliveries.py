@@ -13,7 +13,7 @@ claimed, so a receiver sees a ticket's events in the order they happened, even
 while one of them is being retried. On PostgreSQL the claim skips rows another
 instance holds (`FOR UPDATE SKIP LOCKED`), so several instances send each row once.
 
-Retries: a timeout, a connection error, 408, 429 and 5xx wait `retry_base` seconds,
+Retries: a timeout, a connection error, 408, 425, 429 and 5xx wait `retry_base` seconds,
 doubling up to `retry_max` (jitter: between half and all of it; a Retry-After
 header, within `retry_max`, wins); after `give_up_hours` the row is failed. Any
 other answer but 2xx fails the row at once (a receiver that refuses the body will

@@ -1,11 +1,12 @@
 """The daemon's webhook worker: the cursor's passes, and the deliveries sent.
 
-Where it sits: the daemon builds one (`daemon.app`) and wakes it whenever its own
-pipeline, web view or jobs may have written events; it also looks every second, for
-what other instances and the CLI wrote. Two tasks on the daemon's loop share one
-database thread: the cursor (`events.fanout`) writes deliveries, the sender claims
-and POSTs them (`events.deliveries`), up to `[webhooks] concurrency` at once, each
-result recorded as it comes back, so a slow receiver holds up only its own rows.
+Where it sits: `maildesk webhooks work`, the process the daemon starts beside it
+(`daemon.webhooks`), runs one, woken whenever the daemon may have written events;
+it also looks every second, for what other instances and the CLI wrote. Two tasks
+share one database thread: the cursor (`events.fanout`) writes deliveries, the
+sender claims and POSTs them (`events.deliveries`), up to `[webhooks] concurrency`
+at once, and records the answers in rounds, each with the next claim in one
+transaction; a slow receiver holds up only its own rows.
 
 Every request goes to an address the targets check passed (`events.targets`), with
 no proxy from the environment and no redirect followed.
