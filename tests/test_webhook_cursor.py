@@ -160,3 +160,54 @@ def test_a_long_transaction_of_another_database_does_not_hold_the_log_back(
     finally:
         elsewhere.rollback()
         elsewhere.close()
+
+
+def test_migration_keeps_each_events_body_once(database_url: str, tmp_path) -> None:
+    """Deliveries written before bodies moved to `webhook_payload` keep their bodies:
+    one payload per event, every endpoint's row pointing at it."""
+    from playhouse.migrations import Runner
+
+    from maildesk.store.db import MIGRATIONS_DIR, upgrade
+
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("[0-9]*.py")):
+        if path.name < "0028":
+            (before / path.name).write_text(path.read_text())
+    db = open_database(database_url)
+    try:
+        with using(db):
+            list(Runner(db, directory=str(before)).up())
+            stamp = "2026-12-07 12:00:00"
+            for hook in (1, 2):
+                db.execute_sql(
+                    'INSERT INTO "webhook" ("id", "key", "origin", "url", "events", "internal", '
+                    '"secret_env", "active", "created_at", "created_by") VALUES '
+                    f"({hook}, 'k{hook}', 'admin', 'https://example.com/', '[\"*\"]', "
+                    f"{db.param}, '', {db.param}, '{stamp}', '')",
+                    (False, True),
+                )
+            for event, body in ((7, '{"a":7}'), (8, '{"b":8}')):
+                for hook in (1, 2):
+                    db.execute_sql(
+                        'INSERT INTO "webhook_delivery" ("webhook_id", "event_id", "msg_id", '
+                        '"type", "body", "state", "attempts", "next_at", "created_at", '
+                        f"\"last_error\") VALUES ({hook}, {event}, 'evt_{event}', "
+                        f"'ticket.updated', {db.param}, 'pending', 0, '{stamp}', '{stamp}', '')",
+                        (body,),
+                    )
+            assert upgrade(db) == ["0028_webhook_payloads"]
+            rows = db.execute_sql(
+                'SELECT d."event_id", p."body" FROM "webhook_delivery" AS d '
+                'JOIN "webhook_payload" AS p ON p."id" = d."payload_id" ORDER BY d."id"'
+            ).fetchall()
+            assert [tuple(r) for r in rows] == [
+                (7, '{"a":7}'), (7, '{"a":7}'), (8, '{"b":8}'), (8, '{"b":8}')
+            ]  # fmt: skip
+            (payloads,) = db.execute_sql('SELECT count(*) FROM "webhook_payload"').fetchone()
+            assert payloads == 2
+            claimed = deliveries.claim_due(db, NOW, 10, load_config(None).webhooks)
+            seven, eight = ("evt_7", '{"a":7}'), ("evt_8", '{"b":8}')
+            assert [(c.msg_id, c.body) for c in claimed] == [seven, seven, eight, eight]
+    finally:
+        db.close()

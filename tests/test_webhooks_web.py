@@ -19,7 +19,7 @@ import pytest
 
 from maildesk.events import deliveries, fanout, hooks, worker
 from maildesk.events.deliveries import Result
-from maildesk.events.targets import Targets
+from maildesk.events.targets import Pins, Targets
 from maildesk.store.models import Webhook, WebhookDelivery
 from maildesk.tickets import agents
 from tests.api_support import check_answer, described, model_validator
@@ -110,7 +110,7 @@ def send_due(s: Site, expected: int) -> list[Result]:
                 endpoint = endpoints[row.webhook_id]
                 answer = await worker.post(
                     http, endpoint.url, endpoint.key({}), row.msg_id, row.body,
-                    Targets.of(config.allowed_networks),
+                    Pins(Targets.of(config.allowed_networks)),
                 )  # fmt: skip
                 results.append(Result(row.id, answer.outcome, answer.status, answer.detail))
         return results

@@ -35,7 +35,8 @@ from maildesk.config import WebhooksConfig
 from maildesk.outbound.outbox import backoff
 from maildesk.settings.desks import Desks
 from maildesk.store.db import is_postgres, read_snapshot, write_transaction
-from maildesk.store.models import Ticket, Webhook, WebhookDelivery
+from maildesk.store.models import Ticket, Webhook, WebhookDelivery, WebhookPayload
+from maildesk.store.rows import tuples as rows_of
 
 STATES = ("pending", "delivered", "failed")
 MARGIN = dt.timedelta(seconds=5)
@@ -71,14 +72,19 @@ def lease(config: WebhooksConfig) -> dt.timedelta:
     return dt.timedelta(seconds=2 * config.timeout) + MARGIN
 
 
-_CLAIM = (
+_DUE = (
     'SELECT d."id" FROM "webhook_delivery" AS d '
     'WHERE d."state" = \'pending\' AND d."next_at" <= {p} '
     'AND (d."lease_until" IS NULL OR d."lease_until" < {p}) '
     'AND NOT EXISTS (SELECT 1 FROM "webhook_delivery" AS e '
     'WHERE e."webhook_id" = d."webhook_id" AND e."ticket_id" = d."ticket_id" '
     'AND e."state" = \'pending\' AND e."id" < d."id") '
-    'ORDER BY d."id" LIMIT {p}'
+    'ORDER BY d."id" LIMIT {p}{lock}'
+)
+# The due rows leased and read in one statement.
+_CLAIM = (
+    'UPDATE "webhook_delivery" SET "lease_until" = {p} WHERE "id" IN (' + _DUE + ") "
+    'RETURNING "id", "webhook_id", "msg_id", "type", "payload_id", "attempts"'
 )
 
 
@@ -121,26 +127,24 @@ def exchange(
 def _claim(
     db: peewee.Database, now: dt.datetime, limit: int, config: WebhooksConfig
 ) -> list[Claimed]:
-    sql = _CLAIM.format(p=db.param)
-    if is_postgres(db):
-        sql += " FOR UPDATE SKIP LOCKED"
+    lock = " FOR UPDATE SKIP LOCKED" if is_postgres(db) else ""
+    sql = _CLAIM.format(p=db.param, lock=lock)
     stamp = WebhookDelivery.next_at.db_value(now)
-    ids = [row[0] for row in db.execute_sql(sql, (stamp, stamp, limit)).fetchall()]
-    if not ids:
+    until = WebhookDelivery.lease_until.db_value(now + lease(config))
+    rows = sorted(db.execute_sql(sql, (until, stamp, stamp, limit)).fetchall())  # oldest first
+    if not rows:
         return []
-    WebhookDelivery.update(lease_until=now + lease(config)).where(
-        WebhookDelivery.id.in_(ids)
-    ).execute()
-    rows = WebhookDelivery.select(
-        WebhookDelivery.id,
-        WebhookDelivery.webhook,
-        WebhookDelivery.msg_id,
-        WebhookDelivery.type,
-        WebhookDelivery.body,
-        WebhookDelivery.attempts,
-    ).where(WebhookDelivery.id.in_(ids))
-    found = {r.id: Claimed(r.id, r.webhook_id, r.msg_id, r.type, r.body, r.attempts) for r in rows}
-    return [found[i] for i in ids if i in found]
+    bodies: dict[int, str] = dict(
+        rows_of(
+            WebhookPayload.select(WebhookPayload.id, WebhookPayload.body).where(
+                WebhookPayload.id.in_({row[4] for row in rows})
+            )
+        )
+    )
+    return [
+        Claimed(id_, webhook, msg_id, type_, bodies.get(payload, ""), attempts)
+        for id_, webhook, msg_id, type_, payload, attempts in rows
+    ]
 
 
 def _record(

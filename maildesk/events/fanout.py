@@ -14,8 +14,9 @@ transaction-level advisory lock; the others skip).
 The cursor was set after the events of the time of migrations/0019 (a new
 installation: before its first event) and moves with the log whether or not there
 are endpoints: an endpoint receives what happens after it exists, not the history.
-Each body is fixed here (the ticket as it is at this pass), so every attempt sends
-the same bytes under the same webhook-id.
+Each body is fixed here (the ticket as it is at this pass) and kept once per event
+(`webhook_payload`), so every endpoint and every attempt gets the same bytes under
+the same webhook-id.
 """
 
 from __future__ import annotations
@@ -38,7 +39,15 @@ from maildesk.settings.desks import Desks
 from maildesk.settings.fields import Fields
 from maildesk.store import rows
 from maildesk.store.db import advisory_key, is_postgres, write_transaction
-from maildesk.store.models import Contact, Event, KeyValue, Message, Ticket, WebhookDelivery
+from maildesk.store.models import (
+    Contact,
+    Event,
+    KeyValue,
+    Message,
+    Ticket,
+    WebhookDelivery,
+    WebhookPayload,
+)
 
 CURSOR = "webhooks.cursor"  # KeyValue: "tx:id", the last event a pass took
 BATCH = 500  # events per pass
@@ -85,20 +94,48 @@ def fan_out(
         if not events:
             return Pass(0, 0)
         endpoints = active(db)
-        written = _deliveries(events, endpoints, desks, fields, now) if endpoints else []
-        rows.insert_many(db, WebhookDelivery, written)
+        written = 0
+        for send in _sends(events, endpoints, desks, fields) if endpoints else []:
+            payload = rows.insert(
+                db,
+                WebhookPayload,
+                {"event_id": send.event.id, "body": send.body, "created_at": now},
+            )
+            rows.insert_many(db, WebhookDelivery, [
+                {
+                    "webhook": endpoint.id,
+                    "ticket": send.event.ticket_id,
+                    "event_id": send.event.id,
+                    "msg_id": f"evt_{send.event.id}",
+                    "type": send.name,
+                    "payload": payload,
+                    "state": "pending",
+                    "attempts": 0,
+                    "last_error": "",
+                    "next_at": now,
+                    "created_at": now,
+                }
+                for endpoint in send.endpoints
+            ])  # fmt: skip
+            written += len(send.endpoints)
         last = events[-1]
         _move(db, Position.of(last), new=False)
-    return Pass(len(events), len(written))
+    return Pass(len(events), written)
 
 
-def _deliveries(
-    events: Sequence[Event],
-    endpoints: Sequence[Endpoint],
-    desks: Desks,
-    fields: Fields,
-    now: dt.datetime,
-) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Send:
+    """An event's body, and the endpoints it goes to."""
+
+    event: Event
+    name: str  # the public event's name
+    body: str
+    endpoints: Sequence[Endpoint]
+
+
+def _sends(
+    events: Sequence[Event], endpoints: Sequence[Endpoint], desks: Desks, fields: Fields
+) -> list[Send]:
     wanted_by = []
     for event in events:
         public = public_event(event.type, event.data)
@@ -127,23 +164,7 @@ def _deliveries(
         takers = [e for e in takers if e.desk is None or e.desk == slug]
         if not takers:
             continue
-        body = _body(public, event, ticket, messages)
-        for endpoint in takers:
-            result.append(
-                {
-                    "webhook": endpoint.id,
-                    "ticket": event.ticket_id,
-                    "event_id": event.id,
-                    "msg_id": f"evt_{event.id}",
-                    "type": public.name,
-                    "body": body,
-                    "state": "pending",
-                    "attempts": 0,
-                    "last_error": "",
-                    "next_at": now,
-                    "created_at": now,
-                }
-            )
+        result.append(Send(event, public.name, _body(public, event, ticket, messages), takers))
     return result
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -122,6 +123,28 @@ async def pin(url: str, targets: Targets) -> Pinned:
         except (socket.gaierror, UnicodeError) as exc:
             raise Unresolved(f"cannot resolve {host}: {exc}") from None
     return _pinned(url, scheme, host, port, _checked(host, infos, targets))
+
+
+class Pins:
+    """`pin` with each URL's checked target kept for `ttl` seconds: a sender makes
+    thousands of requests a second to a handful of URLs, and resolving and checking
+    each time would cost more than the request. What is kept was checked, and the
+    request goes to that address, so keeping it opens nothing: the name is resolved
+    again after `ttl` (a refusal is never kept)."""
+
+    def __init__(self, targets: Targets, ttl: float = 30.0) -> None:
+        self.targets = targets
+        self._ttl = ttl
+        self._kept: dict[str, tuple[float, Pinned]] = {}
+
+    async def pin(self, url: str) -> Pinned:
+        now = time.monotonic()
+        kept = self._kept.get(url)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        pinned = await pin(url, self.targets)
+        self._kept[url] = (now + self._ttl, pinned)
+        return pinned
 
 
 def refusal(url: str, targets: Targets) -> str | None:

@@ -34,7 +34,7 @@ from maildesk.config import WebhooksConfig
 from maildesk.events import deliveries, fanout, hooks
 from maildesk.events.deliveries import Claimed, Outcome, Result
 from maildesk.events.signing import headers
-from maildesk.events.targets import Refused, Targets, Unresolved, pin
+from maildesk.events.targets import Pins, Refused, Targets, Unresolved
 from maildesk.settings.desks import Desks
 from maildesk.settings.fields import Fields
 
@@ -88,7 +88,7 @@ class WebhookWorker:
         self._environ = environ
         self._clock = clock
         self._interval = interval
-        self._targets = Targets.of(config.allowed_networks)
+        self._pins = Pins(Targets.of(config.allowed_networks))
         self._events = asyncio.Event()  # new events may be in the log
         self._due = asyncio.Event()  # new deliveries may be due
         self._stopping = False
@@ -218,7 +218,7 @@ class WebhookWorker:
             key = endpoint.key(self._environ)
         except hooks.HookError as exc:
             return Result(row.id, Outcome.RETRY, None, str(exc))
-        answer = await post(client, endpoint.url, key, row.msg_id, row.body, self._targets)
+        answer = await post(client, endpoint.url, key, row.msg_id, row.body, self._pins)
         detail = f"{endpoint.name}: {answer.detail} ({row.type} {row.msg_id})"
         return Result(row.id, answer.outcome, answer.status, detail, answer.retry_after)
 
@@ -238,12 +238,12 @@ class Answer:
 
 
 async def post(
-    client: aiohttp.ClientSession, url: str, key: bytes, msg_id: str, body: str, targets: Targets
+    client: aiohttp.ClientSession, url: str, key: bytes, msg_id: str, body: str, pins: Pins
 ) -> Answer:
     """One signed attempt (also `maildesk webhooks test`). The receiver's answer body
     is never read: only its status counts."""
     try:
-        target = await pin(url, targets)
+        target = await pins.pin(url)
     except Unresolved as exc:
         return Answer(Outcome.RETRY, None, str(exc))
     except Refused as exc:
@@ -272,13 +272,15 @@ async def post(
 
 def client(config: WebhooksConfig) -> aiohttp.ClientSession:
     """The HTTP client webhooks are sent with: no proxy from the environment, no
-    redirects, the configured timeout and concurrency, connections kept open."""
+    redirects, no cookies kept, the configured timeout and concurrency, connections
+    kept open."""
     connector = aiohttp.TCPConnector(limit=config.concurrency, use_dns_cache=False)
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=float(config.timeout)),
         trust_env=False,
         auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
     )
 
 
@@ -297,5 +299,5 @@ async def test(
     msg_id = f"test_{uuid.uuid4().hex}"
     async with client(config) as http:
         return await post(
-            http, endpoint.url, key, msg_id, body, Targets.of(config.allowed_networks)
+            http, endpoint.url, key, msg_id, body, Pins(Targets.of(config.allowed_networks))
         )

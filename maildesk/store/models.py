@@ -549,16 +549,24 @@ class Webhook(BaseModel):
     created_by = peewee.CharField(max_length=320, default="")
 
 
+class WebhookPayload(BaseModel):
+    """The body every endpoint gets for one event: the JSON sent, fixed when written."""
+
+    event_id = peewee.BigIntegerField(unique=True)
+    body = peewee.TextField()
+    created_at = UTCDateTimeField()
+
+
 class WebhookDelivery(BaseModel):
     """One event for one endpoint: written with the cursor's move (`events.fanout`),
-    sent and retried by `events.delivery` until delivered or given up (failed)."""
+    sent and retried by `events.deliveries` until delivered or given up (failed)."""
 
     webhook = peewee.ForeignKeyField(Webhook, on_delete="CASCADE", index=False)
     ticket = peewee.ForeignKeyField(Ticket, null=True, index=False)
     event_id = peewee.BigIntegerField(index=True)
     msg_id = peewee.CharField(max_length=64)  # webhook-id: the same for every attempt
     type = peewee.CharField(max_length=64)  # ticket.created, ...
-    body = peewee.TextField()  # the JSON sent, fixed when written
+    payload = peewee.ForeignKeyField(WebhookPayload, null=True, index=False)  # the body
     state = peewee.CharField(max_length=16, default="pending")  # pending|delivered|failed
     attempts = peewee.IntegerField(default=0)
     next_at = UTCDateTimeField()
@@ -570,6 +578,7 @@ class WebhookDelivery(BaseModel):
     if TYPE_CHECKING:
         webhook_id: int
         ticket_id: int | None
+        payload_id: int | None
 
     class Meta:  # and two partial indexes of the pending rows: migrations/0019
         indexes = ((("state", "id"), False), (("webhook", "id"), False))
@@ -606,5 +615,6 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     ArticleVote,
     ArticleView,
     Webhook,
+    WebhookPayload,
     WebhookDelivery,
 )
