@@ -300,3 +300,13 @@ def test_the_cheat_sheet_and_help_list_follow_and_unfollow(room: Room) -> None:
     assert "#follow" in result.output and "#unfollow" in result.output
     notice = opened_ticket(room)["ann@example.com"]
     assert "#unfollow" in text_of(notice)
+
+
+def test_a_follower_mentioned_in_a_note_gets_one_mail(room: Room) -> None:
+    mails = opened_ticket(room)
+    room.send(reply(mails["carol@example.com"], CAROL, "#follow\n"))
+    room.send(reply(mails["ann@example.com"], ANN, "#note\n\n@carol see above"))
+    told = room.out()
+    assert [recipients(m) for m in told] == [{"carol@example.com"}]
+    assert "Ann Agent mentioned you" in text_of(told[0])
+    assert room.followers() == {"carol@example.com": "follow"}  # as she came to

@@ -224,23 +224,22 @@ class Mailer:
         agents: Sequence[Agent],
         now: dt.datetime,
         log_: EventLog,
-    ) -> list[Agent]:
+    ) -> None:
         """The customer answered: tell the assignee, or everyone on duty if nobody is,
-        and the ticket's followers (`tickets.followers`). Returns the agents told."""
+        and the ticket's followers (`tickets.followers`), each once."""
         assignee = [a for a in agents if a.id == ticket.assignee_id]
         told = assignee or self.on_duty(agents)
         if not self.config.outbound.notify_agents:
-            return []
+            return
         told += followers.to_notify(ticket, told, self.of_desk)
         if not told:
-            return []
+            return
         context = {
             "message": self._shown(message).context(),
             "automated": None,
             "reopened": reopened,
         }
         self._to_agents(ticket, "notify_reply", told, context, now, log_)
-        return told
 
     def assigned(
         self, ticket: Ticket, agent: Agent, by: str, now: dt.datetime, log_: EventLog
