@@ -1795,3 +1795,23 @@ def check_config(config: Config) -> None:
     click.echo(f"webhooks: {len(config.webhook)} in the file")
     for warning in security_warnings(config):
         click.echo(f"warning: {warning}", err=True)
+
+
+# -- help ------------------------------------------------------------------------------
+
+
+@main.group("help")
+def help_group() -> None:
+    """Reference for the people who use maildesk."""
+
+
+@help_group.command("commands")
+@with_config
+def help_commands(config: Config) -> None:
+    """The #commands agents write at the top of a reply (the cheat sheet of their
+    notification mails), with this desk's ticket prefix and priorities."""
+    from maildesk.core.commands import cheat_sheet
+    from maildesk.settings.desks import Desks
+
+    prefix = Desks.from_config(config).default.prefix
+    click.echo(cheat_sheet(prefix=prefix, priorities=config.tickets.priorities))

@@ -24,6 +24,7 @@ from maildesk.core.commands import (
     CcAction,
     Command,
     CommandError,
+    Follow,
     LinkArticle,
     Merge,
     Note,
@@ -32,6 +33,7 @@ from maildesk.core.commands import (
     SetPriority,
     SetStatus,
     Tag,
+    Unfollow,
     UseTemplate,
     cheat_sheet,
     parse_reply,
@@ -102,6 +104,8 @@ def only_error(text: str) -> CommandError:
         ("#merge [SUP-00017]", Merge(TicketLabel("SUP", 17))),
         ("#merge 17", Merge(TicketLabel(None, 17))),
         ("#kb Reset-Password", LinkArticle("reset-password")),
+        ("#follow", Follow()),
+        ("#Unfollow", Unfollow()),
     ],
 )
 def test_each_command(line: str, command: Command) -> None:
@@ -329,6 +333,8 @@ def test_command_table() -> None:
         "kb",
         "merge",
         "set",
+        "follow",
+        "unfollow",
         "resolve",
         "close",
     }

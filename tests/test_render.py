@@ -82,6 +82,8 @@ def bare(name: str) -> dict[str, Any]:
         "auto_close": {"days": 1},
         "sla_warning": {"target": "resolution", "time_left_seconds": 0},
         "sla_breach": {"priority_bumped_from": None, "escalation_level": 0},
+        "mentioned": {"message": context.get("message", {}) | {"attachments": [], "text": ""}},
+        "notify_note": {"message": context.get("message", {}) | {"attachments": [], "text": ""}},
     }
     return context | options[name]
 

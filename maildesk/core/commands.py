@@ -39,6 +39,7 @@ __all__ = [
     "CommandError",
     "CommandSpec",
     "Context",
+    "Follow",
     "LinkArticle",
     "Merge",
     "Note",
@@ -48,6 +49,7 @@ __all__ = [
     "SetPriority",
     "SetStatus",
     "Tag",
+    "Unfollow",
     "UseTemplate",
     "cheat_sheet",
     "parse_reply",
@@ -158,6 +160,21 @@ class SetField:
         return f"field {self.name}"
 
 
+@dataclass(frozen=True)
+class Follow:
+    """`#follow`: the agent who wrote hears of the ticket's later customer messages and
+    notes."""
+
+    slot: ClassVar[str] = "follow"
+
+
+@dataclass(frozen=True)
+class Unfollow:
+    """`#unfollow`: the agent who wrote no longer follows the ticket."""
+
+    slot: ClassVar[str] = "follow"
+
+
 Command: TypeAlias = (
     SetStatus
     | SetPriority
@@ -170,6 +187,8 @@ Command: TypeAlias = (
     | Merge
     | SetField
     | LinkArticle
+    | Follow
+    | Unfollow
 )
 
 # --------------------------------------------------------------------------
@@ -363,6 +382,14 @@ def _set(value: str, ctx: Context) -> Command | str:
     return SetField(name, "" if rest.lower() == "none" else rest)
 
 
+def _follow(value: str, ctx: Context) -> Command | str:
+    return _no_value(value) or Follow()
+
+
+def _unfollow(value: str, ctx: Context) -> Command | str:
+    return _no_value(value) or Unfollow()
+
+
 def _resolve(value: str, ctx: Context) -> Command | str:
     return _no_value(value) or SetStatus("resolved")
 
@@ -383,6 +410,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("kb", "add an article's title and link", "#kb SLUG", _kb),
     CommandSpec("merge", "merge this ticket into another", "#merge {prefix}-00017", _merge),
     CommandSpec("set", "set (or clear) a custom field", "#set FIELD VALUE|none", _set),
+    CommandSpec("follow", "hear of later customer mail and notes", "#follow", _follow),
+    CommandSpec("unfollow", "stop following this ticket", "#unfollow", _unfollow),
     CommandSpec("resolve", "same as #status resolved", "#resolve", _resolve),
     CommandSpec("close", "same as #status closed", "#close", _close),
 )

@@ -61,6 +61,9 @@ PUBLIC: Mapping[str, str] = {
     "routed": UPDATED,
     "kb_linked": UPDATED,
 }
+# Entries that are internal changes (`ticket.updated`, only for endpoints that take
+# internal events): who follows a ticket, whom a note mentions.
+INTERNAL = frozenset({"followed", "unfollowed", "mentioned"})
 # Entries that repeat what another entry of the same change already says.
 REPEATS = frozenset({"auto_closed", "first_response"})
 
@@ -80,6 +83,8 @@ def public_event(entry_type: str, data: Mapping[str, Any]) -> PublicEvent | None
         return PublicEvent(name, False)
     if entry_type == "message_added":
         return PublicEvent(MESSAGE_ADDED, data.get("kind") == "note")
+    if entry_type in INTERNAL:
+        return PublicEvent(UPDATED, True)
     known = PUBLIC.get(entry_type)
     if known is None:
         return PublicEvent(UPDATED, True)

@@ -59,6 +59,7 @@ from maildesk.settings.desks import DeskProfile, Desks
 from maildesk.store import repo, rows
 from maildesk.store.models import Agent, Attachment, Contact, Message, Outbox, Participant, Ticket
 from maildesk.store.scope import current
+from maildesk.tickets import followers
 
 log = logging.getLogger(__name__)
 
@@ -224,10 +225,14 @@ class Mailer:
         now: dt.datetime,
         log_: EventLog,
     ) -> None:
-        """The customer answered: tell the assignee, or everyone on duty if nobody is."""
+        """The customer answered: tell the assignee, or everyone on duty if nobody is,
+        and the ticket's followers (`tickets.followers`), each once."""
         assignee = [a for a in agents if a.id == ticket.assignee_id]
         told = assignee or self.on_duty(agents)
-        if not self.config.outbound.notify_agents or not told:
+        if not self.config.outbound.notify_agents:
+            return
+        told += followers.to_notify(ticket, told, self.of_desk)
+        if not told:
             return
         context = {
             "message": self._shown(message).context(),
@@ -301,6 +306,44 @@ class Mailer:
         if recent.exists():
             return f"{agent.email} was told about unverified mail on this ticket within the hour"
         return self._over_limit(agent.email, now) or ""
+
+    # -- mentions and followers -------------------------------------------------------
+
+    def mentioned(
+        self,
+        ticket: Ticket,
+        note: Message,
+        agents: Sequence[Agent],
+        by: Agent,
+        now: dt.datetime,
+        log_: EventLog,
+    ) -> None:
+        """An internal note named `agents` with @: each gets the note and the ticket's
+        link (not the note's author)."""
+        named = [a for a in agents if a.id != by.id]
+        if not named:
+            return
+        context = {"message": self._shown(note).context(), "mentioned_by": by.name or by.email}
+        self._to_agents(ticket, "mentioned", named, context, now, log_)
+
+    def notify_note(
+        self,
+        ticket: Ticket,
+        note: Message,
+        by: Agent,
+        told: Sequence[Agent],
+        now: dt.datetime,
+        log_: EventLog,
+    ) -> None:
+        """An internal note: tell the ticket's followers, except its author and the
+        agents `told` of it already (those it mentions)."""
+        if not self.config.outbound.notify_agents:
+            return
+        to = followers.to_notify(ticket, [*told, by], self.of_desk, by.email)
+        if not to:
+            return
+        context = {"message": self._shown(note).context(), "noted_by": by.name or by.email}
+        self._to_agents(ticket, "notify_note", to, context, now, log_)
 
     # -- SLA ------------------------------------------------------------------------------
 

@@ -49,6 +49,8 @@ MAIL_TEMPLATES = (
     "sla_warning",
     "sla_breach",
     "digest",
+    "mentioned",
+    "notify_note",
 )
 """The mail templates maildesk sends; each is mail/NAME.txt + mail/NAME.html."""
 
@@ -361,6 +363,8 @@ def sample_context(name: str) -> dict[str, Any]:
             "reopened": False,
         },
         "assigned": {"assigned_by": "Alan Turing", "message": message, "cheat_sheet": sheet},
+        "mentioned": {"mentioned_by": "Alan Turing", "message": message, "cheat_sheet": sheet},
+        "notify_note": {"noted_by": "Alan Turing", "message": message, "cheat_sheet": sheet},
         "resolved": {"satisfaction_url": "http://127.0.0.1:8080/rate/SUP-00042/abc123"},
         "command_error": {
             "errors": [

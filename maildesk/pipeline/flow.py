@@ -7,10 +7,13 @@
     limit        too many new tickets from one sender (core/addresses.py: without +tag):
                  append instead; from one domain: open, but tell no agent
     store        ticket, message, attachments, participants, events
-    customer     new ticket: acknowledgement + agents notified; reply: assignee notified
+    customer     new ticket: acknowledgement + agents notified; reply: assignee (and
+                 followers) notified
     agent        verified? (sent to their signed reply address, core/reply_address.py;
                  or core/authres.py) -> #commands (core/commands.py, tickets/changes.py)
-                 -> reply relayed to the customer, or kept as an internal note;
+                 and @mentions (core/mentions.py, tickets/followers.py: only in a note)
+                 -> reply relayed to the customer, or kept as an internal note (the
+                 agents it mentions and the ticket's followers told);
                  unverified: a flagged note, and the agent told how to reply so it counts
     late         answered or resolved after the due time: the breach escalated
                  (tickets/escalation.py), unless the SLA pass did already
@@ -66,6 +69,7 @@ from maildesk.store.models import (
     Quarantine,
     Ticket,
 )
+from maildesk.tickets import followers
 from maildesk.tickets.agents import scope_of
 from maildesk.tickets.changes import set_stamps
 from maildesk.tickets.desk import Desk
@@ -554,6 +558,10 @@ class Pipeline:
         canned_names = self.desk.mailer.renderer(ticket.desk).canned_names()
         errors = [str(e) for e in reply.errors]
         errors += changes.check(ticket, reply.commands, canned_names, agent)
+        mentions = followers.check_mentions(
+            ticket, reply.body, reply.is_note, mail.active_agents, self.desk.mailer.of_desk
+        )
+        errors += mentions.errors
         if errors:  # nothing applied, nothing relayed: kept as a note, the agent told why
             self._add_message(ticket, mail, kind="note")
             mail.event(ticket, agent.email, "commands_rejected", {"errors": errors})
@@ -566,7 +574,8 @@ class Pipeline:
         relayed = False
         if reply.is_note:
             if text:
-                self._add_message(ticket, mail, kind="note", body=text)
+                note = self._add_message(ticket, mail, kind="note", body=text)
+                self._noted(ticket, note, agent, mentions.agents, mail)
         elif text:
             message = self._add_message(ticket, mail, kind="agent", direction="outbound", body=text)
             if not applied.status_set:
@@ -592,6 +601,20 @@ class Pipeline:
         if applied.merge_target is not None:
             rows.update(self.db, ticket)
             changes.merge(ticket, applied.merge_target, agent.email)
+
+    def _noted(
+        self, ticket: Ticket, note: Message, agent: Agent, named: Sequence[Agent], mail: _Mail
+    ) -> None:
+        """An internal note: the agents it mentions follow the ticket and are told, then
+        the other followers hear of it (`tickets.followers`)."""
+        if named:
+            data = {"agents": [a.email for a in named], "message": note.id}
+            mail.event(ticket, agent.email, "mentioned", data)
+            for other in named:
+                how = followers.MENTION
+                followers.follow(ticket, other, how, mail.now, agent.email, mail.event)
+            self.desk.mailer.mentioned(ticket, note, named, agent, mail.now, mail.event)
+        self.desk.mailer.notify_note(ticket, note, agent, named, mail.now, mail.event)
 
     def _agent_of(self, mail: _Mail) -> Agent:
         return next(a for a in mail.active_agents if a.email == mail.sender.email)

@@ -584,6 +584,22 @@ class WebhookDelivery(BaseModel):
         indexes = ((("state", "id"), False), (("webhook", "id"), False))
 
 
+class Follower(BaseModel):
+    """An agent who follows a ticket: they hear of its later customer messages and
+    internal notes (`tickets.followers`)."""
+
+    ticket = peewee.ForeignKeyField(Ticket, backref="followers", on_delete="CASCADE")
+    agent = peewee.ForeignKeyField(Agent, backref="following", on_delete="CASCADE")
+    since = UTCDateTimeField()
+    how = peewee.CharField(max_length=16)  # mention | follow
+    if TYPE_CHECKING:
+        ticket_id: int
+        agent_id: int
+
+    class Meta:
+        indexes = ((("ticket", "agent"), True),)
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Blob,
     Contact,
@@ -617,4 +633,5 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Webhook,
     WebhookPayload,
     WebhookDelivery,
+    Follower,
 )

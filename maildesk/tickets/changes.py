@@ -22,6 +22,7 @@ from maildesk.core.commands import (
     Cc,
     CcAction,
     Command,
+    Follow,
     LinkArticle,
     Merge,
     Note,
@@ -30,6 +31,7 @@ from maildesk.core.commands import (
     SetPriority,
     SetStatus,
     Tag,
+    Unfollow,
     UseTemplate,
 )
 from maildesk.core.match import TicketLabel
@@ -48,6 +50,7 @@ from maildesk.store.models import (
     Ticket,
     TicketTag,
 )
+from maildesk.tickets import followers
 from maildesk.tickets.agents import scope_of
 from maildesk.tickets.labels import Labels
 from maildesk.tickets.policies import Policies
@@ -199,6 +202,12 @@ class TicketChanges:
                 case SetField(name=name, value=value):
                     definition = self.fields.for_ticket(name, ticket.desk, ticket.category)
                     self.set_custom(ticket, name, definition.parse(value), actor.email)
+                case Follow():
+                    followers.follow(
+                        ticket, actor, followers.FOLLOW, self.now, actor.email, self.log
+                    )
+                case Unfollow():
+                    followers.unfollow(ticket, actor, actor.email, self.log)
                 case Note():
                     pass
         applied.resolved = ticket.status == RESOLVED and applied.status_set
@@ -321,6 +330,7 @@ class TicketChanges:
             if repo.add_participant(target, contact, "cc"):
                 self.log(target, actor, "cc_added", {"email": contact.email})
         self.tag(target, repo.ticket_tags(ticket), (), actor)
+        followers.move(ticket, target, self.now, actor, self.log)
         self.set_status(ticket, "closed", actor)
         ticket.merged_into = target
         self.log(ticket, actor, "merged_into", {"ticket": target_label})

@@ -28,7 +28,9 @@ from maildesk.inbound.intake import Envelope
 from maildesk.pipeline.flow import Outcome
 from maildesk.pipeline.ingest import Runtime
 from maildesk.settings.desks import DeskProfile
+from maildesk.store import repo
 from maildesk.store.models import Agent, Contact, Ticket
+from maildesk.tickets import followers
 from maildesk.web.context import Web
 
 
@@ -105,7 +107,11 @@ def command_errors(web: Web, ticket: Ticket, text: str, agent: Agent | None = No
     errors = [str(e) for e in reply.errors]
     changes = web.desk.changes(web.clock(), lambda *a: None, with_sla=False)
     canned = web.desk.mailer.renderer(ticket.desk).canned_names()
-    return errors + changes.check(ticket, reply.commands, canned, agent)
+    errors += changes.check(ticket, reply.commands, canned, agent)
+    mentions = followers.check_mentions(
+        ticket, reply.body, reply.is_note, repo.active_agents(), web.desk.mailer.of_desk
+    )
+    return errors + list(mentions.errors)
 
 
 def agent_mail(

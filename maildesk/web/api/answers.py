@@ -196,3 +196,26 @@ class Retried(Answer):
     """POST .../retry: how many failed deliveries were queued again."""
 
     retried: int
+
+
+# -- followers ----------------------------------------------------------------------------
+
+
+class FollowerEntry(Answer):
+    """An agent who follows a ticket: they hear of its later customer messages and notes."""
+
+    email: str
+    name: str
+    how: Literal["mention", "follow"] = Field(
+        description="mention: named with @ in an internal note; follow: #follow, the button"
+        " or this API"
+    )
+    since: str = Field(json_schema_extra=TIME)
+
+
+class FollowerList(Answer):
+    """GET, POST and DELETE /api/tickets/{label}/followers: the ticket's followers, in the
+    order they came."""
+
+    ticket: str
+    followers: list[FollowerEntry]

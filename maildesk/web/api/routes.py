@@ -337,7 +337,7 @@ def add_message(
     """The agent's reply or note, with `uploads` attached as the web's reply box attaches
     them (`actions.agent_mail`): stored as the same mail's attachments would be."""
     ticket = ticket_or_404(web, number, agent)
-    errors = actions.command_errors(web, ticket, text, agent)
+    errors = actions.command_errors(web, ticket, f"#note\n{text}" if note else text, agent)
     if errors:
         raise Rejected(errors)
     outcome = actions.agent_mail(web, agent, ticket, text, note=note, uploads=uploads, source="api")

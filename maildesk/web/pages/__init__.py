@@ -1,7 +1,8 @@
 """The web pages, one module per page; each lists its `routes`.
 
 For agents (a session): `signin` (/login, /logout), `queue` (/ and /bulk), `ticket`
-(/tickets/SUP-00042, its messages, attachments, reply and controls), `live`
+(/tickets/SUP-00042, its messages, attachments, reply and controls), `followers`
+(its Follow / Unfollow button), `live`
 (/events/stream, who else is on a ticket), `reports`
 (/reports and the CSV exports), `contacts` (/contacts, a customer's record), `orgs`
 (/orgs, an organization with its tickets), `admin` (/admin/agents), `quarantine`
@@ -21,6 +22,7 @@ from maildesk.web.pages import (
     admin,
     article,
     contacts,
+    followers,
     help_center,
     kb_admin,
     live,
@@ -40,6 +42,7 @@ routes: list[BaseRoute] = [
     *signin.routes,
     *queue.routes,
     *ticket.routes,
+    *followers.routes,
     *live.routes,
     *reports.routes,
     *contacts.routes,

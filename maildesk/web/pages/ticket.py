@@ -35,6 +35,7 @@ from maildesk.core.vocabulary import STATUSES
 from maildesk.knowledge import catalog
 from maildesk.pipeline.flow import Outcome
 from maildesk.store.models import Agent, Ticket
+from maildesk.tickets.followers import shown as shown_followers
 from maildesk.web import detail
 from maildesk.web.actions import Refused, Upload, agent_mail
 from maildesk.web.context import Web, checked_form, redirect, require, signed_in, web_of
@@ -250,6 +251,7 @@ async def render(
     web = web_of(request)
     agent = signed_in(request)
     page = await web.call(detail.ticket_page, web, ticket_id)
+    followers = await web.call(shown_followers, ticket_id)
     found = await web.call(_articles, web, ticket_id, kb_query) if kb_query else []
     seen = request.query_params.get("seen", "")
     if not arrived and agent is not None and seen.isdecimal() and len(seen) <= 18:
@@ -276,6 +278,7 @@ async def render(
         collision=status_code == 409 and bool(arrived),
         files_dropped=files_dropped,
         present=live.others(web, ticket_id, agent),
+        followers=followers,
         live_stream="/events/stream?" + urlencode({"ticket": page.label}) if web.live else "",
     )
 
