@@ -46,6 +46,7 @@ __all__ = [
     "SetCategory",
     "SetField",
     "SetPriority",
+    "SetRequester",
     "SetStatus",
     "Tag",
     "UseTemplate",
@@ -158,6 +159,17 @@ class SetField:
         return f"field {self.name}"
 
 
+@dataclass(frozen=True)
+class SetRequester:
+    """`#requester EMAIL [Name]`: whom the ticket is for. On a new mail to the desk it
+    opens the ticket for that customer (a forward's detected sender overridden); on a
+    reply it changes the requester."""
+
+    email: str
+    name: str = ""
+    slot: ClassVar[str] = "requester"
+
+
 Command: TypeAlias = (
     SetStatus
     | SetPriority
@@ -170,6 +182,7 @@ Command: TypeAlias = (
     | Merge
     | SetField
     | LinkArticle
+    | SetRequester
 )
 
 # --------------------------------------------------------------------------
@@ -363,6 +376,25 @@ def _set(value: str, ctx: Context) -> Command | str:
     return SetField(name, "" if rest.lower() == "none" else rest)
 
 
+_ANGLED = re.compile(r"(?P<name>[^<]*)<(?P<email>[^>]+)>\s*")
+
+
+def _requester(value: str, ctx: Context) -> Command | str:
+    """`bob@example.com Bob Customer`, or as a From header: `Bob Customer <bob@...>`."""
+    value = value.strip()
+    angled = _ANGLED.fullmatch(value)
+    if angled is not None:
+        email, name = _address(angled["email"]), angled["name"]
+    else:
+        first, _, name = value.partition(" ")
+        email = _address(first)
+    if email is None:
+        if not value:
+            return "needs the customer's email address (and a name if you like)"
+        return f"not an email: {value[:80]!r}"
+    return SetRequester(email, " ".join(name.strip().strip('"').split()))
+
+
 def _resolve(value: str, ctx: Context) -> Command | str:
     return _no_value(value) or SetStatus("resolved")
 
@@ -383,6 +415,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("kb", "add an article's title and link", "#kb SLUG", _kb),
     CommandSpec("merge", "merge this ticket into another", "#merge {prefix}-00017", _merge),
     CommandSpec("set", "set (or clear) a custom field", "#set FIELD VALUE|none", _set),
+    CommandSpec(
+        "requester",
+        "set the requester (a new mail: opens it to them)",
+        "#requester EMAIL [Name]",
+        _requester,
+    ),
     CommandSpec("resolve", "same as #status resolved", "#resolve", _resolve),
     CommandSpec("close", "same as #status closed", "#close", _close),
 )

@@ -60,9 +60,10 @@ PUBLIC: Mapping[str, str] = {
     "merged_into": UPDATED,
     "routed": UPDATED,
     "kb_linked": UPDATED,
+    "requester_changed": UPDATED,
 }
 # Entries that repeat what another entry of the same change already says.
-REPEATS = frozenset({"auto_closed", "first_response"})
+REPEATS = frozenset({"auto_closed", "first_response", "forwarded"})
 
 
 @dataclass(frozen=True)
