@@ -329,6 +329,7 @@ def test_command_table() -> None:
         "kb",
         "merge",
         "set",
+        "requester",
         "resolve",
         "close",
     }

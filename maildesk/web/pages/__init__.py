@@ -1,6 +1,7 @@
 """The web pages, one module per page; each lists its `routes`.
 
-For agents (a session): `signin` (/login, /logout), `queue` (/ and /bulk), `ticket`
+For agents (a session): `signin` (/login, /logout), `queue` (/ and /bulk),
+`new_ticket` (/tickets/new, a ticket opened to a customer), `ticket`
 (/tickets/SUP-00042, its messages, attachments, reply and controls), `live`
 (/events/stream, who else is on a ticket), `reports`
 (/reports and the CSV exports), `contacts` (/contacts, a customer's record), `orgs`
@@ -24,6 +25,7 @@ from maildesk.web.pages import (
     help_center,
     kb_admin,
     live,
+    new_ticket,
     orgs,
     quarantine,
     queue,
@@ -39,6 +41,7 @@ from maildesk.web.pages import (
 routes: list[BaseRoute] = [
     *signin.routes,
     *queue.routes,
+    *new_ticket.routes,  # before /tickets/{label}
     *ticket.routes,
     *live.routes,
     *reports.routes,
