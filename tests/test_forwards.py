@@ -167,6 +167,18 @@ def test_forward_as_attachment() -> None:
     assert found.others == ()
 
 
+def test_outlook_linked_addresses_and_quoted_forwards() -> None:
+    linked = OUTLOOK.replace(
+        "<carl@customer.test>", "<carl@customer.test<mailto:carl@customer.test>>"
+    )
+    found = find_forward(f"FYI\n\n{linked}\n{ORIGINAL}", ())
+    assert found is not None and found.sender.email == "carl@customer.test"
+    quoted = "\n".join(f"> {line}" for line in f"{THUNDERBIRD}\n{ORIGINAL}".splitlines())
+    found = find_forward(f"See below.\n\n{quoted}", ())
+    assert found is not None and (found.sender.name, found.text) == ("Carl Customer", ORIGINAL)
+    assert found.note == "See below."
+
+
 def test_what_is_not_a_forward() -> None:
     assert find_forward("Hello\n\n-- \nAnn", ()) is None
     # a separator without a From address under it is only a line

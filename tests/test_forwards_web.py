@@ -149,3 +149,18 @@ def test_the_api_opens_a_ticket_to_a_customer(web: Site) -> None:
     described = web.client.get("/api/openapi.json").json()
     schema = described["components"]["schemas"]["NewTicket"]["properties"]
     assert "outbound" in schema and "assignee" in schema
+
+
+def test_requester_in_the_reply_box_changes_the_requester(web: Site) -> None:
+    web.ingest(customer_mail(subject="Printer on fire"))
+    web.sign_in("ann@example.com")
+    form = {"text": "#requester dora@customer.test Dora\n\nDora handles this now.", "kind": "note"}
+    answer = web.post("/tickets/SUP-00001/reply", form, form_page="/tickets/SUP-00001")
+    assert answer.status_code == 303, answer.text
+    ticket = show(web)
+    assert ticket["requester"] == {"email": "dora@customer.test", "name": "Dora"}
+    assert "requester_changed" in [e["type"] for e in ticket["events"]]
+    bad = {"text": "#requester bob@example.com\n\nx", "kind": "note"}
+    refused = web.post("/tickets/SUP-00001/reply", bad, form_page="/tickets/SUP-00001")
+    assert refused.status_code == 422 and "an agent, not a customer" in refused.text
+    assert show(web)["requester"]["email"] == "dora@customer.test"
