@@ -12,6 +12,8 @@
                  or core/authres.py) -> #commands (core/commands.py, tickets/changes.py)
                  -> reply relayed to the customer, or kept as an internal note;
                  unverified: a flagged note, and the agent told how to reply so it counts
+                 a new mail of theirs that forwards a customer's (core/forwards.py) or
+                 starts with #requester: the ticket is opened for that customer
     late         answered or resolved after the due time: the breach escalated
                  (tickets/escalation.py), unless the SLA pass did already
     mail         outbox rows (outbound/compose.py), sent later by outbound/worker.py
