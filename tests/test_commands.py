@@ -335,6 +335,7 @@ def test_command_table() -> None:
         "set",
         "follow",
         "unfollow",
+        "requester",
         "resolve",
         "close",
     }

@@ -47,6 +47,7 @@ __all__ = [
     "SetCategory",
     "SetField",
     "SetPriority",
+    "SetRequester",
     "SetStatus",
     "Tag",
     "Unfollow",
@@ -175,6 +176,17 @@ class Unfollow:
     slot: ClassVar[str] = "follow"
 
 
+@dataclass(frozen=True)
+class SetRequester:
+    """`#requester EMAIL [Name]`: whom the ticket is for. On a new mail to the desk it
+    opens the ticket for that customer (a forward's detected sender overridden); on a
+    reply it changes the requester."""
+
+    email: str
+    name: str = ""
+    slot: ClassVar[str] = "requester"
+
+
 Command: TypeAlias = (
     SetStatus
     | SetPriority
@@ -189,6 +201,7 @@ Command: TypeAlias = (
     | LinkArticle
     | Follow
     | Unfollow
+    | SetRequester
 )
 
 # --------------------------------------------------------------------------
@@ -390,6 +403,25 @@ def _unfollow(value: str, ctx: Context) -> Command | str:
     return _no_value(value) or Unfollow()
 
 
+_ANGLED = re.compile(r"(?P<name>[^<]*)<(?P<email>[^>]+)>\s*")
+
+
+def _requester(value: str, ctx: Context) -> Command | str:
+    """`bob@example.com Bob Customer`, or as a From header: `Bob Customer <bob@...>`."""
+    value = value.strip()
+    angled = _ANGLED.fullmatch(value)
+    if angled is not None:
+        email, name = _address(angled["email"]), angled["name"]
+    else:
+        first, _, name = value.partition(" ")
+        email = _address(first)
+    if email is None:
+        if not value:
+            return "needs the customer's email address (and a name if you like)"
+        return f"not an email: {value[:80]!r}"
+    return SetRequester(email, " ".join(name.strip().strip('"').split()))
+
+
 def _resolve(value: str, ctx: Context) -> Command | str:
     return _no_value(value) or SetStatus("resolved")
 
@@ -412,6 +444,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("set", "set (or clear) a custom field", "#set FIELD VALUE|none", _set),
     CommandSpec("follow", "hear of later customer mail and notes", "#follow", _follow),
     CommandSpec("unfollow", "stop following this ticket", "#unfollow", _unfollow),
+    CommandSpec(
+        "requester",
+        "set the requester (a new mail: opens it to them)",
+        "#requester EMAIL [Name]",
+        _requester,
+    ),
     CommandSpec("resolve", "same as #status resolved", "#resolve", _resolve),
     CommandSpec("close", "same as #status closed", "#close", _close),
 )

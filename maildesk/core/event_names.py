@@ -60,12 +60,13 @@ PUBLIC: Mapping[str, str] = {
     "merged_into": UPDATED,
     "routed": UPDATED,
     "kb_linked": UPDATED,
+    "requester_changed": UPDATED,
 }
 # Entries that are internal changes (`ticket.updated`, only for endpoints that take
 # internal events): who follows a ticket, whom a note mentions.
 INTERNAL = frozenset({"followed", "unfollowed", "mentioned"})
 # Entries that repeat what another entry of the same change already says.
-REPEATS = frozenset({"auto_closed", "first_response"})
+REPEATS = frozenset({"auto_closed", "first_response", "forwarded"})
 
 
 @dataclass(frozen=True)

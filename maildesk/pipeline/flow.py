@@ -15,6 +15,8 @@
                  -> reply relayed to the customer, or kept as an internal note (the
                  agents it mentions and the ticket's followers told);
                  unverified: a flagged note, and the agent told how to reply so it counts
+                 a new mail of theirs that forwards a customer's (core/forwards.py) or
+                 starts with #requester: the ticket is opened for that customer
     late         answered or resolved after the due time: the breach escalated
                  (tickets/escalation.py), unless the SLA pass did already
     mail         outbox rows (outbound/compose.py), sent later by outbound/worker.py
@@ -41,7 +43,8 @@ from typing import Any
 from maildesk.core.addresses import domain_of, rate_key
 from maildesk.core.authres import verify_sender
 from maildesk.core.autoreply import Classification, classify
-from maildesk.core.commands import ParsedReply, parse_reply
+from maildesk.core.commands import Assign, ParsedReply, SetRequester, UseTemplate, parse_reply
+from maildesk.core.forwards import Forward, find_forward, strip_forward_prefix
 from maildesk.core.links import article_page
 from maildesk.core.match import (
     Action,
@@ -54,6 +57,7 @@ from maildesk.core.match import (
     thread_refs,
 )
 from maildesk.core.message import Address, ParsedMessage, parse_message
+from maildesk.core.message import Attachment as MailPart
 from maildesk.core.quoting import split_reply
 from maildesk.core.reply_address import ReplyToken, base_address, is_our_address, reply_tokens
 from maildesk.core.routing import MailFacts
@@ -71,7 +75,7 @@ from maildesk.store.models import (
 )
 from maildesk.tickets import followers
 from maildesk.tickets.agents import scope_of
-from maildesk.tickets.changes import set_stamps
+from maildesk.tickets.changes import Applied, set_stamps
 from maildesk.tickets.desk import Desk
 from maildesk.tickets.sla_clock import SLA_FIELDS
 
@@ -396,7 +400,15 @@ class Pipeline:
     def _new_ticket(self, decision: Decision, mail: _Mail) -> Ticket:
         """A new ticket: acknowledged to whoever wrote (unless automated), agents told.
         One opened by unverified mail from an agent's address is neither: its message
-        is a flagged note, and only that agent is told (`_unverified`)."""
+        is a flagged note, and only that agent is told (`_unverified`). A verified
+        agent's forward or `#requester` mail opens it for the customer instead
+        (`_opened_by_agent`)."""
+        if mail.sender.is_agent:
+            agent = self._agent_of(mail)
+            if not self._agent_doubt(mail, agent, None):
+                opened = self._opened_by_agent(decision, mail, agent)
+                if opened is not None:
+                    return opened
         ticket = self._open_ticket(decision, mail)
         if mail.sender.is_agent:
             agent = self._agent_of(mail)
@@ -439,11 +451,20 @@ class Pipeline:
                 ticket, message, decision.reopen, mail.active_agents, mail.now, mail.event
             )
 
-    def _open_ticket(self, decision: Decision, mail: _Mail) -> Ticket:
+    def _open_ticket(
+        self,
+        decision: Decision,
+        mail: _Mail,
+        person: Address | None = None,
+        subject: str | None = None,
+    ) -> Ticket:
         """The new ticket, routed (`[[rule]]`), with its SLA clocks set and, by its
-        category, assigned."""
-        requester = repo.contact_for(mail.author.key, mail.author.name, mail.now)
-        subject = strip_tags(mail.parsed.subject, self.desk.desks.prefixes) or NO_SUBJECT
+        category, assigned. `person`: its requester (default: who wrote the mail)."""
+        person = person or mail.author
+        requester = repo.contact_for(person.key, person.name, mail.now)
+        if subject is None:
+            subject = strip_tags(mail.parsed.subject, self.desk.desks.prefixes)
+        subject = subject or NO_SUBJECT
         envelope, headers = self._recipients(mail)
         desk = self.desk.desks.for_mail(envelope, headers)
         routing = self.desk.automation.routed(self._facts(mail), desk.slug)
@@ -619,7 +640,7 @@ class Pipeline:
     def _agent_of(self, mail: _Mail) -> Agent:
         return next(a for a in mail.active_agents if a.email == mail.sender.email)
 
-    def _agent_doubt(self, mail: _Mail, agent: Agent, ticket: Ticket) -> str:
+    def _agent_doubt(self, mail: _Mail, agent: Agent, ticket: Ticket | None) -> str:
         """Why mail from an agent's address must not act as the agent ("" if it may).
 
         Verified (design invariant 5): written on the web or API by the signed-in
@@ -646,7 +667,7 @@ class Pipeline:
             reasons = ["not sent to the agent's signed reply address"]
         elif token.agent_id != agent.id:
             reasons = ["sent to another agent's signed reply address"]
-        elif mail.reply_ticket != ticket.number:
+        elif ticket is None or mail.reply_ticket != ticket.number:
             reasons = ["sent to a signed reply address of another ticket"]
         else:
             return ""
@@ -696,6 +717,125 @@ class Pipeline:
         query = query.where(Attachment.message == message).order_by(Attachment.id)
         return [a.id for a in query if not (a.inline and a.content_id)]
 
+    # -- agents opening tickets ---------------------------------------------------
+
+    def _opened_by_agent(self, decision: Decision, mail: _Mail, agent: Agent) -> Ticket | None:
+        """A verified agent's new mail to the desk that forwards a customer's message
+        (`core/forwards.py`) or starts with `#requester`: the ticket is the customer's.
+        None for any other new mail of theirs (a ticket of their own, as before).
+
+        Its #command block is all-or-nothing, as on a reply: any bad line and the mail
+        is kept as an internal note of the new ticket, nothing is sent, the agent gets
+        the error mail."""
+        parsed = mail.parsed
+        priorities = self.desk.config.tickets.priorities
+        reply = parse_reply(parsed.text, prefix=self.desk.desks.prefixes, priorities=priorities)
+        chosen = next((c for c in reply.commands if isinstance(c, SetRequester)), None)
+        tz = parsed.date.tzinfo if parsed.date is not None else None
+        forward = find_forward(reply.body, parsed.attachments, tz)
+        if forward is not None and self._not_a_customer(forward.sender.key, mail):
+            forward = None  # our own mail, or a colleague's: not a customer's ticket
+        if chosen is None and forward is None and reply.ok:
+            return None
+        person = forward.sender if forward is not None else mail.author
+        if chosen is not None:
+            person = Address(name=chosen.name or "", email=chosen.email)
+        subject = strip_forward_prefix(strip_tags(parsed.subject, self.desk.desks.prefixes))
+        if forward is not None and forward.subject:
+            subject = strip_forward_prefix(forward.subject)
+        ticket = self._open_ticket(decision, mail, person, subject)
+        commands = list(reply.commands)
+        if forward is None and not any(isinstance(c, Assign) for c in commands):
+            commands.append(Assign(None, to_sender=True))  # the one who wrote to them
+        changes = self.desk.changes(mail.now, mail.event)
+        canned = self.desk.mailer.renderer(ticket.desk).canned_names()
+        errors = [str(e) for e in reply.errors] + changes.check(ticket, commands, canned, agent)
+        errors += self._opening_errors(reply, chosen, forward)
+        if errors:
+            self._add_message(ticket, mail, kind="note")
+            mail.event(ticket, agent.email, "commands_rejected", {"errors": errors})
+            self.desk.mailer.command_error(
+                ticket, agent, errors, True, mail.now, mail.event, parsed.message_id
+            )
+            return ticket
+        applied = changes.apply(ticket, commands, agent)
+        if forward is not None:
+            self._forwarded(ticket, mail, agent, forward)
+        else:
+            self._opened_to_customer(ticket, mail, agent, reply, applied)
+        if applied.assigned_to is not None and applied.assigned_to.id != agent.id:
+            self.desk.mailer.assigned(ticket, applied.assigned_to, agent.name, mail.now, mail.event)
+        rows.update(self.db, ticket)
+        return ticket
+
+    def _not_a_customer(self, email: str, mail: _Mail) -> bool:
+        return email in mail.agents or is_our_address(email, self.desk.our_addresses)
+
+    def _opening_errors(
+        self, reply: ParsedReply, chosen: SetRequester | None, forward: Forward | None
+    ) -> list[str]:
+        """What `#requester` on a new mail needs beyond a valid address."""
+        if chosen is None:
+            return []
+        if is_our_address(chosen.email, self.desk.our_addresses):
+            return [f"#requester {chosen.email}: an address of this desk, not a customer"]
+        has_text = reply.body.strip() or any(isinstance(c, UseTemplate) for c in reply.commands)
+        if forward is None and not reply.is_note and not has_text:
+            return ["#requester: write the message for the customer below the commands"]
+        return []
+
+    def _forwarded(self, ticket: Ticket, mail: _Mail, agent: Agent, forward: Forward) -> None:
+        """The customer's message as they wrote it, the agent's words above the forward
+        as an internal note. No acknowledgement goes to the customer (they did not write
+        to us); the agents on duty are told as of any new ticket."""
+        message = self._add_message(
+            ticket,
+            mail,
+            kind="customer",
+            body=forward.text,
+            original=forward,
+            attachments=forward.attachments,
+        )
+        mail.event(
+            ticket,
+            agent.email,
+            "forwarded",
+            {"from": forward.sender.key, "style": forward.style, "message": message.id},
+        )
+        if forward.note or forward.others:
+            self._add_message(
+                ticket, mail, kind="note", body=forward.note, attachments=forward.others
+            )
+        if mail.quiet:
+            mail.event(ticket, "system", "rate_limited", {"reason": mail.quiet})
+            return
+        self.desk.mailer.notify_new(ticket, message, None, mail.active_agents, mail.now, mail.event)
+
+    def _opened_to_customer(
+        self, ticket: Ticket, mail: _Mail, agent: Agent, reply: ParsedReply, applied: Applied
+    ) -> None:
+        """`#requester` on a new mail: the agent's text is the ticket's first message,
+        sent to the customer from the desk address as any reply is (`#note`: kept)."""
+        text = self._reply_text(ticket, reply, applied.canned, applied.articles)
+        if reply.is_note:
+            self._add_message(ticket, mail, kind="note", body=text)
+            return
+        message = self._add_message(ticket, mail, kind="agent", direction="outbound", body=text)
+        if not applied.status_set:
+            self.desk.changes(mail.now, mail.event).set_status(ticket, AGENT_REPLIED, agent.email)
+        self.desk.mailer.relay(
+            ticket,
+            message,
+            text,
+            agent,
+            mail.now,
+            mail.event,
+            resolved=ticket.status == RESOLVED,
+            attachments=self._attachments_to_relay(message),
+        )
+        self.desk.sla.responded(ticket, mail.now)
+        mail.event(ticket, agent.email, "first_response", {"message": message.id})
+
     # -- storing ------------------------------------------------------------------
 
     def _add_message(
@@ -707,19 +847,26 @@ class Pipeline:
         direction: str = "inbound",
         body: str | None = None,
         flag: str = "",
+        original: Forward | None = None,
+        attachments: Sequence[MailPart] | None = None,
     ) -> Message:
         """The message as stored in the ticket: `kind` customer|agent|note (default: by
-        sender), `body` the text shown (default: all the text; the raw mail is kept)."""
+        sender), `body` the text shown (default: all the text; the raw mail is kept).
+        `original`: a forwarded message, stored as its sender wrote it (sender, date,
+        Message-ID); `attachments`: instead of the mail's."""
         parsed = mail.parsed
         if kind is None:
             kind = "agent" if mail.sender.is_agent else "customer"
+        author = mail.author if original is None else original.sender
+        from_email = mail.sender.email if original is None else original.sender.key
+        sent_at = parsed.date if original is None else original.date or parsed.date
         message = rows.create(
             self.db,
             Message,
             {
                 "ticket": ticket,
                 "intake": mail.intake,
-                "message_id": parsed.message_id,
+                "message_id": (original and original.message_id) or parsed.message_id,
                 "in_reply_to": list(parsed.in_reply_to),
                 "references": list(parsed.references),
                 "direction": direction,
@@ -727,18 +874,18 @@ class Pipeline:
                 "mail_kind": str(mail.classification.kind),
                 "flagged": bool(flag),
                 "flag_reason": flag or None,
-                "from_email": mail.sender.email,
-                "from_name": mail.author.name,
+                "from_email": from_email,
+                "from_name": author.name,
                 "to": [a.key for a in parsed.to],
                 "cc": [a.key for a in parsed.cc],
                 "subject": parsed.subject,
                 "body_text": parsed.text if body is None else body,
                 "body_html": parsed.html if body is None else None,
-                "sent_at": parsed.date,
+                "sent_at": sent_at,
                 "created_at": mail.now,
             },
         )
-        for part in parsed.attachments:
+        for part in parsed.attachments if attachments is None else attachments:
             rows.insert(
                 self.db,
                 Attachment,

@@ -105,6 +105,7 @@ def message_detail(message: Message) -> dict[str, Any]:
         "subject": message.subject,
         "body_text": message.body_text,
         "has_html": message.body_html is not None,
+        "sent_at": iso(message.sent_at),  # its Date (a forwarded message's: the original's)
         "created_at": iso(message.created_at),
         "attachments": [
             {

@@ -29,6 +29,7 @@ from maildesk.core.commands import (
     SetCategory,
     SetField,
     SetPriority,
+    SetRequester,
     SetStatus,
     Tag,
     Unfollow,
@@ -139,6 +140,9 @@ class TicketChanges:
                 case Cc(action=CcAction.REMOVE, email=email):
                     if email not in repo.participant_emails(ticket):
                         errors.append(f"#cc remove {email}: not a CC of this ticket")
+                case SetRequester(email=email):
+                    if Agent.get_or_none(Agent.email == email) is not None:
+                        errors.append(f"#requester {email}: an agent, not a customer")
                 case _:
                     pass
         return errors
@@ -208,6 +212,8 @@ class TicketChanges:
                     )
                 case Unfollow():
                     followers.unfollow(ticket, actor, actor.email, self.log)
+                case SetRequester(email=email, name=name):
+                    self.set_requester(ticket, email, name, actor.email)
                 case Note():
                     pass
         applied.resolved = ticket.status == RESOLVED and applied.status_set
@@ -317,6 +323,20 @@ class TicketChanges:
         )
         if removed:
             self.log(ticket, actor, "cc_removed", {"email": email})
+
+    def set_requester(self, ticket: Ticket, email: str, name: str, actor: str) -> None:
+        """`#requester`: the ticket is for `email` from now on (the one before is no
+        longer a participant; one who was a CC is the requester now)."""
+        contact = repo.contact_for(email, name, self.now)
+        before = Contact.get_by_id(ticket.requester_id)
+        if before.id == contact.id:
+            return
+        Participant.delete().where(
+            (Participant.ticket == ticket) & Participant.contact.in_([before.id, contact.id])
+        ).execute()
+        repo.add_participant(ticket, contact, "requester", new_ticket=True)
+        ticket.requester = contact
+        self.log(ticket, actor, "requester_changed", {"before": before.email, "after": email})
 
     def merge(self, ticket: Ticket, target: Ticket, actor: str) -> None:
         """`ticket` joins `target`: its messages and people move there, and later mail

@@ -29,7 +29,7 @@ from maildesk.pipeline.flow import Outcome
 from maildesk.pipeline.ingest import Runtime
 from maildesk.settings.desks import DeskProfile
 from maildesk.store import repo
-from maildesk.store.models import Agent, Contact, Ticket
+from maildesk.store.models import Agent, Contact, Event, Ticket
 from maildesk.tickets import followers
 from maildesk.web.context import Web
 
@@ -207,3 +207,73 @@ def new_ticket(
         to=to,
     )
     return _ingest(web, raw, source, address.email, to)
+
+
+# -- agents opening a ticket to a customer -----------------------------------------------
+
+
+def ticket_to_customer(
+    web: Web,
+    agent: Agent,
+    *,
+    email: str,
+    name: str,
+    subject: str,
+    text: str,
+    commands: Sequence[str] = (),
+    uploads: Sequence[Upload] = (),
+    desk: DeskProfile | None = None,
+    source: str = "web",
+) -> Outcome:
+    """A new ticket to a customer, opened by the signed-in agent: `text` is its first
+    message, sent to them from the desk address. Mailed as the agent's `#requester`
+    mail would be, with `commands` (`#priority`, `#assign`, `#set` ...) in its block."""
+    claimed = parse_address(email)
+    if claimed is not None and (
+        is_our_address(claimed.key, web.desk.our_addresses)
+        or Agent.get_or_none(Agent.email == claimed.key)
+    ):
+        raise Refused("that address belongs to this desk: give the customer's")
+    address = parse_typed_address(email)
+    if address is None:
+        raise Refused(f"not a usable e-mail address: {email.strip()[:200]!r}")
+    if not text.strip():
+        raise Refused("write the message for the customer first")
+    person = _one_line(name) or address.name
+    block = [f"#requester {address.email} {person}".strip()]
+    block += [_one_line(c) for c in commands if c.strip()]
+    parsed = parse_reply(
+        "\n".join(block), prefix=web.prefixes, priorities=web.config.tickets.priorities
+    )
+    if parsed.errors:
+        raise Refused("; ".join(str(e) for e in parsed.errors))
+    to = (desk or web.desks.default).address
+    raw = compose(
+        web,
+        name=agent.name,
+        email=agent.email,
+        subject=strip_tags(subject, web.desks.prefixes),
+        text="\n".join(block) + "\n\n" + text.strip(),
+        uploads=uploads,
+        to=to,
+    )
+    outcome = _ingest(web, raw, source, agent.email, to)
+    rejected = _rejected(web, outcome)
+    if rejected:
+        raise Refused(f"{outcome.ticket} opened, nothing sent: {'; '.join(rejected)}")
+    return outcome
+
+
+def _rejected(web: Web, outcome: Outcome) -> list[str]:
+    """The errors the pipeline found in the commands of the mail that opened a ticket
+    (the mail is then kept as an internal note of it and nothing is sent)."""
+    number = web.desk.labels.find(outcome.ticket or "") if outcome.action == "created" else None
+    if number is None:
+        return []
+    event = (
+        Event.select()
+        .join(Ticket)
+        .where((Ticket.number == number) & (Event.type == "commands_rejected"))
+        .first()
+    )
+    return [] if event is None else [str(e) for e in event.data.get("errors", [])]

@@ -85,6 +85,15 @@ class NewTicket(Body):
     tags: list[StrictStr] = []
     desk: StrictStr | None = Field(None, description="the desk's slug; null: the default desk")
     fields: dict[str, Any] = Field({}, description="custom fields by name")
+    outbound: bool = Field(
+        False,
+        description="true: `body` is the calling agent's first message to the requester, "
+        "sent to them from the desk address (as `#requester` by mail); the ticket waits on "
+        "the customer",
+    )
+    assignee: StrictStr | None = Field(
+        None, description="with outbound: an agent's address, me (the default) or none"
+    )
 
     @field_validator("transcript")
     @classmethod
@@ -97,6 +106,10 @@ class NewTicket(Body):
     def body_or_transcript(self) -> NewTicket:
         if ("body" in self.model_fields_set) == ("transcript" in self.model_fields_set):
             raise ValueError("give either body or transcript")
+        if self.outbound and "body" not in self.model_fields_set:
+            raise ValueError("outbound needs a body (the message to send)")
+        if self.assignee is not None and not self.outbound:
+            raise ValueError("assignee goes with outbound (else: PATCH the new ticket)")
         return self
 
 

@@ -26,9 +26,11 @@ from starlette.routing import Route
 
 from maildesk.core.commands import parse_reply
 from maildesk.core.vocabulary import STATUSES
+from maildesk.pipeline.flow import Outcome
 from maildesk.queries import serialize
 from maildesk.queries.ticket_list import TicketQuery, find_tickets, within
 from maildesk.settings import checks
+from maildesk.settings.desks import DeskProfile
 from maildesk.settings.fields import FieldError, Fields, json_text
 from maildesk.store.db import read_snapshot
 from maildesk.store.models import Agent, Message, Ticket
@@ -172,6 +174,7 @@ class Creation:
     commands: tuple[str, ...]
     desk: str | None = None
     category: str | None = None
+    outbound: bool = False  # `text` is the agent's first message to the requester
 
 
 def creation_of(spec: NewTicket, agent_name: str) -> Creation:
@@ -187,8 +190,17 @@ def creation_of(spec: NewTicket, agent_name: str) -> Creation:
             commands.append(f"#{field} {one_line(field, value)}")
     commands += tag_line(spec.tags, ()) + field_lines(spec.fields)
     subject = spec.subject or ""
+    if spec.outbound:
+        commands.append(f"#assign {one_line('assignee', spec.assignee or 'me')}")
     return Creation(
-        spec.requester.email, name, subject, text, tuple(commands), spec.desk, spec.category
+        spec.requester.email,
+        name,
+        subject,
+        text,
+        tuple(commands),
+        spec.desk,
+        spec.category,
+        spec.outbound,
     )
 
 
@@ -299,6 +311,8 @@ def create(web: Web, agent: Agent, spec: Creation) -> tuple[int, dict[str, Any]]
         errors.append(f"category: one of yours ({', '.join(visible.categories or ())})")
     if errors:
         raise Rejected(errors)
+    if spec.outbound:
+        return _created(web, agent, _to_customer(web, agent, spec, desk))
     outcome = actions.new_ticket(
         web,
         name=spec.name,
@@ -316,6 +330,31 @@ def create(web: Web, agent: Agent, spec: Creation) -> tuple[int, dict[str, Any]]
         actions.agent_mail(web, agent, created, "", commands=spec.commands, source="api")
     document = detail(web, number, agent)
     return 201, {"ticket": outcome.ticket, "action": outcome.action, **document}
+
+
+def _to_customer(web: Web, agent: Agent, spec: Creation, desk: DeskProfile) -> Outcome:
+    """`outbound`: the ticket opened to the requester, as the agent's `#requester` mail."""
+    try:
+        return actions.ticket_to_customer(
+            web,
+            agent,
+            email=spec.email,
+            name=spec.name,
+            subject=spec.subject,
+            text=spec.text,
+            commands=spec.commands,
+            desk=desk,
+            source="api",
+        )
+    except Refused as exc:
+        raise Rejected([str(exc)]) from None
+
+
+def _created(web: Web, agent: Agent, outcome: Outcome) -> tuple[int, dict[str, Any]]:
+    number = web.desk.labels.find(outcome.ticket or "")
+    if outcome.action != "created" or number is None:
+        return 202, {"ticket": outcome.ticket, "action": outcome.action, "reason": outcome.reason}
+    return 201, {"ticket": outcome.ticket, "action": outcome.action, **detail(web, number, agent)}
 
 
 def command_context(web: Web) -> dict[str, Any]:

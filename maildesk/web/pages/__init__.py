@@ -1,6 +1,7 @@
 """The web pages, one module per page; each lists its `routes`.
 
-For agents (a session): `signin` (/login, /logout), `queue` (/ and /bulk), `ticket`
+For agents (a session): `signin` (/login, /logout), `queue` (/ and /bulk),
+`new_ticket` (/tickets/new, a ticket opened to a customer), `ticket`
 (/tickets/SUP-00042, its messages, attachments, reply and controls), `followers`
 (its Follow / Unfollow button), `live`
 (/events/stream, who else is on a ticket), `reports`
@@ -26,6 +27,7 @@ from maildesk.web.pages import (
     help_center,
     kb_admin,
     live,
+    new_ticket,
     orgs,
     quarantine,
     queue,
@@ -41,6 +43,7 @@ from maildesk.web.pages import (
 routes: list[BaseRoute] = [
     *signin.routes,
     *queue.routes,
+    *new_ticket.routes,  # before /tickets/{label}
     *ticket.routes,
     *followers.routes,
     *live.routes,
