@@ -60,6 +60,11 @@ PUBLIC: Mapping[str, str] = {
     "merged_into": UPDATED,
     "routed": UPDATED,
     "kb_linked": UPDATED,
+    "linked": UPDATED,
+    "unlinked": UPDATED,
+    "split_into": UPDATED,
+    "split_from": UPDATED,
+    "replied_linked": UPDATED,
 }
 # Entries that repeat what another entry of the same change already says.
 REPEATS = frozenset({"auto_closed", "first_response"})

@@ -38,7 +38,7 @@ from typing import Any
 from maildesk.core.addresses import domain_of, rate_key
 from maildesk.core.authres import verify_sender
 from maildesk.core.autoreply import Classification, classify
-from maildesk.core.commands import ParsedReply, parse_reply
+from maildesk.core.commands import ParsedReply, Split, parse_reply
 from maildesk.core.links import article_page
 from maildesk.core.match import (
     Action,
@@ -67,8 +67,9 @@ from maildesk.store.models import (
     Ticket,
 )
 from maildesk.tickets.agents import scope_of
-from maildesk.tickets.changes import set_stamps
+from maildesk.tickets.changes import TicketChanges, set_stamps
 from maildesk.tickets.desk import Desk
+from maildesk.tickets.links import TicketLinks
 from maildesk.tickets.sla_clock import SLA_FIELDS
 
 log = logging.getLogger(__name__)
@@ -304,6 +305,7 @@ class Pipeline:
         parsed = mail.parsed
         tagged = self.desk.labels.numbers(subject_labels(parsed.subject, self.desk.desks.prefixes))
         refs = thread_refs(parsed.in_reply_to, parsed.references, tagged, self.desk.secret)
+        refs = TicketLinks.follow_splits(refs)
         known = repo.tickets_of_message_ids(refs.message_ids)
         facts = repo.ticket_facts(candidate_numbers(refs, known.values()))
         return decide(
@@ -553,7 +555,8 @@ class Pipeline:
         changes = self.desk.changes(mail.now, mail.event)
         canned_names = self.desk.mailer.renderer(ticket.desk).canned_names()
         errors = [str(e) for e in reply.errors]
-        errors += changes.check(ticket, reply.commands, canned_names, agent)
+        split_ids = self._split_ids(ticket, mail, reply)
+        errors += changes.check(ticket, reply.commands, canned_names, agent, split_ids)
         if errors:  # nothing applied, nothing relayed: kept as a note, the agent told why
             self._add_message(ticket, mail, kind="note")
             mail.event(ticket, agent.email, "commands_rejected", {"errors": errors})
@@ -589,9 +592,70 @@ class Pipeline:
             self.desk.mailer.resolved(ticket, mail.now, mail.event)
         if applied.assigned_to is not None and applied.assigned_to.id != agent.id:
             self.desk.mailer.assigned(ticket, applied.assigned_to, agent.name, mail.now, mail.event)
+        if applied.reply_linked and relayed:
+            self._reply_linked(ticket, text, agent, mail, changes)
+        if applied.split and split_ids:
+            rows.update(self.db, ticket)
+            changes.links.split(ticket, split_ids, agent.email)
         if applied.merge_target is not None:
             rows.update(self.db, ticket)
             changes.merge(ticket, applied.merge_target, agent.email)
+
+    def _split_ids(self, ticket: Ticket, mail: _Mail, reply: ParsedReply) -> list[int] | None:
+        """For `#split`: the messages it moves, from the message the agent answers (the
+        one their notification told of, or a message of the ticket itself) on. None:
+        the mail answers no message of this ticket."""
+        split = next((c for c in reply.commands if isinstance(c, Split)), None)
+        if split is None:
+            return None
+        first = TicketLinks.answered(
+            ticket, [*mail.parsed.in_reply_to, *reversed(mail.parsed.references)]
+        )
+        if first is None:
+            return None
+        return TicketLinks.from_message(ticket, first, split.only)
+
+    def _reply_linked(
+        self, ticket: Ticket, text: str, agent: Agent, mail: _Mail, changes: TicketChanges
+    ) -> None:
+        """`#reply-linked` on an incident: the reply also goes to each of its tickets'
+        requester and CCs, as an agent message of that ticket (its own mail, its own
+        status links). The incident's other commands are its own."""
+        parent = self.desk.label(ticket)
+        answered: list[str] = []
+        for child in changes.links.children(ticket):
+            child = repo.lock_ticket_id(self.db, child.id)
+            message = rows.create(
+                self.db,
+                Message,
+                {
+                    "ticket": child,
+                    "direction": "outbound",
+                    "kind": "agent",
+                    "from_email": agent.email,
+                    "from_name": agent.name,
+                    "subject": child.subject,
+                    "body_text": text,
+                    "created_at": mail.now,
+                },
+            )
+            mail.event(
+                child,
+                agent.email,
+                "message_added",
+                {"message": message.id, "kind": "agent", "incident": parent},
+            )
+            changes.set_status(child, AGENT_REPLIED, agent.email)
+            self.desk.mailer.relay(
+                child, message, text, agent, mail.now, mail.event, resolved=False
+            )
+            if child.first_response_at is None:
+                self.desk.sla.responded(child, mail.now)
+                mail.event(child, agent.email, "first_response", {"message": message.id})
+            child.updated_at = mail.now
+            rows.update(self.db, child)
+            answered.append(self.desk.label(child))
+        mail.event(ticket, agent.email, "replied_linked", {"tickets": answered})
 
     def _agent_of(self, mail: _Mail) -> Agent:
         return next(a for a in mail.active_agents if a.email == mail.sender.email)
