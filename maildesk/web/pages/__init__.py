@@ -1,7 +1,8 @@
 """The web pages, one module per page; each lists its `routes`.
 
 For agents (a session): `signin` (/login, /logout), `queue` (/ and /bulk), `ticket`
-(/tickets/SUP-00042, its messages, attachments, reply and controls), `live`
+(/tickets/SUP-00042, its messages, attachments, reply and controls), `ticket_links`
+(splitting a ticket), `live`
 (/events/stream, who else is on a ticket), `reports`
 (/reports and the CSV exports), `contacts` (/contacts, a customer's record), `orgs`
 (/orgs, an organization with its tickets), `admin` (/admin/agents), `quarantine`
@@ -33,6 +34,7 @@ from maildesk.web.pages import (
     status,
     submit,
     ticket,
+    ticket_links,
     webhooks,
 )
 
@@ -40,6 +42,7 @@ routes: list[BaseRoute] = [
     *signin.routes,
     *queue.routes,
     *ticket.routes,
+    *ticket_links.routes,
     *live.routes,
     *reports.routes,
     *contacts.routes,
