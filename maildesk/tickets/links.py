@@ -204,6 +204,8 @@ class TicketLinks:
         if stored is None:
             return refs
         signed = Ticket.select(Ticket.id).where(Ticket.number.in_(list(refs.signed_numbers)))
+        if stored in {t.id for t in signed}:
+            return refs  # still where the signed references say
         # The message's ticket is linked to a signed one (as a split leaves them), and is
         # none of them: the message was moved away from the thread's old ticket.
         linked = TicketLink.select().where(

@@ -41,11 +41,10 @@ def split_messages(web: Web, agent: Agent, ticket_id: int, first: int, take: lis
         start = Message.get_or_none((Message.id == first) & (Message.ticket == ticket))
         if start is None:
             raise Refused("no such message in this ticket")
-        later = set(web.desk.changes(now, lambda *a: None).links.from_message(ticket, start, False))
-        if not set(take) <= later:
+        changes = web.desk.changes(now, event_collector(events, now))
+        if not set(take) <= set(changes.links.from_message(ticket, start, only=False)):
             raise Refused("only later messages of this ticket can go along")
         ids = [first, *(i for i in take if i != first)]
-        changes = web.desk.changes(now, event_collector(events, now))
         problem = changes.links.split_problem(ticket, ids)
         if problem:
             raise Refused(f"cannot split: {problem}")
