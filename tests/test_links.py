@@ -195,3 +195,14 @@ def test_the_cheat_sheet_lists_the_commands() -> None:
     for syntax in ("#split [only]", "#link IT-00017", "#unlink IT-00017", "#incident IT-00017"):
         assert syntax in sheet
     assert "#reply-linked" in sheet
+
+
+def test_a_link_to_a_merged_ticket_goes_to_its_survivor(room: Mailroom) -> None:
+    first = new_ticket(room, customer_mail(CARL, subject="Printer on fire"))
+    merged = new_ticket(room, customer_mail(DORA, subject="Printer smokes"))
+    new_ticket(room, customer_mail(DORA, subject="Printer smokes again"))
+    room.send(reply(merged, ANN, "#merge SUP-00003\n", quote=False))
+    room.out()
+    room.send(reply(first, ANN, "#link SUP-00002\n#note\n", quote=False))
+    assert [x["ticket"] for x in room.ticket("SUP-00001")["links"]] == ["SUP-00003"]
+    assert room.ticket("SUP-00002")["links"] == []
