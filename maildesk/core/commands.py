@@ -41,6 +41,9 @@ __all__ = [
     "Context",
     "Follow",
     "LinkArticle",
+    "LinkKind",
+    "LinkTicket",
+    "ReplyLinked",
     "Merge",
     "Note",
     "ParsedReply",
@@ -49,8 +52,10 @@ __all__ = [
     "SetPriority",
     "SetRequester",
     "SetStatus",
+    "Split",
     "Tag",
     "Unfollow",
+    "Unlink",
     "UseTemplate",
     "cheat_sheet",
     "parse_reply",
@@ -187,6 +192,53 @@ class SetRequester:
     slot: ClassVar[str] = "requester"
 
 
+@dataclass(frozen=True)
+class Split:
+    """`#split`: the customer message the agent answers (the one their notification
+    was about) and every later message move to a new ticket; `#split only`: that
+    message alone. Both tickets are linked."""
+
+    only: bool = False
+    slot: ClassVar[str] = "split"
+
+
+class LinkKind(StrEnum):
+    RELATED = "related"  # `#link`: the two tickets are related
+    PARENT = "parent"  # `#incident`: the other ticket is this one's incident (parent)
+
+
+@dataclass(frozen=True)
+class LinkTicket:
+    """`#link SUP-17` relates this ticket and SUP-17; `#incident SUP-17` makes this
+    ticket one of those the incident SUP-17 answers (`#reply-linked`)."""
+
+    other: TicketLabel
+    kind: LinkKind = LinkKind.RELATED
+
+    @property
+    def slot(self) -> str:
+        return f"link {self.other.prefix}-{self.other.number}"
+
+
+@dataclass(frozen=True)
+class Unlink:
+    """`#unlink SUP-17`: remove the link between this ticket and SUP-17."""
+
+    other: TicketLabel
+
+    @property
+    def slot(self) -> str:
+        return f"link {self.other.prefix}-{self.other.number}"
+
+
+@dataclass(frozen=True)
+class ReplyLinked:
+    """`#reply-linked`: the reply also goes, as its own mail, to the requester (and CCs)
+    of each ticket this incident is the parent of."""
+
+    slot: ClassVar[str] = "reply-linked"
+
+
 Command: TypeAlias = (
     SetStatus
     | SetPriority
@@ -202,6 +254,10 @@ Command: TypeAlias = (
     | Follow
     | Unfollow
     | SetRequester
+    | Split
+    | LinkTicket
+    | Unlink
+    | ReplyLinked
 )
 
 # --------------------------------------------------------------------------
@@ -422,6 +478,40 @@ def _requester(value: str, ctx: Context) -> Command | str:
     return SetRequester(email, " ".join(name.strip().strip('"').split()))
 
 
+def _label(value: str, ctx: Context) -> TicketLabel | str:
+    label = parse_label(ctx.prefix, value)
+    if label is None or not label.number:  # 0: no ticket
+        prefix = ctx.prefix if isinstance(ctx.prefix, str) else ctx.prefix[0]
+        return f"needs a ticket like {prefix}-00017 (got {value.strip()[:40]!r})"
+    return label
+
+
+def _split(value: str, ctx: Context) -> Command | str:
+    word = value.strip().lower()
+    if word and word != "only":
+        return f"takes nothing or `only` (got {value.strip()[:40]!r})"
+    return Split(only=word == "only")
+
+
+def _link(value: str, ctx: Context) -> Command | str:
+    label = _label(value, ctx)
+    return label if isinstance(label, str) else LinkTicket(label)
+
+
+def _incident(value: str, ctx: Context) -> Command | str:
+    label = _label(value, ctx)
+    return label if isinstance(label, str) else LinkTicket(label, LinkKind.PARENT)
+
+
+def _unlink(value: str, ctx: Context) -> Command | str:
+    label = _label(value, ctx)
+    return label if isinstance(label, str) else Unlink(label)
+
+
+def _reply_linked(value: str, ctx: Context) -> Command | str:
+    return _no_value(value) or ReplyLinked()
+
+
 def _resolve(value: str, ctx: Context) -> Command | str:
     return _no_value(value) or SetStatus("resolved")
 
@@ -449,6 +539,21 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "set the requester (a new mail: opens it to them)",
         "#requester EMAIL [Name]",
         _requester,
+    ),
+    CommandSpec("split", "this message and later ones to a new ticket", "#split [only]", _split),
+    CommandSpec("link", "relate this ticket and another", "#link {prefix}-00017", _link),
+    CommandSpec("unlink", "remove a link to another ticket", "#unlink {prefix}-00017", _unlink),
+    CommandSpec(
+        "incident",
+        "make this ticket one the incident answers",
+        "#incident {prefix}-00017",
+        _incident,
+    ),
+    CommandSpec(
+        "reply-linked",
+        "also send the reply to the incident's tickets",
+        "#reply-linked",
+        _reply_linked,
     ),
     CommandSpec("resolve", "same as #status resolved", "#resolve", _resolve),
     CommandSpec("close", "same as #status closed", "#close", _close),

@@ -61,6 +61,11 @@ PUBLIC: Mapping[str, str] = {
     "routed": UPDATED,
     "kb_linked": UPDATED,
     "requester_changed": UPDATED,
+    "linked": UPDATED,
+    "unlinked": UPDATED,
+    "split_into": UPDATED,
+    "split_from": UPDATED,
+    "replied_linked": UPDATED,
 }
 # Entries that are internal changes (`ticket.updated`, only for endpoints that take
 # internal events): who follows a ticket, whom a note mentions.

@@ -214,7 +214,7 @@ class Mailer:
                 for slug, title in articles
             ],
         }
-        self._to_agents(ticket, "notify_new", on_duty, context, now, log_)
+        self._to_agents(ticket, "notify_new", on_duty, context, now, log_, about=message)
 
     def notify_reply(
         self,
@@ -239,7 +239,7 @@ class Mailer:
             "automated": None,
             "reopened": reopened,
         }
-        self._to_agents(ticket, "notify_reply", told, context, now, log_)
+        self._to_agents(ticket, "notify_reply", told, context, now, log_, about=message)
 
     def assigned(
         self, ticket: Ticket, agent: Agent, by: str, now: dt.datetime, log_: EventLog
@@ -561,9 +561,11 @@ class Mailer:
         log_: EventLog,
         parent: str | None = None,
         rate: bool = False,
+        about: Message | None = None,
     ) -> None:
+        """`about`: the message the mail tells of (a reply to it `#split`s from there)."""
         to = [Address(a.name, a.email) for a in self.of_desk(ticket, agents)]
-        self._to_staff(ticket, purpose, to, extra, now, log_, parent, rate)
+        self._to_staff(ticket, purpose, to, extra, now, log_, parent, rate, about)
 
     def of_desk(self, ticket: Ticket, agents: Iterable[Agent]) -> list[Agent]:
         """Those of `agents` who see the ticket (`store.repo.agent_scopes`: of its desk,
@@ -589,6 +591,7 @@ class Mailer:
         log_: EventLog,
         parent: str | None = None,
         rate: bool = False,
+        about: Message | None = None,
     ) -> None:
         """Agents, managers, escalation addresses: one mail each, in the agents' thread.
         An agent's has their signed reply address as its Reply-To. `rate`: counted
@@ -619,6 +622,7 @@ class Mailer:
                     automatic="auto-generated",
                     reply_agent=agent_ids.get(address.key),
                     rate_for=address.key if rate else None,
+                    message=about,
                 )
             except Unsendable as exc:
                 reason = str(exc)

@@ -43,7 +43,14 @@ from typing import Any
 from maildesk.core.addresses import domain_of, rate_key
 from maildesk.core.authres import verify_sender
 from maildesk.core.autoreply import Classification, classify
-from maildesk.core.commands import Assign, ParsedReply, SetRequester, UseTemplate, parse_reply
+from maildesk.core.commands import (
+    Assign,
+    ParsedReply,
+    SetRequester,
+    Split,
+    UseTemplate,
+    parse_reply,
+)
 from maildesk.core.forwards import Forward, find_forward, strip_forward_prefix
 from maildesk.core.links import article_page
 from maildesk.core.match import (
@@ -75,8 +82,9 @@ from maildesk.store.models import (
 )
 from maildesk.tickets import followers
 from maildesk.tickets.agents import scope_of
-from maildesk.tickets.changes import Applied, set_stamps
+from maildesk.tickets.changes import Applied, TicketChanges, set_stamps
 from maildesk.tickets.desk import Desk
+from maildesk.tickets.links import TicketLinks
 from maildesk.tickets.sla_clock import SLA_FIELDS
 
 log = logging.getLogger(__name__)
@@ -312,6 +320,7 @@ class Pipeline:
         parsed = mail.parsed
         tagged = self.desk.labels.numbers(subject_labels(parsed.subject, self.desk.desks.prefixes))
         refs = thread_refs(parsed.in_reply_to, parsed.references, tagged, self.desk.secret)
+        refs = TicketLinks.follow_splits(refs)
         known = repo.tickets_of_message_ids(refs.message_ids)
         facts = repo.ticket_facts(candidate_numbers(refs, known.values()))
         return decide(
@@ -578,7 +587,8 @@ class Pipeline:
         changes = self.desk.changes(mail.now, mail.event)
         canned_names = self.desk.mailer.renderer(ticket.desk).canned_names()
         errors = [str(e) for e in reply.errors]
-        errors += changes.check(ticket, reply.commands, canned_names, agent)
+        split_ids = self._split_ids(ticket, mail, reply)
+        errors += changes.check(ticket, reply.commands, canned_names, agent, split_ids)
         mentions = followers.check_mentions(
             ticket, reply.body, reply.is_note, mail.active_agents, self.desk.mailer.of_desk
         )
@@ -619,6 +629,11 @@ class Pipeline:
             self.desk.mailer.resolved(ticket, mail.now, mail.event)
         if applied.assigned_to is not None and applied.assigned_to.id != agent.id:
             self.desk.mailer.assigned(ticket, applied.assigned_to, agent.name, mail.now, mail.event)
+        if applied.reply_linked and relayed:
+            self._reply_linked(ticket, text, agent, mail, changes)
+        if applied.split and split_ids:
+            rows.update(self.db, ticket)
+            changes.links.split(ticket, split_ids, agent.email)
         if applied.merge_target is not None:
             rows.update(self.db, ticket)
             changes.merge(ticket, applied.merge_target, agent.email)
@@ -636,6 +651,62 @@ class Pipeline:
                 followers.follow(ticket, other, how, mail.now, agent.email, mail.event)
             self.desk.mailer.mentioned(ticket, note, named, agent, mail.now, mail.event)
         self.desk.mailer.notify_note(ticket, note, agent, named, mail.now, mail.event)
+
+    def _split_ids(self, ticket: Ticket, mail: _Mail, reply: ParsedReply) -> list[int] | None:
+        """For `#split`: the messages it moves, from the message the agent answers (the
+        one their notification told of, or a message of the ticket itself) on. None:
+        the mail answers no message of this ticket."""
+        split = next((c for c in reply.commands if isinstance(c, Split)), None)
+        if split is None:
+            return None
+        first = TicketLinks.answered(
+            ticket, [*mail.parsed.in_reply_to, *reversed(mail.parsed.references)]
+        )
+        if first is None:
+            return None
+        return TicketLinks.from_message(ticket, first, split.only)
+
+    def _reply_linked(
+        self, ticket: Ticket, text: str, agent: Agent, mail: _Mail, changes: TicketChanges
+    ) -> None:
+        """`#reply-linked` on an incident: the reply also goes to each of its tickets'
+        requester and CCs, as an agent message of that ticket (its own mail, its own
+        status links). The incident's other commands are its own."""
+        parent = self.desk.label(ticket)
+        answered: list[str] = []
+        for child in changes.links.children(ticket):
+            child = repo.lock_ticket_id(self.db, child.id)
+            message = rows.create(
+                self.db,
+                Message,
+                {
+                    "ticket": child,
+                    "direction": "outbound",
+                    "kind": "agent",
+                    "from_email": agent.email,
+                    "from_name": agent.name,
+                    "subject": child.subject,
+                    "body_text": text,
+                    "created_at": mail.now,
+                },
+            )
+            mail.event(
+                child,
+                agent.email,
+                "message_added",
+                {"message": message.id, "kind": "agent", "incident": parent},
+            )
+            changes.set_status(child, AGENT_REPLIED, agent.email)
+            self.desk.mailer.relay(
+                child, message, text, agent, mail.now, mail.event, resolved=False
+            )
+            if child.first_response_at is None:
+                self.desk.sla.responded(child, mail.now)
+                mail.event(child, agent.email, "first_response", {"message": message.id})
+            child.updated_at = mail.now
+            rows.update(self.db, child)
+            answered.append(self.desk.label(child))
+        mail.event(ticket, agent.email, "replied_linked", {"tickets": answered})
 
     def _agent_of(self, mail: _Mail) -> Agent:
         return next(a for a in mail.active_agents if a.email == mail.sender.email)

@@ -12,6 +12,7 @@ from maildesk.settings.desks import Desks
 from maildesk.settings.fields import Fields
 from maildesk.store import repo
 from maildesk.store.models import Agent, Attachment, Event, Message, Outbox, Quarantine, Ticket
+from maildesk.tickets.links import linked
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -79,6 +80,7 @@ def ticket_detail(ticket: Ticket, desks: Desks, fields: Fields | None = None) ->
         "fields": ticket_fields(ticket, fields or Fields(())),
         "field_links": field_links(ticket, fields or Fields(())),
         "merged_into": desks.label(merged.desk, merged.seq) if merged else None,
+        "links": ticket_links(ticket, desks),
         "messages": [message_detail(m) for m in messages],
         "events": [event_detail(e) for e in events],
         "mail": [
@@ -86,6 +88,20 @@ def ticket_detail(ticket: Ticket, desks: Desks, fields: Fields | None = None) ->
             for row in Outbox.select().where(Outbox.ticket == ticket).order_by(Outbox.id)
         ],
     }
+
+
+def ticket_links(ticket: Ticket, desks: Desks) -> list[dict[str, Any]]:
+    """The tickets linked to this one (`#link`, `#incident`, `#split`): `relation` is
+    related, parent (the incident this one belongs to) or child (one it answers)."""
+    return [
+        {
+            "ticket": desks.label(found.ticket.desk, found.ticket.seq),
+            "subject": found.ticket.subject,
+            "status": found.ticket.status,
+            "relation": found.relation,
+        }
+        for found in linked(ticket)
+    ]
 
 
 def message_detail(message: Message) -> dict[str, Any]:

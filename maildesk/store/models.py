@@ -149,6 +149,27 @@ class TicketTag(BaseModel):
         indexes = ((("ticket", "tag"), True),)
 
 
+class TicketLink(BaseModel):
+    """Two tickets that belong together (`tickets.links`). `related`: an unordered pair,
+    kept with the lower ticket id as `source`; `parent`: `source` is the incident,
+    `target` one of the tickets it answers (`#reply-linked`). One link per pair, never a
+    ticket with itself, both of one desk (migrations/0023)."""
+
+    source = peewee.ForeignKeyField(Ticket, backref="links_out", on_delete="CASCADE")
+    target = peewee.ForeignKeyField(Ticket, backref="links_in", on_delete="CASCADE", index=True)
+    kind = peewee.CharField(max_length=16)  # related | parent
+    created_at = UTCDateTimeField()
+    created_by = peewee.CharField(max_length=320)
+
+    if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
+        source_id: int
+        target_id: int
+
+    class Meta:
+        indexes = ((("source", "target"), True),)
+        constraints = [peewee.Check('"source_id" <> "target_id"')]
+
+
 class Participant(BaseModel):
     """Who may write into a ticket besides agents: its requester and CCs."""
 
@@ -606,6 +627,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Agent,
     Ticket,
     TicketTag,
+    TicketLink,
     Participant,
     Intake,
     Quarantine,

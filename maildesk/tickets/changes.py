@@ -24,15 +24,19 @@ from maildesk.core.commands import (
     Command,
     Follow,
     LinkArticle,
+    LinkTicket,
     Merge,
     Note,
+    ReplyLinked,
     SetCategory,
     SetField,
     SetPriority,
     SetRequester,
     SetStatus,
+    Split,
     Tag,
     Unfollow,
+    Unlink,
     UseTemplate,
 )
 from maildesk.core.match import TicketLabel
@@ -54,6 +58,7 @@ from maildesk.store.models import (
 from maildesk.tickets import followers
 from maildesk.tickets.agents import scope_of
 from maildesk.tickets.labels import Labels
+from maildesk.tickets.links import TicketLinks
 from maildesk.tickets.policies import Policies
 from maildesk.tickets.sla_clock import SlaTracker
 
@@ -76,6 +81,8 @@ class Applied:
     merge_target: Ticket | None = None  # `#merge`: the caller merges last, see `merge`
     canned: list[str] = field(default_factory=list)  # template names, in order
     articles: list[str] = field(default_factory=list)  # `#kb`: article slugs, in order
+    split: bool = False  # `#split`: the caller splits once it stored the reply
+    reply_linked: bool = False  # `#reply-linked`: the caller answers the incident's tickets
 
 
 class TicketChanges:
@@ -99,6 +106,7 @@ class TicketChanges:
         # The desks, for whom `#assign` may name (None: anyone).
         self.desks = desks
         self.policies = policies  # routing rules on custom fields (None: none tried)
+        self.links = TicketLinks(db, labels, now, log, sla)  # `#link`, `#split`, ...
 
     # -- validation ---------------------------------------------------------------------
 
@@ -108,10 +116,13 @@ class TicketChanges:
         commands: Sequence[Command],
         canned_names: Sequence[str],
         actor: Agent | None = None,
+        split_ids: Sequence[int] | None = None,
     ) -> list[str]:
         """What is wrong with the commands for this ticket (empty: all can be applied);
-        `actor`: the agent giving them, for whom a ticket they do not see is none."""
-        errors: list[str] = []
+        `actor`: the agent giving them, for whom a ticket they do not see is none;
+        `split_ids`: the messages a `#split` would move (None: the reply answers no
+        message of the ticket)."""
+        errors: list[str] = self._link_problems(ticket, commands, actor, split_ids)
         category = _category_after(ticket, commands)
         for command in commands:
             match command:
@@ -146,6 +157,58 @@ class TicketChanges:
                 case _:
                     pass
         return errors
+
+    def _link_problems(
+        self,
+        ticket: Ticket,
+        commands: Sequence[Command],
+        actor: Agent | None,
+        split_ids: Sequence[int] | None,
+    ) -> list[str]:
+        """What is wrong with `#link`, `#incident`, `#unlink`, `#split`, `#reply-linked`."""
+        errors: list[str] = []
+        for command in commands:
+            match command:
+                case LinkTicket(other=label) | Unlink(other=label):
+                    name = "unlink" if isinstance(command, Unlink) else "link"
+                    if isinstance(command, LinkTicket) and command.kind != "related":
+                        name = "incident"
+                    problem = self._link_problem(ticket, label, actor, name == "unlink")
+                    if problem:
+                        errors.append(
+                            f"#{name} {self.labels.written(label, ticket.desk)}: {problem}"
+                        )
+                case Split():
+                    if split_ids is None:
+                        errors.append(
+                            "#split: reply to the notification about the customer message to "
+                            "split from (on the web: Split from here)"
+                        )
+                    elif problem := self.links.split_problem(ticket, split_ids):
+                        errors.append(f"#split: {problem}")
+                case ReplyLinked():
+                    if any(isinstance(c, Note) for c in commands):
+                        errors.append("#reply-linked: a note goes to nobody")
+                    elif not self.links.children(ticket):
+                        errors.append(
+                            "#reply-linked: no ticket belongs to this incident "
+                            "(#incident on them links them)"
+                        )
+                case _:
+                    pass
+        return errors
+
+    def _link_problem(
+        self, ticket: Ticket, label: TicketLabel, actor: Agent | None, unlinking: bool
+    ) -> str:
+        other = self.links.find(ticket, label)
+        if isinstance(other, str):
+            return other
+        if actor is not None and not self._works(actor, other, other.category):
+            return "no such ticket"
+        if unlinking and self.links.between(ticket, other) is None:
+            return "not linked to this ticket"
+        return ""
 
     def _merge_number(self, ticket: Ticket, label: TicketLabel) -> int:
         return next(iter(self.labels.numbers([label], ticket.desk)), 0)
@@ -214,6 +277,18 @@ class TicketChanges:
                     followers.unfollow(ticket, actor, actor.email, self.log)
                 case SetRequester(email=email, name=name):
                     self.set_requester(ticket, email, name, actor.email)
+                case LinkTicket(other=label, kind=kind):
+                    other = self.links.find(ticket, label)
+                    if isinstance(other, Ticket):
+                        self.links.link(ticket, other, kind, actor.email)
+                case Unlink(other=label):
+                    other = self.links.find(ticket, label)
+                    if isinstance(other, Ticket):
+                        self.links.unlink(ticket, other, actor.email)
+                case Split():
+                    applied.split = True
+                case ReplyLinked():
+                    applied.reply_linked = True
                 case Note():
                     pass
         applied.resolved = ticket.status == RESOLVED and applied.status_set

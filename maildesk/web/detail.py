@@ -37,6 +37,7 @@ from maildesk.store.models import (
     Participant,
     Ticket,
 )
+from maildesk.tickets.links import linked
 from maildesk.web.badges import Badge, countdown, sla_badge
 from maildesk.web.context import Web
 from maildesk.web.field_forms import FieldView
@@ -432,3 +433,16 @@ def local_time(value: dt.datetime | None, zone: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         tz = dt.UTC
     return value.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def links_shown(web: Web, ticket_id: int) -> list[dict[str, Any]]:
+    """The tickets linked to this one (`tickets.links`), as the page lists them."""
+    return [
+        {
+            "label": web.label(found.ticket),
+            "subject": found.ticket.subject,
+            "status": found.ticket.status,
+            "relation": found.relation,
+        }
+        for found in linked(Ticket.get_by_id(ticket_id))
+    ]

@@ -39,11 +39,12 @@ def text_fields(form: FormData) -> dict[str, object]:
         if name in fields:
             raise HTTPException(400, f"{name[:40]}: given more than once")
         fields[name] = value
-    note = fields.get("note")
-    if isinstance(note, str):
-        if note.strip().lower() not in BOOLEANS:
-            raise HTTPException(400, "note: expected true or false")
-        fields["note"] = BOOLEANS[note.strip().lower()]
+    for flag in ("note", "reply_linked"):
+        flag_value = fields.get(flag)
+        if isinstance(flag_value, str):
+            if flag_value.strip().lower() not in BOOLEANS:
+                raise HTTPException(400, f"{flag}: expected true or false")
+            fields[flag] = BOOLEANS[flag_value.strip().lower()]
     return fields
 
 

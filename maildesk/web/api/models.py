@@ -164,6 +164,11 @@ class NewMessage(Body):
 
     text: StrictStr = Field(json_schema_extra={"pattern": r"\S"})  # not blank
     note: StrictBool = False
+    reply_linked: StrictBool = Field(
+        False,
+        description="on an incident: also send the reply to the requester and CCs of each"
+        " ticket linked to it as its incident (#reply-linked), each their own mail",
+    )
 
     @field_validator("text")
     @classmethod

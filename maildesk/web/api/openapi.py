@@ -46,6 +46,7 @@ PATH_PARAMETERS = {
     "email": "the agent's address",
     "webhook_id": "the webhook endpoint's id",
     "delivery_id": "the webhook delivery's id",
+    "other": "the linked ticket, SUP-00017 or 17",
 }
 
 

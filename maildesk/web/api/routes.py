@@ -485,7 +485,8 @@ async def post_message(request: Request) -> Response:
         message, uploads = await message_form(request, web.config.web.max_upload_size)
     else:
         message = await body_of(web, request, NewMessage)
-    document = await changed(web, add_message, agent, number, message.text, message.note, uploads)
+    text = f"#reply-linked\n{message.text}" if message.reply_linked else message.text
+    document = await changed(web, add_message, agent, number, text, message.note, uploads)
     return JSONResponse(document, 201)
 
 

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from maildesk.web.api import agents, bulk, event_log, followers, records, reports, webhooks
+from maildesk.web.api import (
+    agents,
+    bulk,
+    event_log,
+    followers,
+    links,
+    records,
+    reports,
+    webhooks,
+)
 from maildesk.web.api import routes as tickets
 from maildesk.web.api.routes import ApiRoute
 
@@ -20,6 +29,7 @@ ROUTERS: tuple[ModuleType, ...] = (
     tickets,
     event_log,
     followers,
+    links,
     records,
     agents,
     reports,

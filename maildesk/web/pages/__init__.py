@@ -3,7 +3,7 @@
 For agents (a session): `signin` (/login, /logout), `queue` (/ and /bulk),
 `new_ticket` (/tickets/new, a ticket opened to a customer), `ticket`
 (/tickets/SUP-00042, its messages, attachments, reply and controls), `followers`
-(its Follow / Unfollow button), `live`
+(its Follow / Unfollow button), `ticket_links` (splitting a ticket), `live`
 (/events/stream, who else is on a ticket), `reports`
 (/reports and the CSV exports), `contacts` (/contacts, a customer's record), `orgs`
 (/orgs, an organization with its tickets), `admin` (/admin/agents), `quarantine`
@@ -37,6 +37,7 @@ from maildesk.web.pages import (
     status,
     submit,
     ticket,
+    ticket_links,
     webhooks,
 )
 
@@ -46,6 +47,7 @@ routes: list[BaseRoute] = [
     *new_ticket.routes,  # before /tickets/{label}
     *ticket.routes,
     *followers.routes,
+    *ticket_links.routes,
     *live.routes,
     *reports.routes,
     *contacts.routes,

@@ -129,7 +129,18 @@ def control_commands(form: FormData, now: detail.Controls, me: str) -> list[str]
     merge = _text(form, "merge")
     if merge:
         lines.append(f"#merge {merge}")
+    lines += _link_commands(form)
     return lines + _field_commands(form, now)
+
+
+def _link_commands(form: FormData) -> list[str]:
+    """`#link`, `#incident` and `#unlink` lines from the linked-tickets controls."""
+    lines = []
+    link, relation = _text(form, "link"), _text(form, "link_as")
+    if link:
+        lines.append(f"#{'incident' if relation == 'incident' else 'link'} {link}")
+    lines += [f"#unlink {label}" for label in _texts(form, "unlink")]
+    return lines
 
 
 def _field_commands(form: FormData, now: detail.Controls) -> list[str]:
@@ -148,6 +159,7 @@ class ReplyForm:
     kind: str  # reply | note
     uploads: list[Upload]
     seen: int | None  # the newest message the page showed (None: a form without it)
+    reply_linked: bool  # "also send to the linked tickets" (`#reply-linked`)
     anyway: bool  # "send anyway", after being told of what arrived meanwhile
 
 
@@ -168,6 +180,7 @@ async def reply_form(request: Request) -> ReplyForm:
             kind,
             await read_uploads(form),
             int(seen) if seen.isdecimal() and len(seen) <= 18 else None,
+            _text(form, "reply_linked") == "1",
             _text(form, "anyway") == "1",
         )
     finally:
@@ -252,6 +265,7 @@ async def render(
     agent = signed_in(request)
     page = await web.call(detail.ticket_page, web, ticket_id)
     followers = await web.call(shown_followers, ticket_id)
+    links = await web.call(detail.links_shown, web, ticket_id)
     found = await web.call(_articles, web, ticket_id, kb_query) if kb_query else []
     seen = request.query_params.get("seen", "")
     if not arrived and agent is not None and seen.isdecimal() and len(seen) <= 18:
@@ -263,6 +277,7 @@ async def render(
         status_code=status_code,
         active="queue",
         page=page,
+        links=links,
         t=page.ticket,
         statuses=STATUSES,
         priorities=web.config.tickets.priorities,
@@ -419,6 +434,7 @@ async def reply(request: Request) -> Response:
         await web.call(
             send, web, agent, ticket.id, text,
             template=template, note=form.kind == "note", uploads=form.uploads,
+            commands=["#reply-linked"] if form.reply_linked and form.kind == "reply" else [],
         )  # fmt: skip
     except Refused as exc:
         return await render(request, ticket.id, 422, error=str(exc), text=text, template=template)
