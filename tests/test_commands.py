@@ -331,6 +331,8 @@ def test_command_table() -> None:
         "set",
         "resolve",
         "close",
+        "time",
+        "send",
     }
     for spec in COMMANDS:
         assert spec.description and "\n" not in spec.description

@@ -43,14 +43,17 @@ __all__ = [
     "Merge",
     "Note",
     "ParsedReply",
+    "SendHeld",
     "SetCategory",
     "SetField",
     "SetPriority",
     "SetStatus",
+    "SpendTime",
     "Tag",
     "UseTemplate",
     "cheat_sheet",
     "parse_reply",
+    "spent_minutes",
 ]
 
 DEFAULT_PRIORITIES = ("low", "medium", "high", "urgent")
@@ -158,6 +161,22 @@ class SetField:
         return f"field {self.name}"
 
 
+@dataclass(frozen=True)
+class SpendTime:
+    """`#time 25m`: the agent spent this many minutes on the ticket."""
+
+    minutes: int
+    slot: ClassVar[str] = "time"
+
+
+@dataclass(frozen=True)
+class SendHeld:
+    """`#send`: send the reply of this agent that was held because others wrote
+    after the notification it answered (it goes out as it was written)."""
+
+    slot: ClassVar[str] = "send"
+
+
 Command: TypeAlias = (
     SetStatus
     | SetPriority
@@ -170,6 +189,8 @@ Command: TypeAlias = (
     | Merge
     | SetField
     | LinkArticle
+    | SpendTime
+    | SendHeld
 )
 
 # --------------------------------------------------------------------------
@@ -363,6 +384,39 @@ def _set(value: str, ctx: Context) -> Command | str:
     return SetField(name, "" if rest.lower() == "none" else rest)
 
 
+MAX_MINUTES = 24 * 60  # one entry of time spent: at most a day
+_SPENT = re.compile(
+    r"(?:(?P<hours>\d{1,3}(?:[.,]\d{1,2})?)\s*h(?:ours?|rs?)?)?\s*"
+    r"(?:(?P<minutes>\d{1,4})\s*m(?:in(?:utes?|s)?)?)?"
+)
+
+
+def spent_minutes(value: str) -> int | str:
+    """Minutes in `25m`, `1h30m`, `1.5h`, `2h` (or bare minutes, `40`); an error
+    message when it is not such a time, or not in 1 minute .. 24 hours."""
+    text = value.strip().lower()
+    if text.isdecimal() and len(text) <= 4:
+        minutes = int(text)
+    else:
+        match = _SPENT.fullmatch(text)
+        if not text or match is None or not (match["hours"] or match["minutes"]):
+            return f"needs a time like 25m, 1h30m or 1.5h (got {value.strip()[:40]!r})"
+        hours = float((match["hours"] or "0").replace(",", "."))
+        minutes = round(hours * 60) + int(match["minutes"] or 0)
+    if not 0 < minutes <= MAX_MINUTES:
+        return f"must be between 1 minute and 24 hours (got {value.strip()[:40]!r})"
+    return minutes
+
+
+def _time(value: str, ctx: Context) -> Command | str:
+    minutes = spent_minutes(value)
+    return minutes if isinstance(minutes, str) else SpendTime(minutes)
+
+
+def _send(value: str, ctx: Context) -> Command | str:
+    return _no_value(value) or SendHeld()
+
+
 def _resolve(value: str, ctx: Context) -> Command | str:
     return _no_value(value) or SetStatus("resolved")
 
@@ -383,6 +437,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("kb", "add an article's title and link", "#kb SLUG", _kb),
     CommandSpec("merge", "merge this ticket into another", "#merge {prefix}-00017", _merge),
     CommandSpec("set", "set (or clear) a custom field", "#set FIELD VALUE|none", _set),
+    CommandSpec("time", "record time you spent on the ticket", "#time 25m|1h30m|1.5h", _time),
+    CommandSpec("send", "send your reply that was held", "#send", _send),
     CommandSpec("resolve", "same as #status resolved", "#resolve", _resolve),
     CommandSpec("close", "same as #status closed", "#close", _close),
 )

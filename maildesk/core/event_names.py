@@ -60,9 +60,14 @@ PUBLIC: Mapping[str, str] = {
     "merged_into": UPDATED,
     "routed": UPDATED,
     "kb_linked": UPDATED,
+    "time_logged": UPDATED,
 }
 # Entries that repeat what another entry of the same change already says.
-REPEATS = frozenset({"auto_closed", "first_response"})
+# A reply held as stale is its internal note's `message_added`; a held reply sent
+# (`#send`) or replaced by a newer one, the `message_added` of the reply that went out.
+REPEATS = frozenset(
+    {"auto_closed", "first_response", "reply_held", "held_reply_sent", "held_reply_dropped"}
+)
 
 
 @dataclass(frozen=True)

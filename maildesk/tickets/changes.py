@@ -25,10 +25,12 @@ from maildesk.core.commands import (
     LinkArticle,
     Merge,
     Note,
+    SendHeld,
     SetCategory,
     SetField,
     SetPriority,
     SetStatus,
+    SpendTime,
     Tag,
     UseTemplate,
 )
@@ -52,6 +54,7 @@ from maildesk.tickets.agents import scope_of
 from maildesk.tickets.labels import Labels
 from maildesk.tickets.policies import Policies
 from maildesk.tickets.sla_clock import SlaTracker
+from maildesk.tickets.time_spent import record as record_time
 
 EventLog = Callable[[Ticket, str, str, dict[str, Any]], None]
 
@@ -199,7 +202,10 @@ class TicketChanges:
                 case SetField(name=name, value=value):
                     definition = self.fields.for_ticket(name, ticket.desk, ticket.category)
                     self.set_custom(ticket, name, definition.parse(value), actor.email)
-                case Note():
+                case SpendTime(minutes=minutes):
+                    record_time(ticket, actor, minutes, self.now)
+                    self.log(ticket, actor.email, "time_logged", {"minutes": minutes})
+                case Note() | SendHeld():  # `#send`: the pipeline's (pipeline.flow)
                     pass
         applied.resolved = ticket.status == RESOLVED and applied.status_set
         ticket.updated_at = self.now

@@ -35,6 +35,7 @@ from maildesk.core.vocabulary import STATUSES
 from maildesk.knowledge import catalog
 from maildesk.pipeline.flow import Outcome
 from maildesk.store.models import Agent, Ticket
+from maildesk.tickets import meanwhile
 from maildesk.web import detail
 from maildesk.web.actions import Refused, Upload, agent_mail
 from maildesk.web.context import Web, checked_form, redirect, require, signed_in, web_of
@@ -240,7 +241,7 @@ async def render(
     text: str = "",
     template: str = "",
     kb_query: str = "",
-    arrived: tuple[detail.Arrival, ...] = (),
+    arrived: tuple[meanwhile.Arrival, ...] = (),
     files_dropped: bool = False,
 ) -> Response:
     """The page; after a refused post, with the error and what the agent typed; with
@@ -254,7 +255,7 @@ async def render(
     seen = request.query_params.get("seen", "")
     if not arrived and agent is not None and seen.isdecimal() and len(seen) <= 18:
         # The live page asks what came since the page it is writing on (maildesk.js).
-        arrived = await web.call(detail.arrived_since, ticket_id, int(seen), agent.email)
+        arrived = await web.call(meanwhile.arrived_since, ticket_id, int(seen), agent.email)
     return web.page(
         request,
         "ticket.html",
@@ -406,7 +407,7 @@ async def reply(request: Request) -> Response:
     if total_size(form.uploads) > limit:
         return await render(request, ticket.id, 413, error=too_big, text=text)
     if form.kind == "reply" and form.seen is not None and not form.anyway:
-        arrived = await web.call(detail.arrived_since, ticket.id, form.seen, agent.email)
+        arrived = await web.call(meanwhile.arrived_since, ticket.id, form.seen, agent.email)
         if arrived:  # someone wrote since the agent's page was loaded: they read it first
             return await render(
                 request, ticket.id, 409, text=text, template=template,
