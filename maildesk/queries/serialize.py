@@ -12,6 +12,7 @@ from maildesk.settings.desks import Desks
 from maildesk.settings.fields import Fields
 from maildesk.store import repo
 from maildesk.store.models import Agent, Attachment, Event, Message, Outbox, Quarantine, Ticket
+from maildesk.tickets import time_spent as spent
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -79,12 +80,22 @@ def ticket_detail(ticket: Ticket, desks: Desks, fields: Fields | None = None) ->
         "fields": ticket_fields(ticket, fields or Fields(())),
         "field_links": field_links(ticket, fields or Fields(())),
         "merged_into": desks.label(merged.desk, merged.seq) if merged else None,
+        "time_spent": time_spent(ticket),
         "messages": [message_detail(m) for m in messages],
         "events": [event_detail(e) for e in events],
         "mail": [
             {k: v for k, v in outbox_entry(row, desks).items() if k != "ticket"}
             for row in Outbox.select().where(Outbox.ticket == ticket).order_by(Outbox.id)
         ],
+    }
+
+
+def time_spent(ticket: Ticket) -> dict[str, Any]:
+    """The time agents recorded on the ticket (`#time`): in all, and each entry."""
+    entries = spent.entries(ticket.id)
+    return {
+        "minutes": sum(e.minutes for e in entries),
+        "entries": [{"agent": e.agent, "minutes": e.minutes, "at": iso(e.at)} for e in entries],
     }
 
 

@@ -151,6 +151,9 @@ class NewMessage(Body):
 
     text: StrictStr = Field(json_schema_extra={"pattern": r"\S"})  # not blank
     note: StrictBool = False
+    time_spent: StrictStr = optional(
+        description="time you spent on the ticket, as `#time` takes it: 25m, 1h30m, 1.5h"
+    )
 
     @field_validator("text")
     @classmethod

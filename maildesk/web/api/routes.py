@@ -332,15 +332,25 @@ def update(web: Web, agent: Agent, number: int, commands: list[str]) -> dict[str
 
 
 def add_message(
-    web: Web, agent: Agent, number: int, text: str, note: bool, uploads: Sequence[Upload] = ()
+    web: Web,
+    agent: Agent,
+    number: int,
+    text: str,
+    note: bool,
+    uploads: Sequence[Upload] = (),
+    time_spent: str | None = None,
 ) -> dict[str, Any]:
     """The agent's reply or note, with `uploads` attached as the web's reply box attaches
-    them (`actions.agent_mail`): stored as the same mail's attachments would be."""
+    them (`actions.agent_mail`): stored as the same mail's attachments would be;
+    `time_spent` recorded as a `#time` line would."""
     ticket = ticket_or_404(web, number, agent)
-    errors = actions.command_errors(web, ticket, text, agent)
+    commands = [] if time_spent is None else [f"#time {time_spent}"]
+    errors = actions.command_errors(web, ticket, "\n".join([*commands, text]), agent)
     if errors:
         raise Rejected(errors)
-    outcome = actions.agent_mail(web, agent, ticket, text, note=note, uploads=uploads, source="api")
+    outcome = actions.agent_mail(
+        web, agent, ticket, text, commands=commands, note=note, uploads=uploads, source="api"
+    )
     stored = (
         Message.select()
         .where(Message.intake == outcome.intake_id)
@@ -446,7 +456,9 @@ async def post_message(request: Request) -> Response:
         message, uploads = await message_form(request, web.config.web.max_upload_size)
     else:
         message = await body_of(web, request, NewMessage)
-    document = await changed(web, add_message, agent, number, message.text, message.note, uploads)
+    document = await changed(
+        web, add_message, agent, number, message.text, message.note, uploads, message.time_spent
+    )
     return JSONResponse(document, 201)
 
 
