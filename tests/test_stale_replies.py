@@ -7,13 +7,18 @@ web reply box's own check is in test_web_ticket.py (and below, once more).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
+from maildesk.tickets import agents
 from tests.conftest import Install
 from tests.conversation import customer_mail, recipients, reply, text_of
 from tests.test_conversation import ANN, BOB, CARL, Mailroom, only, to
+from tests.web_support import PASSWORD, Site, site
 
 
 @pytest.fixture
@@ -146,3 +151,58 @@ def test_the_held_notice_goes_to_the_agents_signed_reply_address(room: Mailroom)
     assert str(notice["Reply-To"].addresses[0].addr_spec) == str(
         first["Reply-To"].addresses[0].addr_spec
     )
+
+
+# -- the web reply box: the same definition of what came meanwhile ------------------------
+
+
+@pytest.fixture
+def web(tmp_path: Path, database_url: str) -> Iterator[Site]:
+    with site(tmp_path, database_url) as running:
+        running.add_agent("ann@example.com", "Ann")
+        assert running.sign_in("ann@example.com").status_code == 303
+        running.ingest(customer_mail(CARL, body="My printer is on fire.\n"))
+        yield running
+
+
+def test_the_web_reply_box_holds_a_reply_that_crosses_a_message(web: Site) -> None:
+    page = web.client.get("/tickets/SUP-00001")
+    seen = re.search(r'name="seen" value="(\d+)"', page.text)
+    assert seen is not None
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    web.ingest(reply_to_ticket("The fire is out now."))
+    form = {"csrf": token[1], "text": "Please unplug it.", "kind": "reply", "seen": seen[1]}
+    held = web.client.post("/tickets/SUP-00001/reply", data=form, follow_redirects=False)
+    assert held.status_code == 409
+    assert "Your reply was not sent" in held.text and "Send anyway" in held.text
+    sent = web.client.post(
+        "/tickets/SUP-00001/reply", data={**form, "anyway": "1"}, follow_redirects=False
+    )
+    assert sent.status_code == 303
+
+
+def reply_to_ticket(text: str) -> bytes:
+    return customer_mail(CARL, subject="Re: [SUP-00001] Printer on fire", body=text)
+
+
+def test_send_on_the_web_sends_the_reply_held_from_mail(room: Mailroom) -> None:
+    first, _ = opened_and_answered_again(room)
+    room.send(reply(first, ANN, "Please unplug it."))
+    room.out()
+    with site(room.desk.root, room.desk.database_url) as running:
+        agents.set_password(running.runtime.db, "ann@example.com", PASSWORD)
+        assert running.sign_in("ann@example.com").status_code == 303
+        answer = running.post(
+            "/tickets/SUP-00001/reply",
+            {"text": "#send", "kind": "reply"},
+            form_page="/tickets/SUP-00001",
+        )
+        assert answer.status_code == 303
+        again = running.post(
+            "/tickets/SUP-00001/reply",
+            {"text": "#send", "kind": "reply"},
+            form_page="/tickets/SUP-00001",
+        )
+        assert again.status_code == 422 and "no reply of yours is held" in again.text
+    assert "Please unplug it." in text_of(only(room.out(), "carl@customer.test"))

@@ -29,6 +29,7 @@ from maildesk.pipeline.flow import Outcome
 from maildesk.pipeline.ingest import Runtime
 from maildesk.settings.desks import DeskProfile
 from maildesk.store.models import Agent, Contact, Ticket
+from maildesk.tickets import held
 from maildesk.web.context import Web
 
 
@@ -105,7 +106,10 @@ def command_errors(web: Web, ticket: Ticket, text: str, agent: Agent | None = No
     errors = [str(e) for e in reply.errors]
     changes = web.desk.changes(web.clock(), lambda *a: None, with_sla=False)
     canned = web.desk.mailer.renderer(ticket.desk).canned_names()
-    return errors + changes.check(ticket, reply.commands, canned, agent)
+    errors += changes.check(ticket, reply.commands, canned, agent)
+    if agent is not None:  # `#send` here sends the agent's reply held from mail
+        errors += held.send_problems(ticket, agent, reply.commands)
+    return errors
 
 
 def agent_mail(
