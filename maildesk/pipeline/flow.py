@@ -612,7 +612,8 @@ class Pipeline:
         what others wrote since (`tickets.meanwhile`, the web reply box's definition):
         kept as an internal note, nothing applied or relayed, the agent shown what came
         and told how to `#send` it. Notes and replies of commands only are not held:
-        nothing of theirs reaches the customer. The web and API check their own way."""
+        nothing of theirs reaches the customer. Mail made on the web or the API is not
+        checked here: the web reply box checks against the page it was written on."""
         if mail.intake.source in SIGNED_IN_SOURCES or reply.is_note:
             return False
         to_customer = split_reply(reply.body).visible.strip() or any(
@@ -620,6 +621,7 @@ class Pipeline:
         )
         if not to_customer:
             return False
+        written = split_reply(reply.body).visible
         parsed = mail.parsed
         seen = meanwhile.seen_by_notification(ticket.id, [*parsed.in_reply_to, *parsed.references])
         if seen is None:
@@ -642,7 +644,7 @@ class Pipeline:
             agent,
             shown,
             [a.kind for a in arrived],
-            reply.body,
+            written,
             mail.now,
             mail.event,
             parsed.message_id,
