@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from maildesk.core.commands import DEFAULT_PRIORITIES, SpendTime, parse_reply
+from maildesk.core.event_names import UPDATED, PublicEvent, public_event
 from tests.api_support import bearer
 from tests.conftest import Install
 from tests.conversation import customer_mail, text_of
@@ -180,3 +181,9 @@ def test_the_web_reply_and_the_api_record_time(web: Site) -> None:
         ["category", "minutes", "entries", "tickets"],
         ["(none)", "115", "2", "1"],
     ]
+
+
+def test_the_log_types_have_their_public_names() -> None:
+    assert public_event("time_logged", {"minutes": 25}) == PublicEvent(UPDATED, False)
+    for repeat in ("reply_held", "held_reply_sent", "held_reply_dropped"):
+        assert public_event(repeat, {}) is None  # the message_added of the same change
