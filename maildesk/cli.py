@@ -809,7 +809,7 @@ def digest_send(
 
 @main.group()
 def report() -> None:
-    """Reports: SLA compliance (sla), the knowledge base (kb)."""
+    """Reports: SLA compliance (sla), the knowledge base (kb), time spent (time)."""
 
 
 @report.command("sla")
@@ -890,6 +890,39 @@ def report_kb(
         _print_json(kb_report.as_dict(result))
         return
     click.echo(kb_report.report_text(result, known.several))
+
+
+@report.command("time")
+@with_config
+@json_option
+@click.option("--since", type=ISO_TIME, help="Start (default: 30 days before --until).")
+@click.option("--until", type=ISO_TIME, help="End, exclusive (default: now).")
+@click.option(
+    "--desk", "desks", metavar="SLUG", multiple=True, help="Only this desk's tickets (repeat)."
+)
+def report_time(
+    config: Config,
+    as_json: bool,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    desks: tuple[str, ...],
+) -> None:
+    """Time agents recorded as spent on tickets (#time) in the period: in all, per
+    agent and per category."""
+    from maildesk.queries import time_report
+
+    with runtime_for(config) as runtime, read_snapshot(runtime.db):
+        _check_desks(runtime, desks)
+        end = _now(runtime, until)
+        start = since.astimezone(dt.UTC) if since else end - dt.timedelta(days=30)
+        if start >= end:
+            raise UsageFailure("--since must be before --until")
+        scope = runtime.desk.desks.scope(desks) if desks else None
+        result = time_report.time_report(start, end, scope)
+    if as_json:
+        _print_json(time_report.as_dict(result))
+        return
+    click.echo(time_report.report_text(result))
 
 
 @main.group("agents")

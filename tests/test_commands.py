@@ -354,6 +354,8 @@ def test_command_table() -> None:
         "requester",
         "resolve",
         "close",
+        "time",
+        "send",
     }
     for spec in COMMANDS:
         assert spec.description and "\n" not in spec.description

@@ -79,6 +79,7 @@ def bare(name: str) -> dict[str, Any]:
         "notify_reply": {"message": context.get("message", {}) | {"attachments": [], "text": ""}},
         "command_error": {"kept_as_note": False},
         "unverified": {"excerpt": ""},
+        "reply_held": {"excerpt": "", "arrived": []},
         "auto_close": {"days": 1},
         "sla_warning": {"target": "resolution", "time_left_seconds": 0},
         "sla_breach": {"priority_bumped_from": None, "escalation_level": 0},

@@ -47,18 +47,21 @@ __all__ = [
     "Merge",
     "Note",
     "ParsedReply",
+    "SendHeld",
     "SetCategory",
     "SetField",
     "SetPriority",
     "SetRequester",
     "SetStatus",
     "Split",
+    "SpendTime",
     "Tag",
     "Unfollow",
     "Unlink",
     "UseTemplate",
     "cheat_sheet",
     "parse_reply",
+    "spent_minutes",
 ]
 
 DEFAULT_PRIORITIES = ("low", "medium", "high", "urgent")
@@ -239,6 +242,22 @@ class ReplyLinked:
     slot: ClassVar[str] = "reply-linked"
 
 
+@dataclass(frozen=True)
+class SpendTime:
+    """`#time 25m`: the agent spent this many minutes on the ticket."""
+
+    minutes: int
+    slot: ClassVar[str] = "time"
+
+
+@dataclass(frozen=True)
+class SendHeld:
+    """`#send`: send the reply of this agent that was held because others wrote
+    after the notification it answered (it goes out as it was written)."""
+
+    slot: ClassVar[str] = "send"
+
+
 Command: TypeAlias = (
     SetStatus
     | SetPriority
@@ -258,6 +277,8 @@ Command: TypeAlias = (
     | LinkTicket
     | Unlink
     | ReplyLinked
+    | SpendTime
+    | SendHeld
 )
 
 # --------------------------------------------------------------------------
@@ -512,6 +533,39 @@ def _reply_linked(value: str, ctx: Context) -> Command | str:
     return _no_value(value) or ReplyLinked()
 
 
+MAX_MINUTES = 24 * 60  # one entry of time spent: at most a day
+_SPENT = re.compile(
+    r"(?:(?P<hours>\d{1,3}(?:[.,]\d{1,2})?)\s*h(?:ours?|rs?)?)?\s*"
+    r"(?:(?P<minutes>\d{1,4})\s*m(?:in(?:utes?|s)?)?)?"
+)
+
+
+def spent_minutes(value: str) -> int | str:
+    """Minutes in `25m`, `1h30m`, `1.5h`, `2h` (or bare minutes, `40`); an error
+    message when it is not such a time, or not in 1 minute .. 24 hours."""
+    text = value.strip().lower()
+    if text.isdecimal() and len(text) <= 4:
+        minutes = int(text)
+    else:
+        match = _SPENT.fullmatch(text)
+        if not text or match is None or not (match["hours"] or match["minutes"]):
+            return f"needs a time like 25m, 1h30m or 1.5h (got {value.strip()[:40]!r})"
+        hours = float((match["hours"] or "0").replace(",", "."))
+        minutes = round(hours * 60) + int(match["minutes"] or 0)
+    if not 0 < minutes <= MAX_MINUTES:
+        return f"must be between 1 minute and 24 hours (got {value.strip()[:40]!r})"
+    return minutes
+
+
+def _time(value: str, ctx: Context) -> Command | str:
+    minutes = spent_minutes(value)
+    return minutes if isinstance(minutes, str) else SpendTime(minutes)
+
+
+def _send(value: str, ctx: Context) -> Command | str:
+    return _no_value(value) or SendHeld()
+
+
 def _resolve(value: str, ctx: Context) -> Command | str:
     return _no_value(value) or SetStatus("resolved")
 
@@ -555,6 +609,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "#reply-linked",
         _reply_linked,
     ),
+    CommandSpec("time", "record time you spent on the ticket", "#time 25m|1h30m|1.5h", _time),
+    CommandSpec("send", "send your reply that was held", "#send", _send),
     CommandSpec("resolve", "same as #status resolved", "#resolve", _resolve),
     CommandSpec("close", "same as #status closed", "#close", _close),
 )

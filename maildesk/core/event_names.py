@@ -66,12 +66,24 @@ PUBLIC: Mapping[str, str] = {
     "split_into": UPDATED,
     "split_from": UPDATED,
     "replied_linked": UPDATED,
+    "time_logged": UPDATED,
 }
 # Entries that are internal changes (`ticket.updated`, only for endpoints that take
 # internal events): who follows a ticket, whom a note mentions.
 INTERNAL = frozenset({"followed", "unfollowed", "mentioned"})
 # Entries that repeat what another entry of the same change already says.
-REPEATS = frozenset({"auto_closed", "first_response", "forwarded"})
+# A reply held as stale is its internal note's `message_added`; a held reply sent
+# (`#send`) or replaced by a newer one, the `message_added` of the reply that went out.
+REPEATS = frozenset(
+    {
+        "auto_closed",
+        "first_response",
+        "forwarded",
+        "reply_held",
+        "held_reply_sent",
+        "held_reply_dropped",
+    }
+)
 
 
 @dataclass(frozen=True)

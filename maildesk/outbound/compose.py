@@ -68,6 +68,13 @@ AGENTS = "agents"
 MANAGERS = "managers"
 EXCERPT_CHARS = 500
 UNVERIFIED = "unverified"  # the purpose of the notice about agent mail that did not count
+REPLY_HELD = "reply_held"  # the notice that an agent's stale reply was held
+HELD_KINDS = {
+    "customer": "the customer's reply",
+    "agent": "a reply",
+    "note": "an internal note",
+    "system": "a system message",
+}
 
 # `log(ticket, actor, type, data)`: where the caller keeps the ticket's events.
 EventLog = Callable[[Ticket, str, str, dict[str, Any]], None]
@@ -294,6 +301,27 @@ class Mailer:
         self._to_agents(
             ticket, UNVERIFIED, [agent], context, now, log_, parent=in_reply_to, rate=True
         )
+
+    def reply_held(
+        self,
+        ticket: Ticket,
+        agent: Agent,
+        arrived: Sequence[Shown],
+        kinds: Sequence[str],
+        text: str,
+        now: dt.datetime,
+        log_: EventLog,
+        in_reply_to: str | None,
+    ) -> None:
+        """`agent`'s reply was held as stale: what was said since the notification it
+        answered (`arrived`, each of its kind in `kinds`), and how to send it anyway
+        (`#send` in a reply to this mail, whose Reply-To is their signed address)."""
+        shown = [
+            s.context() | {"what": HELD_KINDS.get(kind, kind)}
+            for s, kind in zip(arrived, kinds, strict=True)
+        ]
+        context = {"arrived": shown, "excerpt": _excerpt(text)}
+        self._to_agents(ticket, REPLY_HELD, [agent], context, now, log_, parent=in_reply_to)
 
     def _unverified_skip(self, ticket: Ticket, agent: Agent, now: dt.datetime) -> str:
         since = now - dt.timedelta(hours=1)

@@ -45,6 +45,7 @@ MAIL_TEMPLATES = (
     "resolved",
     "command_error",
     "unverified",
+    "reply_held",
     "auto_close",
     "sla_warning",
     "sla_breach",
@@ -379,6 +380,24 @@ def sample_context(name: str) -> dict[str, Any]:
             "excerpt": "#cc add eve@attacker.test\n\nPlease pay the new invoice.",
             "cheat_sheet": sheet,
         },
+        "reply_held": {
+            "arrived": [
+                {
+                    "what": "the customer's reply",
+                    "from_name": "Ada Lovelace",
+                    "at": created + dt.timedelta(minutes=20),
+                    "text": "Never mind, it works again.",
+                },
+                {
+                    "what": "an internal note",
+                    "from_name": "Alan Turing",
+                    "at": created + dt.timedelta(minutes=25),
+                    "text": "",
+                },
+            ],
+            "excerpt": "#priority high\n\nHello Ada, please clear your cookies.",
+            "cheat_sheet": sheet,
+        },
         "auto_close": {"days": 7},
         "sla_warning": {
             "target": "first_response",
@@ -556,6 +575,7 @@ def _samples() -> Iterator[tuple[str, dict[str, Any]]]:
     yield "resolved", sample_context("resolved") | {"satisfaction_url": None}
     yield "command_error", sample_context("command_error") | {"kept_as_note": False}
     yield "unverified", sample_context("unverified") | bare | {"excerpt": ""}
+    yield "reply_held", sample_context("reply_held") | bare | {"excerpt": ""}
     yield "auto_close", sample_context("auto_close") | {"days": 1}
     variant = {"target": "resolution", "time_left_seconds": 30}
     yield "sla_warning", sample_context("sla_warning") | bare | variant

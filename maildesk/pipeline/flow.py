@@ -45,7 +45,9 @@ from maildesk.core.authres import verify_sender
 from maildesk.core.autoreply import Classification, classify
 from maildesk.core.commands import (
     Assign,
+    LinkArticle,
     ParsedReply,
+    SendHeld,
     SetRequester,
     Split,
     UseTemplate,
@@ -70,6 +72,7 @@ from maildesk.core.reply_address import ReplyToken, base_address, is_our_address
 from maildesk.core.routing import MailFacts
 from maildesk.core.vocabulary import AGENT_REPLIED, RESOLVED, replied_status
 from maildesk.knowledge import catalog
+from maildesk.outbound.compose import Shown
 from maildesk.store import repo, rows
 from maildesk.store.db import is_transient, keeping_cause, using, write_transaction
 from maildesk.store.models import (
@@ -80,7 +83,7 @@ from maildesk.store.models import (
     Quarantine,
     Ticket,
 )
-from maildesk.tickets import followers
+from maildesk.tickets import followers, held, meanwhile
 from maildesk.tickets.agents import scope_of
 from maildesk.tickets.changes import Applied, TicketChanges, set_stamps
 from maildesk.tickets.desk import Desk
@@ -580,6 +583,11 @@ class Pipeline:
         if doubt:
             self._unverified(ticket, mail, agent, doubt)
             return
+        self._as_agent(ticket, mail, agent, may_hold=True)
+
+    def _as_agent(self, ticket: Ticket, mail: _Mail, agent: Agent, *, may_hold: bool) -> None:
+        """A verified agent's reply: checked whole, held when stale (`may_hold`, see
+        `_held_as_stale`), else applied and relayed (or kept as a note)."""
         prefix = self.desk.desk_of(ticket).prefix
         reply = parse_reply(
             mail.parsed.text, prefix=prefix, priorities=self.desk.config.tickets.priorities
@@ -593,12 +601,18 @@ class Pipeline:
             ticket, reply.body, reply.is_note, mail.active_agents, self.desk.mailer.of_desk
         )
         errors += mentions.errors
+        errors += held.send_problems(ticket, agent, reply.commands)
         if errors:  # nothing applied, nothing relayed: kept as a note, the agent told why
             self._add_message(ticket, mail, kind="note")
             mail.event(ticket, agent.email, "commands_rejected", {"errors": errors})
             self.desk.mailer.command_error(
                 ticket, agent, errors, True, mail.now, mail.event, mail.parsed.message_id
             )
+            return
+        if may_hold and self._held_as_stale(ticket, mail, agent, reply):
+            return
+        if any(isinstance(c, SendHeld) for c in reply.commands):
+            self._send_held(ticket, mail, agent)  # alone in its reply (`held.send_problems`)
             return
         applied = changes.apply(ticket, reply.commands, agent)
         text = self._reply_text(ticket, reply, applied.canned, applied.articles)
@@ -622,6 +636,7 @@ class Pipeline:
                 attachments=self._attachments_to_relay(message),
             )
             relayed = True
+            held.drop(ticket, agent, mail.now, mail.event)  # this reply answers instead
             if ticket.first_response_at is None:
                 self.desk.sla.responded(ticket, mail.now)
                 mail.event(ticket, agent.email, "first_response", {"message": message.id})
@@ -707,6 +722,61 @@ class Pipeline:
             rows.update(self.db, child)
             answered.append(self.desk.label(child))
         mail.event(ticket, agent.email, "replied_linked", {"tickets": answered})
+
+    def _held_as_stale(self, ticket: Ticket, mail: _Mail, agent: Agent, reply: ParsedReply) -> bool:
+        """Hold a mailed reply to the customer that answers a notification older than
+        what others wrote since (`tickets.meanwhile`, the web reply box's definition):
+        kept as an internal note, nothing applied or relayed, the agent shown what came
+        and told how to `#send` it. Notes and replies of commands only are not held:
+        nothing of theirs reaches the customer. Mail made on the web or the API is not
+        checked here: the web reply box checks against the page it was written on."""
+        if mail.intake.source in SIGNED_IN_SOURCES or reply.is_note:
+            return False
+        to_customer = split_reply(reply.body).visible.strip() or any(
+            isinstance(c, UseTemplate | LinkArticle) for c in reply.commands
+        )
+        if not to_customer:
+            return False
+        written = split_reply(reply.body).visible
+        parsed = mail.parsed
+        seen = meanwhile.seen_by_notification(ticket.id, [*parsed.in_reply_to, *parsed.references])
+        if seen is None:
+            return False
+        arrived = meanwhile.arrived_since(ticket.id, seen, agent.email)
+        if not arrived:
+            return False
+        reason = f"held: {len(arrived)} message(s) came after the notification it answers"
+        note = self._add_message(ticket, mail, kind="note", flag=reason)
+        held.hold(ticket, agent, mail.intake, note, mail.now, mail.event)
+        mail.event(
+            ticket,
+            agent.email,
+            "reply_held",
+            {"message": note.id, "arrived": [a.id for a in arrived]},
+        )
+        shown = [Shown(a.who, "", a.text, a.created_at) for a in arrived]
+        self.desk.mailer.reply_held(
+            ticket,
+            agent,
+            shown,
+            [a.kind for a in arrived],
+            written,
+            mail.now,
+            mail.event,
+            parsed.message_id,
+        )
+        return True
+
+    def _send_held(self, ticket: Ticket, mail: _Mail, agent: Agent) -> None:
+        """`#send`: the agent's held reply goes through as it was written, once; the
+        `#send` mail proved the agent, the held mail is taken as theirs."""
+        intake = held.release(ticket, agent, mail.now, mail.event)
+        if intake is None:  # another `#send` took it meanwhile
+            return
+        parsed = parse_message(repo.blob_bytes(intake.raw_id))
+        earlier = self._understand(intake, parsed, mail.active_agents)
+        earlier.now, earlier.events = mail.now, mail.events  # written with this mail's
+        self._as_agent(ticket, earlier, agent, may_hold=False)
 
     def _agent_of(self, mail: _Mail) -> Agent:
         return next(a for a in mail.active_agents if a.email == mail.sender.email)

@@ -13,6 +13,7 @@ from maildesk.settings.fields import Fields
 from maildesk.store import repo
 from maildesk.store.models import Agent, Attachment, Event, Message, Outbox, Quarantine, Ticket
 from maildesk.tickets.links import linked
+from maildesk.tickets import time_spent as spent
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -81,6 +82,7 @@ def ticket_detail(ticket: Ticket, desks: Desks, fields: Fields | None = None) ->
         "field_links": field_links(ticket, fields or Fields(())),
         "merged_into": desks.label(merged.desk, merged.seq) if merged else None,
         "links": ticket_links(ticket, desks),
+        "time_spent": time_spent(ticket),
         "messages": [message_detail(m) for m in messages],
         "events": [event_detail(e) for e in events],
         "mail": [
@@ -102,6 +104,15 @@ def ticket_links(ticket: Ticket, desks: Desks) -> list[dict[str, Any]]:
         }
         for found in linked(ticket)
     ]
+
+
+def time_spent(ticket: Ticket) -> dict[str, Any]:
+    """The time agents recorded on the ticket (`#time`): in all, and each entry."""
+    entries = spent.entries(ticket.id)
+    return {
+        "minutes": sum(e.minutes for e in entries),
+        "entries": [{"agent": e.agent, "minutes": e.minutes, "at": iso(e.at)} for e in entries],
+    }
 
 
 def message_detail(message: Message) -> dict[str, Any]:

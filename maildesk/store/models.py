@@ -621,6 +621,41 @@ class Follower(BaseModel):
         indexes = ((("ticket", "agent"), True),)
 
 
+class HeldReply(BaseModel):
+    """An agent's mailed reply held as stale (it answered a notification older than
+    what others wrote since): `held` until `#send` sends it (`sent`) or a newer reply
+    of theirs replaces it (`dropped`). `intake`: the mail, run again when sent; `note`:
+    the internal note showing it on the ticket. Migration 0025."""
+
+    ticket = peewee.ForeignKeyField(Ticket, index=False)
+    agent = peewee.ForeignKeyField(Agent, index=False)
+    intake = peewee.ForeignKeyField(Intake)
+    note = peewee.ForeignKeyField(Message, null=True)
+    state = peewee.CharField(max_length=16, default="held")  # held | sent | dropped
+    held_at = UTCDateTimeField()
+    done_at = UTCDateTimeField(null=True)
+    if TYPE_CHECKING:
+        ticket_id: int
+        agent_id: int
+        intake_id: int
+        note_id: int | None
+
+    class Meta:
+        indexes = ((("ticket", "agent", "state"), False),)
+
+
+class TimeEntry(BaseModel):
+    """Time an agent spent on a ticket (`#time 25m`). Migration 0025."""
+
+    ticket = peewee.ForeignKeyField(Ticket, index=True)
+    agent = peewee.ForeignKeyField(Agent, index=True)
+    minutes = peewee.IntegerField()
+    at = UTCDateTimeField(index=True)
+    if TYPE_CHECKING:
+        ticket_id: int
+        agent_id: int
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Blob,
     Contact,
@@ -656,4 +691,6 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     WebhookPayload,
     WebhookDelivery,
     Follower,
+    HeldReply,
+    TimeEntry,
 )

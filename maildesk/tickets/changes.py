@@ -28,12 +28,14 @@ from maildesk.core.commands import (
     Merge,
     Note,
     ReplyLinked,
+    SendHeld,
     SetCategory,
     SetField,
     SetPriority,
     SetRequester,
     SetStatus,
     Split,
+    SpendTime,
     Tag,
     Unfollow,
     Unlink,
@@ -61,6 +63,7 @@ from maildesk.tickets.labels import Labels
 from maildesk.tickets.links import TicketLinks
 from maildesk.tickets.policies import Policies
 from maildesk.tickets.sla_clock import SlaTracker
+from maildesk.tickets.time_spent import record as record_time
 
 EventLog = Callable[[Ticket, str, str, dict[str, Any]], None]
 
@@ -289,7 +292,10 @@ class TicketChanges:
                     applied.split = True
                 case ReplyLinked():
                     applied.reply_linked = True
-                case Note():
+                case SpendTime(minutes=minutes):
+                    record_time(ticket, actor, minutes, self.now)
+                    self.log(ticket, actor.email, "time_logged", {"minutes": minutes})
+                case Note() | SendHeld():  # `#send`: the pipeline's (pipeline.flow)
                     pass
         applied.resolved = ticket.status == RESOLVED and applied.status_set
         ticket.updated_at = self.now

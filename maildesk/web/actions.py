@@ -30,7 +30,7 @@ from maildesk.pipeline.ingest import Runtime
 from maildesk.settings.desks import DeskProfile
 from maildesk.store import repo
 from maildesk.store.models import Agent, Contact, Event, Ticket
-from maildesk.tickets import followers
+from maildesk.tickets import followers, held
 from maildesk.web.context import Web
 
 
@@ -111,7 +111,10 @@ def command_errors(web: Web, ticket: Ticket, text: str, agent: Agent | None = No
     mentions = followers.check_mentions(
         ticket, reply.body, reply.is_note, repo.active_agents(), web.desk.mailer.of_desk
     )
-    return errors + list(mentions.errors)
+    errors += mentions.errors
+    if agent is not None:  # `#send` here sends the agent's reply held from mail
+        errors += held.send_problems(ticket, agent, reply.commands)
+    return errors
 
 
 def agent_mail(

@@ -116,16 +116,6 @@ class TicketPage:
 
 
 @dataclass(frozen=True)
-class Arrival:
-    """A message that came while an agent was writing a reply (see `arrived_since`)."""
-
-    id: int
-    kind: str  # customer | agent | note | system
-    who: str
-    created_at: dt.datetime
-
-
-@dataclass(frozen=True)
 class Controls:
     """The fields the page's controls change, as they name them."""
 
@@ -210,18 +200,6 @@ def newest_message(page: TicketPage) -> int:
     """The id of the newest message the page shows (0: none): what the reply form says
     the agent saw."""
     return max((m.id for m in page.messages), default=0)
-
-
-def arrived_since(ticket_id: int, seen: int, me: str) -> tuple[Arrival, ...]:
-    """The ticket's messages newer than message `seen` that are not `me`'s own: what
-    came after the page the agent is answering from (a collision, if they reply)."""
-    query = (
-        Message.select(Message.id, Message.kind, Message.from_name, Message.from_email)
-        .select_extend(Message.created_at)
-        .where((Message.ticket == ticket_id) & (Message.id > seen) & (Message.from_email != me))
-        .order_by(Message.id)
-    )
-    return tuple(Arrival(m.id, m.kind, m.from_name or m.from_email, m.created_at) for m in query)
 
 
 def _messages(ticket: Ticket, label: str) -> tuple[MessageView, ...]:

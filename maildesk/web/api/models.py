@@ -169,6 +169,9 @@ class NewMessage(Body):
         description="on an incident: also send the reply to the requester and CCs of each"
         " ticket linked to it as its incident (#reply-linked), each their own mail",
     )
+    time_spent: StrictStr = optional(
+        description="time you spent on the ticket, as `#time` takes it: 25m, 1h30m, 1.5h"
+    )
 
     @field_validator("text")
     @classmethod

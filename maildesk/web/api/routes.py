@@ -371,15 +371,26 @@ def update(web: Web, agent: Agent, number: int, commands: list[str]) -> dict[str
 
 
 def add_message(
-    web: Web, agent: Agent, number: int, text: str, note: bool, uploads: Sequence[Upload] = ()
+    web: Web,
+    agent: Agent,
+    number: int,
+    text: str,
+    note: bool,
+    uploads: Sequence[Upload] = (),
+    time_spent: str | None = None,
 ) -> dict[str, Any]:
     """The agent's reply or note, with `uploads` attached as the web's reply box attaches
-    them (`actions.agent_mail`): stored as the same mail's attachments would be."""
+    them (`actions.agent_mail`): stored as the same mail's attachments would be;
+    `time_spent` recorded as a `#time` line would."""
     ticket = ticket_or_404(web, number, agent)
-    errors = actions.command_errors(web, ticket, f"#note\n{text}" if note else text, agent)
+    commands = [] if time_spent is None else [f"#time {time_spent}"]
+    checked = "\n".join([*(["#note"] if note else []), *commands, text])
+    errors = actions.command_errors(web, ticket, checked, agent)
     if errors:
         raise Rejected(errors)
-    outcome = actions.agent_mail(web, agent, ticket, text, note=note, uploads=uploads, source="api")
+    outcome = actions.agent_mail(
+        web, agent, ticket, text, commands=commands, note=note, uploads=uploads, source="api"
+    )
     stored = (
         Message.select()
         .where(Message.intake == outcome.intake_id)
@@ -486,7 +497,9 @@ async def post_message(request: Request) -> Response:
     else:
         message = await body_of(web, request, NewMessage)
     text = f"#reply-linked\n{message.text}" if message.reply_linked else message.text
-    document = await changed(web, add_message, agent, number, text, message.note, uploads)
+    document = await changed(
+        web, add_message, agent, number, text, message.note, uploads, message.time_spent
+    )
     return JSONResponse(document, 201)
 
 

@@ -3,14 +3,16 @@
 GET /reports?since=YYYY-MM-DD&until=YYYY-MM-DD shows a period of local days
 (both included; default the last 30; the SLA calendar's time zone): charts of
 tickets created and resolved per day, the backlog, SLA compliance by priority
-and category, and tables of times, categories, agents and satisfaction, then the
+and category, and tables of times, categories, agents, time spent (`#time`, per agent and per
+category, as `maildesk report time`) and satisfaction, then the
 knowledge base (per article, and the gaps, as `maildesk report kb`). The
 figures come from `maildesk.queries.analytics` and `queries.kb_report`, run in the
 web's database threads; times are business time on the SLA calendar, as in
 `maildesk report sla`.
 
 GET /reports/{table}.csv exports one table of the page for the same period
-(daily, priority, category, agents, satisfaction: one row per rating); GET
+(daily, priority, category, agents, time_agents and time_categories: the time
+spent, satisfaction: one row per rating); GET
 /tickets.csv the tickets created in it, one row each. The long ones are
 streamed a chunk of rows at a time. Every cell that a spreadsheet would take
 for a formula (starting with = + - @, a tab or a carriage return) gets a
@@ -36,10 +38,11 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from maildesk.core.vocabulary import REPORT_ROLES
-from maildesk.queries import analytics, kb_report, sla_report
+from maildesk.queries import analytics, kb_report, sla_report, time_report
 from maildesk.queries.analytics import Key, Period
 from maildesk.settings.desks import Desks, Scope
 from maildesk.store.models import Agent
+from maildesk.tickets import time_spent
 from maildesk.web.charts import Series, bar_chart, hbar_chart, line_chart
 from maildesk.web.context import Web, require, web_of
 
@@ -277,11 +280,31 @@ def agents_table(export: Export) -> list[Row]:
     ]
 
 
+def _time_report(period: Period) -> time_report.TimeReport:
+    return time_report.time_report(period.since, period.until, period.scope)
+
+
+def time_agents_table(export: Export) -> list[Row]:
+    found = _time_report(export.period)
+    return [("email", "name", "minutes", "entries", "tickets")] + [
+        (s.key, s.name, s.minutes, s.entries, s.tickets) for s in found.by_agent
+    ]
+
+
+def time_categories_table(export: Export) -> list[Row]:
+    found = _time_report(export.period)
+    return [("category", "minutes", "entries", "tickets")] + [
+        (s.key, s.minutes, s.entries, s.tickets) for s in found.by_category
+    ]
+
+
 TABLES: dict[str, Callable[[Export], list[Row]]] = {
     "daily": daily_table,
     "priority": priority_table,
     "category": category_table,
     "agents": agents_table,
+    "time_agents": time_agents_table,
+    "time_categories": time_categories_table,
 }
 
 
@@ -421,10 +444,13 @@ async def page(request: Request) -> Response:
     kb = await web.call(
         kb_report.kb_report, period.since, period.until, web.desks.default.slug, period.scope
     )
+    spent = await web.call(_time_report, period)
     return web.page(
         request,
         "reports.html",
         error="",
+        spent=spent,
+        spoken=time_spent.spoken,
         form={"since": period.first.isoformat(), "until": period.last.isoformat()},
         query=f"since={period.first}&until={period.last}",
         found=found,

@@ -36,6 +36,8 @@ from maildesk.knowledge import catalog
 from maildesk.pipeline.flow import Outcome
 from maildesk.store.models import Agent, Ticket
 from maildesk.tickets.followers import shown as shown_followers
+from maildesk.tickets import meanwhile
+from maildesk.tickets import time_spent as spent
 from maildesk.web import detail
 from maildesk.web.actions import Refused, Upload, agent_mail
 from maildesk.web.context import Web, checked_form, redirect, require, signed_in, web_of
@@ -161,6 +163,7 @@ class ReplyForm:
     seen: int | None  # the newest message the page showed (None: a form without it)
     reply_linked: bool  # "also send to the linked tickets" (`#reply-linked`)
     anyway: bool  # "send anyway", after being told of what arrived meanwhile
+    time_spent: str = ""  # as typed (`#time`'s value): recorded with the reply or note
 
 
 async def reply_form(request: Request) -> ReplyForm:
@@ -182,6 +185,7 @@ async def reply_form(request: Request) -> ReplyForm:
             int(seen) if seen.isdecimal() and len(seen) <= 18 else None,
             _text(form, "reply_linked") == "1",
             _text(form, "anyway") == "1",
+            _text(form, "time_spent"),
         )
     finally:
         await request.close()  # the uploads' temporary files
@@ -254,8 +258,9 @@ async def render(
     text: str = "",
     template: str = "",
     kb_query: str = "",
-    arrived: tuple[detail.Arrival, ...] = (),
+    arrived: tuple[meanwhile.Arrival, ...] = (),
     files_dropped: bool = False,
+    time_spent: str = "",
 ) -> Response:
     """The page; after a refused post, with the error and what the agent typed; with
     `kb_query`, the articles of the ticket's desk that match it (the reply box's
@@ -267,10 +272,11 @@ async def render(
     followers = await web.call(shown_followers, ticket_id)
     links = await web.call(detail.links_shown, web, ticket_id)
     found = await web.call(_articles, web, ticket_id, kb_query) if kb_query else []
+    entries = await web.call(spent.entries, ticket_id)
     seen = request.query_params.get("seen", "")
     if not arrived and agent is not None and seen.isdecimal() and len(seen) <= 18:
         # The live page asks what came since the page it is writing on (maildesk.js).
-        arrived = await web.call(detail.arrived_since, ticket_id, int(seen), agent.email)
+        arrived = await web.call(meanwhile.arrived_since, ticket_id, int(seen), agent.email)
     return web.page(
         request,
         "ticket.html",
@@ -292,6 +298,9 @@ async def render(
         arrived=arrived,
         collision=status_code == 409 and bool(arrived),
         files_dropped=files_dropped,
+        time_spent=entries,
+        time_spent_typed=time_spent,
+        spoken=spent.spoken,
         present=live.others(web, ticket_id, agent),
         followers=followers,
         live_stream="/events/stream?" + urlencode({"ticket": page.label}) if web.live else "",
@@ -418,26 +427,33 @@ async def reply(request: Request) -> Response:
     if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
         return await render(request, live.id, 413, error=too_big)
     form = await reply_form(request)
-    text, template = form.text, form.template
+    text, template, spent_typed = form.text, form.template, form.time_spent
     if live.id != ticket.id:
         return await merged_away(request, ticket, live, text)
     if total_size(form.uploads) > limit:
         return await render(request, ticket.id, 413, error=too_big, text=text)
     if form.kind == "reply" and form.seen is not None and not form.anyway:
-        arrived = await web.call(detail.arrived_since, ticket.id, form.seen, agent.email)
+        arrived = await web.call(meanwhile.arrived_since, ticket.id, form.seen, agent.email)
         if arrived:  # someone wrote since the agent's page was loaded: they read it first
             return await render(
                 request, ticket.id, 409, text=text, template=template,
-                arrived=arrived, files_dropped=bool(form.uploads),
+                arrived=arrived, files_dropped=bool(form.uploads), time_spent=spent_typed,
             )  # fmt: skip
+    time_line = [f"#time {spent_typed}"] if spent_typed else []
     try:
         await web.call(
             send, web, agent, ticket.id, text,
             template=template, note=form.kind == "note", uploads=form.uploads,
-            commands=["#reply-linked"] if form.reply_linked and form.kind == "reply" else [],
+            commands=[
+                *time_line,
+                *(["#reply-linked"] if form.reply_linked and form.kind == "reply" else []),
+            ],
         )  # fmt: skip
     except Refused as exc:
-        return await render(request, ticket.id, 422, error=str(exc), text=text, template=template)
+        return await render(
+            request, ticket.id, 422, error=str(exc), text=text, template=template,
+            time_spent=spent_typed,
+        )  # fmt: skip
     web.on_mail()
     return redirect(f"/tickets/{web.label(ticket)}")
 
