@@ -12,8 +12,8 @@ from maildesk.settings.desks import Desks
 from maildesk.settings.fields import Fields
 from maildesk.store import repo
 from maildesk.store.models import Agent, Attachment, Event, Message, Outbox, Quarantine, Ticket
-from maildesk.tickets.links import linked
 from maildesk.tickets import time_spent as spent
+from maildesk.tickets.links import linked
 
 
 def iso(value: dt.datetime | None) -> str | None:

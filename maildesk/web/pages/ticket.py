@@ -35,9 +35,9 @@ from maildesk.core.vocabulary import STATUSES
 from maildesk.knowledge import catalog
 from maildesk.pipeline.flow import Outcome
 from maildesk.store.models import Agent, Ticket
-from maildesk.tickets.followers import shown as shown_followers
 from maildesk.tickets import meanwhile
 from maildesk.tickets import time_spent as spent
+from maildesk.tickets.followers import shown as shown_followers
 from maildesk.web import detail
 from maildesk.web.actions import Refused, Upload, agent_mail
 from maildesk.web.context import Web, checked_form, redirect, require, signed_in, web_of
