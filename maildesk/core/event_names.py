@@ -62,7 +62,9 @@ PUBLIC: Mapping[str, str] = {
     "kb_linked": UPDATED,
 }
 # Entries that repeat what another entry of the same change already says.
-REPEATS = frozenset({"auto_closed", "first_response"})
+# (the SLA's own: a first or next response is the agent's message, a next response's
+# clock starts with the customer's; warnings and breaches name their target in data).
+REPEATS = frozenset({"auto_closed", "first_response", "next_response", "next_response_started"})
 
 
 @dataclass(frozen=True)
