@@ -214,17 +214,18 @@ class SlaTracker:
     def _pause_next(
         self, ticket: Ticket, calendar: Calendar, target: Target, stopped: bool, now: dt.datetime
     ) -> None:
-        """The resolution clock's pause rule, for the waiting customer message."""
+        """The resolution clock's pause rule, for the waiting customer message. A paused
+        cycle keeps the due time it had (the SLA pass leaves it alone): an answer that
+        comes with the pause (the reply that sets waiting_on_customer) is judged by it;
+        resuming moves it by the business time spent paused."""
         clock = self._next_clock(ticket, target.next_response or 0)
         if stopped and clock.paused_since is None:
-            clock = pause(calendar, clock, now)
+            ticket.next_response_paused_at = pause(calendar, clock, now).paused_since
         elif not stopped and clock.paused_since is not None:
             clock = resume(calendar, clock, now)
-        else:
-            return
-        ticket.next_response_paused_at = clock.paused_since
-        ticket.next_response_paused_seconds = clock.paused
-        self._set_next(ticket, calendar, target)
+            ticket.next_response_paused_at = None
+            ticket.next_response_paused_seconds = clock.paused
+            self._set_next(ticket, calendar, target)
 
     # -- reading ------------------------------------------------------------------------
 
