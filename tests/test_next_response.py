@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from maildesk.core import event_names
 from maildesk.store.models import Agent, NextResponseCycle, Ticket
 from maildesk.tickets import agents
 from maildesk.web import actions
@@ -236,6 +237,17 @@ def test_a_bad_next_response_target_is_a_config_error(
     assert "sla.targets" in result.output and message in result.output
 
 
+def test_webhooks_see_warnings_and_breaches_not_the_clock_itself() -> None:
+    for entry in ("next_response", "next_response_started"):
+        assert event_names.public_event(entry, {"message": 1}) is None  # the message's event
+    for entry, name in (
+        ("sla_warning", event_names.SLA_WARNING),
+        ("sla_breached", event_names.SLA_BREACHED),
+    ):
+        event = event_names.public_event(entry, {"target": "next_response"})
+        assert event == event_names.PublicEvent(name, False)
+
+
 # -- the web reply box, the ticket page, /reports and the API -----------------------------
 
 WEB_SLA = '[sla]\ntimezone = "Europe/Berlin"\nbusiness_hours = ["24/7"]\n'
@@ -260,7 +272,7 @@ def web(tmp_path: Path, database_url: str) -> Iterator[tuple[Site, Clock]]:
         yield running, clock
 
 
-def test_web_answers_meet_it_and_reports_count_it(web: tuple[Site, Clock]) -> None:
+def test_web_and_api_answers_meet_it_and_reports_count_it(web: tuple[Site, Clock]) -> None:
     s, clock = web
     s.ingest(customer_mail(CARL))
     ann = Agent.get(Agent.email == "ann@example.com")
@@ -282,8 +294,13 @@ def test_web_answers_meet_it_and_reports_count_it(web: tuple[Site, Clock]) -> No
     page = s.client.get("/tickets/SUP-00001")
     assert page.status_code == 200 and "Next response" in page.text
 
-    clock.now = START + dt.timedelta(hours=1, minutes=20)
-    answer("Try the other tray.")
+    clock.now = START + dt.timedelta(hours=1, minutes=20)  # Ann answers through the API
+    posted = s.client.post(
+        "/api/tickets/SUP-00001/messages",
+        json={"text": "Try the other tray."},
+        headers=bearer(s, "ann@example.com"),
+    )
+    assert posted.status_code == 201, posted.text
     [cycle] = NextResponseCycle.select()
     assert cycle.answered_at == clock.now and cycle.business_seconds == 20 * 60
     assert cycle.breached_at is None

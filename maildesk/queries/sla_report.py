@@ -467,7 +467,7 @@ def _report(
         if since <= ticket.created_at < until:
             for tally in groups(ticket.priority, ticket.category, ticket.assignee_id):
                 tally.add(ticket)
-    for cycle in data.cycles:
+    for cycle in data.cycles if NEXT_RESPONSE in counted else ():
         if since <= cycle.started_at < until:
             for tally in groups(cycle.priority, cycle.category, cycle.assignee_id):
                 tally.add_cycle(cycle)
