@@ -844,6 +844,7 @@ def report_sla(
             runtime.desk.sla.clock_seconds,
             priorities=config.tickets.priorities,
             scope=runtime.desk.desks.scope(desks) if desks else None,
+            next_response=runtime.desk.policies.next_response,
         )
     if as_json:
         _print_json(result)

@@ -74,6 +74,8 @@ INTERNAL = frozenset({"followed", "unfollowed", "mentioned"})
 # Entries that repeat what another entry of the same change already says.
 # A reply held as stale is its internal note's `message_added`; a held reply sent
 # (`#send`) or replaced by a newer one, the `message_added` of the reply that went out.
+# The SLA's own: a first or next response is the agent's message, a next response's
+# clock starts with the customer's; warnings and breaches name their target in data.
 REPEATS = frozenset(
     {
         "auto_closed",
@@ -82,6 +84,8 @@ REPEATS = frozenset(
         "reply_held",
         "held_reply_sent",
         "held_reply_dropped",
+        "next_response",
+        "next_response_started",
     }
 )
 

@@ -451,9 +451,12 @@ class Target:
 
     first_response: int
     resolution: int
+    # After each customer message that follows an agent's answer, the next answer is
+    # due within this; None: no next-response target.
+    next_response: int | None = None
 
     def __post_init__(self) -> None:
-        if self.first_response < 0 or self.resolution < 0:
+        if self.first_response < 0 or self.resolution < 0 or (self.next_response or 0) < 0:
             raise ValueError(f"targets must not be negative: {self!r}")
 
 

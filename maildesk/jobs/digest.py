@@ -50,6 +50,7 @@ class Digest:
             self.sla.clock_seconds,
             priorities=self.config.tickets.priorities,
             scope=self.desks.scope(None if desk is None else [desk], categories),
+            next_response=self.policies.next_response,
         )
 
     def send(self, now: dt.datetime) -> list[str]:

@@ -11,7 +11,8 @@ and claims each with a conditional UPDATE in the transaction that queues its mai
   escalation level + 1, mail to `[sla] escalation_addresses` and the managers,
   the priority raised one step if `escalation_bump_priority`; once per target,
   whether this pass or a late answer (`tickets.escalation`, from the pipeline)
-  sees it first.
+  sees it first. For the next response, once per cycle (a customer message waiting
+  for its answer): a new cycle starts with neither signalled.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from maildesk.store.db import write_transaction
 from maildesk.store.models import Agent, Ticket
 from maildesk.tickets.desk import Desk
 from maildesk.tickets.escalation import event_collector
+from maildesk.tickets.next_response import NEXT_RESPONSE
 
 FIRST_RESPONSE = "first_response"
 RESOLUTION = "resolution"
+TARGETS = (FIRST_RESPONSE, RESOLUTION, NEXT_RESPONSE)
 
 
 class SlaPass:
@@ -47,9 +50,9 @@ class SlaPass:
             return counts
         # Breaches first: a ticket whose warning time and due time have both passed (the
         # daemon was down) gets its breach, and no late warning.
-        for target in (FIRST_RESPONSE, RESOLUTION):
+        for target in TARGETS:
             counts["breaches"] += drain(functools.partial(self._breaches, target, now))
-        for target in (FIRST_RESPONSE, RESOLUTION):
+        for target in TARGETS:
             counts["warnings"] += drain(functools.partial(self._warnings, target, now))
         return counts
 
@@ -110,9 +113,17 @@ class SlaPass:
 
 
 def _running(target: str) -> Any:
-    """Tickets whose clock for `target` runs: live, not yet answered (first response)
-    or not yet resolved and not waiting on the customer (resolution)."""
+    """Tickets whose clock for `target` runs: live, not yet answered (first response),
+    a customer message waiting for its answer (next response, not paused) or not yet
+    resolved and not waiting on the customer (resolution)."""
     live = Ticket.unmerged() & Ticket.status.not_in(DONE_STATUSES)
     if target == FIRST_RESPONSE:
         return live & Ticket.first_response_at.is_null()
+    if target == NEXT_RESPONSE:
+        return (
+            live
+            & Ticket.next_response_started_at.is_null(False)
+            & Ticket.next_response_at.is_null()
+            & Ticket.next_response_paused_at.is_null()
+        )
     return live & Ticket.resolved_at.is_null() & Ticket.sla_paused_at.is_null()

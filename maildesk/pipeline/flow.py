@@ -83,7 +83,7 @@ from maildesk.store.models import (
     Quarantine,
     Ticket,
 )
-from maildesk.tickets import followers, held, meanwhile
+from maildesk.tickets import followers, held, meanwhile, next_response
 from maildesk.tickets.agents import scope_of
 from maildesk.tickets.changes import Applied, TicketChanges, set_stamps
 from maildesk.tickets.desk import Desk
@@ -458,6 +458,15 @@ class Pipeline:
         )
         message = self._add_message(ticket, mail)
         self._add_recipients_as_cc(ticket, mail)
+        if self.desk.sla.customer_wrote(ticket, mail.now):  # an answer is due again
+            next_response.started(ticket)
+            due = ticket.next_response_due
+            mail.event(
+                ticket,
+                mail.sender.email,
+                "next_response_started",
+                {"message": message.id, "due": None if due is None else due.isoformat()},
+            )
         if not mail.capped:
             self.desk.mailer.notify_reply(
                 ticket, message, decision.reopen, mail.active_agents, mail.now, mail.event
@@ -640,6 +649,8 @@ class Pipeline:
             if ticket.first_response_at is None:
                 self.desk.sla.responded(ticket, mail.now)
                 mail.event(ticket, agent.email, "first_response", {"message": message.id})
+            else:
+                self._next_response(ticket, message, agent, mail)
         if applied.resolved and not relayed:
             self.desk.mailer.resolved(ticket, mail.now, mail.event)
         if applied.assigned_to is not None and applied.assigned_to.id != agent.id:
@@ -777,6 +788,16 @@ class Pipeline:
         earlier = self._understand(intake, parsed, mail.active_agents)
         earlier.now, earlier.events = mail.now, mail.events  # written with this mail's
         self._as_agent(ticket, earlier, agent, may_hold=False)
+
+    def _next_response(self, ticket: Ticket, message: Message, agent: Agent, mail: _Mail) -> None:
+        """A public answer ends the next-response cycle waiting for it, if any."""
+        seconds = self.desk.sla.answered(ticket, mail.now)
+        if seconds is None:
+            return
+        next_response.answered(ticket, mail.now, seconds)
+        mail.event(
+            ticket, agent.email, "next_response", {"message": message.id, "seconds": seconds}
+        )
 
     def _agent_of(self, mail: _Mail) -> Agent:
         return next(a for a in mail.active_agents if a.email == mail.sender.email)

@@ -162,8 +162,10 @@ def sla(
     now: dt.datetime,
     duration: sla_report.Duration = sla_report.wall_clock,
     priorities: Sequence[str] = (),
+    next_response: bool = False,
 ) -> dict[str, Any]:
-    """`sla_report.sla_report` over the period, every STAT with its "p90_seconds"."""
+    """`sla_report.sla_report` over the period, every STAT with its "p90_seconds" (the
+    next responses too with `next_response`)."""
     return sla_report.sla_report(
         period.since,
         period.until,
@@ -172,6 +174,7 @@ def sla(
         priorities=priorities,
         p90=True,
         scope=period.scope,
+        next_response=next_response,
     )
 
 
@@ -338,9 +341,10 @@ def overview(
     desks: Desks,
     duration: sla_report.Duration = sla_report.wall_clock,
     priorities: Sequence[str] = (),
+    next_response: bool = False,
 ) -> Overview:
     """Everything the reports page shows for the period."""
-    report = sla(period, now, duration, priorities)
+    report = sla(period, now, duration, priorities, next_response)
     scores = ratings(period, desks)
     return Overview(period, daily(period), report, scores, agent_rows(report, scores.by_agent))
 

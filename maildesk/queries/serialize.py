@@ -72,6 +72,9 @@ def ticket_detail(ticket: Ticket, desks: Desks, fields: Fields | None = None) ->
         "first_response_at": iso(ticket.first_response_at),
         "first_response_due": iso(ticket.first_response_due),
         "resolution_due": iso(ticket.resolution_due),
+        "next_response_due": iso(
+            ticket.next_response_due if ticket.next_response_at is None else None
+        ),  # while a customer message waits for an answer
         "resolved_at": iso(ticket.resolved_at),
         "closed_at": iso(ticket.closed_at),
         "sla_paused": ticket.sla_paused_at is not None,

@@ -26,7 +26,7 @@ import peewee
 from maildesk.core.vocabulary import ASSIGNABLE_ROLES, DONE_STATUSES, OPEN_STATUSES
 from maildesk.queries.ticket_list import in_scope
 from maildesk.settings.desks import Desks, Scope
-from maildesk.store.models import Agent, AgentDesk, Ticket
+from maildesk.store.models import Agent, AgentDesk, NextResponseCycle, Ticket
 from maildesk.store.rows import tuples
 
 Duration = Callable[[Ticket, str, dt.datetime], float]
@@ -34,6 +34,14 @@ Duration = Callable[[Ticket, str, dt.datetime], float]
 or "resolution") counted from the ticket's creation until `end`."""
 
 TARGETS = ("first_response", "resolution")
+NEXT_RESPONSE = "next_response"  # counted only where a next-response target is configured
+
+
+def targets(next_response: bool) -> tuple[str, ...]:
+    """The targets a report counts: with `next_response`, the next response too."""
+    return (*TARGETS, NEXT_RESPONSE) if next_response else TARGETS
+
+
 NO_CATEGORY = "(none)"
 DAY = dt.timedelta(days=1)
 
@@ -139,6 +147,25 @@ def first_response_outcome(ticket: Ticket, now: dt.datetime) -> bool | None:
     return bool(answered <= due)
 
 
+def next_response_outcome(
+    due: dt.datetime | None,
+    answered: dt.datetime | None,
+    breached: dt.datetime | None,
+    paused: bool,
+    now: dt.datetime,
+) -> bool | None:
+    """One next-response cycle. True: met; False: breached (recorded, answered late, or
+    unanswered past its due time while its clock runs); None: not measured (no target,
+    still within it, or past it while paused)."""
+    if breached is not None:
+        return False
+    if due is None:
+        return None
+    if answered is None:
+        return False if due <= now and not paused else None
+    return bool(answered <= due)
+
+
 def resolution_outcome(ticket: Ticket, now: dt.datetime) -> bool | None:
     """True: met; False: breached; None: not measured (no target and unresolved, still
     within it, or past it while the clock is paused)."""
@@ -173,6 +200,18 @@ class _Measured:
 
 
 @dataclass(frozen=True)
+class _Cycle:
+    """A next-response cycle started in the period, grouped by its ticket."""
+
+    started_at: dt.datetime
+    priority: str
+    category: str
+    assignee_id: int | None
+    outcome: bool | None
+    seconds: float | None  # business time to the answer, of a measured answered cycle
+
+
+@dataclass(frozen=True)
 class _Resolved:
     resolved_at: dt.datetime
     priority: str
@@ -194,6 +233,65 @@ class _Data:
     resolved: list[_Resolved]
     open: list[tuple[str, str, int | None, int]]  # status, priority, assignee id, how many
     agents: dict[int, _Agent]
+    cycles: list[_Cycle] = field(default_factory=list)
+
+
+def _cycles(
+    since: dt.datetime, until: dt.datetime, now: dt.datetime, desks: peewee.ColumnBase
+) -> list[_Cycle]:
+    """The next-response cycles started in [since, until) on live tickets. An unanswered
+    cycle is its ticket's running one: its due time and pause are the ticket's (a
+    priority change or a pause moved them since it started)."""
+    query = (
+        NextResponseCycle.select(
+            NextResponseCycle.started_at,
+            NextResponseCycle.due_at,
+            NextResponseCycle.answered_at,
+            NextResponseCycle.breached_at,
+            NextResponseCycle.business_seconds,
+            Ticket.priority,
+            Ticket.category,
+            Ticket.assignee,
+            Ticket.next_response_due,
+            Ticket.next_response_paused_at,
+        )
+        .join(Ticket)
+        .where(
+            (NextResponseCycle.started_at >= since)
+            & (NextResponseCycle.started_at < until)
+            & Ticket.unmerged()
+            & desks
+        )
+        .order_by(NextResponseCycle.started_at, NextResponseCycle.id)
+    )
+    found = []
+    for (
+        started,
+        due,
+        answered,
+        breached,
+        seconds,
+        priority,
+        category,
+        assignee,
+        now_due,
+        paused,
+    ) in tuples(query):
+        if answered is None:
+            due = now_due
+        outcome = next_response_outcome(due, answered, breached, paused is not None, now)
+        timed = outcome is not None and answered is not None and seconds is not None
+        found.append(
+            _Cycle(
+                started,
+                priority,
+                category or NO_CATEGORY,
+                assignee,
+                outcome,
+                float(seconds) if timed else None,
+            )
+        )
+    return found
 
 
 def _measure(ticket: Ticket, now: dt.datetime, duration: Duration) -> _Measured:
@@ -283,6 +381,7 @@ def _load(
             agent_id: _Agent(email, name, role, bool(active))
             for agent_id, email, name, role, active in tuples(agents)
         },
+        cycles=_cycles(since, until, now, desks),
     )
 
 
@@ -299,6 +398,14 @@ class _Tally:
     first_response_times: list[float] = field(default_factory=list)
     resolution: list[bool] = field(default_factory=list)
     resolution_times: list[float] = field(default_factory=list)
+    next_response: list[bool] = field(default_factory=list)
+    next_response_times: list[float] = field(default_factory=list)
+
+    def add_cycle(self, cycle: _Cycle) -> None:
+        if cycle.outcome is not None:
+            self.next_response.append(cycle.outcome)
+        if cycle.seconds is not None:
+            self.next_response_times.append(cycle.seconds)
 
     def add(self, ticket: _Measured) -> None:
         self.created += 1
@@ -311,13 +418,20 @@ class _Tally:
         if ticket.resolution_time is not None:
             self.resolution_times.append(ticket.resolution_time)
 
-    def targets(self, p90: bool = False) -> dict[str, Any]:
-        first = Stat.of(self.first_response, self.first_response_times)
-        resolution = Stat.of(self.resolution, self.resolution_times)
-        return {"first_response": first.as_dict(p90), "resolution": resolution.as_dict(p90)}
+    def targets(self, p90: bool = False, counted: Sequence[str] = TARGETS) -> dict[str, Any]:
+        stats = {
+            "first_response": Stat.of(self.first_response, self.first_response_times),
+            "resolution": Stat.of(self.resolution, self.resolution_times),
+            NEXT_RESPONSE: Stat.of(self.next_response, self.next_response_times),
+        }
+        return {target: stats[target].as_dict(p90) for target in counted}
 
-    def section(self, p90: bool = False) -> dict[str, Any]:
-        return {"created": self.created, "resolved": self.resolved, **self.targets(p90)}
+    def section(self, p90: bool = False, counted: Sequence[str] = TARGETS) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "resolved": self.resolved,
+            **self.targets(p90, counted),
+        }
 
 
 def _priority_order(seen: Iterable[str], priorities: Sequence[str]) -> list[str]:
@@ -332,6 +446,7 @@ def _report(
     until: dt.datetime,
     priorities: Sequence[str],
     p90: bool = False,
+    counted: Sequence[str] = TARGETS,
 ) -> dict[str, Any]:
     total = _Tally()
     by_priority: dict[str, _Tally] = {}
@@ -352,6 +467,10 @@ def _report(
         if since <= ticket.created_at < until:
             for tally in groups(ticket.priority, ticket.category, ticket.assignee_id):
                 tally.add(ticket)
+    for cycle in data.cycles if NEXT_RESPONSE in counted else ():
+        if since <= cycle.started_at < until:
+            for tally in groups(cycle.priority, cycle.category, cycle.assignee_id):
+                tally.add_cycle(cycle)
     for row in data.resolved:
         if since <= row.resolved_at < until:
             for tally in groups(row.priority, row.category, row.assignee_id):
@@ -371,19 +490,19 @@ def _report(
             "assigned": tally.created,
             "resolved": tally.resolved,
             "open": open_by_agent.get(agent_id, 0),
-            **tally.targets(p90),
+            **tally.targets(p90, counted),
         }
 
     return {
         "since": since.isoformat(),
         "until": until.isoformat(),
-        **total.section(p90),
+        **total.section(p90, counted),
         "by_priority": {
-            priority: by_priority.get(priority, _Tally()).section(p90)
+            priority: by_priority.get(priority, _Tally()).section(p90, counted)
             for priority in _priority_order(by_priority, priorities)
         },
         "by_category": {
-            category: by_category[category].section(p90)
+            category: by_category[category].section(p90, counted)
             for category in sorted(by_category, key=lambda c: (c == NO_CATEGORY, c))
         },
         "by_agent": agents,
@@ -399,9 +518,11 @@ def sla_report(
     priorities: Sequence[str] = (),
     p90: bool = False,
     scope: Scope | None = None,
+    next_response: bool = False,
 ) -> dict[str, Any]:
     """SLA compliance and times of the tickets created in [since, until), as of `now`
-    (of the desks of `scope` only, with one).
+    (of the desks of `scope` only, with one); with `next_response` (some priority has
+    a next-response target), the next responses too.
 
     First response, over the tickets created in the period that have a
     `first_response_due`: met when answered by the due time; breached when the
@@ -419,6 +540,12 @@ def sla_report(
     `duration(ticket, "resolution", resolved_at)` of the resolved ones (with the SLA
     clocks: business time, waiting on the customer left out).
 
+    Next response, over the cycles started in the period (a customer message after an
+    agent's answer, waiting for the next answer), grouped by their ticket's priority,
+    category and assignee: met when answered by the due time; breached when recorded,
+    answered late, or unanswered with the due time passed while its clock runs. Times:
+    business seconds from the message to the answer (pauses left out).
+
     A recorded breach counts as a breach even if the due time moved later.
     "created" counts the tickets created in the period; "resolved" those whose
     `resolved_at` is in it (whenever they were created).
@@ -432,22 +559,24 @@ def sla_report(
     The result (JSON-able; times are ISO 8601, durations seconds)::
 
         {"since": iso, "until": iso, "created": n, "resolved": n,
-         "first_response": STAT, "resolution": STAT,
+         "first_response": STAT, "resolution": STAT, "next_response": STAT,
          "by_priority": {priority: SECTION},
          "by_category": {category or "(none)": SECTION},
          "by_agent": {email: {"name": str,
                               "assigned": n,   # created in the period, assigned to them now
                               "resolved": n,   # resolved in the period, assigned to them
                               "open": n,       # open now, any age
-                              "first_response": STAT, "resolution": STAT}}}
-        SECTION = {"created": n, "resolved": n, "first_response": STAT, "resolution": STAT}
+                              "first_response": STAT, "resolution": STAT,
+                              "next_response": STAT}}}
+        SECTION = {"created": n, "resolved": n, "first_response": STAT, "resolution": STAT,
+                   "next_response": STAT}
         STAT = {"measured": n, "met": n, "compliance": float 0..1 or null,
                 "average_seconds": float or null, "median_seconds": float or null,
                 "count": n}   # count: the durations averaged
         With `p90`, every STAT also has "p90_seconds": float or null (`percentile`).
     """
     data = _load(since, until, now, duration, scope)
-    return _report(data, since, until, priorities, p90)
+    return _report(data, since, until, priorities, p90, targets(next_response))
 
 
 def report_text(report: Mapping[str, Any]) -> str:
@@ -482,7 +611,8 @@ def report_text(report: Mapping[str, Any]) -> str:
 
 def _stat_lines(section: Mapping[str, Any], indent: str) -> list[str]:
     lines = []
-    for target, title in (("first_response", "first response"), ("resolution", "resolution")):
+    for target in targets(NEXT_RESPONSE in section):
+        title = target.replace("_", " ")
         stat = section[target]
         if stat["measured"]:
             met = f"{stat['met']} of {stat['measured']} met ({percent(stat['compliance'])})"
@@ -531,8 +661,10 @@ def digest(
     *,
     priorities: Sequence[str] = (),
     scope: Scope | None = None,
+    next_response: bool = False,
 ) -> dict[str, Any]:
-    """The daily SLA digest's figures as of `now`, for the `mail/digest` templates.
+    """The daily SLA digest's figures as of `now`, for the `mail/digest` templates
+    (with `next_response`, next responses in compliance and times, as `sla_report`).
 
     Times are datetimes here (the templates' `datetime` filter wants them);
     `digest_json` gives the same dict with ISO 8601 strings. Durations are
@@ -546,14 +678,15 @@ def digest(
          "open_by_priority": {priority: n},
          "open_by_status_priority": {status: {priority: n}},   # every cell, zeros too
          "breaches_24h": [{"label", "subject", "priority", "assignee", "assignee_name",
-                           "target": "first_response" | "resolution",
+                           "target": "first_response" | "resolution" | "next_response",
                            "due": datetime, "breached_at": datetime}],
          "at_risk_24h": [{"label", "subject", "priority", "assignee", "assignee_name",
                           "target", "due": datetime, "time_left_seconds": int}],
-         "compliance": {"7d": {"first_response": STAT, "resolution": STAT},
-                        "30d": {"first_response": STAT, "resolution": STAT}},
+         "compliance": {"7d": {"first_response": STAT, "resolution": STAT,
+                               "next_response": STAT},
+                        "30d": {...}},
          "times": {"first_response": {"average_seconds", "median_seconds", "count"},
-                   "resolution": {...}},          # the last 30 days
+                   "resolution": {...}, "next_response": {...}},   # the last 30 days
          "agents": [{"email", "name", "assigned", "resolved", "open",
                      "first_response": STAT, "resolution": STAT}],   # 30 days, by name
          "oldest_open": [{"label", "subject", "status", "priority", "assignee",
@@ -566,8 +699,9 @@ def digest(
     and [now - 30 d, now). Oldest: the `oldest` open tickets created first.
     """
     data = _load(now - 30 * DAY, now, now, duration, scope)
-    week = _report(data, now - 7 * DAY, now, priorities)
-    month = _report(data, now - 30 * DAY, now, priorities)
+    counted = targets(next_response)
+    week = _report(data, now - 7 * DAY, now, priorities, counted=counted)
+    month = _report(data, now - 30 * DAY, now, priorities, counted=counted)
 
     by_status = dict.fromkeys(OPEN_STATUSES, 0)
     by_priority: dict[str, int] = {}
@@ -593,14 +727,14 @@ def digest(
         "breaches_24h": _breaches(now - DAY, now, desks, data.agents, scope),
         "at_risk_24h": _at_risk(now, now + DAY, desks, data.agents, scope),
         "compliance": {
-            "7d": {target: week[target] for target in TARGETS},
-            "30d": {target: month[target] for target in TARGETS},
+            "7d": {target: week[target] for target in counted},
+            "30d": {target: month[target] for target in counted},
         },
         "times": {
             target: {
                 key: month[target][key] for key in ("average_seconds", "median_seconds", "count")
             }
-            for target in TARGETS
+            for target in counted
         },
         "agents": agents,
         "oldest_open": _oldest_open(now, desks, oldest, data.agents, scope),
@@ -648,6 +782,7 @@ def _breaches(
 ) -> list[dict[str, Any]]:
     first = Ticket.first_response_breached_at
     resolution = Ticket.resolution_breached_at
+    following = Ticket.next_response_breached_at
     query = Ticket.select(
         Ticket.id,
         Ticket.seq,
@@ -657,10 +792,16 @@ def _breaches(
         Ticket.assignee,
         Ticket.first_response_due,
         Ticket.resolution_due,
+        Ticket.next_response_due,
         first,
         resolution,
+        following,
     ).where(
-        (((first >= start) & (first < end)) | ((resolution >= start) & (resolution < end)))
+        (
+            ((first >= start) & (first < end))
+            | ((resolution >= start) & (resolution < end))
+            | ((following >= start) & (following < end))
+        )
         & Ticket.unmerged()
         & in_scope(scope)
     )
@@ -669,6 +810,7 @@ def _breaches(
         for target, due, at in (
             ("first_response", ticket.first_response_due, ticket.first_response_breached_at),
             ("resolution", ticket.resolution_due, ticket.resolution_breached_at),
+            ("next_response", ticket.next_response_due, ticket.next_response_breached_at),
         ):
             if at is not None and start <= at < end:
                 entry = _listed(ticket, desks, agents)
@@ -685,7 +827,7 @@ def _at_risk(
     scope: Scope | None = None,
 ) -> list[dict[str, Any]]:
     found = []
-    for target in TARGETS:
+    for target in targets(True):  # a next response is at risk only where one is due
         for ticket in _running_due(target, now, end).where(in_scope(scope)):
             due = getattr(ticket, f"{target}_due")
             entry = _listed(ticket, desks, agents)
@@ -709,6 +851,12 @@ def _running_due(target: str, now: dt.datetime, end: dt.datetime) -> peewee.Quer
     running = getattr(Ticket, f"{target}_breached_at").is_null()
     if target == "first_response":
         running &= Ticket.first_response_at.is_null()
+    elif target == "next_response":  # a customer message waits (index: migrations 0027)
+        running &= (
+            Ticket.next_response_at.is_null()
+            & Ticket.next_response_paused_at.is_null()
+            & Ticket.next_response_started_at.is_null(False)
+        )
     else:
         running &= Ticket.resolved_at.is_null()
     live = Ticket.status.not_in(DONE_STATUSES) & Ticket.unmerged() & Ticket.sla_paused_at.is_null()

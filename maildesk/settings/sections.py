@@ -555,7 +555,9 @@ class SlaConfig:
         ("urgent 1h 8h", "high 4h 24h", "medium 8h 72h", "low 24h 168h"),
         description=(
             'Per priority: first-response and resolution target in business time ("PRIORITY FIRST '
-            'RESOLUTION", units s m h d); a priority left out has no SLA.'
+            "RESOLUTION\", units s m h d), optionally a next-response target: an agent's answer "
+            'due after each further customer message ("PRIORITY FIRST RESOLUTION NEXT"); a '
+            "priority left out has no SLA."
         ),
     )
     warn_percent: Annotated[Int, Field(ge=1, le=99)] = Field(

@@ -101,6 +101,16 @@ class Ticket(BaseModel):
     resolution_warned_at = UTCDateTimeField(null=True)
     first_response_breached_at = UTCDateTimeField(null=True)
     resolution_breached_at = UTCDateTimeField(null=True)
+    # Next response: the cycle a customer message started after an agent's answer (the
+    # last one, once answered), kept like the clocks above (migrations/0027).
+    next_response_started_at = UTCDateTimeField(null=True)
+    next_response_at = UTCDateTimeField(null=True)
+    next_response_due = UTCDateTimeField(null=True)
+    next_response_warn_at = UTCDateTimeField(null=True)
+    next_response_warned_at = UTCDateTimeField(null=True)
+    next_response_breached_at = UTCDateTimeField(null=True)
+    next_response_paused_at = UTCDateTimeField(null=True)
+    next_response_paused_seconds = peewee.BigIntegerField(default=0)
     escalation_level = peewee.IntegerField(default=0)
     merged_into = peewee.ForeignKeyField("self", null=True, backref="merged", index=False)
     mailbox = peewee.CharField(max_length=320, null=True)  # our address it came in on
@@ -136,6 +146,21 @@ class Ticket(BaseModel):
             (("rate_domain", "created_at"), False),
             (("desk", "seq"), True),
         )
+
+
+class NextResponseCycle(BaseModel):
+    """One next-response cycle of a ticket: from the customer message that started it
+    to the agent's answer; kept for the reports (`queries.sla_report`)."""
+
+    ticket = peewee.ForeignKeyField(Ticket, backref="next_response_cycles", index=True)
+    started_at = UTCDateTimeField(index=True)
+    due_at = UTCDateTimeField(null=True)
+    answered_at = UTCDateTimeField(null=True)
+    breached_at = UTCDateTimeField(null=True)
+    business_seconds = peewee.BigIntegerField(null=True)  # start to answer, pauses left out
+
+    if TYPE_CHECKING:
+        ticket_id: int
 
 
 class TicketTag(BaseModel):
@@ -661,6 +686,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Contact,
     Agent,
     Ticket,
+    NextResponseCycle,
     TicketTag,
     TicketLink,
     Participant,

@@ -28,13 +28,15 @@ from maildesk.core.message import Address
 from maildesk.outbound.compose import Mailer
 from maildesk.store import repo
 from maildesk.store.models import Agent, Ticket
+from maildesk.tickets import next_response
 from maildesk.tickets.changes import TicketChanges
 from maildesk.tickets.labels import Labels
+from maildesk.tickets.next_response import NEXT_RESPONSE
 from maildesk.tickets.sla_clock import SlaTracker
 
 FIRST_RESPONSE = "first_response"
 RESOLUTION = "resolution"
-TARGETS = (FIRST_RESPONSE, RESOLUTION)
+TARGETS = (FIRST_RESPONSE, RESOLUTION, NEXT_RESPONSE)
 
 
 class Escalation:
@@ -63,6 +65,8 @@ class Escalation:
         )
         if not claimed:
             return False
+        if target == NEXT_RESPONSE:
+            next_response.breached(ticket, due_at)
         if ticket.merged_into_id is None:
             self._escalate(ticket, target, due_at, now)
         return True
@@ -77,6 +81,8 @@ class Escalation:
             late.append(FIRST_RESPONSE)
         if _late(now, ticket.resolved_at, ticket.resolution_due):
             late.append(RESOLUTION)
+        if _late(now, ticket.next_response_at, ticket.next_response_due):
+            late.append(NEXT_RESPONSE)
         return sum(self.breach(ticket, target, now) for target in late)
 
     def _escalate(self, ticket: Ticket, target: str, due_at: dt.datetime, now: dt.datetime) -> None:

@@ -62,6 +62,16 @@ class Policies:
         policy = self.policy(category, desk)
         return policy.calendar, policy.targets.get(priority)
 
+    @property
+    def next_response(self) -> bool:
+        """Some priority, of some policy, has a next-response target: reports count them."""
+        policies = (self.default, *self.by_category.values())
+        return self.enabled and any(
+            target.next_response is not None
+            for policy in policies
+            for target in policy.targets.values()
+        )
+
     def category(self, name: str | None, desk: str = "") -> Category | None:
         return None if name is None else _of_desk(self.categories, name, desk)
 
@@ -140,20 +150,23 @@ def _targets(entries: tuple[str, ...], priorities: tuple[str, ...], key: str) ->
     targets: dict[str, Target] = {}
     for entry in entries:
         words = entry.split()
-        if len(words) != 3:
-            raise ConfigError(key, f'{entry!r}: expected "PRIORITY FIRST_RESPONSE RESOLUTION"')
+        if len(words) not in (3, 4):
+            raise ConfigError(
+                key, f'{entry!r}: expected "PRIORITY FIRST_RESPONSE RESOLUTION [NEXT_RESPONSE]"'
+            )
         priority = words[0].lower()
         if priority not in priorities:
             raise ConfigError(key, f"{entry!r}: {priority!r} is not one of the priorities")
         if priority in targets:
             raise ConfigError(key, f"{entry!r}: {priority!r} has a target already")
         try:
-            first, resolution = parse_duration(words[1]), parse_duration(words[2])
+            seconds = [parse_duration(word) for word in words[1:]]
         except SlaConfigError as exc:
             raise ConfigError(key, f"{entry!r}: {exc}") from None
-        if first <= 0 or resolution <= 0:
+        if any(value <= 0 for value in seconds):
             raise ConfigError(key, f"{entry!r}: targets must be longer than zero")
-        targets[priority] = Target(first, resolution)
+        first, resolution, *following = seconds
+        targets[priority] = Target(first, resolution, following[0] if following else None)
     return targets
 
 

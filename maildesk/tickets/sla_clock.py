@@ -10,6 +10,11 @@ reads the stored due and warn times. The arithmetic is `core.sla`'s.
 Stored per ticket: `first_response_due` / `resolution_due` (None while the
 resolution clock is paused), `first_response_warn_at` / `resolution_warn_at`,
 `sla_paused_at` and `sla_paused_seconds` (business seconds spent paused).
+The next-response clock (a priority's optional third target) runs per cycle: a
+customer message after an agent's answer starts one (`next_response_started_at`,
+`_due`, `_warn_at`), a second message before the answer does not restart it, the
+next public answer ends it (`next_response_at`); it pauses and resumes with the
+resolution clock (`next_response_paused_at`, `_paused_seconds`).
 A target met late is a breach at the due time, whether or not the SLA pass
 saw it pass: `tickets.escalation` records and escalates it, once.
 """
@@ -77,12 +82,15 @@ class SlaTracker:
         if not self.policies.enabled or target is None:
             ticket.first_response_due = ticket.first_response_warn_at = None
             ticket.resolution_due = ticket.resolution_warn_at = None
+            ticket.next_response_due = ticket.next_response_warn_at = None
             return
         share = self.policies.warn_share
         first = self._first_clock(ticket, target.first_response)
         ticket.first_response_due = due(calendar, first)
         ticket.first_response_warn_at = warn_at(calendar, first, share)
         self._set_resolution(ticket, calendar, target)
+        if self.next_running(ticket):
+            self._set_next(ticket, calendar, target)
 
     def _rebase(self, ticket: Ticket, old: Calendar, now: dt.datetime) -> None:
         first_end = now
@@ -140,12 +148,84 @@ class SlaTracker:
         ticket.sla_paused_seconds = clock.paused
         if after not in DONE_STATUSES:  # a resolved ticket keeps the due time it had
             self._set_resolution(ticket, calendar, target)
+        if self.next_running(ticket):
+            self._pause_next(ticket, calendar, target, stopped, now)
 
     def responded(self, ticket: Ticket, at: dt.datetime) -> None:
         """An agent's reply reached the customer: the first response, if it is the first."""
         if ticket.first_response_at is not None:
             return
         ticket.first_response_at = at  # late: `escalation.Escalation.late` breaches it
+
+    # -- next response --------------------------------------------------------------------
+
+    @staticmethod
+    def next_running(ticket: Ticket) -> bool:
+        """A next-response cycle is open: a customer message waits for its answer."""
+        return ticket.next_response_started_at is not None and ticket.next_response_at is None
+
+    def customer_wrote(self, ticket: Ticket, now: dt.datetime) -> bool:
+        """A customer message reached the ticket at `now` (its status already set): a
+        next-response cycle starts if the ticket has had an agent's answer (before that,
+        the first response is due), its priority has a next-response target and no
+        cycle waits already (the first unanswered message counts). True if one started."""
+        calendar, target = self._policy(ticket)
+        if not self.policies.enabled or target is None or target.next_response is None:
+            return False
+        if ticket.first_response_at is None or self.next_running(ticket):
+            return False
+        ticket.next_response_started_at = now
+        ticket.next_response_at = None
+        ticket.next_response_warned_at = ticket.next_response_breached_at = None
+        ticket.next_response_paused_at = None
+        ticket.next_response_paused_seconds = 0
+        if ticket.status in PAUSED_STATUSES:  # e.g. a message kept without reopening
+            ticket.next_response_paused_at = now
+        self._set_next(ticket, calendar, target)
+        return True
+
+    def answered(self, ticket: Ticket, at: dt.datetime) -> int | None:
+        """An agent's public answer reached the customer at `at`: the cycle waiting for it
+        ends. Its business seconds (pauses left out), or None when none waited. Late:
+        `escalation.Escalation.late` breaches it."""
+        if not self.next_running(ticket):
+            return None
+        ticket.next_response_at = at
+        calendar, _ = self._policy(ticket)
+        return elapsed(calendar, self._next_clock(ticket, 0), at)
+
+    def _next_clock(self, ticket: Ticket, seconds: int) -> Clock:
+        assert ticket.next_response_started_at is not None
+        return Clock(
+            ticket.next_response_started_at,
+            seconds,
+            int(ticket.next_response_paused_seconds or 0),
+            ticket.next_response_paused_at,
+        )
+
+    def _set_next(self, ticket: Ticket, calendar: Calendar, target: Target) -> None:
+        if target.next_response is None:  # the new priority has none: nothing is due
+            ticket.next_response_due = ticket.next_response_warn_at = None
+            return
+        clock = self._next_clock(ticket, target.next_response)
+        ticket.next_response_due = due(calendar, clock)
+        ticket.next_response_warn_at = warn_at(calendar, clock, self.policies.warn_share)
+
+    def _pause_next(
+        self, ticket: Ticket, calendar: Calendar, target: Target, stopped: bool, now: dt.datetime
+    ) -> None:
+        """The resolution clock's pause rule, for the waiting customer message. A paused
+        cycle keeps the due time it had (the SLA pass leaves it alone): an answer that
+        comes with the pause (the reply that sets waiting_on_customer) is judged by it;
+        resuming moves it by the business time spent paused."""
+        clock = self._next_clock(ticket, target.next_response or 0)
+        if stopped and clock.paused_since is None:
+            ticket.next_response_paused_at = pause(calendar, clock, now).paused_since
+        elif not stopped and clock.paused_since is not None:
+            clock = resume(calendar, clock, now)
+            ticket.next_response_paused_at = None
+            ticket.next_response_paused_seconds = clock.paused
+            self._set_next(ticket, calendar, target)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -158,7 +238,7 @@ class SlaTracker:
         first_end = ticket.first_response_at or now
         resolution = self._resolution_clock(ticket, target.resolution)
         resolution_end = ticket.resolved_at or now
-        return {
+        found: dict[str, Any] = {
             "policy": {
                 "first_response_seconds": target.first_response,
                 "resolution_seconds": target.resolution,
@@ -181,6 +261,36 @@ class SlaTracker:
                 "warned_at": _iso(ticket.resolution_warned_at),
                 "breached_at": _iso(ticket.resolution_breached_at),
             },
+        }
+        if target.next_response is not None:
+            found["policy"]["next_response_seconds"] = target.next_response
+        following = self._next_view(ticket, calendar, target, now)
+        if following is not None:  # only where a next-response target is or was
+            found["next_response"] = following
+        return found
+
+    def _next_view(
+        self, ticket: Ticket, calendar: Calendar, target: Target, now: dt.datetime
+    ) -> dict[str, Any] | None:
+        """The next-response cycle running now, or the last one; None before any."""
+        if target.next_response is None and ticket.next_response_started_at is None:
+            return None
+        started = ticket.next_response_started_at
+        if started is None:
+            return {"target_seconds": target.next_response, "running": False}
+        answered = ticket.next_response_at
+        clock = self._next_clock(ticket, 0)
+        return {
+            "target_seconds": target.next_response,
+            "running": answered is None,
+            "started_at": _iso(started),
+            "due": _iso(ticket.next_response_due),
+            "answered_at": _iso(answered),
+            "met": answered is not None and ticket.next_response_breached_at is None,
+            "elapsed_seconds": elapsed(calendar, clock, answered or now),
+            "paused": ticket.next_response_paused_at is not None,
+            "warned_at": _iso(ticket.next_response_warned_at),
+            "breached_at": _iso(ticket.next_response_breached_at),
         }
 
     def clock_seconds(self, ticket: Ticket, target: str, end: dt.datetime) -> float:

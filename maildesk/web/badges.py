@@ -47,6 +47,14 @@ def sla_badge(ticket: Ticket, now: dt.datetime) -> Badge:
     if ticket.first_response_at is None and ticket.first_response_due is not None:
         target, due = "first response", ticket.first_response_due
         warn, breached = ticket.first_response_warn_at, ticket.first_response_breached_at
+    elif (
+        ticket.next_response_due is not None
+        and ticket.next_response_at is None
+        and ticket.next_response_paused_at is None
+    ):
+        # a customer message waits for its answer: due before the resolution, as a rule
+        target, due = "next response", ticket.next_response_due
+        warn, breached = ticket.next_response_warn_at, ticket.next_response_breached_at
     elif ticket.resolution_due is not None:
         target, due = "resolution", ticket.resolution_due
         warn, breached = ticket.resolution_warn_at, ticket.resolution_breached_at

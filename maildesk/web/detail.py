@@ -329,8 +329,9 @@ def attachment_file(attachment_id: int, scope: Scope | None = None) -> File | No
 
 
 def sla_targets(ticket: Ticket, now: dt.datetime) -> tuple[Target, ...]:
-    """Both targets: first response (done when first answered) and resolution (its
-    clock paused while waiting on the customer), as `badges.sla_badge` judges them."""
+    """The targets: first response (done when first answered), resolution (its clock
+    paused while waiting on the customer), as `badges.sla_badge` judges them, and the
+    next response once a customer message after an answer started one."""
     running = ticket.status in OPEN_STATUSES
     first = _target(
         "First response",
@@ -351,7 +352,19 @@ def sla_targets(ticket: Ticket, now: dt.datetime) -> tuple[Target, ...]:
         running,
         paused=ticket.sla_paused_at is not None,
     )
-    return first, resolution
+    if ticket.next_response_started_at is None:
+        return first, resolution
+    following = _target(  # the customer message waiting for an answer, or the last one
+        "Next response",
+        ticket.next_response_due,
+        ticket.next_response_at,
+        ticket.next_response_breached_at,
+        ticket.next_response_warn_at,
+        now,
+        running,
+        paused=ticket.next_response_paused_at is not None,
+    )
+    return first, resolution, following
 
 
 def _target(

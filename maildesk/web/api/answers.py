@@ -85,6 +85,12 @@ class SlaSection(Answer):
     resolved: int
     first_response: SlaStat
     resolution: SlaStat
+    next_response: SlaStat | None = Field(
+        None,
+        description="only where a priority has a next-response target: "
+        + "answers due after further customer messages, over the cycles started in "
+        "the period (each customer message waiting for an answer)",
+    )
 
 
 class SlaAgent(Answer):
@@ -97,6 +103,12 @@ class SlaAgent(Answer):
     open: int
     first_response: SlaStat
     resolution: SlaStat
+    next_response: SlaStat | None = Field(
+        None,
+        description="only where a priority has a next-response target: "
+        + "answers due after further customer messages, over the cycles started in "
+        "the period (each customer message waiting for an answer)",
+    )
 
 
 class SlaReport(Answer):
@@ -108,6 +120,12 @@ class SlaReport(Answer):
     resolved: int
     first_response: SlaStat
     resolution: SlaStat
+    next_response: SlaStat | None = Field(
+        None,
+        description="only where a priority has a next-response target: "
+        + "answers due after further customer messages, over the cycles started in "
+        "the period (each customer message waiting for an answer)",
+    )
     by_priority: dict[str, SlaSection] = Field(description="highest priority first")
     by_category: dict[str, SlaSection] = Field(description='"(none)": no category')
     by_agent: dict[str, SlaAgent] = Field(description="by the agent's address")

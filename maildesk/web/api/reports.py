@@ -81,6 +81,7 @@ def report(web: Web, agent: Agent, params: QueryParams) -> dict[str, Any]:
         web.desk.sla.clock_seconds,
         priorities=web.config.tickets.priorities,
         scope=report_scope(web, agent, params.getlist("desk")),
+        next_response=web.desk.policies.next_response,
     )
 
 

@@ -215,8 +215,8 @@ def _stat_cells(stat: dict[str, Any]) -> list[Any]:
     ]
 
 
-def _targets_header() -> list[str]:
-    return [f"{target}_{column}" for target in sla_report.TARGETS for column in STAT_COLUMNS]
+def _targets_header(counted: Sequence[str] = sla_report.TARGETS) -> list[str]:
+    return [f"{target}_{column}" for target in counted for column in STAT_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -227,9 +227,12 @@ class Export:
     now: dt.datetime
     duration: sla_report.Duration
     priorities: Sequence[str]
+    next_response: bool = False  # some priority has a next-response target
 
     def sla(self) -> dict[str, Any]:
-        return analytics.sla(self.period, self.now, self.duration, self.priorities)
+        return analytics.sla(
+            self.period, self.now, self.duration, self.priorities, self.next_response
+        )
 
 
 def daily_table(export: Export) -> list[Row]:
@@ -239,26 +242,21 @@ def daily_table(export: Export) -> list[Row]:
     ]
 
 
-def _sections_table(name: str, sections: dict[str, Any]) -> list[Row]:
-    header = [name, "created", "resolved", *_targets_header()]
+def _sections_table(name: str, sections: dict[str, Any], next_response: bool) -> list[Row]:
+    counted = sla_report.targets(next_response)
+    header = [name, "created", "resolved", *_targets_header(counted)]
     return [header] + [
-        [
-            key,
-            s["created"],
-            s["resolved"],
-            *_stat_cells(s["first_response"]),
-            *_stat_cells(s["resolution"]),
-        ]
+        [key, s["created"], s["resolved"], *(c for t in counted for c in _stat_cells(s[t]))]
         for key, s in sections.items()
     ]
 
 
 def priority_table(export: Export) -> list[Row]:
-    return _sections_table("priority", export.sla()["by_priority"])
+    return _sections_table("priority", export.sla()["by_priority"], export.next_response)
 
 
 def category_table(export: Export) -> list[Row]:
-    return _sections_table("category", export.sla()["by_category"])
+    return _sections_table("category", export.sla()["by_category"], export.next_response)
 
 
 def agents_table(export: Export) -> list[Row]:
@@ -386,7 +384,13 @@ def _today(web: Web) -> dt.date:
 
 def _export(web: Web, period: Period) -> Export:
     duration = web.desk.sla.clock_seconds
-    return Export(period, web.clock(), duration, web.config.tickets.priorities)
+    return Export(
+        period,
+        web.clock(),
+        duration,
+        web.config.tickets.priorities,
+        web.desk.policies.next_response,
+    )
 
 
 def _period_of(web: Web, request: Request, scope: Scope | None = None) -> Period:
@@ -439,7 +443,13 @@ async def page(request: Request) -> Response:
         return web.page(request, "reports.html", 400, error=str(exc), form=form, **base)
     export = _export(web, period)
     found = await web.call(
-        analytics.overview, period, export.now, web.desks, export.duration, export.priorities
+        analytics.overview,
+        period,
+        export.now,
+        web.desks,
+        export.duration,
+        export.priorities,
+        export.next_response,
     )
     kb = await web.call(
         kb_report.kb_report, period.since, period.until, web.desks.default.slug, period.scope
