@@ -329,6 +329,9 @@ def test_command_table() -> None:
         "kb",
         "merge",
         "set",
+        "snooze",
+        "unsnooze",
+        "remind",
         "resolve",
         "close",
     }

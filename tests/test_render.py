@@ -82,6 +82,10 @@ def bare(name: str) -> dict[str, Any]:
         "auto_close": {"days": 1},
         "sla_warning": {"target": "resolution", "time_left_seconds": 0},
         "sla_breach": {"priority_bumped_from": None, "escalation_level": 0},
+        "snooze_ended": {},
+        "reminder": {"text": ""},
+        "close_warning": {},
+        "waiting_closed": {"days": 1},
     }
     return context | options[name]
 

@@ -28,6 +28,8 @@ from typing import ClassVar, TypeAlias
 from maildesk.core.addresses import plain_address
 from maildesk.core.match import Prefixes, TicketLabel, parse_label
 from maildesk.core.vocabulary import STATUSES
+from maildesk.core.when import SYNTAX as WHEN_SYNTAX
+from maildesk.core.when import Later, parse_later
 
 __all__ = [
     "COMMANDS",
@@ -43,10 +45,12 @@ __all__ = [
     "Merge",
     "Note",
     "ParsedReply",
+    "Remind",
     "SetCategory",
     "SetField",
     "SetPriority",
     "SetStatus",
+    "Snooze",
     "Tag",
     "UseTemplate",
     "cheat_sheet",
@@ -158,6 +162,27 @@ class SetField:
         return f"field {self.name}"
 
 
+@dataclass(frozen=True)
+class Snooze:
+    """`#snooze WHEN`: out of the open queue until then (`until` None: `#unsnooze`)."""
+
+    until: Later | None
+    slot: ClassVar[str] = "snooze"
+
+
+@dataclass(frozen=True)
+class Remind:
+    """`#remind WHEN TEXT`: a mail to the agent who wrote, then, about this ticket."""
+
+    at: Later
+    text: str
+
+    @property
+    def slot(self) -> str:
+        # Several reminders may be set in one reply.
+        return f"remind {self.at} {self.text}"
+
+
 Command: TypeAlias = (
     SetStatus
     | SetPriority
@@ -170,6 +195,8 @@ Command: TypeAlias = (
     | Merge
     | SetField
     | LinkArticle
+    | Snooze
+    | Remind
 )
 
 # --------------------------------------------------------------------------
@@ -363,6 +390,36 @@ def _set(value: str, ctx: Context) -> Command | str:
     return SetField(name, "" if rest.lower() == "none" else rest)
 
 
+_MAX_REMINDER = 500
+
+
+def _snooze(value: str, ctx: Context) -> Command | str:
+    if value.strip().lower() in _NOBODY:
+        return Snooze(None)
+    later, rest = parse_later(value)
+    if later is None:
+        return f"needs a time like 3d or 2026-12-24 09:00 (got {value.strip()[:40]!r})"
+    if rest:
+        return f"takes a time only (left over: {rest[:40]!r})"
+    return Snooze(later)
+
+
+def _unsnooze(value: str, ctx: Context) -> Command | str:
+    return _no_value(value) or Snooze(None)
+
+
+def _remind(value: str, ctx: Context) -> Command | str:
+    later, rest = parse_later(value)
+    if later is None:
+        return f"needs a time like 2h or 2026-12-24 09:00 (got {value.strip()[:40]!r})"
+    text = " ".join(rest.split())
+    if not text:
+        return "needs a text after the time"
+    if len(text) > _MAX_REMINDER:
+        return f"the text is longer than {_MAX_REMINDER} characters"
+    return Remind(later, text)
+
+
 def _resolve(value: str, ctx: Context) -> Command | str:
     return _no_value(value) or SetStatus("resolved")
 
@@ -383,6 +440,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("kb", "add an article's title and link", "#kb SLUG", _kb),
     CommandSpec("merge", "merge this ticket into another", "#merge {prefix}-00017", _merge),
     CommandSpec("set", "set (or clear) a custom field", "#set FIELD VALUE|none", _set),
+    CommandSpec(
+        "snooze", "out of the open queue until then", f"#snooze {WHEN_SYNTAX}|none", _snooze
+    ),
+    CommandSpec("unsnooze", "same as #snooze none", "#unsnooze", _unsnooze),
+    CommandSpec("remind", "mail me a reminder then", f"#remind {WHEN_SYNTAX} TEXT", _remind),
     CommandSpec("resolve", "same as #status resolved", "#resolve", _resolve),
     CommandSpec("close", "same as #status closed", "#close", _close),
 )

@@ -60,7 +60,13 @@ PUBLIC: Mapping[str, str] = {
     "merged_into": UPDATED,
     "routed": UPDATED,
     "kb_linked": UPDATED,
+    "snoozed": UPDATED,
+    "unsnoozed": UPDATED,
+    "woken": UPDATED,
+    "close_warning": UPDATED,
 }
+# Entries about one agent's own work (`#remind` and its mail): internal events only.
+INTERNAL = frozenset({"reminder_set", "reminder_sent"})
 # Entries that repeat what another entry of the same change already says.
 REPEATS = frozenset({"auto_closed", "first_response"})
 
@@ -81,7 +87,7 @@ def public_event(entry_type: str, data: Mapping[str, Any]) -> PublicEvent | None
     if entry_type == "message_added":
         return PublicEvent(MESSAGE_ADDED, data.get("kind") == "note")
     known = PUBLIC.get(entry_type)
-    if known is None:
+    if known is None or entry_type in INTERNAL:
         return PublicEvent(UPDATED, True)
     return PublicEvent(known, False)
 

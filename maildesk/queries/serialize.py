@@ -11,7 +11,16 @@ from typing import Any
 from maildesk.settings.desks import Desks
 from maildesk.settings.fields import Fields
 from maildesk.store import repo
-from maildesk.store.models import Agent, Attachment, Event, Message, Outbox, Quarantine, Ticket
+from maildesk.store.models import (
+    Agent,
+    Attachment,
+    Event,
+    Message,
+    Outbox,
+    Quarantine,
+    Reminder,
+    Ticket,
+)
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -36,6 +45,7 @@ def ticket_summary(ticket: Ticket, desks: Desks) -> dict[str, Any]:
         "created_at": iso(ticket.created_at),
         "updated_at": iso(ticket.updated_at),
         "sla_breached": bool(ticket.first_response_breached_at or ticket.resolution_breached_at),
+        "snoozed_until": iso(ticket.snoozed_until),
     }
 
 
@@ -79,6 +89,8 @@ def ticket_detail(ticket: Ticket, desks: Desks, fields: Fields | None = None) ->
         "fields": ticket_fields(ticket, fields or Fields(())),
         "field_links": field_links(ticket, fields or Fields(())),
         "merged_into": desks.label(merged.desk, merged.seq) if merged else None,
+        "close_warned_at": iso(ticket.close_warned_at),
+        "reminders": reminders(ticket),
         "messages": [message_detail(m) for m in messages],
         "events": [event_detail(e) for e in events],
         "mail": [
@@ -86,6 +98,22 @@ def ticket_detail(ticket: Ticket, desks: Desks, fields: Fields | None = None) ->
             for row in Outbox.select().where(Outbox.ticket == ticket).order_by(Outbox.id)
         ],
     }
+
+
+def reminders(ticket: Ticket) -> list[dict[str, Any]]:
+    """The ticket's `#remind` reminders, the next due first."""
+    rows = Reminder.select().where(Reminder.ticket == ticket).order_by(Reminder.due_at, Reminder.id)
+    return [
+        {
+            "id": r.id,
+            "agent": _agent_email(r.agent_id),
+            "due_at": iso(r.due_at),
+            "text": r.text,
+            "created_at": iso(r.created_at),
+            "sent_at": iso(r.sent_at),
+        }
+        for r in rows
+    ]
 
 
 def message_detail(message: Message) -> dict[str, Any]:
