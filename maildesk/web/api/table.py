@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from maildesk.web.api import agents, bulk, event_log, records, reports, webhooks
+from maildesk.web.api import agents, bulk, event_log, records, reports, snooze, webhooks
 from maildesk.web.api import routes as tickets
 from maildesk.web.api.routes import ApiRoute
 
@@ -19,6 +19,7 @@ ROUTERS: tuple[ModuleType, ...] = (
     bulk,
     tickets,
     event_log,
+    snooze,
     records,
     agents,
     reports,
