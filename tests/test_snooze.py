@@ -165,6 +165,16 @@ def test_a_date_is_the_desks_local_time_and_unsnooze_ends_it(snooze_desk: Instal
     assert "0 woken" in scan(snooze_desk, "2025-12-25T00:00:00+01:00")
 
 
+def test_resolving_ends_the_snooze(snooze_desk: Install) -> None:
+    notice = opened(snooze_desk)
+    ingest_at(snooze_desk, reply(notice, ANN, "#snooze 1d"), "2025-11-24T10:00:00+01:00")
+    ingest_at(snooze_desk, reply(notice, ANN, "#resolve"), "2025-11-24T11:00:00+01:00")
+    ticket = show(snooze_desk)
+    assert ticket["status"] == "resolved" and ticket["snoozed_until"] is None
+    assert snooze_desk.json("tickets", "list", "--snoozed") == []
+    assert "0 woken" in scan(snooze_desk, "2025-11-26T10:00:00+01:00")
+
+
 def test_a_customer_reply_wakes_the_ticket_at_once(snooze_desk: Install) -> None:
     notice = opened(snooze_desk)
     ingest_at(snooze_desk, reply(notice, ANN, "#snooze 1w"), "2025-11-24T10:00:00+01:00")
@@ -322,3 +332,46 @@ def test_scans_at_once_do_each_thing_once(closing_desk: Install) -> None:
         assert types(ticket).count("woken") == (1 if snoozed else 0)
         assert types(ticket).count("close_warning") == (0 if snoozed else 1)
         assert ticket["status"] == ("open" if snoozed else "waiting_on_customer")
+
+
+# -- the pure parts: times and event names ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "moment", "rest"),
+    [
+        ("30m", "2025-11-24T09:30:00+00:00", ""),
+        ("1d12h call back", "2025-11-25T21:00:00+00:00", "call back"),
+        ("1W", "2025-12-01T09:00:00+00:00", ""),
+        ("2025-12-24 9:05 xmas", "2025-12-24T08:05:00+00:00", "xmas"),
+        ("2025-12-24 lunch at 12:00", "2025-12-24T08:00:00+00:00", "lunch at 12:00"),
+        ("2026-07-01 09:00", "2026-07-01T07:00:00+00:00", ""),  # summer time: UTC+2
+    ],
+)
+def test_times_an_agent_can_name(text: str, moment: str, rest: str) -> None:
+    import datetime as dt
+
+    from maildesk.core.when import parse_later
+
+    now = dt.datetime(2025, 11, 24, 9, 0, tzinfo=dt.UTC)
+    later, left = parse_later(text)
+    assert later is not None
+    assert later.at(now, "Europe/Berlin").isoformat() == moment
+    assert left == rest
+
+
+@pytest.mark.parametrize("text", ["", "soon", "0m", "3x", "2025-02-30", "2025-12-24T09:00"])
+def test_not_a_time(text: str) -> None:
+    from maildesk.core.when import parse_later
+
+    assert parse_later(text)[0] is None
+
+
+def test_snooze_entries_are_public_updates_and_reminders_internal() -> None:
+    from maildesk.core.event_names import UPDATED, PublicEvent, public_event
+
+    for entry in ("snoozed", "unsnoozed", "woken", "close_warning"):
+        assert public_event(entry, {}) == PublicEvent(UPDATED, False)
+    for entry in ("reminder_set", "reminder_sent"):
+        assert public_event(entry, {"text": "call"}) == PublicEvent(UPDATED, True)
+    assert public_event("auto_closed", {"days": 5, "waiting": True}) is None

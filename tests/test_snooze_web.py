@@ -147,3 +147,18 @@ def test_the_api_snoozes_and_sets_reminders(web: Site) -> None:
     assert answer.status_code == 200 and answer.json()["snoozed_until"] is None
     types = [e["type"] for e in answer.json()["events"]]
     assert types.count("snoozed") == 1 and types.count("unsnoozed") == 1
+
+
+def test_the_daemons_pass_runs_them_too(web: Site) -> None:
+    """`Jobs.run`, what the daemon's scheduler calls every `[sla] scan_interval`."""
+    from maildesk.jobs.runner import Jobs
+
+    api = Api(web)
+    assert api.post(f"/api/tickets/{LABEL}/snooze", {"until": "1h"}).status_code == 200
+    assert api.post(f"/api/tickets/{LABEL}/reminders", {"at": "1h", "text": "x"}).status_code == 201
+    jobs = Jobs(web.runtime.desk)
+    assert jobs.run(NOW + dt.timedelta(minutes=59))["woken"] == 0
+    done = jobs.run(NOW + dt.timedelta(hours=1))
+    assert (done["woken"], done["reminders"]) == (1, 1)
+    again = jobs.run(NOW + dt.timedelta(hours=2))
+    assert (again["woken"], again["reminders"]) == (0, 0)

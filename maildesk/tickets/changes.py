@@ -251,6 +251,8 @@ class TicketChanges:
         if self.sla is not None:
             self.sla.status_changed(ticket, before, self.now)
         self.log(ticket, actor, "status_changed", {"before": before, "after": status})
+        if status in DONE_STATUSES:  # the work is over: nothing to wake for
+            self.snooze(ticket, None, actor)
 
     def snooze(self, ticket: Ticket, until: dt.datetime | None, actor: str) -> None:
         """Out of the open queue until `until` (None: back in it now). The SLA clocks go
