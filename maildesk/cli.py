@@ -489,6 +489,11 @@ def tickets() -> None:
     help="Only tickets whose custom field has this value (repeat: all must match).",
 )
 @click.option("--search", metavar="TEXT", help="Text in subject, requester or messages.")
+@click.option(
+    "--snoozed/--awake",
+    default=None,
+    help="Only tickets snoozed with #snooze (--awake: only those not snoozed).",
+)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 def tickets_list(config: Config, as_json: bool, **filters: Any) -> None:
     """The queue, most recently updated first."""
@@ -747,8 +752,9 @@ def sla() -> None:
 @with_config
 @click.option("--now", type=ISO_TIME, help=NOW_HELP)
 def sla_scan(config: Config, now: dt.datetime | None) -> None:
-    """One SLA pass: warnings, breaches and escalation, and auto-close of resolved
-    tickets. Safe to repeat: each warning and breach happens once per ticket."""
+    """One SLA pass: warnings, breaches and escalation, auto-close of resolved tickets
+    (and, if configured, of those waiting on the customer, with its warning), snoozed
+    tickets woken and reminders sent. Safe to repeat: each happens once."""
     from maildesk.jobs.runner import Jobs
 
     with runtime_for(config) as runtime:
@@ -756,6 +762,8 @@ def sla_scan(config: Config, now: dt.datetime | None) -> None:
         at = _now(runtime, now)
         done = jobs.sla_pass(at)
         done["closed"] = jobs.auto_close(at)
+        done |= jobs.snoozes(at)
+        done |= jobs.waiting_close(at)
     click.echo(", ".join(f"{count} {name}" for name, count in done.items()))
 
 

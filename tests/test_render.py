@@ -85,6 +85,10 @@ def bare(name: str) -> dict[str, Any]:
         "sla_breach": {"priority_bumped_from": None, "escalation_level": 0},
         "mentioned": {"message": context.get("message", {}) | {"attachments": [], "text": ""}},
         "notify_note": {"message": context.get("message", {}) | {"attachments": [], "text": ""}},
+        "snooze_ended": {},
+        "reminder": {"text": ""},
+        "close_warning": {},
+        "waiting_closed": {"days": 1},
     }
     return context | options[name]
 

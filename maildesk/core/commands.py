@@ -28,6 +28,8 @@ from typing import ClassVar, TypeAlias
 from maildesk.core.addresses import plain_address
 from maildesk.core.match import Prefixes, TicketLabel, parse_label
 from maildesk.core.vocabulary import STATUSES
+from maildesk.core.when import SYNTAX as WHEN_SYNTAX
+from maildesk.core.when import Later, parse_later
 
 __all__ = [
     "COMMANDS",
@@ -48,6 +50,7 @@ __all__ = [
     "Note",
     "ParsedReply",
     "SendHeld",
+    "Remind",
     "SetCategory",
     "SetField",
     "SetPriority",
@@ -55,6 +58,7 @@ __all__ = [
     "SetStatus",
     "Split",
     "SpendTime",
+    "Snooze",
     "Tag",
     "Unfollow",
     "Unlink",
@@ -258,6 +262,27 @@ class SendHeld:
     slot: ClassVar[str] = "send"
 
 
+@dataclass(frozen=True)
+class Snooze:
+    """`#snooze WHEN`: out of the open queue until then (`until` None: `#unsnooze`)."""
+
+    until: Later | None
+    slot: ClassVar[str] = "snooze"
+
+
+@dataclass(frozen=True)
+class Remind:
+    """`#remind WHEN TEXT`: a mail to the agent who wrote, then, about this ticket."""
+
+    at: Later
+    text: str
+
+    @property
+    def slot(self) -> str:
+        # Several reminders may be set in one reply.
+        return f"remind {self.at} {self.text}"
+
+
 Command: TypeAlias = (
     SetStatus
     | SetPriority
@@ -279,6 +304,8 @@ Command: TypeAlias = (
     | ReplyLinked
     | SpendTime
     | SendHeld
+    | Snooze
+    | Remind
 )
 
 # --------------------------------------------------------------------------
@@ -566,6 +593,36 @@ def _send(value: str, ctx: Context) -> Command | str:
     return _no_value(value) or SendHeld()
 
 
+_MAX_REMINDER = 500
+
+
+def _snooze(value: str, ctx: Context) -> Command | str:
+    if value.strip().lower() in _NOBODY:
+        return Snooze(None)
+    later, rest = parse_later(value)
+    if later is None:
+        return f"needs a time like 3d or 2026-12-24 09:00 (got {value.strip()[:40]!r})"
+    if rest:
+        return f"takes a time only (left over: {rest[:40]!r})"
+    return Snooze(later)
+
+
+def _unsnooze(value: str, ctx: Context) -> Command | str:
+    return _no_value(value) or Snooze(None)
+
+
+def _remind(value: str, ctx: Context) -> Command | str:
+    later, rest = parse_later(value)
+    if later is None:
+        return f"needs a time like 2h or 2026-12-24 09:00 (got {value.strip()[:40]!r})"
+    text = " ".join(rest.split())
+    if not text:
+        return "needs a text after the time"
+    if len(text) > _MAX_REMINDER:
+        return f"the text is longer than {_MAX_REMINDER} characters"
+    return Remind(later, text)
+
+
 def _resolve(value: str, ctx: Context) -> Command | str:
     return _no_value(value) or SetStatus("resolved")
 
@@ -611,6 +668,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec("time", "record time you spent on the ticket", "#time 25m|1h30m|1.5h", _time),
     CommandSpec("send", "send your reply that was held", "#send", _send),
+    CommandSpec(
+        "snooze", "out of the open queue until then", f"#snooze {WHEN_SYNTAX}|none", _snooze
+    ),
+    CommandSpec("unsnooze", "same as #snooze none", "#unsnooze", _unsnooze),
+    CommandSpec("remind", "mail me a reminder then", f"#remind {WHEN_SYNTAX} TEXT", _remind),
     CommandSpec("resolve", "same as #status resolved", "#resolve", _resolve),
     CommandSpec("close", "same as #status closed", "#close", _close),
 )

@@ -67,10 +67,15 @@ PUBLIC: Mapping[str, str] = {
     "split_from": UPDATED,
     "replied_linked": UPDATED,
     "time_logged": UPDATED,
+    "snoozed": UPDATED,
+    "unsnoozed": UPDATED,
+    "woken": UPDATED,
+    "close_warning": UPDATED,
 }
 # Entries that are internal changes (`ticket.updated`, only for endpoints that take
-# internal events): who follows a ticket, whom a note mentions.
-INTERNAL = frozenset({"followed", "unfollowed", "mentioned"})
+# internal events): who follows a ticket, whom a note mentions, and one agent's own
+# reminders (`#remind` and its mail).
+INTERNAL = frozenset({"followed", "unfollowed", "mentioned", "reminder_set", "reminder_sent"})
 # Entries that repeat what another entry of the same change already says.
 # A reply held as stale is its internal note's `message_added`; a held reply sent
 # (`#send`) or replaced by a newer one, the `message_added` of the reply that went out.
@@ -108,7 +113,7 @@ def public_event(entry_type: str, data: Mapping[str, Any]) -> PublicEvent | None
     if entry_type in INTERNAL:
         return PublicEvent(UPDATED, True)
     known = PUBLIC.get(entry_type)
-    if known is None:
+    if known is None or entry_type in INTERNAL:
         return PublicEvent(UPDATED, True)
     return PublicEvent(known, False)
 

@@ -12,6 +12,8 @@ indexed queries stay indexed as the tickets grow.
 
     jobs.sla_pass     warnings and breaches that have come due
     jobs.auto_close   resolved tickets closed after `[sla] auto_close_days`
+    jobs.snooze       snoozed tickets woken, reminders sent, when their time comes
+    jobs.waiting_close  tickets waiting on the customer warned, then closed
     jobs.digest       each manager's daily digest
 """
 
@@ -28,6 +30,8 @@ from typing import Any
 from maildesk.jobs.auto_close import AutoClose
 from maildesk.jobs.digest import Digest
 from maildesk.jobs.sla_pass import SlaPass
+from maildesk.jobs.snooze import Snoozes
+from maildesk.jobs.waiting_close import WaitingClose
 from maildesk.store.db import optimize, using
 from maildesk.tickets.desk import Desk
 
@@ -35,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 class Jobs:
-    """The three jobs of one desk, each run on the desk's database (`store.db.using`),
+    """The jobs of one desk, each run on the desk's database (`store.db.using`),
     from whichever thread calls it."""
 
     def __init__(self, desk: Desk) -> None:
@@ -43,11 +47,15 @@ class Jobs:
         self._sla_pass = SlaPass(desk)
         self._auto_close = AutoClose(desk)
         self._digest = Digest(desk)
+        self._snoozes = Snoozes(desk)
+        self._waiting_close = WaitingClose(desk)
 
     def run(self, now: dt.datetime) -> dict[str, int]:
         """Everything that is due at `now`; counts of what was done."""
         done = self.sla_pass(now)
         done["closed"] = self.auto_close(now)
+        done |= self.snoozes(now)
+        done |= self.waiting_close(now)
         done["digests"] = len(self.send_digests(now))
         # The planner statistics of the tables this pass read, should they have grown
         # much (SQLite; nothing to do is the usual case and costs microseconds).
@@ -61,6 +69,14 @@ class Jobs:
     def auto_close(self, now: dt.datetime) -> int:
         with using(self._db):
             return self._auto_close.run(now)
+
+    def snoozes(self, now: dt.datetime) -> dict[str, int]:
+        with using(self._db):
+            return self._snoozes.run(now)
+
+    def waiting_close(self, now: dt.datetime) -> dict[str, int]:
+        with using(self._db):
+            return self._waiting_close.run(now)
 
     def send_digests(self, now: dt.datetime) -> list[str]:
         with using(self._db):

@@ -191,7 +191,46 @@ class Mailer:
             ticket, "auto_close", {"days": days}, now, log_, to_all=True, automatic="auto-generated"
         )
 
+    def close_warning(
+        self, ticket: Ticket, close_date: str, now: dt.datetime, log_: EventLog
+    ) -> None:
+        """The ticket waits on the customer: it closes on `close_date` (a local date)
+        unless they reply (`jobs.waiting_close`)."""
+        context = {"close_date": close_date}
+        self._to_customer(
+            ticket, "close_warning", context, now, log_, to_all=True, automatic="auto-generated"
+        )
+
+    def waiting_closed(self, ticket: Ticket, days: int, now: dt.datetime, log_: EventLog) -> None:
+        self._to_customer(
+            ticket, "waiting_closed", {"days": days}, now, log_, to_all=True,
+            automatic="auto-generated",
+        )  # fmt: skip
+
     # -- to agents ------------------------------------------------------------------
+
+    def snooze_ended(
+        self,
+        ticket: Ticket,
+        agents: Sequence[Agent],
+        until: dt.datetime,
+        now: dt.datetime,
+        log_: EventLog,
+    ) -> None:
+        """A snoozed ticket is back in the queue: tell `agents` (`jobs.snooze`)."""
+        self._to_agents(ticket, "snooze_ended", agents, {"until": until}, now, log_)
+
+    def reminder(
+        self,
+        ticket: Ticket,
+        agent: Agent,
+        text: str,
+        due: dt.datetime,
+        now: dt.datetime,
+        log_: EventLog,
+    ) -> None:
+        """`#remind`: the agent's own reminder about the ticket (`jobs.snooze`)."""
+        self._to_agents(ticket, "reminder", [agent], {"text": text, "due": due}, now, log_)
 
     def notify_new(
         self,

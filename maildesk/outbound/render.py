@@ -52,6 +52,10 @@ MAIL_TEMPLATES = (
     "digest",
     "mentioned",
     "notify_note",
+    "snooze_ended",
+    "reminder",
+    "close_warning",
+    "waiting_closed",
 )
 """The mail templates maildesk sends; each is mail/NAME.txt + mail/NAME.html."""
 
@@ -399,6 +403,14 @@ def sample_context(name: str) -> dict[str, Any]:
             "cheat_sheet": sheet,
         },
         "auto_close": {"days": 7},
+        "snooze_ended": {"until": created + dt.timedelta(days=3), "cheat_sheet": sheet},
+        "reminder": {
+            "due": created + dt.timedelta(hours=2),
+            "text": "Call Ada back about the invoice.",
+            "cheat_sheet": sheet,
+        },
+        "close_warning": {"close_date": "2026-11-29"},
+        "waiting_closed": {"days": 7},
         "sla_warning": {
             "target": "first_response",
             "due": created + dt.timedelta(hours=2),
@@ -577,6 +589,9 @@ def _samples() -> Iterator[tuple[str, dict[str, Any]]]:
     yield "unverified", sample_context("unverified") | bare | {"excerpt": ""}
     yield "reply_held", sample_context("reply_held") | bare | {"excerpt": ""}
     yield "auto_close", sample_context("auto_close") | {"days": 1}
+    yield "waiting_closed", sample_context("waiting_closed") | {"days": 1}
+    yield "snooze_ended", sample_context("snooze_ended") | bare
+    yield "reminder", sample_context("reminder") | bare | {"text": "<b>not bold</b>"}
     variant = {"target": "resolution", "time_left_seconds": 30}
     yield "sla_warning", sample_context("sla_warning") | bare | variant
     variant = {"target": "first_response", "escalation_level": 2, "priority_bumped_from": None}

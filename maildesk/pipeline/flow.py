@@ -456,6 +456,10 @@ class Pipeline:
         self._set_status(
             ticket, replied_status(ticket.status, decision.reopen), mail, decision.reopen
         )
+        if ticket.snoozed_until is not None:  # the customer wrote: back in the queue now
+            until, ticket.snoozed_until = ticket.snoozed_until, None
+            data = {"until": until.isoformat(), "reason": "customer reply"}
+            mail.event(ticket, mail.sender.email, "unsnoozed", data)
         message = self._add_message(ticket, mail)
         self._add_recipients_as_cc(ticket, mail)
         if self.desk.sla.customer_wrote(ticket, mail.now):  # an answer is due again

@@ -11,7 +11,16 @@ from typing import Any
 from maildesk.settings.desks import Desks
 from maildesk.settings.fields import Fields
 from maildesk.store import repo
-from maildesk.store.models import Agent, Attachment, Event, Message, Outbox, Quarantine, Ticket
+from maildesk.store.models import (
+    Agent,
+    Attachment,
+    Event,
+    Message,
+    Outbox,
+    Quarantine,
+    Reminder,
+    Ticket,
+)
 from maildesk.tickets import time_spent as spent
 from maildesk.tickets.links import linked
 
@@ -38,6 +47,7 @@ def ticket_summary(ticket: Ticket, desks: Desks) -> dict[str, Any]:
         "created_at": iso(ticket.created_at),
         "updated_at": iso(ticket.updated_at),
         "sla_breached": bool(ticket.first_response_breached_at or ticket.resolution_breached_at),
+        "snoozed_until": iso(ticket.snoozed_until),
     }
 
 
@@ -86,6 +96,8 @@ def ticket_detail(ticket: Ticket, desks: Desks, fields: Fields | None = None) ->
         "merged_into": desks.label(merged.desk, merged.seq) if merged else None,
         "links": ticket_links(ticket, desks),
         "time_spent": time_spent(ticket),
+        "close_warned_at": iso(ticket.close_warned_at),
+        "reminders": reminders(ticket),
         "messages": [message_detail(m) for m in messages],
         "events": [event_detail(e) for e in events],
         "mail": [
@@ -116,6 +128,22 @@ def time_spent(ticket: Ticket) -> dict[str, Any]:
         "minutes": sum(e.minutes for e in entries),
         "entries": [{"agent": e.agent, "minutes": e.minutes, "at": iso(e.at)} for e in entries],
     }
+
+
+def reminders(ticket: Ticket) -> list[dict[str, Any]]:
+    """The ticket's `#remind` reminders, the next due first."""
+    rows = Reminder.select().where(Reminder.ticket == ticket).order_by(Reminder.due_at, Reminder.id)
+    return [
+        {
+            "id": r.id,
+            "agent": _agent_email(r.agent_id),
+            "due_at": iso(r.due_at),
+            "text": r.text,
+            "created_at": iso(r.created_at),
+            "sent_at": iso(r.sent_at),
+        }
+        for r in rows
+    ]
 
 
 def message_detail(message: Message) -> dict[str, Any]:

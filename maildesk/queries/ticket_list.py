@@ -44,6 +44,7 @@ class TicketQuery:
     tag: str | None = None
     search: str | None = None  # words in subjects, senders and bodies (store.search)
     sla: str | None = None  # one of SLA_STATES, judged at `now`
+    snoozed: bool | None = None  # True: snoozed ones only (`#snooze`); False: none; None: any
     now: dt.datetime | None = None
     sort: str = "updated"  # one of SORTS; ties go by ticket id, so pages are stable
     descending: bool = True
@@ -151,6 +152,9 @@ def _where(db: peewee.Database, spec: TicketQuery) -> list[peewee.Expression]:
         if spec.now is None:
             raise ValueError("an SLA state is judged at a time: give `now`")
         where.append(breached(spec.now) if spec.sla == "breached" else at_risk(spec.now))
+    if spec.snoozed is not None:
+        snoozed = Ticket.snoozed_until.is_null(False)
+        where.append(snoozed if spec.snoozed else ~snoozed)
     if spec.search:
         where.append(Ticket.id.in_(search.ticket_ids(db, spec.search)))
     return where

@@ -573,6 +573,20 @@ class SlaConfig:
     auto_close_days: Annotated[Int, Field(ge=0)] = Field(
         3, description="Close resolved tickets after this many days without an answer (0: never)."
     )
+    auto_close_waiting_days: Annotated[Int, Field(ge=0)] = Field(
+        0,
+        description=(
+            "Close tickets waiting on the customer after this many days without an answer "
+            "(0: never)."
+        ),
+    )
+    auto_close_warning_days: Annotated[Int, Field(ge=0)] = Field(
+        2,
+        description=(
+            "With auto_close_waiting_days: tell the customer this many days before such a "
+            'close ("reply to keep it open"; 0: no warning).'
+        ),
+    )
     digest_time: Text = Field(
         "08:00",
         description=(

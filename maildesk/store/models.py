@@ -124,6 +124,11 @@ class Ticket(BaseModel):
     # without its +tag, and its domain.
     rate_key = peewee.CharField(max_length=320, null=True)
     rate_domain = peewee.CharField(max_length=320, null=True)
+    # `#snooze`: out of the open queue until then (jobs.snooze wakes it); since when it
+    # waits on the customer, and when the customer was told it will close (jobs.waiting_close).
+    snoozed_until = UTCDateTimeField(null=True)
+    waiting_since = UTCDateTimeField(null=True)
+    close_warned_at = UTCDateTimeField(null=True)
 
     if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
         requester_id: int
@@ -681,6 +686,23 @@ class TimeEntry(BaseModel):
         agent_id: int
 
 
+class Reminder(BaseModel):
+    """`#remind`: a mail to `agent` about `ticket` at `due_at`; `sent_at` once queued
+    (jobs.snooze claims it in the transaction that queues the mail)."""
+
+    ticket = peewee.ForeignKeyField(Ticket, backref="reminders", on_delete="CASCADE")
+    agent = peewee.ForeignKeyField(Agent, on_delete="CASCADE", index=False)
+    due_at = UTCDateTimeField()
+    text = peewee.TextField()
+    created_at = UTCDateTimeField()
+    sent_at = UTCDateTimeField(null=True)
+    if TYPE_CHECKING:
+        ticket_id: int
+        agent_id: int
+
+    # and a partial index of the unsent ones by due time: migrations/0024
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Blob,
     Contact,
@@ -719,4 +741,5 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Follower,
     HeldReply,
     TimeEntry,
+    Reminder,
 )

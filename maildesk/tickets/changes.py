@@ -27,6 +27,7 @@ from maildesk.core.commands import (
     LinkTicket,
     Merge,
     Note,
+    Remind,
     ReplyLinked,
     SendHeld,
     SetCategory,
@@ -34,6 +35,7 @@ from maildesk.core.commands import (
     SetPriority,
     SetRequester,
     SetStatus,
+    Snooze,
     SpendTime,
     Split,
     Tag,
@@ -43,7 +45,14 @@ from maildesk.core.commands import (
 )
 from maildesk.core.match import TicketLabel
 from maildesk.core.routing import route_fields
-from maildesk.core.vocabulary import ASSIGNABLE_ROLES, RESOLVED, Stamps, stamps
+from maildesk.core.vocabulary import (
+    ASSIGNABLE_ROLES,
+    DONE_STATUSES,
+    RESOLVED,
+    WAITING,
+    Stamps,
+    stamps,
+)
 from maildesk.knowledge import catalog
 from maildesk.settings.desks import Desks
 from maildesk.settings.fields import FieldError, Fields
@@ -54,6 +63,7 @@ from maildesk.store.models import (
     Intake,
     Message,
     Participant,
+    Reminder,
     Ticket,
     TicketTag,
 )
@@ -72,6 +82,10 @@ def set_stamps(ticket: Ticket, status: str, now: dt.datetime) -> None:
     """Stamp `ticket`'s resolution and closing times for its move to `status`."""
     moved = stamps(status, now, Stamps(ticket.resolved_at, ticket.closed_at))
     ticket.resolved_at, ticket.closed_at = moved.resolved_at, moved.closed_at
+    # The customer's silence counts from the move to waiting (jobs.waiting_close); any
+    # move ends it, and with it the warning that the ticket will be closed.
+    ticket.waiting_since = now if status == WAITING else None
+    ticket.close_warned_at = None
 
 
 @dataclass
@@ -99,6 +113,7 @@ class TicketChanges:
         fields: Fields | None = None,
         desks: Desks | None = None,
         policies: Policies | None = None,
+        zone: str = "UTC",
     ) -> None:
         self.db = db
         self.labels = labels
@@ -110,6 +125,7 @@ class TicketChanges:
         self.desks = desks
         self.policies = policies  # routing rules on custom fields (None: none tried)
         self.links = TicketLinks(db, labels, now, log, sla)  # `#link`, `#split`, ...
+        self.zone = zone  # the desk's time zone, of the dates `#snooze` and `#remind` name
 
     # -- validation ---------------------------------------------------------------------
 
@@ -157,6 +173,18 @@ class TicketChanges:
                 case SetRequester(email=email):
                     if Agent.get_or_none(Agent.email == email) is not None:
                         errors.append(f"#requester {email}: an agent, not a customer")
+                case Snooze(until=until) if until is not None:
+                    problem = until.problem(self.now, self.zone)
+                    if problem:
+                        errors.append(f"#snooze {until}: {problem}")
+                    elif _status_after(ticket, commands) in DONE_STATUSES:
+                        errors.append(
+                            f"#snooze {until}: the ticket is {_status_after(ticket, commands)}"
+                        )
+                case Remind(at=at):
+                    problem = at.problem(self.now, self.zone)
+                    if problem:
+                        errors.append(f"#remind {at}: {problem}")
                 case _:
                     pass
         return errors
@@ -295,6 +323,14 @@ class TicketChanges:
                 case SpendTime(minutes=minutes):
                     record_time(ticket, actor, minutes, self.now)
                     self.log(ticket, actor.email, "time_logged", {"minutes": minutes})
+                case Snooze(until=until):
+                    self.snooze(
+                        ticket,
+                        None if until is None else until.at(self.now, self.zone),
+                        actor.email,
+                    )
+                case Remind(at=at, text=text):
+                    self.remind(ticket, actor, at.at(self.now, self.zone), text)
                 case Note() | SendHeld():  # `#send`: the pipeline's (pipeline.flow)
                     pass
         applied.resolved = ticket.status == RESOLVED and applied.status_set
@@ -311,6 +347,29 @@ class TicketChanges:
         if self.sla is not None:
             self.sla.status_changed(ticket, before, self.now)
         self.log(ticket, actor, "status_changed", {"before": before, "after": status})
+        if status in DONE_STATUSES:  # the work is over: nothing to wake for
+            self.snooze(ticket, None, actor)
+
+    def snooze(self, ticket: Ticket, until: dt.datetime | None, actor: str) -> None:
+        """Out of the open queue until `until` (None: back in it now). The SLA clocks go
+        on: a snooze is the agent's own reminder, not the customer's wait."""
+        before = ticket.snoozed_until
+        if before == until:
+            return
+        ticket.snoozed_until = until
+        if until is None:
+            self.log(ticket, actor, "unsnoozed", {"until": _iso(before)})
+        else:
+            self.log(ticket, actor, "snoozed", {"until": _iso(until), "before": _iso(before)})
+
+    def remind(self, ticket: Ticket, agent: Agent, due: dt.datetime, text: str) -> None:
+        """A reminder mailed to `agent` at `due` (jobs.snooze)."""
+        row = Reminder.create(
+            ticket=ticket, agent=agent, due_at=due, text=text, created_at=self.now
+        )
+        self.log(
+            ticket, agent.email, "reminder_set", {"id": row.id, "due": _iso(due), "text": text}
+        )
 
     def set_field(self, ticket: Ticket, name: str, value: str | None, actor: str) -> None:
         before = getattr(ticket, name)
@@ -449,6 +508,19 @@ def _category_after(ticket: Ticket, commands: Sequence[Command]) -> str | None:
         if isinstance(command, SetCategory):
             category = command.name
     return category
+
+
+def _status_after(ticket: Ticket, commands: Sequence[Command]) -> str:
+    """The ticket's status once `commands` are applied."""
+    status = ticket.status
+    for command in commands:
+        if isinstance(command, SetStatus):
+            status = command.status
+    return status
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def _assignable(email: str | None) -> Agent | None:

@@ -106,6 +106,7 @@ class Desk:
             self.fields,
             self.desks,
             self.policies,
+            self.config.sla.timezone,
         )
 
     def label_of(self, number: int) -> str:

@@ -35,6 +35,7 @@ from maildesk.store.models import (
     Intake,
     Message,
     Participant,
+    Reminder,
     Ticket,
 )
 from maildesk.tickets.links import linked
@@ -113,6 +114,15 @@ class TicketPage:
     events: tuple[EventView, ...]
     agents: tuple[Person, ...]  # who may be assigned (active, of an assignable role)
     canned: tuple[str, ...]
+    reminders: tuple[ReminderView, ...] = ()  # `#remind`, the next due first
+
+
+@dataclass(frozen=True)
+class ReminderView:
+    agent: str
+    due_at: dt.datetime
+    text: str
+    sent_at: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -183,7 +193,18 @@ def _ticket_page(web: Web, ticket_id: int) -> TicketPage:
         ),
         agents=tuple(Person(a.email, a.name) for a in web.desk.mailer.of_desk(ticket, assignable)),
         canned=tuple(web.desk.mailer.renderer(ticket.desk).canned_names()),
+        reminders=_reminders(ticket),
     )
+
+
+def _reminders(ticket: Ticket) -> tuple[ReminderView, ...]:
+    query = (
+        Reminder.select(Reminder, Agent)
+        .join(Agent, on=(Reminder.agent == Agent.id))
+        .where(Reminder.ticket == ticket)
+        .order_by(Reminder.due_at, Reminder.id)
+    )
+    return tuple(ReminderView(r.agent.email, r.due_at, r.text, r.sent_at) for r in query)
 
 
 def _ccs(ticket: Ticket) -> tuple[str, ...]:

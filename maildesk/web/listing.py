@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from maildesk.core.addresses import plain_address
-from maildesk.core.vocabulary import STATUS_GROUPS, STATUSES
+from maildesk.core.vocabulary import OPEN_STATUSES, STATUS_GROUPS, STATUSES
 from maildesk.queries.ticket_list import (
     SLA_STATES,
     SORTS,
@@ -116,6 +116,7 @@ class Filters:
         ]
 
 
+SNOOZED = "snoozed"  # the view of the open tickets that `#snooze` keeps out of "open"
 DEFAULT_VIEW = Filters()
 FILTER_NAMES = ("status", "priority", "category", "assignee", "tag", "sla", "q")
 
@@ -168,7 +169,7 @@ def parse_filters(
     return Filters(
         desk=desk,
         field=field,
-        status=_choice(params, "status", (*STATUS_GROUPS, *STATUSES)) or "open",
+        status=_choice(params, "status", (*STATUS_GROUPS, SNOOZED, *STATUSES)) or "open",
         priority=_choice(params, "priority", priorities),
         category=_pattern(params, "category", CATEGORY, "category"),
         assignee=_assignee(params),
@@ -205,8 +206,12 @@ def age(since: dt.datetime, now: dt.datetime) -> str:
 def ticket_query(web: Web, filters: Filters, agent: Agent, now: dt.datetime) -> TicketQuery:
     """`filters` as the ticket-list query, for one page and one more row (`has_next`)."""
     size = web.config.web.page_size
+    snoozed = filters.status == SNOOZED
+    statuses = OPEN_STATUSES if snoozed else STATUS_GROUPS.get(filters.status, (filters.status,))
     spec = TicketQuery(
-        statuses=STATUS_GROUPS.get(filters.status, (filters.status,)),
+        statuses=statuses,
+        # The open queue leaves snoozed tickets out; their own view shows only them.
+        snoozed=True if snoozed else (False if filters.status == "open" else None),
         desks=(filters.desk,) if filters.desk else (),
         fields=web.desk.fields.filters([filters.field]) if filters.field else (),
         priority=filters.priority,
@@ -258,6 +263,7 @@ class Row:
     tags: tuple[str, ...]
     badge: Badge
     desk: str = ""  # its desk's name, with several desks
+    snoozed_until: dt.datetime | None = None  # `#snooze`: out of the open queue until then
 
 
 @dataclass(frozen=True)
@@ -314,6 +320,7 @@ def _rows(web: Web, tickets: list[Ticket], now: dt.datetime) -> list[Row]:
             tags=tuple(tags.get(t.id, ())),
             badge=sla_badge(t, now),
             desk=web.desks.get(t.desk).name if web.desks.several else "",
+            snoozed_until=t.snoozed_until,
         )
         for t in tickets
     ]

@@ -135,6 +135,22 @@ class TicketChange(Body):
         return self
 
 
+class SnoozeChange(Body):
+    """POST /api/tickets/{label}/snooze: `#snooze` (null: `#unsnooze`)."""
+
+    until: StrictStr | None = Field(
+        description="3d, 2h, 30m, 1w, or YYYY-MM-DD [HH:MM] in the desk's time zone; "
+        "null: wake it now"
+    )
+
+
+class NewReminder(Body):
+    """POST /api/tickets/{label}/reminders: `#remind`, a mail to the token's agent."""
+
+    at: StrictStr = Field(description="2h, 3d, or YYYY-MM-DD [HH:MM] in the desk's time zone")
+    text: StrictStr = Field(description="what to be reminded of (one line)")
+
+
 MAX_BULK = 100  # tickets per bulk change: each is a mail through the pipeline
 
 

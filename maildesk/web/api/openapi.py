@@ -86,6 +86,11 @@ def query_schemas(
             "description": "NAME=VALUE: a custom field's value (repeat: all must match)",
         },
         "q": {"type": "string", "description": "words to search for"},
+        "snoozed": {
+            "type": "string",
+            "enum": ["true", "false"],
+            "description": "true: only tickets snoozed with #snooze; false: none of them",
+        },
         "after": {
             "type": "integer",
             "minimum": 0,

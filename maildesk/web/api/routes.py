@@ -63,6 +63,7 @@ LIST_PARAMS = (
     "desk",
     "field",
     "q",
+    "snoozed",
     "limit",
     "offset",
 )
@@ -261,6 +262,9 @@ def listing_of(
         desks=tuple(params.getlist("desk")),
         fields=field_filters,
         search=params.get("q") or None,
+        snoozed={"true": True, "false": False, None: None}[
+            choice_param(params, "snoozed", ("true", "false"))
+        ],
         limit=number_param(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
         offset=number_param(params, "offset", 0, 0, MAX_OFFSET),
     )

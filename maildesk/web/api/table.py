@@ -18,6 +18,7 @@ from maildesk.web.api import (
     links,
     records,
     reports,
+    snooze,
     webhooks,
 )
 from maildesk.web.api import routes as tickets
@@ -30,6 +31,7 @@ ROUTERS: tuple[ModuleType, ...] = (
     event_log,
     followers,
     links,
+    snooze,
     records,
     agents,
     reports,

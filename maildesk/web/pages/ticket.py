@@ -132,7 +132,21 @@ def control_commands(form: FormData, now: detail.Controls, me: str) -> list[str]
     if merge:
         lines.append(f"#merge {merge}")
     lines += _link_commands(form)
-    return lines + _field_commands(form, now)
+    return lines + _snooze_commands(form) + _field_commands(form, now)
+
+
+def _snooze_commands(form: FormData) -> list[str]:
+    """`#snooze` and `#remind` lines from the snooze card: a date and time of the
+    browser's picker (`2026-12-24T09:00`) wins over a quick choice (`3d`, `none`)."""
+    lines = []
+    snooze = _text(form, "snooze_until").replace("T", " ") or _text(form, "snooze")
+    if snooze:
+        lines.append(f"#snooze {snooze}")
+    remind_at = _text(form, "remind_at").replace("T", " ")
+    remind_text = _text(form, "remind_text")
+    if remind_at or remind_text:
+        lines.append(f"#remind {remind_at} {remind_text}")
+    return lines
 
 
 def _link_commands(form: FormData) -> list[str]:
