@@ -114,7 +114,11 @@ def test_a_customer_message_on_friday_evening_warns_and_breaches_once(sla_desk: 
     assert "missed its next response target" in text_of(breach)
 
     # Ann answers at noon: the cycle ends, late (already breached: no second breach)
-    ingest_at(sla_desk, reply(notice, ANN, "Replaced the fuser."), "2025-11-24T12:00:00+01:00")
+    ingest_at(
+        sla_desk,
+        reply(parse_outbox_mail(sla_desk, "notify_reply"), ANN, "Replaced the fuser."),
+        "2025-11-24T12:00:00+01:00",
+    )
     ticket = show(sla_desk)
     following = ticket["sla"]["next_response"]
     assert following["running"] is False and following["met"] is False
@@ -129,7 +133,11 @@ def test_a_customer_message_on_friday_evening_warns_and_breaches_once(sla_desk: 
     following = ticket["sla"]["next_response"]
     assert following["due"] == "2025-11-25T11:00:00+00:00"
     assert following["warned_at"] is None and following["breached_at"] is None
-    ingest_at(sla_desk, reply(notice, ANN, "Open the back."), "2025-11-25T11:00:00+01:00")
+    ingest_at(
+        sla_desk,
+        reply(parse_outbox_mail(sla_desk, "notify_reply"), ANN, "Open the back."),
+        "2025-11-25T11:00:00+01:00",
+    )
     scan(sla_desk, "2025-11-25T16:00:00+01:00")
     ticket = show(sla_desk)
     assert ticket["sla"]["next_response"]["met"] is True
@@ -155,7 +163,11 @@ def test_an_answer_after_the_due_time_is_a_breach_without_any_scan(sla_desk: Ins
         sla_desk, "2025-11-24T09:00:00+01:00", "2025-11-24T09:10:00+01:00"
     )
     ingest_at(sla_desk, reply(relayed, CARL, "Still broken."), "2025-11-24T14:00:00+01:00")
-    ingest_at(sla_desk, reply(notice, ANN, "Sorry, on it."), "2025-11-25T10:00:00+01:00")
+    ingest_at(
+        sla_desk,
+        reply(parse_outbox_mail(sla_desk, "notify_reply"), ANN, "Sorry, on it."),
+        "2025-11-25T10:00:00+01:00",
+    )
     ticket = show(sla_desk)
     following = ticket["sla"]["next_response"]
     assert following["breached_at"] == "2025-11-24T15:00:00+00:00"  # Monday 16:00 local
