@@ -82,6 +82,7 @@ def bare(name: str) -> dict[str, Any]:
         "auto_close": {"days": 1},
         "sla_warning": {"target": "resolution", "time_left_seconds": 0},
         "sla_breach": {"priority_bumped_from": None, "escalation_level": 0},
+        "bounce": {"marked": []},
     }
     return context | options[name]
 
@@ -202,6 +203,7 @@ def hostile(name: str) -> dict[str, Any]:
         "assigned": {"assigned_by": IMG},
         "command_error": {"errors": [f"line 1: #tag {SCRIPT}: bad tag"]},
         "sla_breach": {"priority_bumped_from": SCRIPT},
+        "bounce": {"failed": [{"email": IMG, "status": "5.1.1", "diagnostic": SCRIPT}]},
     }
     return context | extra.get(name, {})
 

@@ -60,6 +60,9 @@ PUBLIC: Mapping[str, str] = {
     "merged_into": UPDATED,
     "routed": UPDATED,
     "kb_linked": UPDATED,
+    "bounce_received": UPDATED,
+    "address_undeliverable": UPDATED,
+    "address_deliverable": UPDATED,
 }
 # Entries that repeat what another entry of the same change already says.
 REPEATS = frozenset({"auto_closed", "first_response"})

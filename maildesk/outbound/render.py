@@ -49,6 +49,7 @@ MAIL_TEMPLATES = (
     "sla_warning",
     "sla_breach",
     "digest",
+    "bounce",
 )
 """The mail templates maildesk sends; each is mail/NAME.txt + mail/NAME.html."""
 
@@ -376,6 +377,17 @@ def sample_context(name: str) -> dict[str, Any]:
             "cheat_sheet": sheet,
         },
         "auto_close": {"days": 7},
+        "bounce": {
+            "failed": [
+                {
+                    "email": "ada@example.org",
+                    "status": "5.1.1",
+                    "diagnostic": "smtp; 550 5.1.1 <ada@example.org>: User unknown",
+                }
+            ],
+            "marked": ["ada@example.org"],
+            "cheat_sheet": sheet,
+        },
         "sla_warning": {
             "target": "first_response",
             "due": created + dt.timedelta(hours=2),
@@ -553,6 +565,8 @@ def _samples() -> Iterator[tuple[str, dict[str, Any]]]:
     yield "command_error", sample_context("command_error") | {"kept_as_note": False}
     yield "unverified", sample_context("unverified") | bare | {"excerpt": ""}
     yield "auto_close", sample_context("auto_close") | {"days": 1}
+    variant = {"failed": [{"email": "ada@example.org", "status": "", "diagnostic": ""}]}
+    yield "bounce", sample_context("bounce") | bare | variant | {"marked": []}
     variant = {"target": "resolution", "time_left_seconds": 30}
     yield "sla_warning", sample_context("sla_warning") | bare | variant
     variant = {"target": "first_response", "escalation_level": 2, "priority_bumped_from": None}

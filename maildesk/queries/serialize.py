@@ -12,6 +12,7 @@ from maildesk.settings.desks import Desks
 from maildesk.settings.fields import Fields
 from maildesk.store import repo
 from maildesk.store.models import Agent, Attachment, Event, Message, Outbox, Quarantine, Ticket
+from maildesk.tickets import undeliverable
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -67,6 +68,7 @@ def ticket_detail(ticket: Ticket, desks: Desks, fields: Fields | None = None) ->
         **ticket_summary(ticket, desks),
         "cc": cc,
         "automated": ticket.automated,
+        "undeliverable": undeliverable.marked_on_ticket(ticket),  # requester, CCs
         "first_response_at": iso(ticket.first_response_at),
         "first_response_due": iso(ticket.first_response_due),
         "resolution_due": iso(ticket.resolution_due),
