@@ -22,10 +22,13 @@ from maildesk.core.bounces import read_bounce
 from maildesk.core.event_names import UPDATED, public_event
 from maildesk.core.msgid import make_message_id
 from tests import bounce_formats
+from tests.api_support import bearer, two_desks
 from tests.conftest import Install
 from tests.conversation import customer_mail, reply, text_of
 from tests.test_conversation import ANN, CARL, Mailroom, only, open_ticket, to
+from tests.web_support import Site, site
 
+CARL_EMAIL = "carl@customer.test"
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "flanker"
 Format = Callable[[bytes, str], bytes]
 PERMANENT: dict[str, Format] = {
@@ -247,3 +250,76 @@ def test_corpus_bounces_are_stored_and_ignored(room: Mailroom) -> None:
     assert room.out() == []
     assert room.desk.json("outbox", "list")  # only the first ticket's mail
     assert len(room.desk.json("tickets", "list")) == 1
+
+
+# -- the web view and the API --------------------------------------------------------------
+
+
+def _bounced_ack(s: Site) -> int:
+    """Carl's acknowledgement bounces; returns Carl's contact id."""
+    s.ingest(customer_mail(CARL))
+    [ack] = [row for row in s.desk.json("outbox", "list") if row["purpose"] == "ack"]
+    original = (
+        f"Message-ID: {ack['message_id']}\r\nTo: carl@customer.test\r\n"
+        "Subject: [SUP-00001] Printer on fire\r\n\r\nThank you.\r\n"
+    ).encode()
+    s.ingest(bounce_formats.exchange(original, "carl@customer.test"))
+    record = s.desk.json("contacts", "show", "carl@customer.test")
+    assert record["undeliverable"][0]["reason"].startswith("5.1.10 550 5.1.10 RESOLVER")
+    return int(record["id"])
+
+
+def test_web_shows_the_mark_and_an_agent_clears_it(tmp_path: Path, database_url: str) -> None:
+    with site(tmp_path, database_url) as s:
+        s.add_agent("ann@example.com", "Ann Agent")
+        assert s.sign_in("ann@example.com").status_code == 303
+        contact_id = _bounced_ack(s)
+
+        page = s.client.get("/tickets/SUP-00001")
+        assert "carl@customer.test is undeliverable" in page.text
+        assert "RESOLVER.ADR.RecipientNotFound" in page.text  # the system entry and the mark
+        record = s.client.get(f"/contacts/{contact_id}")
+        assert "Mark deliverable" in record.text
+
+        form = f"/contacts/{contact_id}"
+        path = f"/contacts/{contact_id}/deliverable"
+        wrong = s.post(path, {"email": "dora@customer.test"}, form_page=form)
+        assert wrong.status_code == 422 and "not marked undeliverable" in wrong.text
+        done = s.post(path, {"email": "carl@customer.test"}, form_page=form)
+        assert done.status_code == 303
+        assert "carl@customer.test is deliverable again." in s.client.get(form).text
+        assert "is undeliverable" not in s.client.get("/tickets/SUP-00001").text
+        ticket = s.desk.json("tickets", "show", "SUP-00001")
+        [cleared] = [e for e in ticket["events"] if e["type"] == "address_deliverable"]
+        assert cleared["actor"] == "ann@example.com"
+        assert s.client.post(path, data={"email": "carl@customer.test"}).status_code == 403
+
+
+def test_api_shows_the_mark_and_clears_it(tmp_path: Path, database_url: str) -> None:
+    with two_desks(tmp_path, database_url) as s:
+        headers = bearer(s, "ann@example.com")
+        outbox = s.desk.json("outbox", "list")
+        [ack] = [r for r in outbox if (r["ticket"], r["purpose"]) == ("SUP-00001", "ack")]
+        original = f"Message-ID: {ack['message_id']}\r\n\r\nhi\r\n".encode()
+        s.ingest(bounce_formats.postfix(original, CARL_EMAIL))
+        ticket = s.client.get("/api/tickets/SUP-00001", headers=headers).json()
+        assert [u["email"] for u in ticket["undeliverable"]] == [CARL_EMAIL]
+        contact_id = ticket_contact(s, headers)
+        path = f"/api/contacts/{contact_id}/undeliverable"
+        shown = s.client.get(f"/api/contacts/{contact_id}", headers=headers).json()
+        assert shown["undeliverable"][0]["reason"].startswith("5.1.1 550 5.1.1")
+
+        assert s.client.delete(f"{path}?when=now", headers=headers).status_code == 400
+        other = s.client.delete(path, headers=bearer(s, "bill@example.com"))
+        assert other.status_code == 404  # Bill works billing: Carl is not his to see
+        answer = s.client.delete(f"{path}?email={CARL_EMAIL}", headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["cleared"] == [CARL_EMAIL]
+        assert answer.json()["contact"]["undeliverable"] == []
+        again = s.client.delete(path, headers=headers)
+        assert again.status_code == 422 and "not marked undeliverable" in again.text
+
+
+def ticket_contact(s: Site, headers: dict[str, str]) -> int:
+    found = s.client.get("/api/contacts?q=carl", headers=headers).json()["contacts"]
+    return int(found[0]["id"])

@@ -37,6 +37,7 @@ from maildesk.store.models import (
     Participant,
     Ticket,
 )
+from maildesk.tickets import undeliverable
 from maildesk.web.badges import Badge, countdown, sla_badge
 from maildesk.web.context import Web
 from maildesk.web.field_forms import FieldView
@@ -112,6 +113,8 @@ class TicketPage:
     events: tuple[EventView, ...]
     agents: tuple[Person, ...]  # who may be assigned (active, of an assignable role)
     canned: tuple[str, ...]
+    # Its requester and CCs marked undeliverable by a bounce (tickets.undeliverable).
+    undeliverable: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,7 @@ def _ticket_page(web: Web, ticket_id: int) -> TicketPage:
         ),
         agents=tuple(Person(a.email, a.name) for a in web.desk.mailer.of_desk(ticket, assignable)),
         canned=tuple(web.desk.mailer.renderer(ticket.desk).canned_names()),
+        undeliverable=tuple(undeliverable.marked_on_ticket(ticket)),
     )
 
 
