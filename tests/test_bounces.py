@@ -25,7 +25,11 @@ from tests import bounce_formats
 from tests.api_support import bearer, two_desks
 from tests.conftest import Install
 from tests.conversation import customer_mail, reply, text_of
+from tests.sink import Sink
 from tests.test_conversation import ANN, CARL, Mailroom, only, open_ticket, to
+from tests.test_conversation_daemon import PASS, mails_to
+from tests.test_conversation_daemon import start as daemon_start
+from tests.test_conversation_daemon import submit as daemon_submit
 from tests.web_support import Site, site
 
 CARL_EMAIL = "carl@customer.test"
@@ -323,3 +327,34 @@ def test_api_shows_the_mark_and_clears_it(tmp_path: Path, database_url: str) -> 
 def ticket_contact(s: Site, headers: dict[str, str]) -> int:
     found = s.client.get("/api/contacts?q=carl", headers=headers).json()["contacts"]
     return int(found[0]["id"])
+
+
+# -- through the daemon: SMTP in, the relay an aiosmtpd sink --------------------------------
+
+
+def test_a_bounce_through_the_daemon(desk: Install) -> None:
+    for email, name in (("ann@example.com", "Ann Agent"), ("bob@example.com", "Bob Agent")):
+        assert desk.run("agents", "add", email, "--name", name).exit_code == 0
+    trusted = '\n[security]\ntrusted_authserv_id = "mx.example.com"\n'
+    with Sink() as sink:
+        daemon = daemon_start(desk, sink, trusted)
+        try:
+            daemon_submit(daemon, customer_mail(CARL))
+            sink.wait_for(3)  # the acknowledgement and two notifications
+            [notice] = mails_to(sink, "ann@example.com")
+            daemon_submit(daemon, reply(notice, ANN, "Unplug it.", PASS), "ann@example.com")
+            sink.wait_for(4)
+            [relayed] = [r for r in sink.messages if r.message["Auto-Submitted"] is None]
+            assert relayed.recipients == (CARL_EMAIL,)
+
+            daemon_submit(daemon, bounce_formats.postfix(relayed.raw, CARL_EMAIL), "")
+            sink.wait_for(6)  # Ann and Bob are told (nobody is assigned)
+            [_, told] = mails_to(sink, "ann@example.com")
+            assert "could not be delivered" in text_of(told)
+            assert "5.1.1" in text_of(told) and CARL_EMAIL in text_of(told)
+            shown = desk.json("tickets", "show", "SUP-00001")
+            assert shown["messages"][-1]["kind"] == "system"
+            assert [u["email"] for u in shown["undeliverable"]] == [CARL_EMAIL]
+            assert len(mails_to(sink, CARL_EMAIL)) == 2  # nothing went to Carl about it
+        finally:
+            assert daemon.stop() == 0, daemon.log
