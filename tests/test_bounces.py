@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from maildesk.core.bounces import read_bounce
 from maildesk.core.event_names import UPDATED, public_event
@@ -94,6 +96,13 @@ def test_a_delay_is_not_a_failure() -> None:
 
 def test_mail_that_names_no_message_is_no_bounce() -> None:
     assert read_bounce(customer_mail(CARL, body="Undelivered: carl@customer.test")) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000))
+def test_any_bytes_are_a_bounce_or_not_without_error(raw: bytes) -> None:
+    found = read_bounce(b"Content-Type: multipart/report; boundary=x\r\n\r\n--x\r\n" + raw)
+    assert found is None or found.original_ids
 
 
 def test_bounce_events_are_public_updates() -> None:
@@ -194,6 +203,16 @@ def test_agent_clears_the_mark_from_the_cli(room: Mailroom) -> None:
     assert again.exit_code == 1 and "not marked undeliverable" in again.output
     unknown = room.desk.run("contacts", "clear-bounce", "nobody@customer.test")
     assert unknown.exit_code == 1 and "no contact" in unknown.output
+
+
+def test_a_bounce_of_an_agent_notification_marks_nobody(room: Mailroom) -> None:
+    _, notice = open_ticket(room)
+    line = room.send(bounce_formats.postfix(notice.as_bytes(), "ann@example.com"))
+    assert (line["action"], line["ticket"]) == ("appended", "SUP-00001")
+    assert room.ticket()["messages"][-1]["kind"] == "system"
+    assert events(room, "bounce_received")[0]["data"]["purpose"] == "notify_new"
+    assert events(room, "address_undeliverable") == []
+    assert room.out() == []
 
 
 def test_a_delay_is_stored_without_mark_or_mail(room: Mailroom) -> None:
