@@ -69,7 +69,7 @@ from maildesk.store.db import (
 )
 from maildesk.store.models import Agent, Ticket
 from maildesk.store.repo import organization_domains
-from maildesk.tickets import agents, contacts
+from maildesk.tickets import agents, contacts, undeliverable
 
 EXIT_FAILURE = 1
 # `ingest` commits messages in groups: one disk sync per group, not per message.
@@ -1345,6 +1345,21 @@ def contacts_merge(config: Config, into_email: str, other_email: str) -> None:
         person = contacts.merge_contacts(runtime.db, into.id, other.id)
         addresses = contact_queries.contact_summary(person)["addresses"]
     click.echo(f"{person.email}: {', '.join(addresses)}")
+
+
+@contacts_group.command("clear-bounce")
+@with_config
+@click.argument("email")
+def contacts_clear_bounce(config: Config, email: str) -> None:
+    """Mark EMAIL deliverable again after a bounce: automatic mail (acknowledgements,
+    notices) goes to it again. Mail from the address clears the mark by itself."""
+    with _records(config) as runtime:
+        found = contacts.contact_by_email(email)
+        now = runtime.clock()
+        cleared = undeliverable.clear_person(runtime.db, found.id, "cli", now, found.email)
+    if not cleared:
+        raise Failure(f"{found.email} is not marked undeliverable")
+    click.echo(f"{found.email}: deliverable again")
 
 
 @main.group("orgs")

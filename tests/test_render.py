@@ -89,6 +89,7 @@ def bare(name: str) -> dict[str, Any]:
         "reminder": {"text": ""},
         "close_warning": {},
         "waiting_closed": {"days": 1},
+        "bounce": {"marked": []},
     }
     return context | options[name]
 
@@ -209,6 +210,7 @@ def hostile(name: str) -> dict[str, Any]:
         "assigned": {"assigned_by": IMG},
         "command_error": {"errors": [f"line 1: #tag {SCRIPT}: bad tag"]},
         "sla_breach": {"priority_bumped_from": SCRIPT},
+        "bounce": {"failed": [{"email": IMG, "status": "5.1.1", "diagnostic": SCRIPT}]},
     }
     return context | extra.get(name, {})
 

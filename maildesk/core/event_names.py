@@ -71,6 +71,9 @@ PUBLIC: Mapping[str, str] = {
     "unsnoozed": UPDATED,
     "woken": UPDATED,
     "close_warning": UPDATED,
+    "bounce_received": UPDATED,
+    "address_undeliverable": UPDATED,
+    "address_deliverable": UPDATED,
 }
 # Entries that are internal changes (`ticket.updated`, only for endpoints that take
 # internal events): who follows a ticket, whom a note mentions, and one agent's own

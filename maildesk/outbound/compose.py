@@ -24,7 +24,9 @@ status `held` with the reason, never sent unless an admin retries it). The
 notice to an agent about mail from their address that did not count
 (`Mailer.unverified`) is capped too. Tickets opened by automated mail never get
 automatic mail; our own addresses (and their `+` subaddresses) never receive
-mail from us. What is held or skipped is noted in the ticket's event log.
+mail from us, nor does automatic mail go to an address marked undeliverable by a
+bounce (`tickets.undeliverable`; an agent's reply still goes). What is held or
+skipped is noted in the ticket's event log.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any
 
 from maildesk.config import Config
 from maildesk.core.addresses import domain_of, rate_key
+from maildesk.core.bounces import Recipient
 from maildesk.core.commands import cheat_sheet
 from maildesk.core.links import agent_url, article_page, article_url, satisfaction_url, status_url
 from maildesk.core.message import Address
@@ -411,6 +414,52 @@ class Mailer:
             return
         context = {"message": self._shown(note).context(), "noted_by": by.name or by.email}
         self._to_agents(ticket, "notify_note", to, context, now, log_)
+    # -- bounces --------------------------------------------------------------------------
+
+    def bounced(
+        self,
+        ticket: Ticket,
+        failed: Sequence[Recipient],
+        marked: Sequence[str],
+        agents: Sequence[Agent],
+        now: dt.datetime,
+        log_: EventLog,
+    ) -> None:
+        """Our mail to a customer failed permanently: tell the assignee, or everyone on
+        duty if nobody is (`marked`: the addresses now marked undeliverable)."""
+        assignee = [a for a in agents if a.id == ticket.assignee_id]
+        told = assignee or self.on_duty(agents)
+        if not self.config.outbound.notify_agents or not told:
+            return
+        context = {
+            "failed": [
+                {"email": r.email, "status": r.status, "diagnostic": r.diagnostic} for r in failed
+            ],
+            "marked": list(marked),
+        }
+        self._to_agents(ticket, "bounce", told, context, now, log_)
+
+    def _deliverable(
+        self,
+        ticket: Ticket,
+        purpose: str,
+        people: list[tuple[Address, int]],
+        log_: EventLog,
+    ) -> list[tuple[Address, int]]:
+        """`people` without the contacts marked undeliverable: automatic mail to them is
+        skipped (and noted in the log) until they write again or an agent clears them."""
+        marked = {
+            c.id
+            for c in Contact.select(Contact.id).where(
+                Contact.id.in_([cid for _, cid in people]) & Contact.undeliverable_at.is_null(False)
+            )
+        }
+        if not marked:
+            return people
+        skipped = [a.key for a, cid in people if cid in marked]
+        data = {"purpose": purpose, "to": skipped, "reason": "undeliverable"}
+        log_(ticket, "system", "mail_skipped", data)
+        return [(a, cid) for a, cid in people if cid not in marked]
 
     # -- SLA ------------------------------------------------------------------------------
 
@@ -572,6 +621,8 @@ class Mailer:
                 return None
             held = self._over_limit(requester.email, now)
         people = [(a, cid) for a, cid in people if not self._ours(a)]
+        if automatic is not None:
+            people = self._deliverable(ticket, purpose, people, log_)
         if not people:
             return None
         to = [a for a, cid in people if cid == requester.id]

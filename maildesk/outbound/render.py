@@ -56,6 +56,7 @@ MAIL_TEMPLATES = (
     "reminder",
     "close_warning",
     "waiting_closed",
+    "bounce",
 )
 """The mail templates maildesk sends; each is mail/NAME.txt + mail/NAME.html."""
 
@@ -411,6 +412,17 @@ def sample_context(name: str) -> dict[str, Any]:
         },
         "close_warning": {"close_date": "2026-11-29"},
         "waiting_closed": {"days": 7},
+        "bounce": {
+            "failed": [
+                {
+                    "email": "ada@example.org",
+                    "status": "5.1.1",
+                    "diagnostic": "smtp; 550 5.1.1 <ada@example.org>: User unknown",
+                }
+            ],
+            "marked": ["ada@example.org"],
+            "cheat_sheet": sheet,
+        },
         "sla_warning": {
             "target": "first_response",
             "due": created + dt.timedelta(hours=2),
@@ -592,6 +604,8 @@ def _samples() -> Iterator[tuple[str, dict[str, Any]]]:
     yield "waiting_closed", sample_context("waiting_closed") | {"days": 1}
     yield "snooze_ended", sample_context("snooze_ended") | bare
     yield "reminder", sample_context("reminder") | bare | {"text": "<b>not bold</b>"}
+    variant = {"failed": [{"email": "ada@example.org", "status": "", "diagnostic": ""}]}
+    yield "bounce", sample_context("bounce") | bare | variant | {"marked": []}
     variant = {"target": "resolution", "time_left_seconds": 30}
     yield "sla_warning", sample_context("sla_warning") | bare | variant
     variant = {"target": "first_response", "escalation_level": 2, "priority_bumped_from": None}

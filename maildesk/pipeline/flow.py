@@ -3,6 +3,8 @@
     intake (raw bytes committed)            -> inbound/intake.py
     parse        bytes -> ParsedMessage     -> core/message/
     classify     automated mail?            -> core/autoreply.py
+    bounce       a bounce of our mail?      -> core/bounces.py, pipeline/bounces.py: a system
+                 entry on its ticket; a permanent failure marks the address undeliverable
     match        which ticket, if any       -> core/match.py
     limit        too many new tickets from one sender (core/addresses.py: without +tag):
                  append instead; from one domain: open, but tell no agent
@@ -43,6 +45,7 @@ from typing import Any
 from maildesk.core.addresses import domain_of, rate_key
 from maildesk.core.authres import verify_sender
 from maildesk.core.autoreply import Classification, classify
+from maildesk.core.bounces import read_bounce
 from maildesk.core.commands import (
     Assign,
     LinkArticle,
@@ -73,6 +76,7 @@ from maildesk.core.routing import MailFacts
 from maildesk.core.vocabulary import AGENT_REPLIED, RESOLVED, replied_status
 from maildesk.knowledge import catalog
 from maildesk.outbound.compose import Shown
+from maildesk.pipeline import bounces
 from maildesk.store import repo, rows
 from maildesk.store.db import is_transient, keeping_cause, using, write_transaction
 from maildesk.store.models import (
@@ -83,7 +87,7 @@ from maildesk.store.models import (
     Quarantine,
     Ticket,
 )
-from maildesk.tickets import followers, held, meanwhile, next_response
+from maildesk.tickets import followers, held, meanwhile, next_response, undeliverable
 from maildesk.tickets.agents import scope_of
 from maildesk.tickets.changes import Applied, TicketChanges, set_stamps
 from maildesk.tickets.desk import Desk
@@ -227,10 +231,22 @@ class Pipeline:
         intake = repo.lock_intake(self.db, intake_id)
         if intake.state == "processed":
             return None
-        parsed = parse_message(raw if raw is not None else repo.blob_bytes(intake.raw_id))
+        raw = raw if raw is not None else repo.blob_bytes(intake.raw_id)
+        parsed = parse_message(raw)
         mail = self._understand(intake, parsed, agents)
+        bounced = self._bounce(mail, raw)
+        if bounced is not None:
+            return bounced
+        was_undeliverable = self._wrote_again(mail)
         decision = self._limit_new_tickets(self._match(mail), mail)
         ticket = self._apply(decision, mail)
+        if ticket is not None and was_undeliverable is not None:
+            mail.event(
+                ticket,
+                mail.sender.email,
+                undeliverable.CLEARED,
+                {"email": mail.sender.email, "by": "mail", "reason": was_undeliverable},
+            )
         repo.record_events(mail.events)
         if ticket is not None:  # answered or resolved after the due time, unseen by a pass
             self.desk.escalation.late(ticket, mail.now)
@@ -406,6 +422,51 @@ class Pipeline:
         ticket.updated_at = mail.now
         rows.update(self.db, ticket)
         return ticket
+
+    # -- bounces ------------------------------------------------------------------
+
+    def _bounce(self, mail: _Mail, raw: bytes) -> Outcome | None:
+        """A bounce of mail we sent: a system entry on its ticket; a permanent failure
+        marks the address undeliverable and tells the agents (see pipeline/bounces.py).
+        None: not a bounce of ours, so it goes on as any automated mail does."""
+        if not mail.classification.automated:
+            return None
+        found = read_bounce(raw)
+        matched = None if found is None else bounces.match(found, self.desk.secret)
+        if matched is None:
+            return None
+        ticket = repo.lock_ticket(self.db, matched.number)
+        assert ticket is not None  # the outbox row names it; tickets are never deleted
+        self._add_message(ticket, mail, kind="system", body=bounces.entry_text(matched))
+        for recipient in matched.reported:
+            data = bounces.event_data(matched, recipient)
+            mail.event(ticket, "system", "bounce_received", data)
+        marked = []
+        for recipient in matched.failed:
+            reason = bounces.reason(recipient)
+            if undeliverable.mark(recipient.email, reason, mail.now) is not None:
+                marked.append(recipient.email)
+                data = {"email": recipient.email, "reason": reason}
+                mail.event(ticket, "system", undeliverable.MARKED, data)
+        if matched.failed:
+            self.desk.mailer.bounced(
+                ticket, matched.failed, marked, mail.active_agents, mail.now, mail.event
+            )
+        ticket.updated_at = mail.now
+        rows.update(self.db, ticket)
+        repo.record_events(mail.events)
+        to = ", ".join(r.email for r in matched.reported) or "no recipient of it"
+        decision = Decision(
+            Action.APPEND, f"bounce of our mail {matched.outbox.message_id} ({to})", ticket.number
+        )
+        return self._finish(mail, decision, ticket)
+
+    def _wrote_again(self, mail: _Mail) -> str | None:
+        """Mail written by an address marked undeliverable clears the mark (its reason;
+        None: it had none). Before the mail is handled, so that its answers go out."""
+        if mail.classification.automated or mail.sender.is_ours:
+            return None
+        return undeliverable.clear_on_mail(mail.sender.email)
 
     # -- customers ----------------------------------------------------------------
 

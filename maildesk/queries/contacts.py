@@ -36,6 +36,7 @@ from maildesk.store.models import (
     Ticket,
 )
 from maildesk.store.repo import field_values, fields_of, organization_domains, person_rows, primary
+from maildesk.tickets import undeliverable
 
 Label = Callable[[Ticket], str]  # `SUP-00042`: the ticket's number with its desk's prefix
 MAX_SHARED = 50  # other members' tickets listed on a status page, latest first
@@ -152,6 +153,7 @@ def contact_detail(
     return {
         **contact_summary(person),
         "notes": person.notes,
+        "undeliverable": undeliverable.marked_of(person_rows(person)),  # per address
         "fields": fields.typed(stored),
         "field_links": fields.links(stored),
         "tickets": person_tickets(ids, label, scope),

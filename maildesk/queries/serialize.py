@@ -22,6 +22,7 @@ from maildesk.store.models import (
     Ticket,
 )
 from maildesk.tickets import time_spent as spent
+from maildesk.tickets import undeliverable
 from maildesk.tickets.links import linked
 
 
@@ -79,6 +80,7 @@ def ticket_detail(ticket: Ticket, desks: Desks, fields: Fields | None = None) ->
         **ticket_summary(ticket, desks),
         "cc": cc,
         "automated": ticket.automated,
+        "undeliverable": undeliverable.marked_on_ticket(ticket),  # requester, CCs
         "first_response_at": iso(ticket.first_response_at),
         "first_response_due": iso(ticket.first_response_due),
         "resolution_due": iso(ticket.resolution_due),

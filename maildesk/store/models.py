@@ -54,6 +54,10 @@ class Contact(BaseModel):
     organization_explicit = peewee.BooleanField(default=False)  # set by hand, not by domain
     notes = peewee.TextField(default="")  # internal: agents only
     merged_into = peewee.ForeignKeyField("self", null=True, backref="merged", index=True)
+    # A permanent bounce of our mail to this address (pipeline.bounces): no automatic
+    # mail goes to it until it writes again or an agent clears it.
+    undeliverable_at = UTCDateTimeField(null=True)
+    undeliverable_reason = peewee.TextField(null=True)
 
     if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
         organization_id: int | None

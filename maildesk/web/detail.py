@@ -38,6 +38,7 @@ from maildesk.store.models import (
     Reminder,
     Ticket,
 )
+from maildesk.tickets import undeliverable
 from maildesk.tickets.links import linked
 from maildesk.web.badges import Badge, countdown, sla_badge
 from maildesk.web.context import Web
@@ -115,6 +116,8 @@ class TicketPage:
     agents: tuple[Person, ...]  # who may be assigned (active, of an assignable role)
     canned: tuple[str, ...]
     reminders: tuple[ReminderView, ...] = ()  # `#remind`, the next due first
+    # Its requester and CCs marked undeliverable by a bounce (tickets.undeliverable).
+    undeliverable: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,7 @@ def _ticket_page(web: Web, ticket_id: int) -> TicketPage:
         agents=tuple(Person(a.email, a.name) for a in web.desk.mailer.of_desk(ticket, assignable)),
         canned=tuple(web.desk.mailer.renderer(ticket.desk).canned_names()),
         reminders=_reminders(ticket),
+        undeliverable=tuple(undeliverable.marked_on_ticket(ticket)),
     )
 
 

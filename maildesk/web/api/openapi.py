@@ -109,6 +109,7 @@ def query_schemas(
             "description": "ISO 8601, UTC without an offset; exclusive (default: now)",
         },
         "org": {"type": "integer", "minimum": 1, "description": "an organization's id"},
+        "email": {"type": "string", "format": "email", "description": "one of the addresses"},
         "state": {"type": "string", "enum": list(STATES)},
         "webhook": {"type": "integer", "minimum": 1, "description": "a webhook endpoint's id"},
         "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},

@@ -4,6 +4,8 @@ every API route (`routes.signed`).
   GET   /api/contacts              persons, by primary address (q, org, field, limit, offset)
   GET   /api/contacts/{contact_id} a person's record, as `maildesk contacts show --json`
   PATCH /api/contacts/{contact_id} name, notes, organization, fields (`models.ContactChange`)
+  DELETE /api/contacts/{contact_id}/undeliverable  clear a bounce's marks (`?email=`: of
+                                   that address of the person only)
   GET   /api/orgs                  organizations, as `maildesk orgs list --json`
   POST  /api/orgs                  a new organization (`models.NewOrganization`)
   GET   /api/orgs/{org_id}         one, as `maildesk orgs show --json`
@@ -26,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from maildesk.queries import contacts as queries
 from maildesk.settings.fields import FieldError, Fields, json_text
 from maildesk.store.models import Agent
-from maildesk.tickets import contacts
+from maildesk.tickets import contacts, undeliverable
 from maildesk.web.api.models import ContactChange, NewOrganization, OrganizationChange
 from maildesk.web.api.routes import (
     DEFAULT_LIMIT,
@@ -124,6 +126,16 @@ def change_contact(web: Web, agent: Agent, contact_id: int, change: ContactChang
     return contact_record(web, contact_id, agent)
 
 
+def clear_undeliverable(
+    web: Web, agent: Agent, contact_id: int, email: str | None
+) -> dict[str, Any]:
+    visible_contact(web, contact_id, agent)
+    cleared = undeliverable.clear_person(web.db, contact_id, agent.email, web.clock(), email)
+    if not cleared:
+        raise Rejected([f"{email or 'the contact'}: not marked undeliverable"])
+    return {"cleared": cleared, "contact": contact_record(web, contact_id, agent)}
+
+
 def add_organization(web: Web, agent: Agent, spec: NewOrganization) -> dict[str, Any]:
     values = field_changes(organization_fields(web, agent), spec.fields)
     try:
@@ -195,6 +207,18 @@ async def patch_contact(request: Request) -> Response:
     return JSONResponse(await web.call(change_contact, web, agent, contact_id, change))
 
 
+async def delete_undeliverable(request: Request) -> Response:
+    web = web_of(request)
+    agent = await signed(web, request)
+    contact_id = row_id(request.path_params["contact_id"], "contact")
+    unknown = sorted(set(request.query_params) - {"email"})
+    if unknown:
+        raise bad(f"unknown parameter {unknown[0][:40]!r}")
+    email = request.query_params.get("email")
+    document = await web.call(clear_undeliverable, web, agent, contact_id, email)
+    return JSONResponse(document)
+
+
 async def list_orgs(request: Request) -> Response:
     web = web_of(request)
     agent = await signed(web, request)
@@ -236,6 +260,12 @@ routes = [
     ApiRoute("/api/contacts/{contact_id}", "PATCH", patch_contact, Operation(
         "Change a customer's name, notes, organization or custom fields", 200, ContactChange,
     )),
+    ApiRoute("/api/contacts/{contact_id}/undeliverable", "DELETE", delete_undeliverable,
+        Operation(
+            "Clear the undeliverable mark a bounce set: automatic mail goes to it again",
+            200, query=("email",),
+        ),
+    ),
     ApiRoute("/api/orgs", "GET", list_orgs, Operation(
         "List organizations, as `maildesk orgs list --json`", 200,
     )),

@@ -6,6 +6,8 @@ Routes (agents, a session):
   GET  /contacts/<id>          a person's record: addresses, organization, notes, custom
                                fields, tickets
   POST /contacts/<id>          change name, organization, notes, custom fields (CSRF token)
+  POST /contacts/<id>/deliverable  clear the undeliverable mark of one of the person's
+                               addresses (`email`), set by a bounce (CSRF token)
 
 The record is `web.records.contact_record` (tickets of the agent's desks only); a
 change goes through `tickets.contacts`, as `maildesk contacts set` does.
@@ -26,7 +28,7 @@ from maildesk.queries import contacts as queries
 from maildesk.settings.fields import FieldDef, FieldError, Fields
 from maildesk.store.models import Agent, ContactField, Organization
 from maildesk.store.repo import field_values, primary
-from maildesk.tickets import contacts
+from maildesk.tickets import contacts, undeliverable
 from maildesk.web.context import Web, checked_form, redirect, require, text_field, web_of
 from maildesk.web.field_forms import FieldView, changed_fields, views
 from maildesk.web.records import contact_fields, contact_record, row_id, visible_contact
@@ -146,8 +148,28 @@ async def change(request: Request) -> Response:
     return redirect(f"/contacts/{contact_id}")
 
 
+def _deliverable(web: Web, agent: Agent, contact_id: int, email: str) -> list[str]:
+    visible_contact(web, contact_id, agent)
+    return undeliverable.clear_person(web.db, contact_id, agent.email, web.clock(), email)
+
+
+async def deliverable(request: Request) -> Response:
+    """An agent clears a bounce's mark: automatic mail goes to the address again."""
+    agent = require(request)
+    web = web_of(request)
+    contact_id = row_id(request.path_params["contact_id"], "contact")
+    form = await checked_form(request)
+    email = text_field(form, "email").strip()[:320]
+    cleared = await web.call(_deliverable, web, agent, contact_id, email)
+    if not cleared:
+        return await show(request, error=f"{email} is not marked undeliverable", status=422)
+    request.session["flash"] = f"{email} is deliverable again."
+    return redirect(f"/contacts/{contact_id}")
+
+
 routes = [
     Route("/contacts", contact_list, methods=["GET"]),
+    Route("/contacts/{contact_id}/deliverable", deliverable, methods=["POST"]),
     Route("/contacts/{contact_id}", page, methods=["GET"]),
     Route("/contacts/{contact_id}", change, methods=["POST"]),
 ]
