@@ -414,6 +414,7 @@ class Mailer:
             return
         context = {"message": self._shown(note).context(), "noted_by": by.name or by.email}
         self._to_agents(ticket, "notify_note", to, context, now, log_)
+
     # -- bounces --------------------------------------------------------------------------
 
     def bounced(

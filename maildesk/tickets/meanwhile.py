@@ -36,13 +36,19 @@ class Arrival:
 
 def arrived_since(ticket_id: int, seen: int, me: str) -> tuple[Arrival, ...]:
     """The ticket's messages newer than message `seen` that are not `me`'s own: what
-    came after the page (or notification) the agent is answering from."""
+    came after the page (or notification) the agent is answering from. System entries
+    (a bounce, say) are news for the ticket page, not words that cross a reply."""
     query = (
         Message.select(
             Message.id, Message.kind, Message.from_name, Message.from_email, Message.body_text
         )
         .select_extend(Message.created_at)
-        .where((Message.ticket == ticket_id) & (Message.id > seen) & (Message.from_email != me))
+        .where(
+            (Message.ticket == ticket_id)
+            & (Message.id > seen)
+            & (Message.from_email != me)
+            & (Message.kind != "system")
+        )
         .order_by(Message.id)
     )
     return tuple(
