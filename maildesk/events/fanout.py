@@ -8,8 +8,9 @@ instances and the CLI wrote. The deliveries it writes are sent by `events.delive
 Nothing is lost and nothing is written twice: the rows and the cursor commit
 together, so a pass that dies leaves both as they were. The cursor is a position in
 the log's commit order (`events.log`), so an event whose transaction commits late
-still comes after it; and on PostgreSQL one instance at a time runs a pass (a
-transaction-level advisory lock; the others skip).
+still comes after it; and on PostgreSQL one instance at a time writes a pass (a
+transaction-level advisory lock; the others skip), and only from where the cursor
+still is.
 
 The cursor was set after the events of the time of migrations/0019 (a new
 installation: before its first event) and moves with the log whether or not there
@@ -38,7 +39,7 @@ from maildesk.queries.serialize import iso, message_detail, ticket_fields, ticke
 from maildesk.settings.desks import Desks
 from maildesk.settings.fields import Fields
 from maildesk.store import rows
-from maildesk.store.db import advisory_key, is_postgres, write_transaction
+from maildesk.store.db import advisory_key, is_postgres, read_snapshot, write_transaction
 from maildesk.store.models import (
     Contact,
     Event,
@@ -80,47 +81,70 @@ class Pass:
 def fan_out(
     db: peewee.Database, desks: Desks, fields: Fields, now: dt.datetime, limit: int = BATCH
 ) -> Pass:
-    """One pass of the cursor (see the module's docstring)."""
+    """One pass of the cursor (see the module's docstring): the events after it and
+    their bodies are read in a snapshot, with no lock held (a pass reads tickets,
+    messages and builds JSON: it must not keep the pipeline's commits waiting); then
+    one short write transaction stores the rows and moves the cursor, if it is still
+    where the pass read it (else another pass moved it: nothing is written)."""
+    with read_snapshot(db):
+        at = position(db)
+        events = [] if at is None else log.after(db, at, limit)
+        endpoints = active(db) if events else []
+        sends = _sends(events, endpoints, desks, fields) if endpoints else []
+    if at is not None and not events:
+        return Pass(0, 0)
     with write_transaction(db):
         if is_postgres(db):
             row = db.execute_sql("SELECT pg_try_advisory_xact_lock(%s)", (LOCK,)).fetchone()
             if not row[0]:
                 return Pass(0, 0)  # another instance is at it
-        at = position(db)
+        now_at = position(db)
         if at is None:
-            _move(db, log.end(db), new=True)
+            if now_at is None:
+                _move(db, log.end(db), new=True)
             return Pass(0, 0)
-        events = log.after(db, at, limit)
-        if not events:
-            return Pass(0, 0)
-        endpoints = active(db)
-        written = 0
-        for send in _sends(events, endpoints, desks, fields) if endpoints else []:
-            payload = rows.insert(
-                db,
-                WebhookPayload,
-                {"event_id": send.event.id, "body": send.body, "created_at": now},
-            )
-            rows.insert_many(db, WebhookDelivery, [
-                {
-                    "webhook": endpoint.id,
-                    "ticket": send.event.ticket_id,
-                    "event_id": send.event.id,
-                    "msg_id": f"evt_{send.event.id}",
-                    "type": send.name,
-                    "payload": payload,
-                    "state": "pending",
-                    "attempts": 0,
-                    "last_error": "",
-                    "next_at": now,
-                    "created_at": now,
-                }
-                for endpoint in send.endpoints
-            ])  # fmt: skip
-            written += len(send.endpoints)
-        last = events[-1]
-        _move(db, Position.of(last), new=False)
+        if now_at != at:
+            return Pass(0, 0)  # another pass moved it meanwhile
+        written = _store(db, sends, now)
+        _move(db, Position.of(events[-1]), new=False)
     return Pass(len(events), written)
+
+
+def _store(db: peewee.Database, sends: Sequence[Send], now: dt.datetime) -> int:
+    """Each event's body once, and a pending delivery per endpoint pointing at it."""
+    if not sends:
+        return 0
+    rows.insert_many(
+        db,
+        WebhookPayload,
+        [{"event_id": send.event.id, "body": send.body, "created_at": now} for send in sends],
+    )
+    payloads = dict(
+        rows.tuples(
+            WebhookPayload.select(WebhookPayload.event_id, WebhookPayload.id).where(
+                WebhookPayload.event_id.in_([send.event.id for send in sends])
+            )
+        )
+    )
+    written = [
+        {
+            "webhook": endpoint.id,
+            "ticket": send.event.ticket_id,
+            "event_id": send.event.id,
+            "msg_id": f"evt_{send.event.id}",
+            "type": send.name,
+            "payload": payloads[send.event.id],
+            "state": "pending",
+            "attempts": 0,
+            "last_error": "",
+            "next_at": now,
+            "created_at": now,
+        }
+        for send in sends
+        for endpoint in send.endpoints
+    ]
+    rows.insert_many(db, WebhookDelivery, written)
+    return len(written)
 
 
 @dataclass(frozen=True)
