@@ -247,3 +247,24 @@ def test_status_page_without_a_target_promises_nothing(
         running.ingest(customer_mail(CARL))
         html = page(running)
     assert "When to expect an answer" not in html and "expectation.js" not in html
+
+
+def test_status_page_states_the_next_response_while_a_message_waits(
+    tmp_path: Path, database_url: str, clock: Clock
+) -> None:
+    with_next = SLA.replace('"medium 8h 72h"', '"medium 8h 72h 4h"')
+    with site(tmp_path, database_url, with_next, clock=clock) as s:
+        agents.add_agent(s.runtime.db, "ann@example.com", "Ann", "agent", None, clock())
+        s.ingest(customer_mail(CARL))
+        clock.now = dt.datetime(2025, 11, 24, 9, 0, tzinfo=dt.UTC)  # Monday 10:00 in Berlin
+        ann = Agent.get(Agent.email == "ann@example.com")
+        actions.agent_mail(s.web, ann, Ticket.get(Ticket.number == 1), "Restart it.")
+        assert "Paused: we are waiting for your reply." in page(s)  # the answer asks
+        clock.now += dt.timedelta(hours=1)
+        s.ingest(customer_mail(CARL, subject="Re: [SUP-00001] Printer on fire"))
+        html = page(s)
+    assert (
+        "We answer your latest message within 4 business hours: by "
+        '<time datetime="2025-11-24T15:00:00+01:00">Monday 15:00</time> (Europe/Berlin).'
+    ) in html
+    assert "4 h 0 min 0 s of business time left" in html
