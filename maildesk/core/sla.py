@@ -61,6 +61,7 @@ __all__ = [
     "business_seconds",
     "due",
     "elapsed",
+    "open_intervals",
     "parse_duration",
     "pause",
     "rebase",
@@ -438,6 +439,32 @@ def business_seconds(calendar: Calendar, start: dt.datetime, end: dt.datetime) -
             if closes > opens:
                 total += closes - opens
         day += _DAY
+
+
+def open_intervals(
+    calendar: Calendar, start: dt.datetime, end: dt.datetime, most: int = 64
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The open intervals (UTC, in order) between two instants, cut to them: at most
+    `most` of them, and only the first day with any beyond 366 days of closed ones.
+    For a client that counts business time down on its own (the status page)."""
+    origin = _aware_utc(start, "start")
+    finish = _aware_utc(end, "end")
+    if finish <= origin:
+        return []
+    if calendar.always:
+        return [(origin, finish)]
+    found: list[tuple[dt.datetime, dt.datetime]] = []
+    day = origin.astimezone(calendar._zone).date()
+    closed = 0
+    while len(found) < most and closed <= 366 and _midnight(calendar, day) < finish:
+        intervals = _day_intervals(calendar, day)
+        closed = 0 if intervals else closed + 1
+        for opens, closes in intervals:
+            opens, closes = max(opens, origin), min(closes, finish)
+            if closes > opens and len(found) < most:
+                found.append((opens, closes))
+        day += _DAY
+    return found
 
 
 # --------------------------------------------------------------------------

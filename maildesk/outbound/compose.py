@@ -136,12 +136,15 @@ class Mailer:
         now: dt.datetime,
         log_: EventLog,
         articles: Sequence[tuple[str, str]] = (),
+        expectation: Mapping[str, Any] | None = None,
     ) -> None:
         """The acknowledgement of a new ticket, to whoever opened it, with the articles
-        (slug, title) suggested for it, each a link signed for the recipient."""
+        (slug, title) suggested for it, each a link signed for the recipient, and when
+        to expect an answer (`tickets.expectations.context`; None: no target, no word)."""
         context = {
             "message_excerpt": _excerpt(first.body_text),
             "articles": [{"slug": slug, "title": title} for slug, title in articles],
+            "expectation": None if expectation is None else dict(expectation),
         }
         chain = [first.message_id] if first.message_id else []  # the thread so far
         self._to_customer(

@@ -326,6 +326,17 @@ def sample_context(name: str) -> dict[str, Any]:
     extra: dict[str, dict[str, Any]] = {
         "canned": {},
         "ack": {
+            "expectation": {
+                "kind": "first_response",
+                "due": "Monday 17:00",
+                "timezone": "Europe/Berlin",
+                "amount": 8,
+                "unit": "business_hours",
+                "away": "closed_day",
+                "back_at": "Monday 09:00",
+                "paused": False,
+                "late": False,
+            },
             "message_excerpt": message["text"],
             "articles": [
                 {

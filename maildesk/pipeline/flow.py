@@ -87,7 +87,7 @@ from maildesk.store.models import (
     Quarantine,
     Ticket,
 )
-from maildesk.tickets import followers, held, meanwhile, next_response, undeliverable
+from maildesk.tickets import expectations, followers, held, meanwhile, next_response, undeliverable
 from maildesk.tickets.agents import scope_of
 from maildesk.tickets.changes import Applied, TicketChanges, set_stamps
 from maildesk.tickets.desk import Desk
@@ -499,7 +499,10 @@ class Pipeline:
             automated = f"{classification.kind}: {classification.reason}"
         else:
             suggested = self._suggestions(ticket, message, mail)
-            self.desk.mailer.ack(ticket, message, mail.now, mail.event, suggested)
+            expected = expectations.context(
+                expectations.current(self.desk.policies, ticket, mail.now), mail.now
+            )
+            self.desk.mailer.ack(ticket, message, mail.now, mail.event, suggested, expected)
         if mail.quiet:
             log.warning("%s: %s", self._label(ticket), mail.quiet)
             mail.event(ticket, "system", "rate_limited", {"reason": mail.quiet})

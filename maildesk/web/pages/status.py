@@ -6,6 +6,9 @@ notes, flagged mail or the event log) and names agents the way their relayed mai
 does. Where the viewer's organization shares tickets, the other members' tickets of
 the same desk are listed too (reference, subject, status, who: never their messages),
 and so are the articles the acknowledgement suggested, each linked for the viewer.
+While a target runs it says when to expect an answer, with a countdown of the
+business time left (`static/expectation.js` counts it down inside the open
+intervals the page gives it; without script the text stands).
 A reply from the page is that person's (From them), never the requester's
 unless the link is theirs; it becomes mail through `actions` and the pipeline,
 exactly as if mailed. Any other path under /t/ is the links' 404.
@@ -29,6 +32,7 @@ from maildesk.outbound.render import filesize_filter
 from maildesk.queries.contacts import SharedTicket, shared_tickets
 from maildesk.settings.desks import DeskProfile
 from maildesk.store.models import Agent, Article, Attachment, Event, Message, Ticket
+from maildesk.tickets import expectations
 from maildesk.web import actions
 from maildesk.web.actions import Refused
 from maildesk.web.context import Web, checked_form, redirect, text_field, web_of
@@ -95,6 +99,8 @@ class StatusView:
     desk: DeskProfile | None = None  # whose page it is: its name heads it
     fields: tuple[FieldView, ...] = ()  # the custom fields marked public, that are set
     articles: tuple[Suggested, ...] = ()  # what the acknowledgement suggested
+    # When to expect an answer (`tickets.expectations.context`); None: nothing promised.
+    expectation: dict[str, Any] | None = None
 
 
 def when(value: dt.datetime) -> str:
@@ -227,6 +233,7 @@ def status_view(web: Web, link: Link, now: dt.datetime) -> StatusView:
             if view.values and _public(web, view.name)
         ),
         articles=suggested_articles(web, ticket, person.id),
+        expectation=expectations.context(expectations.current(web.desk.policies, ticket, now), now),
     )
 
 
