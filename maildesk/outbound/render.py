@@ -57,6 +57,8 @@ MAIL_TEMPLATES = (
     "close_warning",
     "waiting_closed",
     "bounce",
+    "customer_decided",
+    "satisfaction",
 )
 """The mail templates maildesk sends; each is mail/NAME.txt + mail/NAME.html."""
 
@@ -349,6 +351,8 @@ def sample_context(name: str) -> dict[str, Any]:
             ],
             "resolved": False,
             "satisfaction_url": None,
+            "solved_url": None,
+            "not_solved_url": None,
         },
         "notify_new": {
             "message": message,
@@ -371,7 +375,18 @@ def sample_context(name: str) -> dict[str, Any]:
         "assigned": {"assigned_by": "Alan Turing", "message": message, "cheat_sheet": sheet},
         "mentioned": {"mentioned_by": "Alan Turing", "message": message, "cheat_sheet": sheet},
         "notify_note": {"noted_by": "Alan Turing", "message": message, "cheat_sheet": sheet},
-        "resolved": {"satisfaction_url": "http://127.0.0.1:8080/rate/SUP-00042/abc123"},
+        "resolved": {
+            "satisfaction_url": "http://127.0.0.1:8080/rate/SUP-00042/abc123",
+            "solved_url": "http://127.0.0.1:8080/t/SUP-00042/abc123/confirm",
+            "not_solved_url": "http://127.0.0.1:8080/t/SUP-00042/abc123/reopen",
+        },
+        "satisfaction": {"satisfaction_url": "http://127.0.0.1:8080/t/SUP-00042/abc123/rate"},
+        "customer_decided": {
+            "who": "ada@example.org",
+            "kind": "reopened_by_customer",
+            "said": "The export still fails.",
+            "cheat_sheet": sheet,
+        },
         "command_error": {
             "errors": [
                 "line 1: #priorty high: unknown command (did you mean #priority?)",
