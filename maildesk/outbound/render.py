@@ -618,6 +618,9 @@ def _samples() -> Iterator[tuple[str, dict[str, Any]]]:
     yield "auto_close", sample_context("auto_close") | {"days": 1}
     yield "waiting_closed", sample_context("waiting_closed") | {"days": 1}
     yield "snooze_ended", sample_context("snooze_ended") | bare
+    for kind in ("closed_by_customer", "resolution_confirmed"):
+        variant = {"kind": kind, "said": ""}
+        yield "customer_decided", sample_context("customer_decided") | bare | variant
     yield "reminder", sample_context("reminder") | bare | {"text": "<b>not bold</b>"}
     variant = {"failed": [{"email": "ada@example.org", "status": "", "diagnostic": ""}]}
     yield "bounce", sample_context("bounce") | bare | variant | {"marked": []}
