@@ -754,7 +754,8 @@ def sla() -> None:
 def sla_scan(config: Config, now: dt.datetime | None) -> None:
     """One SLA pass: warnings, breaches and escalation, auto-close of resolved tickets
     (and, if configured, of those waiting on the customer, with its warning), snoozed
-    tickets woken and reminders sent. Safe to repeat: each happens once."""
+    tickets woken and reminders sent, delayed satisfaction questions asked. Safe to
+    repeat: each happens once."""
     from maildesk.jobs.runner import Jobs
 
     with runtime_for(config) as runtime:
@@ -764,6 +765,7 @@ def sla_scan(config: Config, now: dt.datetime | None) -> None:
         done["closed"] = jobs.auto_close(at)
         done |= jobs.snoozes(at)
         done |= jobs.waiting_close(at)
+        done["rating questions"] = jobs.rating_questions(at)
     click.echo(", ".join(f"{count} {name}" for name, count in done.items()))
 
 

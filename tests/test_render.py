@@ -90,6 +90,8 @@ def bare(name: str) -> dict[str, Any]:
         "close_warning": {},
         "waiting_closed": {"days": 1},
         "bounce": {"marked": []},
+        "customer_decided": {"said": ""},
+        "satisfaction": {},
     }
     return context | options[name]
 

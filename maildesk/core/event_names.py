@@ -49,6 +49,10 @@ PUBLIC: Mapping[str, str] = {
     "sla_warning": SLA_WARNING,
     "sla_breached": SLA_BREACHED,
     "reopened": UPDATED,
+    # The customer's own answers to a request (`tickets.customer_close`).
+    "closed_by_customer": CLOSED_EVENT,
+    "resolution_confirmed": CLOSED_EVENT,
+    "reopened_by_customer": UPDATED,
     "priority_changed": UPDATED,
     "category_changed": UPDATED,
     "desk_changed": UPDATED,

@@ -14,6 +14,7 @@ indexed queries stay indexed as the tickets grow.
     jobs.auto_close   resolved tickets closed after `[sla] auto_close_days`
     jobs.snooze       snoozed tickets woken, reminders sent, when their time comes
     jobs.waiting_close  tickets waiting on the customer warned, then closed
+    jobs.rating       the satisfaction question, `[tickets] rating_delay_hours` after resolution
     jobs.digest       each manager's daily digest
 """
 
@@ -29,6 +30,7 @@ from typing import Any
 
 from maildesk.jobs.auto_close import AutoClose
 from maildesk.jobs.digest import Digest
+from maildesk.jobs.rating import RatingQuestions
 from maildesk.jobs.sla_pass import SlaPass
 from maildesk.jobs.snooze import Snoozes
 from maildesk.jobs.waiting_close import WaitingClose
@@ -49,6 +51,7 @@ class Jobs:
         self._digest = Digest(desk)
         self._snoozes = Snoozes(desk)
         self._waiting_close = WaitingClose(desk)
+        self._ratings = RatingQuestions(desk)
 
     def run(self, now: dt.datetime) -> dict[str, int]:
         """Everything that is due at `now`; counts of what was done."""
@@ -56,6 +59,7 @@ class Jobs:
         done["closed"] = self.auto_close(now)
         done |= self.snoozes(now)
         done |= self.waiting_close(now)
+        done["rating questions"] = self.rating_questions(now)
         done["digests"] = len(self.send_digests(now))
         # The planner statistics of the tables this pass read, should they have grown
         # much (SQLite; nothing to do is the usual case and costs microseconds).
@@ -77,6 +81,10 @@ class Jobs:
     def waiting_close(self, now: dt.datetime) -> dict[str, int]:
         with using(self._db):
             return self._waiting_close.run(now)
+
+    def rating_questions(self, now: dt.datetime) -> int:
+        with using(self._db):
+            return self._ratings.run(now)
 
     def send_digests(self, now: dt.datetime) -> list[str]:
         with using(self._db):

@@ -169,7 +169,7 @@ class Mailer:
             "agent_name": agent.name if self.config.outbound.show_agent_name else None,
             "quoted": [shown.context() for shown in self._last_customer_message(ticket, message)],
             "resolved": resolved,
-            "satisfaction_url": self._satisfaction_url(ticket) if resolved else None,
+            **(self._resolution_links(ticket) if resolved else {"satisfaction_url": None}),
         }  # the links: each recipient's own, filled in by `_to_customer`
         name = self.desks.get(ticket.desk).name
         sender = f"{agent.name} via {name}" if self.config.outbound.show_agent_name else name
@@ -187,9 +187,30 @@ class Mailer:
         )
 
     def resolved(self, ticket: Ticket, now: dt.datetime, log_: EventLog) -> None:
-        context = {"satisfaction_url": self._satisfaction_url(ticket)}
+        """The resolution, with links to confirm it or say it is not solved; the
+        satisfaction question too, unless `[tickets] rating_delay_hours` asks it later
+        (`jobs.rating`)."""
+        context = self._resolution_links(ticket)
         self._to_customer(
             ticket, "resolved", context, now, log_, to_all=True, automatic="auto-generated"
+        )
+
+    def _resolution_links(self, ticket: Ticket) -> dict[str, Any]:
+        """What a mail telling of the resolution links: "Yes, solved" and "Not solved"
+        (`web.pages.customer_close`), and the satisfaction question unless `[tickets]
+        rating_delay_hours` asks it later. Signed per recipient by `_links_for`."""
+        asks = self.config.tickets.rating_delay_hours <= 0
+        return {
+            "satisfaction_url": self._satisfaction_url(ticket) if asks else None,
+            "solved_url": True,
+        }
+
+    def satisfaction(self, ticket: Ticket, now: dt.datetime, log_: EventLog) -> None:
+        """The satisfaction question, asked `[tickets] rating_delay_hours` after the
+        resolution (`jobs.rating`)."""
+        context = {"satisfaction_url": self._satisfaction_url(ticket)}
+        self._to_customer(
+            ticket, "satisfaction", context, now, log_, to_all=True, automatic="auto-generated"
         )
 
     def auto_close(self, ticket: Ticket, days: int, now: dt.datetime, log_: EventLog) -> None:
@@ -267,6 +288,20 @@ class Mailer:
             ],
         }
         self._to_agents(ticket, "notify_new", on_duty, context, now, log_, about=message)
+
+    def customer_decided(
+        self, ticket: Ticket, who: str, kind: str, said: str, now: dt.datetime, log_: EventLog
+    ) -> None:
+        """A customer closed the ticket, confirmed its resolution or said it is not
+        solved (`kind`, `tickets.customer_close`): tell its assignee, with what they
+        wrote (`said`)."""
+        if not self.config.outbound.notify_agents or ticket.assignee_id is None:
+            return
+        agent = Agent.get_or_none(Agent.id == ticket.assignee_id)
+        if agent is None or not agent.active:
+            return
+        context = {"who": who, "kind": kind, "said": said}
+        self._to_agents(ticket, "customer_decided", [agent], context, now, log_)
 
     def notify_reply(
         self,
@@ -868,6 +903,9 @@ class Mailer:
         links: dict[str, Any] = {"status_url": self.status_url(ticket, contact_id)}
         if extra.get("satisfaction_url"):
             links["satisfaction_url"] = self._satisfaction_url(ticket, contact_id)
+        if extra.get("solved_url"):  # the resolved notice's answers (`web.pages.customer_close`)
+            links["solved_url"] = f"{links['status_url']}/confirm"
+            links["not_solved_url"] = f"{links['status_url']}/reopen"
         if extra.get("articles"):
             links["articles"] = [
                 {**article, "url": self.article_url(ticket, article["slug"], contact_id)}

@@ -57,6 +57,8 @@ MAIL_TEMPLATES = (
     "close_warning",
     "waiting_closed",
     "bounce",
+    "customer_decided",
+    "satisfaction",
 )
 """The mail templates maildesk sends; each is mail/NAME.txt + mail/NAME.html."""
 
@@ -360,6 +362,8 @@ def sample_context(name: str) -> dict[str, Any]:
             ],
             "resolved": False,
             "satisfaction_url": None,
+            "solved_url": None,
+            "not_solved_url": None,
         },
         "notify_new": {
             "message": message,
@@ -382,7 +386,18 @@ def sample_context(name: str) -> dict[str, Any]:
         "assigned": {"assigned_by": "Alan Turing", "message": message, "cheat_sheet": sheet},
         "mentioned": {"mentioned_by": "Alan Turing", "message": message, "cheat_sheet": sheet},
         "notify_note": {"noted_by": "Alan Turing", "message": message, "cheat_sheet": sheet},
-        "resolved": {"satisfaction_url": "http://127.0.0.1:8080/rate/SUP-00042/abc123"},
+        "resolved": {
+            "satisfaction_url": "http://127.0.0.1:8080/rate/SUP-00042/abc123",
+            "solved_url": "http://127.0.0.1:8080/t/SUP-00042/abc123/confirm",
+            "not_solved_url": "http://127.0.0.1:8080/t/SUP-00042/abc123/reopen",
+        },
+        "satisfaction": {"satisfaction_url": "http://127.0.0.1:8080/t/SUP-00042/abc123/rate"},
+        "customer_decided": {
+            "who": "ada@example.org",
+            "kind": "reopened_by_customer",
+            "said": "The export still fails.",
+            "cheat_sheet": sheet,
+        },
         "command_error": {
             "errors": [
                 "line 1: #priorty high: unknown command (did you mean #priority?)",
@@ -614,6 +629,9 @@ def _samples() -> Iterator[tuple[str, dict[str, Any]]]:
     yield "auto_close", sample_context("auto_close") | {"days": 1}
     yield "waiting_closed", sample_context("waiting_closed") | {"days": 1}
     yield "snooze_ended", sample_context("snooze_ended") | bare
+    for kind in ("closed_by_customer", "resolution_confirmed"):
+        variant = {"kind": kind, "said": ""}
+        yield "customer_decided", sample_context("customer_decided") | bare | variant
     yield "reminder", sample_context("reminder") | bare | {"text": "<b>not bold</b>"}
     variant = {"failed": [{"email": "ada@example.org", "status": "", "diagnostic": ""}]}
     yield "bounce", sample_context("bounce") | bare | variant | {"marked": []}

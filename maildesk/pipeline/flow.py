@@ -56,6 +56,7 @@ from maildesk.core.commands import (
     UseTemplate,
     parse_reply,
 )
+from maildesk.core.customer_words import Wish, read_wish
 from maildesk.core.forwards import Forward, find_forward, strip_forward_prefix
 from maildesk.core.links import article_page
 from maildesk.core.match import (
@@ -87,7 +88,15 @@ from maildesk.store.models import (
     Quarantine,
     Ticket,
 )
-from maildesk.tickets import expectations, followers, held, meanwhile, next_response, undeliverable
+from maildesk.tickets import (
+    customer_close,
+    expectations,
+    followers,
+    held,
+    meanwhile,
+    next_response,
+    undeliverable,
+)
 from maildesk.tickets.agents import scope_of
 from maildesk.tickets.changes import Applied, TicketChanges, set_stamps
 from maildesk.tickets.desk import Desk
@@ -517,6 +526,8 @@ class Pipeline:
         if mail.classification.automated:  # a bounce or auto-reply to our mail: kept, unanswered
             self._add_message(ticket, mail)
             return
+        if self._customer_decided(ticket, mail):
+            return
         self._set_status(
             ticket, replied_status(ticket.status, decision.reopen), mail, decision.reopen
         )
@@ -539,6 +550,25 @@ class Pipeline:
             self.desk.mailer.notify_reply(
                 ticket, message, decision.reopen, mail.active_agents, mail.now, mail.event
             )
+
+    def _customer_decided(self, ticket: Ticket, mail: _Mail) -> bool:
+        """A reply whose first line closes the request (or confirms its resolution), or
+        says that its resolution did not solve it (`core.customer_words`), from the
+        ticket's requester or a CC: done, with the rest of the text kept as their
+        message (`tickets.customer_close`). False: an ordinary reply."""
+        said = read_wish(split_reply(mail.parsed.text).visible or mail.parsed.text)
+        if said is None or mail.sender.email not in repo.participant_emails(ticket):
+            return False
+        if said.wish is Wish.REOPEN and not customer_close.may_reopen(ticket):
+            return False  # "not solved" of a request not resolved: just their words
+        if said.rest:
+            self._add_message(ticket, mail, body=said.rest)
+        email = mail.sender.email
+        if said.wish is Wish.CLOSE:  # closed already: nothing more to do
+            customer_close.close(self.desk, ticket, email, mail.now, mail.event, said.rest)
+        else:
+            customer_close.reopen(self.desk, ticket, email, mail.now, mail.event, said.rest)
+        return True
 
     def _open_ticket(
         self,

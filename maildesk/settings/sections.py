@@ -486,6 +486,14 @@ class TicketsConfig:
             "new ticket."
         ),
     )
+    rating_delay_hours: Annotated[Int, Field(ge=0)] = Field(
+        0,
+        description=(
+            "Ask the satisfaction question this many hours after the resolution, in a mail "
+            "of its own sent once by the jobs (24 is recommended); 0 asks it in the resolved "
+            "notice."
+        ),
+    )
     max_new_per_sender_per_hour: Annotated[Int, Field(ge=1)] = Field(
         20,
         description=(

@@ -133,6 +133,8 @@ class Ticket(BaseModel):
     snoozed_until = UTCDateTimeField(null=True)
     waiting_since = UTCDateTimeField(null=True)
     close_warned_at = UTCDateTimeField(null=True)
+    # When the satisfaction question went out after its delay (jobs.rating): asked once.
+    rating_asked_at = UTCDateTimeField(null=True)
 
     if TYPE_CHECKING:  # the raw key columns peewee adds for each foreign key
         requester_id: int

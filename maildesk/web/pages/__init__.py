@@ -10,6 +10,7 @@ For agents (a session): `signin` (/login, /logout), `queue` (/ and /bulk),
 (/admin/quarantine), `kb_admin` (/admin/kb, the knowledge base editor), `webhooks`
 (/admin/webhooks, the endpoints and their deliveries). For
 customers (no session): `status` (/t/SUP-00042/<token>), `rating` (/t/.../rate),
+`customer_close` (/t/.../close, /confirm, /reopen),
 `submit` (/submit), `help_center` (/kb/, another desk's /kb/d/DESK/) and `article`
 (/kb/SLUG, with "Did this answer your question?"). Handlers are plain functions of
 the request; the `Web` they work with is `context.web_of(request)`.
@@ -23,6 +24,7 @@ from maildesk.web.pages import (
     admin,
     article,
     contacts,
+    customer_close,
     followers,
     help_center,
     kb_admin,
@@ -58,6 +60,7 @@ routes: list[BaseRoute] = [
     *webhooks.routes,
     *status.routes,
     *rating.routes,
+    *customer_close.routes,
     *status.not_found_routes,  # after every other /t/ route
     *submit.routes,
     *help_center.routes,

@@ -50,6 +50,12 @@ STATUS_WORDS = {
     "resolved": "Resolved",
     "closed": "Closed",
 }
+# After an answer to the request (`web.pages.customer_close`, `?done=...`).
+DONE = {
+    "closed": "Your request is closed. If you need more help, just reply to any of our mails.",
+    "reopened": "Your request is open again: we will answer you by mail.",
+    "unchanged": "Nothing changed: your request was already in that state.",
+}
 SENT = {
     "1": "Thanks, we got your message.",
     "new": "Thanks, we got your message. It starts a new request: we will mail you its reference.",
@@ -261,6 +267,7 @@ async def status_page(request: Request) -> Response:
     link = await link_of(web, request.path_params)
     view = await web.call(status_view, web, link, web.clock())
     notice = SENT.get(request.query_params.get("sent", ""), "")
+    notice = notice or DONE.get(request.query_params.get("done", ""), "")
     return show_status(request, link, view, notice=notice)
 
 
