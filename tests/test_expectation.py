@@ -212,7 +212,7 @@ def test_status_page_states_the_expectation_and_the_countdown(web: Site, clock: 
     clock.now = monday_9 + dt.timedelta(hours=2, minutes=30)
     html = page(web)
     assert "5 h 30 min 0 s of business time left" in html
-    assert "The clock is running now." in html and "away" not in html
+    assert "The clock is running now." in html and "Our team is away" not in html
 
 
 def test_status_page_paused_late_and_then_the_resolution(web: Site, clock: Clock) -> None:
