@@ -10,7 +10,8 @@ For agents (a session): `signin` (/login, /logout), `queue` (/ and /bulk),
 (/admin/quarantine), `kb_admin` (/admin/kb, the knowledge base editor), `webhooks`
 (/admin/webhooks, the endpoints and their deliveries). For
 customers (no session): `status` (/t/SUP-00042/<token>), `rating` (/t/.../rate),
-`submit` (/submit), `help_center` (/kb/, another desk's /kb/d/DESK/) and `article`
+`submit` (/submit), `portal` (/portal, "My requests", signed in by a link
+sent by mail), `help_center` (/kb/, another desk's /kb/d/DESK/) and `article`
 (/kb/SLUG, with "Did this answer your question?"). Handlers are plain functions of
 the request; the `Web` they work with is `context.web_of(request)`.
 """
@@ -29,6 +30,7 @@ from maildesk.web.pages import (
     live,
     new_ticket,
     orgs,
+    portal,
     quarantine,
     queue,
     rating,
@@ -60,6 +62,7 @@ routes: list[BaseRoute] = [
     *rating.routes,
     *status.not_found_routes,  # after every other /t/ route
     *submit.routes,
+    *portal.routes,
     *help_center.routes,
     *article.routes,
 ]
