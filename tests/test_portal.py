@@ -331,3 +331,17 @@ def test_new_request_opens_the_form_filled_in(web: Site) -> None:
     assert "/submit?name=Carl+Customer&amp;email=carl%40customer.test" in listing
     form = web.client.get("/submit?name=Carl+Customer&email=carl%40customer.test").text
     assert 'value="Carl Customer"' in form and f'value="{CARL}"' in form
+
+
+def test_the_cookie_is_secure_on_https(tmp_path: Path, database_url: str, clock: Clock) -> None:
+    with site(tmp_path, database_url, clock=clock, base_url="https://testserver") as s:
+        with_tickets(s)
+        assert ask(s, CARL).status_code == 200
+        row = Outbox.get(Outbox.purpose == "portal_link")
+        text = s.web.desk.mailer.compose(row.draft).decode()
+        match = re.search(r"https://testserver(/portal/in/\S+)", text)
+        assert match, text
+        answer = confirm(s, match.group(1))
+        assert answer.status_code == 303
+        assert "secure" in answer.headers["set-cookie"].lower()
+        assert "SUP-00001" in s.client.get("/portal").text
