@@ -70,6 +70,7 @@ from maildesk.store.db import (
 from maildesk.store.models import Agent, Ticket
 from maildesk.store.repo import organization_domains
 from maildesk.tickets import agents, contacts, undeliverable
+from maildesk.web import portal_auth
 
 EXIT_FAILURE = 1
 # `ingest` commits messages in groups: one disk sync per group, not per message.
@@ -1373,7 +1374,9 @@ DOMAIN_HELP = (
     "A mail domain of the organization (repeat for more): contacts at it, or below it, "
     "belong to it unless set elsewhere by hand."
 )
-SHARED_HELP = "Members see each other's tickets listed on their status pages."
+SHARED_HELP = (
+    "Members see each other's tickets listed on their status pages, and in the portal (/portal)."
+)
 
 
 @orgs_group.command("list")
@@ -1486,6 +1489,57 @@ def orgs_set(
         )  # fmt: skip
         domains_now = organization_domains(changed.id)
     click.echo(f"{changed.name}: domains {', '.join(domains_now) or '-'}")
+
+
+@main.group("portal")
+def portal_group() -> None:
+    """Customers' sign-ins to the portal (/portal, "My requests"): list and revoke them."""
+
+
+@portal_group.command("sessions")
+@with_config
+@json_option
+@click.argument("email")
+def portal_sessions(config: Config, as_json: bool, email: str) -> None:
+    """The live portal sign-ins of the customer with address EMAIL (any of their
+    addresses), newest first."""
+    with runtime_for(config) as runtime:
+        person = portal_auth.person_by_email(email)
+        if person is None:
+            raise Failure(f"no contact with the address {email.strip().lower()}")
+        found = portal_auth.sessions_of(person.id, runtime.clock())
+    rows = [
+        {
+            "id": s.id,
+            "created_at": serialize.iso(s.created_at),
+            "last_seen_at": serialize.iso(s.last_seen_at),
+            "expires_at": serialize.iso(s.expires_at),
+        }
+        for s in found
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        click.echo(
+            f"{row['id']:>5} signed in {row['created_at']}  last seen {row['last_seen_at']}  "
+            f"until {row['expires_at']}"
+        )
+    if not rows:
+        click.echo(f"{person.email}: no portal sessions", err=True)
+
+
+@portal_group.command("revoke")
+@with_config
+@click.argument("email")
+def portal_revoke(config: Config, email: str) -> None:
+    """End every portal sign-in of the customer with address EMAIL, in every browser."""
+    with runtime_for(config) as runtime:
+        person = portal_auth.person_by_email(email)
+        if person is None:
+            raise Failure(f"no contact with the address {email.strip().lower()}")
+        ended = portal_auth.end_all(runtime.db, person.id, runtime.clock())
+    click.echo(f"{person.email}: {ended} portal session(s) revoked")
 
 
 @main.group()

@@ -434,6 +434,22 @@ class WebConfig:
             "per-client limits)."
         ),
     )
+    portal_link_minutes: Annotated[Int, Field(ge=1, le=24 * 60)] = Field(
+        15, description="How long a customer's sign-in link to /portal works (it works once)."
+    )
+    portal_session_hours: Annotated[Int, Field(ge=1, le=24 * 90)] = Field(
+        24 * 7, description="How long a customer's sign-in to /portal lasts."
+    )
+    portal_links_per_hour: Annotated[Int, Field(ge=1, le=1000)] = Field(
+        3, description="Sign-in links to /portal one address may ask for in an hour."
+    )
+    portal_requests_per_hour: Annotated[Int, Field(ge=1, le=100000)] = Field(
+        20,
+        description=(
+            "Sign-in links to /portal one client (IP address) may ask for in an hour, for any "
+            "addresses."
+        ),
+    )
 
 
 @dataclass(frozen=True, config=SECTION)

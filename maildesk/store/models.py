@@ -709,6 +709,38 @@ class Reminder(BaseModel):
     # and a partial index of the unsent ones by due time: migrations/0024
 
 
+class PortalToken(BaseModel):
+    """A sign-in link to the customer portal (/portal), mailed to `contact`: only the
+    SHA-256 of its token is kept; it signs in once (`used_at`), until `expires_at`.
+    `client`: the address that asked for it (for the admin, and the limits)."""
+
+    token_hash = peewee.CharField(max_length=64, unique=True)
+    contact = peewee.ForeignKeyField(Contact, backref="portal_tokens", on_delete="CASCADE")
+    created_at = UTCDateTimeField()
+    expires_at = UTCDateTimeField(index=True)
+    used_at = UTCDateTimeField(null=True)
+    client = peewee.CharField(max_length=64, default="")
+    if TYPE_CHECKING:
+        contact_id: int
+
+
+class PortalSession(BaseModel):
+    """A customer signed in to the portal in one browser (its cookie names this row by
+    the SHA-256 of a random id). Separate from agents' `WebSession`: revoking one
+    (`revoked_at`) ends it, whatever its cookie says."""
+
+    sid_hash = peewee.CharField(max_length=64, unique=True)
+    contact = peewee.ForeignKeyField(
+        Contact, backref="portal_sessions", index=True, on_delete="CASCADE"
+    )
+    created_at = UTCDateTimeField()
+    last_seen_at = UTCDateTimeField()
+    expires_at = UTCDateTimeField(index=True)
+    revoked_at = UTCDateTimeField(null=True)
+    if TYPE_CHECKING:
+        contact_id: int
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Blob,
     Contact,
@@ -748,4 +780,6 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     HeldReply,
     TimeEntry,
     Reminder,
+    PortalToken,
+    PortalSession,
 )

@@ -6,7 +6,8 @@ Routes by audience (one module per page in `pages`):
                         /reports... (pages.reports), /admin/... (pages.admin, pages.quarantine,
                         pages.kb_admin)
   customers (no login): /t/SUP-00042/<token> (pages.status), .../rate (pages.rating),
-                        /submit (pages.submit), /kb/... (pages.help_center, pages.article)
+                        /submit (pages.submit), /kb/... (pages.help_center, pages.article),
+                        /portal (pages.portal: a customer's requests, signed in by mail)
   programs (a token):   /api/... (api), described at /api/openapi.json
 
 Handlers find the `Web` in the application's state (`context.web_of`).
@@ -85,7 +86,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith("/api/"):
         body = {"error": exc.detail, "errors": [exc.detail]}
         return JSONResponse(body, exc.status_code, headers=headers)
-    if "session" not in request.scope and not request.url.path.startswith(("/t/", "/submit")):
+    if "session" not in request.scope and not request.url.path.startswith(
+        ("/t/", "/submit", "/portal")
+    ):
         return PlainTextResponse(exc.detail, exc.status_code, headers=headers)
     response = web_of(request).page(
         request,

@@ -35,7 +35,8 @@ T = TypeVar("T")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 LOGIN_WINDOW = 15 * 60.0
 # Paths without a session: static files, the API (tokens), customer pages (signed links).
-SESSION_FREE = ("/static/", "/api/", "/t/", "/submit", "/kb", "/healthz")
+# The customer portal (/portal) keeps sessions of its own (`portal_auth`), never agents'.
+SESSION_FREE = ("/static/", "/api/", "/t/", "/submit", "/kb", "/healthz", "/portal")
 
 
 @dataclass
@@ -52,6 +53,8 @@ class Web(OnDesk):
     login_limit: RateLimit = field(init=False)
     submit_limit: RateLimit = field(init=False)
     kb_vote_limit: RateLimit = field(init=False)
+    portal_address_limit: RateLimit = field(init=False)  # sign-in links per address
+    portal_client_limit: RateLimit = field(init=False)  # sign-in links per client
     body_budget: BodyBudget = field(init=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +78,8 @@ class Web(OnDesk):
         self.login_limit = RateLimit(web.login_attempts, LOGIN_WINDOW)
         self.submit_limit = RateLimit(web.submit_per_hour, 3600.0)
         self.kb_vote_limit = RateLimit(self.config.kb.votes_per_hour, 3600.0)
+        self.portal_address_limit = RateLimit(web.portal_links_per_hour, 3600.0)
+        self.portal_client_limit = RateLimit(web.portal_requests_per_hour, 3600.0)
         # One request of the largest kind (files and their form) always fits.
         largest = web.max_upload_size + FORM_OVERHEAD
         self.body_budget = BodyBudget(max(web.max_body_memory, largest))

@@ -11,7 +11,8 @@ For agents (a session): `signin` (/login, /logout), `queue` (/ and /bulk),
 (/admin/webhooks, the endpoints and their deliveries). For
 customers (no session): `status` (/t/SUP-00042/<token>), `rating` (/t/.../rate),
 `customer_close` (/t/.../close, /confirm, /reopen),
-`submit` (/submit), `help_center` (/kb/, another desk's /kb/d/DESK/) and `article`
+`submit` (/submit), `portal` (/portal, "My requests", signed in by a link
+sent by mail), `help_center` (/kb/, another desk's /kb/d/DESK/) and `article`
 (/kb/SLUG, with "Did this answer your question?"). Handlers are plain functions of
 the request; the `Web` they work with is `context.web_of(request)`.
 """
@@ -31,6 +32,7 @@ from maildesk.web.pages import (
     live,
     new_ticket,
     orgs,
+    portal,
     quarantine,
     queue,
     rating,
@@ -63,6 +65,7 @@ routes: list[BaseRoute] = [
     *customer_close.routes,
     *status.not_found_routes,  # after every other /t/ route
     *submit.routes,
+    *portal.routes,
     *help_center.routes,
     *article.routes,
 ]

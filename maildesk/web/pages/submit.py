@@ -18,6 +18,7 @@ sent at once. That step opens no ticket, so it does not count against the limit.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -284,7 +285,12 @@ def show_submit(request: Request, status_code: int = 200, **context: Any) -> HTM
 
 
 async def submit_page(request: Request) -> Response:
-    return show_submit(request)
+    """The form; `?name=` and `?email=` fill in who asks (the portal's "New request")."""
+    asked = request.query_params
+    given = dataclasses.replace(
+        NO_FIELDS, name=asked.get("name", "")[:200], email=asked.get("email", "")[:320]
+    )
+    return show_submit(request, fields=given)
 
 
 async def submit(request: Request) -> Response:
