@@ -39,6 +39,7 @@ from maildesk.web.pages import (
     ticket,
     ticket_links,
     webhooks,
+    widget,
 )
 
 routes: list[BaseRoute] = [
@@ -60,6 +61,7 @@ routes: list[BaseRoute] = [
     *rating.routes,
     *status.not_found_routes,  # after every other /t/ route
     *submit.routes,
+    *widget.routes,
     *help_center.routes,
     *article.routes,
 ]

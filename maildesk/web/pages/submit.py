@@ -14,10 +14,18 @@ would suggest them), Send first shows them ("Check these first") with the reques
 kept in hidden fields, and "Send my request anyway" sends it. Nothing matching, a
 request with files (a browser cannot carry them over) or `[kb] suggestions = 0`:
 sent at once. That step opens no ticket, so it does not count against the limit.
+
+Spam: besides the honeypot and the limit, the form carries a signed proof-of-work
+challenge (`core.proof_of_work`, `[web] submit_pow_bits`) that static/submit.js
+solves; a ticket is opened only for a challenge that is signed, fresh, worked and
+not used before (`repo.use_once`). `?embed=1` (the widget's iframe, static/widget.js)
+shows the form without the site's header, pre-filled from `name`, `email`,
+`subject` and `category` in the query, as any GET of the form may be.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +40,7 @@ from starlette.routing import Route
 from maildesk.core.addresses import deliverable_address
 from maildesk.core.links import article_page
 from maildesk.core.message import parse_typed_address
+from maildesk.core.proof_of_work import MAX_AGE_SECONDS, REUSED, WorkRefused, issue, verify
 from maildesk.knowledge import catalog
 from maildesk.settings.desks import DeskProfile
 from maildesk.settings.fields import FieldDef, FieldError
@@ -49,6 +58,8 @@ FORM_SALT = "maildesk.submit-form"
 FORM_MAX_AGE = 24 * 3600
 HONEYPOT = "website"  # hidden from people (class hp); bots fill it in
 STALE_FORM = "This form was open too long. Please check it and send it again."
+POW_CHALLENGE, POW_COUNTER = "pow_challenge", "pow_counter"
+PREFILLED = ("name", "email", "subject", "category")  # what a GET's query may fill in
 STEP = "step"  # "send": the customer saw the articles and sends anyway; "edit": back to the form
 
 
@@ -263,10 +274,29 @@ def suggestions(web: Web, desk: DeskProfile, fields: SubmitFields) -> list[Sugge
 # -- the handlers ---------------------------------------------------------------------
 
 
+def embedded(request: Request) -> bool:
+    """Is the form shown in the widget's iframe (`?embed=1`)?"""
+    return request.query_params.get("embed") == "1"
+
+
+def prefilled(request: Request) -> SubmitFields:
+    """The form's fields as a GET's query fills them in (the widget's data- attributes)."""
+    given = {k: request.query_params.get(k, "").strip()[:300] for k in PREFILLED}
+    return SubmitFields(
+        name=given["name"],
+        email=given["email"],
+        subject=given["subject"],
+        category=given["category"],
+        description="",
+    )
+
+
 def show_submit(request: Request, status_code: int = 200, **context: Any) -> HTMLResponse:
     web = web_of(request)
     desk = desk_of_path(web, request)
     context = {"error": "", "fields": NO_FIELDS, "submitted": None, "check": []} | context
+    bits = web.config.web.submit_pow_bits
+    embed = embedded(request)
     response = web.page(
         request,
         "submit.html",
@@ -276,7 +306,11 @@ def show_submit(request: Request, status_code: int = 200, **context: Any) -> HTM
         asked=asked_fields(web, desk),
         honeypot=HONEYPOT,
         desk=desk,
-        action=request.url.path,
+        action=request.url.path + ("?embed=1" if embed else ""),
+        embed=embed,
+        pow_bits=bits,
+        pow_challenge=issue(web.secret, int(web.clock().timestamp()), bits) if bits else "",
+        pow_names=(POW_CHALLENGE, POW_COUNTER),
         **context,
     )
     response.headers.update(frame_headers(web))
@@ -284,7 +318,7 @@ def show_submit(request: Request, status_code: int = 200, **context: Any) -> HTM
 
 
 async def submit_page(request: Request) -> Response:
-    return show_submit(request)
+    return show_submit(request, fields=prefilled(request))
 
 
 async def submit(request: Request) -> Response:
@@ -317,7 +351,15 @@ async def take_submission(request: Request) -> Response:
         found = await web.call(suggestions, web, desk, fields)
         if found:  # "Check these first": nothing opened, nothing counted
             web.submit_limit.give_back(f"submit:{web.client(request)}")
-            return show_submit(request, fields=fields, check=found)
+            return show_submit(
+                request,
+                fields=fields,
+                check=found,
+                request_challenge=text_field(form, POW_CHALLENGE),
+                request_counter=text_field(form, POW_COUNTER),
+            )
+    if not await web.call(challenge_taken, web, form):
+        return show_submit(request, 422, error=REUSED, fields=fields)
     try:
         outcome = await web.call(open_request, web, fields, uploads, desk)
     except Refused as exc:
@@ -339,10 +381,36 @@ def turned_away(request: Request, form: FormData, fields: SubmitFields) -> Respo
     web.submit_limit.hit(client)
     if text_field(form, HONEYPOT):  # a bot: it learns nothing
         return show_submit(request, submitted=Submitted(None, fields.email))
-    problem = request_problem(web, fields, desk_of_path(web, request))
+    problem = request_problem(web, fields, desk_of_path(web, request)) or work_problem(web, form)
     if problem:
         return show_submit(request, 422, error=problem, fields=fields)
     return None
+
+
+def work_problem(web: Web, form: FormData) -> str:
+    """What is wrong with the post's proof of work ("" if nothing, or if none is asked)."""
+    bits = web.config.web.submit_pow_bits
+    if not bits:
+        return ""
+    now = int(web.clock().timestamp())
+    try:
+        verify(
+            web.secret, text_field(form, POW_CHALLENGE), text_field(form, POW_COUNTER), now, bits
+        )
+    except WorkRefused as exc:
+        return str(exc)
+    return ""
+
+
+def challenge_taken(web: Web, form: FormData) -> bool:
+    """Take the post's (verified) challenge for good: False when it was used before. Runs
+    in the web's database threads."""
+    if not web.config.web.submit_pow_bits:
+        return True
+    nonce = text_field(form, POW_CHALLENGE).split(".")[0]
+    now = web.clock()
+    with write_transaction(web.db):
+        return repo.use_once(web.db, nonce, now + dt.timedelta(seconds=MAX_AGE_SECONDS), now)
 
 
 def too_many(request: Request, wait: int, fields: SubmitFields) -> Response:

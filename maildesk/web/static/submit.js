@@ -1,0 +1,58 @@
+// The /submit form: its browser check (proof of work) and files dropped on the form.
+// Without this script the form still works when no check is asked ([web] submit_pow_bits = 0).
+(() => {
+  const form = document.querySelector("form.submit-form");
+  if (!form) return;
+
+  // Files dropped anywhere on the form go to its file input.
+  const input = form.querySelector("input[type=file]");
+  if (input) {
+    form.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      form.classList.add("dropping");
+    });
+    form.addEventListener("dragleave", () => form.classList.remove("dropping"));
+    form.addEventListener("drop", (event) => {
+      event.preventDefault();
+      form.classList.remove("dropping");
+      if (event.dataTransfer && event.dataTransfer.files.length) input.files = event.dataTransfer.files;
+    });
+  }
+
+  // The check: a counter such that SHA-256(challenge + counter) starts with `bits` zero bits.
+  const signed = form.dataset.pow;
+  if (!signed || !window.crypto || !window.crypto.subtle) return;
+  const [nonce, issued, bits] = signed.split(".");
+  const text = `${nonce}.${issued}.${bits}`;
+  const need = Number(bits);
+  const encoder = new TextEncoder();
+  const zeroBits = (bytes) => {
+    let n = 0;
+    for (const b of bytes) {
+      if (b === 0) { n += 8; continue; }
+      return n + Math.clz32(b) - 24;
+    }
+    return n;
+  };
+  const batch = 256;
+  const work = (async () => {
+    for (let start = 0; ; start += batch) {
+      const tries = [];
+      for (let c = start; c < start + batch; c++) {
+        tries.push(crypto.subtle.digest("SHA-256", encoder.encode(text + c)));
+      }
+      const digests = await Promise.all(tries);
+      for (let i = 0; i < batch; i++) {
+        if (zeroBits(new Uint8Array(digests[i])) >= need) return String(start + i);
+      }
+    }
+  })();
+  const counter = form.querySelector("input[name=pow_counter]");
+  work.then((found) => { counter.value = found; });
+  form.addEventListener("submit", (event) => {
+    if (counter.value) return;
+    event.preventDefault();
+    const button = event.submitter;
+    work.then(() => (form.requestSubmit ? form.requestSubmit(button) : form.submit()));
+  });
+})();
