@@ -1,6 +1,12 @@
 // The /submit form: its browser check (proof of work) and files dropped on the form.
 // Without this script the form still works when no check is asked ([web] submit_pow_bits = 0).
 (() => {
+  // In the widget's dialog (?embed=1), Escape closes it from within the form too.
+  if (document.body.classList.contains("embed") && window.parent !== window) {
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") window.parent.postMessage("maildesk:close", "*");
+    });
+  }
   const form = document.querySelector("form.submit-form");
   if (!form) return;
 

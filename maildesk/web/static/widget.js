@@ -60,6 +60,10 @@
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !backdrop.hidden) shut();
   });
+  // Escape pressed within the form (submit.js tells us so).
+  window.addEventListener("message", (event) => {
+    if (event.origin === origin && event.data === "maildesk:close" && !backdrop.hidden) shut();
+  });
   // Tab stays within the dialog: between the close button and the form.
   dialog.addEventListener("keydown", (event) => {
     if (event.key === "Tab") {
