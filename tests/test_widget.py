@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from maildesk.core import proof_of_work
+from maildesk.knowledge import articles, catalog
 from maildesk.store.models import Attachment, Ticket
+from maildesk.web.context import SUGGEST_PER_MINUTE
 from tests.conftest import Install, write_config
 from tests.web_support import Site, site
 
@@ -174,3 +176,27 @@ def test_the_setting_is_checked(tmp_path: Path, database_url: str, bits: int) ->
     config = write_config(tmp_path, database_url, f"[web]\nport = 0\nsubmit_pow_bits = {bits}\n")
     answer = Install(config, database_url, tmp_path).run("tickets", "list", "--json")
     assert answer.exit_code == 2 and "submit_pow_bits" in answer.output
+
+
+def test_articles_are_suggested_as_the_subject_is_typed(tmp_path: Path, database_url: str) -> None:
+    with site(tmp_path, database_url, extra=POW) as s:
+        draft = articles.draft(
+            slug="printer-e42", title="Printer shows error E42", body="Error E42: the tray.",
+            published=True,
+        )  # fmt: skip
+        catalog.create(s.runtime.db, draft, s.web.desks, s.runtime.clock())
+        page = s.client.get("/submit").text
+        assert 'class="article-hints" hidden' in page  # shown by the script only
+        found = s.client.get("/submit-articles", params={"q": "printer error E42"})
+        assert found.status_code == 200
+        assert found.json() == {
+            "articles": [{"title": "Printer shows error E42", "url": "/kb/printer-e42"}]
+        }
+        assert s.client.get("/submit-articles?q=invoice+refund").json() == {"articles": []}
+        assert s.client.get("/submit-articles?q=").json() == {"articles": []}
+        unknown = s.client.get("/submit-articles?desk=nosuch&q=printer")
+        assert unknown.status_code == 404 and "nosuch" in unknown.json()["error"]
+        for _ in range(SUGGEST_PER_MINUTE - 4):
+            assert s.client.get("/submit-articles?q=printer").status_code == 200
+        limited = s.client.get("/submit-articles?q=printer")
+        assert limited.status_code == 429 and "retry-after" in limited.headers

@@ -34,6 +34,7 @@ T = TypeVar("T")
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 LOGIN_WINDOW = 15 * 60.0
+SUGGEST_PER_MINUTE = 30  # article look-ups as a /submit subject is typed, per client
 # Paths without a session: static files, the API (tokens), customer pages (signed links).
 SESSION_FREE = ("/static/", "/api/", "/t/", "/submit", "/kb", "/healthz")
 
@@ -52,6 +53,7 @@ class Web(OnDesk):
     login_limit: RateLimit = field(init=False)
     submit_limit: RateLimit = field(init=False)
     kb_vote_limit: RateLimit = field(init=False)
+    suggest_limit: RateLimit = field(init=False)
     body_budget: BodyBudget = field(init=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +77,7 @@ class Web(OnDesk):
         self.login_limit = RateLimit(web.login_attempts, LOGIN_WINDOW)
         self.submit_limit = RateLimit(web.submit_per_hour, 3600.0)
         self.kb_vote_limit = RateLimit(self.config.kb.votes_per_hour, 3600.0)
+        self.suggest_limit = RateLimit(SUGGEST_PER_MINUTE, 60.0)
         # One request of the largest kind (files and their form) always fits.
         largest = web.max_upload_size + FORM_OVERHEAD
         self.body_budget = BodyBudget(max(web.max_body_memory, largest))

@@ -36,6 +36,7 @@ from maildesk.web.pages import (
     signin,
     status,
     submit,
+    submit_articles,
     ticket,
     ticket_links,
     webhooks,
@@ -61,6 +62,7 @@ routes: list[BaseRoute] = [
     *rating.routes,
     *status.not_found_routes,  # after every other /t/ route
     *submit.routes,
+    *submit_articles.routes,
     *widget.routes,
     *help_center.routes,
     *article.routes,

@@ -25,6 +25,38 @@
     });
   }
 
+  // Articles matching the subject as it is typed (from /submit-articles).
+  const hints = form.querySelector(".article-hints");
+  const subject = form.querySelector("input[name=subject]");
+  if (hints && subject) {
+    const list = hints.querySelector("ul");
+    let timer = 0;
+    const show = (articles) => {
+      list.replaceChildren(...articles.map((article) => {
+        const item = document.createElement("li");
+        const link = document.createElement("a");
+        link.href = article.url;
+        link.target = "_blank";
+        link.rel = "noopener";
+        link.textContent = article.title;
+        item.appendChild(link);
+        return item;
+      }));
+      hints.hidden = articles.length === 0;
+    };
+    subject.addEventListener("input", () => {
+      clearTimeout(timer);
+      const text = subject.value.trim();
+      if (text.length < 3) { show([]); return; }
+      timer = setTimeout(() => {
+        fetch(`${hints.dataset.suggest}&q=${encodeURIComponent(text)}`)
+          .then((answer) => (answer.ok ? answer.json() : { articles: [] }))
+          .then((found) => { if (subject.value.trim() === text) show(found.articles); })
+          .catch(() => show([]));
+      }, 400);
+    });
+  }
+
   // The check: a counter such that SHA-256(challenge + counter) starts with `bits` zero bits.
   const signed = form.dataset.pow;
   if (!signed || !window.crypto || !window.crypto.subtle) return;
