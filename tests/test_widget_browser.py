@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -64,8 +65,21 @@ def sink() -> Iterator[Sink]:
         yield running
 
 
+PRINTER = """---
+title: Printer shows error E42
+slug: printer-e42
+published: true
+---
+Error E42: open the tray and take out the jammed paper.
+"""
+
+
 @pytest.fixture
-def daemon(desk: Install, sink: Sink) -> Iterator[Daemon]:
+def daemon(desk: Install, sink: Sink, tmp_path: Path) -> Iterator[Daemon]:
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "printer.md").write_text(PRINTER, encoding="utf-8")
+    imported = desk.run("kb", "import", str(tmp_path / "kb"))
+    assert imported.exit_code == 0, imported.output
     write_config(desk.root, desk.database_url, daemon_config(web=True), outbound(sink))
     running = Daemon(desk.config_path, desk.root).start()
     try:
@@ -115,7 +129,12 @@ def test_the_widget_on_another_site_opens_submits_and_shows_the_number(
             form = page.frame_locator("iframe.maildesk-widget-frame")
             expect(form.locator("input[name=email]")).to_have_value("erin@customer.test")
             expect(form.locator("input[name=name]")).to_have_value("Erin")
+            # The dialog is a small screen: the form comes in steps.
+            expect(form.locator("input[name=subject]")).to_be_hidden()
+            form.locator(".form-step.current .step-next").click()
+            expect(form.locator("input[name=email]")).to_be_hidden()
             form.locator("input[name=subject]").fill("Where is my parcel?")
+            form.locator(".form-step.current .step-next").click()
             form.locator("textarea[name=description]").fill("Order 4711 has not arrived.")
             form.get_by_role("button", name="Send").click()
             done = form.locator("#submitted")
@@ -131,3 +150,42 @@ def test_the_widget_on_another_site_opens_submits_and_shows_the_number(
     acks = wait_until(lambda: mails_to(sink, "erin@customer.test"), what="the acknowledgement")
     assert "SUP-00001" in str(acks[0]["Subject"])
     assert desk.json("tickets", "show", "SUP-00001")["subject"] == "Where is my parcel?"
+
+
+def test_the_full_form_on_a_wide_screen_suggests_articles_and_takes_dropped_files(
+    browser: Browser, daemon: Daemon, desk: Install
+) -> None:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"http://127.0.0.1:{daemon.web_port}/submit")
+        # One page: every field shown, no step buttons.
+        expect(page.locator("textarea[name=description]")).to_be_visible()
+        expect(page.locator(".step-next").first).to_be_hidden()
+        page.fill("input[name=email]", "erin@customer.test")
+        page.fill("input[name=subject]", "printer error E42")
+        hint = page.locator(".article-hints a")
+        expect(hint).to_have_text("Printer shows error E42")
+        expect(hint).to_have_attribute("href", "/kb/printer-e42")
+        page.fill("textarea[name=description]", "It blinks.")
+        dropped = page.evaluate_handle(
+            """() => {
+                const data = new DataTransfer();
+                data.items.add(new File(["error log"], "e42.txt", {type: "text/plain"}));
+                return data;
+            }"""
+        )
+        page.dispatch_event("form.submit-form", "drop", {"dataTransfer": dropped})
+        assert page.eval_on_selector("input[type=file]", "i => i.files[0].name") == "e42.txt"
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator("#submitted")).to_contain_text("SUP-00001", timeout=60_000)
+        expect(page.get_by_role("link", name="Send another request")).to_be_visible()
+        assert errors == []
+    finally:
+        context.close()
+    shown = desk.json("tickets", "show", "SUP-00001")
+    assert shown["subject"] == "printer error E42"
+    assert "e42.txt" in json.dumps(shown["messages"])  # the dropped file came along

@@ -25,6 +25,38 @@
     });
   }
 
+  // On small screens, the form in steps (the groups of .form-step), each checked before the next.
+  const steps = [...form.querySelectorAll(".form-step")];
+  const small = window.matchMedia("(max-width: 40rem)");
+  let current = 0;
+  const stepped = () => small.matches && steps.length > 1;
+  const go = (index) => {
+    current = Math.max(0, Math.min(index, steps.length - 1));
+    steps.forEach((step, n) => step.classList.toggle("current", n === current));
+  };
+  const fine = () => [...steps[current].querySelectorAll("input, select, textarea")]
+    .every((field) => field.reportValidity());
+  const arrange = () => {
+    form.classList.toggle("stepped", stepped());
+    for (const nav of form.querySelectorAll(".step-nav")) nav.hidden = !stepped();
+    go(stepped() ? current : 0);
+  };
+  const first = () => {
+    const field = steps[current].querySelector("input:not([type=hidden]), select, textarea");
+    if (field) field.focus();
+  };
+  form.addEventListener("click", (event) => {
+    if (event.target.closest(".step-next") && fine()) { go(current + 1); first(); }
+    if (event.target.closest(".step-back")) { go(current - 1); first(); }
+  });
+  form.addEventListener("submit", (event) => {
+    if (!stepped() || current === steps.length - 1) return;
+    event.preventDefault();  // Enter on an earlier step: on to the next one
+    if (fine()) { go(current + 1); first(); }
+  });
+  small.addEventListener("change", arrange);
+  arrange();
+
   // Articles matching the subject as it is typed (from /submit-articles).
   const hints = form.querySelector(".article-hints");
   const subject = form.querySelector("input[name=subject]");
@@ -88,7 +120,7 @@
   const counter = form.querySelector("input[name=pow_counter]");
   work.then((found) => { counter.value = found; });
   form.addEventListener("submit", (event) => {
-    if (counter.value) return;
+    if (event.defaultPrevented || counter.value) return;
     event.preventDefault();
     const button = event.submitter;
     work.then(() => (form.requestSubmit ? form.requestSubmit(button) : form.submit()));
