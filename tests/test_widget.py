@@ -14,7 +14,7 @@ import pytest
 
 from maildesk.core import proof_of_work
 from maildesk.knowledge import articles, catalog
-from maildesk.store.models import Attachment, Ticket
+from maildesk.store.models import Attachment, Event, Ticket
 from maildesk.web.context import SUGGEST_PER_MINUTE
 from tests.conftest import Install, write_config
 from tests.web_support import Site, site
@@ -70,8 +70,9 @@ def test_widget_files_are_small_typed_and_kept(tmp_path: Path, database_url: str
 def test_the_embedded_form_is_framable_prefilled_and_free_of_inline_code(
     tmp_path: Path, database_url: str
 ) -> None:
-    with site(tmp_path, database_url, extra=POW) as s:
-        page = s.client.get("/submit?embed=1&name=Erin+E.&email=erin@customer.test&subject=Hi")
+    with site(tmp_path, database_url, extra=POW + '[[category]]\nname = "Billing"\n') as s:
+        query = "name=Erin+E.&email=erin@customer.test&subject=Hi&category=Billing"
+        page = s.client.get(f"/submit?embed=1&{query}")
         csp = page.headers["content-security-policy"]
         assert "frame-ancestors *" in csp and "x-frame-options" not in page.headers
         assert "script-src 'self';" in csp and "style-src 'self';" in csp
@@ -84,6 +85,7 @@ def test_the_embedded_form_is_framable_prefilled_and_free_of_inline_code(
         ]
         assert "<style" not in html and " style=" not in html and " on" not in html.lower()
         assert 'value="Erin E."' in html and 'value="erin@customer.test"' in html
+        assert "<option selected>Billing</option>" in html
         assert 'action="/submit?embed=1"' in html and 'class="customer embed"' in html
         assert "This form needs JavaScript" in html  # in <noscript>, for browsers without
         login = s.client.get("/login")
@@ -110,6 +112,8 @@ def test_a_good_challenge_is_taken_once(tmp_path: Path, database_url: str) -> No
         assert done.status_code == 200 and "SUP-00001" in done.text
         assert "sent a confirmation to erin@customer.test" in done.text
         assert "Send another request" not in done.text  # the compact page of the widget
+        created = Event.get(Event.type == "created")
+        assert created.data["source"] == "web:widget"
         again = post(s, work | {"csrf": token})
         assert again.status_code == 422 and proof_of_work.REUSED in again.text
         assert Ticket.select().count() == 1

@@ -204,10 +204,15 @@ def request_problem(web: Web, fields: SubmitFields, desk: DeskProfile | None = N
 
 
 def open_request(
-    web: Web, fields: SubmitFields, uploads: Sequence[Upload], desk: DeskProfile | None = None
+    web: Web,
+    fields: SubmitFields,
+    uploads: Sequence[Upload],
+    desk: DeskProfile | None = None,
+    source: str = "web:submit",
 ) -> actions.Outcome:
     """A new ticket of the form's desk (runs in the web's database threads), then its
-    chosen category and fields, as changes of the requester's."""
+    chosen category and fields, as changes of the requester's. `source` (in the created
+    event): web:submit, or web:widget for the form in the widget's iframe."""
     outcome = actions.new_ticket(
         web,
         name=fields.name,
@@ -215,7 +220,7 @@ def open_request(
         subject=fields.subject,
         text=fields.description,
         uploads=uploads,
-        source="web:submit",
+        source=source,
         desk=desk,
     )
     given = {name: value for name, value in fields.custom.items() if value}
@@ -361,7 +366,8 @@ async def take_submission(request: Request) -> Response:
     if not await web.call(challenge_taken, web, form):
         return show_submit(request, 422, error=REUSED, fields=fields)
     try:
-        outcome = await web.call(open_request, web, fields, uploads, desk)
+        source = "web:widget" if embedded(request) else "web:submit"
+        outcome = await web.call(open_request, web, fields, uploads, desk, source)
     except Refused as exc:
         return show_submit(request, 422, error=str(exc), fields=fields)
     web.on_mail()
