@@ -72,7 +72,7 @@ def test_the_embedded_form_is_framable_prefilled_and_free_of_inline_code(
 ) -> None:
     with site(tmp_path, database_url, extra=POW + '[[category]]\nname = "Billing"\n') as s:
         query = "name=Erin+E.&email=erin@customer.test&subject=Hi&category=Billing"
-        page = s.client.get(f"/submit?embed=1&{query}")
+        page = s.client.get(f"/submit?embed=1&theme=dark&{query}")
         csp = page.headers["content-security-policy"]
         assert "frame-ancestors *" in csp and "x-frame-options" not in page.headers
         assert "script-src 'self';" in csp and "style-src 'self';" in csp
@@ -86,7 +86,7 @@ def test_the_embedded_form_is_framable_prefilled_and_free_of_inline_code(
         assert "<style" not in html and " style=" not in html and " on" not in html.lower()
         assert 'value="Erin E."' in html and 'value="erin@customer.test"' in html
         assert "<option selected>Billing</option>" in html
-        assert 'action="/submit?embed=1"' in html and 'class="customer embed"' in html
+        assert 'action="/submit?embed=1"' in html and 'class="customer embed dark"' in html
         assert "This form needs JavaScript" in html  # in <noscript>, for browsers without
         login = s.client.get("/login")
         assert "frame-ancestors 'none'" in login.headers["content-security-policy"]

@@ -65,6 +65,7 @@ def sink() -> Iterator[Sink]:
         yield running
 
 
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
 PRINTER = """---
 title: Printer shows error E42
 slug: printer-e42
@@ -127,6 +128,11 @@ def test_the_widget_on_another_site_opens_submits_and_shows_the_number(
             expect(dialog).to_be_visible()
             expect(page.get_by_role("button", name="Close")).to_be_focused()
             form = page.frame_locator("iframe.maildesk-widget-frame")
+            expect(form.locator("body")).to_have_class("customer embed dark")  # data-theme
+            expect(form.locator("input[name=pow_counter]")).not_to_have_value("")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            kind = "postgres" if desk.database_url.startswith("postgres") else "sqlite"
+            page.screenshot(path=str(ARTIFACTS / f"widget-{kind}.png"))
             expect(form.locator("input[name=email]")).to_have_value("erin@customer.test")
             expect(form.locator("input[name=name]")).to_have_value("Erin")
             # The dialog is a small screen: the form comes in steps.

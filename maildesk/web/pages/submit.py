@@ -20,7 +20,8 @@ challenge (`core.proof_of_work`, `[web] submit_pow_bits`) that static/submit.js
 solves; a ticket is opened only for a challenge that is signed, fresh, worked and
 not used before (`repo.use_once`). `?embed=1` (the widget's iframe, static/widget.js)
 shows the form without the site's header, pre-filled from `name`, `email`,
-`subject` and `category` in the query, as any GET of the form may be.
+`subject` and `category` in the query, as any GET of the form may be (`theme=dark`:
+dark colours, as the widget's button).
 """
 
 from __future__ import annotations
@@ -313,6 +314,7 @@ def show_submit(request: Request, status_code: int = 200, **context: Any) -> HTM
         desk=desk,
         action=request.url.path + ("?embed=1" if embed else ""),
         embed=embed,
+        dark=request.query_params.get("theme") == "dark",
         pow_bits=bits,
         pow_challenge=issue(web.secret, int(web.clock().timestamp()), bits) if bits else "",
         pow_names=(POW_CHALLENGE, POW_COUNTER),

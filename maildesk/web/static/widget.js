@@ -18,6 +18,7 @@
   for (const key of ["name", "email", "category"]) if (data[key]) query.set(key, data[key]);
   const path = data.desk ? `/submit/${encodeURIComponent(data.desk)}` : "/submit";
   const theme = data.theme === "dark" ? "dark" : "light";
+  if (theme === "dark") query.set("theme", "dark");
   const side = data.position === "bottom-left" ? "left" : "right";
 
   const button = document.createElement("button");
