@@ -406,6 +406,15 @@ class WebConfig:
     submit_per_hour: Annotated[Int, Field(ge=1, le=100000)] = Field(
         10, description="New tickets one client (IP address) may open through /submit in an hour."
     )
+    submit_pow_bits: Annotated[Int, Field(ge=0, le=24)] = Field(
+        0,
+        description=(
+            "Proof of work asked of the /submit form: leading zero bits of a SHA-256 the "
+            "browser finds (each bit doubles the work; 16 takes well under a second; 0: off, "
+            "and the form works without JavaScript). `maildesk init` writes 16; off by "
+            "default so that scripts posting to /submit keep working until they solve it."
+        ),
+    )
     max_upload_size: Annotated[Int, Field(ge=1024)] = Field(
         25 * 1024 * 1024,
         description="Largest upload (attachments of a reply or of the /submit form), in bytes.",

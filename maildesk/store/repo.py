@@ -421,3 +421,19 @@ def claim_pending_intakes(db: peewee.Database, limit: int) -> list[int]:
     if is_postgres(db):
         query = query.for_update(skip_locked=True)
     return [row.id for row in query]
+
+
+# -- single-use tokens -------------------------------------------------------------------
+
+USED_PREFIX = "used:"  # KeyValue: a one-time token taken, its value the time it expires
+
+
+def use_once(db: peewee.Database, token: str, expires: dt.datetime, now: dt.datetime) -> bool:
+    """Take a one-time token (a /submit challenge's nonce): True the first time, False
+    after. Taken tokens are kept until `expires`; those past it are swept on the way
+    (ISO 8601 UTC text sorts as time does). In the caller's write transaction."""
+    KeyValue.delete().where(
+        KeyValue.name.startswith(USED_PREFIX), KeyValue.value < now.isoformat()
+    ).execute()
+    row = {"name": f"{USED_PREFIX}{token}"[:64], "value": expires.isoformat()}
+    return rows.insert(db, KeyValue, row, ignore=True) is not None

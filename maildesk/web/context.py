@@ -34,6 +34,7 @@ T = TypeVar("T")
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 LOGIN_WINDOW = 15 * 60.0
+SUGGEST_PER_MINUTE = 30  # article look-ups as a /submit subject is typed, per client
 # Paths without a session: static files, the API (tokens), customer pages (signed links).
 # The customer portal (/portal) keeps sessions of its own (`portal_auth`), never agents'.
 SESSION_FREE = ("/static/", "/api/", "/t/", "/submit", "/kb", "/healthz", "/portal")
@@ -55,6 +56,7 @@ class Web(OnDesk):
     kb_vote_limit: RateLimit = field(init=False)
     portal_address_limit: RateLimit = field(init=False)  # sign-in links per address
     portal_client_limit: RateLimit = field(init=False)  # sign-in links per client
+    suggest_limit: RateLimit = field(init=False)
     body_budget: BodyBudget = field(init=False)
 
     def __post_init__(self) -> None:
@@ -80,6 +82,7 @@ class Web(OnDesk):
         self.kb_vote_limit = RateLimit(self.config.kb.votes_per_hour, 3600.0)
         self.portal_address_limit = RateLimit(web.portal_links_per_hour, 3600.0)
         self.portal_client_limit = RateLimit(web.portal_requests_per_hour, 3600.0)
+        self.suggest_limit = RateLimit(SUGGEST_PER_MINUTE, 60.0)
         # One request of the largest kind (files and their form) always fits.
         largest = web.max_upload_size + FORM_OVERHEAD
         self.body_budget = BodyBudget(max(web.max_body_memory, largest))

@@ -40,9 +40,11 @@ from maildesk.web.pages import (
     signin,
     status,
     submit,
+    submit_articles,
     ticket,
     ticket_links,
     webhooks,
+    widget,
 )
 
 routes: list[BaseRoute] = [
@@ -66,6 +68,8 @@ routes: list[BaseRoute] = [
     *status.not_found_routes,  # after every other /t/ route
     *submit.routes,
     *portal.routes,
+    *submit_articles.routes,
+    *widget.routes,
     *help_center.routes,
     *article.routes,
 ]

@@ -14,11 +14,19 @@ would suggest them), Send first shows them ("Check these first") with the reques
 kept in hidden fields, and "Send my request anyway" sends it. Nothing matching, a
 request with files (a browser cannot carry them over) or `[kb] suggestions = 0`:
 sent at once. That step opens no ticket, so it does not count against the limit.
+
+Spam: besides the honeypot and the limit, the form carries a signed proof-of-work
+challenge (`core.proof_of_work`, `[web] submit_pow_bits`) that static/submit.js
+solves; a ticket is opened only for a challenge that is signed, fresh, worked and
+not used before (`repo.use_once`). `?embed=1` (the widget's iframe, static/widget.js)
+shows the form without the site's header, pre-filled from `name`, `email`,
+`subject` and `category` in the query, as any GET of the form may be (`theme=dark`:
+dark colours, as the widget's button).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +41,7 @@ from starlette.routing import Route
 from maildesk.core.addresses import deliverable_address
 from maildesk.core.links import article_page
 from maildesk.core.message import parse_typed_address
+from maildesk.core.proof_of_work import MAX_AGE_SECONDS, REUSED, WorkRefused, issue, verify
 from maildesk.knowledge import catalog
 from maildesk.settings.desks import DeskProfile
 from maildesk.settings.fields import FieldDef, FieldError
@@ -50,6 +59,8 @@ FORM_SALT = "maildesk.submit-form"
 FORM_MAX_AGE = 24 * 3600
 HONEYPOT = "website"  # hidden from people (class hp); bots fill it in
 STALE_FORM = "This form was open too long. Please check it and send it again."
+POW_CHALLENGE, POW_COUNTER = "pow_challenge", "pow_counter"
+PREFILLED = ("name", "email", "subject", "category")  # what a GET's query may fill in
 STEP = "step"  # "send": the customer saw the articles and sends anyway; "edit": back to the form
 
 
@@ -194,10 +205,15 @@ def request_problem(web: Web, fields: SubmitFields, desk: DeskProfile | None = N
 
 
 def open_request(
-    web: Web, fields: SubmitFields, uploads: Sequence[Upload], desk: DeskProfile | None = None
+    web: Web,
+    fields: SubmitFields,
+    uploads: Sequence[Upload],
+    desk: DeskProfile | None = None,
+    source: str = "web:submit",
 ) -> actions.Outcome:
     """A new ticket of the form's desk (runs in the web's database threads), then its
-    chosen category and fields, as changes of the requester's."""
+    chosen category and fields, as changes of the requester's. `source` (in the created
+    event): web:submit, or web:widget for the form in the widget's iframe."""
     outcome = actions.new_ticket(
         web,
         name=fields.name,
@@ -205,7 +221,7 @@ def open_request(
         subject=fields.subject,
         text=fields.description,
         uploads=uploads,
-        source="web:submit",
+        source=source,
         desk=desk,
     )
     given = {name: value for name, value in fields.custom.items() if value}
@@ -264,10 +280,29 @@ def suggestions(web: Web, desk: DeskProfile, fields: SubmitFields) -> list[Sugge
 # -- the handlers ---------------------------------------------------------------------
 
 
+def embedded(request: Request) -> bool:
+    """Is the form shown in the widget's iframe (`?embed=1`)?"""
+    return request.query_params.get("embed") == "1"
+
+
+def prefilled(request: Request) -> SubmitFields:
+    """The form's fields as a GET's query fills them in (the widget's data- attributes)."""
+    given = {k: request.query_params.get(k, "").strip()[:300] for k in PREFILLED}
+    return SubmitFields(
+        name=given["name"],
+        email=given["email"],
+        subject=given["subject"],
+        category=given["category"],
+        description="",
+    )
+
+
 def show_submit(request: Request, status_code: int = 200, **context: Any) -> HTMLResponse:
     web = web_of(request)
     desk = desk_of_path(web, request)
     context = {"error": "", "fields": NO_FIELDS, "submitted": None, "check": []} | context
+    bits = web.config.web.submit_pow_bits
+    embed = embedded(request)
     response = web.page(
         request,
         "submit.html",
@@ -277,7 +312,12 @@ def show_submit(request: Request, status_code: int = 200, **context: Any) -> HTM
         asked=asked_fields(web, desk),
         honeypot=HONEYPOT,
         desk=desk,
-        action=request.url.path,
+        action=request.url.path + ("?embed=1" if embed else ""),
+        embed=embed,
+        dark=request.query_params.get("theme") == "dark",
+        pow_bits=bits,
+        pow_challenge=issue(web.secret, int(web.clock().timestamp()), bits) if bits else "",
+        pow_names=(POW_CHALLENGE, POW_COUNTER),
         **context,
     )
     response.headers.update(frame_headers(web))
@@ -285,12 +325,7 @@ def show_submit(request: Request, status_code: int = 200, **context: Any) -> HTM
 
 
 async def submit_page(request: Request) -> Response:
-    """The form; `?name=` and `?email=` fill in who asks (the portal's "New request")."""
-    asked = request.query_params
-    given = dataclasses.replace(
-        NO_FIELDS, name=asked.get("name", "")[:200], email=asked.get("email", "")[:320]
-    )
-    return show_submit(request, fields=given)
+    return show_submit(request, fields=prefilled(request))
 
 
 async def submit(request: Request) -> Response:
@@ -323,9 +358,18 @@ async def take_submission(request: Request) -> Response:
         found = await web.call(suggestions, web, desk, fields)
         if found:  # "Check these first": nothing opened, nothing counted
             web.submit_limit.give_back(f"submit:{web.client(request)}")
-            return show_submit(request, fields=fields, check=found)
+            return show_submit(
+                request,
+                fields=fields,
+                check=found,
+                request_challenge=text_field(form, POW_CHALLENGE),
+                request_counter=text_field(form, POW_COUNTER),
+            )
+    if not await web.call(challenge_taken, web, form):
+        return show_submit(request, 422, error=REUSED, fields=fields)
     try:
-        outcome = await web.call(open_request, web, fields, uploads, desk)
+        source = "web:widget" if embedded(request) else "web:submit"
+        outcome = await web.call(open_request, web, fields, uploads, desk, source)
     except Refused as exc:
         return show_submit(request, 422, error=str(exc), fields=fields)
     web.on_mail()
@@ -345,10 +389,36 @@ def turned_away(request: Request, form: FormData, fields: SubmitFields) -> Respo
     web.submit_limit.hit(client)
     if text_field(form, HONEYPOT):  # a bot: it learns nothing
         return show_submit(request, submitted=Submitted(None, fields.email))
-    problem = request_problem(web, fields, desk_of_path(web, request))
+    problem = request_problem(web, fields, desk_of_path(web, request)) or work_problem(web, form)
     if problem:
         return show_submit(request, 422, error=problem, fields=fields)
     return None
+
+
+def work_problem(web: Web, form: FormData) -> str:
+    """What is wrong with the post's proof of work ("" if nothing, or if none is asked)."""
+    bits = web.config.web.submit_pow_bits
+    if not bits:
+        return ""
+    now = int(web.clock().timestamp())
+    try:
+        verify(
+            web.secret, text_field(form, POW_CHALLENGE), text_field(form, POW_COUNTER), now, bits
+        )
+    except WorkRefused as exc:
+        return str(exc)
+    return ""
+
+
+def challenge_taken(web: Web, form: FormData) -> bool:
+    """Take the post's (verified) challenge for good: False when it was used before. Runs
+    in the web's database threads."""
+    if not web.config.web.submit_pow_bits:
+        return True
+    nonce = text_field(form, POW_CHALLENGE).split(".")[0]
+    now = web.clock()
+    with write_transaction(web.db):
+        return repo.use_once(web.db, nonce, now + dt.timedelta(seconds=MAX_AGE_SECONDS), now)
 
 
 def too_many(request: Request, wait: int, fields: SubmitFields) -> Response:
