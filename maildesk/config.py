@@ -798,7 +798,8 @@ def render_example() -> str:
 
 def render_starter(secret_key: str, data_dir: Path | None = None) -> str:
     """What ``maildesk init`` writes: the example with ``desk.secret_key`` set, the
-    /submit form's proof of work on (``web.submit_pow_bits``) and, with ``data_dir``, the SQLite database and the outbox in that (absolute) folder."""
+    /submit form's proof of work on (``web.submit_pow_bits``) and, with ``data_dir``,
+    the SQLite database and the outbox in that (absolute) folder."""
     overrides: dict[str, object] = {"desk.secret_key": secret_key, "web.submit_pow_bits": 16}
     if data_dir is not None:
         overrides["database.url"] = f"sqlite:///{data_dir / 'maildesk.db'}"

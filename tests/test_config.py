@@ -684,8 +684,11 @@ def test_starter_contains_secret_and_loads(tmp_path: Path) -> None:
     tomllib.loads(text)
     config = load_config(write(tmp_path, text), {})
     assert config.desk.secret_key == secret
+    assert config.web.submit_pow_bits == 16  # new installations ask /submit for the work
     assert dataclasses.replace(config, path=None) == dataclasses.replace(
-        defaults_in(tmp_path), desk=dataclasses.replace(defaults().desk, secret_key=secret)
+        defaults_in(tmp_path),
+        desk=dataclasses.replace(defaults().desk, secret_key=secret),
+        web=dataclasses.replace(defaults().web, submit_pow_bits=16),
     )
 
 
