@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -495,3 +496,35 @@ def test_the_sender_process_is_restarted_and_ends_with_the_daemon(
         daemon.proc.wait(30)
         wait_until(lambda: not Path(f"/proc/{second}").exists(), what="the sender gone")
         daemon.stop()
+
+
+def test_a_stop_while_the_sender_starts_ends_it(
+    agents: Install, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM right as the daemon starts its sender: the sender is told to end (its
+    stdin closed) as soon as it exists, rather than waited for forever."""
+    import asyncio
+
+    from maildesk.daemon.webhooks import WebhookProcess
+
+    with Receiver() as receiver:
+        write_config(
+            agents.root, agents.database_url, daemon_config(hook_config(receiver, '["*"]')),
+            outbound(sink),
+        )  # fmt: skip
+        sender = WebhookProcess(agents.config_path, {**os.environ, **ENV}, stop_timeout=20.0)
+        start = asyncio.create_subprocess_exec
+
+        async def stopped_while_starting(*args: Any, **kwargs: Any) -> Any:
+            proc = await start(*args, **kwargs)
+            sender.stop()  # the daemon's SIGTERM, while the sender was being started
+            return proc
+
+        monkeypatch.setattr(asyncio, "create_subprocess_exec", stopped_while_starting)
+
+        async def run() -> int | None:
+            await asyncio.wait_for(sender.run(), 30)
+            await sender.finish()
+            return None if sender._proc is None else sender._proc.returncode
+
+        assert asyncio.run(run()) == 0

@@ -73,6 +73,9 @@ class WebhookProcess:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._close_stdin()
+
+    def _close_stdin(self) -> None:
         proc = self._proc
         if proc is not None and proc.stdin is not None:
             with contextlib.suppress(OSError, RuntimeError):
@@ -89,6 +92,8 @@ class WebhookProcess:
                 outcome = f"could not be started ({exc.strerror or exc})"
             else:
                 log.info("webhooks: sender started, pid %d", self._proc.pid)
+                if self._stopping.is_set():  # `stop` came while it was being started
+                    self._close_stdin()
                 outcome = f"exited with {await self._proc.wait()}"
             if self._stopping.is_set():
                 break
