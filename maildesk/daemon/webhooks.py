@@ -73,13 +73,19 @@ class WebhookProcess:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._close_stdin()
+        self._tell_to_stop()
 
-    def _close_stdin(self) -> None:
+    def _tell_to_stop(self) -> None:
+        """The child finishes what is in flight, then exits (a child still starting up
+        has nothing in flight: SIGTERM ends it at once)."""
         proc = self._proc
-        if proc is not None and proc.stdin is not None:
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        if proc.stdin is not None:
             with contextlib.suppress(OSError, RuntimeError):
-                proc.stdin.close()  # the child finishes what is in flight, then exits
+                proc.stdin.close()
 
     async def run(self) -> None:
         pause = RESTART_PAUSE
@@ -93,7 +99,7 @@ class WebhookProcess:
             else:
                 log.info("webhooks: sender started, pid %d", self._proc.pid)
                 if self._stopping.is_set():  # `stop` came while it was being started
-                    self._close_stdin()
+                    self._tell_to_stop()
                 outcome = f"exited with {await self._proc.wait()}"
             if self._stopping.is_set():
                 break
