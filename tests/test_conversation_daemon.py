@@ -4,6 +4,7 @@ sink playing the relay (`[outbound] mode = "smtp"`). On SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import smtplib
 import time
 from collections.abc import Callable, Iterator
@@ -80,12 +81,16 @@ def ticket(desk: Install, label: str = "SUP-00001") -> dict[str, Any]:
 
 
 def messages_of(desk: Install, label: str, count: int) -> dict[str, Any]:
-    """The ticket once it holds `count` messages (the pipeline has run)."""
+    """The ticket once it exists and holds `count` messages (the pipeline has run)."""
+
+    def shown() -> dict[str, Any] | None:
+        result = desk.run("tickets", "show", label, "--json")
+        return json.loads(result.stdout) if result.exit_code == 0 else None  # not yet
+
     return wait_for(
-        lambda: ticket(desk, label),
-        lambda t: len(t["messages"]) >= count,
+        shown, lambda t: t is not None and len(t["messages"]) >= count,
         f"{count} messages in {label}",
-    )
+    )  # type: ignore[return-value]  # fmt: skip
 
 
 def outbox(desk: Install, status: str | None = None) -> list[dict[str, Any]]:

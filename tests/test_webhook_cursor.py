@@ -196,7 +196,7 @@ def test_migration_keeps_each_events_body_once(database_url: str, tmp_path) -> N
                         f"'ticket.updated', {db.param}, 'pending', 0, '{stamp}', '{stamp}', '')",
                         (body,),
                     )
-            assert upgrade(db) == ["0028_webhook_payloads"]
+            assert upgrade(db)[0] == "0028_webhook_payloads"
             rows = db.execute_sql(
                 'SELECT d."event_id", p."body" FROM "webhook_delivery" AS d '
                 'JOIN "webhook_payload" AS p ON p."id" = d."payload_id" ORDER BY d."id"'
