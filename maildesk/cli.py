@@ -1919,12 +1919,21 @@ def help_group() -> None:
 
 
 @help_group.command("commands")
-@with_config
-def help_commands(config: Config) -> None:
+@click.option("--config", "config_path", metavar="PATH", help=CONFIG_HELP)
+def help_commands(config_path: str | None) -> None:
     """The #commands agents write at the top of a reply (the cheat sheet of their
-    notification mails), with this desk's ticket prefix and priorities."""
+    notification mails), with this desk's ticket prefix and priorities; without a
+    configuration file, with the defaults (SUP, low medium high urgent)."""
     from maildesk.core.commands import cheat_sheet
     from maildesk.settings.desks import Desks
 
+    before = click.get_current_context().find_root().params.get("config_path")
+    given = config_path or before or os.environ.get(CONFIG_ENV_VAR)
+    try:
+        # Named explicitly, the file must be there; the default one may be missing.
+        found = config_file(config_path) if given else resolve_config_path(None, os.environ)
+        config = load_config(found if found.exists() else None)
+    except ConfigError as exc:
+        raise UsageFailure(f"config error: {exc}") from exc
     prefix = Desks.from_config(config).default.prefix
     click.echo(cheat_sheet(prefix=prefix, priorities=config.tickets.priorities))

@@ -446,3 +446,15 @@ def test_bad_arguments_are_usage_errors(desk: Install, args: tuple[str, ...]) ->
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("maildesk: ") and result.stderr.count("\n") == 1
     assert result.exc_info is None or result.exc_info[0] is SystemExit
+
+
+def test_help_commands_without_a_configuration_file(tmp_path: Path) -> None:
+    """The cheat sheet needs no installation: the defaults' prefix and priorities; a
+    --config that names a missing file is still an error."""
+    runner = CliRunner()
+    shown = runner.invoke(main, ["help", "commands"], env={"MAILDESK_CONFIG": ""})
+    assert shown.exit_code == 0, shown.output
+    assert "#merge SUP-00017" in shown.output and "low|medium|high|urgent" in shown.output
+    assert "#snooze" in shown.output and "#reply-linked" in shown.output
+    missing = runner.invoke(main, ["help", "commands", "--config", str(tmp_path / "no.toml")])
+    assert missing.exit_code == 2 and "no configuration file" in missing.output
