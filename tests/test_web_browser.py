@@ -192,10 +192,10 @@ def test_two_agents_on_one_ticket_see_each_other_and_a_reply_live(
         expect(ann.locator("[data-live=arrived]")).to_contain_text("Your reply was not sent")
         expect(ann.locator(".entry.agent")).to_have_count(1)
         ann.locator("form[action='/tickets/SUP-00001/reply'] button[value=reply]").click()
-        expect(ann.locator(".entry.agent")).to_have_count(2)
+        expect(ann.locator(".entry.agent")).to_have_count(2, timeout=20_000)
         expect(ann.locator(".entry.agent").last).to_contain_text("stand back from it")
-        # and Bob sees hers without reloading
-        expect(bob.locator(".entry.agent")).to_have_count(2)
+        # and Bob sees hers without reloading (through the pipeline and his stream)
+        expect(bob.locator(".entry.agent")).to_have_count(2, timeout=20_000)
         # no CSP violations, no script errors (but the held reply's answer, 409)
         assert [e for e in errors if "409 (Conflict)" not in e] == [], errors
     finally:
